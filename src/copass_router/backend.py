@@ -1,0 +1,249 @@
+"""The backend contract: what a provider plugin implements, and the Turn it receives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import attrs
+
+from .errors import InvalidRequestError
+from .events import Event
+from .types import Binding, RunRequest, StopReason, ToolCallRequest, ToolSpec, TranscriptTurn
+
+if TYPE_CHECKING:
+    from .store.base import SessionStore
+
+T = TypeVar("T")
+
+#: The request fields every backend understands; anything else must be listed in ``accepts``.
+COMMON_FIELDS = frozenset({"provider", "model", "message", "system", "end_user_id", "session_id"})
+
+
+class ResourceCache:
+    """A backend's durable key-value space in the router's store (e.g. created agents).
+
+    Values are JSON objects. Keys are the backend's own (a fingerprint, typically); the space is
+    namespaced by provider, so backends never see each other's resources.
+    """
+
+    def __init__(self, store: SessionStore, namespace: str) -> None:
+        self._store = store
+        self._namespace = namespace
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        """The value stored under ``key``, or None."""
+        return await self._store.get_resource(self._namespace, key)
+
+    async def put(self, key: str, value: Mapping[str, Any]) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        await self._store.put_resource(self._namespace, key, value)
+
+    async def delete(self, key: str) -> None:
+        """Forget ``key`` (e.g. the provider says the resource is gone)."""
+        await self._store.delete_resource(self._namespace, key)
+
+
+@attrs.frozen
+class BackendContext:
+    """What a backend factory receives: its provider name, its resource space and settings."""
+
+    provider: str
+    resources: ResourceCache
+    environ: Mapping[str, str] = attrs.field(factory=dict)
+    dispatch_url: str | None = None
+
+
+class AgentBackend:
+    """Base class of every provider backend.
+
+    Subclasses implement :meth:`run_turn`, an async generator that drives one turn at the
+    provider and yields neutral events (without ``run_id``/``seq``; the router stamps them).
+    The router emits ``RunStarted`` and ``RunFinished`` itself; a backend sets
+    ``turn.stop_reason`` instead of yielding ``RunFinished``.
+    """
+
+    #: Optional request fields this backend uses, beyond :data:`COMMON_FIELDS`.
+    accepts: ClassVar[frozenset[str]] = frozenset()
+    #: Model used when a request names none.
+    default_model: ClassVar[str | None] = None
+    #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
+    keeps_native_session: ClassVar[bool] = False
+
+    def validate(self, request: RunRequest) -> None:
+        """Raise :class:`InvalidRequestError` naming the field if ``request`` cannot run here.
+
+        Called before any request reaches the provider. The default rejects provider-specific
+        fields the backend does not list in ``accepts``.
+        """
+        for name in ("reasoning_engine_id", "location"):
+            if getattr(request, name) is not None and name not in self.accepts:
+                raise InvalidRequestError(
+                    f"provider {request.provider!r} does not use {name!r}; remove it",
+                    field=name,
+                )
+
+    def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        """Run one turn and yield its events. Must be an async generator."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Release clients and connections. Called when the router closes."""
+
+
+BackendFactory = Callable[[BackendContext], AgentBackend]
+
+DispatchFn = Callable[["Turn", Sequence[ToolCallRequest]], AsyncIterator[Event]]
+
+
+class Turn:
+    """One turn handed to a backend: the request, what the provider missed, and the tools.
+
+    ``history`` holds the transcript turns this provider's native session has not seen (for a
+    backend without native sessions: the whole transcript). ``binding`` is the link to the
+    native session if one exists; call :meth:`bind` to create or replace it.
+    """
+
+    def __init__(
+        self,
+        *,
+        request: RunRequest,
+        run_id: str,
+        session_id: str,
+        model: str,
+        history: Sequence[TranscriptTurn],
+        binding: Binding | None,
+        tools: Sequence[ToolSpec],
+        dispatch: DispatchFn,
+        load_history: Callable[[], Awaitable[Sequence[TranscriptTurn]]],
+        dispatch_token: str | None = None,
+        dispatch_url: str | None = None,
+    ) -> None:
+        self.request = request
+        self.run_id = run_id
+        self.session_id = session_id
+        self.model = model
+        self.history: tuple[TranscriptTurn, ...] = tuple(history)
+        self.binding = binding
+        self.tools: tuple[ToolSpec, ...] = tuple(tools)
+        self.dispatch_token = dispatch_token
+        self.dispatch_url = dispatch_url
+        self.stop_reason = StopReason.END_TURN
+        self.new_binding: Binding | None = None
+        self._dispatch = dispatch
+        self._load_history = load_history
+        self._side: deque[Event] = deque()
+        self._wake: asyncio.Event | None = None
+
+    @property
+    def provider(self) -> str:
+        """The provider name this turn runs on."""
+        return self.request.provider
+
+    @property
+    def end_user_id(self) -> str:
+        """The end user the turn is for (map it one to one onto the provider's user)."""
+        return self.request.end_user_id
+
+    @property
+    def system(self) -> str | None:
+        """The system prompt."""
+        return self.request.system
+
+    @property
+    def message(self) -> str:
+        """The user's message for this turn."""
+        return self.request.message
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """Provider-specific options from the request."""
+        return self.request.options
+
+    def bind(self, native_id: str, data: Mapping[str, Any] | None = None) -> None:
+        """Record the native session this turn ran in; it will be reused by the next turn."""
+        self.new_binding = Binding(native_id=native_id, data=dict(data or {}))
+
+    async def full_history(self) -> tuple[TranscriptTurn, ...]:
+        """Every earlier turn of the session (for a backend starting a fresh native session)."""
+        return tuple(await self._load_history())
+
+    def dispatch(self, calls: Sequence[ToolCallRequest]) -> AsyncIterator[Event]:
+        """Run tool calls through the router's dispatcher.
+
+        Yields a ``ToolCall`` per call at once, then a ``ToolResult`` per call as each finishes
+        (calls run concurrently). Failures come back as results with ``is_error`` set; this never
+        raises for a tool's sake.
+        """
+        return self._dispatch(self, calls)
+
+    def emit(self, event: Event) -> None:
+        """Put an event into the run's stream from outside the backend's generator.
+
+        Used by the dispatch callback endpoint and by background work in a backend. Events appear
+        after the backend's next yield, or at once inside :meth:`merge`.
+        """
+        self._side.append(event)
+        if self._wake is not None:
+            self._wake.set()
+
+    def drain(self) -> list[Event]:
+        """Take the events emitted with :meth:`emit` that have not been streamed yet."""
+        items = list(self._side)
+        self._side.clear()
+        return items
+
+    async def merge(self, source: AsyncIterator[T]) -> AsyncIterator[T | Event]:
+        """Iterate ``source`` and, as they arrive, the events given to :meth:`emit`.
+
+        For backends whose provider stream goes quiet while tools run elsewhere (a dispatch
+        callback, a background tool task): the tool events show up live instead of after the
+        provider's next event. ``source`` is iterated in one helper task and closed on exit.
+        """
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        self._wake = asyncio.Event()
+
+        async def pump() -> None:
+            try:
+                async for item in source:
+                    await queue.put((True, item))
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                await queue.put((False, exc))
+                return
+            await queue.put((False, None))
+
+        task = asyncio.create_task(pump())
+        wake = self._wake
+        try:
+            while True:
+                while self._side:
+                    yield self._side.popleft()
+                if queue.empty():
+                    getter = asyncio.ensure_future(queue.get())
+                    waiter = asyncio.ensure_future(wake.wait())
+                    await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    wake.clear()
+                    if not getter.done():
+                        getter.cancel()
+                        continue
+                    ok, item = getter.result()
+                else:
+                    ok, item = queue.get_nowait()
+                if not ok:
+                    if isinstance(item, BaseException):
+                        raise item
+                    break
+                yield item
+            while self._side:
+                yield self._side.popleft()
+        finally:
+            self._wake = None
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()

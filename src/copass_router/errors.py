@@ -1,0 +1,117 @@
+"""One exception hierarchy. Every message says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class RouterError(Exception):
+    """Base of every error copass-router raises. ``code`` is stable and machine-readable."""
+
+    code = "router_error"
+    retryable = False
+
+
+class ConfigurationError(RouterError):
+    """The router or a backend is missing configuration it needs (a key, a URL, a secret)."""
+
+    code = "configuration_error"
+
+
+class InvalidRequestError(RouterError):
+    """A run request is malformed. ``field`` names the offending field."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownProviderError(InvalidRequestError):
+    """No installed backend has this provider name."""
+
+    code = "unknown_provider"
+
+    def __init__(self, provider: str, installed: Iterable[str]) -> None:
+        self.provider = provider
+        self.installed = sorted(installed)
+        listed = ", ".join(self.installed) or "none"
+        super().__init__(
+            f"unknown provider {provider!r}; installed providers: {listed}. "
+            f"To add it: pip install copass-router-{provider} "
+            f"(or: copass-router install {provider})",
+            field="provider",
+        )
+
+
+class SessionNotFoundError(RouterError):
+    """No such session for this end user (another user's session is not found either)."""
+
+    code = "session_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"session {session_id!r} not found for this end user; "
+            "omit session_id to start a new session"
+        )
+        self.session_id = session_id
+
+
+class SessionBusyError(RouterError):
+    """The session is already running a turn; turns on one session never interleave."""
+
+    code = "session_busy"
+    retryable = True
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"session {session_id!r} is running another turn; wait for it to finish and retry"
+        )
+        self.session_id = session_id
+
+
+class ProviderError(RouterError):
+    """The provider refused or failed a request."""
+
+    code = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retryable: bool = False,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.retryable = retryable
+        self.request_id = request_id
+        if code is not None:
+            self.code = code
+
+
+class ToolError(RouterError):
+    """A tool failed. Inside a run this becomes an error result the model sees."""
+
+    code = "tool_error"
+
+
+class DispatchAuthError(RouterError):
+    """A dispatch callback's token is missing, forged, expired or does not allow the call."""
+
+    code = "dispatch_unauthorized"
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
+
+
+class PluginLoadError(RouterError):
+    """A plugin failed to load (raised only in strict mode; otherwise it is reported)."""
+
+    code = "plugin_load_error"
