@@ -1,0 +1,37 @@
+"""copass-router providers ``openai`` and ``openai-compatible`` (Ollama, vLLM, llama.cpp...).
+
+This module only registers; the ``openai`` SDK, starlette and uvicorn are imported when a run
+first uses a provider or the emulator starts, so loading the plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from copass_router import hookimpl
+
+__all__ = ["copass_router_register_backends", "copass_router_register_emulators"]
+
+
+@hookimpl
+def copass_router_register_backends(register: Callable[..., None]) -> None:
+    """Register ``openai`` and ``openai-compatible``."""
+    register(
+        "openai",
+        "copass_router_openai.backend:make_openai_backend",
+        description="OpenAI Chat Completions (OPENAI_API_KEY; OPENAI_BASE_URL optional)",
+    )
+    register(
+        "openai-compatible",
+        "copass_router_openai.backend:make_compatible_backend",
+        description=(
+            "OpenAI-compatible local or self-hosted runtimes: Ollama, vLLM, llama.cpp, LM Studio "
+            "(base_url option or COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL; no key needed)"
+        ),
+    )
+
+
+@hookimpl
+def copass_router_register_emulators(register: Callable[..., None]) -> None:
+    """Offer ``copass-router emulate openai`` (also serves the openai-compatible provider)."""
+    register("openai", "copass_router_openai.emulator:serve")
