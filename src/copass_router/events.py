@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
-import cattrs
 
 from .types import StopReason, TokenUsage
+from .wire import converter
 
 
 @attrs.frozen(kw_only=True)
@@ -177,9 +177,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunFinished,
     )
 }
-
-converter = cattrs.Converter(omit_if_default=False)
-"""The one converter for the wire: events, transcripts and requests all go through it."""
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

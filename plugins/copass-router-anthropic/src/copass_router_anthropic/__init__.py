@@ -1,0 +1,31 @@
+"""copass-router plugin for Claude Managed Agents.
+
+Only the hook implementations live here: importing this module must stay cheap, so the backend
+(which imports the ``anthropic`` SDK) and the emulator (Starlette, uvicorn) are registered by
+"module:attr" strings and imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from copass_router import hookimpl
+
+__all__ = ["copass_router_register_backends", "copass_router_register_emulators"]
+
+
+@hookimpl
+def copass_router_register_backends(register: Callable[..., Any]) -> None:
+    """Register the ``anthropic`` backend (Claude Managed Agents)."""
+    register(
+        "anthropic",
+        "copass_router_anthropic.backend:make_backend",
+        description="Claude Managed Agents (agents, environments, sessions) via the anthropic SDK",
+    )
+
+
+@hookimpl
+def copass_router_register_emulators(register: Callable[..., Any]) -> None:
+    """Register the offline Managed Agents emulator (``copass-router emulate anthropic``)."""
+    register("anthropic", "copass_router_anthropic.emulator:serve")

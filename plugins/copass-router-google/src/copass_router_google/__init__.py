@@ -1,0 +1,49 @@
+"""copass-router provider for Vertex AI Agent Engine (ADK agents with the copass_dispatch proxy).
+
+This module only registers hooks: the Google SDKs (seconds to import) load on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from copass_router import hookimpl
+
+if TYPE_CHECKING:
+    from .deploy import deploy_adk_agent as deploy_adk_agent
+
+__all__ = ["deploy_adk_agent"]
+
+
+def __getattr__(name: str) -> Any:
+    # deploy_adk_agent lives beside the SDK imports; load it only when asked for.
+    if name == "deploy_adk_agent":
+        from .deploy import deploy_adk_agent
+
+        return deploy_adk_agent
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@hookimpl
+def copass_router_register_backends(register: Callable[..., None]) -> None:
+    """Register the ``google`` provider (Vertex AI Agent Engine)."""
+    register(
+        "google",
+        "copass_router_google.backend:make_backend",
+        description="Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id",
+    )
+
+
+@hookimpl
+def copass_router_register_emulators(register: Callable[..., None]) -> None:
+    """Offer ``copass-router emulate google``."""
+    register("google", "copass_router_google.emulator:serve")
+
+
+@hookimpl
+def copass_router_register_commands(register: Callable[..., None]) -> None:
+    """Add ``copass-router google deploy ...``."""
+    from .cli import main
+
+    register("google", main, help="deploy ADK agents to Vertex AI Agent Engine")

@@ -1,0 +1,132 @@
+"""copass-router: run an AI agent turn on any provider through one call and one event stream.
+
+Everything public is importable from here; submodules are private.
+"""
+
+from __future__ import annotations
+
+from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
+from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
+from .errors import (
+    ConfigurationError,
+    DispatchAuthError,
+    InvalidRequestError,
+    PluginLoadError,
+    ProviderError,
+    RouterError,
+    SessionBusyError,
+    SessionNotFoundError,
+    ToolError,
+    UnknownProviderError,
+)
+from .events import (
+    Error,
+    Event,
+    Message,
+    ProviderEvent,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingMessage,
+    ToolCall,
+    ToolResult,
+    UnknownEvent,
+    Usage,
+    event_from_dict,
+    event_from_json,
+    event_to_dict,
+    event_to_json,
+)
+from .hookspecs import hookimpl, hookspec
+from .logs import get_logger, scrub
+from .plugins import PluginInfo
+from .results import RunResult
+from .router import ProviderInfo, Router
+from .store import SessionStore, SQLiteStore
+from .tools import Tool, ToolContext, ToolOutput, tool
+from .types import (
+    AssistantText,
+    Binding,
+    ChatMessage,
+    RunRequest,
+    SessionInfo,
+    StopReason,
+    TokenUsage,
+    ToolCallItem,
+    ToolCallRequest,
+    ToolResultItem,
+    ToolSpec,
+    TranscriptItem,
+    TranscriptTurn,
+    TurnStatus,
+    UserText,
+)
+
+__all__ = [
+    "COMMON_FIELDS",
+    "AgentBackend",
+    "AssistantText",
+    "BackendContext",
+    "Binding",
+    "ChatMessage",
+    "ConfigurationError",
+    "DispatchAuthError",
+    "Error",
+    "Event",
+    "InvalidRequestError",
+    "Message",
+    "ModelStep",
+    "PluginInfo",
+    "PluginLoadError",
+    "ProviderError",
+    "ProviderEvent",
+    "ProviderInfo",
+    "ResourceCache",
+    "RouterError",
+    "Router",
+    "RunFinished",
+    "RunRequest",
+    "RunResult",
+    "RunStarted",
+    "SQLiteStore",
+    "SessionBusyError",
+    "SessionInfo",
+    "SessionNotFoundError",
+    "SessionStore",
+    "StopReason",
+    "TextDelta",
+    "ThinkingDelta",
+    "ThinkingMessage",
+    "TokenUsage",
+    "Tool",
+    "ToolCall",
+    "ToolCallItem",
+    "ToolCallRequest",
+    "ToolContext",
+    "ToolError",
+    "ToolOutput",
+    "ToolResult",
+    "ToolResultItem",
+    "ToolSpec",
+    "TranscriptItem",
+    "TranscriptTurn",
+    "Turn",
+    "TurnStatus",
+    "UnknownEvent",
+    "UnknownProviderError",
+    "Usage",
+    "UserText",
+    "chat_messages",
+    "event_from_dict",
+    "event_from_json",
+    "event_to_dict",
+    "event_to_json",
+    "get_logger",
+    "hookimpl",
+    "hookspec",
+    "run_chat_loop",
+    "scrub",
+    "tool",
+    "transcript_messages",
+]

@@ -1,0 +1,56 @@
+"""``echo``: an offline provider with no network and no key, driven by the scripted model.
+
+It replies ``echo: <message>`` word by word, and its command syntax (``/tool NAME {json}``,
+``/error CODE msg``... see docs/scripted-model.md) makes it call tools, think or fail, so demos
+and tests exercise every path of the router without a provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from ..backend import AgentBackend, BackendContext, Turn
+from ..chat_loop import ModelStep, run_chat_loop
+from ..events import Error, Event, Message, TextDelta, ThinkingDelta, ThinkingMessage, Usage
+from ..hookspecs import hookimpl
+from ..testing.scripted_model import scripted_reply
+from ..types import ChatMessage
+
+
+class EchoBackend(AgentBackend):
+    """The scripted model behind the stateless chat loop."""
+
+    default_model = "echo-1"
+
+    def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        return run_chat_loop(turn, self._step)
+
+    async def _step(self, messages: list[ChatMessage]) -> AsyncIterator[Event | ModelStep]:
+        reply = scripted_reply(messages)
+        if reply.thinking:
+            for piece in reply.thinking_chunks():
+                yield ThinkingDelta(text=piece)
+            yield ThinkingMessage(text=reply.thinking)
+        if reply.error_code:
+            yield Error(code=reply.error_code, message=reply.error_message, provider="echo")
+            yield ModelStep(stop_reason=reply.stop_reason)
+            return
+        for piece in reply.chunks():
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            yield TextDelta(text=piece)
+        if reply.text:
+            yield Message(text=reply.text)
+        yield Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
+        yield ModelStep(tool_calls=reply.tool_calls, stop_reason=reply.stop_reason)
+
+
+def make_backend(context: BackendContext) -> EchoBackend:
+    """The factory the router calls on first use."""
+    return EchoBackend()
+
+
+@hookimpl
+def copass_router_register_backends(register):  # type: ignore[no-untyped-def]
+    register("echo", make_backend, description="offline scripted model (no network, no key)")

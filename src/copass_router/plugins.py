@@ -1,0 +1,232 @@
+"""The plugin host: one pluggy manager per Router, entry-point loading, allow and block lists.
+
+A plugin that fails to import or to register is skipped with a warning and reported as failed
+(``copass-router plugins``); the rest keep working. ``strict=True`` raises instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import PluginLoadError
+from .logs import get_logger
+from .tools import Tool, as_tool
+
+log = get_logger("copass_router.plugins")
+
+GROUP = "copass_router"
+BUILTINS = ("copass_router.builtin.echo", "copass_router.builtin.stores")
+
+
+@attrs.frozen
+class PluginInfo:
+    """One plugin as the host saw it: ``status`` is loaded, failed or blocked."""
+
+    name: str
+    status: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None
+    hooks: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class BackendRegistration:
+    """A provider name, the factory that builds its backend, and the plugin that gave it."""
+
+    name: str
+    factory: Callable[..., Any] | str
+    plugin: str
+    version: str | None = None
+    description: str = ""
+
+    def load_factory(self) -> Callable[..., Any]:
+        """The factory, importing it first if it was given as ``"module:attribute"``."""
+        if callable(self.factory):
+            return self.factory
+        module, _, attribute = self.factory.partition(":")
+        loaded: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+        return loaded
+
+
+def _names(value: str | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {_normal(v) for v in value.split(",") if v.strip()}
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _version() -> str | None:
+    try:
+        return importlib.metadata.version("copass-router")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class PluginHost:
+    """Finds, loads and queries a router's plugins. Loading happens once, on first use."""
+
+    def __init__(
+        self,
+        *,
+        plugins: Sequence[object] = (),
+        load_entry_points: bool = True,
+        builtins: bool = True,
+        strict: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._extra = list(plugins)
+        self._entry_points = load_entry_points
+        self._builtins = builtins
+        self._strict = strict
+        env = os.environ if environ is None else environ
+        self._allow = _names(env.get("COPASS_ROUTER_LOAD_PLUGINS"))
+        self._block = _names(env.get("COPASS_ROUTER_DISABLE_PLUGINS")) or set()
+        self._infos: dict[str, PluginInfo] = {}
+        self._meta: dict[str, tuple[str | None, str | None]] = {}
+        self._loaded = False
+        self.backends: dict[str, BackendRegistration] = {}
+        self.tools: dict[str, Tool] = {}
+        self.stores: dict[str, Callable[[str], Any]] = {}
+        self.commands: dict[str, tuple[Callable[[list[str]], int], str]] = {}
+        self.emulators: dict[str, Callable[..., Any] | str] = {}
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load every plugin and collect what each registers (idempotent)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        if self._builtins:
+            for path in BUILTINS:
+                self._add(path, lambda p=path: importlib.import_module(p), "copass-router", None)
+        for i, obj in enumerate(self._extra):
+            name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
+            self._add(name, lambda o=obj: o, None, None)
+        if self._entry_points:
+            for ep in importlib.metadata.entry_points(group=GROUP):
+                dist = ep.dist.name if ep.dist else None
+                version = ep.dist.version if ep.dist else None
+                if self._is_blocked(ep.name, dist):
+                    self._infos[ep.name] = PluginInfo(ep.name, "blocked", dist, version)
+                    continue
+                self._add(ep.name, ep.load, dist, version)
+        self._collect()
+
+    def _is_blocked(self, name: str, dist: str | None) -> bool:
+        names = {_normal(name)} | ({_normal(dist)} if dist else set())
+        if names & self._block:
+            return True
+        return self._allow is not None and not (names & self._allow)
+
+    def _add(
+        self, name: str, load: Callable[[], object], dist: str | None, version: str | None
+    ) -> None:
+        version = version or (_version() if dist == "copass-router" else None)
+        try:
+            plugin = load()
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            self._fail(name, dist, version, exc)
+            return
+        self._meta[name] = (dist, version)
+        hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+        self._infos[name] = PluginInfo(name, "loaded", dist, version, hooks=hooks)
+
+    def _fail(self, name: str, dist: str | None, version: str | None, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if self._strict:
+            raise PluginLoadError(f"plugin {name!r} failed to load: {message}") from exc
+        log.warning("plugin_failed", plugin=name, error=message)
+        self._infos[name] = PluginInfo(name, "failed", dist, version, error=message)
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+
+    def _collect(self) -> None:
+        for impl in self.pm.hook.copass_router_register_backends.get_hookimpls():
+            self._call_register(impl, self._backend_register(impl.plugin_name))
+        for impl in self.pm.hook.copass_router_register_tools.get_hookimpls():
+            self._call_register(impl, lambda t: self.tools.__setitem__(as_tool(t).name, as_tool(t)))
+        for impl in self.pm.hook.copass_router_register_stores.get_hookimpls():
+            self._call_register(impl, self.stores.__setitem__)
+        for impl in self.pm.hook.copass_router_register_commands.get_hookimpls():
+            self._call_register(
+                impl, lambda name, handler, help="": self.commands.__setitem__(name, (handler, help))
+            )
+        for impl in self.pm.hook.copass_router_register_emulators.get_hookimpls():
+            self._call_register(impl, self.emulators.__setitem__)
+
+    def _backend_register(self, plugin: str) -> Callable[..., None]:
+        dist, version = self._meta.get(plugin, (None, None))
+
+        def register(
+            name: str, factory: Callable[..., Any] | str, *, description: str = ""
+        ) -> None:
+            if name in self.backends:
+                log.warning(
+                    "provider_registered_twice", provider=name, kept=self.backends[name].plugin,
+                    ignored=plugin,
+                )
+                return
+            self.backends[name] = BackendRegistration(
+                name, factory, dist or plugin, version, description
+            )
+
+        return register
+
+    def _call_register(self, impl: pluggy.HookImpl, register: Callable[..., Any]) -> None:
+        if self._infos.get(impl.plugin_name, PluginInfo("", "loaded")).status != "loaded":
+            return
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            dist, version = self._meta.get(impl.plugin_name, (None, None))
+            self._fail(impl.plugin_name, dist, version, exc)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def infos(self) -> list[PluginInfo]:
+        """Every plugin seen: loaded, failed or blocked."""
+        self.load()
+        return list(self._infos.values())
+
+    def middleware(self) -> list[Callable[..., Any]]:
+        """Event middleware functions, in plugin registration order."""
+        self.load()
+        return [_as_event_fn(i) for i in self.pm.hook.copass_router_process_event.get_hookimpls()]
+
+    def dispatch_hook(self) -> Callable[..., Any] | None:
+        """The dispatch hook caller, or None when no plugin implements it (the fast path)."""
+        self.load()
+        hook = self.pm.hook.copass_router_dispatch_tool
+        return hook if hook.get_hookimpls() else None
+
+    def providers(self) -> Iterable[str]:
+        """Names of the installed providers."""
+        self.load()
+        return self.backends.keys()
+
+
+def _as_event_fn(impl: pluggy.HookImpl) -> Callable[..., Any]:
+    fn = impl.function
+    wants = impl.argnames
+    if wants == ("event", "context"):
+        return fn
+    if wants == ("event",):
+        return lambda event, context: fn(event)
+    return lambda event, context: fn(**{n: {"event": event, "context": context}[n] for n in wants})

@@ -1,0 +1,76 @@
+"""Building and checking a RunRequest: every bad field gets an error that names it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .errors import InvalidRequestError
+from .types import RunRequest
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$")
+_FIELDS = {f.name for f in attrs.fields(RunRequest)}
+MAX_MESSAGE_CHARS = 1_000_000
+
+
+def _check_id(value: Any, field: str) -> None:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InvalidRequestError(
+            f"{field} must be 1-128 characters of letters, digits and _.:@- "
+            f"(starting with a letter or digit); got {value!r:.60}",
+            field=field,
+        )
+
+
+def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_CHARS) -> None:
+    """Raise :class:`InvalidRequestError` for the first bad field of ``request``."""
+    if not isinstance(request.provider, str) or not request.provider:
+        raise InvalidRequestError("provider is required, e.g. provider='echo'", field="provider")
+    if not isinstance(request.message, str) or not request.message.strip():
+        raise InvalidRequestError("message must be a non-empty string", field="message")
+    if len(request.message) > max_message_chars:
+        raise InvalidRequestError(
+            f"message is {len(request.message)} characters; the limit is {max_message_chars}",
+            field="message",
+        )
+    for name in ("model", "system", "reasoning_engine_id", "location"):
+        value = getattr(request, name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequestError(f"{name} must be a string", field=name)
+    _check_id(request.end_user_id, "end_user_id")
+    if request.session_id is not None:
+        _check_id(request.session_id, "session_id")
+    rounds = request.max_tool_rounds
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or not 0 <= rounds <= 100:
+        raise InvalidRequestError("max_tool_rounds must be an integer from 0 to 100",
+                                  field="max_tool_rounds")
+    if request.timeout is not None and (
+        not isinstance(request.timeout, int | float) or request.timeout <= 0
+    ):
+        raise InvalidRequestError("timeout must be a positive number of seconds", field="timeout")
+    if not isinstance(request.options, Mapping):
+        raise InvalidRequestError("options must be a mapping", field="options")
+
+
+def build_request(request: RunRequest | None, fields: Mapping[str, Any]) -> RunRequest:
+    """A checked RunRequest from either a RunRequest or keyword fields (not both)."""
+    if request is not None:
+        if fields:
+            raise InvalidRequestError("pass a RunRequest or keyword fields, not both")
+        validate_request(request)
+        return request
+    unknown = sorted(set(fields) - _FIELDS)
+    if unknown:
+        raise InvalidRequestError(
+            f"unknown run field {unknown[0]!r}; known fields: {', '.join(sorted(_FIELDS))}",
+            field=unknown[0],
+        )
+    for name in ("provider", "message"):
+        if name not in fields:
+            raise InvalidRequestError(f"{name} is required", field=name)
+    built = RunRequest(**fields)
+    validate_request(built)
+    return built

@@ -1,0 +1,379 @@
+"""Router: validate -> pick backend -> run the turn -> middleware -> record the transcript."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .errors import (
+    DispatchAuthError,
+    InvalidRequestError,
+    RouterError,
+    SessionBusyError,
+    SessionNotFoundError,
+    UnknownProviderError,
+)
+from .events import Event, RunFinished, RunStarted, ToolResult
+from .logs import get_logger
+from .plugins import PluginHost
+from .run_loop import TurnRunner
+from .requests import build_request
+from .results import RunResult, collect
+from .store import SessionStore, default_store_url, open_store
+from .tokens import mint_token, verify_token
+from .tools import Tool, ToolContext, ToolDispatcher, as_tool
+from .types import (
+    RunRequest,
+    SessionInfo,
+    StopReason,
+    ToolCallRequest,
+    TranscriptTurn,
+    TurnStatus,
+)
+
+log = get_logger("copass_router.router")
+
+
+@attrs.frozen
+class ProviderInfo:
+    """An installed provider: its name, the plugin that gave it, and that plugin's version."""
+
+    name: str
+    plugin: str
+    version: str | None
+    description: str = ""
+
+
+@attrs.define
+class _LiveRun:
+    turn: Turn
+    dispatcher: ToolDispatcher
+    context: ToolContext
+    calls: dict[str, tuple[str, asyncio.Future[ToolResult]]] = attrs.field(factory=dict)
+
+
+class Router:
+    """Runs agent turns on any installed provider and streams neutral events.
+
+    :param plugins: plugin objects or modules to register beside the installed ones.
+    :param load_entry_points: load plugins installed under the ``copass_router`` entry point.
+    :param store: a :class:`SessionStore`, a store URL, or None for ``COPASS_ROUTER_STORE`` /
+        the SQLite file in the user data directory.
+    :param environ: where backends read keys and base URLs (default: ``os.environ``).
+    :param strict_plugins: raise when a plugin fails to load instead of skipping it.
+    :param tools: tools every run may use, beside those plugins register.
+    :param tool_timeout: seconds a tool may run unless it sets its own timeout.
+    :param turn_timeout: default bound on a whole turn, in seconds (None: unbounded).
+    :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
+    :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Sequence[object] = (),
+        load_entry_points: bool = True,
+        store: SessionStore | str | None = None,
+        environ: Mapping[str, str] | None = None,
+        strict_plugins: bool = False,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        tool_timeout: float = 60.0,
+        turn_timeout: float | None = None,
+        dispatch_secret: bytes | str | None = None,
+        dispatch_url: str | None = None,
+    ) -> None:
+        self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
+        self.plugins = PluginHost(
+            plugins=plugins,
+            load_entry_points=load_entry_points,
+            strict=strict_plugins,
+            environ=self.environ,
+        )
+        self._store_arg = store
+        self._store: SessionStore | None = None
+        self._extra_tools = [as_tool(t) for t in tools]
+        self._tool_timeout = tool_timeout
+        self.turn_timeout = turn_timeout
+        secret = dispatch_secret or self.environ.get("COPASS_ROUTER_DISPATCH_SECRET")
+        self._secret = secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
+        self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
+        self._backends: dict[str, AgentBackend] = {}
+        self._backend_lock = asyncio.Lock()
+        self._dispatcher: ToolDispatcher | None = None
+        self._busy: set[str] = set()
+        self._live: dict[str, _LiveRun] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every backend and the store."""
+        for backend in self._backends.values():
+            await backend.aclose()
+        self._backends.clear()
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+    @property
+    def store(self) -> SessionStore:
+        """The session store (opened on first use)."""
+        if self._store is None:
+            arg = self._store_arg
+            if arg is None or isinstance(arg, str):
+                self.plugins.load()
+                self._store = open_store(arg or default_store_url(self.environ), self.plugins.stores)
+            else:
+                self._store = arg
+        return self._store
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def providers(self) -> list[ProviderInfo]:
+        """Every installed provider with the plugin and version that gave it."""
+        self.plugins.load()
+        return [
+            ProviderInfo(r.name, r.plugin, r.version, r.description)
+            for r in sorted(self.plugins.backends.values(), key=lambda r: r.name)
+        ]
+
+    async def backend(self, provider: str) -> AgentBackend:
+        """The backend for ``provider``, built on first use."""
+        backend = self._backends.get(provider)
+        if backend is not None:
+            return backend
+        self.plugins.load()
+        registration = self.plugins.backends.get(provider)
+        if registration is None:
+            raise UnknownProviderError(provider, self.plugins.backends)
+        async with self._backend_lock:
+            if provider not in self._backends:
+                factory = registration.load_factory()
+                context = BackendContext(
+                    provider=provider,
+                    resources=ResourceCache(self.store, provider),
+                    environ=self.environ,
+                    dispatch_url=self.dispatch_url,
+                )
+                self._backends[provider] = factory(context)
+        return self._backends[provider]
+
+    def _base_dispatcher(self) -> ToolDispatcher:
+        if self._dispatcher is None:
+            self.plugins.load()
+            tools = dict(self.plugins.tools)
+            tools.update({t.name: t for t in self._extra_tools})
+            self._dispatcher = ToolDispatcher(
+                tools, self.plugins.dispatch_hook(), self._tool_timeout
+            )
+        return self._dispatcher
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, request: RunRequest | None = None, /, **fields: Any) -> AsyncGenerator[Event]:
+        """Run one turn and stream its events: ``RunStarted`` first, ``RunFinished`` last.
+
+        Takes a :class:`RunRequest` or its fields as keywords (``provider``, ``model``,
+        ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ...). Invalid
+        requests raise before anything starts. To stop early, break out of the loop (or close
+        the generator with ``contextlib.aclosing``): the provider's turn is cancelled.
+        """
+        return self._run(build_request(request, fields))
+
+    async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
+        """Run one turn to the end and collect it into a :class:`RunResult`."""
+        return await collect(self.run(request, **fields))
+
+    def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
+        """:meth:`complete` for scripts without an event loop."""
+
+        async def main() -> RunResult:
+            try:
+                return await self.complete(request, **fields)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(main())
+
+    async def _open_session(self, request: RunRequest) -> SessionInfo:
+        if request.session_id is None:
+            return await self.store.create_session(request.end_user_id)
+        info = await self.store.get_session(request.session_id, request.end_user_id)
+        if info is None:
+            raise SessionNotFoundError(request.session_id)
+        return info
+
+    async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
+        backend = await self.backend(request.provider)
+        backend.validate(request)
+        model = request.model or backend.default_model
+        if not model:
+            raise InvalidRequestError(
+                f"provider {request.provider!r} needs a model; pass model=...", field="model"
+            )
+        dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
+        session = await self._open_session(request)
+        if session.session_id in self._busy:
+            raise SessionBusyError(session.session_id)
+        self._busy.add(session.session_id)
+        try:
+            async for event in self._turn(request, backend, model, session, dispatcher):
+                yield event
+        finally:
+            self._busy.discard(session.session_id)
+
+    async def _turn(
+        self,
+        request: RunRequest,
+        backend: AgentBackend,
+        model: str,
+        session: SessionInfo,
+        dispatcher: ToolDispatcher,
+    ) -> AsyncGenerator[Event]:
+        store, sid = self.store, session.session_id
+        binding = (
+            await store.get_binding(sid, request.provider) if backend.keeps_native_session else None
+        )
+        history = await store.load_turns(sid, start=binding.synced_turns if binding else 0)
+        run_id = f"run_{uuid.uuid4().hex}"
+        started = TranscriptTurn(session.turn_count, run_id, request.provider, model, request.message)
+        await store.begin_turn(sid, started)
+        context = ToolContext(run_id, sid, request.end_user_id, request.provider, model,
+                              dict(request.metadata))
+        timeout = request.timeout or self.turn_timeout
+        turn = Turn(
+            request=request, run_id=run_id, session_id=sid, model=model, history=history,
+            binding=binding, tools=dispatcher.specs,
+            dispatch=lambda _turn, calls: dispatcher.run(calls, context),
+            load_history=lambda: store.load_turns(sid),
+            dispatch_token=mint_token(
+                self._secret, run_id=run_id, session_id=sid, end_user_id=request.end_user_id,
+                tools=dispatcher.names(), ttl=(timeout or 3600) + 60,
+            ),
+            dispatch_url=self.dispatch_url,
+        )
+        self._live[run_id] = _LiveRun(turn, dispatcher, context)
+        runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
+        outcome = StopReason.CANCELLED  # until the stream ends on its own
+        try:
+            yield await runner.bookend(
+                RunStarted(session_id=sid, provider=request.provider, model=model)
+            )
+            async with contextlib.aclosing(runner.events()) as stream:
+                async for event in stream:
+                    yield event
+            outcome = turn.stop_reason
+        finally:
+            self._live.pop(run_id, None)
+            await runner.aclose()
+            record = runner.recorder.finish(started, outcome)
+            await self._record(sid, record, turn, binding is not None)
+        yield await runner.bookend(
+            RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
+        )
+
+    async def _record(
+        self, sid: str, record: TranscriptTurn, turn: Turn, had_binding: bool
+    ) -> None:
+        await self.store.finish_turn(sid, record)
+        synced = record.index + 1
+        if turn.new_binding is not None:
+            await self.store.put_binding(
+                sid, turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced)
+            )
+        elif had_binding and turn.binding is not None and record.status is TurnStatus.COMPLETED:
+            await self.store.put_binding(
+                sid, turn.provider, attrs.evolve(turn.binding, synced_turns=synced)
+            )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
+        """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""
+        info = await self.store.get_session(session_id, end_user_id)
+        if info is None:
+            raise SessionNotFoundError(session_id)
+        return info
+
+    async def transcript(self, session_id: str, end_user_id: str) -> list[TranscriptTurn]:
+        """Every turn of a session of ``end_user_id``."""
+        await self.get_session(session_id, end_user_id)
+        return await self.store.load_turns(session_id)
+
+    async def list_sessions(
+        self, end_user_id: str | None = None, limit: int = 50
+    ) -> list[SessionInfo]:
+        """Recent sessions, newest first (every end user's when ``end_user_id`` is None)."""
+        return await self.store.list_sessions(end_user_id, limit)
+
+    async def delete_session(self, session_id: str, end_user_id: str) -> None:
+        """Delete a session of ``end_user_id`` and its transcript."""
+        if session_id in self._busy:
+            raise SessionBusyError(session_id)
+        if not await self.store.delete_session(session_id, end_user_id):
+            raise SessionNotFoundError(session_id)
+
+    # -- the dispatch callback ---------------------------------------------------------------
+
+    async def handle_dispatch(
+        self, token: str, tool_name: str, arguments: Mapping[str, Any], call_id: str
+    ) -> ToolResult:
+        """Run a tool for a deployed agent calling back with its run-scoped token.
+
+        The call goes through the run's own dispatcher and shows up in the run's event stream
+        under the real tool name. A repeated ``call_id`` gets the first call's result without
+        running the tool again; the same id with other arguments is refused.
+        """
+        claims = verify_token(self._secret, token)
+        live = self._live.get(claims.run_id)
+        if live is None or live.context.session_id != claims.session_id:
+            raise DispatchAuthError(f"run {claims.run_id} has ended", forbidden=True)
+        if tool_name not in claims.tools:
+            raise DispatchAuthError(f"tool {tool_name!r} is not allowed for this run", forbidden=True)
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidRequestError("call_id must be a non-empty string", field="call_id")
+        fingerprint = json.dumps(arguments, sort_keys=True, default=str)
+        seen = live.calls.get(call_id)
+        if seen is not None:
+            if seen[0] != fingerprint:
+                raise DispatchAuthError(
+                    f"call id {call_id!r} was already used with other arguments", forbidden=True
+                )
+            return await asyncio.shield(seen[1])
+        future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
+        live.calls[call_id] = (fingerprint, future)
+        call = ToolCallRequest(call_id, tool_name, dict(arguments))
+        try:
+            async for event in live.dispatcher.run([call], live.context):
+                live.turn.emit(event)
+                if isinstance(event, ToolResult):
+                    future.set_result(event)
+        finally:
+            if not future.done():
+                future.cancel()
+        return future.result()
+
+    async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Serve only the dispatch callback endpoint, in the background, for hosts that do not
+        run the full hosted service. Sets :attr:`dispatch_url`; returns the running server
+        (``.url``, ``await .aclose()``). Needs the ``server`` extra."""
+        from .server.standalone import start_dispatch_server
+
+        server = await start_dispatch_server(self, host, port)
+        self.dispatch_url = server.url
+        return server

@@ -1,0 +1,58 @@
+"""The one cattrs converter: how events, transcripts and requests become JSON and back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+from .types import (
+    AssistantText,
+    Binding,
+    ToolCallItem,
+    ToolResultItem,
+    TranscriptItem,
+    TranscriptTurn,
+    UserText,
+)
+
+converter = cattrs.Converter(omit_if_default=False)
+
+_ITEM_TAGS: dict[type, str] = {
+    UserText: "user",
+    AssistantText: "assistant",
+    ToolCallItem: "tool_call",
+    ToolResultItem: "tool_result",
+}
+configure_tagged_union(
+    TranscriptItem, converter, tag_name="kind", tag_generator=lambda cls: _ITEM_TAGS[cls]
+)
+
+
+def turn_to_json(turn: TranscriptTurn) -> str:
+    """A transcript turn as compact JSON (how the store keeps it)."""
+    return json.dumps(converter.unstructure(turn), separators=(",", ":"), default=str)
+
+
+def turn_from_json(text: str) -> TranscriptTurn:
+    """Rebuild a transcript turn stored with :func:`turn_to_json`."""
+    return converter.structure(json.loads(text), TranscriptTurn)
+
+
+def turn_to_dict(turn: TranscriptTurn) -> dict[str, Any]:
+    """A transcript turn as a JSON-ready dict (for the hosted API and the CLI)."""
+    data: dict[str, Any] = converter.unstructure(turn)
+    return data
+
+
+def binding_from_row(native_id: str, synced: int, data: str) -> Binding:
+    """A binding as the store reads it back."""
+    return Binding(native_id=native_id, synced_turns=synced, data=json.loads(data))
+
+
+def dumps(value: Mapping[str, Any]) -> str:
+    """Compact JSON for store values."""
+    return json.dumps(value, separators=(",", ":"), default=str)
