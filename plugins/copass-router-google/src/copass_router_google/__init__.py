@@ -44,6 +44,10 @@ def copass_router_register_emulators(register: Callable[..., None]) -> None:
 @hookimpl
 def copass_router_register_commands(register: Callable[..., None]) -> None:
     """Add ``copass-router google deploy ...``."""
+    register("google", _google_command, help="deploy ADK agents to Vertex AI Agent Engine")
+
+
+def _google_command(argv: list[str]) -> int:
     from .cli import main
 
-    register("google", main, help="deploy ADK agents to Vertex AI Agent Engine")
+    return main(argv)

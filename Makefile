@@ -1,0 +1,37 @@
+# One venv holds the core and every plugin under plugins/, all editable.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck pytest bench soak clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(foreach p,$(PLUGINS),-e $(p))
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup  ## the main job: a multi-provider conversation, offline
+	$(PY) examples/demo.py
+
+test: lint typecheck pytest  ## every check CI runs
+
+lint: setup
+	$(VENV)/bin/ruff check src plugins tests bench examples
+	$(VENV)/bin/ruff format --check src plugins tests bench examples
+
+typecheck: setup
+	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+bench: setup  ## speed figures; never part of `make test`
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,407 @@
+"""The emulator's HTTP surface: the Managed Agents endpoints the anthropic SDK calls.
+
+Paths, headers, ``key[]`` query arrays, error bodies, cursor pagination and SSE framing follow
+what the SDK (2.10+) sends and parses; resources carry the fields its models declare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .emulator_session import ApiError, SessionEngine
+from .emulator_state import EmulatorState, RecordedRequest, new_id, now_iso, paginate
+
+BETA = "managed-agents-2026-04-01"
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+class StreamCut(Exception):
+    """Raised inside an event stream to drop the connection mid-body (a fault switch)."""
+
+
+class _QuietStreamCut(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], StreamCut))
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietStreamCut())
+
+
+def error_response(status: int, message: str, *, error_type: str | None = None) -> JSONResponse:
+    """The API's error body, with a request id in the header and the body."""
+    request_id = new_id("req")
+    kind = error_type or _ERROR_TYPES.get(status, "api_error")
+    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    return JSONResponse(body, status_code=status, headers={"request-id": request_id})
+
+
+def ok(body: Any) -> JSONResponse:
+    return JSONResponse(body, headers={"request-id": new_id("req")})
+
+
+class EmulatorApi:
+    """The endpoint handlers, bound to one :class:`EmulatorState`."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.engines: dict[str, SessionEngine] = {}
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        r = self._wrap
+        return [
+            Route("/v1/agents", r(self.create_agent), methods=["POST"]),
+            Route("/v1/agents", r(self.list_agents), methods=["GET"]),
+            Route("/v1/agents/{id}", r(self.get_agent), methods=["GET"]),
+            Route("/v1/agents/{id}", r(self.update_agent), methods=["POST"]),
+            Route("/v1/agents/{id}/archive", r(self.archive_agent), methods=["POST"]),
+            Route("/v1/environments", r(self.create_environment), methods=["POST"]),
+            Route("/v1/environments", r(self.list_environments), methods=["GET"]),
+            Route("/v1/environments/{id}", r(self.get_environment), methods=["GET"]),
+            Route("/v1/environments/{id}", r(self.delete_environment), methods=["DELETE"]),
+            Route("/v1/environments/{id}/archive", r(self.archive_environment), methods=["POST"]),
+            Route("/v1/sessions", r(self.create_session), methods=["POST"]),
+            Route("/v1/sessions", r(self.list_sessions), methods=["GET"]),
+            Route("/v1/sessions/{id}", r(self.get_session), methods=["GET"]),
+            Route("/v1/sessions/{id}", r(self.delete_session), methods=["DELETE"]),
+            Route("/v1/sessions/{id}/archive", r(self.archive_session), methods=["POST"]),
+            Route("/v1/sessions/{id}/events", r(self.send_events), methods=["POST"]),
+            Route("/v1/sessions/{id}/events", r(self.list_events), methods=["GET"]),
+            Route("/v1/sessions/{id}/events/stream", r(self.stream_events), methods=["GET"]),
+        ]
+
+    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                return error_response(400, "request body is not valid JSON")
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.state.requests.append(
+                RecordedRequest(
+                    request.method, request.url.path, list(request.query_params.multi_items()),
+                    headers, body,
+                )  # fmt: skip
+            )
+            refused = self._refuse(request.method, request.url.path, headers)
+            if refused is not None:
+                return refused
+            if self.state.faults.delay:
+                await asyncio.sleep(self.state.faults.delay)
+            try:
+                return await handler(request, body)
+            except ApiError as exc:
+                response = error_response(exc.status, exc.message, error_type=exc.error_type)
+                if isinstance(exc, _RateLimited):
+                    response.headers["retry-after"] = f"{exc.retry_after:g}"
+                return response
+
+        return endpoint
+
+    def _refuse(self, method: str, path: str, headers: dict[str, str]) -> Response | None:
+        rule = self.state.take_failure(method, path)
+        if rule is not None:
+            response = error_response(rule.status, rule.message)
+            if rule.retry_after is not None:
+                response.headers["retry-after"] = f"{rule.retry_after:g}"
+            return response
+        token = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        token = token or headers.get("x-api-key", "")
+        if not token or (self.state.api_key is not None and token != self.state.api_key):
+            return error_response(401, "invalid x-api-key or bearer token")
+        if BETA not in headers.get("anthropic-beta", ""):
+            return error_response(400, f"this endpoint needs the anthropic-beta header {BETA}")
+        return None
+
+    def _admit(self, kind: str) -> None:
+        wait = self.state.admit_create(kind)
+        if wait:
+            raise _RateLimited(wait)
+
+    @staticmethod
+    def _object(body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request_error", "request body must be a JSON object")
+        return body
+
+    def _list(self, request: Request, items: list[dict[str, Any]]) -> JSONResponse:
+        q = request.query_params
+        if q.get("include_archived") not in ("true", "True"):
+            items = [i for i in items if not i.get("archived_at")]
+        limit = int(q["limit"]) if q.get("limit") else None
+        data, nxt = paginate(items, q.get("page"), limit, self.state.default_page_size)
+        return ok({"data": data, "next_page": nxt, "prev_page": None})
+
+    @staticmethod
+    def _find(table: dict[str, dict[str, Any]], key: str, what: str) -> dict[str, Any]:
+        found = table.get(key)
+        if found is None:
+            raise ApiError(404, "not_found_error", f"{what} {key!r} not found")
+        return found
+
+    # --- agents ----------------------------------------------------------------------------
+
+    async def create_agent(self, request: Request, body: Any) -> Response:
+        spec = self._object(body)
+        model = spec.get("model")
+        if not (isinstance(model, str) and model) and not (isinstance(model, dict) and model.get("id")):
+            raise ApiError(400, "invalid_request_error", "model: required")
+        if not spec.get("name"):
+            raise ApiError(400, "invalid_request_error", "name: required")
+        tools = [self._tool(t) for t in spec.get("tools") or []]
+        if len(tools) > 256:
+            raise ApiError(400, "invalid_request_error", "tools: at most 256")
+        self._admit("agent")
+        stamp = now_iso()
+        agent = {
+            "type": "agent",
+            "id": new_id("agent"),
+            "name": spec["name"],
+            "description": spec.get("description"),
+            "system": spec.get("system"),
+            "model": model if isinstance(model, dict) else {"id": model, "speed": "standard"},
+            "tools": tools,
+            "mcp_servers": list(spec.get("mcp_servers") or []),
+            "skills": list(spec.get("skills") or []),
+            "metadata": dict(spec.get("metadata") or {}),
+            "execution_identity": {"type": "service_account"},
+            "multiagent": None,
+            "version": 1,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "archived_at": None,
+        }
+        self.state.agents[agent["id"]] = agent
+        self.state.creates["agent"] += 1
+        return ok(agent)
+
+    @staticmethod
+    def _tool(tool: Any) -> dict[str, Any]:
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise ApiError(400, "invalid_request_error", "tools: each tool needs a type")
+        if tool["type"] == "custom":
+            if not _TOOL_NAME.match(str(tool.get("name", ""))):
+                raise ApiError(400, "invalid_request_error", f"tools: bad name {tool.get('name')!r}")
+            schema = tool.get("input_schema")
+            if not isinstance(schema, dict) or schema.get("type") != "object":
+                raise ApiError(400, "invalid_request_error", "tools: input_schema.type must be object")
+            return {"type": "custom", "name": tool["name"],
+                    "description": tool.get("description", ""), "input_schema": schema}  # fmt: skip
+        if tool["type"] == "agent_toolset_20260401":
+            default = {"enabled": True, "permission_policy": {"type": "always_allow"}}
+            default.update(tool.get("default_config") or {})
+            return {"type": tool["type"], "configs": list(tool.get("configs") or []),
+                    "default_config": default}  # fmt: skip
+        return dict(tool)
+
+    async def list_agents(self, request: Request, body: Any) -> Response:
+        return self._list(request, list(self.state.agents.values()))
+
+    async def get_agent(self, request: Request, body: Any) -> Response:
+        return ok(self._find(self.state.agents, request.path_params["id"], "agent"))
+
+    async def update_agent(self, request: Request, body: Any) -> Response:
+        agent = self._find(self.state.agents, request.path_params["id"], "agent")
+        changes = self._object(body)
+        if changes.get("version") not in (None, agent["version"]):
+            raise ApiError(409, "conflict_error", "agent version does not match")
+        for key in ("name", "description", "system", "metadata", "mcp_servers", "skills"):
+            if key in changes:
+                agent[key] = changes[key]
+        if "tools" in changes:
+            agent["tools"] = [self._tool(t) for t in changes["tools"] or []]
+        agent["version"] += 1
+        agent["updated_at"] = now_iso()
+        return ok(agent)
+
+    async def archive_agent(self, request: Request, body: Any) -> Response:
+        agent = self._find(self.state.agents, request.path_params["id"], "agent")
+        agent["archived_at"] = agent["archived_at"] or now_iso()
+        return ok(agent)
+
+    # --- environments ----------------------------------------------------------------------
+
+    async def create_environment(self, request: Request, body: Any) -> Response:
+        spec = self._object(body)
+        if not spec.get("name"):
+            raise ApiError(400, "invalid_request_error", "name: required")
+        config = dict(spec.get("config") or {"type": "cloud"})
+        if config.get("type") == "cloud":
+            config.setdefault("networking", {"type": "unrestricted"})
+            packages = {k: [] for k in ("apt", "cargo", "gem", "go", "npm", "pip")}
+            config["packages"] = {"type": "packages", **packages, **(config.get("packages") or {})}
+        self._admit("environment")
+        stamp = now_iso()
+        env = {
+            "type": "environment",
+            "id": new_id("env"),
+            "name": spec["name"],
+            "description": spec.get("description"),
+            "config": config,
+            "metadata": dict(spec.get("metadata") or {}),
+            "scope": spec.get("scope") or "organization",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "archived_at": None,
+        }
+        self.state.environments[env["id"]] = env
+        self.state.creates["environment"] += 1
+        return ok(env)
+
+    async def list_environments(self, request: Request, body: Any) -> Response:
+        return self._list(request, list(self.state.environments.values()))
+
+    async def get_environment(self, request: Request, body: Any) -> Response:
+        return ok(self._find(self.state.environments, request.path_params["id"], "environment"))
+
+    async def delete_environment(self, request: Request, body: Any) -> Response:
+        env_id = request.path_params["id"]
+        self._find(self.state.environments, env_id, "environment")
+        del self.state.environments[env_id]
+        return ok({"id": env_id, "type": "environment_deleted"})
+
+    async def archive_environment(self, request: Request, body: Any) -> Response:
+        env = self._find(self.state.environments, request.path_params["id"], "environment")
+        env["archived_at"] = env["archived_at"] or now_iso()
+        return ok(env)
+
+    # --- sessions --------------------------------------------------------------------------
+
+    async def create_session(self, request: Request, body: Any) -> Response:
+        spec = self._object(body)
+        ref = spec.get("agent")
+        agent_id = ref if isinstance(ref, str) else (ref or {}).get("id")
+        if not agent_id:
+            raise ApiError(400, "invalid_request_error", "agent: required")
+        agent = self._find(self.state.agents, str(agent_id), "agent")
+        if agent["archived_at"]:
+            raise ApiError(400, "invalid_request_error", f"agent {agent_id!r} is archived")
+        env_id = str(spec.get("environment_id") or "")
+        env = self._find(self.state.environments, env_id, "environment")
+        if env["archived_at"]:
+            raise ApiError(400, "invalid_request_error", f"environment {env_id!r} is archived")
+        self._admit("session")
+        stamp = now_iso()
+        snapshot = {k: v for k, v in agent.items()
+                    if k not in ("created_at", "updated_at", "archived_at")}  # fmt: skip
+        session = {
+            "type": "session",
+            "id": new_id("sesn"),
+            "agent": snapshot,
+            "environment_id": env_id,
+            "status": "idle",
+            "title": spec.get("title"),
+            "metadata": dict(spec.get("metadata") or {}),
+            "vault_ids": list(spec.get("vault_ids") or []),
+            "resources": [],
+            "outcome_evaluations": [],
+            "stats": {"active_seconds": 0.0, "duration_seconds": 0.0},
+            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0},
+            "created_at": stamp,
+            "updated_at": stamp,
+            "archived_at": None,
+        }
+        self.state.sessions[session["id"]] = session
+        self.state.creates["session"] += 1
+        engine = self.engines[session["id"]] = SessionEngine(self.state, session)
+        initial = spec.get("initial_events") or []
+        if initial:
+            engine.accept(list(initial))
+        return ok(session)
+
+    def _engine(self, session_id: str) -> SessionEngine:
+        self._find(self.state.sessions, session_id, "session")
+        return self.engines[session_id]
+
+    async def list_sessions(self, request: Request, body: Any) -> Response:
+        return self._list(request, list(self.state.sessions.values()))
+
+    async def get_session(self, request: Request, body: Any) -> Response:
+        return ok(self._find(self.state.sessions, request.path_params["id"], "session"))
+
+    async def delete_session(self, request: Request, body: Any) -> Response:
+        session_id = request.path_params["id"]
+        engine = self._engine(session_id)
+        await engine.shutdown()
+        engine.publish({"type": "session.deleted", "id": new_id("sevt"), "processed_at": now_iso()})
+        engine.close_streams()
+        del self.state.sessions[session_id], self.engines[session_id]
+        return ok({"id": session_id, "type": "session_deleted"})
+
+    async def archive_session(self, request: Request, body: Any) -> Response:
+        session = self._find(self.state.sessions, request.path_params["id"], "session")
+        session["archived_at"] = session["archived_at"] or now_iso()
+        return ok(session)
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def send_events(self, request: Request, body: Any) -> Response:
+        engine = self._engine(request.path_params["id"])
+        events = self._object(body).get("events")
+        if not isinstance(events, list) or not events:
+            raise ApiError(400, "invalid_request_error", "events: a non-empty list is required")
+        return ok({"data": engine.accept(events)})
+
+    async def list_events(self, request: Request, body: Any) -> Response:
+        engine = self._engine(request.path_params["id"])
+        q = request.query_params
+        events = list(engine.log)
+        types = q.getlist("types[]")
+        if types:
+            events = [e for e in events if e["type"] in types]
+        if q.get("order") == "desc":
+            events.reverse()
+        limit = int(q["limit"]) if q.get("limit") else None
+        data, nxt = paginate(events, q.get("page"), limit, self.state.default_page_size)
+        return ok({"data": data, "next_page": nxt})
+
+    async def stream_events(self, request: Request, body: Any) -> Response:
+        engine = self._engine(request.path_params["id"])
+        sub = engine.subscribe(frozenset(request.query_params.getlist("event_deltas[]")))
+        self.state.streams_opened += 1
+
+        async def frames() -> AsyncIterator[bytes]:
+            sent = 0
+            try:
+                while True:
+                    event = await sub.queue.get()
+                    if event is None:
+                        return
+                    if sub.cut_after is not None and sent >= sub.cut_after:
+                        raise StreamCut("emulated stream cut")
+                    data = json.dumps(event, separators=(",", ":"))
+                    yield f"event: {event['type']}\ndata: {data}\n\n".encode()
+                    sent += 1
+            finally:
+                engine.unsubscribe(sub)
+
+        headers = {"request-id": new_id("req"), "cache-control": "no-cache"}
+        return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+
+
+class _RateLimited(ApiError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(429, "rate_limit_error", "rate limit: too many creates, slow down")
+        self.retry_after = retry_after

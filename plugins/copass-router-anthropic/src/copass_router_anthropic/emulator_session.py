@@ -1,0 +1,409 @@
+"""One emulated Managed Agents session: its event log, live streams and the scripted agent loop.
+
+The "model" is :func:`copass_router.testing.scripted_reply`: the session's event log is turned
+into neutral chat messages, the scripted model picks the next step, and the step is rendered as
+Managed Agents events (``span.model_request_start``, previews and deltas, ``agent.message``,
+``agent.custom_tool_use``, ``session.status_idle``...). See docs in the plugin README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router.testing import ModelReply, scripted_reply
+
+from .emulator_state import EmulatorState, new_id, now_iso
+
+#: Built-in tools of ``agent_toolset_20260401``.
+BUILTIN_TOOLS = frozenset({"bash", "read", "write", "edit", "glob", "grep", "web_fetch", "web_search"})
+#: ``session.error`` types the API defines; ``/error CODE`` uses CODE when it names one.
+ERROR_TYPES = frozenset(
+    {
+        "unknown_error",
+        "model_overloaded_error",
+        "model_rate_limited_error",
+        "model_request_failed_error",
+        "mcp_connection_failed_error",
+        "mcp_authentication_failed_error",
+        "billing_error",
+        "credential_host_unreachable_error",
+        "tool_use_limit_reached_error",
+        "compaction_limit_reached_error",
+    }
+)
+_ERROR_ALIASES = {
+    "overloaded": "model_overloaded_error",
+    "rate_limited": "model_rate_limited_error",
+    "rate_limit": "model_rate_limited_error",
+}
+_MAX_ROUNDS = 50
+
+
+class ApiError(Exception):
+    """An error the HTTP layer renders as the API's error body."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+class Subscriber:
+    """One open event stream: a queue and the previews it asked for."""
+
+    def __init__(self, deltas: frozenset[str], cut_after: int | None) -> None:
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.deltas = deltas
+        self.cut_after = cut_after
+
+
+def error_type_for(code: str) -> str:
+    """The ``session.error`` type that renders the scripted model's error ``code``."""
+    if code in ERROR_TYPES:
+        return code
+    if f"{code}_error" in ERROR_TYPES:
+        return f"{code}_error"
+    return _ERROR_ALIASES.get(code, "unknown_error")
+
+
+class SessionEngine:
+    """The live side of one session; ``session`` is the resource dict the API returns."""
+
+    def __init__(self, state: EmulatorState, session: dict[str, Any]) -> None:
+        self.state = state
+        self.session = session
+        self.log: list[dict[str, Any]] = []
+        self.subscribers: set[Subscriber] = set()
+        self.pending: dict[str, dict[str, Any]] = {}
+        self._answered = asyncio.Event()
+        self._confirmations: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._unhandled = False
+        self._open_span: str | None = None
+
+    # --- streams ---------------------------------------------------------------------------
+
+    def subscribe(self, deltas: frozenset[str]) -> Subscriber:
+        faults = self.state.faults
+        cut = None
+        if faults.cut_streams > 0:
+            faults.cut_streams -= 1
+            cut = faults.cut_after
+        sub = Subscriber(deltas, cut)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def publish(self, event: dict[str, Any], *, preview_of: str | None = None) -> dict[str, Any]:
+        """Record ``event`` and send it to every stream (previews only to streams asking)."""
+        if preview_of is None:
+            self.log.append(event)
+        for sub in list(self.subscribers):
+            if preview_of is None or preview_of in sub.deltas:
+                sub.queue.put_nowait(event)
+        return event
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return self.publish({"type": kind, "id": new_id("sevt"), "processed_at": now_iso(), **fields})
+
+    def close_streams(self) -> None:
+        for sub in list(self.subscribers):
+            sub.queue.put_nowait(None)
+
+    # --- client events ---------------------------------------------------------------------
+
+    def accept(self, events: list[Any]) -> list[dict[str, Any]]:
+        """Validate and record events a client sent; returns them with ids, as the API does."""
+        if self.session["status"] == "terminated":
+            raise ApiError(400, "invalid_request_error", "session is terminated")
+        stored = []
+        for raw in events:
+            if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+                raise ApiError(400, "invalid_request_error", "events: each event needs a type")
+            self._check(raw)
+        for raw in events:
+            event = {**raw, "id": new_id("sevt"), "processed_at": now_iso()}
+            stored.append(self.publish(event))
+            self._react(event)
+        return stored
+
+    def _check(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "user.custom_tool_result" and event.get("custom_tool_use_id") not in self.pending:
+            raise ApiError(400, "invalid_request_error", "custom_tool_use_id is not awaiting a result")
+        if kind == "user.tool_confirmation" and event.get("tool_use_id") not in self.pending:
+            raise ApiError(400, "invalid_request_error", "tool_use_id is not awaiting confirmation")
+        if kind == "user.message" and not isinstance(event.get("content"), list):
+            raise ApiError(400, "invalid_request_error", "user.message: content must be a list")
+
+    def _react(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "user.message":
+            self._unhandled = True
+            if self._task is None or self._task.done():
+                self._task = asyncio.create_task(self._run())
+        elif kind == "user.interrupt":
+            self.state.interrupts += 1
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+        elif kind in ("user.custom_tool_result", "user.tool_confirmation"):
+            key = event.get("custom_tool_use_id") or event.get("tool_use_id")
+            self.pending.pop(str(key), None)
+            if kind == "user.tool_confirmation":
+                self._confirmations[str(key)] = event
+            if not self.pending:
+                self._answered.set()
+            elif self.session["status"] == "idle":
+                self._idle({"type": "requires_action", "event_ids": list(self.pending)})
+
+    # --- the agent loop ------------------------------------------------------------------
+
+    def _status(self, status: str) -> None:
+        self.session["status"] = status
+        self.session["updated_at"] = now_iso()
+        if status == "running":
+            self._event("session.status_running")
+        elif status == "terminated":
+            self._event("session.status_terminated")
+
+    def _idle(self, stop_reason: dict[str, Any], **extra: Any) -> None:
+        self.session["status"] = "idle"
+        self._event("session.status_idle", stop_reason=stop_reason, **extra)
+
+    async def _run(self) -> None:
+        try:
+            while self._unhandled:
+                self._unhandled = False
+                self._status("running")
+                if not await self._agent_turn():
+                    return
+        except asyncio.CancelledError:
+            # user.interrupt: close what is open and hand control back to the user.
+            if self._open_span is not None:
+                self._end_span(self._open_span, ModelReply(), is_error=True)
+            self.pending.clear()
+            self._usage_snapshot()
+            self._idle({"type": "end_turn"})
+
+    async def _agent_turn(self) -> bool:
+        """One turn: model requests and tool rounds until the agent stops. False: stop the run."""
+        reply = ModelReply()
+        for _ in range(_MAX_ROUNDS):
+            step = await self._model_request()
+            if step is None:
+                return False
+            reply = step
+            if not reply.tool_calls:
+                break
+            await self._tool_round(reply.tool_calls)
+            self._status("running")
+        self._usage_snapshot()
+        forced = self.state.faults.stop_reason
+        self.state.faults.stop_reason = None
+        if forced is not None:
+            self._idle({"type": forced})
+        elif reply.stop_reason is StopReason.REFUSAL:
+            details = {"type": "refusal", "category": None, "explanation": "scripted refusal"}
+            self._idle({"type": "refusal"}, stop_details=details)
+        else:
+            self._idle({"type": "end_turn"})
+        return True
+
+    async def _model_request(self) -> ModelReply | None:
+        start = self._event("span.model_request_start")
+        self._open_span = start["id"]
+        if not self._scripted_fault(start["id"]):
+            return None
+        reply = scripted_reply(self.conversation())
+        if reply.error_code is not None:
+            self._error(error_type_for(reply.error_code), reply.error_message, "exhausted")
+            self._end_span(start["id"], reply, is_error=True)
+            self._idle({"type": "retries_exhausted"})
+            return None
+        delay = reply.chunk_delay + self.state.faults.chunk_delay
+        if reply.thinking:
+            thinking_id = new_id("sevt")
+            self.publish(self._start(thinking_id, "agent.thinking"), preview_of="agent.thinking")
+            await asyncio.sleep(delay)
+            self.publish({"type": "agent.thinking", "id": thinking_id, "processed_at": now_iso()})
+        if reply.text:
+            await self._stream_text(reply, delay)
+        self._end_span(start["id"], reply, is_error=False)
+        return reply
+
+    def _scripted_fault(self, span_id: str) -> bool:
+        """Emit the switched-on ``session.error``; False when it ends the turn."""
+        faults = self.state.faults
+        if faults.session_error is None:
+            return True
+        error_type, retry = faults.session_error, faults.session_error_retry
+        faults.session_error = None
+        self._error(error_type, "emulated session error", retry)
+        if retry == "retrying":
+            return True
+        self._end_span(span_id, ModelReply(), is_error=True)
+        if retry == "terminal":
+            self._status("terminated")
+        else:
+            self._usage_snapshot()
+            self._idle({"type": "retries_exhausted"})
+        return False
+
+    def _error(self, error_type: str, message: str, retry: str) -> None:
+        error = {"type": error_type, "message": message, "retry_status": {"type": retry}}
+        self._event("session.error", error=error)
+
+    @staticmethod
+    def _start(event_id: str, kind: str) -> dict[str, Any]:
+        return {"type": "event_start", "event": {"type": kind, "id": event_id}}
+
+    async def _stream_text(self, reply: ModelReply, delay: float) -> None:
+        message_id = new_id("sevt")
+        self.publish(self._start(message_id, "agent.message"), preview_of="agent.message")
+        for chunk in reply.chunks():
+            if delay:
+                await asyncio.sleep(delay)
+            delta = {"type": "content_delta", "index": 0, "content": {"type": "text", "text": chunk}}
+            event = {"type": "event_delta", "event_id": message_id, "delta": delta}
+            self.publish(event, preview_of="agent.message")
+        content = [{"type": "text", "text": reply.text}]
+        self.publish(
+            {"type": "agent.message", "id": message_id, "processed_at": now_iso(), "content": content}
+        )
+
+    def _end_span(self, start_id: str, reply: ModelReply, *, is_error: bool) -> None:
+        self._open_span = None
+        usage = {
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        totals = self.session["usage"]
+        totals["input_tokens"] += reply.input_tokens
+        totals["output_tokens"] += reply.output_tokens
+        self._event(
+            "span.model_request_end",
+            model_request_start_id=start_id,
+            model_usage=usage,
+            is_error=is_error,
+        )
+
+    def _usage_snapshot(self) -> None:
+        self._event("session.usage", usage=dict(self.session["usage"]))
+
+    # --- tools -----------------------------------------------------------------------------
+
+    def _tool_event(self, call: ToolCallRequest) -> dict[str, Any]:
+        agent = self.session["agent"]
+        custom = {t["name"] for t in agent["tools"] if t.get("type") == "custom"}
+        toolset = next((t for t in agent["tools"] if t.get("type") == "agent_toolset_20260401"), None)
+        servers = {s["name"] for s in agent.get("mcp_servers", [])}
+        base = {"id": new_id("sevt"), "processed_at": now_iso(), "input": dict(call.arguments)}
+        server, _, mcp_name = call.name.partition(".")
+        if call.name not in custom and toolset is not None and call.name in BUILTIN_TOOLS:
+            permission = self._permission(toolset)
+            return {**base, "type": "agent.tool_use", "name": call.name, "evaluated_permission": permission}
+        if call.name not in custom and mcp_name and server in servers:
+            permission = self.state.faults.builtin_permission
+            return {
+                **base,
+                "type": "agent.mcp_tool_use",
+                "name": mcp_name,
+                "mcp_server_name": server,
+                "evaluated_permission": permission,
+            }
+        return {**base, "type": "agent.custom_tool_use", "name": call.name}
+
+    def _permission(self, toolset: dict[str, Any]) -> str:
+        policy = (toolset.get("default_config") or {}).get("permission_policy") or {}
+        if policy.get("type") == "always_ask":
+            return "ask"
+        return self.state.faults.builtin_permission
+
+    async def _tool_round(self, calls: tuple[ToolCallRequest, ...]) -> None:
+        uses = [self._tool_event(call) for call in calls]
+        waiting = [
+            u
+            for u in uses
+            if u["type"] == "agent.custom_tool_use" or u.get("evaluated_permission") == "ask"
+        ]
+        self._answered.clear()
+        self.pending = {u["id"]: u for u in waiting}
+        announced = False
+        if waiting and self.state.faults.idle_before_tool_use:
+            self._idle({"type": "requires_action", "event_ids": [u["id"] for u in waiting]})
+            announced = True
+        for use in uses:
+            self.publish(use)
+            if use["type"] != "agent.custom_tool_use" and use.get("evaluated_permission") != "ask":
+                self._tool_result(use, allowed=use.get("evaluated_permission") == "allow")
+        if waiting and not announced:
+            self._idle({"type": "requires_action", "event_ids": [u["id"] for u in waiting]})
+        if self.pending:
+            await self._answered.wait()
+        for use in waiting:
+            confirmation = self._confirmations.pop(use["id"], None)
+            if confirmation is not None:
+                self._tool_result(use, allowed=confirmation.get("result") == "allow")
+
+    def _tool_result(self, use: dict[str, Any], *, allowed: bool) -> None:
+        text = f"{use['name']} ran with {use['input']}" if allowed else "permission denied"
+        content = [{"type": "text", "text": text}]
+        if use["type"] == "agent.mcp_tool_use":
+            self._event("agent.mcp_tool_result", mcp_tool_use_id=use["id"], content=content,
+                        is_error=not allowed)  # fmt: skip
+        else:
+            self._event("agent.tool_result", tool_use_id=use["id"], content=content,
+                        is_error=not allowed)  # fmt: skip
+
+    # --- what the model sees ---------------------------------------------------------------
+
+    def conversation(self) -> list[ChatMessage]:
+        """The session's log as neutral chat messages (each user text block is one message)."""
+        system = self.session["agent"].get("system")
+        messages = [ChatMessage(role="system", text=system)] if system else []
+        names: dict[str, str] = {}
+        for event in self.log:
+            kind = event["type"]
+            if kind == "user.message":
+                for block in event.get("content", []):
+                    if block.get("type") == "text":
+                        messages.append(ChatMessage(role="user", text=block.get("text", "")))
+            elif kind == "agent.message":
+                text = "".join(b.get("text", "") for b in event.get("content", []))
+                messages.append(ChatMessage(role="assistant", text=text))
+            elif kind in ("agent.custom_tool_use", "agent.tool_use", "agent.mcp_tool_use"):
+                names[event["id"]] = event["name"]
+                call = ToolCallRequest(event["id"], event["name"], event.get("input", {}))
+                messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
+            elif kind in ("user.custom_tool_result", "agent.tool_result", "agent.mcp_tool_result"):
+                call_id = str(
+                    event.get("custom_tool_use_id")
+                    or event.get("tool_use_id")
+                    or event.get("mcp_tool_use_id")
+                )
+                text = "".join(b.get("text", "") for b in event.get("content") or [])
+                messages.append(
+                    ChatMessage(
+                        role="tool",
+                        text=text,
+                        call_id=call_id,
+                        name=names.get(call_id, ""),
+                        is_error=bool(event.get("is_error")),
+                    )
+                )
+        return messages
+
+    async def shutdown(self) -> None:
+        """Stop the agent loop (the session is deleted or the server stops)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,88 @@
+"""The deployed agent: an ADK ``LlmAgent`` with the copass_dispatch proxy, wrapped for Agent Engine.
+
+Runs on the agent's side. Deploying imports this module from the runtime (the deployment's
+entry point calls :func:`build_app`), so everything here is importable and picklable by
+reference.
+
+How the run's tool catalogue reaches the model: the model only ever sees one tool,
+``copass_dispatch``. Each run's ``state_delta`` puts the real catalogue (name, description, JSON
+schema of every tool the run may use) in session state under ``copass_tools``; the agent's
+instruction is an instruction provider (:func:`render_instruction`) that appends that catalogue
+to the deployed system prompt on every model call, so the model always sees the current run's
+tools and how to call them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .proxy_tool import TOOLS_STATE_KEY, copass_dispatch
+
+if TYPE_CHECKING:
+    from agentplatform.frameworks.adk import AdkApp
+    from google.adk.agents import LlmAgent
+    from google.adk.agents.readonly_context import ReadonlyContext
+
+DEFAULT_MODEL = "gemini-3.1-pro"
+
+
+def agent_name(display_name: str) -> str:
+    """An ADK agent name (a Python identifier) for a display name such as ``support-agent``."""
+    name = re.sub(r"\W", "_", display_name.strip()) or "copass_agent"
+    return name if name[0].isalpha() or name[0] == "_" else f"agent_{name}"
+
+
+def render_catalogue(tools: Sequence[Mapping[str, Any]] | None) -> str:
+    """The instruction section that lists the run's tools for the model."""
+    if not tools:
+        return "## Tools\nNo tools are available in this run; do not call copass_dispatch."
+    lines = [
+        "## Tools",
+        "Call a tool through copass_dispatch(tool_name=<name>, arguments=<JSON object>). "
+        "The tools of this run:",
+    ]
+    for tool in tools:
+        name = str(tool.get("name", ""))
+        description = str(tool.get("description") or "").strip()
+        schema = json.dumps(tool.get("parameters") or {"type": "object"}, sort_keys=True)
+        lines.append(f"- {name}: {description}".rstrip(": ").rstrip())
+        lines.append(f"  parameters (JSON schema): {schema}")
+    return "\n".join(lines)
+
+
+def render_instruction(system_prompt: str, context: ReadonlyContext) -> str:
+    """Instruction provider: the deployed system prompt plus the current run's tool catalogue.
+
+    Being a provider (not a template string), the system prompt is used verbatim: braces in it
+    are not treated as state placeholders.
+    """
+    tools = context.state.get(TOOLS_STATE_KEY)
+    listed = tools if isinstance(tools, list) else None
+    return f"{system_prompt.rstrip()}\n\n{render_catalogue(listed)}"
+
+
+def build_agent(
+    *, display_name: str, system_prompt: str, model: str = DEFAULT_MODEL
+) -> LlmAgent:
+    """The ADK agent: the model, the instruction provider and the one proxy tool."""
+    from google.adk.agents import LlmAgent
+
+    return LlmAgent(
+        name=agent_name(display_name),
+        model=model,
+        instruction=functools.partial(render_instruction, system_prompt),
+        tools=[copass_dispatch],
+    )
+
+
+def build_app(*, display_name: str, system_prompt: str, model: str = DEFAULT_MODEL) -> AdkApp:
+    """The agent wrapped for Agent Engine (the object a deployment's entry point exposes)."""
+    from agentplatform.frameworks.adk import AdkApp
+
+    return AdkApp(
+        agent=build_agent(display_name=display_name, system_prompt=system_prompt, model=model)
+    )

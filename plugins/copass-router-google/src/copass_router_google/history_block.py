@@ -1,0 +1,122 @@
+"""Portable context: the turns an ADK session has not seen, given in the turn's first message.
+
+When a router session reaches an ADK session that is behind (a new ADK session for a
+conversation that began elsewhere, or turns run meanwhile on another provider), the backend
+prepends this block to the user's message:
+
+    [copass-router history: earlier turns of this conversation, oldest first, one JSON message per line]
+    {"role": "user", "text": "What is 2+2?"}
+    {"role": "assistant", "text": "", "tool_calls": [{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 2}}]}
+    {"role": "tool", "call_id": "c1", "name": "add", "text": "4", "is_error": false}
+    {"role": "assistant", "text": "It is 4."}
+    [end of copass-router history]
+
+    <the user's new message>
+
+The header and footer lines delimit it; each line between is one JSON object (so no content can
+break out of the block), and the model reads it as the conversation so far. Tool calls appear
+only with their results. :func:`split_history` reverses it (the emulator's model uses it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from copass_router import (
+    AssistantText,
+    ChatMessage,
+    ToolCallItem,
+    ToolCallRequest,
+    ToolResultItem,
+    TranscriptTurn,
+)
+
+HEADER = (
+    "[copass-router history: earlier turns of this conversation, oldest first, "
+    "one JSON message per line]"
+)
+FOOTER = "[end of copass-router history]"
+
+
+def history_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
+    """The neutral messages of ``turns`` (calls without a result are dropped)."""
+    messages: list[ChatMessage] = []
+    for turn in turns:
+        answered = {i.call_id for i in turn.items if isinstance(i, ToolResultItem)}
+        called = {i.call_id for i in turn.items if isinstance(i, ToolCallItem)}
+        messages.append(ChatMessage("user", turn.user))
+        for item in turn.items:
+            if isinstance(item, AssistantText):
+                messages.append(ChatMessage("assistant", item.text))
+            elif isinstance(item, ToolCallItem) and item.call_id in answered:
+                call = ToolCallRequest(item.call_id, item.name, dict(item.arguments))
+                last = messages[-1]
+                if last.role == "assistant":
+                    messages[-1] = ChatMessage(
+                        "assistant", last.text, tool_calls=(*last.tool_calls, call)
+                    )
+                else:
+                    messages.append(ChatMessage("assistant", "", tool_calls=(call,)))
+            elif isinstance(item, ToolResultItem) and item.call_id in called:
+                messages.append(
+                    ChatMessage(
+                        "tool", item.output, call_id=item.call_id, name=item.name,
+                        is_error=item.is_error,
+                    )
+                )
+    return messages
+
+
+def _line(message: ChatMessage) -> str:
+    data: dict[str, Any] = {"role": message.role}
+    if message.role == "tool":
+        data.update(call_id=message.call_id, name=message.name, text=message.text)
+        data["is_error"] = message.is_error
+    else:
+        data["text"] = message.text
+        if message.tool_calls:
+            data["tool_calls"] = [
+                {"id": c.call_id, "name": c.name, "arguments": dict(c.arguments)}
+                for c in message.tool_calls
+            ]
+    return json.dumps(data, ensure_ascii=False, sort_keys=False)
+
+
+def with_history(message: str, turns: Sequence[TranscriptTurn]) -> str:
+    """``message`` with the block for ``turns`` in front (``message`` alone if there are none)."""
+    messages = history_messages(turns)
+    if not messages:
+        return message
+    lines = [HEADER, *(_line(m) for m in messages), FOOTER]
+    return "\n".join(lines) + "\n\n" + message
+
+
+def split_history(text: str) -> tuple[list[ChatMessage], str]:
+    """Undo :func:`with_history`: the earlier messages and the user's own message."""
+    if not text.startswith(HEADER + "\n"):
+        return [], text
+    body, sep, rest = text[len(HEADER) + 1 :].partition(FOOTER)
+    if not sep:
+        return [], text
+    messages: list[ChatMessage] = []
+    for raw in body.splitlines():
+        if not raw.strip():
+            continue
+        data = json.loads(raw)
+        calls = tuple(
+            ToolCallRequest(str(c["id"]), str(c["name"]), dict(c.get("arguments") or {}))
+            for c in data.get("tool_calls", ())
+        )
+        messages.append(
+            ChatMessage(
+                str(data["role"]),
+                str(data.get("text", "")),
+                tool_calls=calls,
+                call_id=data.get("call_id"),
+                name=data.get("name"),
+                is_error=bool(data.get("is_error", False)),
+            )
+        )
+    return messages, rest.removeprefix("\n\n")

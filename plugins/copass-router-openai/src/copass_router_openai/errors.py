@@ -1,0 +1,109 @@
+"""``openai`` SDK exceptions -> copass-router errors and events.
+
+Imported only by the backend (it imports the SDK). Messages are scrubbed: OpenAI echoes a
+masked key in its 401 message, and no part of a key may reach an event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from copass_router import Error, ProviderError, scrub
+
+#: Statuses the SDK itself retries (after ``max_retries`` attempts the error reaches us).
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+#: Mid-stream error codes and types that say "try again later".
+_RETRYABLE_KINDS = frozenset(
+    {"server_error", "overloaded", "rate_limit_exceeded", "service_unavailable", "timeout"}
+)
+_STATUS_CODES = {
+    400: "invalid_request",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def _label(provider: str) -> str:
+    return "OpenAI" if provider == "openai" else f"the {provider} server"
+
+
+def status_error(exc: openai.APIStatusError, provider: str) -> ProviderError:
+    """A refused request (4xx/5xx after the SDK's retries) as a :class:`ProviderError`."""
+    status = exc.status_code
+    code = _STATUS_CODES.get(status, "provider_error")
+    detail = f" ({exc.code})" if exc.code else ""
+    hint = ""
+    if status == 401:
+        hint = "; check the API key in the environment"
+    elif status == 404:
+        hint = "; check the model name (the provider does not serve it)"
+    return ProviderError(
+        scrub(f"{_label(provider)} returned {status}{detail}: {exc.message}{hint}"),
+        provider=provider,
+        status=status,
+        retryable=status in _RETRYABLE_STATUS or status >= 500,
+        request_id=exc.request_id,
+        code=code,
+    )
+
+
+def connection_error(
+    exc: openai.APIConnectionError, provider: str, base_url: str, *, streaming: bool
+) -> ProviderError:
+    """A network failure: before the response (cannot connect, timed out) or mid-stream."""
+    if streaming:
+        return ProviderError(
+            f"the connection to {_label(provider)} broke mid-stream ({_cause(exc)}); "
+            "the reply so far is kept, send the message again to retry",
+            provider=provider,
+            retryable=True,
+            code="stream_cut",
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(
+            f"{_label(provider)} at {base_url} did not answer in time",
+            provider=provider,
+            retryable=True,
+            code="timeout",
+        )
+    hint = "" if provider == "openai" else "; is the server running, and is base_url right?"
+    return ProviderError(
+        f"cannot reach {_label(provider)} at {base_url} ({_cause(exc)}){hint}",
+        provider=provider,
+        retryable=True,
+        code="connection_error",
+    )
+
+
+def stream_error_event(exc: openai.APIError, provider: str) -> Error:
+    """An error the provider reported inside the stream (a ``{"error": ...}`` frame)."""
+    body: Any = exc.body if isinstance(exc.body, dict) else {}
+    kinds = {str(exc.code or ""), str(exc.type or "")}
+    detail = {k: body.get(k) for k in ("type", "code", "param") if body.get(k) is not None}
+    return Error(
+        code=str(exc.code or exc.type or "provider_error"),
+        message=scrub(exc.message),
+        retryable=bool(kinds & _RETRYABLE_KINDS),
+        provider=provider,
+        detail=detail or None,
+    )
+
+
+def stream_incomplete(provider: str) -> ProviderError:
+    """The stream ended cleanly but before the model said why it stopped."""
+    return ProviderError(
+        f"the stream from {_label(provider)} ended before the reply was complete; "
+        "the reply so far is kept, send the message again to retry",
+        provider=provider,
+        retryable=True,
+        code="stream_cut",
+    )
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return scrub(f"{type(cause).__name__}: {cause}")

@@ -1,0 +1,51 @@
+"""pytest plugin (entry point ``pytest11``): fixtures for testing with copass-router.
+
+Every router these fixtures make is isolated: no installed plugins (only the built-ins and what
+the test passes), an in-memory store and an empty environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from ..router import Router
+from .scripted_backend import ScriptedBackend, ScriptedPlugin
+
+
+@pytest.fixture
+async def make_router() -> AsyncIterator[Callable[..., Router]]:
+    """A factory of isolated routers, closed at teardown. Keywords go to :class:`Router`."""
+    made: list[Router] = []
+
+    def factory(**kwargs: Any) -> Router:
+        kwargs.setdefault("load_entry_points", False)
+        kwargs.setdefault("store", ":memory:")
+        kwargs.setdefault("environ", {})
+        router = Router(**kwargs)
+        made.append(router)
+        return router
+
+    yield factory
+    for router in made:
+        await router.aclose()
+
+
+@pytest.fixture
+def router(make_router: Callable[..., Router]) -> Router:
+    """An isolated router with only the built-in providers (``echo``)."""
+    return make_router()
+
+
+@pytest.fixture
+def scripted_backend() -> ScriptedBackend:
+    """A :class:`ScriptedBackend`; ``scripted_router`` serves it as provider ``scripted``."""
+    return ScriptedBackend()
+
+
+@pytest.fixture
+def scripted_router(make_router: Callable[..., Router], scripted_backend: ScriptedBackend) -> Router:
+    """An isolated router whose provider ``scripted`` is the ``scripted_backend`` fixture."""
+    return make_router(plugins=[ScriptedPlugin(scripted=scripted_backend)])

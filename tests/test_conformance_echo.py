@@ -1,0 +1,18 @@
+"""The built-in echo backend passes the backend conformance suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from copass_router import Router
+from copass_router.testing import BackendConformance
+
+
+class TestEchoConformance(BackendConformance):
+    provider = "echo"
+
+    @pytest.fixture
+    def conformance_router(self, make_router: Callable[..., Router]) -> Router:
+        return make_router()
