@@ -192,8 +192,11 @@ class PluginHost:
     def _call_register(self, impl: pluggy.HookImpl, register: Callable[..., Any]) -> None:
         if self._infos.get(impl.plugin_name, PluginInfo("", "loaded")).status != "loaded":
             return
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         try:
-            impl.function(register=register)
+            impl.function(register=lambda *args, **kwargs: calls.append((args, kwargs)))
+            for args, kwargs in calls:  # all or nothing: a failed plugin registers nothing
+                register(*args, **kwargs)
         except Exception as exc:
             dist, version = self._meta.get(impl.plugin_name, (None, None))
             self._fail(impl.plugin_name, dist, version, exc)

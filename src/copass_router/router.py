@@ -232,8 +232,10 @@ class Router:
             raise SessionBusyError(session.session_id)
         self._busy.add(session.session_id)
         try:
-            async for event in self._turn(request, backend, model, session, dispatcher):
-                yield event
+            turn = self._turn(request, backend, model, session, dispatcher)
+            async with contextlib.aclosing(turn) as events:
+                async for event in events:
+                    yield event
         finally:
             self._busy.discard(session.session_id)
 

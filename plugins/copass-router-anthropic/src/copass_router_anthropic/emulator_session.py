@@ -150,6 +150,7 @@ class SessionEngine:
                 self._task = asyncio.create_task(self._run())
         elif kind == "user.interrupt":
             self.state.interrupts += 1
+            self._unhandled = False  # an interrupt flushes queued input
             if self._task is not None and not self._task.done():
                 self._task.cancel()
         elif kind in ("user.custom_tool_result", "user.tool_confirmation"):
@@ -190,6 +191,8 @@ class SessionEngine:
             self.pending.clear()
             self._usage_snapshot()
             self._idle({"type": "end_turn"})
+            if self._unhandled:  # a message sent after the interrupt starts a new run
+                self._task = asyncio.create_task(self._run())
 
     async def _agent_turn(self) -> bool:
         """One turn: model requests and tool rounds until the agent stops. False: stop the run."""

@@ -187,6 +187,8 @@ class ChunkTranslator:
             events.extend(self._delta(choice.delta))
             if choice.finish_reason is not None:
                 self.finish_reason = choice.finish_reason
+                # The text is complete: its Message goes before the usage chunk that follows.
+                events.extend(self.flush())
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage_seen = True

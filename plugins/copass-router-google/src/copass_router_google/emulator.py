@@ -1,0 +1,319 @@
+"""An emulator of the Vertex AI Agent Engine REST surface the google client libraries use.
+
+Routes (``v1beta1`` and ``v1``; the SDK's default is ``v1beta1``)::
+
+    POST {parent}/reasoningEngines                 create (a long-running operation)
+    GET  {parent}/reasoningEngines/{id}/operations/{op}
+    GET  {name}                                    the engine, with spec.classMethods
+    DELETE {name}
+    POST {name}:query                              {classMethod, input} -> {output}
+    POST {name}:streamQuery?alt=sse                SSE ``data: <ADK event JSON>`` frames
+
+Errors use Google's body ``{"error": {"code", "message", "status"}}``; a mid-stream failure is
+an ``data: {"error": {...}}`` frame, which the SDK raises as ``APIError``. Behind it run real
+ADK apps (see :mod:`.emulator_engines`). Tests use :func:`running_emulator`; the CLI uses
+:func:`serve` (``copass-router emulate google --port N``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .deploy import CLASS_METHODS
+from .emulator_engines import Engine, EngineError, EngineHost
+from .emulator_faults import Faults, RecordedRequest, StreamCut
+from .proxy_tool import DISPATCH_URL_ENV
+
+_PARENT = r"projects/[^/]+/locations/[^/]+"
+_ENGINE = _PARENT + r"/reasoningEngines/[^/:]+"
+_PATTERNS = (
+    ("create", "POST", re.compile(rf"^({_PARENT})/reasoningEngines$")),
+    ("operation", "GET", re.compile(rf"^({_ENGINE})/operations/([^/]+)$")),
+    ("query", "POST", re.compile(rf"^({_ENGINE}):query$")),
+    ("stream", "POST", re.compile(rf"^({_ENGINE}):streamQuery$")),
+    ("get", "GET", re.compile(rf"^({_ENGINE})$")),
+    ("delete", "DELETE", re.compile(rf"^({_ENGINE})$")),
+)
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+           404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+def error_body(code: int, message: str, status: str | None = None) -> dict[str, Any]:
+    """Google's error envelope."""
+    return {"error": {"code": code, "message": message, "status": status or _STATUS.get(code, "UNKNOWN")}}
+
+
+def _error(code: int, message: str, status: str | None = None, **headers: str) -> JSONResponse:
+    return JSONResponse(error_body(code, message, status), status_code=code, headers=headers)
+
+
+class GoogleEmulator:
+    """The emulator's state: engines, operations, the request log and the fault switches."""
+
+    def __init__(self) -> None:
+        self.host = EngineHost()
+        self.faults = Faults()
+        self.requests: list[RecordedRequest] = []
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.counters: dict[str, int] = {}
+        self.base_url = ""
+        self.app = Starlette(
+            routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])]
+        )
+
+    # -- helpers for tests and users ------------------------------------------------------
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        """Deployed engines by resource name."""
+        return self.host.engines
+
+    def add_engine(
+        self,
+        *,
+        display_name: str = "test-agent",
+        system_prompt: str = "You are a helpful agent.",
+        dispatch_url: str | None = None,
+        project: str = "emulated-project",
+        location: str = "us-central1",
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Register a deployed agent without a create request; returns its resource name."""
+        name = self.host.new_name(f"projects/{project}/locations/{location}")
+        environment = dict(env or {})
+        if dispatch_url:
+            environment[DISPATCH_URL_ENV] = dispatch_url
+        self.host.add(
+            name,
+            display_name=display_name,
+            system_prompt=system_prompt,
+            env=environment,
+            class_methods=[dict(m) for m in CLASS_METHODS],
+        )
+        return name
+
+    def requests_to(self, kind: str) -> list[RecordedRequest]:
+        """Logged requests of one kind: create, operation, get, delete, query, stream."""
+        return [r for r in self.requests if r.kind == kind]
+
+    def reset(self) -> None:
+        """Forget the request log, counters and pending faults (engines stay)."""
+        self.requests.clear()
+        self.counters.clear()
+        self.faults = Faults()
+
+    def _count(self, key: str) -> None:
+        self.counters[key] = self.counters.get(key, 0) + 1
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> Response:
+        path = request.url.path.lstrip("/")
+        version, _, rest = path.partition("/")
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = None
+        kind, match = self._route(request.method, rest)
+        self.requests.append(
+            RecordedRequest(
+                kind=kind,
+                method=request.method,
+                path="/" + path,
+                query=dict(request.query_params),
+                headers=dict(request.headers),
+                json=body,
+            )
+        )
+        self._count(kind)
+        if version not in ("v1", "v1beta1") or match is None:
+            return _error(404, f"no route for {request.method} /{path}")
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "Request is missing required authentication credential.")
+        if not isinstance(body, dict):
+            return _error(400, "Invalid JSON payload received.")
+        fault = self.faults.take_http(kind)
+        if fault is not None:
+            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after else {}
+            return _error(fault.status, fault.message, **headers)
+        try:
+            return await self._dispatch(kind, match, body, request)
+        except EngineError as exc:
+            return _error(exc.code, exc.message, exc.status)
+
+    @staticmethod
+    def _route(method: str, rest: str) -> tuple[str, re.Match[str] | None]:
+        for kind, verb, pattern in _PATTERNS:
+            match = pattern.match(rest)
+            if match and verb == method:
+                return kind, match
+        return "unknown", None
+
+    async def _dispatch(
+        self, kind: str, match: re.Match[str], body: dict[str, Any], request: Request
+    ) -> Response:
+        if kind == "create":
+            return self._create(match.group(1), body)
+        if kind == "operation":
+            return self._operation(f"{match.group(1)}/operations/{match.group(2)}")
+        engine = self.host.get(match.group(1))
+        if kind == "get":
+            return JSONResponse(engine.resource())
+        if kind == "delete":
+            del self.host.engines[engine.name]
+            return JSONResponse({"name": f"{engine.name}/operations/delete", "done": True})
+        method, payload = self._method_call(body)
+        if kind == "query":
+            output = await self.host.query(engine, method, payload)
+            return JSONResponse({"output": output})
+        if request.query_params.get("alt") != "sse":
+            return _error(400, "streamQuery is served with alt=sse only")
+        self.host.check_stream(engine, method, payload)
+        return StreamingResponse(
+            self._sse(engine, method, payload), media_type="text/event-stream"
+        )
+
+    @staticmethod
+    def _method_call(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        method = body.get("classMethod") or body.get("class_method")
+        payload = body.get("input") or {}
+        if not isinstance(method, str) or not isinstance(payload, dict):
+            raise EngineError(400, "INVALID_ARGUMENT", "classMethod and input are required")
+        return method, payload
+
+    def _create(self, parent: str, body: dict[str, Any]) -> Response:
+        name = self.host.new_name(parent)
+        self.host.create(name, body)
+        operation = f"{name}/operations/{len(self.operations) + 1}"
+        self.operations[operation] = {"engine": name, "polls_left": self.faults.operation_polls}
+        return JSONResponse(self._operation_body(operation, done=False))
+
+    def _operation(self, operation: str) -> Response:
+        state = self.operations.get(operation)
+        if state is None:
+            return _error(404, f"Operation {operation} not found.")
+        if state["polls_left"] > 0:
+            state["polls_left"] -= 1
+            return JSONResponse(self._operation_body(operation, done=False))
+        return JSONResponse(self._operation_body(operation, done=True))
+
+    def _operation_body(self, operation: str, *, done: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": operation,
+            "metadata": {
+                "@type": "type.googleapis.com/google.cloud.aiplatform.v1beta1."
+                "CreateReasoningEngineOperationMetadata",
+                "genericMetadata": {"createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            },
+            "done": done,
+        }
+        if done:
+            engine = self.host.engines[self.operations[operation]["engine"]]
+            body["response"] = {
+                "@type": "type.googleapis.com/google.cloud.aiplatform.v1beta1.ReasoningEngine",
+                **engine.resource(),
+            }
+        return body
+
+    async def _sse(
+        self, engine: Engine, method: str, payload: dict[str, Any]
+    ) -> AsyncIterator[str]:
+        plan = self.faults.take_stream()
+        sent = 0
+        events = self.host.stream(engine, method, payload)
+        try:
+            async for event in events:
+                if plan.error_after is not None and sent >= plan.error_after:
+                    yield _frame(error_body(plan.error_status, plan.error_message))
+                    return
+                if plan.cut_after is not None and sent >= plan.cut_after:
+                    self._count("stream_cut")
+                    raise StreamCut(f"stream cut after {sent} events (fault switch)")
+                yield _frame(event)
+                sent += 1
+        except EngineError as exc:
+            yield _frame(error_body(exc.code, exc.message, exc.status))
+        except StreamCut:
+            raise
+        except Exception as exc:  # the agent crashed mid-turn: the service reports it in-band
+            yield _frame(error_body(500, f"Reasoning Engine Execution failed: {exc!r}"))
+        except BaseException:  # the client went away (cancelled, or the generator closed)
+            self._count("stream_abandoned")
+            raise
+        finally:
+            # Stop the ADK run even while this task is being cancelled.
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+        self._count("stream_completed")
+
+
+def _frame(data: Mapping[str, Any]) -> str:
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+@contextmanager
+def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[GoogleEmulator]:
+    """Start the emulator on a loopback port in a background thread; yields its state.
+
+    ``.base_url`` is what ``http_options={"base_url": ...}`` (or
+    ``COPASS_ROUTER_GOOGLE_BASE_URL``) takes; ``.requests`` logs what the SDK sent.
+    """
+    import uvicorn
+
+    emulator = GoogleEmulator()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    emulator.base_url = f"http://{host}:{sock.getsockname()[1]}"
+    config = uvicorn.Config(emulator.app, log_level="critical", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="google-emulator", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        raise RuntimeError("the google emulator did not start")
+    try:
+        yield emulator
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        emulator.host.close()
+
+
+def serve(host: str = "127.0.0.1", port: int = 8090) -> None:
+    """Run the emulator in the foreground until interrupted (``copass-router emulate google``)."""
+    import uvicorn
+
+    emulator = GoogleEmulator()
+    emulator.base_url = f"http://{host}:{port}"
+    print(
+        f"google emulator on {emulator.base_url}: set COPASS_ROUTER_GOOGLE_BASE_URL to it and "
+        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN to any value",
+        flush=True,
+    )
+    try:
+        uvicorn.run(emulator.app, host=host, port=port, log_level="info", lifespan="off")
+    finally:
+        emulator.host.close()

@@ -1,0 +1,296 @@
+"""The ``openai`` and ``openai-compatible`` backends: Chat Completions, streamed.
+
+Both are stateless: every model request carries the whole conversation (the router's transcript,
+so a session started on another provider continues here with its memory). Tool calls go through
+the core's shared chat loop and dispatcher, capped at the run's ``max_tool_rounds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+import attrs
+import openai
+from copass_router import (
+    AgentBackend,
+    BackendContext,
+    ChatMessage,
+    ConfigurationError,
+    Event,
+    InvalidRequestError,
+    ModelStep,
+    RunRequest,
+    StopReason,
+    Turn,
+    run_chat_loop,
+)
+
+from .errors import (
+    connection_error,
+    status_error,
+    stream_error_event,
+    stream_incomplete,
+)
+from .request import ToolNames, wire_messages, wire_tools
+from .translate import ChunkTranslator
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+COMPATIBLE_BASE_URL = "http://localhost:11434/v1"  # Ollama's default
+
+#: Options passed to the API as they are.
+_PASSTHROUGH = ("temperature", "top_p", "seed", "stop", "reasoning_effort", "parallel_tool_calls")
+_OPTIONS = frozenset({*_PASSTHROUGH, "max_tokens", "max_retries", "include_usage", "extra_body"})
+
+
+@attrs.frozen
+class Endpoint:
+    """Where a request goes and with which key (None: send no Authorization header)."""
+
+    base_url: str
+    api_key: str | None
+
+
+def _retries(environ: Mapping[str, str], name: str) -> int:
+    raw = environ.get(name, "2")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must be 0 or more")
+    return value
+
+
+class ChatCompletionsBackend(AgentBackend):
+    """Shared by both providers; subclasses say where requests go and what they accept."""
+
+    keeps_native_session: ClassVar[bool] = False
+    options: ClassVar[frozenset[str]] = _OPTIONS
+    #: The request field a token limit goes in.
+    max_tokens_field: ClassVar[str] = "max_tokens"
+
+    def __init__(self, context: BackendContext) -> None:
+        self.provider = context.provider
+        self.environ = context.environ
+        self.max_retries = _retries(context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES")
+        self._clients: dict[Endpoint, openai.AsyncOpenAI] = {}
+
+    # -- what subclasses decide ----------------------------------------------------------------
+
+    def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
+        """The endpoint for a run with ``options``."""
+        raise NotImplementedError
+
+    def client_headers(self, endpoint: Endpoint) -> dict[str, Any]:
+        """Default headers of a new client."""
+        return {}
+
+    def extra_body(self, turn: Turn) -> dict[str, Any]:
+        """Fields sent beside the standard ones."""
+        return dict(turn.options.get("extra_body") or {})
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def validate(self, request: RunRequest) -> None:
+        """Refuse unknown options and ill-typed ones before anything is sent."""
+        super().validate(request)
+        unknown = sorted(set(request.options) - self.options)
+        if unknown:
+            raise InvalidRequestError(
+                f"provider {self.provider!r} does not know option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(self.options))}",
+                field="options",
+            )
+        retries = request.options.get("max_retries")
+        if retries is not None and (not isinstance(retries, int) or retries < 0):
+            raise InvalidRequestError("option max_retries must be an int >= 0", field="options")
+        extra = request.options.get("extra_body")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise InvalidRequestError("option extra_body must be a mapping", field="options")
+        self.endpoint(request.options)
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        """Run the turn through the shared chat loop, one streamed request per model step."""
+        endpoint = self.endpoint(turn.options)
+        client = self._client(endpoint)
+        retries = turn.options.get("max_retries")
+        if retries is not None:
+            client = client.with_options(max_retries=retries)
+        names = ToolNames(spec.name for spec in turn.tools)
+        open_streams: list[Any] = []
+
+        def step(messages: list[ChatMessage]) -> AsyncIterator[Event | ModelStep]:
+            return self._step(client, endpoint, turn, names, messages, open_streams)
+
+        try:
+            async with aclosing(run_chat_loop(turn, step)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            # A consumer that stops early must not leave the provider generating: close any
+            # stream still open (the chat loop does not close the step generator itself).
+            for stream in open_streams:
+                await stream.close()
+
+    async def aclose(self) -> None:
+        """Close every client's connection pool."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    # -- one model request ---------------------------------------------------------------------
+
+    def _client(self, endpoint: Endpoint) -> openai.AsyncOpenAI:
+        client = self._clients.get(endpoint)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                # The SDK insists on a key; with none, the Authorization header is omitted.
+                api_key=endpoint.api_key or "no-key",
+                base_url=endpoint.base_url,
+                max_retries=self.max_retries,
+                default_headers=self.client_headers(endpoint),
+            )
+            self._clients[endpoint] = client
+        return client
+
+    def _body(self, turn: Turn, names: ToolNames, messages: list[ChatMessage]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": turn.model,
+            "messages": wire_messages(messages, names),
+            "stream": True,
+        }
+        if turn.options.get("include_usage", True):
+            body["stream_options"] = {"include_usage": True}
+        if turn.tools:
+            body["tools"] = wire_tools(turn.tools, names)
+        for name in _PASSTHROUGH:
+            if name in turn.options and (name != "parallel_tool_calls" or turn.tools):
+                body[name] = turn.options[name]
+        if "max_tokens" in turn.options:
+            body[self.max_tokens_field] = turn.options["max_tokens"]
+        extra = self.extra_body(turn)
+        if extra:
+            body["extra_body"] = extra
+        return body
+
+    async def _step(
+        self,
+        client: openai.AsyncOpenAI,
+        endpoint: Endpoint,
+        turn: Turn,
+        names: ToolNames,
+        messages: list[ChatMessage],
+        open_streams: list[Any],
+    ) -> AsyncIterator[Event | ModelStep]:
+        create: Any = client.chat.completions.create
+        try:
+            stream = await create(**self._body(turn, names, messages))
+        except openai.APIStatusError as exc:
+            raise status_error(exc, self.provider) from None
+        except openai.APIConnectionError as exc:
+            raise connection_error(exc, self.provider, endpoint.base_url, streaming=False) from None
+        translator = ChunkTranslator(self.provider)
+        open_streams.append(stream)
+        try:
+            async with stream:
+                async for chunk in stream:
+                    for event in translator.feed(chunk):
+                        yield event
+        except openai.APIConnectionError as exc:
+            for event in translator.flush():
+                yield event
+            raise connection_error(exc, self.provider, endpoint.base_url, streaming=True) from None
+        except openai.APIStatusError:
+            raise
+        except openai.APIError as exc:
+            for event in translator.flush():
+                yield event
+            yield stream_error_event(exc, self.provider)
+            yield ModelStep(stop_reason=StopReason.ERROR)
+            return
+        finally:
+            open_streams.remove(stream)
+        for event in translator.flush():
+            yield event
+        if not translator.finished:
+            raise stream_incomplete(self.provider)
+        outcome = translator.outcome()
+        yield ModelStep(tool_calls=names.restore(outcome.tool_calls), stop_reason=outcome.stop_reason)
+
+
+class OpenAIBackend(ChatCompletionsBackend):
+    """OpenAI itself: needs ``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` may point elsewhere."""
+
+    default_model: ClassVar[str | None] = "gpt-4o-mini"
+    max_tokens_field: ClassVar[str] = "max_completion_tokens"
+
+    def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
+        key = self.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "OPENAI_API_KEY is not set; export it (or pass environ={...} to Router), "
+                "or use provider 'openai-compatible' for a local runtime that needs no key"
+            )
+        return Endpoint(self.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL, key)
+
+    def client_headers(self, endpoint: Endpoint) -> dict[str, Any]:
+        # The SDK would read these from os.environ; the router's environ is the one that counts.
+        headers = {
+            "OpenAI-Organization": self.environ.get("OPENAI_ORG_ID"),
+            "OpenAI-Project": self.environ.get("OPENAI_PROJECT_ID"),
+        }
+        return {k: v if v else openai.Omit() for k, v in headers.items()}
+
+    def extra_body(self, turn: Turn) -> dict[str, Any]:
+        # One stable, opaque id per end user, so OpenAI's abuse signals never merge tenants
+        # and no raw user id leaves the router.
+        digest = hashlib.sha256(turn.end_user_id.encode()).hexdigest()[:32]
+        return {"safety_identifier": digest, **super().extra_body(turn)}
+
+
+class CompatibleBackend(ChatCompletionsBackend):
+    """Any server speaking the Chat Completions API: Ollama, vLLM, llama.cpp, LM Studio.
+
+    The base URL comes from the run option ``base_url``, else
+    ``COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL``, else Ollama's default. A key is optional
+    (``COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY``) and is sent only to the configured base URL,
+    never to one a run names.
+    """
+
+    default_model: ClassVar[str | None] = "llama3.2"
+    options: ClassVar[frozenset[str]] = _OPTIONS | {"base_url"}
+
+    def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
+        configured = self.environ.get("COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL")
+        configured = (configured or COMPATIBLE_BASE_URL).rstrip("/")
+        chosen = options.get("base_url")
+        if chosen is not None and (
+            not isinstance(chosen, str) or not chosen.startswith(("http://", "https://"))
+        ):
+            raise InvalidRequestError(
+                "option base_url must be an http(s) URL such as http://localhost:11434/v1",
+                field="options",
+            )
+        base_url = (chosen or configured).rstrip("/")
+        key = self.environ.get("COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY") or None
+        return Endpoint(base_url, key if base_url == configured else None)
+
+    def client_headers(self, endpoint: Endpoint) -> dict[str, Any]:
+        # Never forward OpenAI credentials or ids from the environment to a third-party server.
+        omitted = ["OpenAI-Organization", "OpenAI-Project"]
+        if endpoint.api_key is None:
+            omitted.append("Authorization")
+        return {name: openai.Omit() for name in omitted}
+
+
+def make_openai_backend(context: BackendContext) -> OpenAIBackend:
+    """Factory for provider ``openai``."""
+    return OpenAIBackend(context)
+
+
+def make_compatible_backend(context: BackendContext) -> CompatibleBackend:
+    """Factory for provider ``openai-compatible``."""
+    return CompatibleBackend(context)

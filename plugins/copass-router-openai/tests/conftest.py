@@ -1,0 +1,82 @@
+"""Fixtures: one emulator for the session (reset per test), routers wired to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import copass_router_openai
+import pytest
+from copass_router import Router
+from copass_router_openai.emulator_harness import RunningEmulator, running_emulator
+
+API_KEY = "sk-test-emulator-0123456789"
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[RunningEmulator]:
+    with running_emulator(api_key=API_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
+    """The emulator with a clean log, no faults and its default behaviour."""
+    emulator = emulator_server.emulator
+    defaults = (emulator.api_key, emulator.tool_call_style, emulator.argument_piece,
+                emulator.reasoning_field)
+    emulator.reset()
+    yield emulator_server
+    (emulator.api_key, emulator.tool_call_style, emulator.argument_piece,
+     emulator.reasoning_field) = defaults
+
+
+@pytest.fixture
+async def make_router(emu: RunningEmulator) -> AsyncIterator[Callable[..., Router]]:
+    """Routers with only this plugin, an in-memory store and the given environment."""
+    made: list[Router] = []
+
+    def factory(environ: dict[str, str], **kwargs: Any) -> Router:
+        router = Router(
+            plugins=[copass_router_openai], load_entry_points=False, store=":memory:",
+            environ=environ, **kwargs,
+        )
+        made.append(router)
+        return router
+
+    yield factory
+    for router in made:
+        await router.aclose()
+
+
+@pytest.fixture
+def openai_env(emu: RunningEmulator) -> dict[str, str]:
+    """The environment of a router whose ``openai`` provider is the emulator."""
+    return {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": emu.base_url}
+
+
+@pytest.fixture
+def compatible_env(emu: RunningEmulator) -> dict[str, str]:
+    """The environment of a router whose ``openai-compatible`` provider is the emulator."""
+    return {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emu.base_url}
+
+
+@pytest.fixture
+def openai_router(make_router: Callable[..., Router], openai_env: dict[str, str]) -> Router:
+    """A router whose ``openai`` provider talks to the emulator."""
+    return make_router(openai_env)
+
+
+@pytest.fixture
+def compatible_router(
+    make_router: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
+) -> Router:
+    """A router whose ``openai-compatible`` provider talks to the emulator, keyless."""
+    emu.emulator.api_key = None
+    return make_router(compatible_env)
+
+
+@pytest.fixture
+def api_key() -> str:
+    """The key the emulator expects from the ``openai`` provider."""
+    return API_KEY

@@ -1,0 +1,138 @@
+"""Plugin loading: entry points, isolation, allow and block lists, broken plugins, docs."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from copass_router import PluginLoadError, Router, hookimpl
+
+sys.path.insert(0, str(Path(__file__).parent))
+from plugin_fixtures import install_fake_plugin  # noqa: E402
+
+GOOD = '''
+from copass_router import hookimpl
+from copass_router.testing import ScriptedBackend
+
+@hookimpl
+def copass_router_register_backends(register):
+    register("fake-good", lambda context: ScriptedBackend(), description="a good one")
+'''
+BROKEN_IMPORT = "raise ImportError('missing dependency: frobnicate')\n"
+BROKEN_REGISTER = '''
+from copass_router import hookimpl
+
+@hookimpl
+def copass_router_register_backends(register):
+    register("fake-half", lambda context: None)
+    raise RuntimeError("registration blew up")
+'''
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    install_fake_plugin(tmp_path, "copass-router-fake-good", "fake_good_plugin", GOOD, "fake-good")
+    install_fake_plugin(tmp_path, "copass-router-fake-broken", "fake_broken_plugin",
+                        BROKEN_IMPORT, "fake-broken")
+    install_fake_plugin(tmp_path, "copass-router-fake-half", "fake_half_plugin",
+                        BROKEN_REGISTER, "fake-half")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    yield tmp_path
+    for name in ("fake_good_plugin", "fake_broken_plugin", "fake_half_plugin"):
+        sys.modules.pop(name, None)
+
+
+def _router(environ: dict[str, str] | None = None, **kw: object) -> Router:
+    return Router(store=":memory:", environ=environ or {}, **kw)  # type: ignore[arg-type]
+
+
+def test_a_broken_plugin_is_reported_and_the_rest_work(installed: Path) -> None:
+    router = _router()
+    infos = {i.name: i for i in router.plugins.infos()}
+    assert infos["fake-good"].status == "loaded"
+    assert infos["fake-good"].distribution == "copass-router-fake-good"
+    assert infos["fake-good"].version == "1.2.3"
+    assert infos["fake-broken"].status == "failed"
+    assert "missing dependency: frobnicate" in (infos["fake-broken"].error or "")
+    assert infos["fake-half"].status == "failed"
+    assert "registration blew up" in (infos["fake-half"].error or "")
+    names = {p.name for p in router.providers()}
+    assert "fake-good" in names and "echo" in names
+    assert "fake-half" not in names, "a plugin that failed mid-registration registers nothing"
+    provider = next(p for p in router.providers() if p.name == "fake-good")
+    assert (provider.plugin, provider.version) == ("copass-router-fake-good", "1.2.3")
+
+
+def test_strict_mode_raises(installed: Path) -> None:
+    with pytest.raises(PluginLoadError, match="fake-broken"):
+        _router(strict_plugins=True).providers()
+
+
+def test_allow_list_loads_only_the_named_plugins(installed: Path) -> None:
+    router = _router({"COPASS_ROUTER_LOAD_PLUGINS": "copass-router-fake-good"})
+    infos = {i.name: i.status for i in router.plugins.infos()}
+    assert infos["fake-good"] == "loaded"
+    assert infos["fake-broken"] == "blocked" and infos["fake-half"] == "blocked"
+
+
+def test_block_list_by_entry_point_name(installed: Path) -> None:
+    router = _router({"COPASS_ROUTER_DISABLE_PLUGINS": "fake-good,fake_broken"})
+    infos = {i.name: i.status for i in router.plugins.infos()}
+    assert infos["fake-good"] == "blocked" and infos["fake-broken"] == "blocked"
+    assert "fake-good" not in {p.name for p in router.providers()}
+
+
+def test_two_routers_in_one_process_have_their_own_plugins(
+    make_router: Callable[..., Router],
+) -> None:
+    class Extra:
+        @hookimpl
+        def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+            register("extra", "copass_router.testing:ScriptedBackend")
+
+    with_extra = make_router(plugins=[Extra()])
+    without = make_router()
+    assert "extra" in {p.name for p in with_extra.providers()}
+    assert "extra" not in {p.name for p in without.providers()}
+    assert with_extra.plugins.pm is not without.plugins.pm
+
+
+def test_plugin_loading_happens_once_and_lazily(installed: Path) -> None:
+    router = _router()
+    assert "fake_good_plugin" not in sys.modules, "constructing a Router loads nothing"
+    router.providers()
+    module = sys.modules["fake_good_plugin"]
+    router.providers()
+    assert sys.modules["fake_good_plugin"] is module
+
+
+def test_string_factories_are_imported_on_first_use(make_router: Callable[..., Router]) -> None:
+    class Lazy:
+        @hookimpl
+        def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+            register("lazy", "json:nonexistent_attribute")
+
+    router = make_router(plugins=[Lazy()])
+    assert "lazy" in {p.name for p in router.providers()}  # nothing imported yet
+
+
+def test_every_hook_is_documented() -> None:
+    router = _router(load_entry_points=False)
+    docs = (Path(__file__).parents[1] / "docs" / "plugin-hooks.md").read_text()
+    headings = set(re.findall(r"^##+ `?(copass_router_\w+)", docs, re.MULTILINE))
+    hooks = {name for name in dir(router.plugins.pm.hook) if name.startswith("copass_router_")}
+    assert hooks, "no hooks found"
+    assert hooks <= headings, f"undocumented hooks: {sorted(hooks - headings)}"
+
+
+def test_hookimpl_is_exported_for_plugins() -> None:
+    assert importlib.util.find_spec("copass_router") is not None
+    from copass_router import hookimpl as exported
+
+    assert exported.project_name == "copass_router"
