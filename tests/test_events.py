@@ -34,13 +34,31 @@ SAMPLES: list[Event] = [
     ThinkingMessage(run_id="r", seq=4, text="hmm"),
     ToolCall(run_id="r", seq=5, call_id="c1", name="add", arguments={"a": [1, {"b": None}]}),
     ToolResult(run_id="r", seq=6, call_id="c1", name="add", output="3", is_error=True),
-    Usage(run_id="r", seq=7, input_tokens=1, output_tokens=2, cache_read_tokens=3,
-          cache_write_tokens=4),
-    Error(run_id="r", seq=8, code="rate_limited", message="slow down", retryable=True,
-          provider="anthropic", detail={"status": 429}),
+    Usage(
+        run_id="r",
+        seq=7,
+        input_tokens=1,
+        output_tokens=2,
+        cache_read_tokens=3,
+        cache_write_tokens=4,
+    ),
+    Error(
+        run_id="r",
+        seq=8,
+        code="rate_limited",
+        message="slow down",
+        retryable=True,
+        provider="anthropic",
+        detail={"status": 429},
+    ),
     ProviderEvent(run_id="r", seq=9, kind="span.x", provider_data={"anthropic": {"k": 1}}),
-    RunFinished(run_id="r", seq=10, stop_reason=StopReason.TOOL_LIMIT,
-                usage=TokenUsage(1, 2, 3, 4), session_id="s"),
+    RunFinished(
+        run_id="r",
+        seq=10,
+        stop_reason=StopReason.TOOL_LIMIT,
+        usage=TokenUsage(1, 2, 3, 4),
+        session_id="s",
+    ),
 ]
 
 

@@ -13,34 +13,36 @@ import pytest
 from copass_router import PluginLoadError, Router, hookimpl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from plugin_fixtures import install_fake_plugin  # noqa: E402
+from plugin_fixtures import install_fake_plugin
 
-GOOD = '''
+GOOD = """
 from copass_router import hookimpl
 from copass_router.testing import ScriptedBackend
 
 @hookimpl
 def copass_router_register_backends(register):
     register("fake-good", lambda context: ScriptedBackend(), description="a good one")
-'''
+"""
 BROKEN_IMPORT = "raise ImportError('missing dependency: frobnicate')\n"
-BROKEN_REGISTER = '''
+BROKEN_REGISTER = """
 from copass_router import hookimpl
 
 @hookimpl
 def copass_router_register_backends(register):
     register("fake-half", lambda context: None)
     raise RuntimeError("registration blew up")
-'''
+"""
 
 
 @pytest.fixture
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     install_fake_plugin(tmp_path, "copass-router-fake-good", "fake_good_plugin", GOOD, "fake-good")
-    install_fake_plugin(tmp_path, "copass-router-fake-broken", "fake_broken_plugin",
-                        BROKEN_IMPORT, "fake-broken")
-    install_fake_plugin(tmp_path, "copass-router-fake-half", "fake_half_plugin",
-                        BROKEN_REGISTER, "fake-half")
+    install_fake_plugin(
+        tmp_path, "copass-router-fake-broken", "fake_broken_plugin", BROKEN_IMPORT, "fake-broken"
+    )
+    install_fake_plugin(
+        tmp_path, "copass-router-fake-half", "fake_half_plugin", BROKEN_REGISTER, "fake-half"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     yield tmp_path

@@ -51,11 +51,16 @@ async def test_unknown_provider_names_installed_ones_and_the_pip_line(router: Ro
         ({"provider": "echo", "message": "hi", "end_user_id": "bad user!"}, "end_user_id"),
         ({"provider": "echo", "message": "hi", "session_id": "../etc"}, "session_id"),
         ({"provider": "echo", "message": "hi", "temperature": 1}, "temperature"),
-        ({"provider": "echo", "message": "hi", "reasoning_engine_id": "123"}, "reasoning_engine_id"),
+        (
+            {"provider": "echo", "message": "hi", "reasoning_engine_id": "123"},
+            "reasoning_engine_id",
+        ),
         ({"provider": "echo", "message": "hi", "max_tool_rounds": -1}, "max_tool_rounds"),
     ],
 )
-async def test_bad_requests_name_the_field(router: Router, fields: dict[str, Any], field: str) -> None:
+async def test_bad_requests_name_the_field(
+    router: Router, fields: dict[str, Any], field: str
+) -> None:
     with pytest.raises(InvalidRequestError) as info:
         await _run(router, **fields)
     assert info.value.field == field
@@ -89,13 +94,15 @@ async def test_a_second_turn_on_a_busy_session_is_refused(
     started = await stream.__anext__()
     assert isinstance(started, RunStarted)
     with pytest.raises(SessionBusyError):
-        await scripted_router.complete(provider="scripted", message="three",
-                                       session_id=first.session_id)
+        await scripted_router.complete(
+            provider="scripted", message="three", session_id=first.session_id
+        )
     rest = [e async for e in stream]
     assert rest[-1].stop_reason is StopReason.END_TURN
     scripted_backend.enqueue(*scripted_events(["free again"]))
-    after = await scripted_router.complete(provider="scripted", message="four",
-                                           session_id=first.session_id)
+    after = await scripted_router.complete(
+        provider="scripted", message="four", session_id=first.session_id
+    )
     assert after.text == "free again"
 
 
@@ -105,15 +112,21 @@ async def test_transcript_is_intact_after_a_backend_raises_mid_turn(
     scripted_backend.enqueue(*scripted_events(["fine"]))
     first = await scripted_router.complete(provider="scripted", message="one")
     scripted_backend.enqueue(
-        TextDelta(text="partial "), TextDelta(text="answer"),
-        raises=ProviderError("upstream exploded", provider="scripted", status=503,
-                             retryable=True, request_id="req_1"),
+        TextDelta(text="partial "),
+        TextDelta(text="answer"),
+        raises=ProviderError(
+            "upstream exploded", provider="scripted", status=503, retryable=True, request_id="req_1"
+        ),
     )
-    events = await _run(scripted_router, provider="scripted", message="two",
-                        session_id=first.session_id)
+    events = await _run(
+        scripted_router, provider="scripted", message="two", session_id=first.session_id
+    )
     error = next(e for e in events if isinstance(e, Error))
     assert (error.code, error.retryable, error.detail) == (
-        "provider_error", True, {"status": 503, "request_id": "req_1"})
+        "provider_error",
+        True,
+        {"status": 503, "request_id": "req_1"},
+    )
     assert isinstance(events[-1], RunFinished) and events[-1].stop_reason is StopReason.ERROR
     turns = await scripted_router.transcript(first.session_id, "local")
     assert [t.user for t in turns] == ["one", "two"]

@@ -32,8 +32,11 @@ def test_schema_comes_from_the_signature() -> None:
     assert weather.spec.description == "Forecast for a city."
     assert weather.spec.parameters == {
         "type": "object",
-        "properties": {"city": {"type": "string"}, "days": {"type": "integer"},
-                       "metric": {"type": "boolean"}},
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "integer"},
+            "metric": {"type": "boolean"},
+        },
         "required": ["city"],
     }
 

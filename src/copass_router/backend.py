@@ -89,7 +89,7 @@ class AgentBackend:
         """Run one turn and yield its events. Must be an async generator."""
         raise NotImplementedError
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, empty by default
+    async def aclose(self) -> None:
         """Release clients and connections. Called when the router closes."""
 
 

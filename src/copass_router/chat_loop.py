@@ -58,7 +58,10 @@ def transcript_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
             elif isinstance(item, ToolResultItem) and item.call_id in called:
                 messages.append(
                     ChatMessage(
-                        "tool", item.output, call_id=item.call_id, name=item.name,
+                        "tool",
+                        item.output,
+                        call_id=item.call_id,
+                        name=item.name,
                         is_error=item.is_error,
                     )
                 )
@@ -108,7 +111,10 @@ async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncIterator[Event]:
             result = results[call.call_id]
             messages.append(
                 ChatMessage(
-                    "tool", result.output, call_id=call.call_id, name=call.name,
+                    "tool",
+                    result.output,
+                    call_id=call.call_id,
+                    name=call.name,
                     is_error=result.is_error,
                 )
             )

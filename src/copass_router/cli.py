@@ -14,7 +14,14 @@ from .errors import RouterError
 from .render import EventPrinter
 
 BUILTIN_COMMANDS = (
-    "run", "providers", "plugins", "sessions", "install", "uninstall", "emulate", "serve",
+    "run",
+    "providers",
+    "plugins",
+    "sessions",
+    "install",
+    "uninstall",
+    "emulate",
+    "serve",
 )
 
 
@@ -36,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--reasoning-engine-id", help="google: the deployed agent engine")
     run.add_argument("--location", help="google: the engine's region")
     run.add_argument(
-        "--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="a provider option (repeatable), e.g. -o base_url=http://localhost:11434/v1",
     )
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
@@ -93,8 +104,12 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     router = _router()
     printer = EventPrinter(out, as_json=args.json)
     fields: dict[str, Any] = {
-        "provider": args.provider, "message": args.message, "model": args.model,
-        "system": args.system, "session_id": args.session, "end_user_id": args.end_user,
+        "provider": args.provider,
+        "message": args.message,
+        "model": args.model,
+        "system": args.system,
+        "session_id": args.session,
+        "end_user_id": args.end_user,
         "options": _options(args.option),
     }
     if args.reasoning_engine_id:
@@ -113,8 +128,17 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
     rows = _router().providers()
     if args.json:
         for p in rows:
-            out.write(json.dumps({"name": p.name, "plugin": p.plugin, "version": p.version,
-                                  "description": p.description}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "name": p.name,
+                        "plugin": p.plugin,
+                        "version": p.version,
+                        "description": p.description,
+                    }
+                )
+                + "\n"
+            )
         return 0
     for p in rows:
         out.write(f"{p.name:<20} {p.plugin} {p.version or ''}  {p.description}\n".rstrip() + "\n")
@@ -124,9 +148,19 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
 def _plugins(args: argparse.Namespace, out: TextIO) -> int:
     for info in _router().plugins.infos():
         if args.json:
-            out.write(json.dumps({"name": info.name, "status": info.status,
-                                  "distribution": info.distribution, "version": info.version,
-                                  "error": info.error, "hooks": list(info.hooks)}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "name": info.name,
+                        "status": info.status,
+                        "distribution": info.distribution,
+                        "version": info.version,
+                        "error": info.error,
+                        "hooks": list(info.hooks),
+                    }
+                )
+                + "\n"
+            )
             continue
         line = f"{info.name:<28} {info.status:<8} {info.distribution or ''} {info.version or ''}"
         out.write(line.rstrip() + (f"\n    {info.error}" if info.error else "") + "\n")
@@ -226,8 +260,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return asyncio.run(_run(args, out))
         if args.command == "sessions":
             return asyncio.run(_sessions(args, out))
-        handlers = {"providers": _providers, "plugins": _plugins, "install": _install,
-                    "uninstall": _uninstall, "emulate": _emulate, "serve": _serve}
+        handlers = {
+            "providers": _providers,
+            "plugins": _plugins,
+            "install": _install,
+            "uninstall": _uninstall,
+            "emulate": _emulate,
+            "serve": _serve,
+        }
         return handlers[args.command](args, out)
     except RouterError as exc:
         sys.stderr.write(f"copass-router: {exc}\n")

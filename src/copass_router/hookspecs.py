@@ -111,7 +111,9 @@ def copass_router_dispatch_tool(
 
 
 @hookspec
-def copass_router_process_event(event: Event, context: Any) -> Event | Awaitable[Event | None] | None:
+def copass_router_process_event(
+    event: Event, context: Any
+) -> Event | Awaitable[Event | None] | None:
     """Look at, change or drop an event before the consumer sees it.
 
     Return the event (or a replacement, e.g. made with ``attrs.evolve``) to pass it on, or None

@@ -30,8 +30,10 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEYS.search(str(k)) else _redact_value(v)
-                for k, v in value.items()}
+        return {
+            k: REDACTED if _SECRET_KEYS.search(str(k)) else _redact_value(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return type(value)(_redact_value(v) for v in value)
     return value

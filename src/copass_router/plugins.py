@@ -6,6 +6,7 @@ A plugin that fails to import or to register is skipped with a warning and repor
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -113,10 +114,12 @@ class PluginHost:
         self._loaded = True
         if self._builtins:
             for path in BUILTINS:
-                self._add(path, lambda p=path: importlib.import_module(p), "copass-router", None)
+                self._add(
+                    path, functools.partial(importlib.import_module, path), "copass-router", None
+                )
         for i, obj in enumerate(self._extra):
             name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
-            self._add(name, lambda o=obj: o, None, None)
+            self._add(name, functools.partial(_identity, obj), None, None)
         if self._entry_points:
             for ep in importlib.metadata.entry_points(group=GROUP):
                 dist = ep.dist.name if ep.dist else None
@@ -161,15 +164,25 @@ class PluginHost:
         for impl in self.pm.hook.copass_router_register_backends.get_hookimpls():
             self._call_register(impl, self._backend_register(impl.plugin_name))
         for impl in self.pm.hook.copass_router_register_tools.get_hookimpls():
-            self._call_register(impl, lambda t: self.tools.__setitem__(as_tool(t).name, as_tool(t)))
+            self._call_register(impl, self._register_tool)
         for impl in self.pm.hook.copass_router_register_stores.get_hookimpls():
             self._call_register(impl, self.stores.__setitem__)
         for impl in self.pm.hook.copass_router_register_commands.get_hookimpls():
             self._call_register(
-                impl, lambda name, handler, help="": self.commands.__setitem__(name, (handler, help))
+                impl,
+                lambda name, handler, help="": self.commands.__setitem__(name, (handler, help)),
             )
         for impl in self.pm.hook.copass_router_register_emulators.get_hookimpls():
             self._call_register(impl, self.emulators.__setitem__)
+
+    def _register_tool(self, value: Tool | Callable[..., Any]) -> None:
+        built = as_tool(value)
+        self.tools[built.name] = built
+
+    def _register_command(
+        self, name: str, handler: Callable[[list[str]], int], help: str = ""
+    ) -> None:
+        self.commands[name] = (handler, help)
 
     def _backend_register(self, plugin: str) -> Callable[..., None]:
         dist, version = self._meta.get(plugin, (None, None))
@@ -179,7 +192,9 @@ class PluginHost:
         ) -> None:
             if name in self.backends:
                 log.warning(
-                    "provider_registered_twice", provider=name, kept=self.backends[name].plugin,
+                    "provider_registered_twice",
+                    provider=name,
+                    kept=self.backends[name].plugin,
                     ignored=plugin,
                 )
                 return
@@ -223,6 +238,10 @@ class PluginHost:
         """Names of the installed providers."""
         self.load()
         return self.backends.keys()
+
+
+def _identity(obj: object) -> object:
+    return obj
 
 
 def _as_event_fn(impl: pluggy.HookImpl) -> Callable[..., Any]:

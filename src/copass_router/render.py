@@ -50,7 +50,9 @@ class EventPrinter:
         if self.as_json:
             self.out.write(event_to_json(event) + "\n")
         elif isinstance(event, TextDelta | ThinkingDelta):
-            self.out.write(event.text if isinstance(event, TextDelta) else f"\x1b[2m{event.text}\x1b[0m")
+            self.out.write(
+                event.text if isinstance(event, TextDelta) else f"\x1b[2m{event.text}\x1b[0m"
+            )
             self._mid_line = True
         elif isinstance(event, RunStarted):
             self._line(f"[{event.provider}/{event.model} session={event.session_id}]")
@@ -71,10 +73,9 @@ class EventPrinter:
                 f"cache_read={u.cache_read_tokens} cache_write={u.cache_write_tokens} "
                 f"session={event.session_id}"
             )
-        elif isinstance(event, Message):
-            if self._mid_line:
-                self.out.write("\n")
-                self._mid_line = False
+        elif isinstance(event, Message) and self._mid_line:
+            self.out.write("\n")
+            self._mid_line = False
         self.out.flush()
 
     def show_items(self, items: Iterable[TranscriptItem]) -> None:

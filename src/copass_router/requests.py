@@ -45,8 +45,9 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         _check_id(request.session_id, "session_id")
     rounds = request.max_tool_rounds
     if not isinstance(rounds, int) or isinstance(rounds, bool) or not 0 <= rounds <= 100:
-        raise InvalidRequestError("max_tool_rounds must be an integer from 0 to 100",
-                                  field="max_tool_rounds")
+        raise InvalidRequestError(
+            "max_tool_rounds must be an integer from 0 to 100", field="max_tool_rounds"
+        )
     if request.timeout is not None and (
         not isinstance(request.timeout, int | float) or request.timeout <= 0
     ):

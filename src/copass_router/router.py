@@ -7,9 +7,8 @@ import contextlib
 import json
 import os
 import secrets
-import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -18,7 +17,6 @@ from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .errors import (
     DispatchAuthError,
     InvalidRequestError,
-    RouterError,
     SessionBusyError,
     SessionNotFoundError,
     UnknownProviderError,
@@ -26,9 +24,9 @@ from .errors import (
 from .events import Event, RunFinished, RunStarted, ToolResult
 from .logs import get_logger
 from .plugins import PluginHost
-from .run_loop import TurnRunner
 from .requests import build_request
 from .results import RunResult, collect
+from .run_loop import TurnRunner
 from .store import SessionStore, default_store_url, open_store
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
@@ -105,7 +103,9 @@ class Router:
         self._tool_timeout = tool_timeout
         self.turn_timeout = turn_timeout
         secret = dispatch_secret or self.environ.get("COPASS_ROUTER_DISPATCH_SECRET")
-        self._secret = secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
+        self._secret = (
+            secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
+        )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
@@ -137,7 +137,9 @@ class Router:
             arg = self._store_arg
             if arg is None or isinstance(arg, str):
                 self.plugins.load()
-                self._store = open_store(arg or default_store_url(self.environ), self.plugins.stores)
+                self._store = open_store(
+                    arg or default_store_url(self.environ), self.plugins.stores
+                )
             else:
                 self._store = arg
         return self._store
@@ -253,19 +255,31 @@ class Router:
         )
         history = await store.load_turns(sid, start=binding.synced_turns if binding else 0)
         run_id = f"run_{uuid.uuid4().hex}"
-        started = TranscriptTurn(session.turn_count, run_id, request.provider, model, request.message)
+        started = TranscriptTurn(
+            session.turn_count, run_id, request.provider, model, request.message
+        )
         await store.begin_turn(sid, started)
-        context = ToolContext(run_id, sid, request.end_user_id, request.provider, model,
-                              dict(request.metadata))
+        context = ToolContext(
+            run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
+        )
         timeout = request.timeout or self.turn_timeout
         turn = Turn(
-            request=request, run_id=run_id, session_id=sid, model=model, history=history,
-            binding=binding, tools=dispatcher.specs,
+            request=request,
+            run_id=run_id,
+            session_id=sid,
+            model=model,
+            history=history,
+            binding=binding,
+            tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
             load_history=lambda: store.load_turns(sid),
             dispatch_token=mint_token(
-                self._secret, run_id=run_id, session_id=sid, end_user_id=request.end_user_id,
-                tools=dispatcher.names(), ttl=(timeout or 3600) + 60,
+                self._secret,
+                run_id=run_id,
+                session_id=sid,
+                end_user_id=request.end_user_id,
+                tools=dispatcher.names(),
+                ttl=(timeout or 3600) + 60,
             ),
             dispatch_url=self.dispatch_url,
         )
@@ -346,7 +360,9 @@ class Router:
         if live is None or live.context.session_id != claims.session_id:
             raise DispatchAuthError(f"run {claims.run_id} has ended", forbidden=True)
         if tool_name not in claims.tools:
-            raise DispatchAuthError(f"tool {tool_name!r} is not allowed for this run", forbidden=True)
+            raise DispatchAuthError(
+                f"tool {tool_name!r} is not allowed for this run", forbidden=True
+            )
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequestError("call_id must be a non-empty string", field="call_id")
         fingerprint = json.dumps(arguments, sort_keys=True, default=str)

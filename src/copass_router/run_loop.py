@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -26,13 +26,18 @@ def error_event(exc: BaseException, provider: str) -> Error:
     if isinstance(exc, ProviderError):
         detail = {"status": exc.status, "request_id": exc.request_id}
         return Error(
-            code=exc.code, message=message, retryable=exc.retryable, provider=exc.provider,
+            code=exc.code,
+            message=message,
+            retryable=exc.retryable,
+            provider=exc.provider,
             detail={k: v for k, v in detail.items() if v is not None},
         )
     if isinstance(exc, RouterError):
         return Error(code=exc.code, message=message, retryable=exc.retryable, provider=provider)
     return Error(
-        code="backend_error", message=f"{type(exc).__name__}: {message}", provider=provider,
+        code="backend_error",
+        message=f"{type(exc).__name__}: {message}",
+        provider=provider,
     )
 
 
@@ -101,8 +106,10 @@ class TurnRunner:
                 break
             except TimeoutError:
                 failure = Error(
-                    code="timeout", message=f"the turn took longer than {self._timeout:g} s",
-                    retryable=True, provider=turn.provider,
+                    code="timeout",
+                    message=f"the turn took longer than {self._timeout:g} s",
+                    retryable=True,
+                    provider=turn.provider,
                 )
                 break
             except Exception as exc:
@@ -113,15 +120,17 @@ class TurnRunner:
                 for side in turn.drain():
                     side = self._stamp(side)
                     record(side)
-                    if not middleware or (side := await self._apply(side)) is not None:
+                    if not middleware:
                         yield side
+                    elif (processed := await self._apply(side)) is not None:
+                        yield processed
             event = self._stamp(event)
             record(event)
             if middleware:
                 processed = await self._apply(event)
-                if processed is None:
-                    continue
-                event = processed
+                if processed is not None:
+                    yield processed
+                continue
             yield event
         pending = turn.drain()
         if failure is not None:
@@ -130,8 +139,10 @@ class TurnRunner:
         for event in pending:
             event = self._stamp(event)
             record(event)
-            if not middleware or (event := await self._apply(event)) is not None:
+            if not middleware:
                 yield event
+            elif (processed := await self._apply(event)) is not None:
+                yield processed
 
     async def aclose(self) -> None:
         """Close the backend's generator (its cleanup cancels the provider's turn)."""
@@ -144,4 +155,4 @@ def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:
     agen = backend.run_turn(turn)
     if not inspect.isasyncgen(agen):
         raise TypeError(f"{type(backend).__name__}.run_turn must be an async generator")
-    return agen
+    return cast(AsyncGenerator[Event], agen)

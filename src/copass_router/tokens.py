@@ -75,8 +75,11 @@ def verify_token(secret: bytes, token: str, *, now: float | None = None) -> Disp
     try:
         raw = json.loads(_unb64(body))
         claims = DispatchClaims(
-            str(raw["run"]), str(raw["ses"]), str(raw["usr"]),
-            frozenset(map(str, raw["tools"])), float(raw["exp"]),
+            str(raw["run"]),
+            str(raw["ses"]),
+            str(raw["usr"]),
+            frozenset(map(str, raw["tools"])),
+            float(raw["exp"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DispatchAuthError("malformed dispatch token") from exc

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 
-class StopReason(str, enum.Enum):
+class StopReason(enum.StrEnum):
     """Why a run ended. Every provider's own reasons map onto these."""
 
     END_TURN = "end_turn"
@@ -21,7 +21,7 @@ class StopReason(str, enum.Enum):
     ERROR = "error"
 
 
-class TurnStatus(str, enum.Enum):
+class TurnStatus(enum.StrEnum):
     """Where a recorded turn stands; ``running`` after a crash means it was interrupted."""
 
     RUNNING = "running"

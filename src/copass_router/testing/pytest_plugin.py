@@ -46,6 +46,8 @@ def scripted_backend() -> ScriptedBackend:
 
 
 @pytest.fixture
-def scripted_router(make_router: Callable[..., Router], scripted_backend: ScriptedBackend) -> Router:
+def scripted_router(
+    make_router: Callable[..., Router], scripted_backend: ScriptedBackend
+) -> Router:
     """An isolated router whose provider ``scripted`` is the ``scripted_backend`` fixture."""
     return make_router(plugins=[ScriptedPlugin(scripted=scripted_backend)])

@@ -53,8 +53,11 @@ class ScriptedBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         self.turns.append(turn)
-        script = self._scripts.popleft() if self._scripts else _Script((), StopReason.END_TURN,
-                                                                       None, 0.0, False)
+        script = (
+            self._scripts.popleft()
+            if self._scripts
+            else _Script((), StopReason.END_TURN, None, 0.0, False)
+        )
         done = False
         try:
             for event in script.events:

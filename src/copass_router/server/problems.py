@@ -1,0 +1,116 @@
+"""JSON problem responses (RFC 9457): every error the hosted API answers before a stream starts.
+
+A problem body is ``{"type", "title", "status", "detail", "code"}`` plus members that help the
+caller act on it: ``field`` for a bad request field, ``installed`` for an unknown provider,
+``session_id``, ``retryable``. ``code`` is the stable, machine-readable part; clients map it back
+to the same exception the in-process router raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import (
+    ConfigurationError,
+    DispatchAuthError,
+    InvalidRequestError,
+    ProviderError,
+    RouterError,
+    SessionBusyError,
+    SessionNotFoundError,
+    UnknownProviderError,
+)
+from ..logs import get_logger, scrub
+
+log = get_logger("copass_router.server")
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:copass-router:problem:"
+
+_TITLES = {
+    "invalid_request": "Invalid request",
+    "unknown_provider": "Unknown provider",
+    "unauthorized": "Missing or unknown API key",
+    "forbidden": "Forbidden",
+    "session_not_found": "Session not found",
+    "session_busy": "Session busy",
+    "dispatch_unauthorized": "Dispatch token refused",
+    "not_found": "Not found",
+    "method_not_allowed": "Method not allowed",
+    "payload_too_large": "Request body too large",
+    "shutting_down": "Shutting down",
+    "configuration_error": "Router misconfigured",
+    "provider_error": "Provider error",
+    "internal_error": "Internal error",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem response; ``extra`` members with value None are left out."""
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": _TITLES.get(code, code.replace("_", " ").capitalize()),
+        "status": status,
+        "detail": scrub(detail),
+        "code": code,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def unauthorized(detail: str) -> JSONResponse:
+    """401 for a missing or unknown API key."""
+    return problem(
+        401, "unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="copass-router"'}
+    )
+
+
+def problem_for(exc: RouterError) -> JSONResponse:
+    """The problem response for an error the router raised before a run's stream started."""
+    message = str(exc)
+    # Subclasses first: UnknownProviderError is an InvalidRequestError.
+    if isinstance(exc, UnknownProviderError):
+        return problem(422, exc.code, message, field="provider", provider=exc.provider,
+                       installed=list(exc.installed))
+    if isinstance(exc, InvalidRequestError):
+        return problem(400, exc.code, message, field=exc.field)
+    if isinstance(exc, SessionNotFoundError):
+        return problem(404, exc.code, message, session_id=exc.session_id)
+    if isinstance(exc, SessionBusyError):
+        return problem(409, exc.code, message, session_id=exc.session_id, retryable=True,
+                       headers={"Retry-After": "1"})
+    if isinstance(exc, DispatchAuthError):
+        return problem(403 if exc.forbidden else 401, exc.code, message)
+    if isinstance(exc, ProviderError):
+        return problem(502, exc.code, message, provider=exc.provider, retryable=exc.retryable)
+    if isinstance(exc, ConfigurationError):
+        return problem(500, exc.code, message)
+    return problem(500, exc.code, message, retryable=exc.retryable or None)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own HTTP errors (unknown route, wrong method) as problems."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "invalid_request" if exc.status_code < 500 else
+                           "internal_error")
+    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: logged here, never described to the caller."""
+    log.error("request_failed", path=request.url.path, error=scrub(repr(exc)))
+    return problem(500, "internal_error", "the router failed; the operator's log has the details")
