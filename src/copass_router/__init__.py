@@ -41,6 +41,7 @@ from .events import (
 from .hookspecs import hookimpl, hookspec
 from .logs import get_logger, scrub
 from .plugins import PluginInfo
+from .render import EventPrinter
 from .results import RunResult
 from .router import ProviderInfo, Router
 from .store import SessionStore, SQLiteStore
@@ -74,6 +75,7 @@ __all__ = [
     "DispatchAuthError",
     "Error",
     "Event",
+    "EventPrinter",
     "InvalidRequestError",
     "Message",
     "ModelStep",
