@@ -7,8 +7,9 @@ from typing import Any
 
 import copass_router_openai
 import pytest
-from copass_router import Router
 from copass_router_openai.emulator_harness import RunningEmulator, running_emulator
+
+from copass_router import Router
 
 API_KEY = "sk-test-emulator-0123456789"
 
@@ -23,12 +24,20 @@ def emulator_server() -> Iterator[RunningEmulator]:
 def emu(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
     """The emulator with a clean log, no faults and its default behaviour."""
     emulator = emulator_server.emulator
-    defaults = (emulator.api_key, emulator.tool_call_style, emulator.argument_piece,
-                emulator.reasoning_field)
+    defaults = (
+        emulator.api_key,
+        emulator.tool_call_style,
+        emulator.argument_piece,
+        emulator.reasoning_field,
+    )
     emulator.reset()
     yield emulator_server
-    (emulator.api_key, emulator.tool_call_style, emulator.argument_piece,
-     emulator.reasoning_field) = defaults
+    (
+        emulator.api_key,
+        emulator.tool_call_style,
+        emulator.argument_piece,
+        emulator.reasoning_field,
+    ) = defaults
 
 
 @pytest.fixture
@@ -36,10 +45,13 @@ async def make_router(emu: RunningEmulator) -> AsyncIterator[Callable[..., Route
     """Routers with only this plugin, an in-memory store and the given environment."""
     made: list[Router] = []
 
-    def factory(environ: dict[str, str], **kwargs: Any) -> Router:
+    def factory(environ: dict[str, str], *others: object, **kwargs: Any) -> Router:
         router = Router(
-            plugins=[copass_router_openai], load_entry_points=False, store=":memory:",
-            environ=environ, **kwargs,
+            plugins=[copass_router_openai, *others],
+            load_entry_points=False,
+            store=":memory:",
+            environ=environ,
+            **kwargs,
         )
         made.append(router)
         return router

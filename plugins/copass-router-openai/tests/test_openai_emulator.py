@@ -17,7 +17,9 @@ def client(emu: RunningEmulator, api_key: str) -> openai.AsyncOpenAI:
 
 async def _chunks(client: openai.AsyncOpenAI, prompt: str, **kwargs: Any) -> list[Any]:
     stream = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}], stream=True,
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": prompt}],
+        stream=True,
         **kwargs,
     )
     return [chunk async for chunk in stream]
@@ -25,7 +27,9 @@ async def _chunks(client: openai.AsyncOpenAI, prompt: str, **kwargs: Any) -> lis
 
 async def test_text_streams_word_by_word(client: openai.AsyncOpenAI) -> None:
     chunks = await _chunks(client, "hello there world")
-    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    pieces = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
     assert pieces == ["echo: ", "hello ", "there ", "world"]
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "stop"
@@ -136,18 +140,34 @@ async def test_wrong_key_is_refused(emu: RunningEmulator) -> None:
         (
             [
                 {"role": "user", "content": "u"},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c" * 41, "type": "function", "function": {"name": "f", "arguments": "{}"}}
-                ]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c" * 41,
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
             ],
             "maximum length 40",
         ),
         (
             [
                 {"role": "user", "content": "u"},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-                ]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
                 {"role": "user", "content": "again"},
             ],
             "did not have response messages",

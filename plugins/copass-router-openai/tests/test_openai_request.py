@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from copass_router import ChatMessage, ToolCallRequest, ToolSpec
 from copass_router_openai.request import ToolNames, wire_call_id, wire_messages, wire_tools
+
+from copass_router import ChatMessage, ToolCallRequest, ToolSpec
 
 
 def test_acceptable_ids_pass_unchanged_and_foreign_ones_map_stably() -> None:

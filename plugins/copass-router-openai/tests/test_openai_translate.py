@@ -5,14 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from copass_router import (
-    Message,
-    StopReason,
-    TextDelta,
-    ThinkingDelta,
-    ThinkingMessage,
-    Usage,
-)
 from copass_router_openai.translate import (
     INVALID_ARGUMENTS_KEY,
     ChunkTranslator,
@@ -21,16 +13,33 @@ from copass_router_openai.translate import (
 )
 from openai.types.chat import ChatCompletionChunk
 
+from copass_router import (
+    Message,
+    StopReason,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingMessage,
+    Usage,
+)
+
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> Any:
     choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
     return ChatCompletionChunk.model_validate(
-        {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
-         "model": "m", "choices": choices, **extra}
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": choices,
+            **extra,
+        }
     )
 
 
-def frag(index: int, arguments: str = "", id: str | None = None, name: str | None = None) -> dict[str, Any]:
+def frag(
+    index: int, arguments: str = "", id: str | None = None, name: str | None = None
+) -> dict[str, Any]:
     fragment: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
     if id is not None:
         fragment["id"] = id
@@ -47,9 +56,14 @@ def run(chunks: list[Any]) -> tuple[list[Any], ChunkTranslator]:
 
 
 def test_text_deltas_then_one_message() -> None:
-    events, translator = run([chunk({"role": "assistant", "content": ""}),
-                              chunk({"content": "Hel"}), chunk({"content": "lo"}),
-                              chunk({}, "stop")])
+    events, translator = run(
+        [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"content": "Hel"}),
+            chunk({"content": "lo"}),
+            chunk({}, "stop"),
+        ]
+    )
     assert [type(e) for e in events] == [TextDelta, TextDelta, Message]
     assert events[-1].text == "Hello"
     assert translator.finished and translator.outcome().stop_reason is StopReason.END_TURN
@@ -64,20 +78,25 @@ def test_many_fragments_assemble_into_one_call() -> None:
     _, translator = run(chunks)
     [call] = translator.outcome().tool_calls
     assert (call.call_id, call.name, dict(call.arguments)) == (
-        "call_a", "weather", {"city": "Paris", "days": [1, 2]})
+        "call_a",
+        "weather",
+        {"city": "Paris", "days": [1, 2]},
+    )
 
 
 def test_interleaved_calls_and_several_fragments_in_one_chunk() -> None:
     chunks = [
         chunk({"tool_calls": [frag(0, "", id="c0", name="a"), frag(1, '{"y"', id="c1", name="b")]}),
-        chunk({"tool_calls": [frag(0, '{"x": '), frag(1, ': 2}')]}),
+        chunk({"tool_calls": [frag(0, '{"x": '), frag(1, ": 2}")]}),
         chunk({"tool_calls": [frag(0, "1}")]}),
         chunk({}, "tool_calls"),
     ]
     _, translator = run(chunks)
     calls = translator.outcome().tool_calls
     assert [(c.call_id, c.name, dict(c.arguments)) for c in calls] == [
-        ("c0", "a", {"x": 1}), ("c1", "b", {"y": 2})]
+        ("c0", "a", {"x": 1}),
+        ("c1", "b", {"y": 2}),
+    ]
 
 
 def test_reused_index_with_new_id_is_a_new_call() -> None:
@@ -89,7 +108,9 @@ def test_reused_index_with_new_id_is_a_new_call() -> None:
     ]
     _, translator = run(chunks)
     assert [(c.call_id, c.name) for c in translator.outcome().tool_calls] == [
-        ("first", "a"), ("second", "b")]
+        ("first", "a"),
+        ("second", "b"),
+    ]
 
 
 def test_repeated_name_and_id_are_not_doubled_and_missing_id_is_filled() -> None:
@@ -131,8 +152,12 @@ def test_finish_reasons(finish: str, refused: bool, expected: StopReason) -> Non
 
 
 def test_usage_excludes_cached_tokens_from_input() -> None:
-    usage = {"prompt_tokens": 100, "completion_tokens": 7, "total_tokens": 107,
-             "prompt_tokens_details": {"cached_tokens": 60}}
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": 7,
+        "total_tokens": 107,
+        "prompt_tokens_details": {"cached_tokens": 60},
+    }
     events, _ = run([chunk({"content": "x"}, "stop"), chunk(None, usage=usage)])
     [report] = [e for e in events if isinstance(e, Usage)]
     assert (report.input_tokens, report.output_tokens, report.cache_read_tokens) == (40, 7, 60)
@@ -141,10 +166,21 @@ def test_usage_excludes_cached_tokens_from_input() -> None:
 
 
 def test_reasoning_becomes_thinking_before_the_text() -> None:
-    events, _ = run([chunk({"reasoning_content": "hmm "}), chunk({"reasoning_content": "ok"}),
-                     chunk({"content": "answer"}), chunk({}, "stop")])
-    assert [type(e) for e in events] == [ThinkingDelta, ThinkingDelta, ThinkingMessage,
-                                         TextDelta, Message]
+    events, _ = run(
+        [
+            chunk({"reasoning_content": "hmm "}),
+            chunk({"reasoning_content": "ok"}),
+            chunk({"content": "answer"}),
+            chunk({}, "stop"),
+        ]
+    )
+    assert [type(e) for e in events] == [
+        ThinkingDelta,
+        ThinkingDelta,
+        ThinkingMessage,
+        TextDelta,
+        Message,
+    ]
     assert events[2].text == "hmm ok"
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import attrs
 import openai
+
 from copass_router import (
     AgentBackend,
     BackendContext,
@@ -147,7 +148,6 @@ class ChatCompletionsBackend(AgentBackend):
         client = self._clients.get(endpoint)
         if client is None:
             client = openai.AsyncOpenAI(
-                # The SDK insists on a key; with none, the Authorization header is omitted.
                 api_key=endpoint.api_key or "no-key",
                 base_url=endpoint.base_url,
                 max_retries=self.max_retries,
@@ -156,7 +156,9 @@ class ChatCompletionsBackend(AgentBackend):
             self._clients[endpoint] = client
         return client
 
-    def _body(self, turn: Turn, names: ToolNames, messages: list[ChatMessage]) -> dict[str, Any]:
+    def _body(
+        self, endpoint: Endpoint, turn: Turn, names: ToolNames, messages: list[ChatMessage]
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": turn.model,
             "messages": wire_messages(messages, names),
@@ -174,6 +176,10 @@ class ChatCompletionsBackend(AgentBackend):
         extra = self.extra_body(turn)
         if extra:
             body["extra_body"] = extra
+        if endpoint.api_key is None:
+            # The SDK insists on a key; with none configured, no Authorization header is sent
+            # (the SDK accepts only a per-request omission).
+            body["extra_headers"] = {"Authorization": openai.Omit()}
         return body
 
     async def _step(
@@ -187,7 +193,7 @@ class ChatCompletionsBackend(AgentBackend):
     ) -> AsyncIterator[Event | ModelStep]:
         create: Any = client.chat.completions.create
         try:
-            stream = await create(**self._body(turn, names, messages))
+            stream = await create(**self._body(endpoint, turn, names, messages))
         except openai.APIStatusError as exc:
             raise status_error(exc, self.provider) from None
         except openai.APIConnectionError as exc:
@@ -218,7 +224,9 @@ class ChatCompletionsBackend(AgentBackend):
         if not translator.finished:
             raise stream_incomplete(self.provider)
         outcome = translator.outcome()
-        yield ModelStep(tool_calls=names.restore(outcome.tool_calls), stop_reason=outcome.stop_reason)
+        yield ModelStep(
+            tool_calls=names.restore(outcome.tool_calls), stop_reason=outcome.stop_reason
+        )
 
 
 class OpenAIBackend(ChatCompletionsBackend):
@@ -279,11 +287,8 @@ class CompatibleBackend(ChatCompletionsBackend):
         return Endpoint(base_url, key if base_url == configured else None)
 
     def client_headers(self, endpoint: Endpoint) -> dict[str, Any]:
-        # Never forward OpenAI credentials or ids from the environment to a third-party server.
-        omitted = ["OpenAI-Organization", "OpenAI-Project"]
-        if endpoint.api_key is None:
-            omitted.append("Authorization")
-        return {name: openai.Omit() for name in omitted}
+        # Never forward OpenAI ids from the process environment to a third-party server.
+        return {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
 
 
 def make_openai_backend(context: BackendContext) -> OpenAIBackend:

@@ -21,11 +21,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import attrs
-from copass_router.testing import scripted_reply
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from copass_router.testing import scripted_reply
 
 from .emulator_wire import ChunkRenderer, WireError, check_tools, to_chat_messages
 
@@ -122,7 +123,13 @@ class OpenAIEmulator:
         code: str | None = None,
     ) -> None:
         """Answer the next ``times`` chat requests with ``status`` (and ``retry-after``)."""
-        kind = "requests" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+        kind = (
+            "requests"
+            if status == 429
+            else "server_error"
+            if status >= 500
+            else "invalid_request_error"
+        )
         fault = Fault(
             status=status,
             message=message or f"emulated {status} error",
@@ -216,9 +223,7 @@ class OpenAIEmulator:
         name = request.path_params["model"]
         if name not in self.models:
             return self._error(
-                WireError(
-                    f"The model '{name}' does not exist", status=404, code="model_not_found"
-                )
+                WireError(f"The model '{name}' does not exist", status=404, code="model_not_found")
             )
         return JSONResponse(_model(name), headers=self._headers())
 
@@ -259,8 +264,9 @@ class OpenAIEmulator:
         if not body.get("stream"):
             if reply.error_code is not None:
                 return self._error(
-                    WireError(reply.error_message, status=500, type="server_error",
-                              code=reply.error_code)
+                    WireError(
+                        reply.error_message, status=500, type="server_error", code=reply.error_code
+                    )
                 )
             completion = renderer.completion(reply, content_filter=filtered)
             return JSONResponse(completion, headers=self._headers())
@@ -304,7 +310,23 @@ def _model(name: str) -> dict[str, Any]:
 
 
 def serve(host: str, port: int) -> None:
-    """Run the emulator until interrupted (``copass-router emulate openai``)."""
+    """Run the emulator until interrupted (``copass-router emulate openai``; port 0: any free).
+
+    Set ``COPASS_ROUTER_OPENAI_EMULATOR_KEY`` to make it demand that API key.
+    """
+    import os
+    import socket
+
     import uvicorn
 
-    uvicorn.run(OpenAIEmulator().app, host=host, port=port, log_level="info")
+    emulator = OpenAIEmulator(api_key=os.environ.get("COPASS_ROUTER_OPENAI_EMULATOR_KEY"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    url = f"http://{host}:{sock.getsockname()[1]}/v1"
+    print(
+        f"OpenAI emulator on {url}\n  export OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-emulator\n"
+        f"  or     COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL={url}",
+        flush=True,
+    )
+    uvicorn.Server(uvicorn.Config(emulator.app, log_level="info")).run(sockets=[sock])

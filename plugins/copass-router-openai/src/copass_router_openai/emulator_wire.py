@@ -64,9 +64,7 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) for part in content if isinstance(part, Mapping)
-        )
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
     raise WireError("Invalid type for 'content': expected a string or an array of parts.")
 
 
@@ -249,9 +247,7 @@ class ChunkRenderer:
         self.created = created
         self.include_usage = include_usage
 
-    def chunk(
-        self, delta: Mapping[str, Any] | None, finish: str | None = None
-    ) -> dict[str, Any]:
+    def chunk(self, delta: Mapping[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
         """One ``chat.completion.chunk``; ``delta=None`` gives the usage-only final chunk."""
         body: dict[str, Any] = {
             "id": self.completion_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+
 from copass_router import Error, ProviderError, scrub
 
 #: Statuses the SDK itself retries (after ``max_retries`` attempts the error reaches us).

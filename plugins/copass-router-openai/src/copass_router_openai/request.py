@@ -54,9 +54,7 @@ class ToolNames:
 
     def restore(self, calls: Sequence[ToolCallRequest]) -> tuple[ToolCallRequest, ...]:
         """``calls`` with the router's tool names."""
-        return tuple(
-            ToolCallRequest(c.call_id, self.neutral(c.name), c.arguments) for c in calls
-        )
+        return tuple(ToolCallRequest(c.call_id, self.neutral(c.name), c.arguments) for c in calls)
 
 
 def wire_messages(messages: Sequence[ChatMessage], names: ToolNames) -> list[dict[str, Any]]:

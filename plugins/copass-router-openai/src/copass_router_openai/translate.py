@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from copass_router import (
     Event,
     Message,

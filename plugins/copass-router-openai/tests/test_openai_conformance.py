@@ -1,0 +1,36 @@
+"""The core's backend conformance suite, for both providers, against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from copass_router_openai.emulator_harness import RunningEmulator
+
+from copass_router import Router
+from copass_router.testing import BackendConformance
+
+
+class TestOpenAIConformance(BackendConformance):
+    provider = "openai"
+    model = "gpt-4o-mini"
+
+    @pytest.fixture
+    def conformance_router(
+        self, make_router: Callable[..., Router], openai_env: dict[str, str]
+    ) -> Router:
+        return make_router(openai_env)
+
+
+class TestOpenAICompatibleConformance(BackendConformance):
+    provider = "openai-compatible"
+
+    @pytest.fixture
+    def conformance_router(
+        self,
+        make_router: Callable[..., Router],
+        emu: RunningEmulator,
+        compatible_env: dict[str, str],
+    ) -> Router:
+        emu.emulator.api_key = None
+        return make_router(compatible_env)
