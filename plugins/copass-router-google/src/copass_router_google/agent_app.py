@@ -65,9 +65,7 @@ def render_instruction(system_prompt: str, context: ReadonlyContext) -> str:
     return f"{system_prompt.rstrip()}\n\n{render_catalogue(listed)}"
 
 
-def build_agent(
-    *, display_name: str, system_prompt: str, model: str = DEFAULT_MODEL
-) -> LlmAgent:
+def build_agent(*, display_name: str, system_prompt: str, model: str = DEFAULT_MODEL) -> LlmAgent:
     """The ADK agent: the model, the instruction provider and the one proxy tool."""
     from google.adk.agents import LlmAgent
 

@@ -199,7 +199,7 @@ def deploy_adk_agent(
     return str(name)
 
 
-class _source_package:  # noqa: N801 - used as a context manager, reads like one
+class _source_package:
     """A generated package directory under the working directory, removed afterwards.
 
     The client library only packs paths inside the current directory, and stores them under the

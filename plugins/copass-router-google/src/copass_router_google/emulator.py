@@ -47,13 +47,26 @@ _PATTERNS = (
     ("get", "GET", re.compile(rf"^({_ENGINE})$")),
     ("delete", "DELETE", re.compile(rf"^({_ENGINE})$")),
 )
-_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-           404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 def error_body(code: int, message: str, status: str | None = None) -> dict[str, Any]:
     """Google's error envelope."""
-    return {"error": {"code": code, "message": message, "status": status or _STATUS.get(code, "UNKNOWN")}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": status or _STATUS.get(code, "UNKNOWN"),
+        }
+    }
 
 
 def _error(code: int, message: str, status: str | None = None, **headers: str) -> JSONResponse:
@@ -183,9 +196,7 @@ class GoogleEmulator:
         if request.query_params.get("alt") != "sse":
             return _error(400, "streamQuery is served with alt=sse only")
         self.host.check_stream(engine, method, payload)
-        return StreamingResponse(
-            self._sse(engine, method, payload), media_type="text/event-stream"
-        )
+        return StreamingResponse(self._sse(engine, method, payload), media_type="text/event-stream")
 
     @staticmethod
     def _method_call(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -18,7 +18,8 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+import warnings
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,9 @@ class EngineHost:
         python = source.get("python_spec") or {}
         if not archive:
             raise EngineError(
-                400, "INVALID_ARGUMENT", "spec.sourceCodeSpec.inlineSource.sourceArchive is required"
+                400,
+                "INVALID_ARGUMENT",
+                "spec.sourceCodeSpec.inlineSource.sourceArchive is required",
             )
         if not python.get("entrypoint_module") or not python.get("entrypoint_object"):
             raise EngineError(400, "INVALID_ARGUMENT", "entrypoint module and object are required")
@@ -251,7 +254,7 @@ class EngineHost:
 
     async def stream(
         self, engine: Engine, method: str, payload: Mapping[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Run ``async_stream_query`` and yield its ADK event dumps."""
         fn = self._method(engine, method, ("async_stream", "stream"))
         token = runtime_environ.set(engine.env)
@@ -289,7 +292,9 @@ def _prepare(app: Any) -> None:
     model = agent.model if isinstance(agent.model, str) and agent.model else "gemini-3.1-pro"
     agent.model = ScriptedGemini(model=model)
     attributes["session_service_builder"] = InMemorySessionService
-    app.set_up()
+    with warnings.catch_warnings():  # ADK flags its in-memory services as experimental
+        warnings.simplefilter("ignore", UserWarning)
+        app.set_up()
 
 
 def _session_owner(app: Any, session_id: str) -> str | None:

@@ -14,12 +14,13 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from copass_router import ChatMessage, StopReason, ToolCallRequest
-from copass_router.testing import ModelReply, scripted_reply
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
+
+from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router.testing import ModelReply, scripted_reply
 
 from .history_block import split_history
 
@@ -61,9 +62,7 @@ def _call_request(call: types.FunctionCall) -> ToolCallRequest:
     args: Mapping[str, Any] = call.args or {}
     if call.name == PROXY_TOOL:
         arguments = args.get("arguments")
-        return ToolCallRequest(
-            call.id or "", str(args.get("tool_name", "")), dict(arguments or {})
-        )
+        return ToolCallRequest(call.id or "", str(args.get("tool_name", "")), dict(arguments or {}))
     return ToolCallRequest(call.id or "", str(call.name), dict(args))
 
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 
 import attrs
+
 from copass_router import InvalidRequestError
 
 DEFAULT_LOCATION = "us-central1"
@@ -30,7 +31,9 @@ class EngineRef:
     @property
     def name(self) -> str:
         """The full resource name ``projects/{p}/locations/{l}/reasoningEngines/{id}``."""
-        return f"projects/{self.project}/locations/{self.location}/reasoningEngines/{self.engine_id}"
+        return (
+            f"projects/{self.project}/locations/{self.location}/reasoningEngines/{self.engine_id}"
+        )
 
 
 def parse_engine_ref(

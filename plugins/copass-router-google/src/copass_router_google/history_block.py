@@ -4,16 +4,17 @@ When a router session reaches an ADK session that is behind (a new ADK session f
 conversation that began elsewhere, or turns run meanwhile on another provider), the backend
 prepends this block to the user's message:
 
-    [copass-router history: earlier turns of this conversation, oldest first, one JSON message per line]
+    [copass-router history: earlier turns of this conversation, oldest first, one JSON ...]
     {"role": "user", "text": "What is 2+2?"}
-    {"role": "assistant", "text": "", "tool_calls": [{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 2}}]}
+    {"role": "assistant", "text": "", "tool_calls": [{"id": "c1", "name": "add", "arguments": ...}]}
     {"role": "tool", "call_id": "c1", "name": "add", "text": "4", "is_error": false}
     {"role": "assistant", "text": "It is 4."}
     [end of copass-router history]
 
     <the user's new message>
 
-The header and footer lines delimit it; each line between is one JSON object (so no content can
+(The header line reads "... one JSON message per line]" in full.) The header and footer lines
+delimit it; each line between is one JSON object (so no content can
 break out of the block), and the model reads it as the conversation so far. Tool calls appear
 only with their results. :func:`split_history` reverses it (the emulator's model uses it).
 """
@@ -62,7 +63,10 @@ def history_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
             elif isinstance(item, ToolResultItem) and item.call_id in called:
                 messages.append(
                     ChatMessage(
-                        "tool", item.output, call_id=item.call_id, name=item.name,
+                        "tool",
+                        item.output,
+                        call_id=item.call_id,
+                        name=item.name,
                         is_error=item.is_error,
                     )
                 )

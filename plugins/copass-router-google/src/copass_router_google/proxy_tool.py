@@ -1,4 +1,4 @@
-"""``copass_dispatch``: the one tool a deployed ADK agent carries, which runs real tools in the router.
+"""``copass_dispatch``: the one tool a deployed ADK agent carries; it runs real tools in the router.
 
 This module runs on the agent's side (the Agent Engine runtime, or the emulator), never in the
 router. The model calls ``copass_dispatch(tool_name, arguments)``; the tool POSTs
@@ -108,7 +108,12 @@ def dispatch_call(
         return _error(tool_name, "copass_dispatch has no dispatch token for this run")
     if not isinstance(arguments, Mapping):
         return _error(tool_name, "arguments must be a JSON object")
-    body = {"token": token, "tool_name": tool_name, "arguments": dict(arguments), "call_id": call_id}
+    body = {
+        "token": token,
+        "tool_name": tool_name,
+        "arguments": dict(arguments),
+        "call_id": call_id,
+    }
     http = client or shared_client()
     problem = "no attempt made"
     for attempt in range(max(1, max_attempts)):
@@ -136,7 +141,8 @@ def _result(tool_name: str, response: httpx.Response) -> dict[str, Any]:
         return _error(tool_name, f"the router refused the call: {_message(payload, response)}")
     if response.is_error or not isinstance(payload, Mapping):
         return _error(
-            tool_name, f"the router answered HTTP {response.status_code}: {_message(payload, response)}"
+            tool_name,
+            f"the router answered HTTP {response.status_code}: {_message(payload, response)}",
         )
     output = payload.get("output", payload.get("result", ""))
     return {
@@ -153,8 +159,9 @@ def _message(payload: Any, response: httpx.Response) -> str:
             return str(error.get("message") or error)
         if error:
             return str(error)
-        if payload.get("message"):
-            return str(payload["message"])
+        for key in ("detail", "message", "title"):  # RFC 9457 problems, then others
+            if payload.get(key):
+                return str(payload[key])
     return response.reason_phrase or "no detail"
 
 

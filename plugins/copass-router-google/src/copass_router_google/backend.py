@@ -1,0 +1,276 @@
+"""The ``google`` backend: runs a turn on a deployed ADK agent in Vertex AI Agent Engine.
+
+Per turn: resolve the engine (``reasoning_engine_id``), reuse or create the end user's ADK
+session, then ``async_stream_query`` with SSE streaming mode and a ``state_delta`` carrying the
+run-scoped dispatch token and the run's tool catalogue. Tool calls go from the agent's
+copass_dispatch back to the router's dispatch endpoint, which puts ToolCall/ToolResult into this
+run's stream (``turn.merge`` shows them live).
+
+Settings (``context.environ``): ``COPASS_ROUTER_GOOGLE_BASE_URL`` (default Google's endpoint),
+``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION`` for short engine ids, credentials from
+Application Default Credentials (or a static ``COPASS_ROUTER_GOOGLE_ACCESS_TOKEN``),
+``COPASS_ROUTER_GOOGLE_MAX_RETRIES`` (2) and ``COPASS_ROUTER_GOOGLE_RETRY_DELAY`` (1.0 s) for
+429/5xx answers, ``COPASS_ROUTER_GOOGLE_TIMEOUT`` (seconds per request, none by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from copass_router import (
+    AgentBackend,
+    BackendContext,
+    Event,
+    InvalidRequestError,
+    ProviderError,
+    RunRequest,
+    Turn,
+    get_logger,
+)
+
+from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
+from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
+from .history_block import with_history
+from .proxy_tool import TOKEN_STATE_KEY, TOOLS_STATE_KEY
+from .translate import PROVIDER, AdkEventTranslator
+
+log = get_logger(__name__)
+
+OPTIONS = frozenset({"project"})
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+
+
+class GoogleBackend(AgentBackend):
+    """Vertex AI Agent Engine: deployed ADK agents run by ``reasoning_engine_id``."""
+
+    accepts: ClassVar[frozenset[str]] = frozenset({"reasoning_engine_id", "location"})
+    default_model: ClassVar[str | None] = "gemini-3.1-pro"
+    keeps_native_session: ClassVar[bool] = True
+
+    def __init__(self, context: BackendContext, *, credentials: Any = None) -> None:
+        self.context = context
+        self.environ: Mapping[str, str] = context.environ
+        self._credentials = credentials
+        self._clients: dict[str, Any] = {}
+        self._runtimes: dict[str, Any] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- validation ------------------------------------------------------------------------
+
+    def validate(self, request: RunRequest) -> None:
+        """Reject a missing or malformed engine, location or option before any request."""
+        super().validate(request)
+        unknown = set(request.options) - OPTIONS
+        if unknown:
+            raise InvalidRequestError(
+                f"provider 'google' does not know options {sorted(unknown)}; "
+                f"it takes {sorted(OPTIONS)}",
+                field="options",
+            )
+        self._engine(request)
+
+    def _engine(self, request: RunRequest) -> EngineRef:
+        project = request.options.get("project")
+        if project is not None and not isinstance(project, str):
+            raise InvalidRequestError("options['project'] must be a string", field="options")
+        return parse_engine_ref(
+            request.reasoning_engine_id,
+            location=request.location,
+            project=project,
+            environ=self.environ,
+        )
+
+    # -- clients (one per location, made once, off the event loop) ---------------------------
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _http_options(self) -> dict[str, Any]:
+        retries = int(self.environ.get("COPASS_ROUTER_GOOGLE_MAX_RETRIES", "2"))
+        delay = float(self.environ.get("COPASS_ROUTER_GOOGLE_RETRY_DELAY", "1.0"))
+        options: dict[str, Any] = {
+            # Only a refused request is retried (for a stream: before any event was sent).
+            "retry_options": {
+                "attempts": retries + 1,
+                "initial_delay": delay,
+                "max_delay": max(delay, 30.0),
+                "http_status_codes": list(RETRY_STATUSES),
+            }
+        }
+        timeout = self.environ.get("COPASS_ROUTER_GOOGLE_TIMEOUT")
+        if timeout:
+            options["timeout"] = int(float(timeout) * 1000)  # the SDK counts milliseconds
+        return options
+
+    async def _client(self, engine: EngineRef) -> Any:
+        client = self._clients.get(engine.location)
+        if client is not None:
+            return client
+        async with self._lock(f"client:{engine.location}"):
+            if engine.location not in self._clients:
+                credentials = self._credentials
+                token = self.environ.get(ACCESS_TOKEN_ENV)
+                if credentials is None and token:
+                    credentials = static_token_credentials(token)
+                project = self.environ.get("GOOGLE_CLOUD_PROJECT") or engine.project
+                # Importing the SDK and loading ADC block for seconds: keep them off the loop.
+                self._clients[engine.location] = await asyncio.to_thread(
+                    make_client,
+                    project=project,
+                    location=engine.location,
+                    credentials=credentials,
+                    base_url=self.environ.get(BASE_URL_ENV) or None,
+                    http_options=self._http_options(),
+                )
+        return self._clients[engine.location]
+
+    async def _runtime(self, engine: EngineRef) -> Any:
+        runtime = self._runtimes.get(engine.name)
+        if runtime is not None:
+            return runtime
+        client = await self._client(engine)
+        async with self._lock(f"engine:{engine.name}"):
+            if engine.name not in self._runtimes:
+                runtime = await _provider_call(
+                    asyncio.to_thread(client.runtimes.get, name=engine.name)
+                )
+                needed = ("async_create_session", "async_stream_query")
+                missing = [m for m in needed if not hasattr(runtime, m)]
+                if missing:
+                    raise ProviderError(
+                        f"engine {engine.name} does not publish {sorted(missing)}; deploy it "
+                        "with copass_router_google.deploy_adk_agent",
+                        provider=PROVIDER,
+                        code="engine_not_adk",
+                    )
+                self._runtimes[engine.name] = runtime
+        return self._runtimes[engine.name]
+
+    # -- the turn --------------------------------------------------------------------------
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        """Run one turn on the deployed agent and yield its neutral events."""
+        engine = self._engine(turn.request)
+        runtime = await self._runtime(engine)
+        user_id = turn.end_user_id
+        session_id, history = await self._session(turn, runtime, engine, user_id)
+        stream = runtime.async_stream_query(
+            message=with_history(turn.message, history),
+            user_id=user_id,
+            session_id=session_id,
+            state_delta=self._state_delta(turn),
+            run_config={"streaming_mode": "sse"},
+        )
+        translator = AdkEventTranslator()
+        async with _provider_errors(engine):
+            async for item in turn.merge(stream):
+                if isinstance(item, Event):
+                    yield item  # ToolCall/ToolResult the dispatch endpoint emitted
+                elif isinstance(item, Mapping):
+                    for event in translator.feed(item):
+                        yield event
+        turn.stop_reason = translator.stop_reason
+
+    async def _session(
+        self, turn: Turn, runtime: Any, engine: EngineRef, user_id: str
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The ADK session for this router session, and the turns it has not seen."""
+        binding = turn.binding
+        if (
+            binding is not None
+            and binding.data.get("engine") == engine.name
+            and binding.data.get("user_id") == user_id
+        ):
+            return binding.native_id, turn.history
+        # First use on this engine (or the binding belongs elsewhere): a new ADK session for
+        # this end user, told everything said so far.
+        history = turn.history if binding is None else await turn.full_history()
+        async with _provider_errors(engine):
+            created = await runtime.async_create_session(user_id=user_id)
+        session_id = created.get("id") if isinstance(created, Mapping) else None
+        if not session_id:
+            raise ProviderError(
+                f"engine {engine.name} created a session without an id", provider=PROVIDER
+            )
+        turn.bind(str(session_id), {"engine": engine.name, "user_id": user_id})
+        return str(session_id), history
+
+    @staticmethod
+    def _state_delta(turn: Turn) -> dict[str, Any]:
+        return {
+            TOKEN_STATE_KEY: turn.dispatch_token,
+            TOOLS_STATE_KEY: [
+                {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                for t in turn.tools
+            ],
+        }
+
+    async def aclose(self) -> None:
+        """Close the clients' HTTP connections."""
+        for client in self._clients.values():
+            api = getattr(client, "_api_client", None)
+            for name in ("_async_httpx_client", "_httpx_client"):
+                http = getattr(api, name, None)
+                close = getattr(http, "aclose", None) or getattr(http, "close", None)
+                if close is None:
+                    continue
+                try:
+                    result = close()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception as exc:  # closing is best effort
+                    log.debug("closing google client failed", error=type(exc).__name__)
+        self._clients.clear()
+        self._runtimes.clear()
+
+
+def make_backend(context: BackendContext) -> GoogleBackend:
+    """The backend factory the plugin registers."""
+    return GoogleBackend(context)
+
+
+async def _provider_call(awaitable: Any) -> Any:
+    async with _provider_errors(None):
+        return await awaitable
+
+
+class _provider_errors:
+    """Turn the SDK's and the network's exceptions into ProviderError (no credentials in it)."""
+
+    def __init__(self, engine: EngineRef | None) -> None:
+        self.engine = engine
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, ProviderError | asyncio.CancelledError):
+            return False
+        from google.genai import errors as genai_errors
+
+        if isinstance(exc, genai_errors.APIError):
+            status = int(exc.code) if isinstance(exc.code, int) else None
+            hint = " (is the engine deployed here?)" if status == 404 else ""
+            raise ProviderError(
+                f"Agent Engine answered {exc.code} {exc.status or ''}: {exc.message or ''}{hint}",
+                provider=PROVIDER,
+                status=status,
+                retryable=status in RETRY_STATUSES,
+                code=str(exc.status).lower() if exc.status else None,
+            ) from exc
+        if isinstance(exc, httpx.HTTPError):
+            raise ProviderError(
+                f"the connection to Agent Engine failed ({type(exc).__name__}); the turn may "
+                "be incomplete",
+                provider=PROVIDER,
+                retryable=True,
+                code="connection_error",
+            ) from exc
+        return False
+
+
+__all__ = ["DEFAULT_LOCATION", "GoogleBackend", "make_backend"]
