@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import copass_router_openai
@@ -41,24 +41,13 @@ def emu(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture
-async def make_router(emu: RunningEmulator) -> AsyncIterator[Callable[..., Router]]:
-    """Routers with only this plugin, an in-memory store and the given environment."""
-    made: list[Router] = []
+def router_with(make_router: Callable[..., Router]) -> Callable[..., Router]:
+    """Isolated routers (the core's ``make_router``) with this plugin, beside ``others``."""
 
     def factory(environ: dict[str, str], *others: object, **kwargs: Any) -> Router:
-        router = Router(
-            plugins=[copass_router_openai, *others],
-            load_entry_points=False,
-            store=":memory:",
-            environ=environ,
-            **kwargs,
-        )
-        made.append(router)
-        return router
+        return make_router(plugins=[copass_router_openai, *others], environ=environ, **kwargs)
 
-    yield factory
-    for router in made:
-        await router.aclose()
+    return factory
 
 
 @pytest.fixture
@@ -74,18 +63,18 @@ def compatible_env(emu: RunningEmulator) -> dict[str, str]:
 
 
 @pytest.fixture
-def openai_router(make_router: Callable[..., Router], openai_env: dict[str, str]) -> Router:
+def openai_router(router_with: Callable[..., Router], openai_env: dict[str, str]) -> Router:
     """A router whose ``openai`` provider talks to the emulator."""
-    return make_router(openai_env)
+    return router_with(openai_env)
 
 
 @pytest.fixture
 def compatible_router(
-    make_router: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
+    router_with: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
 ) -> Router:
     """A router whose ``openai-compatible`` provider talks to the emulator, keyless."""
     emu.emulator.api_key = None
-    return make_router(compatible_env)
+    return router_with(compatible_env)
 
 
 @pytest.fixture

@@ -119,9 +119,9 @@ async def test_429_is_retried_with_retry_after(openai_router: Router, emu: Runni
 
 
 async def test_429_exhausted_is_a_retryable_error(
-    make_router: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
+    router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
 ) -> None:
-    router = make_router({**openai_env, "COPASS_ROUTER_OPENAI_MAX_RETRIES": "0"})
+    router = router_with({**openai_env, "COPASS_ROUTER_OPENAI_MAX_RETRIES": "0"})
     emu.fail_next(429, retry_after=0.01)
     events = await events_of(router, "too fast")
     [error] = [e for e in events if isinstance(e, Error)]
@@ -204,11 +204,11 @@ async def test_compatible_provider_needs_no_key(
 
 
 async def test_compatible_key_goes_only_to_the_configured_url(
-    make_router: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
+    router_with: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
 ) -> None:
     emu.emulator.api_key = None
     secret = "vllm-key-123456789"
-    router = make_router({**compatible_env, "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": secret})
+    router = router_with({**compatible_env, "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": secret})
     await events_of(router, "a", "openai-compatible")
     other = emu.base_url.replace("127.0.0.1", "localhost")
     await events_of(router, "b", "openai-compatible", options={"base_url": other})
@@ -218,10 +218,10 @@ async def test_compatible_key_goes_only_to_the_configured_url(
 
 
 async def test_compatible_base_url_per_run(
-    make_router: Callable[..., Router], emu: RunningEmulator
+    router_with: Callable[..., Router], emu: RunningEmulator
 ) -> None:
     emu.emulator.api_key = None
-    router = make_router({})  # default would be Ollama on localhost:11434
+    router = router_with({})  # default would be Ollama on localhost:11434
     events = await events_of(
         router,
         "via option",
@@ -233,8 +233,8 @@ async def test_compatible_base_url_per_run(
     assert request.body["temperature"] == 0.2 and request.body["max_tokens"] == 50
 
 
-async def test_unreachable_runtime_says_where_it_looked(make_router: Callable[..., Router]) -> None:
-    router = make_router(
+async def test_unreachable_runtime_says_where_it_looked(router_with: Callable[..., Router]) -> None:
+    router = router_with(
         {
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": "http://127.0.0.1:9/v1",
             "COPASS_ROUTER_OPENAI_MAX_RETRIES": "0",
@@ -246,19 +246,19 @@ async def test_unreachable_runtime_says_where_it_looked(make_router: Callable[..
 
 
 async def test_missing_openai_key_is_a_configuration_error(
-    make_router: Callable[..., Router], emu: RunningEmulator
+    router_with: Callable[..., Router], emu: RunningEmulator
 ) -> None:
-    router = make_router({"OPENAI_BASE_URL": emu.base_url})
+    router = router_with({"OPENAI_BASE_URL": emu.base_url})
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         await events_of(router, "hi")
     assert emu.chat_requests() == []
 
 
 async def test_wrong_key_never_reaches_the_events(
-    make_router: Callable[..., Router], emu: RunningEmulator
+    router_with: Callable[..., Router], emu: RunningEmulator
 ) -> None:
     secret = "sk-live-abcdefghijklmnop"
-    router = make_router({"OPENAI_API_KEY": secret, "OPENAI_BASE_URL": emu.base_url})
+    router = router_with({"OPENAI_API_KEY": secret, "OPENAI_BASE_URL": emu.base_url})
     events = await events_of(router, "hi")
     [error] = [e for e in events if isinstance(e, Error)]
     assert error.code == "authentication_error"
@@ -298,7 +298,7 @@ async def test_breaking_out_closes_the_provider_stream(
 
 
 async def test_a_session_from_another_provider_continues_here(
-    make_router: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
+    router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
 ) -> None:
     other = ScriptedBackend()
     foreign_id = "toolu_" + "Z" * 50  # longer than OpenAI accepts
@@ -307,7 +307,7 @@ async def test_a_session_from_another_provider_continues_here(
         ToolResult(call_id=foreign_id, name="crm.lookup", output="customer Ada"),
         Message(text="Ada it is."),
     )
-    router = make_router(openai_env, ScriptedPlugin(elsewhere=other))
+    router = router_with(openai_env, ScriptedPlugin(elsewhere=other))
     first = [e async for e in router.run(provider="elsewhere", message="who is 7?")]
     session_id = first[0].session_id  # type: ignore[attr-defined]
     events = await events_of(router, "/recall", session_id=session_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import copass_router_openai
 import pytest
 from copass_router_openai.emulator_harness import RunningEmulator
 
@@ -19,7 +20,7 @@ class TestOpenAIConformance(BackendConformance):
     def conformance_router(
         self, make_router: Callable[..., Router], openai_env: dict[str, str]
     ) -> Router:
-        return make_router(openai_env)
+        return make_router(plugins=[copass_router_openai], environ=openai_env)
 
 
 class TestOpenAICompatibleConformance(BackendConformance):
@@ -33,4 +34,4 @@ class TestOpenAICompatibleConformance(BackendConformance):
         compatible_env: dict[str, str],
     ) -> Router:
         emu.emulator.api_key = None
-        return make_router(compatible_env)
+        return make_router(plugins=[copass_router_openai], environ=compatible_env)

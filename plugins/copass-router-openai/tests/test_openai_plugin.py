@@ -86,9 +86,8 @@ async def test_both_providers_name_this_plugin_and_version() -> None:
 
 
 def test_cli_lists_both_providers_from_the_installed_distribution() -> None:
-    out = subprocess.run(
-        [CLI, "providers", "--json"], capture_output=True, text=True, check=True, timeout=60
-    )
+    out = subprocess.run([CLI, "providers", "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
     rows = {row["name"]: row for row in map(json.loads, out.stdout.splitlines())}
     for name in ("openai", "openai-compatible"):
         assert rows[name]["plugin"] == "copass-router-openai"
@@ -114,7 +113,7 @@ def test_cli_emulate_serves_the_api() -> None:
                 break
             except OSError:
                 time.sleep(0.05)
-        assert body is not None and body["object"] == "list"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        _, stderr = proc.communicate(timeout=10)
+    assert body is not None and body["object"] == "list", stderr

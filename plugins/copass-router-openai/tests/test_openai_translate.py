@@ -51,7 +51,8 @@ def frag(
 
 def run(chunks: list[Any]) -> tuple[list[Any], ChunkTranslator]:
     translator = ChunkTranslator("openai")
-    events = [e for c in chunks for e in translator.feed(c)] + translator.flush()
+    events = [e for c in chunks for e in translator.feed(c)]
+    events += translator.flush() + translator.usage()
     return events, translator
 
 
@@ -193,3 +194,24 @@ def test_refusal_text_is_shown_and_ends_in_refusal() -> None:
 def test_a_stream_without_finish_reason_is_unfinished() -> None:
     _, translator = run([chunk({"content": "partial"})])
     assert not translator.finished
+
+
+def test_repeated_running_usage_is_counted_once() -> None:
+    totals = [
+        {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n} for n in (1, 2, 3)
+    ]
+    events, _ = run(
+        [
+            chunk({"content": "a"}, usage=totals[0]),
+            chunk({"content": "b"}, "stop", usage=totals[1]),
+            chunk(None, usage=totals[2]),
+        ]
+    )
+    reports = [e for e in events if isinstance(e, Usage)]
+    assert [(r.input_tokens, r.output_tokens) for r in reports] == [(5, 3)]
+
+
+def test_chunks_missing_fields_do_not_break_translation() -> None:
+    sparse = ChatCompletionChunk.construct(id="x", choices=[], model="m")  # no usage attribute
+    translator = ChunkTranslator("openai-compatible")
+    assert translator.feed(sparse) == []

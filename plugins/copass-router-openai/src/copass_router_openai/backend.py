@@ -212,14 +212,14 @@ class ChatCompletionsBackend(AgentBackend):
         except openai.APIStatusError:
             raise
         except openai.APIError as exc:
-            for event in translator.flush():
+            for event in translator.flush() + translator.usage():
                 yield event
             yield stream_error_event(exc, self.provider)
             yield ModelStep(stop_reason=StopReason.ERROR)
             return
         finally:
             open_streams.remove(stream)
-        for event in translator.flush():
+        for event in translator.flush() + translator.usage():
             yield event
         if not translator.finished:
             raise stream_incomplete(self.provider)

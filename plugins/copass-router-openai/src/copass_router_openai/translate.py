@@ -150,15 +150,15 @@ def _extra(delta: Any, name: str) -> Any:
 class ChunkTranslator:
     """Translates the chunks of one streamed chat completion into neutral events.
 
-    Feed every chunk to :meth:`feed`; after the stream ends, :meth:`finish` flushes the
-    completed text and reasoning blocks and returns how the request ended. ``finished`` tells
-    whether a ``finish_reason`` arrived (a stream without one was cut).
+    Feed every chunk to :meth:`feed`. After the stream ends, :meth:`flush` completes the open
+    text and reasoning blocks, :meth:`usage` reports the tokens and :meth:`outcome` says how the
+    request ended. ``finished`` tells whether a ``finish_reason`` arrived (if not, it was cut).
     """
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.finish_reason: str | None = None
-        self.usage_seen = False
+        self._usage: Any = None
         self._text: list[str] = []
         self._thinking: list[str] = []
         self._refused = False
@@ -185,15 +185,15 @@ class ChunkTranslator:
         for choice in getattr(chunk, "choices", None) or []:
             if getattr(choice, "index", 0) != 0:
                 continue  # only one choice is ever asked for
-            events.extend(self._delta(choice.delta))
-            if choice.finish_reason is not None:
+            events.extend(self._delta(getattr(choice, "delta", None)))
+            if getattr(choice, "finish_reason", None) is not None:
                 self.finish_reason = choice.finish_reason
                 # The text is complete: its Message goes before the usage chunk that follows.
                 events.extend(self.flush())
         usage = getattr(chunk, "usage", None)
         if usage is not None:
-            self.usage_seen = True
-            events.append(usage_event(usage, self.provider_data))
+            # Some servers repeat a running total on every chunk: only the last one counts.
+            self._usage = usage
         return events
 
     def _delta(self, delta: Any) -> list[Event]:
@@ -205,7 +205,8 @@ class ChunkTranslator:
             if isinstance(piece, str) and piece:
                 self._thinking.append(piece)
                 events.append(ThinkingDelta(text=piece))
-        for piece, refusal in ((delta.content, False), (getattr(delta, "refusal", None), True)):
+        pieces = ((getattr(delta, "content", None), False), (getattr(delta, "refusal", None), True))
+        for piece, refusal in pieces:
             if isinstance(piece, str) and piece:
                 events.extend(self._close_thinking())
                 self._refused = self._refused or refusal
@@ -230,6 +231,13 @@ class ChunkTranslator:
             events.append(Message(role="assistant", text="".join(self._text)))
             self._text.clear()
         return events
+
+    def usage(self) -> list[Event]:
+        """The request's usage report, once, after the stream ended (none if none came)."""
+        if self._usage is None:
+            return []
+        report, self._usage = usage_event(self._usage, self.provider_data), None
+        return [report]
 
     def outcome(self) -> ModelStep:
         """How the request ended. Calls cut short by ``length`` are dropped, not run."""
