@@ -6,7 +6,6 @@ host decides where lines go. Every event dict passes :func:`redact` first.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import MutableMapping
 from typing import Any
@@ -58,6 +57,8 @@ class _LazyLogger:
 
     def __getattr__(self, method: str) -> Any:
         if self._logger is None:
+            import logging
+
             import structlog
 
             self._logger = structlog.wrap_logger(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -69,9 +68,11 @@ def _normal(name: str) -> str:
 
 
 def _version() -> str | None:
+    from importlib import metadata
+
     try:
-        return importlib.metadata.version("copass-router")
-    except importlib.metadata.PackageNotFoundError:
+        return metadata.version("copass-router")
+    except metadata.PackageNotFoundError:
         return None
 
 
@@ -121,7 +122,9 @@ class PluginHost:
             name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
             self._add(name, functools.partial(_identity, obj), None, None)
         if self._entry_points:
-            for ep in importlib.metadata.entry_points(group=GROUP):
+            from importlib import metadata  # scanning installed distributions is slow: only now
+
+            for ep in metadata.entry_points(group=GROUP):
                 dist = ep.dist.name if ep.dist else None
                 version = ep.dist.version if ep.dist else None
                 if self._is_blocked(ep.name, dist):
