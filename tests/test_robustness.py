@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -64,7 +65,7 @@ CHILD = textwrap.dedent(
 )
 
 
-async def test_a_router_killed_mid_turn_keeps_the_transcript(tmp_path: Path) -> None:
+def test_a_router_killed_mid_turn_keeps_the_transcript(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, url],
@@ -78,6 +79,10 @@ async def test_a_router_killed_mid_turn_keeps_the_transcript(tmp_path: Path) -> 
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
 
+    asyncio.run(_check_after_restart(url, session_id))
+
+
+async def _check_after_restart(url: str, session_id: str) -> None:
     router = Router(store=url, load_entry_points=False, environ={})
     turns = await router.transcript(session_id, "u")
     assert [t.user for t in turns] == ["completed turn", "/slow 0.5 never finishes"]
