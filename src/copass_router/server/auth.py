@@ -67,7 +67,8 @@ class ApiKeys:
             if len(key) < MIN_KEY_CHARS:
                 raise ConfigurationError(
                     f"an API key in {KEYS_ENV} is shorter than {MIN_KEY_CHARS} characters; "
-                    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                    "generate one with: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
             digest = _digest(key)
             entries.append((label or f"key-{digest.hex()[:8]}", digest))

@@ -8,6 +8,7 @@ to the same exception the in-process router raises.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -30,6 +31,17 @@ log = get_logger("copass_router.server")
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:copass-router:problem:"
+
+
+class ShuttingDownError(RouterError):
+    """The server is draining and takes no new runs."""
+
+    code = "shutting_down"
+    retryable = True
+
+    def __init__(self) -> None:
+        super().__init__("the router is shutting down; retry against another instance or later")
+
 
 _TITLES = {
     "invalid_request": "Invalid request",
@@ -54,7 +66,7 @@ def problem(
     code: str,
     detail: str,
     *,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     """A problem response; ``extra`` members with value None are left out."""
@@ -81,17 +93,31 @@ def problem_for(exc: RouterError) -> JSONResponse:
     message = str(exc)
     # Subclasses first: UnknownProviderError is an InvalidRequestError.
     if isinstance(exc, UnknownProviderError):
-        return problem(422, exc.code, message, field="provider", provider=exc.provider,
-                       installed=list(exc.installed))
+        return problem(
+            422,
+            exc.code,
+            message,
+            field="provider",
+            provider=exc.provider,
+            installed=list(exc.installed),
+        )
     if isinstance(exc, InvalidRequestError):
         return problem(400, exc.code, message, field=exc.field)
     if isinstance(exc, SessionNotFoundError):
         return problem(404, exc.code, message, session_id=exc.session_id)
     if isinstance(exc, SessionBusyError):
-        return problem(409, exc.code, message, session_id=exc.session_id, retryable=True,
-                       headers={"Retry-After": "1"})
+        return problem(
+            409,
+            exc.code,
+            message,
+            session_id=exc.session_id,
+            retryable=True,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, DispatchAuthError):
         return problem(403 if exc.forbidden else 401, exc.code, message)
+    if isinstance(exc, ShuttingDownError):
+        return problem(503, exc.code, message, retryable=True, headers={"Retry-After": "5"})
     if isinstance(exc, ProviderError):
         return problem(502, exc.code, message, provider=exc.provider, retryable=exc.retryable)
     if isinstance(exc, ConfigurationError):
@@ -105,8 +131,9 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     """Starlette's own HTTP errors (unknown route, wrong method) as problems."""
     assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "invalid_request" if exc.status_code < 500 else
-                           "internal_error")
+    code = _HTTP_CODES.get(
+        exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error"
+    )
     return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 

@@ -18,6 +18,7 @@ from ..errors import RouterError
 from ..events import Error, Event, RunFinished, RunStarted, Usage
 from ..logs import get_logger, scrub
 from ..types import StopReason, TokenUsage
+from .problems import ShuttingDownError
 from .sse import HEARTBEAT, encode_event
 
 log = get_logger("copass_router.server")
@@ -65,6 +66,9 @@ class RunStream:
         if isinstance(first, BaseException):
             await self.aclose()
             raise first
+        if first is _STOPPED:
+            await self.aclose()
+            raise ShuttingDownError()
         if not isinstance(first, RunStarted):
             await self.aclose()
             raise RuntimeError(f"a run must start with run_started, not {first!r:.80}")
@@ -114,22 +118,30 @@ class RunStream:
         """The Error and RunFinished that close a stream the router could not close itself."""
         if item is _STOPPED:
             reason = StopReason.CANCELLED
-            error = Error(code="shutting_down", retryable=True,
-                          message="the router is shutting down; the turn was cancelled")
+            error = Error(
+                code="shutting_down",
+                retryable=True,
+                message="the router is shutting down; the turn was cancelled",
+            )
         else:
             reason = StopReason.ERROR
             if isinstance(item, RouterError):
                 error = Error(code=item.code, message=scrub(str(item)), retryable=item.retryable)
             else:
                 log.error("run_failed", run_id=self.run_id, error=scrub(repr(item)))
-                error = Error(code="internal_error",
-                              message="the router failed; the operator's log has the details")
+                error = Error(
+                    code="internal_error",
+                    message="the router failed; the operator's log has the details",
+                )
         seq = self._last.seq + 1 if self._last else 1
         session_id = self.started.session_id if self.started else ""
         return [
             _stamped(error, self.run_id, seq),
-            _stamped(RunFinished(stop_reason=reason, usage=self._usage, session_id=session_id),
-                     self.run_id, seq + 1),
+            _stamped(
+                RunFinished(stop_reason=reason, usage=self._usage, session_id=session_id),
+                self.run_id,
+                seq + 1,
+            ),
         ]
 
     def stop(self) -> None:
@@ -189,10 +201,10 @@ class LiveRuns:
             await _wait_closed(self._runs, flush)
 
 
-async def _wait_closed(runs: set[RunStream], timeout: float) -> None:
+async def _wait_closed(runs: set[RunStream], seconds: float) -> None:
     waiters = [asyncio.ensure_future(run.closed.wait()) for run in list(runs)]
     try:
-        await asyncio.wait(waiters, timeout=max(timeout, 0.0))
+        await asyncio.wait(waiters, timeout=max(seconds, 0.0))
     finally:
         for waiter in waiters:
             waiter.cancel()

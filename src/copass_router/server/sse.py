@@ -65,8 +65,11 @@ class SSEResponse(StreamingResponse):
         disconnected = False
         try:
             await send(
-                {"type": "http.response.start", "status": self.status_code,
-                 "headers": self.raw_headers}
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
             )
             writer = asyncio.ensure_future(self._write(send))
             watcher = asyncio.ensure_future(_wait_for_disconnect(receive))

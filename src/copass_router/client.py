@@ -1,0 +1,343 @@
+"""RemoteRouter: the same ``run()`` against a hosted router, over HTTP and Server-Sent Events.
+
+``RemoteRouter(base_url, api_key)`` takes the same requests as :class:`Router` and yields the
+same event objects, rebuilt by the core's one converter (an event type this client does not know
+arrives as :class:`UnknownEvent`, never dropped). Errors the server answers before a stream
+starts come back as the exceptions the in-process router raises. httpx and httpx-sse are
+imported on first use, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncGenerator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import (
+    ConfigurationError,
+    DispatchAuthError,
+    InvalidRequestError,
+    ProviderError,
+    RouterError,
+    SessionBusyError,
+    SessionNotFoundError,
+    UnknownProviderError,
+)
+from .events import (
+    Error,
+    Event,
+    RunFinished,
+    RunStarted,
+    UnknownEvent,
+    Usage,
+    event_from_dict,
+)
+from .requests import build_request
+from .results import RunResult, collect
+from .router import ProviderInfo
+from .types import RunRequest, SessionInfo, StopReason, TokenUsage, TranscriptTurn
+from .wire import converter
+
+if TYPE_CHECKING:
+    import httpx
+
+API_KEY_ENV = "COPASS_ROUTER_API_KEY"
+
+
+class RemoteRouterError(RouterError):
+    """The hosted router answered with an error that has no closer exception (401, 5xx), or it
+    could not be reached. ``status`` is the HTTP status (None when there was no answer)."""
+
+    def __init__(
+        self, message: str, *, code: str, status: int | None = None, retryable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+
+
+def error_from_problem(status: int, body: Mapping[str, Any]) -> RouterError:
+    """The exception an in-process router would have raised, from a problem response."""
+    code = str(body.get("code") or "")
+    detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")
+    if code == "unknown_provider":
+        return UnknownProviderError(str(body.get("provider", "")), body.get("installed") or [])
+    if code == "invalid_request" or (status == 400 and not code):
+        return InvalidRequestError(detail, field=body.get("field"))
+    if code == "session_not_found":
+        return SessionNotFoundError(str(body.get("session_id", "")))
+    if code == "session_busy":
+        return SessionBusyError(str(body.get("session_id", "")))
+    if code == "dispatch_unauthorized":
+        return DispatchAuthError(detail, forbidden=status == 403)
+    if code == "configuration_error":
+        return ConfigurationError(detail)
+    if code == "provider_error":
+        return ProviderError(
+            detail,
+            provider=str(body.get("provider", "")),
+            status=status,
+            retryable=bool(body.get("retryable")),
+        )
+    retryable = bool(body.get("retryable")) or status in (429, 502, 503, 504)
+    return RemoteRouterError(
+        detail, code=code or f"http_{status}", status=status, retryable=retryable
+    )
+
+
+async def _raise_for_problem(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    await response.aread()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, Mapping):
+        body = {"detail": f"HTTP {response.status_code} {response.reason_phrase}"}
+    raise error_from_problem(response.status_code, body)
+
+
+def request_body(request: RunRequest) -> dict[str, Any]:
+    """A run request as the JSON body of ``POST /v1/runs``."""
+    if request.tools:
+        raise InvalidRequestError(
+            "a hosted run cannot carry tools (they are Python functions); register them on the "
+            "server's router, and every run may use them",
+            field="tools",
+        )
+    data: dict[str, Any] = converter.unstructure(request)
+    data.pop("tools", None)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+class _StreamState:
+    """What a client knows of a run so far, to end it properly if the connection drops."""
+
+    def __init__(self) -> None:
+        self.started: RunStarted | None = None
+        self.last: Event | None = None
+        self.usage = TokenUsage()
+        self.finished = False
+
+    def note(self, event: Event) -> None:
+        self.last = event
+        if isinstance(event, RunStarted):
+            self.started = event
+        elif isinstance(event, Usage):
+            self.usage += event.as_token_usage()
+        elif isinstance(event, RunFinished):
+            self.finished = True
+
+    def lost(self, reason: str) -> list[Event]:
+        run_id = self.started.run_id if self.started else ""
+        seq = self.last.seq + 1 if self.last else 0
+        session_id = self.started.session_id if self.started else ""
+        return [
+            Error(
+                run_id=run_id,
+                seq=seq,
+                code="connection_lost",
+                retryable=True,
+                message=f"the connection to the hosted router was lost mid-run ({reason})",
+            ),
+            RunFinished(
+                run_id=run_id,
+                seq=seq + 1,
+                stop_reason=StopReason.ERROR,
+                usage=self.usage,
+                session_id=session_id,
+            ),
+        ]
+
+
+class RemoteRouter:
+    """A hosted router, used like an in-process :class:`Router`.
+
+    :param base_url: where the router is served, e.g. ``http://127.0.0.1:8787``.
+    :param api_key: one of the server's keys (default: ``COPASS_ROUTER_API_KEY``); None for a
+        loopback server without keys.
+    :param timeout: seconds for connecting and for each read; keep it above the server's
+        heartbeat interval (15 s by default), which is the longest a healthy stream is quiet.
+    :param headers: extra headers for every request.
+    :param transport: an httpx transport (for tests or custom networking).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        headers: Mapping[str, str] | None = None,
+        transport: Any = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self._timeout = timeout
+        self._headers = dict(headers or {})
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"RemoteRouter({self.base_url!r})"  # never the key
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            headers = {"User-Agent": "copass-router-client", **self._headers}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key}"
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
+                transport=self._transport,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> RemoteRouter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, request: RunRequest | None = None, /, **fields: Any) -> AsyncGenerator[Event]:
+        """Run one turn on the hosted router and stream its events, as :meth:`Router.run` does.
+
+        Invalid requests raise at once; errors the server finds before the stream starts
+        (unknown provider or session, busy session, bad key) raise at the first iteration.
+        Breaking out of the loop closes the connection, which cancels the turn on the server.
+        Per-run ``tools`` are refused: register tools on the server's router instead.
+        """
+        return self._run(request_body(build_request(request, fields)))
+
+    async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
+        """Run one turn to the end and collect it into a :class:`RunResult`."""
+        return await collect(self.run(request, **fields))
+
+    async def _run(self, body: dict[str, Any]) -> AsyncGenerator[Event]:
+        import httpx
+        from httpx_sse import EventSource, SSEError
+
+        state = _StreamState()
+        try:
+            async with self._http().stream(
+                "POST",
+                "/v1/runs",
+                json=body,
+                headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
+            ) as response:
+                await _raise_for_problem(response)
+                async for sse in EventSource(response).aiter_sse():
+                    event = _decode(sse.event, sse.data)
+                    if event is None:
+                        continue
+                    state.note(event)
+                    yield event
+                    if state.finished:
+                        return
+        except httpx.TransportError as exc:
+            if state.started is None:
+                raise RemoteRouterError(
+                    f"the hosted router at {self.base_url} could not be reached: "
+                    f"{type(exc).__name__}",
+                    code="router_unreachable",
+                    retryable=True,
+                ) from exc
+            for event in state.lost(type(exc).__name__):
+                yield event
+            return
+        except SSEError as exc:
+            raise RemoteRouterError(str(exc), code="bad_stream") from exc
+        if state.started is None:
+            raise RemoteRouterError("the hosted router sent an empty stream", code="bad_stream")
+        for event in state.lost("the stream ended before run_finished"):
+            yield event
+
+    # -- discovery and sessions --------------------------------------------------------------
+
+    async def _get_json(self, method: str, path: str, **params: Any) -> Any:
+        response = await self._send(method, path, params)
+        return response.json()
+
+    async def _send(self, method: str, path: str, params: Mapping[str, Any]) -> httpx.Response:
+        import httpx
+
+        try:
+            response = await self._http().request(method, path, params=dict(params))
+        except httpx.TransportError as exc:
+            raise RemoteRouterError(
+                f"the hosted router at {self.base_url} could not be reached: {type(exc).__name__}",
+                code="router_unreachable",
+                retryable=True,
+            ) from exc
+        await _raise_for_problem(response)
+        return response
+
+    async def providers(self) -> list[ProviderInfo]:
+        """Every provider installed on the hosted router."""
+        data = await self._get_json("GET", "/v1/providers")
+        return [
+            ProviderInfo(p["name"], p.get("plugin", ""), p.get("version"), p.get("description", ""))
+            for p in data["providers"]
+        ]
+
+    async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
+        """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""
+        data = await self._get_json("GET", _session_path(session_id), end_user_id=end_user_id)
+        return _session(data["session"])
+
+    async def transcript(self, session_id: str, end_user_id: str) -> list[TranscriptTurn]:
+        """Every turn of a session of ``end_user_id``."""
+        data = await self._get_json("GET", _session_path(session_id), end_user_id=end_user_id)
+        return [converter.structure(turn, TranscriptTurn) for turn in data["turns"]]
+
+    async def list_sessions(self, end_user_id: str, limit: int = 50) -> list[SessionInfo]:
+        """The end user's recent sessions, newest first."""
+        data = await self._get_json("GET", "/v1/sessions", end_user_id=end_user_id, limit=limit)
+        return [_session(s) for s in data["sessions"]]
+
+    async def delete_session(self, session_id: str, end_user_id: str) -> None:
+        """Delete a session of ``end_user_id`` and its transcript."""
+        await self._send("DELETE", _session_path(session_id), {"end_user_id": end_user_id})
+
+
+def _decode(kind: str, data: str) -> Event | None:
+    if not data:
+        return None
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        # Not an event this client can read; pass it on rather than drop it.
+        return UnknownEvent(event_type=kind or "message", data={"raw": data})
+    payload.setdefault("type", kind)
+    return event_from_dict(payload)
+
+
+def _session_path(session_id: str) -> str:
+    return "/v1/sessions/" + quote(session_id, safe="")
+
+
+def _session(data: Mapping[str, Any]) -> SessionInfo:
+    return SessionInfo(
+        session_id=data["session_id"],
+        end_user_id=data["end_user_id"],
+        turn_count=int(data.get("turn_count", 0)),
+        created_at=float(data.get("created_at", 0.0)),
+        updated_at=float(data.get("updated_at", 0.0)),
+    )

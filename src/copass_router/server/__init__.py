@@ -1,0 +1,36 @@
+"""Hosted mode: the router as a service (Starlette + uvicorn, the ``server`` extra).
+
+- :func:`create_app`: the ASGI app, to serve or to mount inside a host's Starlette/FastAPI app.
+- :func:`serve`: ``copass-router serve`` (API keys, graceful shutdown).
+- :func:`start_dispatch_server`: only the tool dispatch callback, beside an in-process Router.
+- :func:`start_server`: serve any of these apps in the background of the running event loop.
+
+The wire format is described in docs/hosted.md.
+"""
+
+from __future__ import annotations
+
+try:
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "hosted mode needs the server extra: pip install 'copass-router[server]'"
+    ) from exc
+
+from .app import HostedState, create_app
+from .auth import ApiKeys
+from .listener import RunningServer, start_server
+from .serve import serve
+from .standalone import create_dispatch_app, start_dispatch_server
+
+__all__ = [
+    "ApiKeys",
+    "HostedState",
+    "RunningServer",
+    "create_app",
+    "create_dispatch_app",
+    "serve",
+    "start_dispatch_server",
+    "start_server",
+]

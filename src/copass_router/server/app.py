@@ -1,0 +1,264 @@
+"""The hosted router as an ASGI app: ``create_app(router)`` serves, or mounts into a host app.
+
+Routes (the wire format is described in docs/hosted.md):
+
+- ``POST /v1/runs``: a run request as JSON, answered as Server-Sent Events.
+- ``GET /v1/providers``; ``GET /v1/sessions``; ``GET``/``DELETE /v1/sessions/{id}``.
+- ``POST /v1/dispatch``: the tool callback of deployed agents (run-scoped token, no API key).
+- ``GET /healthz`` (the process is up) and ``GET /readyz`` (it takes runs; 503 while draining).
+
+Every run goes through the very same ``Router.run`` an in-process caller uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import InvalidRequestError, RouterError
+from ..logs import get_logger
+from ..router import Router
+from .access_log import AccessLog
+from .auth import ApiKeys, Principal, bearer_token, is_loopback
+from .dispatch import DISPATCH_PATH, dispatch_endpoint
+from .payloads import read_json_object, run_fields
+from .problems import (
+    ShuttingDownError,
+    http_exception_handler,
+    internal_error_handler,
+    problem,
+    problem_for,
+    unauthorized,
+)
+from .runs import LiveRuns, RunStream
+from .session_views import session_dict, turn_dicts
+from .sse import SSEResponse
+
+log = get_logger("copass_router.server")
+
+DEFAULT_HEARTBEAT = 15.0
+
+
+class HostedState:
+    """What the app's endpoints share: the router, the keys and the live runs.
+
+    Reach it as ``app.state.copass_router``; a host embedding the app calls
+    ``await app.state.copass_router.drain(grace)`` before it stops serving.
+    """
+
+    def __init__(self, router: Router, keys: ApiKeys, heartbeat: float) -> None:
+        self.router = router
+        self.keys = keys
+        self.heartbeat = heartbeat
+        self.runs = LiveRuns()
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new runs, let running turns finish for ``grace`` seconds, cancel the rest."""
+        await self.runs.drain(grace)
+
+    def authenticate(self, request: Request) -> Principal | Response:
+        """The caller's principal, or the 401/403 answer to send instead."""
+        if not self.keys.enabled:
+            client = request.client.host if request.client else None
+            if not is_loopback(client):
+                return problem(
+                    403,
+                    "forbidden",
+                    "this router has no API keys configured and "
+                    "answers loopback clients only; set COPASS_ROUTER_API_KEYS",
+                )
+            return Principal(None)
+        key = bearer_token(request.headers.get("authorization"))
+        if key is None:
+            return unauthorized("send your API key as 'Authorization: Bearer <key>'")
+        key_id = self.keys.identify(key)
+        if key_id is None:
+            return unauthorized("the API key is not known to this router")
+        request.scope.setdefault("copass.log", {})["key_id"] = key_id
+        return Principal(key_id)
+
+
+def _state(request: Request) -> HostedState:
+    state: HostedState = request.app.state.copass_router
+    return state
+
+
+async def create_run(request: Request) -> Response:
+    """``POST /v1/runs``: run one turn and stream its events."""
+    state = _state(request)
+    principal = state.authenticate(request)
+    if isinstance(principal, Response):
+        return principal
+    if not state.runs.accepting:
+        return problem_for(ShuttingDownError())
+    stream: RunStream | None = None
+    try:
+        fields = run_fields(await read_json_object(request), principal)
+        stream = RunStream(state.router.run(**fields), state.heartbeat)
+        state.runs.add(stream)
+        started = await stream.start()
+    except RouterError as exc:
+        if stream is not None:
+            state.runs.discard(stream)
+        return problem_for(exc)
+    except TypeError as exc:  # a field of the wrong JSON type that the request type rejects
+        if stream is not None:
+            state.runs.discard(stream)
+        return problem_for(InvalidRequestError(f"bad run request: {exc}"))
+    request.scope.setdefault("copass.log", {}).update(
+        run_id=started.run_id, session_id=started.session_id, provider=started.provider
+    )
+    run = stream
+
+    async def on_close(disconnected: bool) -> None:
+        await run.aclose()
+        state.runs.discard(run)
+        if disconnected:
+            log.info("client_disconnected", run_id=run.run_id)
+
+    return SSEResponse(
+        run.frames(),
+        on_close=on_close,
+        headers={"X-Copass-Run-Id": started.run_id, "X-Copass-Session-Id": started.session_id},
+    )
+
+
+async def list_providers(request: Request) -> Response:
+    """``GET /v1/providers``: the installed providers."""
+    state = _state(request)
+    principal = state.authenticate(request)
+    if isinstance(principal, Response):
+        return principal
+    return JSONResponse(
+        {
+            "providers": [
+                {
+                    "name": p.name,
+                    "plugin": p.plugin,
+                    "version": p.version,
+                    "description": p.description,
+                }
+                for p in state.router.providers()
+            ]
+        }
+    )
+
+
+def _end_user(request: Request, principal: Principal) -> str:
+    end_user = request.query_params.get("end_user_id") or "local"
+    return principal.scope(end_user)
+
+
+async def list_sessions(request: Request) -> Response:
+    """``GET /v1/sessions?end_user_id=...``: the end user's recent sessions, newest first."""
+    state = _state(request)
+    principal = state.authenticate(request)
+    if isinstance(principal, Response):
+        return principal
+    raw_limit = request.query_params.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        return problem(400, "invalid_request", "limit must be 1-500", field="limit")
+    sessions = await state.router.list_sessions(_end_user(request, principal), int(raw_limit))
+    return JSONResponse({"sessions": [session_dict(s, principal) for s in sessions]})
+
+
+async def get_session(request: Request) -> Response:
+    """``GET /v1/sessions/{id}?end_user_id=...``: the session and its transcript."""
+    state = _state(request)
+    principal = state.authenticate(request)
+    if isinstance(principal, Response):
+        return principal
+    session_id = request.path_params["session_id"]
+    end_user = _end_user(request, principal)
+    try:
+        info = await state.router.get_session(session_id, end_user)
+        turns = await state.router.transcript(session_id, end_user)
+    except RouterError as exc:
+        return problem_for(exc)
+    return JSONResponse({"session": session_dict(info, principal), "turns": turn_dicts(turns)})
+
+
+async def delete_session(request: Request) -> Response:
+    """``DELETE /v1/sessions/{id}?end_user_id=...``: forget the session and its transcript."""
+    state = _state(request)
+    principal = state.authenticate(request)
+    if isinstance(principal, Response):
+        return principal
+    try:
+        await state.router.delete_session(
+            request.path_params["session_id"], _end_user(request, principal)
+        )
+    except RouterError as exc:
+        return problem_for(exc)
+    return Response(status_code=204)
+
+
+async def healthz(request: Request) -> Response:
+    """``GET /healthz``: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """``GET /readyz``: the router takes runs (not draining, store reachable)."""
+    state = _state(request)
+    if not state.runs.accepting:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    try:
+        await state.router.store.list_sessions(None, 1)
+    except Exception as exc:
+        log.warning("store_unavailable", error=repr(exc))
+        return JSONResponse({"status": "store_unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready", "runs": len(state.runs)})
+
+
+def create_app(
+    router: Router,
+    *,
+    api_keys: Iterable[str] | ApiKeys | None = None,
+    heartbeat: float = DEFAULT_HEARTBEAT,
+    dispatch: bool = True,
+) -> Starlette:
+    """The hosted router as a Starlette app.
+
+    :param router: the router every request runs on (the caller owns it and closes it).
+    :param api_keys: accepted keys (``key`` or ``label:key``); None reads
+        ``COPASS_ROUTER_API_KEYS`` from the router's environment. With no keys at all the app
+        answers loopback clients only.
+    :param heartbeat: seconds of quiet before a stream gets a heartbeat comment.
+    :param dispatch: serve ``POST /v1/dispatch`` for deployed agents' tool calls.
+    """
+    if isinstance(api_keys, ApiKeys):
+        keys = api_keys
+    elif api_keys is None:
+        keys = ApiKeys.from_environ(router.environ)
+    else:
+        keys = ApiKeys.parse(api_keys)
+    routes = [
+        Route("/v1/runs", create_run, methods=["POST"]),
+        Route("/v1/providers", list_providers, methods=["GET"]),
+        Route("/v1/sessions", list_sessions, methods=["GET"]),
+        Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
+        Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    if dispatch:
+        routes.append(Route(DISPATCH_PATH, dispatch_endpoint(router), methods=["POST"]))
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            Exception: internal_error_handler,
+        },
+    )
+    app.state.copass_router = HostedState(router, keys, heartbeat)
+    if not keys.enabled:
+        log.warning("no_api_keys", detail="answering loopback clients only")
+    return app

@@ -1,0 +1,135 @@
+"""``copass-router serve``: the hosted router as a process.
+
+Refuses to listen beyond loopback without API keys. On SIGTERM or Ctrl-C it stops accepting,
+lets running turns finish for a grace period, then cancels the rest (their clients receive
+``RunFinished(cancelled)``) and closes the router. A second Ctrl-C quits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..logs import get_logger
+from ..router import Router
+from ..store import SessionStore
+from .app import DEFAULT_HEARTBEAT, create_app
+from .auth import KEYS_ENV, ApiKeys, is_loopback
+from .dispatch import DISPATCH_PATH
+from .listener import RouterServer, base_url, bind_socket, uvicorn_config
+
+log = get_logger("copass_router.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_GRACE = 30.0
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    store: SessionStore | str | None = None,
+    api_keys: Iterable[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    grace: float = DEFAULT_GRACE,
+    heartbeat: float = DEFAULT_HEARTBEAT,
+    public_url: str | None = None,
+    router: Router | None = None,
+) -> int:
+    """Serve the hosted router until SIGTERM/SIGINT; return the process exit code.
+
+    :param host: address to listen on; anything but loopback needs API keys.
+    :param port: port to listen on (0: a free one, printed at start).
+    :param store: session store or URL (default ``COPASS_ROUTER_STORE`` / the user data dir).
+    :param api_keys: accepted keys; None reads ``COPASS_ROUTER_API_KEYS``.
+    :param environ: the environment for keys and backends (default ``os.environ``).
+    :param grace: seconds running turns get to finish at shutdown before they are cancelled.
+    :param heartbeat: seconds of quiet before a stream gets a heartbeat comment.
+    :param public_url: the URL deployed agents reach this server at (for the dispatch
+        callback), when it differs from ``http://host:port``.
+    :param router: serve this router instead of building one (its owner closes it).
+    """
+    env = dict(os.environ if environ is None else environ)
+    try:
+        keys = ApiKeys.parse(api_keys) if api_keys is not None else ApiKeys.from_environ(env)
+    except ConfigurationError as exc:
+        print(f"copass-router serve: {exc}", file=sys.stderr)
+        return 2
+    if not keys.enabled and not is_loopback(host):
+        print(
+            f"copass-router serve: refusing to listen on {host} without API keys; set "
+            f"{KEYS_ENV}=<key>[,<key>...] or listen on 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"copass-router serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_serve(sock, keys, env, store, router, grace, heartbeat, public_url))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(
+    sock: socket.socket,
+    keys: ApiKeys,
+    env: dict[str, str],
+    store: SessionStore | str | None,
+    given: Router | None,
+    grace: float,
+    heartbeat: float,
+    public_url: str | None,
+) -> int:
+    router = given or Router(store=store, environ=env)
+    base = base_url(sock)
+    if router.dispatch_url is None:
+        router.dispatch_url = (public_url or base).rstrip("/") + DISPATCH_PATH
+    app = create_app(router, api_keys=keys, heartbeat=heartbeat)
+    state = app.state.copass_router
+    server = RouterServer(uvicorn_config(app), before_shutdown=lambda: state.drain(grace))
+    _install_signal_handlers(server, lambda: state.drain(0))
+    print(f"copass-router serving on {base} (dispatch: {router.dispatch_url})", flush=True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if given is None:
+            await router.aclose()
+    log.info("stopped")
+    return 0
+
+
+def _install_signal_handlers(
+    server: RouterServer, cancel_runs: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def stop(sig: int) -> None:
+        if server.should_exit and sig == signal.SIGINT:
+            # A second Ctrl-C: cancel the running turns now instead of after the grace period.
+            server.force_exit = True
+            task = loop.create_task(cancel_runs())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            with contextlib.suppress(ValueError):
+                signal.signal(sig, lambda s, _frame: loop.call_soon_threadsafe(stop, s))
