@@ -27,7 +27,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .emulator_routes import EmulatorApi
-from .emulator_state import EmulatorState, Faults, FailRule, RecordedRequest
+from .emulator_state import EmulatorState, FailRule, Faults, RecordedRequest
 
 __all__ = [
     "EmulatorServer",

@@ -101,9 +101,12 @@ class EmulatorApi:
             headers = {k.lower(): v for k, v in request.headers.items()}
             self.state.requests.append(
                 RecordedRequest(
-                    request.method, request.url.path, list(request.query_params.multi_items()),
-                    headers, body,
-                )  # fmt: skip
+                    request.method,
+                    request.url.path,
+                    list(request.query_params.multi_items()),
+                    headers,
+                    body,
+                )
             )
             refused = self._refuse(request.method, request.url.path, headers)
             if refused is not None:
@@ -166,7 +169,9 @@ class EmulatorApi:
     async def create_agent(self, request: Request, body: Any) -> Response:
         spec = self._object(body)
         model = spec.get("model")
-        if not (isinstance(model, str) and model) and not (isinstance(model, dict) and model.get("id")):
+        if not (isinstance(model, str) and model) and not (
+            isinstance(model, dict) and model.get("id")
+        ):
             raise ApiError(400, "invalid_request_error", "model: required")
         if not spec.get("name"):
             raise ApiError(400, "invalid_request_error", "name: required")
@@ -203,17 +208,28 @@ class EmulatorApi:
             raise ApiError(400, "invalid_request_error", "tools: each tool needs a type")
         if tool["type"] == "custom":
             if not _TOOL_NAME.match(str(tool.get("name", ""))):
-                raise ApiError(400, "invalid_request_error", f"tools: bad name {tool.get('name')!r}")
+                raise ApiError(
+                    400, "invalid_request_error", f"tools: bad name {tool.get('name')!r}"
+                )
             schema = tool.get("input_schema")
             if not isinstance(schema, dict) or schema.get("type") != "object":
-                raise ApiError(400, "invalid_request_error", "tools: input_schema.type must be object")
-            return {"type": "custom", "name": tool["name"],
-                    "description": tool.get("description", ""), "input_schema": schema}  # fmt: skip
+                raise ApiError(
+                    400, "invalid_request_error", "tools: input_schema.type must be object"
+                )
+            return {
+                "type": "custom",
+                "name": tool["name"],
+                "description": tool.get("description", ""),
+                "input_schema": schema,
+            }
         if tool["type"] == "agent_toolset_20260401":
             default = {"enabled": True, "permission_policy": {"type": "always_allow"}}
             default.update(tool.get("default_config") or {})
-            return {"type": tool["type"], "configs": list(tool.get("configs") or []),
-                    "default_config": default}  # fmt: skip
+            return {
+                "type": tool["type"],
+                "configs": list(tool.get("configs") or []),
+                "default_config": default,
+            }
         return dict(tool)
 
     async def list_agents(self, request: Request, body: Any) -> Response:
@@ -250,7 +266,7 @@ class EmulatorApi:
         config = dict(spec.get("config") or {"type": "cloud"})
         if config.get("type") == "cloud":
             config.setdefault("networking", {"type": "unrestricted"})
-            packages = {k: [] for k in ("apt", "cargo", "gem", "go", "npm", "pip")}
+            packages: dict[str, Any] = {k: [] for k in ("apt", "cargo", "gem", "go", "npm", "pip")}
             config["packages"] = {"type": "packages", **packages, **(config.get("packages") or {})}
         self._admit("environment")
         stamp = now_iso()
@@ -304,8 +320,9 @@ class EmulatorApi:
             raise ApiError(400, "invalid_request_error", f"environment {env_id!r} is archived")
         self._admit("session")
         stamp = now_iso()
-        snapshot = {k: v for k, v in agent.items()
-                    if k not in ("created_at", "updated_at", "archived_at")}  # fmt: skip
+        snapshot = {
+            k: v for k, v in agent.items() if k not in ("created_at", "updated_at", "archived_at")
+        }
         session = {
             "type": "session",
             "id": new_id("sesn"),
@@ -323,9 +340,10 @@ class EmulatorApi:
             "updated_at": stamp,
             "archived_at": None,
         }
-        self.state.sessions[session["id"]] = session
+        session_id = str(session["id"])
+        self.state.sessions[session_id] = session
         self.state.creates["session"] += 1
-        engine = self.engines[session["id"]] = SessionEngine(self.state, session)
+        engine = self.engines[session_id] = SessionEngine(self.state, session)
         initial = spec.get("initial_events") or []
         if initial:
             engine.accept(list(initial))

@@ -18,7 +18,9 @@ from copass_router.testing import ModelReply, scripted_reply
 from .emulator_state import EmulatorState, new_id, now_iso
 
 #: Built-in tools of ``agent_toolset_20260401``.
-BUILTIN_TOOLS = frozenset({"bash", "read", "write", "edit", "glob", "grep", "web_fetch", "web_search"})
+BUILTIN_TOOLS = frozenset(
+    {"bash", "read", "write", "edit", "glob", "grep", "web_fetch", "web_search"}
+)
 #: ``session.error`` types the API defines; ``/error CODE`` uses CODE when it names one.
 ERROR_TYPES = frozenset(
     {
@@ -110,7 +112,9 @@ class SessionEngine:
         return event
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return self.publish({"type": kind, "id": new_id("sevt"), "processed_at": now_iso(), **fields})
+        return self.publish(
+            {"type": kind, "id": new_id("sevt"), "processed_at": now_iso(), **fields}
+        )
 
     def close_streams(self) -> None:
         for sub in list(self.subscribers):
@@ -135,8 +139,13 @@ class SessionEngine:
 
     def _check(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        if kind == "user.custom_tool_result" and event.get("custom_tool_use_id") not in self.pending:
-            raise ApiError(400, "invalid_request_error", "custom_tool_use_id is not awaiting a result")
+        if (
+            kind == "user.custom_tool_result"
+            and event.get("custom_tool_use_id") not in self.pending
+        ):
+            raise ApiError(
+                400, "invalid_request_error", "custom_tool_use_id is not awaiting a result"
+            )
         if kind == "user.tool_confirmation" and event.get("tool_use_id") not in self.pending:
             raise ApiError(400, "invalid_request_error", "tool_use_id is not awaiting confirmation")
         if kind == "user.message" and not isinstance(event.get("content"), list):
@@ -272,12 +281,21 @@ class SessionEngine:
         for chunk in reply.chunks():
             if delay:
                 await asyncio.sleep(delay)
-            delta = {"type": "content_delta", "index": 0, "content": {"type": "text", "text": chunk}}
+            delta = {
+                "type": "content_delta",
+                "index": 0,
+                "content": {"type": "text", "text": chunk},
+            }
             event = {"type": "event_delta", "event_id": message_id, "delta": delta}
             self.publish(event, preview_of="agent.message")
         content = [{"type": "text", "text": reply.text}]
         self.publish(
-            {"type": "agent.message", "id": message_id, "processed_at": now_iso(), "content": content}
+            {
+                "type": "agent.message",
+                "id": message_id,
+                "processed_at": now_iso(),
+                "content": content,
+            }
         )
 
     def _end_span(self, start_id: str, reply: ModelReply, *, is_error: bool) -> None:
@@ -306,13 +324,20 @@ class SessionEngine:
     def _tool_event(self, call: ToolCallRequest) -> dict[str, Any]:
         agent = self.session["agent"]
         custom = {t["name"] for t in agent["tools"] if t.get("type") == "custom"}
-        toolset = next((t for t in agent["tools"] if t.get("type") == "agent_toolset_20260401"), None)
+        toolset = next(
+            (t for t in agent["tools"] if t.get("type") == "agent_toolset_20260401"), None
+        )
         servers = {s["name"] for s in agent.get("mcp_servers", [])}
         base = {"id": new_id("sevt"), "processed_at": now_iso(), "input": dict(call.arguments)}
         server, _, mcp_name = call.name.partition(".")
         if call.name not in custom and toolset is not None and call.name in BUILTIN_TOOLS:
             permission = self._permission(toolset)
-            return {**base, "type": "agent.tool_use", "name": call.name, "evaluated_permission": permission}
+            return {
+                **base,
+                "type": "agent.tool_use",
+                "name": call.name,
+                "evaluated_permission": permission,
+            }
         if call.name not in custom and mcp_name and server in servers:
             permission = self.state.faults.builtin_permission
             return {
@@ -360,11 +385,16 @@ class SessionEngine:
         text = f"{use['name']} ran with {use['input']}" if allowed else "permission denied"
         content = [{"type": "text", "text": text}]
         if use["type"] == "agent.mcp_tool_use":
-            self._event("agent.mcp_tool_result", mcp_tool_use_id=use["id"], content=content,
-                        is_error=not allowed)  # fmt: skip
+            self._event(
+                "agent.mcp_tool_result",
+                mcp_tool_use_id=use["id"],
+                content=content,
+                is_error=not allowed,
+            )
         else:
-            self._event("agent.tool_result", tool_use_id=use["id"], content=content,
-                        is_error=not allowed)  # fmt: skip
+            self._event(
+                "agent.tool_result", tool_use_id=use["id"], content=content, is_error=not allowed
+            )
 
     # --- what the model sees ---------------------------------------------------------------
 

@@ -174,16 +174,14 @@ class EmulatorState:
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         """Recorded requests with this method whose path starts with ``path_prefix``."""
-        return [
-            r for r in self.requests if r.method == method and r.path.startswith(path_prefix)
-        ]
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
     def sent_events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         """Every event clients POSTed to sessions, in order (optionally of one type)."""
         out: list[dict[str, Any]] = []
         for r in self.requests_to("POST", "/v1/sessions/"):
             if r.path.endswith("/events") and isinstance(r.body, Mapping):
-                out.extend(e for e in r.body.get("events", []) if isinstance(e, Mapping))
+                out.extend(dict(e) for e in r.body.get("events", []) if isinstance(e, Mapping))
         return [e for e in out if event_type is None or e.get("type") == event_type]
 
     # --- creates --------------------------------------------------------------------------

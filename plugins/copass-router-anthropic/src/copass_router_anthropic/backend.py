@@ -1,0 +1,220 @@
+"""The ``anthropic`` backend: runs a turn on Claude Managed Agents through the anthropic SDK.
+
+Settings come from the router's environment: ``ANTHROPIC_API_KEY`` (required),
+``ANTHROPIC_BASE_URL`` (e.g. the emulator), ``ANTHROPIC_MAX_RETRIES`` (SDK retries, default 2),
+``COPASS_ANTHROPIC_CREATE_LIMIT`` / ``COPASS_ANTHROPIC_CREATE_PERIOD`` (create pacing, default 60
+per 60 s) and ``COPASS_ANTHROPIC_TOOL_PERMISSION`` (``allow`` or ``deny`` for built-in tools
+that ask). Per-run ``options``: ``agent_toolset`` (True or the toolset's config),
+``mcp_servers`` (URL servers; each gets an ``mcp_toolset``), ``environment`` (the environment
+config) and ``tool_permission`` (``allow`` / ``deny``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import anthropic
+
+from copass_router import (
+    AgentBackend,
+    BackendContext,
+    ConfigurationError,
+    Event,
+    InvalidRequestError,
+    RunRequest,
+    TranscriptTurn,
+    Turn,
+    get_logger,
+)
+
+from .history import user_message
+from .resources import (
+    DEFAULT_ENVIRONMENT,
+    AgentSpec,
+    CreatePacer,
+    EnvironmentSpec,
+    ResourceManager,
+    Resources,
+)
+from .sdk_errors import provider_error
+from .turn_driver import PermissionPolicy, ToolPermission, TurnDriver, allow_all
+
+log = get_logger("copass_router_anthropic.backend")
+
+OPTIONS = frozenset({"agent_toolset", "mcp_servers", "environment", "tool_permission"})
+MODELS = ("claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5")
+
+
+def _fixed_policy(verdict: str) -> PermissionPolicy:
+    def policy(_request: ToolPermission) -> bool:
+        return verdict == "allow"
+
+    return policy
+
+
+class AnthropicBackend(AgentBackend):
+    """Claude Managed Agents: an agent and environment per configuration, a session per
+    router session, the run's tools answered through the router's dispatcher.
+
+    :param permission_policy: decides built-in / MCP tool calls whose permission is ``ask``
+        (default: allow; see :class:`~copass_router_anthropic.turn_driver.ToolPermission`).
+    :param client: an ``anthropic.AsyncAnthropic`` to use instead of one built from settings.
+    """
+
+    default_model = "claude-sonnet-4-6"
+    keeps_native_session = True
+
+    def __init__(
+        self,
+        context: BackendContext,
+        *,
+        permission_policy: PermissionPolicy | None = None,
+        client: anthropic.AsyncAnthropic | None = None,
+    ) -> None:
+        env = context.environ
+        self._api_key = env.get("ANTHROPIC_API_KEY") or None
+        self._base_url = env.get("ANTHROPIC_BASE_URL") or None
+        self._max_retries = int(env.get("ANTHROPIC_MAX_RETRIES", "2"))
+        self._client_obj = client
+        verdict = env.get("COPASS_ANTHROPIC_TOOL_PERMISSION", "allow").strip().lower()
+        self._permission = permission_policy or (
+            allow_all if verdict == "allow" else _fixed_policy("deny")
+        )
+        pacer = CreatePacer(
+            int(env.get("COPASS_ANTHROPIC_CREATE_LIMIT", "60")),
+            float(env.get("COPASS_ANTHROPIC_CREATE_PERIOD", "60")),
+        )
+        self.resources = ResourceManager(self._client, context.resources, pacer)
+
+    # --- setup -----------------------------------------------------------------------------
+
+    def _client(self) -> anthropic.AsyncAnthropic:
+        if self._client_obj is None:
+            if not self._api_key:
+                raise ConfigurationError(_MISSING_KEY)
+            self._client_obj = anthropic.AsyncAnthropic(
+                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+            )
+        return self._client_obj
+
+    def validate(self, request: RunRequest) -> None:
+        """Reject what this backend cannot run, before any request is made."""
+        super().validate(request)
+        unknown = sorted(set(request.options) - OPTIONS)
+        if unknown:
+            raise InvalidRequestError(
+                f"unknown anthropic option(s) {unknown}; known: {sorted(OPTIONS)}",
+                field="options",
+            )
+        permission = request.options.get("tool_permission")
+        if permission not in (None, "allow", "deny"):
+            raise InvalidRequestError("tool_permission must be 'allow' or 'deny'", field="options")
+        servers = request.options.get("mcp_servers") or ()
+        if not all(isinstance(s, Mapping) and s.get("name") and s.get("url") for s in servers):
+            raise InvalidRequestError("each of mcp_servers needs a name and a url", field="options")
+        if self._client_obj is None and not self._api_key:
+            raise ConfigurationError(_MISSING_KEY)
+
+    async def aclose(self) -> None:
+        if self._client_obj is not None:
+            await self._client_obj.close()
+            self._client_obj = None
+
+    # --- a turn ----------------------------------------------------------------------------
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        """Ensure the agent and environment, pick or start the session, and drive the turn."""
+        agent = AgentSpec.for_run(turn.model, turn.system, turn.tools, turn.options)
+        environment = EnvironmentSpec(turn.options.get("environment") or DEFAULT_ENVIRONMENT)
+        try:
+            resources = await self.resources.ensure(agent, environment)
+            driver, missed, before, resources = await self._open(
+                turn, resources, agent, environment
+            )
+        except anthropic.APIError as exc:
+            raise provider_error(exc, "start the turn", secret=self._api_key) from None
+        data = {
+            "fingerprint": resources.fingerprint,
+            "agent_id": resources.agent_id,
+            "environment_id": resources.environment_id,
+        }
+        turn.bind(driver.session_id, {**data, "usage": None})
+        try:
+            async for event in driver.run(user_message(turn.message, missed)):
+                yield event
+            extra = driver.unreported_usage(before)
+            if extra is not None:
+                yield extra
+        except anthropic.APIError as exc:
+            raise provider_error(exc, "run the turn", secret=self._api_key) from None
+        finally:
+            await driver.close()
+        snapshot = driver.translator.session_usage if driver.done else None
+        turn.bind(driver.session_id, {**data, "usage": dict(snapshot) if snapshot else None})
+
+    async def _open(
+        self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
+    ) -> tuple[TurnDriver, Sequence[TranscriptTurn], Mapping[str, Any] | None, Resources]:
+        """The driver with its stream open, the turns the session missed, its usage so far
+        and the resources it runs on (re-created if the cached ones were gone)."""
+        client = self._client()
+        policy = self._policy(turn)
+        binding = turn.binding
+        if binding is not None and binding.data.get("fingerprint") == resources.fingerprint:
+            driver = TurnDriver(client, turn, binding.native_id, policy, self._api_key)
+            try:
+                await driver.open()
+                return driver, turn.history, binding.data.get("usage"), resources
+            except anthropic.NotFoundError:
+                log.info("session_gone", session_id=binding.native_id)
+        missed = [t for t in await turn.full_history() if t.run_id != turn.run_id]
+        session_id, resources = await self._create_session(turn, resources, agent, environment)
+        driver = TurnDriver(client, turn, session_id, policy, self._api_key)
+        await driver.open()
+        return driver, missed, {}, resources
+
+    def _policy(self, turn: Turn) -> PermissionPolicy:
+        verdict = turn.options.get("tool_permission")
+        return self._permission if verdict is None else _fixed_policy(verdict)
+
+    async def _create_session(
+        self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
+    ) -> tuple[str, Resources]:
+        """A new session; a 404 (the cached agent or environment is gone) re-creates it once."""
+        client = self._client()
+        for attempt in range(2):
+            try:
+                session = await client.beta.sessions.create(
+                    agent={
+                        "type": "agent",
+                        "id": resources.agent_id,
+                        "version": resources.agent_version,
+                    },
+                    environment_id=resources.environment_id,
+                    title=f"copass-router session {turn.session_id}",
+                    metadata={
+                        "copass_session_id": turn.session_id,
+                        "copass_end_user_id": turn.end_user_id,
+                    },
+                )
+                log.info("session_created", session_id=session.id, run_id=turn.run_id)
+                return session.id, resources
+            except anthropic.NotFoundError:
+                recovered = await self.resources.recover(resources, agent, environment)
+                if attempt or recovered is None:
+                    raise
+                resources = recovered
+        raise AssertionError("unreachable")
+
+
+_MISSING_KEY = (
+    "ANTHROPIC_API_KEY is not set: the anthropic provider needs an API key from "
+    "https://console.anthropic.com (or set ANTHROPIC_BASE_URL to an emulator, e.g. "
+    "`copass-router emulate anthropic`, with any key)"
+)
+
+
+def make_backend(context: BackendContext) -> AnthropicBackend:
+    """The factory the plugin registers: an :class:`AnthropicBackend` with default settings."""
+    return AnthropicBackend(context)

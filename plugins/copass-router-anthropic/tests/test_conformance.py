@@ -1,0 +1,16 @@
+"""The core's backend conformance suite, run against the emulator through the real SDK."""
+
+from __future__ import annotations
+
+import pytest
+from copass_router import Router
+from copass_router.testing import BackendConformance
+
+
+class TestAnthropicConformance(BackendConformance):
+    provider = "anthropic"
+    model = "claude-sonnet-4-6"
+
+    @pytest.fixture
+    def conformance_router(self, anthropic_router: Router) -> Router:
+        return anthropic_router
