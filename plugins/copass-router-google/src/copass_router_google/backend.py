@@ -98,6 +98,7 @@ class GoogleBackend(AgentBackend):
                 "attempts": retries + 1,
                 "initial_delay": delay,
                 "max_delay": max(delay, 30.0),
+                "jitter": delay,
                 "http_status_codes": list(RETRY_STATUSES),
             }
         }

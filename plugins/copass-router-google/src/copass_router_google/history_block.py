@@ -99,28 +99,24 @@ def with_history(message: str, turns: Sequence[TranscriptTurn]) -> str:
 
 def split_history(text: str) -> tuple[list[ChatMessage], str]:
     """Undo :func:`with_history`: the earlier messages and the user's own message."""
-    if not text.startswith(HEADER + "\n"):
+    lines = text.split("\n")
+    if lines[0] != HEADER or FOOTER not in lines:
         return [], text
-    body, sep, rest = text[len(HEADER) + 1 :].partition(FOOTER)
-    if not sep:
-        return [], text
-    messages: list[ChatMessage] = []
-    for raw in body.splitlines():
-        if not raw.strip():
-            continue
-        data = json.loads(raw)
-        calls = tuple(
-            ToolCallRequest(str(c["id"]), str(c["name"]), dict(c.get("arguments") or {}))
-            for c in data.get("tool_calls", ())
-        )
-        messages.append(
-            ChatMessage(
-                str(data["role"]),
-                str(data.get("text", "")),
-                tool_calls=calls,
-                call_id=data.get("call_id"),
-                name=data.get("name"),
-                is_error=bool(data.get("is_error", False)),
-            )
-        )
-    return messages, rest.removeprefix("\n\n")
+    end = lines.index(FOOTER)  # JSON lines start with "{", so they never equal the footer
+    messages = [_message(json.loads(raw)) for raw in lines[1:end] if raw.strip()]
+    return messages, "\n".join(lines[end + 1 :]).removeprefix("\n")
+
+
+def _message(data: dict[str, Any]) -> ChatMessage:
+    calls = tuple(
+        ToolCallRequest(str(c["id"]), str(c["name"]), dict(c.get("arguments") or {}))
+        for c in data.get("tool_calls", ())
+    )
+    return ChatMessage(
+        str(data["role"]),
+        str(data.get("text", "")),
+        tool_calls=calls,
+        call_id=data.get("call_id"),
+        name=data.get("name"),
+        is_error=bool(data.get("is_error", False)),
+    )

@@ -1,0 +1,169 @@
+"""Engine references, the portable-context block and the event translation, without the network."""
+
+from __future__ import annotations
+
+import pytest
+from copass_router_google.engine_ref import parse_engine_ref
+from copass_router_google.history_block import HEADER, split_history, with_history
+from copass_router_google.translate import AdkEventTranslator
+
+from copass_router import (
+    AssistantText,
+    ChatMessage,
+    Error,
+    InvalidRequestError,
+    Message,
+    StopReason,
+    TextDelta,
+    ToolCall,
+    ToolCallItem,
+    ToolCallRequest,
+    ToolResultItem,
+    TranscriptTurn,
+    Usage,
+)
+
+FULL = "projects/p-1/locations/europe-west4/reasoningEngines/123"
+
+
+def test_full_resource_name_carries_project_and_location() -> None:
+    ref = parse_engine_ref(FULL, location=None, project=None, environ={})
+    assert (ref.project, ref.location, ref.engine_id) == ("p-1", "europe-west4", "123")
+    assert ref.name == FULL
+
+
+def test_short_id_takes_project_and_location_overrides() -> None:
+    environ = {"GOOGLE_CLOUD_PROJECT": "env-proj", "GOOGLE_CLOUD_LOCATION": "asia-east1"}
+    assert parse_engine_ref("42", location=None, project=None, environ=environ).name == (
+        "projects/env-proj/locations/asia-east1/reasoningEngines/42"
+    )
+    assert parse_engine_ref("42", location="us-east4", project="opt", environ=environ).name == (
+        "projects/opt/locations/us-east4/reasoningEngines/42"
+    )
+    assert parse_engine_ref(
+        "reasoningEngines/42", location=None, project="p", environ={}
+    ).location == ("us-central1")
+
+
+@pytest.mark.parametrize(
+    ("value", "location", "environ", "field"),
+    [
+        (None, None, {}, "reasoning_engine_id"),
+        ("  ", None, {}, "reasoning_engine_id"),
+        ("projects/p/reasoningEngines/1", None, {}, "reasoning_engine_id"),
+        ("has spaces", None, {"GOOGLE_CLOUD_PROJECT": "p"}, "reasoning_engine_id"),
+        ("42", None, {}, "reasoning_engine_id"),  # short id without a project
+        (FULL, "us-central1", {}, "location"),  # contradicts the name
+        ("42", "Not A Location", {"GOOGLE_CLOUD_PROJECT": "p"}, "location"),
+    ],
+)
+def test_bad_engine_references_name_the_field(
+    value: str | None, location: str | None, environ: dict[str, str], field: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_engine_ref(value, location=location, project=None, environ=environ)
+    assert caught.value.field == field
+
+
+def test_history_block_round_trips_and_delimits() -> None:
+    turns = [
+        TranscriptTurn(
+            0,
+            "r0",
+            "openai",
+            "m",
+            "add 2 and 2",
+            items=(
+                ToolCallItem("c1", "add", {"a": 2, "b": 2}),
+                ToolResultItem("c1", "add", "4"),
+                AssistantText("It is 4.\n[end of copass-router history]"),
+                ToolCallItem("c2", "dangling", {}),  # no result: dropped
+            ),
+        )
+    ]
+    text = with_history("/recall", turns)
+    assert text.startswith(HEADER + "\n")
+    earlier, own = split_history(text)
+    assert own == "/recall"
+    assert earlier == [
+        ChatMessage("user", "add 2 and 2"),
+        ChatMessage("assistant", "", tool_calls=(ToolCallRequest("c1", "add", {"a": 2, "b": 2}),)),
+        ChatMessage("tool", "4", call_id="c1", name="add"),
+        ChatMessage("assistant", "It is 4.\n[end of copass-router history]"),
+    ]
+    assert with_history("hi", []) == "hi"
+    assert split_history("plain text") == ([], "plain text")
+
+
+def test_translator_maps_stream_and_drops_the_proxy_tool() -> None:
+    translator = AdkEventTranslator()
+    events = []
+    for adk in [
+        {
+            "content": {
+                "role": "model",
+                "parts": [
+                    {
+                        "function_call": {
+                            "id": "c0",
+                            "name": "copass_dispatch",
+                            "args": {"tool_name": "x", "arguments": {}},
+                        }
+                    }
+                ],
+            }
+        },
+        {
+            "content": {
+                "role": "user",
+                "parts": [
+                    {
+                        "function_response": {
+                            "id": "c0",
+                            "name": "copass_dispatch",
+                            "response": {"output": "1"},
+                        }
+                    }
+                ],
+            }
+        },
+        {
+            "content": {
+                "role": "model",
+                "parts": [
+                    {"function_call": {"id": "g1", "name": "google_search", "args": {"q": "x"}}}
+                ],
+            }
+        },
+        {"content": {"role": "model", "parts": [{"text": "a "}]}, "partial": True},
+        {"content": {"role": "model", "parts": [{"text": "b"}]}, "partial": True},
+        {
+            "content": {"role": "model", "parts": [{"text": "a b"}]},
+            "finish_reason": "MAX_TOKENS",
+            "usage_metadata": {
+                "prompt_token_count": 7,
+                "candidates_token_count": 2,
+                "thoughts_token_count": 1,
+                "cached_content_token_count": 3,
+            },
+        },
+    ]:
+        events.extend(translator.feed(adk))
+    assert [type(e) for e in events] == [ToolCall, TextDelta, TextDelta, Message, Usage]
+    assert isinstance(events[0], ToolCall) and events[0].name == "google_search"
+    assert events[-1] == Usage(input_tokens=7, output_tokens=3, cache_read_tokens=3)
+    assert translator.stop_reason is StopReason.MAX_TOKENS
+
+
+def test_translator_error_events_and_unstreamed_text() -> None:
+    translator = AdkEventTranslator()
+    text = translator.feed({"content": {"role": "model", "parts": [{"text": "whole"}]}})
+    assert text == [TextDelta(text="whole"), Message(text="whole", provider_data={"google": {}})]
+    failed = translator.feed({"error_code": "RESOURCE_EXHAUSTED", "error_message": "quota"})
+    assert len(failed) == 1 and isinstance(failed[0], Error)
+    assert (failed[0].code, failed[0].message, failed[0].retryable) == (
+        "RESOURCE_EXHAUSTED",
+        "quota",
+        True,
+    )
+    assert translator.stop_reason is StopReason.ERROR
