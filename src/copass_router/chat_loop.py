@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Sequence
 
 import attrs
 
@@ -28,7 +29,7 @@ class ModelStep:
     stop_reason: StopReason = StopReason.END_TURN
 
 
-StepFn = Callable[[list[ChatMessage]], AsyncIterator[Event | ModelStep]]
+StepFn = Callable[[list[ChatMessage]], AsyncGenerator[Event | ModelStep]]
 
 
 def transcript_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
@@ -76,7 +77,7 @@ def chat_messages(turn: Turn) -> list[ChatMessage]:
     return messages
 
 
-async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncIterator[Event]:
+async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncGenerator[Event]:
     """Drive a turn on a stateless chat API.
 
     ``step(messages)`` makes one model request: it yields the request's events and ends with a
@@ -88,13 +89,14 @@ async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncIterator[Event]:
     for round_number in range(turn.request.max_tool_rounds + 1):
         outcome = ModelStep()
         text: list[str] = []
-        async for item in step(messages):
-            if isinstance(item, ModelStep):
-                outcome = item
-                continue
-            if isinstance(item, Message):
-                text.append(item.text)
-            yield item
+        async with contextlib.aclosing(step(messages)) as request:
+            async for item in request:
+                if isinstance(item, ModelStep):
+                    outcome = item
+                    continue
+                if isinstance(item, Message):
+                    text.append(item.text)
+                yield item
         if not outcome.tool_calls:
             turn.stop_reason = outcome.stop_reason
             return

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class RouterError(Exception):
@@ -85,9 +86,11 @@ class ProviderError(RouterError):
         retryable: bool = False,
         request_id: str | None = None,
         code: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
+        self.detail = dict(detail or {})
         self.status = status
         self.retryable = retryable
         self.request_id = request_id

@@ -24,7 +24,7 @@ def error_event(exc: BaseException, provider: str) -> Error:
     """The neutral Error event for an exception raised while a turn ran."""
     message = scrub(str(exc)) or type(exc).__name__
     if isinstance(exc, ProviderError):
-        detail = {"status": exc.status, "request_id": exc.request_id}
+        detail = {**exc.detail, "status": exc.status, "request_id": exc.request_id}
         return Error(
             code=exc.code,
             message=message,

@@ -32,7 +32,10 @@ class TurnStatus(enum.StrEnum):
 
 @attrs.frozen
 class TokenUsage:
-    """Token counts. Adding two gives their sum, so a run's total is a fold of its reports."""
+    """Token counts. Adding two gives their sum, so a run's total is a fold of its reports.
+
+    ``input_tokens`` excludes cached tokens: input + cache_read + cache_write is the whole prompt.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0

@@ -8,7 +8,7 @@ and tests exercise every path of the router without a provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from ..backend import AgentBackend, BackendContext, Turn
 from ..chat_loop import ModelStep, run_chat_loop
@@ -26,7 +26,7 @@ class EchoBackend(AgentBackend):
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         return run_chat_loop(turn, self._step)
 
-    async def _step(self, messages: list[ChatMessage]) -> AsyncIterator[Event | ModelStep]:
+    async def _step(self, messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
         reply = scripted_reply(messages)
         if reply.thinking:
             for piece in reply.thinking_chunks():
