@@ -279,6 +279,13 @@ def _frame(data: Mapping[str, Any]) -> str:
 # -- running it ------------------------------------------------------------------------------
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextmanager
 def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[GoogleEmulator]:
     """Start the emulator on a loopback port in a background thread; yields its state.
@@ -289,9 +296,7 @@ def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[GoogleE
     import uvicorn
 
     emulator = GoogleEmulator()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = _bind(host, port)
     emulator.base_url = f"http://{host}:{sock.getsockname()[1]}"
     config = uvicorn.Config(emulator.app, log_level="critical", lifespan="off")
     server = uvicorn.Server(config)
@@ -313,18 +318,25 @@ def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[GoogleE
         emulator.host.close()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8090) -> None:
-    """Run the emulator in the foreground until interrupted (``copass-router emulate google``)."""
+def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Run the emulator in the foreground until interrupted (``copass-router emulate google``).
+
+    Port 0 picks a free port; the address is printed first.
+    """
     import uvicorn
 
     emulator = GoogleEmulator()
-    emulator.base_url = f"http://{host}:{port}"
+    sock = _bind(host, port)
+    emulator.base_url = f"http://{host}:{sock.getsockname()[1]}"
     print(
-        f"google emulator on {emulator.base_url}: set COPASS_ROUTER_GOOGLE_BASE_URL to it and "
-        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN to any value",
+        f"google emulator on {emulator.base_url}\n"
+        f"  export COPASS_ROUTER_GOOGLE_BASE_URL={emulator.base_url}\n"
+        "  export COPASS_ROUTER_GOOGLE_ACCESS_TOKEN=anything",
         flush=True,
     )
+    server = uvicorn.Server(uvicorn.Config(emulator.app, log_level="info", lifespan="off"))
     try:
-        uvicorn.run(emulator.app, host=host, port=port, log_level="info", lifespan="off")
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         emulator.host.close()

@@ -187,9 +187,9 @@ class EngineHost:
         root = self._workdir / f"engine{next(self._modules)}"
         root.mkdir()
         try:
-            with tarfile.open(fileobj=io.BytesIO(base64.b64decode(archive)), mode="r:gz") as tar:
+            with tarfile.open(fileobj=io.BytesIO(_bytes_field(archive)), mode="r:gz") as tar:
                 tar.extractall(root, filter="data")
-        except (tarfile.TarError, ValueError) as exc:
+        except (tarfile.TarError, ValueError, EOFError, OSError) as exc:
             raise EngineError(400, "INVALID_ARGUMENT", f"bad source archive: {exc}") from exc
         relative = Path(*module.split("."))
         path = root / relative.with_suffix(".py")
@@ -304,6 +304,12 @@ def _session_owner(app: Any, session_id: str) -> str | None:
             if session_id in sessions:
                 return str(user_id)
     return None
+
+
+def _bytes_field(value: str) -> bytes:
+    """Proto-JSON bytes: standard or URL-safe base64 (the SDK sends the latter), padded or not."""
+    text = value.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def _failure(exc: BaseException) -> str:
