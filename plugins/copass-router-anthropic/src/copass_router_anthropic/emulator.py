@@ -51,9 +51,23 @@ def build_app(state: EmulatorState | None = None) -> Starlette:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the emulator until interrupted (what ``copass-router emulate anthropic`` runs)."""
-    uvicorn.run(build_app(), host=host, port=port, log_level="info")
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve the emulator until interrupted (what ``copass-router emulate anthropic`` runs).
+
+    Port 0 picks a free port; the address is printed either way.
+    """
+    sock = _listen(host, port)
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    print(f"anthropic emulator: export ANTHROPIC_BASE_URL={url} (any API key)", flush=True)
+    server = uvicorn.Server(uvicorn.Config(build_app(), log_level="info"))
+    asyncio.run(server.serve(sockets=[sock]))
 
 
 class EmulatorServer:
@@ -66,9 +80,7 @@ class EmulatorServer:
     def __init__(self, **state_options: Any) -> None:
         self.state = EmulatorState(**state_options)
         self.app = build_app(self.state)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock = _listen("127.0.0.1", 0)
         self.port: int = self._sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

@@ -230,6 +230,9 @@ class SessionEngine:
     async def _model_request(self) -> ModelReply | None:
         start = self._event("span.model_request_start")
         self._open_span = start["id"]
+        injected, self.state.faults.inject = self.state.faults.inject, []
+        for extra in injected:
+            self.publish({"id": new_id("sevt"), "processed_at": now_iso(), **extra})
         if not self._scripted_fault(start["id"]):
             return None
         reply = scripted_reply(self.conversation())

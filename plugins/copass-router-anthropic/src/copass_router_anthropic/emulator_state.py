@@ -77,6 +77,8 @@ class Faults:
     - ``stop_reason``: force the next turn's final idle stop reason (``budget_reached``...).
     - ``idle_before_tool_use``: announce ``requires_action`` before the tool-use events.
     - ``builtin_permission``: ``evaluated_permission`` for built-in and MCP tool calls.
+    - ``inject``: events emitted (once) at the start of the next model request, e.g. event
+      types newer than the SDK, ``session.deleted`` or thread events.
     """
 
     rules: list[FailRule] = attrs.field(factory=list)
@@ -89,6 +91,7 @@ class Faults:
     stop_reason: str | None = None
     idle_before_tool_use: bool = False
     builtin_permission: str = "allow"
+    inject: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 class CreateLimiter:
