@@ -1,0 +1,158 @@
+"""Figure 2: a whole turn against an emulator, three ways, same scripted turn.
+
+(a) the provider SDK driven directly by the smallest correct hand-written loop, (b) Router.run in
+process, (c) `copass-router serve` + RemoteRouter. The turn: one tool round trip whose result
+makes the model stream about 200 text deltas. Also time to the first text event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from copass_router import Router, TextDelta, tool
+
+from .emulator_process import emulator_process
+from .report import Figure
+
+RUNS = 15
+WORDS = " ".join(f"w{i}" for i in range(196))
+PROMPT = '/tool lookup {"key": "k"}'
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return WORDS
+
+
+async def _direct_openai(base_url: str) -> tuple[float, float]:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"key": {"type": "string"}}},
+            },
+        }
+    ]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": PROMPT}]
+    start = time.perf_counter()
+    first_text = 0.0
+    for _ in range(2):
+        stream = await client.chat.completions.create(
+            model="m",
+            messages=messages,
+            tools=tools,
+            stream=True,  # type: ignore[arg-type]
+        )
+        calls: dict[int, dict[str, str]] = {}
+        async for chunk in stream:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            if delta.content and not first_text:
+                first_text = time.perf_counter() - start
+            for piece in delta.tool_calls or ():
+                call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = piece.id or call["id"]
+                if piece.function:
+                    call["name"] += piece.function.name or ""
+                    call["arguments"] += piece.function.arguments or ""
+        if not calls:
+            break
+        messages.append(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": c["id"],
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": c["arguments"]},
+                    }
+                    for c in calls.values()
+                ],
+            }
+        )
+        for c in calls.values():
+            output = lookup.function(**json.loads(c["arguments"]))
+            messages.append({"role": "tool", "tool_call_id": c["id"], "content": output})
+    await client.close()
+    return time.perf_counter() - start, first_text
+
+
+async def _through(router: Any, **fields: Any) -> tuple[float, float]:
+    start = time.perf_counter()
+    first_text = 0.0
+    async for event in router.run(message=PROMPT, **fields):
+        if isinstance(event, TextDelta) and not first_text:
+            first_text = time.perf_counter() - start
+    return time.perf_counter() - start, first_text
+
+
+def _median(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    totals = sorted(s[0] for s in samples)
+    firsts = sorted(s[1] for s in samples)
+    return totals[len(totals) // 2], firsts[len(firsts) // 2]
+
+
+async def _openai_compatible() -> list[Figure]:
+    figures: list[Figure] = []
+    with emulator_process("openai") as root:
+        base_url = root + "/v1"
+        env = {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": base_url}
+        router = Router(store=":memory:", environ=env, tools=[lookup])
+        fields = {"provider": "openai-compatible", "model": "m"}
+        await _through(router, **fields)
+        await _direct_openai(base_url)
+        direct, routed = [], []
+        for _ in range(RUNS):
+            direct.append(await _direct_openai(base_url))
+            routed.append(await _through(router, **fields))
+        await router.aclose()
+        remote = await _remote(env, fields)
+    a, a_first = _median(direct)
+    b, b_first = _median(routed)
+    figures += [
+        Figure("2. openai-compatible turn, SDK direct (a)", a * 1000, "ms"),
+        Figure("2. openai-compatible turn, Router.run (b)", b * 1000, "ms"),
+        Figure("2. openai-compatible b/a", b / a, "x", "<= 1.05", b / a <= 1.05),
+        Figure(
+            "2. openai-compatible first text, a / b",
+            a_first * 1000,
+            "ms",
+            detail={"router_first_text_ms": b_first * 1000},
+        ),
+    ]
+    if remote is not None:
+        c, c_first = remote
+        figures += [
+            Figure(
+                "2. openai-compatible turn, serve + RemoteRouter (c)",
+                c * 1000,
+                "ms",
+                detail={"first_text_ms": c_first * 1000},
+            ),
+            Figure("2. openai-compatible c/a", c / a, "x", "<= 1.25", c / a <= 1.25),
+        ]
+    return figures
+
+
+async def _remote(env: dict[str, str], fields: dict[str, Any]) -> tuple[float, float] | None:
+    try:
+        from .hosted_harness import hosted_router
+    except ImportError:
+        return None
+    async with hosted_router(env, tools=[lookup]) as remote:
+        await _through(remote, **fields)
+        samples = [await _through(remote, **fields) for _ in range(RUNS)]
+    return _median(samples)
+
+
+def run() -> list[Figure]:
+    return asyncio.run(_openai_compatible())
