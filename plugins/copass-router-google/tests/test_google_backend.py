@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from copass_router_google.deploy import make_client, static_token_credentials
 from copass_router_google.emulator import GoogleEmulator
 from copass_router_google.history_block import HEADER
 
@@ -156,3 +157,25 @@ async def test_run_finishes_with_the_session(run_google: Any) -> None:
     events = await run_google("bye")
     assert isinstance(events[-1], RunFinished)
     assert events[-1].session_id == events[0].session_id
+
+
+async def test_a_vanished_adk_session_is_replaced_with_the_whole_conversation(
+    run_google: Any, engine: str, fresh_emulator: GoogleEmulator
+) -> None:
+    first = await run_google("the code word is heron", end_user_id="carol")
+    adk_session = fresh_emulator.requests_to("stream")[0].json["input"]["session_id"]
+    client = make_client(
+        project="emulated-project",
+        location="us-central1",
+        credentials=static_token_credentials("admin"),
+        base_url=fresh_emulator.base_url,
+    )
+    runtime = client.runtimes.get(name=engine)  # deleted at Google (or its TTL ran out)
+    await runtime.async_delete_session(user_id="carol", session_id=adk_session)
+    again = await run_google("/recall", end_user_id="carol", session_id=first[0].session_id)
+    assert again[-1].stop_reason is StopReason.END_TURN
+    assert "user: the code word is heron" in text_of(again)
+    streams = fresh_emulator.requests_to("stream")
+    assert len(streams) == 3  # the first turn, the refused one, then the retry on a new session
+    assert streams[2].json["input"]["session_id"] != adk_session
+    assert streams[2].json["input"]["message"].startswith(HEADER)

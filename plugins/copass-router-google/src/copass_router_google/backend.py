@@ -28,6 +28,7 @@ from copass_router import (
     InvalidRequestError,
     ProviderError,
     RunRequest,
+    TranscriptTurn,
     Turn,
     get_logger,
 )
@@ -157,16 +158,40 @@ class GoogleBackend(AgentBackend):
         """Run one turn on the deployed agent and yield its neutral events."""
         engine = self._engine(turn.request)
         runtime = await self._runtime(engine)
-        user_id = turn.end_user_id
-        session_id, history = await self._session(turn, runtime, engine, user_id)
+        session_id, history, reused = await self._session(turn, runtime, engine, fresh=False)
+        translator = AdkEventTranslator()
+        started = False
+        try:
+            async for event in self._stream(turn, runtime, engine, session_id, history, translator):
+                started = True
+                yield event
+        except ProviderError as exc:
+            if started or not reused or exc.status != 404:
+                raise
+            # The bound ADK session is gone (expired or deleted at Google): start a new one,
+            # told the whole conversation, once.
+            log.info("adk session gone, starting a new one", engine=engine.name)
+            session_id, history, _ = await self._session(turn, runtime, engine, fresh=True)
+            async for event in self._stream(turn, runtime, engine, session_id, history, translator):
+                yield event
+        turn.stop_reason = translator.stop_reason
+
+    async def _stream(
+        self,
+        turn: Turn,
+        runtime: Any,
+        engine: EngineRef,
+        session_id: str,
+        history: tuple[TranscriptTurn, ...],
+        translator: AdkEventTranslator,
+    ) -> AsyncIterator[Event]:
         stream = runtime.async_stream_query(
             message=with_history(turn.message, history),
-            user_id=user_id,
+            user_id=turn.end_user_id,
             session_id=session_id,
             state_delta=self._state_delta(turn),
             run_config={"streaming_mode": "sse"},
         )
-        translator = AdkEventTranslator()
         async with _provider_errors(engine):
             async for item in turn.merge(stream):
                 if isinstance(item, Event):
@@ -174,21 +199,22 @@ class GoogleBackend(AgentBackend):
                 elif isinstance(item, Mapping):
                     for event in translator.feed(item):
                         yield event
-        turn.stop_reason = translator.stop_reason
 
     async def _session(
-        self, turn: Turn, runtime: Any, engine: EngineRef, user_id: str
-    ) -> tuple[str, tuple[Any, ...]]:
-        """The ADK session for this router session, and the turns it has not seen."""
-        binding = turn.binding
+        self, turn: Turn, runtime: Any, engine: EngineRef, *, fresh: bool
+    ) -> tuple[str, tuple[TranscriptTurn, ...], bool]:
+        """The ADK session for this router session, the turns it has not seen, and whether it
+        is a reused one."""
+        user_id, binding = turn.end_user_id, turn.binding
         if (
-            binding is not None
+            not fresh
+            and binding is not None
             and binding.data.get("engine") == engine.name
             and binding.data.get("user_id") == user_id
         ):
-            return binding.native_id, turn.history
-        # First use on this engine (or the binding belongs elsewhere): a new ADK session for
-        # this end user, told everything said so far.
+            return binding.native_id, turn.history, True
+        # First use on this engine (or the binding belongs elsewhere, or its session is gone):
+        # a new ADK session for this end user, told everything said so far.
         history = turn.history if binding is None else await turn.full_history()
         async with _provider_errors(engine):
             created = await runtime.async_create_session(user_id=user_id)
@@ -198,7 +224,7 @@ class GoogleBackend(AgentBackend):
                 f"engine {engine.name} created a session without an id", provider=PROVIDER
             )
         turn.bind(str(session_id), {"engine": engine.name, "user_id": user_id})
-        return str(session_id), history
+        return str(session_id), history, False
 
     @staticmethod
     def _state_delta(turn: Turn) -> dict[str, Any]:
