@@ -12,17 +12,12 @@ from starlette.requests import Request
 from ..errors import InvalidRequestError
 from ..types import RunRequest
 from .auth import Principal
+from .problems import BodyTooLargeError
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _RUN_FIELDS = frozenset(f.name for f in attrs.fields(RunRequest))
 _ID_MAX = 128
 TENANT_METADATA_KEY = "tenant"
-
-
-class BodyTooLargeError(InvalidRequestError):
-    """The request body is over the size limit."""
-
-    code = "payload_too_large"
 
 
 async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:

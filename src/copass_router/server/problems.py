@@ -43,6 +43,12 @@ class ShuttingDownError(RouterError):
         super().__init__("the router is shutting down; retry against another instance or later")
 
 
+class BodyTooLargeError(InvalidRequestError):
+    """The request body is over the size limit."""
+
+    code = "payload_too_large"
+
+
 _TITLES = {
     "invalid_request": "Invalid request",
     "unknown_provider": "Unknown provider",
@@ -92,6 +98,8 @@ def problem_for(exc: RouterError) -> JSONResponse:
     """The problem response for an error the router raised before a run's stream started."""
     message = str(exc)
     # Subclasses first: UnknownProviderError is an InvalidRequestError.
+    if isinstance(exc, BodyTooLargeError):
+        return problem(413, exc.code, message)
     if isinstance(exc, UnknownProviderError):
         return problem(
             422,
