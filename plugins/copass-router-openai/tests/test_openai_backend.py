@@ -187,7 +187,7 @@ async def test_content_filter_is_a_refusal(openai_router: Router, emu: RunningEm
 async def test_reasoning_from_a_compatible_runtime(compatible_router: Router) -> None:
     events = await events_of(compatible_router, "/think step by step", "openai-compatible")
     [thinking] = [e for e in events if isinstance(e, ThinkingMessage)]
-    assert thinking.text == "step by step"
+    assert thinking.text == "reasoning: pets yb pets"
     assert [e.text for e in events if isinstance(e, Message)] == ["I thought about: step by step"]
 
 

