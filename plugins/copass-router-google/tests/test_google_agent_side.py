@@ -64,9 +64,8 @@ async def test_a_forged_token_is_refused_by_the_router(
     )
     (answer,) = responses(events)
     assert answer["is_error"] is True and "refused" in answer["output"]
+    assert "signature" in answer["output"]  # the router's own reason, passed on as data
     assert RAN == []  # the tool never ran
-    server = google_router.dispatch_server  # type: ignore[attr-defined]
-    assert [c["tool_name"] for c in server.calls] == ["refund"]
 
 
 async def test_a_token_of_a_finished_run_is_refused(

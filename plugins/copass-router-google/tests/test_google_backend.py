@@ -71,10 +71,6 @@ async def test_tool_call_through_copass_dispatch_shows_once_with_the_real_name(
     state = fresh_emulator.requests_to("stream")[0].json["input"]["state_delta"]
     assert state["copass_tools"][0]["name"] == "lookup_order"
     assert "order_id" in str(state["copass_tools"][0]["parameters"])
-    server = google_router.dispatch_server  # type: ignore[attr-defined]
-    assert [(c["tool_name"], c["call_id"]) for c in server.calls] == [
-        ("lookup_order", calls[0].call_id)
-    ]
 
 
 async def test_multi_turn_reuses_the_adk_session(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from copass_router_google.emulator import GoogleEmulator
 
-from copass_router import Error, Message, StopReason
+from copass_router import Error, Message, StopReason, TextDelta
 
 
 def errors(events: list[Any]) -> list[Error]:
@@ -82,3 +84,21 @@ async def test_refusal_and_max_tokens_stop_reasons(run_google: Any) -> None:
     cut = await run_google("/max_tokens")
     assert refused[-1].stop_reason is StopReason.REFUSAL
     assert cut[-1].stop_reason is StopReason.MAX_TOKENS
+
+
+async def test_breaking_out_closes_the_stream_at_the_engine(
+    google_router: Any, engine: str, fresh_emulator: GoogleEmulator
+) -> None:
+    stream = google_router.run(
+        provider="google", reasoning_engine_id=engine, message="/slow 0.1 a b c d e f g h i j"
+    )
+    async with contextlib.aclosing(stream):
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                break
+    for _ in range(300):  # the engine notices on its next write
+        if fresh_emulator.counters.get("stream_abandoned"):
+            break
+        await asyncio.sleep(0.01)
+    assert fresh_emulator.counters.get("stream_abandoned") == 1
+    assert "stream_completed" not in fresh_emulator.counters
