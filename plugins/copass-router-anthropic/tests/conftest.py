@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from copass_router import Router
-
 import copass_router_anthropic
+import pytest
 from copass_router_anthropic.emulator import EmulatorServer, running_emulator
+
+from copass_router import Router
 
 #: Looks like a real key, so tests can check it never leaks into errors or logs.
 API_KEY = "sk-ant-api03-TESTKEY0123456789abcdefABCDEF"

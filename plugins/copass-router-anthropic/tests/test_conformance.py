@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from copass_router import Router
 from copass_router.testing import BackendConformance
 

@@ -8,7 +8,6 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-
 from copass_router_anthropic.emulator import EmulatorServer, running_emulator
 
 from .conftest import API_KEY
@@ -144,7 +143,7 @@ async def test_lists_paginate_with_a_cursor(
     page = await client.beta.sessions.events.list(session_id, limit=2)
     assert len(page.data) == 2 and page.next_page
     everything = [e async for e in client.beta.sessions.events.list(session_id, limit=2)]
-    assert [e.type for e in everything][0] == "user.message"
+    assert everything[0].type == "user.message"
     assert everything[-1].type == "session.status_idle"
     assert not any(e.type in ("event_start", "event_delta") for e in everything)
     only = [e async for e in client.beta.sessions.events.list(session_id, types=["agent.message"])]

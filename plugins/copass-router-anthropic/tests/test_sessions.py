@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-from copass_router import Message, Router, StopReason
-
 from copass_router_anthropic.emulator import EmulatorServer
+
+from copass_router import Message, Router, StopReason
 
 from .conftest import API_KEY
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from copass_router_anthropic.emulator import EmulatorServer
+
 from copass_router import (
     Message,
     ProviderEvent,
@@ -17,8 +19,6 @@ from copass_router import (
     Usage,
     tool,
 )
-
-from copass_router_anthropic.emulator import EmulatorServer
 
 
 async def run(router: Router, message: str, **fields: Any) -> list[Any]:

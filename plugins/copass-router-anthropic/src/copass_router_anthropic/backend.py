@@ -134,7 +134,7 @@ class AnthropicBackend(AgentBackend):
             )
         except anthropic.APIError as exc:
             raise provider_error(exc, "start the turn", secret=self._api_key) from None
-        data = {
+        data: dict[str, Any] = {
             "fingerprint": resources.fingerprint,
             "agent_id": resources.agent_id,
             "environment_id": resources.environment_id,
@@ -151,7 +151,10 @@ class AnthropicBackend(AgentBackend):
         finally:
             await driver.close()
         snapshot = driver.translator.session_usage if driver.done else None
-        turn.bind(driver.session_id, {**data, "usage": dict(snapshot) if snapshot else None})
+        data["usage"] = dict(snapshot) if snapshot else None
+        if driver.translator.session_over:
+            data["fingerprint"] = None  # a dead session is never reused
+        turn.bind(driver.session_id, data)
 
     async def _open(
         self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec

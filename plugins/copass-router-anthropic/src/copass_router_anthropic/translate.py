@@ -106,6 +106,8 @@ class Translator:
 
     def __init__(self) -> None:
         self.stop_reason: StopReason | None = None
+        #: The session ended for good (terminated or deleted): never send it another turn.
+        self.session_over = False
         #: Token counts reported by ``span.model_request_end`` events.
         self.reported = TokenUsage()
         #: The latest ``session.usage`` snapshot (cumulative over the session).
@@ -281,11 +283,13 @@ class Translator:
 
     def _ended(self, code: str, message: str) -> list[Event | Action]:
         self.stop_reason = StopReason.ERROR
+        self.session_over = True
         return [Error(code=code, message=message, retryable=False, provider=PROVIDER)]
 
     def _terminated(self, event: Any) -> list[Event | Action]:
         if self._error_seen:
             self.stop_reason = StopReason.ERROR
+            self.session_over = True
             return []
         return self._ended("session_terminated", "the Anthropic session terminated")
 
