@@ -1,46 +1,135 @@
-"""The main job, offline: one conversation, several turns, a tool call, on the embedded defaults.
+"""The main job: one conversation that moves anthropic -> google -> openai-compatible.
 
-Run it with `make demo`. With no provider keys it uses the built-in `echo` provider; the
-transcript lives in the router, so `copass-router sessions show <id>` shows it afterwards.
+`make demo` runs it offline: each provider's emulator starts on loopback and the real provider
+SDKs talk to it; the scripted model follows the command syntax in docs/scripted-model.md. With
+real credentials in the environment the same program runs on the real providers:
+
+    ANTHROPIC_API_KEY=...                         Claude Managed Agents
+    COPASS_DEMO_REASONING_ENGINE_ID=projects/...  a Vertex AI agent deployed with
+                                                  `copass-router google deploy` (and ADC credentials)
+    COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL=http://localhost:11434/v1   e.g. Ollama
+    COPASS_DEMO_OPENAI_MODEL=llama3.2
+
+The tool runs in the router whichever provider calls it, and each provider sees the whole
+conversation so far: watch the third turn recall what the first two did.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
-from copass_router import EventPrinter, Router, tool
+from copass_router import EventPrinter, Router, RunStarted, tool
 
 
 @tool
 def order_status(order_id: str) -> dict[str, str]:
     """Where an order is."""
-    return {"order_id": order_id, "status": "shipped", "eta": "Thursday"}
+    status = {"A-1001": "shipped", "B-2002": "packing"}.get(order_id, "unknown")
+    return {"order_id": order_id, "status": status}
 
 
-TURNS = [
-    "Hello, I have a question about my order.",
-    '/tool order_status {"order_id": "A-1001"}',
-    "/recall",
+SYSTEM = "You are a support agent. Use the order_status tool to look orders up."
+OFFLINE_TURNS = [
+    ("anthropic", '/tool order_status {"order_id": "A-1001"}'),
+    ("google", '/tool order_status {"order_id": "B-2002"}'),
+    ("openai-compatible", "/recall"),
+]
+ONLINE_TURNS = [
+    ("anthropic", "Where is my order A-1001?"),
+    ("google", "And order B-2002?"),
+    ("openai-compatible", "Summarise both orders in one sentence."),
 ]
 
 
-async def main() -> int:
-    router = Router(store=":memory:", tools=[order_status])
+def _online() -> bool:
+    return all(
+        os.environ.get(name)
+        for name in (
+            "ANTHROPIC_API_KEY",
+            "COPASS_DEMO_REASONING_ENGINE_ID",
+            "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL",
+        )
+    )
+
+
+@contextlib.contextmanager
+def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
+    """Start the three emulators in this process; yield the environment that points at them,
+    and the google emulator (the demo agent is deployed on it once the router is up)."""
+    from copass_router_anthropic.emulator import running_emulator as anthropic
+    from copass_router_google.emulator import running_emulator as google
+    from copass_router_openai.emulator_harness import running_emulator as openai
+
+    key = "sk-ant-demo-offline-key"
+    with anthropic(api_key=key) as claude, google() as vertex, openai() as local:
+        environ = {
+            "ANTHROPIC_API_KEY": key,
+            "ANTHROPIC_BASE_URL": claude.base_url,
+            "COPASS_ROUTER_GOOGLE_BASE_URL": vertex.base_url,
+            "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "offline-token",
+            "GOOGLE_CLOUD_PROJECT": "demo-project",
+            "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": local.base_url,
+        }
+        yield environ, vertex
+
+
+async def converse(
+    environ: dict[str, str], turns: list[tuple[str, str]], engine: str = "", emulator: Any = None
+) -> int:
+    """Run the turns as one session, printing one event stream."""
+    router = Router(environ=environ, tools=[order_status])
+    server = await router.start_dispatch_server()  # where the google agent's tool calls land
+    if emulator is not None:  # offline: deploy the demo agent, calling back to this router
+        engine = emulator.add_engine(
+            display_name="support-agent",
+            system_prompt=SYSTEM,
+            dispatch_url=router.dispatch_url,
+            project="demo-project",
+        )
     printer = EventPrinter(sys.stdout)
-    session_id = None
+    session_id: str | None = None
     try:
-        for message in TURNS:
-            print(f"\n>>> user: {message}")
-            async for event in router.run(
-                provider="echo", message=message, session_id=session_id, end_user_id="demo-user"
-            ):
+        for provider, message in turns:
+            print(f"\n>>> {provider}: {message}")
+            fields: dict[str, Any] = {
+                "provider": provider,
+                "message": message,
+                "system": SYSTEM,
+                "session_id": session_id,
+                "end_user_id": "demo-user",
+            }
+            if provider == "google":
+                fields["reasoning_engine_id"] = engine
+            if provider == "openai-compatible":
+                fields["model"] = environ.get("COPASS_DEMO_OPENAI_MODEL", "llama3.2")
+            async for event in router.run(**fields):
                 printer.show(event)
-                session_id = getattr(event, "session_id", session_id) or session_id
+                if isinstance(event, RunStarted):
+                    session_id = event.session_id
+        print(
+            f"\nThe transcript stays in the router: copass-router sessions show {session_id}"
+            " --end-user demo-user"
+        )
     finally:
+        await server.aclose()
         await router.aclose()
     return 1 if printer.failed else 0
 
 
+def main() -> int:
+    if _online():
+        environ = dict(os.environ)
+        engine = environ["COPASS_DEMO_REASONING_ENGINE_ID"]
+        return asyncio.run(converse(environ, ONLINE_TURNS, engine=engine))
+    print("No provider credentials found: running offline against the providers' emulators.")
+    with _emulators() as (environ, google_emulator):
+        return asyncio.run(converse(environ, OFFLINE_TURNS, emulator=google_emulator))
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a provider option (repeatable), e.g. -o base_url=http://localhost:11434/v1",
     )
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    run.add_argument("--verbose", "-v", action="store_true", help="show provider-specific events")
 
     providers = sub.add_parser("providers", help="list installed providers")
     providers.add_argument("--json", action="store_true")
@@ -102,7 +103,7 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
 
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
     router = _router()
-    printer = EventPrinter(out, as_json=args.json)
+    printer = EventPrinter(out, as_json=args.json, verbose=args.verbose)
     fields: dict[str, Any] = {
         "provider": args.provider,
         "message": args.message,

@@ -27,11 +27,15 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 class EventPrinter:
-    """Writes events to a stream, readably or as JSON lines."""
+    """Writes events to a stream, readably or as JSON lines.
 
-    def __init__(self, out: TextIO, *, as_json: bool = False) -> None:
+    Provider-specific events (``ProviderEvent``) are shown only with ``verbose``.
+    """
+
+    def __init__(self, out: TextIO, *, as_json: bool = False, verbose: bool = False) -> None:
         self.out = out
         self.as_json = as_json
+        self.verbose = verbose
         self.failed = False
         self._mid_line = False
 
@@ -65,7 +69,8 @@ class EventPrinter:
             retry = " (retryable)" if event.retryable else ""
             self._line(f"! {event.code}: {event.message}{retry}")
         elif isinstance(event, ProviderEvent):
-            self._line(f"· {event.kind}")
+            if self.verbose:
+                self._line(f"· {event.kind}")
         elif isinstance(event, RunFinished):
             u = event.usage
             self._line(

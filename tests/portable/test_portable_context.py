@@ -1,0 +1,199 @@
+"""Portable context: a session moves between any two providers and the second sees everything.
+
+Each pair runs a first turn with a tool call (and a second with reasoning) on provider A, then
+``/recall`` on provider B. What B received is read from B's emulator request log, not from what
+the router meant to send.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import copass_router_anthropic
+import copass_router_google
+import copass_router_openai
+import pytest
+from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
+from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_openai.emulator_harness import running_emulator as openai_emulator
+
+from copass_router import (
+    Message,
+    Router,
+    StopReason,
+    ThinkingMessage,
+    ToolResult,
+    TurnStatus,
+    tool,
+)
+
+PROVIDERS = ["echo", "anthropic", "google", "openai", "openai-compatible"]
+ANTHROPIC_KEY = "sk-ant-api03-PORTABLE0123456789abcdef"
+OPENAI_KEY = "sk-portable-0123456789abcdef"
+PROJECT = "portable-project"
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"value-{key}"
+
+
+class Emulators:
+    """The three provider emulators, with a way to read what each received since a mark."""
+
+    def __init__(self, anthropic: Any, google: Any, openai: Any) -> None:
+        self.anthropic, self.google, self.openai = anthropic, google, openai
+
+    def log(self, provider: str) -> list[Any]:
+        if provider == "anthropic":
+            return [r.body for r in self.anthropic.requests]
+        if provider == "google":
+            return [r.json for r in self.google.requests]
+        if provider.startswith("openai"):
+            return [r.body for r in self.openai.requests]
+        return []
+
+    def received_since(self, provider: str, mark: int) -> str:
+        return json.dumps(self.log(provider)[mark:], default=str)
+
+
+@pytest.fixture(scope="module")
+def emulators() -> Iterator[Emulators]:
+    with (
+        anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
+        google_emulator() as google,
+        openai_emulator(api_key=OPENAI_KEY) as openai,
+    ):
+        yield Emulators(anthropic, google, openai)
+
+
+@pytest.fixture
+async def router(
+    make_router: Callable[..., Router], emulators: Emulators
+) -> AsyncIterator[tuple[Router, str]]:
+    env = {
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": emulators.anthropic.base_url,
+        "COPASS_ROUTER_GOOGLE_BASE_URL": emulators.google.base_url,
+        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "OPENAI_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+    }
+    plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
+    router = make_router(plugins=plugins, environ=env, tools=[lookup])
+    server = await router.start_dispatch_server()
+    engine = emulators.google.add_engine(
+        display_name="portable-agent", dispatch_url=router.dispatch_url, project=PROJECT
+    )
+    yield router, engine
+    await server.aclose()
+
+
+def _fields(provider: str, engine: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"provider": provider, "end_user_id": "traveller"}
+    if provider == "google":
+        fields["reasoning_engine_id"] = engine
+    if provider.startswith("openai"):
+        fields["model"] = "gpt-test"
+    return fields
+
+
+async def _turn(router: Router, engine: str, provider: str, message: str, sid: str | None) -> Any:
+    result = await router.complete(message=message, session_id=sid, **_fields(provider, engine))
+    assert result.stop_reason is StopReason.END_TURN, (provider, message, result.errors)
+    return result
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.permutations(PROVIDERS, 2)))
+async def test_a_session_moves_between_providers(
+    router: tuple[Router, str], emulators: Emulators, first: str, second: str
+) -> None:
+    r, engine = router
+    one = await _turn(r, engine, first, '/tool lookup {"key": "pc-1"}', None)
+    assert [t.output for t in one.tool_results] == ["value-pc-1"]
+    two = await _turn(r, engine, first, "/think about the answer", one.session_id)
+    [thought] = [e for e in two.events if isinstance(e, ThinkingMessage)] or [None]
+    secret = "rewsna eht tuoba"  # the reasoning: the prompt reversed, in no message
+
+    mark = len(emulators.log(second))
+    three = await _turn(r, engine, second, "/recall", one.session_id)
+    recall = three.text
+    for fact in (
+        "/tool lookup",  # the first user message
+        "lookup",  # the tool call's name ...
+        "pc-1",  # ... its arguments ...
+        "value-pc-1",  # ... and its result
+        "tool results: lookup -> value-pc-1",  # the assistant's reply after the tool
+        "/think about the answer",
+        "I thought about: about the answer",
+    ):
+        assert fact in recall, f"{second} did not see {fact!r} from {first}:\n{recall}"
+    if second != "echo":
+        received = emulators.received_since(second, mark)
+        assert "value-pc-1" in received and "I thought about" in received
+        assert secret not in received, "reasoning must never travel to another provider"
+    if thought is not None:
+        assert secret in thought.text
+    turns = await r.transcript(one.session_id, "traveller")
+    assert [t.provider for t in turns] == [first, first, second]
+    assert all(t.status is TurnStatus.COMPLETED for t in turns)
+
+
+@pytest.mark.parametrize("next_provider", ["anthropic", "google", "openai-compatible"])
+async def test_after_a_provider_fails_mid_turn_the_next_provider_carries_on(
+    router: tuple[Router, str], make_router: Callable[..., Router], next_provider: str
+) -> None:
+    r, engine = router
+    one = await _turn(r, engine, "echo", '/tool lookup {"key": "before"}', None)
+    failed = await r.complete(
+        message="/error server_error it broke",
+        session_id=one.session_id,
+        **_fields("openai-compatible", engine),
+    )
+    assert failed.stop_reason is StopReason.ERROR and failed.errors
+    three = await _turn(r, engine, next_provider, "/recall", one.session_id)
+    assert "value-before" in three.text and "/error server_error it broke" in three.text
+    turns = await r.transcript(one.session_id, "traveller")
+    assert [t.status for t in turns] == [
+        TurnStatus.COMPLETED,
+        TurnStatus.FAILED,
+        TurnStatus.COMPLETED,
+    ]
+
+
+async def test_tool_results_from_the_router_reach_every_provider(
+    router: tuple[Router, str],
+) -> None:
+    r, engine = router
+    for provider in PROVIDERS:
+        result = await _turn(r, engine, provider, '/tool lookup {"key": "k"}', None)
+        results = [e for e in result.events if isinstance(e, ToolResult)]
+        assert [(t.name, t.output) for t in results] == [("lookup", "value-k")], provider
+        texts = [e.text for e in result.events if isinstance(e, Message)]
+        assert texts[-1] == "tool results: lookup -> value-k", provider
+
+
+def test_the_cli_continues_a_session_on_another_provider(
+    emulators: Emulators, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from copass_router.cli import main
+
+    monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", emulators.anthropic.base_url)
+    out = io.StringIO()
+    assert main(["run", "--json", "the first turn, on echo"], out=out) == 0
+    session = json.loads(out.getvalue().splitlines()[0])["session_id"]
+    out = io.StringIO()
+    assert main(["run", "--session", session, "--provider", "anthropic", "/recall"], out=out) == 0
+    assert "user: the first turn, on echo" in out.getvalue()
+    assert "[anthropic/" in out.getvalue()
