@@ -6,7 +6,7 @@ real credentials in the environment the same program runs on the real providers:
 
     ANTHROPIC_API_KEY=...                         Claude Managed Agents
     COPASS_DEMO_REASONING_ENGINE_ID=projects/...  a Vertex AI agent deployed with
-                                                  `copass-router google deploy` (and ADC credentials)
+                                                  `copass-router google deploy` (and ADC)
     COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL=http://localhost:11434/v1   e.g. Ollama
     COPASS_DEMO_OPENAI_MODEL=llama3.2
 
