@@ -167,3 +167,24 @@ def test_translator_error_events_and_unstreamed_text() -> None:
         True,
     )
     assert translator.stop_reason is StopReason.ERROR
+
+
+def test_instruction_carries_the_prompt_verbatim_and_the_runs_catalogue() -> None:
+    from types import SimpleNamespace
+
+    from copass_router_google.agent_app import agent_name, render_instruction
+
+    tools = [
+        {
+            "name": "lookup",
+            "description": "Find a thing.",
+            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}},
+        }
+    ]
+    text = render_instruction("Be kind to {user}.", SimpleNamespace(state={"copass_tools": tools}))
+    assert text.startswith("Be kind to {user}.")
+    assert "copass_dispatch(tool_name=" in text
+    assert "- lookup: Find a thing." in text and '"key": {"type": "string"}' in text
+    empty = render_instruction("P", SimpleNamespace(state={}))
+    assert "No tools are available" in empty
+    assert agent_name("support-agent") == "support_agent" and agent_name("9x").startswith("agent_")
