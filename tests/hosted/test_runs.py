@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -120,19 +120,25 @@ async def test_sse_frames_on_the_wire(hosted: Hosted) -> None:
     assert events[-1].type == "run_finished"
 
 
-async def test_heartbeats_while_the_turn_is_quiet(hosted: Hosted) -> None:
+async def test_heartbeats_while_the_turn_is_quiet(
+    start_hosted: Callable[..., Awaitable[Hosted]],
+) -> None:
+    hosted = await start_hosted(heartbeat=0.05)
     async with hosted.http() as http:
         response = await http.post(
-            "/v1/runs", json={"provider": "echo", "message": "/slow 0.5 quiet"}
+            "/v1/runs", json={"provider": "echo", "message": "/slow 0.25 quiet"}
         )
     frames = parse_frames(response.text)
     assert any(f.get("comment") == "ping" for f in frames)
     assert frame_events(response.text)[-1].type == "run_finished"
 
 
-async def test_remote_client_skips_heartbeats(hosted: Hosted) -> None:
+async def test_remote_client_skips_heartbeats(
+    start_hosted: Callable[..., Awaitable[Hosted]],
+) -> None:
+    hosted = await start_hosted(heartbeat=0.05)
     async with hosted.remote() as remote:
-        events = [e async for e in remote.run(provider="echo", message="/slow 0.3 x")]
+        events = [e async for e in remote.run(provider="echo", message="/slow 0.2 x")]
     assert not any(isinstance(e, UnknownEvent) for e in events)
     assert isinstance(events[-1], RunFinished)
 

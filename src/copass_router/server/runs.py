@@ -146,17 +146,21 @@ class RunStream:
 
     def stop(self) -> None:
         """Cancel the turn because the server is shutting down (the client gets told)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._cancel()
 
     async def aclose(self) -> None:
         """Cancel the turn if it still runs and wait until the router has recorded it."""
         task = self._task
         if task is not None:
-            if not task.done():
-                task.cancel()
+            self._cancel()
             await asyncio.wait({task})
         self.closed.set()
+
+    def _cancel(self) -> None:
+        task = self._task
+        # Once only: a second cancel would interrupt the router recording the cancelled turn.
+        if task is not None and not task.done() and not task.cancelling():
+            task.cancel()
 
 
 def _stamped(event: Event, run_id: str, seq: int) -> Event:
