@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from copass_router_anthropic.backend import AnthropicBackend
 from copass_router_anthropic.emulator import EmulatorServer
+from copass_router_anthropic.turn_driver import ToolPermission
 
 from copass_router import (
     Message,
@@ -17,12 +19,16 @@ from copass_router import (
     ToolCall,
     ToolResult,
     Usage,
+    hookimpl,
     tool,
 )
 
+from .conftest import API_KEY
+
 
 async def run(router: Router, message: str, **fields: Any) -> list[Any]:
-    return [e async for e in router.run(provider="anthropic", message=message, **fields)]
+    fields.setdefault("provider", "anthropic")
+    return [e async for e in router.run(message=message, **fields)]
 
 
 def text_of(events: list[Any]) -> str:
@@ -185,3 +191,32 @@ async def test_mcp_tools_and_unknown_events_pass_through(
     agent = emulator.state.requests_to("POST", "/v1/agents")[0].body
     assert agent["mcp_servers"] == servers
     assert agent["tools"] == [{"type": "mcp_toolset", "mcp_server_name": "docs"}]
+
+
+async def test_a_host_policy_decides_tool_confirmations(
+    make_router: Any, emulator: EmulatorServer
+) -> None:
+    asked: list[ToolPermission] = []
+
+    async def policy(request: ToolPermission) -> str:
+        asked.append(request)
+        return "deny" if request.name == "bash" else "allow"
+
+    class GuardedClaude:
+        @hookimpl
+        def copass_router_register_backends(self, register: Any) -> None:
+            register("claude-guarded", lambda ctx: AnthropicBackend(ctx, permission_policy=policy))
+
+    env = {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": emulator.base_url}
+    router = make_router(plugins=[GuardedClaude()], environ=env)
+    toolset = {"default_config": {"permission_policy": {"type": "always_ask"}}}
+    message = '/tools bash {"command": "rm -rf /"} ; read {"path": "a.txt"}'
+    options = {"agent_toolset": toolset}
+    events = await run(
+        router, message, provider="claude-guarded", end_user_id="u-9", options=options
+    )
+    verdicts = {c["result"] for c in emulator.state.sent_events("user.tool_confirmation")}
+    assert verdicts == {"allow", "deny"}
+    assert sorted((a.name, a.end_user_id) for a in asked) == [("bash", "u-9"), ("read", "u-9")]
+    results = {e.name: e.is_error for e in events if isinstance(e, ToolResult)}
+    assert results == {"bash": True, "read": False}

@@ -40,6 +40,8 @@ from .resources import (
 from .sdk_errors import provider_error
 from .turn_driver import PermissionPolicy, ToolPermission, TurnDriver, allow_all
 
+__all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backend"]
+
 log = get_logger("copass_router_anthropic.backend")
 
 OPTIONS = frozenset({"agent_toolset", "mcp_servers", "environment", "tool_permission"})
