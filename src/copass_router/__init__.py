@@ -5,6 +5,8 @@ Everything public is importable from here; submodules are private.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
 from .errors import (
@@ -46,6 +48,10 @@ from .results import RunResult
 from .router import ProviderInfo, Router
 from .store import SessionStore, SQLiteStore
 from .tools import Tool, ToolContext, ToolOutput, tool
+
+if TYPE_CHECKING:
+    from .client import RemoteRouter, RemoteRouterError
+
 from .types import (
     AssistantText,
     Binding,
@@ -84,6 +90,8 @@ __all__ = [
     "ProviderError",
     "ProviderEvent",
     "ProviderInfo",
+    "RemoteRouter",
+    "RemoteRouterError",
     "ResourceCache",
     "Router",
     "RouterError",
@@ -132,3 +140,12 @@ __all__ = [
     "tool",
     "transcript_messages",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The hosted-mode client imports httpx: load it only when someone asks for it.
+    if name in ("RemoteRouter", "RemoteRouterError"):
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -82,6 +82,20 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the router over HTTP (needs the server extra)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds running turns get to finish at shutdown (default 30)",
+    )
+    serve.add_argument(
+        "--public-url", help="the URL deployed agents reach this server at (dispatch callback)"
+    )
+    serve.add_argument(
+        "--store",
+        help="session store URL (default: COPASS_ROUTER_STORE or the "
+        "SQLite file in the user data directory)",
+    )
     return parser
 
 
@@ -230,7 +244,9 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         raise RouterError(
             f"hosted mode needs the server extra: pip install 'copass-router[server]' ({exc})"
         ) from exc
-    result: int = serve(args.host, args.port)
+    result: int = serve(
+        args.host, args.port, store=args.store, grace=args.grace, public_url=args.public_url
+    )
     return result
 
 
