@@ -237,20 +237,12 @@ class GoogleBackend(AgentBackend):
         }
 
     async def aclose(self) -> None:
-        """Close the clients' HTTP connections."""
+        """Close the clients' async connections (the sync ones close when collected)."""
         for client in self._clients.values():
-            api = getattr(client, "_api_client", None)
-            for name in ("_async_httpx_client", "_httpx_client"):
-                http = getattr(api, name, None)
-                close = getattr(http, "aclose", None) or getattr(http, "close", None)
-                if close is None:
-                    continue
-                try:
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception as exc:  # closing is best effort
-                    log.debug("closing google client failed", error=type(exc).__name__)
+            try:
+                await client.aio.aclose()
+            except Exception as exc:  # closing is best effort
+                log.debug("closing google client failed", error=type(exc).__name__)
         self._clients.clear()
         self._runtimes.clear()
 
