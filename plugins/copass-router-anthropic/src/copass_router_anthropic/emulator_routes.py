@@ -99,7 +99,7 @@ class EmulatorApi:
             except ValueError:
                 return error_response(400, "request body is not valid JSON")
             headers = {k.lower(): v for k, v in request.headers.items()}
-            self.state.requests.append(
+            self.state.record(
                 RecordedRequest(
                     request.method,
                     request.url.path,

@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+#: Requests kept in the log of a long-running emulator.
+MAX_LOGGED = 50_000
 #: Resource kinds the real API limits to about 60 creates a minute per organisation.
 LIMITED_KINDS = frozenset({"agent", "environment"})
 
@@ -174,6 +176,12 @@ class EmulatorState:
         self.agents.pop(agent_id, None)
 
     # --- reading --------------------------------------------------------------------------
+
+    def record(self, request: RecordedRequest) -> None:
+        """Log a request; a long-running emulator keeps the most recent ones only."""
+        self.requests.append(request)
+        if len(self.requests) > MAX_LOGGED:
+            del self.requests[: MAX_LOGGED // 2]
 
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         """Recorded requests with this method whose path starts with ``path_prefix``."""

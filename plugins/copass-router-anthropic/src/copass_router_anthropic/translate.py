@@ -124,9 +124,13 @@ class Translator:
     def done(self) -> bool:
         return self.stop_reason is not None
 
-    def expect(self, message_event_id: str) -> None:
-        """Ignore idle signals until the echo of this user message (the turn's start) arrives."""
+    def expect(self, message_event_id: str | None) -> None:
+        """Ignore events until the echo of this user message (the turn's start) arrives.
+
+        None (the API did not say which id it gave the message) starts the turn at once.
+        """
         self._awaited = message_event_id
+        self._started = message_event_id is None
 
     def translate(self, event: Any) -> list[Event | Action]:
         """Neutral events and actions for one stream event (each event id counts once)."""

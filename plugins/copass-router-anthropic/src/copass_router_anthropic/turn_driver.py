@@ -83,6 +83,7 @@ class TurnDriver:
         self._secret = secret
         self._stream: Any = None
         self._message_id: str | None = None
+        self._sent = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._rounds: set[str] = set()
         self._failed = False
@@ -99,9 +100,9 @@ class TurnDriver:
     async def run(self, message: Mapping[str, Any]) -> AsyncIterator[Event]:
         """Send the user's message and yield the turn's events until the session stops."""
         sent = await self._events.send(self.session_id, events=[message])  # type: ignore[list-item]
+        self._sent = True
         self._message_id = sent.data[0].id if sent.data else None
-        if self._message_id is not None:
-            self.translator.expect(self._message_id)
+        self.translator.expect(self._message_id)
         async with contextlib.aclosing(self.turn.merge(self._provider_events())) as items:
             async for item in items:
                 if isinstance(item, Event):
@@ -263,7 +264,7 @@ class TurnDriver:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._message_id is not None and not self.done:
+        if self._sent and not self.done:
             await self._interrupt()
         if self._stream is not None:
             with contextlib.suppress(Exception):
