@@ -1,0 +1,45 @@
+"""A hosted worker in its own process, and a RemoteRouter talking to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from copass_router import RemoteRouter
+
+from .emulator_process import _free_port
+
+
+@contextlib.asynccontextmanager
+async def hosted_worker(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
+    """Start `python -m bench.hosted_server`; yield its base URL and process id."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.hosted_server", str(port)],
+        env={**os.environ, **env, "COPASS_ROUTER_API_KEYS": ""},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("the hosted worker did not start")
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def hosted_router(env: dict[str, str], **_: Any) -> AsyncIterator[RemoteRouter]:
+    """A RemoteRouter connected to a fresh hosted worker."""
+    async with hosted_worker(env) as (url, _pid), RemoteRouter(url) as remote:
+        yield remote
