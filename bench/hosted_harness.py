@@ -20,10 +20,14 @@ from .emulator_process import _free_port
 async def hosted_worker(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
     """Start `python -m bench.hosted_server`; yield its base URL and process id."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.hosted_server", str(port)],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.hosted_server",
+        str(port),
         env={**os.environ, **env, "COPASS_ROUTER_API_KEYS": ""},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(600):
@@ -35,7 +39,7 @@ async def hosted_worker(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        await asyncio.wait_for(proc.wait(), 30)
 
 
 @contextlib.asynccontextmanager

@@ -18,14 +18,21 @@ async def _cold_runs(base_url: str) -> float:
     import copass_router_anthropic
 
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": base_url}
-    router = Router(plugins=[copass_router_anthropic], load_entry_points=False,
-                    store=":memory:", environ=env)
+    router = Router(
+        plugins=[copass_router_anthropic], load_entry_points=False, store=":memory:", environ=env
+    )
     start = time.perf_counter()
-    results = await asyncio.gather(*(
-        router.complete(provider="anthropic", message=f"hello {i}", system="One fingerprint.",
-                        end_user_id=f"user-{i}")
-        for i in range(RUNS)
-    ))
+    results = await asyncio.gather(
+        *(
+            router.complete(
+                provider="anthropic",
+                message=f"hello {i}",
+                system="One fingerprint.",
+                end_user_id=f"user-{i}",
+            )
+            for i in range(RUNS)
+        )
+    )
     wall = time.perf_counter() - start
     await router.aclose()
     failed = [r for r in results if r.stop_reason is not StopReason.END_TURN]
@@ -41,8 +48,12 @@ def run() -> list[Figure]:
         agents, environments = emu.state.creates["agent"], emu.state.creates["environment"]
     return [
         Figure("6. 100 cold runs: agent creates", agents, "creates", "== 1", agents == 1),
-        Figure("6. 100 cold runs: environment creates", environments, "creates", "== 1",
-               environments == 1),
-        Figure("6. 100 cold runs: wall time", wall * 1000, "ms",
-               detail={"sessions_created": RUNS}),
+        Figure(
+            "6. 100 cold runs: environment creates",
+            environments,
+            "creates",
+            "== 1",
+            environments == 1,
+        ),
+        Figure("6. 100 cold runs: wall time", wall * 1000, "ms", detail={"sessions_created": RUNS}),
     ]
