@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .emulator_resources import agent_tool, invalid, new_agent, new_environment, new_session
 from .emulator_session import ApiError, SessionEngine
 from .emulator_state import EmulatorState, RecordedRequest, new_id, now_iso, paginate
 
 BETA = "managed-agents-2026-04-01"
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -167,70 +166,11 @@ class EmulatorApi:
     # --- agents ----------------------------------------------------------------------------
 
     async def create_agent(self, request: Request, body: Any) -> Response:
-        spec = self._object(body)
-        model = spec.get("model")
-        if not (isinstance(model, str) and model) and not (
-            isinstance(model, dict) and model.get("id")
-        ):
-            raise ApiError(400, "invalid_request_error", "model: required")
-        if not spec.get("name"):
-            raise ApiError(400, "invalid_request_error", "name: required")
-        tools = [self._tool(t) for t in spec.get("tools") or []]
-        if len(tools) > 256:
-            raise ApiError(400, "invalid_request_error", "tools: at most 256")
+        agent = new_agent(self._object(body))
         self._admit("agent")
-        stamp = now_iso()
-        agent = {
-            "type": "agent",
-            "id": new_id("agent"),
-            "name": spec["name"],
-            "description": spec.get("description"),
-            "system": spec.get("system"),
-            "model": model if isinstance(model, dict) else {"id": model, "speed": "standard"},
-            "tools": tools,
-            "mcp_servers": list(spec.get("mcp_servers") or []),
-            "skills": list(spec.get("skills") or []),
-            "metadata": dict(spec.get("metadata") or {}),
-            "execution_identity": {"type": "service_account"},
-            "multiagent": None,
-            "version": 1,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "archived_at": None,
-        }
         self.state.agents[agent["id"]] = agent
         self.state.creates["agent"] += 1
         return ok(agent)
-
-    @staticmethod
-    def _tool(tool: Any) -> dict[str, Any]:
-        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
-            raise ApiError(400, "invalid_request_error", "tools: each tool needs a type")
-        if tool["type"] == "custom":
-            if not _TOOL_NAME.match(str(tool.get("name", ""))):
-                raise ApiError(
-                    400, "invalid_request_error", f"tools: bad name {tool.get('name')!r}"
-                )
-            schema = tool.get("input_schema")
-            if not isinstance(schema, dict) or schema.get("type") != "object":
-                raise ApiError(
-                    400, "invalid_request_error", "tools: input_schema.type must be object"
-                )
-            return {
-                "type": "custom",
-                "name": tool["name"],
-                "description": tool.get("description", ""),
-                "input_schema": schema,
-            }
-        if tool["type"] == "agent_toolset_20260401":
-            default = {"enabled": True, "permission_policy": {"type": "always_allow"}}
-            default.update(tool.get("default_config") or {})
-            return {
-                "type": tool["type"],
-                "configs": list(tool.get("configs") or []),
-                "default_config": default,
-            }
-        return dict(tool)
 
     async def list_agents(self, request: Request, body: Any) -> Response:
         return self._list(request, list(self.state.agents.values()))
@@ -247,7 +187,7 @@ class EmulatorApi:
             if key in changes:
                 agent[key] = changes[key]
         if "tools" in changes:
-            agent["tools"] = [self._tool(t) for t in changes["tools"] or []]
+            agent["tools"] = [agent_tool(t) for t in changes["tools"] or []]
         agent["version"] += 1
         agent["updated_at"] = now_iso()
         return ok(agent)
@@ -260,28 +200,8 @@ class EmulatorApi:
     # --- environments ----------------------------------------------------------------------
 
     async def create_environment(self, request: Request, body: Any) -> Response:
-        spec = self._object(body)
-        if not spec.get("name"):
-            raise ApiError(400, "invalid_request_error", "name: required")
-        config = dict(spec.get("config") or {"type": "cloud"})
-        if config.get("type") == "cloud":
-            config.setdefault("networking", {"type": "unrestricted"})
-            packages: dict[str, Any] = {k: [] for k in ("apt", "cargo", "gem", "go", "npm", "pip")}
-            config["packages"] = {"type": "packages", **packages, **(config.get("packages") or {})}
+        env = new_environment(self._object(body))
         self._admit("environment")
-        stamp = now_iso()
-        env = {
-            "type": "environment",
-            "id": new_id("env"),
-            "name": spec["name"],
-            "description": spec.get("description"),
-            "config": config,
-            "metadata": dict(spec.get("metadata") or {}),
-            "scope": spec.get("scope") or "organization",
-            "created_at": stamp,
-            "updated_at": stamp,
-            "archived_at": None,
-        }
         self.state.environments[env["id"]] = env
         self.state.creates["environment"] += 1
         return ok(env)
@@ -310,36 +230,12 @@ class EmulatorApi:
         ref = spec.get("agent")
         agent_id = ref if isinstance(ref, str) else (ref or {}).get("id")
         if not agent_id:
-            raise ApiError(400, "invalid_request_error", "agent: required")
+            raise invalid("agent: required")
         agent = self._find(self.state.agents, str(agent_id), "agent")
-        if agent["archived_at"]:
-            raise ApiError(400, "invalid_request_error", f"agent {agent_id!r} is archived")
         env_id = str(spec.get("environment_id") or "")
-        env = self._find(self.state.environments, env_id, "environment")
-        if env["archived_at"]:
-            raise ApiError(400, "invalid_request_error", f"environment {env_id!r} is archived")
-        self._admit("session")
-        stamp = now_iso()
-        snapshot = {
-            k: v for k, v in agent.items() if k not in ("created_at", "updated_at", "archived_at")
-        }
-        session = {
-            "type": "session",
-            "id": new_id("sesn"),
-            "agent": snapshot,
-            "environment_id": env_id,
-            "status": "idle",
-            "title": spec.get("title"),
-            "metadata": dict(spec.get("metadata") or {}),
-            "vault_ids": list(spec.get("vault_ids") or []),
-            "resources": [],
-            "outcome_evaluations": [],
-            "stats": {"active_seconds": 0.0, "duration_seconds": 0.0},
-            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0},
-            "created_at": stamp,
-            "updated_at": stamp,
-            "archived_at": None,
-        }
+        session = new_session(
+            spec, agent, self._find(self.state.environments, env_id, "environment")
+        )
         session_id = str(session["id"])
         self.state.sessions[session_id] = session
         self.state.creates["session"] += 1

@@ -12,35 +12,12 @@ import asyncio
 import contextlib
 from typing import Any
 
-from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
+from .emulator_model import BUILTIN_TOOLS, conversation, error_type_for
 from .emulator_state import EmulatorState, new_id, now_iso
 
-#: Built-in tools of ``agent_toolset_20260401``.
-BUILTIN_TOOLS = frozenset(
-    {"bash", "read", "write", "edit", "glob", "grep", "web_fetch", "web_search"}
-)
-#: ``session.error`` types the API defines; ``/error CODE`` uses CODE when it names one.
-ERROR_TYPES = frozenset(
-    {
-        "unknown_error",
-        "model_overloaded_error",
-        "model_rate_limited_error",
-        "model_request_failed_error",
-        "mcp_connection_failed_error",
-        "mcp_authentication_failed_error",
-        "billing_error",
-        "credential_host_unreachable_error",
-        "tool_use_limit_reached_error",
-        "compaction_limit_reached_error",
-    }
-)
-_ERROR_ALIASES = {
-    "overloaded": "model_overloaded_error",
-    "rate_limited": "model_rate_limited_error",
-    "rate_limit": "model_rate_limited_error",
-}
 _MAX_ROUNDS = 50
 
 
@@ -61,15 +38,6 @@ class Subscriber:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.deltas = deltas
         self.cut_after = cut_after
-
-
-def error_type_for(code: str) -> str:
-    """The ``session.error`` type that renders the scripted model's error ``code``."""
-    if code in ERROR_TYPES:
-        return code
-    if f"{code}_error" in ERROR_TYPES:
-        return f"{code}_error"
-    return _ERROR_ALIASES.get(code, "unknown_error")
 
 
 class SessionEngine:
@@ -235,7 +203,8 @@ class SessionEngine:
             self.publish({"id": new_id("sevt"), "processed_at": now_iso(), **extra})
         if not self._scripted_fault(start["id"]):
             return None
-        reply = scripted_reply(self.conversation())
+        system = self.session["agent"].get("system")
+        reply = scripted_reply(conversation(self.log, system))
         if reply.error_code is not None:
             self._error(error_type_for(reply.error_code), reply.error_message, "exhausted")
             self._end_span(start["id"], reply, is_error=True)
@@ -398,44 +367,6 @@ class SessionEngine:
             self._event(
                 "agent.tool_result", tool_use_id=use["id"], content=content, is_error=not allowed
             )
-
-    # --- what the model sees ---------------------------------------------------------------
-
-    def conversation(self) -> list[ChatMessage]:
-        """The session's log as neutral chat messages (each user text block is one message)."""
-        system = self.session["agent"].get("system")
-        messages = [ChatMessage(role="system", text=system)] if system else []
-        names: dict[str, str] = {}
-        for event in self.log:
-            kind = event["type"]
-            if kind == "user.message":
-                for block in event.get("content", []):
-                    if block.get("type") == "text":
-                        messages.append(ChatMessage(role="user", text=block.get("text", "")))
-            elif kind == "agent.message":
-                text = "".join(b.get("text", "") for b in event.get("content", []))
-                messages.append(ChatMessage(role="assistant", text=text))
-            elif kind in ("agent.custom_tool_use", "agent.tool_use", "agent.mcp_tool_use"):
-                names[event["id"]] = event["name"]
-                call = ToolCallRequest(event["id"], event["name"], event.get("input", {}))
-                messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
-            elif kind in ("user.custom_tool_result", "agent.tool_result", "agent.mcp_tool_result"):
-                call_id = str(
-                    event.get("custom_tool_use_id")
-                    or event.get("tool_use_id")
-                    or event.get("mcp_tool_use_id")
-                )
-                text = "".join(b.get("text", "") for b in event.get("content") or [])
-                messages.append(
-                    ChatMessage(
-                        role="tool",
-                        text=text,
-                        call_id=call_id,
-                        name=names.get(call_id, ""),
-                        is_error=bool(event.get("is_error")),
-                    )
-                )
-        return messages
 
     async def shutdown(self) -> None:
         """Stop the agent loop (the session is deleted or the server stops)."""
