@@ -182,3 +182,19 @@ async def test_oversized_body_is_413(hosted: Hosted) -> None:
         )
     assert response.status_code == 413
     assert problem_of(response)["code"] == "payload_too_large"
+
+
+async def test_a_hosted_request_cannot_steer_the_router_to_another_url(hosted: Hosted) -> None:
+    async with hosted.http() as http:
+        for key in ("base_url", "BASE_URL", "proxy_host", "endpoint_url"):
+            body = {
+                "provider": "echo",
+                "message": "hi",
+                "options": {key: "http://169.254.169.254/"},
+            }
+            response = await http.post("/v1/runs", json=body)
+            assert response.status_code == 400
+            problem = problem_of(response)
+            assert problem["field"] == f"options.{key}"
+            assert "operator configures provider URLs" in problem["detail"]
+    assert await hosted.router.list_sessions() == []

@@ -78,10 +78,26 @@ def run_fields(body: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
     if principal.key_id is not None:
         # Tools see which tenant a run belongs to; a caller cannot claim another tenant.
         fields["metadata"] = {**metadata, TENANT_METADATA_KEY: principal.key_id}
+    _refuse_steering(fields.get("options"))
     for name in ("max_tool_rounds", "timeout"):
         if isinstance(fields.get(name), bool):
             raise InvalidRequestError(f"{name} must be a number", field=name)
     return fields
+
+
+def _refuse_steering(options: Any) -> None:
+    """Hosted callers cannot choose where the router connects: provider URLs are the
+    operator's configuration (environment), or a request could aim the router, and the keys it
+    holds, at any address."""
+    if not isinstance(options, Mapping):
+        return
+    for key in options:
+        if isinstance(key, str) and ("url" in key.lower() or "host" in key.lower()):
+            raise InvalidRequestError(
+                f"option {key!r} would choose where the router connects; a hosted request "
+                "cannot set it (the operator configures provider URLs in the environment)",
+                field=f"options.{key}",
+            )
 
 
 @attrs.frozen
