@@ -170,3 +170,19 @@ async def test_slow_provider_and_a_turn_timeout_keep_usage_and_interrupt(
     assert finished.usage.input_tokens > 0  # the first model request's usage is kept
     assert emulator.state.interrupts == 1
     assert not [e for e in events if isinstance(e, ToolResult)]
+
+
+async def test_a_message_the_session_never_got_is_sent_later_as_context(
+    make_anthropic_router: Callable[..., Router], emulator: EmulatorServer
+) -> None:
+    router = make_anthropic_router(ANTHROPIC_MAX_RETRIES="0")
+    first = await run(router, "first message")
+    session_id = first[0].session_id
+    emulator.fail_next(500, method="POST", path_prefix="/v1/sessions/")
+    failed = await run(router, "lost message", session_id=session_id)
+    assert failed[-1].stop_reason is StopReason.ERROR
+    after = await run(router, "/recall", session_id=session_id)
+    text = "".join(e.text for e in after if isinstance(e, Message))
+    assert text.count("user: first message") == 1  # the session's own memory
+    assert "<conversation_history>" in text and "user: lost message" in text
+    assert emulator.state.creates["session"] == 1

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import copass_router_anthropic
 from copass_router_anthropic.emulator import EmulatorServer, running_emulator
 
@@ -122,3 +123,15 @@ def make_anthropic(
             "COPASS_ANTHROPIC_CREATE_PERIOD": period,
         },
     )
+
+
+async def test_concurrent_runs_on_a_deleted_environment_recreate_it_once(
+    anthropic_router: Router, emulator: EmulatorServer
+) -> None:
+    await finish(anthropic_router, "warm the cache")
+    (stale,) = emulator.state.environments
+    async with anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emulator.base_url) as client:
+        await client.beta.environments.delete(stale)
+    results = await asyncio.gather(*(finish(anthropic_router, f"run {n}") for n in range(5)))
+    assert [outcome(events) for events in results] == [(StopReason.END_TURN, [])] * 5
+    assert emulator.state.creates == {"agent": 1, "environment": 2, "session": 6}

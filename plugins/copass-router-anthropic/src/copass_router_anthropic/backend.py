@@ -141,9 +141,13 @@ class AnthropicBackend(AgentBackend):
             "agent_id": resources.agent_id,
             "environment_id": resources.environment_id,
         }
-        turn.bind(driver.session_id, {**data, "usage": None})
+        message = user_message(turn.message, missed)
+
+        def sent() -> None:  # bound only once the session has the message: it saw this turn
+            turn.bind(driver.session_id, {**data, "usage": None})
+
         try:
-            async for event in driver.run(user_message(turn.message, missed)):
+            async for event in driver.run(message, on_sent=sent):
                 yield event
             extra = driver.unreported_usage(before)
             if extra is not None:

@@ -97,10 +97,16 @@ class TurnDriver:
         """Open the event stream. Raises the SDK's error (e.g. NotFoundError) as is."""
         self._stream = await self._events.stream(self.session_id, event_deltas=DELTAS)  # type: ignore[arg-type]
 
-    async def run(self, message: Mapping[str, Any]) -> AsyncIterator[Event]:
-        """Send the user's message and yield the turn's events until the session stops."""
+    async def run(
+        self, message: Mapping[str, Any], on_sent: Callable[[], None]
+    ) -> AsyncIterator[Event]:
+        """Send the user's message and yield the turn's events until the session stops.
+
+        ``on_sent`` runs once the session has the message (from then on it has seen the turn).
+        """
         sent = await self._events.send(self.session_id, events=[message])  # type: ignore[list-item]
         self._sent = True
+        on_sent()
         self._message_id = sent.data[0].id if sent.data else None
         self.translator.expect(self._message_id)
         async with contextlib.aclosing(self.turn.merge(self._provider_events())) as items:
