@@ -186,3 +186,17 @@ async def test_a_message_the_session_never_got_is_sent_later_as_context(
     assert text.count("user: first message") == 1  # the session's own memory
     assert "<conversation_history>" in text and "user: lost message" in text
     assert emulator.state.creates["session"] == 1
+
+
+async def test_usage_missing_from_spans_comes_from_session_usage(
+    anthropic_router: Router, emulator: EmulatorServer
+) -> None:
+    first = await run(anthropic_router, "count this")
+    emulator.faults.hide_spans = True
+    second = await run(anthropic_router, "and this one too", session_id=first[0].session_id)
+    (native,) = emulator.state.sessions.values()
+    total = native["usage"]
+    one, two = first[-1].usage, second[-1].usage
+    assert one.input_tokens > 0 and two.input_tokens > 0 and two.output_tokens == 5
+    assert one.input_tokens + two.input_tokens == total["input_tokens"]
+    assert one.output_tokens + two.output_tokens == total["output_tokens"]

@@ -281,6 +281,8 @@ class SessionEngine:
         totals = self.session["usage"]
         totals["input_tokens"] += reply.input_tokens
         totals["output_tokens"] += reply.output_tokens
+        if self.state.faults.hide_spans:
+            return  # counted in the session's usage, never reported by a span
         self._event(
             "span.model_request_end",
             model_request_start_id=start_id,

@@ -79,6 +79,8 @@ class Faults:
     - ``stop_reason``: force the next turn's final idle stop reason (``budget_reached``...).
     - ``idle_before_tool_use``: announce ``requires_action`` before the tool-use events.
     - ``builtin_permission``: ``evaluated_permission`` for built-in and MCP tool calls.
+    - ``hide_spans``: ``span.model_request_end`` events are not emitted (usage then shows
+      only in ``session.usage``).
     - ``inject``: events emitted (once) at the start of the next model request, e.g. event
       types newer than the SDK, ``session.deleted`` or thread events.
     """
@@ -93,6 +95,7 @@ class Faults:
     stop_reason: str | None = None
     idle_before_tool_use: bool = False
     builtin_permission: str = "allow"
+    hide_spans: bool = False
     inject: list[dict[str, Any]] = attrs.field(factory=list)
 
 
