@@ -114,3 +114,37 @@ async def test_resources_are_namespaced_per_provider(router: Router) -> None:
     assert await router.store.get_resource("anthropic", "fp1") is None
     assert await router.store.get_resource("google", "fp1") == {"engine": "e1"}
     await asyncio.sleep(0)
+
+
+async def test_full_history_holds_earlier_turns_only(make_router: Callable[..., Router]) -> None:
+    seen: list[list[str]] = []
+
+    class FullHistory(NativeBackend):
+        async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+            seen.append([t.user for t in await turn.full_history()])
+            yield Message(text="ok")
+
+    router = make_router(plugins=[NativePlugin(FullHistory())])
+    sid = (await router.complete(provider="native", message="one")).session_id
+    await router.complete(provider="native", message="two", session_id=sid)
+    assert seen == [[], ["one"]]
+
+
+async def test_backend_options_reach_the_factory(make_router: Callable[..., Router]) -> None:
+    from copass_router import BackendContext
+
+    contexts: list[BackendContext] = []
+
+    class Plugin:
+        @hookimpl
+        def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+            def factory(context: BackendContext) -> NativeBackend:
+                contexts.append(context)
+                return NativeBackend()
+
+            register("configured", factory)
+
+    policy = object()
+    router = make_router(plugins=[Plugin()], backend_options={"configured": {"policy": policy}})
+    await router.complete(provider="configured", message="hi")
+    assert contexts[0].options["policy"] is policy

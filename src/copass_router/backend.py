@@ -48,12 +48,18 @@ class ResourceCache:
 
 @attrs.frozen
 class BackendContext:
-    """What a backend factory receives: its provider name, its resource space and settings."""
+    """What a backend factory receives: its provider name, its resource space and settings.
+
+    ``environ`` is where keys and URLs come from (the router's environment); ``options`` are
+    the host's settings for this provider (``Router(backend_options={provider: {...}})``),
+    values of any type (a policy function, a limit).
+    """
 
     provider: str
     resources: ResourceCache
     environ: Mapping[str, str] = attrs.field(factory=dict)
     dispatch_url: str | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 class AgentBackend:
@@ -163,11 +169,16 @@ class Turn:
         return self.request.options
 
     def bind(self, native_id: str, data: Mapping[str, Any] | None = None) -> None:
-        """Record the native session this turn ran in; it will be reused by the next turn."""
+        """Record the native session this turn ran in; it will be reused by the next turn.
+
+        May be called more than once (the last call wins): e.g. once the native session has
+        accepted the message, and again at the end with more data.
+        """
         self.new_binding = Binding(native_id=native_id, data=dict(data or {}))
 
     async def full_history(self) -> tuple[TranscriptTurn, ...]:
-        """Every earlier turn of the session (for a backend starting a fresh native session)."""
+        """Every earlier turn of the session, without this one (for a backend starting a fresh
+        native session)."""
         return tuple(await self._load_history())
 
     def dispatch(self, calls: Sequence[ToolCallRequest]) -> AsyncIterator[Event]:

@@ -74,6 +74,8 @@ class Router:
     :param turn_timeout: default bound on a whole turn, in seconds (None: unbounded).
     :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
     :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
+    :param backend_options: per provider, settings handed to its backend factory as
+        ``BackendContext.options`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class Router:
         turn_timeout: float | None = None,
         dispatch_secret: bytes | str | None = None,
         dispatch_url: str | None = None,
+        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -107,6 +110,7 @@ class Router:
             secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
         )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
+        self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
@@ -171,6 +175,7 @@ class Router:
                     resources=ResourceCache(self.store, provider),
                     environ=self.environ,
                     dispatch_url=self.dispatch_url,
+                    options=self._backend_options.get(provider, {}),
                 )
                 self._backends[provider] = factory(context)
         return self._backends[provider]
@@ -272,7 +277,7 @@ class Router:
             binding=binding,
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: store.load_turns(sid),
+            load_history=lambda: self._earlier_turns(sid, started.index),
             dispatch_token=mint_token(
                 self._secret,
                 run_id=run_id,
@@ -302,6 +307,9 @@ class Router:
         yield await runner.bookend(
             RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
         )
+
+    async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
+        return [t for t in await self.store.load_turns(sid) if t.index < before]
 
     async def _record(
         self, sid: str, record: TranscriptTurn, turn: Turn, had_binding: bool
