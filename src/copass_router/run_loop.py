@@ -71,14 +71,17 @@ class TurnRunner:
         return event
 
     async def _apply(self, event: Event) -> Event | None:
-        current: Event | None = event
+        current: Any = event
         for fn in self._middleware:
             current = fn(current, self._context)
-            if inspect.isawaitable(current):
+            # An Event passes straight on; anything else must be an async middleware's
+            # awaitable (cheaper than inspect.isawaitable on every event).
+            if current is not None and not isinstance(current, Event):
                 current = await current
             if current is None:
                 return None
-        return current
+        result: Event = current
+        return result
 
     async def bookend(self, event: Event) -> Event:
         """Stamp ``RunStarted``/``RunFinished`` and pass them through middleware (no drop)."""
