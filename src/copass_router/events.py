@@ -179,6 +179,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+_FIELDS: dict[type[Event], frozenset[str]] = {
+    cls: frozenset(f.name for f in attrs.fields(cls)) for cls in EVENT_TYPES.values()
+}
+
+
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The JSON-ready form of ``event``, with its ``type`` discriminator first."""
     if isinstance(event, UnknownEvent):
@@ -200,7 +205,7 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
             event_type=str(kind),
             data={k: v for k, v in data.items() if k != "type"},
         )
-    known = {f.name for f in attrs.fields(cls)}
+    known = _FIELDS[cls]
     return converter.structure({k: v for k, v in data.items() if k in known}, cls)
 
 
