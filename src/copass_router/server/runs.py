@@ -96,10 +96,14 @@ class RunStream:
             yield encode_event(self.started)
         while True:
             try:
-                item = await asyncio.wait_for(self._queue.get(), self._heartbeat)
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
+                item = self._queue.get_nowait()  # the busy path: no timer, no task
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout(self._heartbeat):
+                        item = await self._queue.get()
+                except TimeoutError:
+                    yield HEARTBEAT
+                    continue
             if item is _END:
                 return
             if item is _STOPPED or isinstance(item, BaseException):
