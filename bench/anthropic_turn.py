@@ -43,9 +43,7 @@ async def _direct(client: Any, agent_id: str, environment_id: str) -> tuple[floa
                 "content": [{"type": "text", "text": output}],
             }
             await events.send(session.id, events=[answer])
-        elif kind == "session.status_idle" and event.stop_reason.type != "requires_action":
-            break
-        elif kind == "session.status_terminated":
+        elif (kind == "session.status_idle" and event.stop_reason.type != "requires_action") or kind == "session.status_terminated":
             break
     await stream.close()
     return time.perf_counter() - start, first_text
