@@ -188,3 +188,15 @@ def test_instruction_carries_the_prompt_verbatim_and_the_runs_catalogue() -> Non
     empty = render_instruction("P", SimpleNamespace(state={}))
     assert "No tools are available" in empty
     assert agent_name("support-agent") == "support_agent" and agent_name("9x").startswith("agent_")
+
+
+async def test_a_cut_aiohttp_stream_is_a_retryable_connection_error() -> None:
+    import aiohttp
+
+    from copass_router import ProviderError
+    from copass_router_google.backend import _provider_errors
+
+    with pytest.raises(ProviderError) as info:
+        async with _provider_errors(None):
+            raise aiohttp.ClientPayloadError("Response payload is not completed")
+    assert info.value.retryable and info.value.code == "connection_error"

@@ -252,6 +252,16 @@ def make_backend(context: BackendContext) -> GoogleBackend:
     return GoogleBackend(context)
 
 
+def _aiohttp_errors() -> tuple[type[BaseException], ...]:
+    """aiohttp's client errors: the google client streams through aiohttp when it is
+    installed, and a cut stream then surfaces as its ClientPayloadError."""
+    try:
+        import aiohttp
+    except ImportError:
+        return ()
+    return (aiohttp.ClientError,)
+
+
 async def _provider_call(awaitable: Any) -> Any:
     async with _provider_errors(None):
         return await awaitable
@@ -281,7 +291,7 @@ class _provider_errors:
                 retryable=status in RETRY_STATUSES,
                 code=str(exc.status).lower() if exc.status else None,
             ) from exc
-        if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
             raise ProviderError(
                 f"the connection to Agent Engine failed ({type(exc).__name__}); the turn may "
                 "be incomplete",
