@@ -192,9 +192,9 @@ def test_instruction_carries_the_prompt_verbatim_and_the_runs_catalogue() -> Non
 
 async def test_a_cut_aiohttp_stream_is_a_retryable_connection_error() -> None:
     import aiohttp
+    from copass_router_google.backend import _provider_errors
 
     from copass_router import ProviderError
-    from copass_router_google.backend import _provider_errors
 
     with pytest.raises(ProviderError) as info:
         async with _provider_errors(None):

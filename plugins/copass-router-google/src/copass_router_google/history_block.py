@@ -25,52 +25,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from copass_router import (
-    AssistantText,
-    ChatMessage,
-    ToolCallItem,
-    ToolCallRequest,
-    ToolResultItem,
-    TranscriptTurn,
-)
+from copass_router import ChatMessage, ToolCallRequest, TranscriptTurn, transcript_messages
 
 HEADER = (
     "[copass-router history: earlier turns of this conversation, oldest first, "
     "one JSON message per line]"
 )
 FOOTER = "[end of copass-router history]"
-
-
-def history_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
-    """The neutral messages of ``turns`` (calls without a result are dropped)."""
-    messages: list[ChatMessage] = []
-    for turn in turns:
-        answered = {i.call_id for i in turn.items if isinstance(i, ToolResultItem)}
-        called = {i.call_id for i in turn.items if isinstance(i, ToolCallItem)}
-        messages.append(ChatMessage("user", turn.user))
-        for item in turn.items:
-            if isinstance(item, AssistantText):
-                messages.append(ChatMessage("assistant", item.text))
-            elif isinstance(item, ToolCallItem) and item.call_id in answered:
-                call = ToolCallRequest(item.call_id, item.name, dict(item.arguments))
-                last = messages[-1]
-                if last.role == "assistant":
-                    messages[-1] = ChatMessage(
-                        "assistant", last.text, tool_calls=(*last.tool_calls, call)
-                    )
-                else:
-                    messages.append(ChatMessage("assistant", "", tool_calls=(call,)))
-            elif isinstance(item, ToolResultItem) and item.call_id in called:
-                messages.append(
-                    ChatMessage(
-                        "tool",
-                        item.output,
-                        call_id=item.call_id,
-                        name=item.name,
-                        is_error=item.is_error,
-                    )
-                )
-    return messages
 
 
 def _line(message: ChatMessage) -> str:
@@ -90,7 +51,7 @@ def _line(message: ChatMessage) -> str:
 
 def with_history(message: str, turns: Sequence[TranscriptTurn]) -> str:
     """``message`` with the block for ``turns`` in front (``message`` alone if there are none)."""
-    messages = history_messages(turns)
+    messages = transcript_messages(turns)  # the core's neutral messages, calls paired
     if not messages:
         return message
     lines = [HEADER, *(_line(m) for m in messages), FOOTER]
