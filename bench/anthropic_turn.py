@@ -43,10 +43,15 @@ async def _direct(client: Any, agent_id: str, environment_id: str) -> tuple[floa
                 "content": [{"type": "text", "text": output}],
             }
             await events.send(session.id, events=[answer])
-        elif (kind == "session.status_idle" and event.stop_reason.type != "requires_action") or kind == "session.status_terminated":
+        elif kind in ("session.status_idle", "session.status_terminated") and _finished(event):
             break
     await stream.close()
     return time.perf_counter() - start, first_text
+
+
+def _finished(event: Any) -> bool:
+    stop = getattr(event, "stop_reason", None)
+    return stop is None or stop.type != "requires_action"
 
 
 async def _measure(base_url: str) -> list[Figure]:
