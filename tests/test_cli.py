@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,93 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "echo: hello from a subprocess" in result.stdout
+
+
+PLUGIN_PYPROJECT = """
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "copass-router-cli-probe"
+version = "0.0.1"
+dependencies = []
+
+[project.entry-points.copass_router]
+cli-probe = "copass_router_cli_probe"
+
+[tool.hatch.build.targets.wheel]
+packages = ["copass_router_cli_probe"]
+"""
+PLUGIN_MODULE = """
+from copass_router import hookimpl
+
+@hookimpl
+def copass_router_register_backends(register):
+    register("cli-probe", "copass_router.testing:ScriptedBackend", description="probe")
+"""
+
+
+def test_install_and_uninstall_a_local_plugin(tmp_path: Path) -> None:
+    project = tmp_path / "copass-router-cli-probe"
+    (project / "copass_router_cli_probe").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (project / "copass_router_cli_probe" / "__init__.py").write_text(PLUGIN_MODULE)
+    exe = str(Path(sys.executable).parent / "copass-router")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "COPASS_ROUTER_STORE": ":memory:",
+        "HOME": str(tmp_path),
+        **{k: v for k, v in os.environ.items() if k.startswith(("PIP_", "XDG_"))},
+    }
+    try:
+        installed = subprocess.run(
+            [exe, "install", str(project)], capture_output=True, text=True, timeout=300, env=env
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        listed = subprocess.run([exe, "providers"], capture_output=True, text=True, env=env)
+        assert "cli-probe" in listed.stdout and "copass-router-cli-probe 0.0.1" in listed.stdout
+    finally:
+        removed = subprocess.run(
+            [exe, "uninstall", "cli-probe"], capture_output=True, text=True, timeout=120, env=env
+        )
+    assert removed.returncode == 0, removed.stderr
+    listed = subprocess.run([exe, "providers"], capture_output=True, text=True, env=env)
+    assert "cli-probe" not in listed.stdout
+
+
+def test_emulate_serves_a_provider_api(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = str(Path(sys.executable).parent / "copass-router")
+    env = {k: v for k, v in os.environ.items() if k != "COPASS_ROUTER_LOAD_PLUGINS"}
+    proc = subprocess.Popen(
+        [exe, "emulate", "openai", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the emulator did not start"
+                time.sleep(0.1)
+        assert '"object":"list"' in body.replace(" ", "")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_emulate_names_the_installed_emulators(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emulate", "nope"]) == 2
+    assert "installed emulators:" in capsys.readouterr().err
