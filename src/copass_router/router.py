@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import uuid
@@ -15,13 +14,13 @@ import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .errors import (
-    DispatchAuthError,
     InvalidRequestError,
     SessionBusyError,
     SessionNotFoundError,
     UnknownProviderError,
 )
 from .events import Event, RunFinished, RunStarted, ToolResult
+from .live_runs import LiveRuns
 from .logs import get_logger
 from .plugins import PluginHost
 from .requests import build_request
@@ -34,7 +33,6 @@ from .types import (
     RunRequest,
     SessionInfo,
     StopReason,
-    ToolCallRequest,
     TranscriptTurn,
     TurnStatus,
 )
@@ -50,14 +48,6 @@ class ProviderInfo:
     plugin: str
     version: str | None
     description: str = ""
-
-
-@attrs.define
-class _LiveRun:
-    turn: Turn
-    dispatcher: ToolDispatcher
-    context: ToolContext
-    calls: dict[str, tuple[str, asyncio.Future[ToolResult]]] = attrs.field(factory=dict)
 
 
 class Router:
@@ -115,7 +105,7 @@ class Router:
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._busy: set[str] = set()
-        self._live: dict[str, _LiveRun] = {}
+        self._live = LiveRuns()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -288,7 +278,7 @@ class Router:
             ),
             dispatch_url=self.dispatch_url,
         )
-        self._live[run_id] = _LiveRun(turn, dispatcher, context)
+        self._live.add(turn, dispatcher, context)
         runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
         outcome = StopReason.CANCELLED  # until the stream ends on its own
         try:
@@ -300,7 +290,7 @@ class Router:
                     yield event
             outcome = turn.stop_reason
         finally:
-            self._live.pop(run_id, None)
+            self._live.remove(run_id)
             await runner.aclose()
             record = runner.recorder.finish(started, outcome)
             await self._record(sid, record, turn, binding is not None)
@@ -361,38 +351,12 @@ class Router:
 
         The call goes through the run's own dispatcher and shows up in the run's event stream
         under the real tool name. A repeated ``call_id`` gets the first call's result without
-        running the tool again; the same id with other arguments is refused.
+        running the tool again; the same id with other arguments is refused. Raises
+        :class:`DispatchAuthError` for a bad token, a finished run or a tool not allowed.
         """
-        claims = verify_token(self._secret, token)
-        live = self._live.get(claims.run_id)
-        if live is None or live.context.session_id != claims.session_id:
-            raise DispatchAuthError(f"run {claims.run_id} has ended", forbidden=True)
-        if tool_name not in claims.tools:
-            raise DispatchAuthError(
-                f"tool {tool_name!r} is not allowed for this run", forbidden=True
-            )
-        if not isinstance(call_id, str) or not call_id:
-            raise InvalidRequestError("call_id must be a non-empty string", field="call_id")
-        fingerprint = json.dumps(arguments, sort_keys=True, default=str)
-        seen = live.calls.get(call_id)
-        if seen is not None:
-            if seen[0] != fingerprint:
-                raise DispatchAuthError(
-                    f"call id {call_id!r} was already used with other arguments", forbidden=True
-                )
-            return await asyncio.shield(seen[1])
-        future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
-        live.calls[call_id] = (fingerprint, future)
-        call = ToolCallRequest(call_id, tool_name, dict(arguments))
-        try:
-            async for event in live.dispatcher.run([call], live.context):
-                live.turn.emit(event)
-                if isinstance(event, ToolResult):
-                    future.set_result(event)
-        finally:
-            if not future.done():
-                future.cancel()
-        return future.result()
+        return await self._live.dispatch(
+            verify_token(self._secret, token), tool_name, arguments, call_id
+        )
 
     async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Serve only the dispatch callback endpoint, in the background, for hosts that do not
