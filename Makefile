@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench soak clean
+.PHONY: setup demo test lint typecheck pytest bench profile soak clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ pytest: setup
 
 bench: setup  ## speed figures; never part of `make test`
 	$(PY) -m bench
+
+profile: setup  ## pyinstrument profiles of figures 1 and 2 (bench/profile-*.txt)
+	$(PY) -m bench.profile
 
 clean:
 	rm -rf $(VENV)
