@@ -59,10 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true")
 
     sessions = sub.add_parser("sessions", help="list or show stored sessions")
+    sessions.set_defaults(sessions_command="list", end_user=None, limit=20)
     sessions_sub = sessions.add_subparsers(dest="sessions_command", metavar="list|show")
     listing = sessions_sub.add_parser("list", help="recent sessions")
     listing.add_argument("--end-user", help="only this end user's sessions")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_limit, default=20, help="1 to 1000 (default 20)")
     show = sessions_sub.add_parser("show", help="a session's transcript")
     show.add_argument("session_id")
     show.add_argument("--end-user", default="local")
@@ -97,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
         "SQLite file in the user data directory)",
     )
     return parser
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be from 1 to 1000")
+    return value
 
 
 def _router() -> Any:
@@ -245,7 +253,12 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
             f"hosted mode needs the server extra: pip install 'copass-router[server]' ({exc})"
         ) from exc
     result: int = serve(
-        args.host, args.port, store=args.store, grace=args.grace, public_url=args.public_url
+        args.host,
+        args.port,
+        store=args.store,
+        grace=args.grace,
+        public_url=args.public_url,
+        max_body_bytes=args.max_body_bytes,
     )
     return result
 

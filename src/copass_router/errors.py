@@ -29,6 +29,12 @@ class InvalidRequestError(RouterError):
         self.field = field
 
 
+class PayloadTooLargeError(InvalidRequestError):
+    """A field (or a whole request) is over its size limit."""
+
+    code = "payload_too_large"
+
+
 class UnknownProviderError(InvalidRequestError):
     """No installed backend has this provider name."""
 

@@ -23,6 +23,7 @@ class _LiveRun:
     dispatcher: ToolDispatcher
     context: ToolContext
     calls: dict[str, tuple[str, asyncio.Future[ToolResult]]] = attrs.field(factory=dict)
+    workers: set[asyncio.Future[None]] = attrs.field(factory=set)
 
 
 class LiveRuns:
@@ -36,8 +37,11 @@ class LiveRuns:
         self._runs[turn.run_id] = _LiveRun(turn, dispatcher, context)
 
     def remove(self, run_id: str) -> None:
-        """A run has ended."""
-        self._runs.pop(run_id, None)
+        """A run has ended: its token stops working and tools it still runs are cancelled."""
+        live = self._runs.pop(run_id, None)
+        if live is not None:
+            for worker in live.workers:
+                worker.cancel()
 
     async def dispatch(
         self,
@@ -67,12 +71,28 @@ class LiveRuns:
         future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
         live.calls[call_id] = (fingerprint, future)
         call = ToolCallRequest(call_id, tool_name, dict(arguments))
+        worker = asyncio.ensure_future(self._run_call(live, call, future))
+        live.workers.add(worker)
         try:
-            async for event in live.dispatcher.run([call], live.context):
-                live.turn.emit(event)
-                if isinstance(event, ToolResult):
-                    future.set_result(event)
+            await worker
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller went away
+            raise DispatchAuthError(
+                f"run {claims.run_id} ended while the tool ran", forbidden=True
+            ) from None
         finally:
+            live.workers.discard(worker)
             if not future.done():
                 future.cancel()
         return future.result()
+
+    @staticmethod
+    async def _run_call(
+        live: _LiveRun, call: ToolCallRequest, future: asyncio.Future[ToolResult]
+    ) -> None:
+        async for event in live.dispatcher.run([call], live.context):
+            live.turn.emit(event)
+            if isinstance(event, ToolResult):
+                future.set_result(event)

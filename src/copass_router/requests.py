@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, PayloadTooLargeError
 from .types import RunRequest
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$")
@@ -16,13 +17,33 @@ _FIELDS = {f.name for f in attrs.fields(RunRequest)}
 MAX_MESSAGE_CHARS = 1_000_000
 
 
-def _check_id(value: Any, field: str) -> None:
-    if not isinstance(value, str) or not _ID.match(value):
+def check_id(value: Any, field: str) -> None:
+    """Raise :class:`InvalidRequestError` unless ``value`` is a well-formed id."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidRequestError(
             f"{field} must be 1-128 characters of letters, digits and _.:@- "
             f"(starting with a letter or digit); got {value!r:.60}",
             field=field,
         )
+
+
+def _check_text(value: Any, field: str) -> None:
+    """Strings must be encodable: a lone surrogate would be stored, then break every reader."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError(
+                f"{field} is not valid Unicode text (a lone surrogate at {exc.start})",
+                field=field,
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_text(key, field)
+            _check_text(item, f"{field}.{key}" if isinstance(key, str) else field)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item, field)
 
 
 def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_CHARS) -> None:
@@ -32,36 +53,54 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
     if not isinstance(request.message, str) or not request.message.strip():
         raise InvalidRequestError("message must be a non-empty string", field="message")
     if len(request.message) > max_message_chars:
-        raise InvalidRequestError(
+        raise PayloadTooLargeError(
             f"message is {len(request.message)} characters; the limit is {max_message_chars}",
             field="message",
         )
+    for name in (
+        "provider",
+        "message",
+        "model",
+        "system",
+        "reasoning_engine_id",
+        "location",
+        "options",
+        "metadata",
+    ):
+        _check_text(getattr(request, name), name)
     for name in ("model", "system", "reasoning_engine_id", "location"):
         value = getattr(request, name)
         if value is not None and not isinstance(value, str):
             raise InvalidRequestError(f"{name} must be a string", field=name)
-    _check_id(request.end_user_id, "end_user_id")
+    check_id(request.end_user_id, "end_user_id")
     if request.session_id is not None:
-        _check_id(request.session_id, "session_id")
+        check_id(request.session_id, "session_id")
     rounds = request.max_tool_rounds
     if not isinstance(rounds, int) or isinstance(rounds, bool) or not 0 <= rounds <= 100:
         raise InvalidRequestError(
             "max_tool_rounds must be an integer from 0 to 100", field="max_tool_rounds"
         )
     if request.timeout is not None and (
-        not isinstance(request.timeout, int | float) or request.timeout <= 0
+        isinstance(request.timeout, bool)
+        or not isinstance(request.timeout, int | float)
+        or not math.isfinite(request.timeout)
+        or request.timeout <= 0
     ):
         raise InvalidRequestError("timeout must be a positive number of seconds", field="timeout")
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
 
 
-def build_request(request: RunRequest | None, fields: Mapping[str, Any]) -> RunRequest:
+def build_request(
+    request: RunRequest | None,
+    fields: Mapping[str, Any],
+    max_message_chars: int = MAX_MESSAGE_CHARS,
+) -> RunRequest:
     """A checked RunRequest from either a RunRequest or keyword fields (not both)."""
     if request is not None:
         if fields:
             raise InvalidRequestError("pass a RunRequest or keyword fields, not both")
-        validate_request(request)
+        validate_request(request, max_message_chars)
         return request
     unknown = sorted(set(fields) - _FIELDS)
     if unknown:
@@ -73,5 +112,5 @@ def build_request(request: RunRequest | None, fields: Mapping[str, Any]) -> RunR
         if name not in fields:
             raise InvalidRequestError(f"{name} is required", field=name)
     built = RunRequest(**fields)
-    validate_request(built)
+    validate_request(built, max_message_chars)
     return built

@@ -23,7 +23,7 @@ from .events import Event, RunFinished, RunStarted, ToolResult
 from .live_runs import LiveRuns
 from .logs import get_logger
 from .plugins import PluginHost
-from .requests import build_request
+from .requests import MAX_MESSAGE_CHARS, build_request, check_id
 from .results import RunResult, collect
 from .run_loop import TurnRunner
 from .store import SessionStore, default_store_url, open_store
@@ -64,6 +64,7 @@ class Router:
     :param turn_timeout: default bound on a whole turn, in seconds (None: unbounded).
     :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
     :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
+    :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
     :param backend_options: per provider, settings handed to its backend factory as
         ``BackendContext.options`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
     """
@@ -82,6 +83,7 @@ class Router:
         dispatch_secret: bytes | str | None = None,
         dispatch_url: str | None = None,
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+        max_message_chars: int = MAX_MESSAGE_CHARS,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -100,6 +102,7 @@ class Router:
             secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
         )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
+        self.max_message_chars = max_message_chars
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
@@ -190,7 +193,7 @@ class Router:
         requests raise before anything starts. To stop early, break out of the loop (or close
         the generator with ``contextlib.aclosing``): the provider's turn is cancelled.
         """
-        return self._run(build_request(request, fields))
+        return self._run(build_request(request, fields, self.max_message_chars))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult`."""
@@ -319,6 +322,8 @@ class Router:
 
     async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
         """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""
+        check_id(session_id, "session_id")
+        check_id(end_user_id, "end_user_id")
         info = await self.store.get_session(session_id, end_user_id)
         if info is None:
             raise SessionNotFoundError(session_id)
@@ -333,10 +338,14 @@ class Router:
         self, end_user_id: str | None = None, limit: int = 50
     ) -> list[SessionInfo]:
         """Recent sessions, newest first (every end user's when ``end_user_id`` is None)."""
+        if end_user_id is not None:
+            check_id(end_user_id, "end_user_id")
         return await self.store.list_sessions(end_user_id, limit)
 
     async def delete_session(self, session_id: str, end_user_id: str) -> None:
         """Delete a session of ``end_user_id`` and its transcript."""
+        check_id(session_id, "session_id")
+        check_id(end_user_id, "end_user_id")
         if session_id in self._busy:
             raise SessionBusyError(session_id)
         if not await self.store.delete_session(session_id, end_user_id):

@@ -70,7 +70,12 @@ def verify_token(secret: bytes, token: str, *, now: float | None = None) -> Disp
     if not isinstance(token, str) or not token.startswith(PREFIX) or token.count(".") != 2:
         raise DispatchAuthError("malformed dispatch token")
     body, signature = token[len(PREFIX) :].split(".")
-    if not hmac.compare_digest(signature, _sign(secret, body)):
+    try:  # a token is ASCII; anything else (a lone surrogate included) is not one of ours
+        given, raw_body = signature.encode("ascii"), body.encode("ascii")
+    except UnicodeEncodeError:
+        raise DispatchAuthError("malformed dispatch token") from None
+    expected = _sign(secret, raw_body.decode()).encode()
+    if not hmac.compare_digest(given, expected):
         raise DispatchAuthError("dispatch token signature is invalid")
     try:
         raw = json.loads(_unb64(body))

@@ -130,20 +130,33 @@ def _encode_output(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, even for an exception whose ``__str__`` itself fails."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:
+        return type(exc).__name__
+
+
 class _Validators:
-    """jsonschema validators, compiled once per tool (jsonschema imports lazily: it is slow)."""
+    """jsonschema validators, compiled once per schema (jsonschema imports lazily: it is slow).
+
+    Keyed by the schema's text, not the tool object: a per-run tool is freed after its run and
+    a new one may get its ``id``, but never another schema's text.
+    """
 
     def __init__(self) -> None:
-        self._cache: dict[int, Any] = {}
+        self._cache: dict[str, Any] = {}
 
     def errors(self, tool: Tool, arguments: Any) -> list[str]:
-        validator = self._cache.get(id(tool))
+        key = json.dumps(tool.spec.parameters, sort_keys=True, default=str)
+        validator = self._cache.get(key)
         if validator is None:
             import jsonschema
 
             cls = jsonschema.validators.validator_for(tool.spec.parameters)
             validator = cls(tool.spec.parameters)
-            self._cache[id(tool)] = validator
+            self._cache[key] = validator
         return [
             f"{'/'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}"
             for e in validator.iter_errors(arguments)
@@ -188,7 +201,8 @@ class ToolDispatcher:
     ) -> AsyncIterator[Event]:
         """Yield a ToolCall per call, then a ToolResult per call as each finishes."""
         for call in calls:
-            yield ToolCall(call_id=call.call_id, name=call.name, arguments=dict(call.arguments))
+            arguments = dict(call.arguments) if isinstance(call.arguments, Mapping) else {}
+            yield ToolCall(call_id=call.call_id, name=call.name, arguments=arguments)
         tasks = [asyncio.ensure_future(self.call(c, context)) for c in calls]
         try:
             for next_done in asyncio.as_completed(tasks):
@@ -199,12 +213,15 @@ class ToolDispatcher:
 
     async def call(self, call: ToolCallRequest, context: ToolContext) -> ToolResult:
         """Run one call and return its result; failures become ``is_error`` results."""
+        task = asyncio.current_task()
         try:
             output, is_error = await self._call(call, context)
         except asyncio.CancelledError:
-            raise
+            if task is not None and task.cancelling():
+                raise  # the run is being cancelled
+            output, is_error = f"tool {call.name!r} failed: it raised CancelledError", True
         except Exception as exc:
-            output, is_error = f"tool {call.name!r} failed: {type(exc).__name__}: {exc}", True
+            output, is_error = f"tool {call.name!r} failed: {_describe(exc)}", True
         try:
             text = _encode_output(output)
         except (TypeError, ValueError):
@@ -225,6 +242,9 @@ class ToolDispatcher:
         if tool is None:
             known = ", ".join(sorted(self._tools)) or "none"
             return f"unknown tool {call.name!r}; available tools: {known}", True
+        if not isinstance(call.arguments, Mapping):
+            kind = type(call.arguments).__name__
+            return f"arguments for {call.name!r} must be a JSON object, not {kind}", True
         problems = self._validators.errors(tool, dict(call.arguments))
         if problems:
             return f"invalid arguments for {call.name!r}: " + "; ".join(problems), True

@@ -165,7 +165,7 @@ def _clean(text: str) -> bool:
 
 
 def texts(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
-    """Any text (lone surrogates excluded: see the xfail tests) free of traceback marks."""
+    """Any text (lone surrogates have tests of their own) free of traceback marks."""
     return st.text(min_size=min_size, max_size=max_size).filter(_clean)
 
 

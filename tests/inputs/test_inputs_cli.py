@@ -87,7 +87,6 @@ RUN_OPTIONS = st.lists(
 RUN = st.builds(lambda message, options: ["run", message, *options], MESSAGE, RUN_OPTIONS)
 LIMIT = st.one_of(st.integers(-(10**6), 10**6).map(str), VALUE)
 SESSIONS = st.one_of(
-    # Always with a subcommand: bare `sessions` is a known bug (see the xfail below).
     st.builds(
         lambda opts: ["sessions", "list", *opts],
         st.lists(st.sampled_from(["--end-user", "--limit"]), max_size=2, unique=True)
@@ -152,29 +151,14 @@ def test_a_run_and_its_session_survive_bad_arguments_around_them() -> None:
     assert code == 0 and out.count("(completed)") == 1 and "user: first words" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG cli.py _sessions: `copass-router sessions` without list/show reads "
-    "args.end_user, which only the subcommands define: AttributeError traceback",
-)
 def test_bare_sessions_lists_them() -> None:
     assert _run_cli(["sessions"])[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG cli.py: `sessions list --limit` is any int; SQLite raises OverflowError past "
-    "2**63 (no range check, unlike the hosted API's 1-500)",
-)
 def test_a_huge_limit_is_refused() -> None:
     assert _run_cli(["sessions", "list", "--limit", str(10**30)])[0] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an argument a shell decodes with surrogateescape (non-UTF-8 bytes) reaches "
-    "the SQLite store unchecked in Router.list_sessions/get_session: UnicodeEncodeError",
-)
 @pytest.mark.parametrize(
     "argv",
     [

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,8 +62,8 @@ async def test_a_body_over_the_limit_is_413_and_writes_nothing(
         assert response.status_code == 413
         assert problem["code"] == "payload_too_large"
     elif path == "/v1/runs":
-        # Within the body limit, the message is still over the message limit.
-        assert (response.status_code, problem["field"]) == (400, "message")
+        # Within the body limit, the message is still over the message limit: 413 too.
+        assert (response.status_code, problem["field"]) == (413, "message")
     else:
         assert response.status_code == 401  # read in full, then the token is refused
     assert await served.sessions() == before
@@ -80,11 +79,6 @@ async def test_a_message_at_the_message_limit_runs(served: Served) -> None:
     assert response.text.rstrip().endswith("}") and "run_finished" in response.text[-400:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Issue 9 asks for 413 on oversized messages; a message over requests.py "
-    "MAX_MESSAGE_CHARS (1,000,000) in a body under the 8 MiB limit is a 400 invalid_request",
-)
 async def test_a_message_over_the_message_limit_is_413_naming_it(served: Served) -> None:
     async with served.http() as http:
         response = await http.post(
@@ -94,12 +88,6 @@ async def test_a_message_over_the_message_limit_is_413_naming_it(served: Served)
     assert problem_of(response)["field"] == "message"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="the body limit is not configurable: payloads.MAX_BODY_BYTES is bound as the "
-    "default of read_json_object, and create_app/serve take no max_body_bytes",
-)
 async def test_the_body_limit_is_configurable() -> None:
     router = make_router(ToolLog(), ScriptedBackend())
     app = create_app(router, api_keys=[f"{TENANT}:{KEY}"], max_body_bytes=4096)

@@ -202,11 +202,6 @@ async def test_deeply_nested_bodies_under_the_parser_limit_are_handled(
         assert problem_of(response)["field"] == "x"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG server/payloads.py read_json_object: json.loads raises RecursionError for "
-    "nesting >= ~1000 levels (a 20 kB body); only ValueError is caught, so it is a 500",
-)
 @pytest.mark.parametrize("path", ["/v1/runs", "/v1/dispatch"])
 async def test_nesting_beyond_the_parser_limit_is_a_400_not_a_500(
     served: Served, path: str
@@ -222,12 +217,6 @@ async def test_nesting_beyond_the_parser_limit_is_a_400_not_a_500(
 LONE_SURROGATE = "hi \ud800 there"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a lone surrogate (JSON '\\ud800') in message or model is accepted and stored, "
-    "then GET /v1/sessions/{id} is a 500 for good: JSONResponse encodes with "
-    "ensure_ascii=False and cannot encode it (server/app.py get_session)",
-)
 @pytest.mark.parametrize("field", ["message", "model"])
 async def test_a_lone_surrogate_is_refused_or_stays_readable(served: Served, field: str) -> None:
     body = {"provider": "echo", "message": "hi", "end_user_id": "u-surrogate"}
@@ -243,11 +232,6 @@ async def test_a_lone_surrogate_is_refused_or_stays_readable(served: Served, fie
     assert shown.status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG server/problems.py problem(): the 422 for an unknown provider echoes the "
-    "provider name; JSONResponse cannot encode a lone surrogate, so the answer is a 500",
-)
 async def test_an_unknown_provider_with_a_lone_surrogate_is_a_4xx(served: Served) -> None:
     body = {"provider": "\ud800", "message": "hi"}
     async with served.http() as http:
@@ -256,12 +240,6 @@ async def test_an_unknown_provider_with_a_lone_surrogate_is_a_4xx(served: Served
     assert problem_of(response)["field"] == "provider"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG requests.py validate_request: `timeout <= 0` is False for NaN, so a NaN "
-    "timeout (Python's JSON parser accepts NaN) is taken; the turn's asyncio.timeout(NaN) "
-    "then corrupts the event loop's timer heap and stalls other runs on a hosted server",
-)
 async def test_a_nan_timeout_is_refused_before_anything_runs() -> None:
     # In-process on purpose: Router.run validates when called, so with the bug present
     # nothing is iterated and the test's loop is not stalled.

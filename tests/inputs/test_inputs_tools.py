@@ -138,13 +138,6 @@ async def test_parallel_calls_each_get_their_own_result(
     assert by_name["nothing"].is_error and not by_name["ping"].is_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG tools.py ToolDispatcher.run: ToolCall(arguments=dict(call.arguments)) is built "
-    "outside the per-call error handling, so arguments that are not a JSON object (a list, a "
-    "number, null; what an OpenAI-style model can emit) fail the whole turn, and a list of "
-    "pairs is silently turned into an object and run",
-)
 @pytest.mark.parametrize("raw", ["[1, 2]", "5", '"x"', "null", '[["city", "Oslo"]]'])
 async def test_arguments_that_are_not_an_object_are_an_error_result(
     tooled: tuple[Router, ToolLog], raw: str

@@ -27,7 +27,7 @@ from ..router import Router
 from .access_log import AccessLog
 from .auth import ApiKeys, Principal, bearer_token, is_loopback
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
-from .payloads import read_json_object, run_fields
+from .payloads import MAX_BODY_BYTES, read_json_object, run_fields
 from .problems import (
     ShuttingDownError,
     http_exception_handler,
@@ -52,10 +52,13 @@ class HostedState:
     ``await app.state.copass_router.drain(grace)`` before it stops serving.
     """
 
-    def __init__(self, router: Router, keys: ApiKeys, heartbeat: float) -> None:
+    def __init__(
+        self, router: Router, keys: ApiKeys, heartbeat: float, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
         self.router = router
         self.keys = keys
         self.heartbeat = heartbeat
+        self.max_body_bytes = max_body_bytes
         self.runs = LiveRuns()
 
     async def drain(self, grace: float) -> None:
@@ -99,7 +102,8 @@ async def create_run(request: Request) -> Response:
         return problem_for(ShuttingDownError())
     stream: RunStream | None = None
     try:
-        fields = run_fields(await read_json_object(request), principal)
+        body = await read_json_object(request, state.max_body_bytes)
+        fields = run_fields(body, principal)
         stream = RunStream(state.router.run(**fields), state.heartbeat)
         state.runs.add(stream)
         started = await stream.start()
@@ -223,6 +227,7 @@ def create_app(
     api_keys: Iterable[str] | ApiKeys | None = None,
     heartbeat: float = DEFAULT_HEARTBEAT,
     dispatch: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     """The hosted router as a Starlette app.
 
@@ -232,6 +237,8 @@ def create_app(
         answers loopback clients only.
     :param heartbeat: seconds of quiet before a stream gets a heartbeat comment.
     :param dispatch: serve ``POST /v1/dispatch`` for deployed agents' tool calls.
+    :param max_body_bytes: larger request bodies are refused with 413 (default 8 MiB); a
+        message longer than the router's ``max_message_chars`` is refused with 413 too.
     """
     if isinstance(api_keys, ApiKeys):
         keys = api_keys
@@ -258,7 +265,7 @@ def create_app(
             Exception: internal_error_handler,
         },
     )
-    app.state.copass_router = HostedState(router, keys, heartbeat)
+    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes)
     if not keys.enabled:
         log.warning("no_api_keys", detail="answering loopback clients only")
     return app

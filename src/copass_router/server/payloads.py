@@ -9,10 +9,9 @@ from typing import Any
 import attrs
 from starlette.requests import Request
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, PayloadTooLargeError
 from ..types import RunRequest
 from .auth import Principal
-from .problems import BodyTooLargeError
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _RUN_FIELDS = frozenset(f.name for f in attrs.fields(RunRequest))
@@ -24,18 +23,20 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
     """The request body as a JSON object, or :class:`InvalidRequestError`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(f"the request body is over {limit} bytes")
+        raise PayloadTooLargeError(f"the request body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLargeError(f"the request body is over {limit} bytes")
+            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
         chunks.append(chunk)
     try:
         data = json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise InvalidRequestError("the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     return data

@@ -19,6 +19,7 @@ from ..errors import (
     ConfigurationError,
     DispatchAuthError,
     InvalidRequestError,
+    PayloadTooLargeError,
     ProviderError,
     RouterError,
     SessionBusyError,
@@ -41,12 +42,6 @@ class ShuttingDownError(RouterError):
 
     def __init__(self) -> None:
         super().__init__("the router is shutting down; retry against another instance or later")
-
-
-class BodyTooLargeError(InvalidRequestError):
-    """The request body is over the size limit."""
-
-    code = "payload_too_large"
 
 
 _TITLES = {
@@ -98,8 +93,8 @@ def problem_for(exc: RouterError) -> JSONResponse:
     """The problem response for an error the router raised before a run's stream started."""
     message = str(exc)
     # Subclasses first: UnknownProviderError is an InvalidRequestError.
-    if isinstance(exc, BodyTooLargeError):
-        return problem(413, exc.code, message)
+    if isinstance(exc, PayloadTooLargeError):
+        return problem(413, exc.code, message, field=exc.field)
     if isinstance(exc, UnknownProviderError):
         return problem(
             422,

@@ -25,6 +25,7 @@ from .app import DEFAULT_HEARTBEAT, create_app
 from .auth import KEYS_ENV, ApiKeys, is_loopback
 from .dispatch import DISPATCH_PATH
 from .listener import RouterServer, base_url, bind_socket, uvicorn_config
+from .payloads import MAX_BODY_BYTES
 
 log = get_logger("copass_router.server")
 
@@ -44,6 +45,7 @@ def serve(
     heartbeat: float = DEFAULT_HEARTBEAT,
     public_url: str | None = None,
     router: Router | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> int:
     """Serve the hosted router until SIGTERM/SIGINT; return the process exit code.
 
@@ -57,6 +59,7 @@ def serve(
     :param public_url: the URL deployed agents reach this server at (for the dispatch
         callback), when it differs from ``http://host:port``.
     :param router: serve this router instead of building one (its owner closes it).
+    :param max_body_bytes: larger request bodies are refused with 413.
     """
     env = dict(os.environ if environ is None else environ)
     try:
@@ -80,7 +83,9 @@ def serve(
         return 1
     try:
         with _runner() as runner:
-            return runner.run(_serve(sock, keys, env, store, router, grace, heartbeat, public_url))
+            return runner.run(
+                _serve(sock, keys, env, store, router, grace, heartbeat, public_url, max_body_bytes)
+            )
     except KeyboardInterrupt:
         return 130
 
@@ -104,12 +109,13 @@ async def _serve(
     grace: float,
     heartbeat: float,
     public_url: str | None,
+    max_body_bytes: int,
 ) -> int:
     router = given or Router(store=store, environ=env)
     base = base_url(sock)
     if router.dispatch_url is None:
         router.dispatch_url = (public_url or base).rstrip("/") + DISPATCH_PATH
-    app = create_app(router, api_keys=keys, heartbeat=heartbeat)
+    app = create_app(router, api_keys=keys, heartbeat=heartbeat, max_body_bytes=max_body_bytes)
     state = app.state.copass_router
     server = RouterServer(uvicorn_config(app), before_shutdown=lambda: state.drain(grace))
     _install_signal_handlers(server, lambda: state.drain(0))
