@@ -23,6 +23,8 @@ CANARIES = {
     "beta-key-0123456789abcdef",
     "sk-ant-api03-PORTABLE0123456789abcdef",  # cross-provider tests
     "sk-portable-0123456789abcdef",
+    "sk-ant-api03-RELIABLE0123456789abcdef",  # fault suite
+    "sk-reliable-0123456789abcdef",
 }
 _tokens: set[str] = set()
 _leaks: list[tuple[str, str, str]] = []
