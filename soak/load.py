@@ -28,7 +28,7 @@ from copass_router import (
 
 TURNS_PER_SESSION = 5
 RUN_TIMEOUT = 120.0  # one turn, start to finish, however loaded the machine is
-DELETE_TIMEOUT = 30.0
+DELETE_TIMEOUT = RUN_TIMEOUT  # a saturated worker is as slow to delete as to start a turn
 
 
 def script(words: float) -> list[str]:

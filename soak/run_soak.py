@@ -42,7 +42,7 @@ class Memory:
     """The worker's resident memory over the soak, in KiB."""
 
     idle: int = 0
-    warmed: int = 0  # a quarter into the load: pools, caches and connections in place
+    warmed: int = 0  # half way through the load: pools, caches and connections in place
     end_of_load: int = 0
     after: int = 0
     peak: int = 0
@@ -141,9 +141,9 @@ async def _load(
             await slot(remote, tally, outcome.provider, index, deadline, turns)
 
         async def mark_warmed() -> None:
-            await asyncio.sleep(outcome.seconds / 4)
+            await asyncio.sleep(outcome.seconds / 2)
             memory.warmed = rss_kib(worker.pid)
-            await asyncio.sleep(max(outcome.seconds * 3 / 4 - 1.0, 0.0))
+            await asyncio.sleep(max(outcome.seconds / 2 - 1.0, 0.0))
             memory.end_of_load = rss_kib(worker.pid)
 
         marker = asyncio.create_task(mark_warmed())
@@ -234,8 +234,8 @@ def report(outcome: Outcome) -> str:
         f"- time to first event: p50 {_percentile(t.first_event_ms, 0.5):.0f} ms, "
         f"p99 {_percentile(t.first_event_ms, 0.99):.0f} ms; whole turn p50 "
         f"{_percentile(t.turn_ms, 0.5):.0f} ms, p99 {_percentile(t.turn_ms, 0.99):.0f} ms",
-        f"- worker RSS (KiB): idle {m.idle}, at 25% of the load {m.warmed}, at the end of the "
-        f"load {m.end_of_load} ({growth:+d}, {100 * growth / max(m.warmed, 1):+.1f}%), "
+        f"- worker RSS (KiB): idle {m.idle}, half way through the load {m.warmed}, at its end "
+        f"{m.end_of_load} ({growth:+d}, {100 * growth / max(m.warmed, 1):+.1f}%), "
         f"peak {m.peak}, after the drain {m.after}",
         f"- worker RSS over the load (s: MiB): {_timeline(m.samples, outcome.seconds)}",
         f"- worker CPU during the soak: {outcome.cpu:.1f} s "
