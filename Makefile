@@ -24,8 +24,8 @@ demo: setup  ## the main job: a multi-provider conversation, offline
 test: lint typecheck pytest  ## every check CI runs
 
 lint: setup
-	$(VENV)/bin/ruff check src plugins tests bench examples
-	$(VENV)/bin/ruff format --check src plugins tests bench examples
+	$(VENV)/bin/ruff check src plugins tests bench examples soak
+	$(VENV)/bin/ruff format --check src plugins tests bench examples soak
 
 typecheck: setup
 	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
@@ -38,6 +38,9 @@ bench: setup  ## speed figures; never part of `make test`
 
 profile: setup  ## pyinstrument profiles of figures 1 and 2 (bench/profile-*.txt)
 	$(PY) -m bench.profile
+
+soak: setup  ## 60 s of 1,000 concurrent hosted runs, echo then the Anthropic emulator; not a test
+	$(PY) -m soak.run_soak --seconds 60 --concurrency 1000
 
 clean:
 	rm -rf $(VENV)
