@@ -169,6 +169,15 @@ def texts(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
     return st.text(min_size=min_size, max_size=max_size).filter(_clean)
 
 
+# Strings a JSON body can carry but UTF-8 cannot encode (``"\ud800"`` escapes parse to them).
+LONE_SURROGATES = st.sampled_from(["\ud800", "a\udfffb", "\udc80x"])
+
+
+def json_texts(max_size: int = 40) -> st.SearchStrategy[str]:
+    """Text a JSON body may carry: :func:`texts`, now and then with a lone surrogate."""
+    return st.one_of(texts(max_size=max_size), texts(max_size=max_size), LONE_SURROGATES)
+
+
 def json_values(allow_nan: bool = True) -> st.SearchStrategy[Any]:
     """Any JSON value Python's parser accepts (NaN and Infinity included unless told)."""
     scalars = st.one_of(
@@ -177,7 +186,7 @@ def json_values(allow_nan: bool = True) -> st.SearchStrategy[Any]:
         st.integers(),
         st.integers(min_value=-(10**300), max_value=10**300),
         st.floats(allow_nan=allow_nan, allow_infinity=True),
-        texts(),
+        json_texts(),
     )
     return st.recursive(
         scalars,
@@ -198,6 +207,13 @@ def nested(depth: int, kind: str) -> Any:
     for _ in range(depth):
         value = [value] if kind == "list" else {"k": value}
     return value
+
+
+def nested_json(depth: int, kind: str) -> bytes:
+    """:func:`nested` as JSON text, built by hand: ``json.dumps`` itself stops near 1,000."""
+    if kind == "list":
+        return b"[" * depth + b'"core"' + b"]" * depth
+    return b'{"k": ' * depth + b'"core"' + b"}" * depth
 
 
 def json_bytes(value: Any) -> bytes:

@@ -64,12 +64,17 @@ def _invoke(argv: list[str]) -> tuple[int, str, str, bool]:
     return code, out.getvalue() + stdout.getvalue(), stderr.getvalue(), False
 
 
+# What a shell hands Python for bytes that are not UTF-8 (decoded with surrogateescape).
+UNDECODABLE = st.binary(min_size=1, max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape"))
 VALUE = st.one_of(
-    st.sampled_from(["echo", "nope", "", "-", "--json", "x=y", "42"]), texts(max_size=30)
+    st.sampled_from(["echo", "nope", "", "-", "--json", "x=y", "42"]),
+    texts(max_size=30),
+    UNDECODABLE,
 )
 MESSAGE = st.one_of(
     st.sampled_from(["hi", "/recall", "/tool lookup {}", "/error boom now", "/refuse", "/think x"]),
     texts(max_size=60).filter(lambda s: not s.lstrip().startswith("/")),
+    UNDECODABLE.map(lambda s: f"hi {s}"),
 )
 RUN_OPTIONS = st.lists(
     st.one_of(
@@ -85,8 +90,9 @@ RUN_OPTIONS = st.lists(
     max_size=4,
 ).map(lambda groups: [token for group in groups for token in group])
 RUN = st.builds(lambda message, options: ["run", message, *options], MESSAGE, RUN_OPTIONS)
-LIMIT = st.one_of(st.integers(-(10**6), 10**6).map(str), VALUE)
+LIMIT = st.one_of(st.integers(-(10**6), 10**6).map(str), st.integers().map(str), VALUE)
 SESSIONS = st.one_of(
+    st.just(["sessions"]),
     st.builds(
         lambda opts: ["sessions", "list", *opts],
         st.lists(st.sampled_from(["--end-user", "--limit"]), max_size=2, unique=True)
@@ -115,7 +121,7 @@ REFUSED = st.builds(
     st.lists(st.sampled_from(["--port", "0", "anthropic", "--host", "x", "-U"]), max_size=3),
 )
 ANYTHING = st.lists(VALUE, max_size=5).filter(
-    lambda argv: not argv or argv[0] not in ("serve", "emulate", "install", "uninstall", "sessions")
+    lambda argv: not argv or argv[0] not in ("serve", "emulate", "install", "uninstall")
 )
 ARGV = st.one_of(RUN, RUN, RUN, SESSIONS, LISTINGS, REFUSED, ANYTHING)
 

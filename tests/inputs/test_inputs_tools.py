@@ -119,6 +119,24 @@ async def test_any_tool_arguments_give_a_result_or_an_error_naming_the_problem(
     assert result.text.startswith(f"tool results: {name} -> ")
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=NAMES, arguments=VALUES.filter(lambda v: not isinstance(v, dict)))
+async def test_arguments_that_are_not_an_object_never_reach_a_tool(
+    tooled: tuple[Router, ToolLog], name: str, arguments: Any
+) -> None:
+    router, log = tooled
+    message = f"/tool {name} {json.dumps(arguments)}"
+    result = await router.complete(provider="echo", message=message, end_user_id="tools")
+    note(f"{message} -> {[(r.output, r.is_error) for r in result.tool_results]}")
+    assert result.stop_reason is StopReason.END_TURN
+    (answer,) = result.tool_results
+    assert answer.is_error and log.calls == []
+    if name in KNOWN:
+        assert "object" in answer.output
+    else:
+        assert f"unknown tool {name!r}" in answer.output or "object" in answer.output
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(arguments=st.dictionaries(TEXT, JSON_VALUES.filter(lambda v: v == v), max_size=2))
 async def test_parallel_calls_each_get_their_own_result(
