@@ -170,32 +170,33 @@ async def soak(
 ) -> Outcome:
     """Soak one provider; the worker (and emulator) run for exactly this call."""
     outcome = Outcome(provider, seconds, concurrency, Tally(), Memory())
-    log_dir = Path(tempfile.mkdtemp(prefix=f"copass-soak-{provider}-"))
-    async with contextlib.AsyncExitStack() as stack:
-        env = {"COPASS_ROUTER_API_KEYS": ""}  # loopback only, no keys
-        emulator: Child | None = None
-        if provider == "anthropic":
+    with tempfile.TemporaryDirectory(prefix=f"copass-soak-{provider}-") as tmp:
+        log_dir = Path(tmp)
+        async with contextlib.AsyncExitStack() as stack:
+            env = {"COPASS_ROUTER_API_KEYS": ""}  # loopback only, no keys
+            emulator: Child | None = None
+            if provider == "anthropic":
+                port = free_port()
+                emulator = await stack.enter_async_context(
+                    running("emulator", emulator_argv("anthropic", port), port, {}, log_dir)
+                )
+                env |= {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": emulator.url}
+                emulator_start = rss_kib(emulator.pid)
             port = free_port()
-            emulator = await stack.enter_async_context(
-                running("emulator", emulator_argv("anthropic", port), port, {}, log_dir)
+            worker = await stack.enter_async_context(
+                running("worker", worker_argv(port), port, env, log_dir)
             )
-            env |= {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": emulator.url}
-            emulator_start = rss_kib(emulator.pid)
-        port = free_port()
-        worker = await stack.enter_async_context(
-            running("worker", worker_argv(port), port, env, log_dir)
-        )
-        fds_start = fd_count(worker.pid)  # before any client connected
-        await _load(worker, outcome, words, ramp, per_client)
-        outcome.inbound_open = await _wait_inbound_closed(worker)
-        outcome.fds = (fds_start, fd_count(worker.pid))
-        outcome.memory.after = rss_kib(worker.pid)
-        if emulator is not None:
-            outcome.outbound_open = len(
-                [s for s in tcp_sockets(worker.pid) if s.remote_port == emulator.port]
-            )
-            outcome.emulator_rss = (emulator_start, rss_kib(emulator.pid))
-    outcome.worker_log = worker.log_lines()
+            fds_start = fd_count(worker.pid)  # before any client connected
+            await _load(worker, outcome, words, ramp, per_client)
+            outcome.inbound_open = await _wait_inbound_closed(worker)
+            outcome.fds = (fds_start, fd_count(worker.pid))
+            outcome.memory.after = rss_kib(worker.pid)
+            if emulator is not None:
+                outcome.outbound_open = len(
+                    [s for s in tcp_sockets(worker.pid) if s.remote_port == emulator.port]
+                )
+                outcome.emulator_rss = (emulator_start, rss_kib(emulator.pid))
+        outcome.worker_log = worker.log_lines()  # the worker has stopped; its log is whole
     return outcome
 
 
