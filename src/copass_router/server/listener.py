@@ -41,6 +41,9 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def uvicorn_config(app: ASGIApp, *, graceful_timeout: float = 5) -> uvicorn.Config:
     """uvicorn settings for the router: no lifespan, no logging setup, no websockets.
 
@@ -54,6 +57,10 @@ def uvicorn_config(app: ASGIApp, *, graceful_timeout: float = 5) -> uvicorn.Conf
         access_log=False,
         ws="none",
         timeout_graceful_shutdown=max(1, math.ceil(graceful_timeout)),
+        # uvicorn's 5 s default equals httpx's keep-alive expiry: the server then closes an idle
+        # connection just as the client reuses it (a reset before the response starts). Keep
+        # idle connections well past any client's expiry instead.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
     )
 
