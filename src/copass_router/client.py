@@ -38,7 +38,7 @@ from .requests import build_request
 from .results import RunResult, collect
 from .router import ProviderInfo
 from .types import RunRequest, SessionInfo, StopReason, TokenUsage, TranscriptTurn
-from .wire import converter
+from .wire import get_converter
 
 if TYPE_CHECKING:
     import httpx
@@ -109,7 +109,7 @@ def request_body(request: RunRequest) -> dict[str, Any]:
             "server's router, and every run may use them",
             field="tools",
         )
-    data: dict[str, Any] = converter.unstructure(request)
+    data: dict[str, Any] = get_converter().unstructure(request)
     data.pop("tools", None)
     return {k: v for k, v in data.items() if v is not None}
 
@@ -303,7 +303,7 @@ class RemoteRouter:
     async def transcript(self, session_id: str, end_user_id: str) -> list[TranscriptTurn]:
         """Every turn of a session of ``end_user_id``."""
         data = await self._get_json("GET", _session_path(session_id), end_user_id=end_user_id)
-        return [converter.structure(turn, TranscriptTurn) for turn in data["turns"]]
+        return [get_converter().structure(turn, TranscriptTurn) for turn in data["turns"]]
 
     async def list_sessions(self, end_user_id: str, limit: int = 50) -> list[SessionInfo]:
         """The end user's recent sessions, newest first."""

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import attrs
 
 from .types import StopReason, TokenUsage
-from .wire import converter
+from .wire import get_converter
 
 
 @attrs.frozen(kw_only=True)
@@ -188,7 +188,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     """The JSON-ready form of ``event``, with its ``type`` discriminator first."""
     if isinstance(event, UnknownEvent):
         return {"type": event.event_type, **event.data}
-    body = converter.unstructure(event)
+    body = get_converter().unstructure(event)
     if body.get("provider_data") is None:
         body.pop("provider_data", None)
     return {"type": event.type, **body}
@@ -206,7 +206,7 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
             data={k: v for k, v in data.items() if k != "type"},
         )
     known = _FIELDS[cls]
-    return converter.structure({k: v for k, v in data.items() if k in known}, cls)
+    return get_converter().structure({k: v for k, v in data.items() if k in known}, cls)
 
 
 def event_to_json(event: Event) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
-
-import cattrs
-from cattrs.strategies import configure_tagged_union
 
 from .types import (
     AssistantText,
@@ -19,32 +17,40 @@ from .types import (
     UserText,
 )
 
-converter = cattrs.Converter(omit_if_default=False)
-
 _ITEM_TAGS: dict[type, str] = {
     UserText: "user",
     AssistantText: "assistant",
     ToolCallItem: "tool_call",
     ToolResultItem: "tool_result",
 }
-configure_tagged_union(
-    TranscriptItem, converter, tag_name="kind", tag_generator=lambda cls: _ITEM_TAGS[cls]
-)
+
+
+@functools.cache
+def get_converter() -> Any:
+    """The one cattrs converter, built on first use (importing cattrs costs ~15 ms)."""
+    import cattrs
+    from cattrs.strategies import configure_tagged_union
+
+    converter = cattrs.Converter(omit_if_default=False)
+    configure_tagged_union(
+        TranscriptItem, converter, tag_name="kind", tag_generator=lambda cls: _ITEM_TAGS[cls]
+    )
+    return converter
 
 
 def turn_to_json(turn: TranscriptTurn) -> str:
     """A transcript turn as compact JSON (how the store keeps it)."""
-    return json.dumps(converter.unstructure(turn), separators=(",", ":"), default=str)
+    return json.dumps(get_converter().unstructure(turn), separators=(",", ":"), default=str)
 
 
 def turn_from_json(text: str) -> TranscriptTurn:
     """Rebuild a transcript turn stored with :func:`turn_to_json`."""
-    return converter.structure(json.loads(text), TranscriptTurn)
+    return get_converter().structure(json.loads(text), TranscriptTurn)
 
 
 def turn_to_dict(turn: TranscriptTurn) -> dict[str, Any]:
     """A transcript turn as a JSON-ready dict (for the hosted API and the CLI)."""
-    data: dict[str, Any] = converter.unstructure(turn)
+    data: dict[str, Any] = get_converter().unstructure(turn)
     return data
 
 
