@@ -7,11 +7,9 @@ import asyncio
 import time
 from typing import Any
 
-from copass_router import Router
-
 from .emulator_process import emulator_process
 from .report import Figure
-from .turn_latency import PROMPT, RUNS, _median, _through, lookup
+from .turn_latency import PROMPT, compare, lookup
 
 KEY = "sk-ant-bench-0123456789abcdef"
 SYSTEM = "Benchmark agent."
@@ -65,49 +63,13 @@ async def _measure(base_url: str) -> list[Figure]:
         name="bench", config={"type": "cloud", "networking": {"type": "unrestricted"}}
     )
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": base_url}
-    router = Router(store=":memory:", environ=env, tools=[lookup])
     fields = {"provider": "anthropic", "system": SYSTEM}
-    await _through(router, **fields)
-    await _direct(client, agent.id, environment.id)
-    direct, routed = [], []
-    for _ in range(RUNS):
-        direct.append(await _direct(client, agent.id, environment.id))
-        routed.append(await _through(router, **fields))
-    await router.aclose()
-    await client.close()
-    (a, a_first), (b, b_first) = _median(direct), _median(routed)
-    figures = [
-        Figure(
-            "2. anthropic turn, SDK direct (a)",
-            a * 1000,
-            "ms",
-            detail={"first_text_ms": a_first * 1000},
-        ),
-        Figure(
-            "2. anthropic turn, Router.run (b)",
-            b * 1000,
-            "ms",
-            detail={"first_text_ms": b_first * 1000},
-        ),
-        Figure("2. anthropic b/a", b / a, "x", "<= 1.05", b / a <= 1.05),
-    ]
     try:
-        from .hosted_harness import hosted_router
-    except ImportError:
-        return figures
-    async with hosted_router(env) as remote:
-        await _through(remote, **fields)
-        c, c_first = _median([await _through(remote, **fields) for _ in range(RUNS)])
-    figures += [
-        Figure(
-            "2. anthropic turn, serve + RemoteRouter (c)",
-            c * 1000,
-            "ms",
-            detail={"first_text_ms": c_first * 1000},
-        ),
-        Figure("2. anthropic c/a", c / a, "x", "<= 1.25", c / a <= 1.25),
-    ]
-    return figures
+        return await compare(
+            "anthropic", lambda: _direct(client, agent.id, environment.id), env, fields
+        )
+    finally:
+        await client.close()
 
 
 def run() -> list[Figure]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from copass_router import Router, TextDelta, tool
@@ -101,46 +102,61 @@ def _median(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return totals[len(totals) // 2], firsts[len(firsts) // 2]
 
 
-async def _openai_compatible() -> list[Figure]:
-    figures: list[Figure] = []
-    with emulator_process("openai") as root:
-        base_url = root + "/v1"
-        env = {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": base_url}
-        router = Router(store=":memory:", environ=env, tools=[lookup])
-        fields = {"provider": "openai-compatible", "model": "m"}
-        await _through(router, **fields)
-        await _direct_openai(base_url)
-        direct, routed = [], []
-        for _ in range(RUNS):
-            direct.append(await _direct_openai(base_url))
-            routed.append(await _through(router, **fields))
-        await router.aclose()
-        remote = await _remote(env, fields)
-    a, a_first = _median(direct)
-    b, b_first = _median(routed)
-    figures += [
-        Figure("2. openai-compatible turn, SDK direct (a)", a * 1000, "ms"),
-        Figure("2. openai-compatible turn, Router.run (b)", b * 1000, "ms"),
-        Figure("2. openai-compatible b/a", b / a, "x", "<= 1.05", b / a <= 1.05),
+async def compare(
+    label: str,
+    direct: Callable[[], Awaitable[tuple[float, float]]],
+    env: dict[str, str],
+    fields: dict[str, Any],
+) -> list[Figure]:
+    """The same turn three ways: ``direct`` (the SDK by hand), Router.run, serve+RemoteRouter.
+
+    Direct and routed samples alternate, so drift on a shared machine hits both alike.
+    """
+    router = Router(store=":memory:", environ=env, tools=[lookup])
+    await _through(router, **fields)  # warm up: imports, clients, cached resources
+    await direct()
+    direct_samples, routed = [], []
+    for _ in range(RUNS):
+        direct_samples.append(await direct())
+        routed.append(await _through(router, **fields))
+    await router.aclose()
+    (a, a_first), (b, b_first) = _median(direct_samples), _median(routed)
+    figures = [
         Figure(
-            "2. openai-compatible first text, a / b",
-            a_first * 1000,
+            f"2. {label} turn, SDK direct (a)",
+            a * 1000,
             "ms",
-            detail={"router_first_text_ms": b_first * 1000},
+            detail={"first_text_ms": a_first * 1000},
         ),
+        Figure(
+            f"2. {label} turn, Router.run (b)",
+            b * 1000,
+            "ms",
+            detail={"first_text_ms": b_first * 1000},
+        ),
+        Figure(f"2. {label} b/a", b / a, "x", "<= 1.05", b / a <= 1.05),
     ]
+    remote = await _remote(env, fields)
     if remote is not None:
         c, c_first = remote
         figures += [
             Figure(
-                "2. openai-compatible turn, serve + RemoteRouter (c)",
+                f"2. {label} turn, serve + RemoteRouter (c)",
                 c * 1000,
                 "ms",
                 detail={"first_text_ms": c_first * 1000},
             ),
-            Figure("2. openai-compatible c/a", c / a, "x", "<= 1.25", c / a <= 1.25),
+            Figure(f"2. {label} c/a", c / a, "x", "<= 1.25", c / a <= 1.25),
         ]
     return figures
+
+
+async def _openai_compatible() -> list[Figure]:
+    with emulator_process("openai") as root:
+        base_url = root + "/v1"
+        env = {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": base_url}
+        fields = {"provider": "openai-compatible", "model": "m"}
+        return await compare("openai-compatible", lambda: _direct_openai(base_url), env, fields)
 
 
 async def _remote(env: dict[str, str], fields: dict[str, Any]) -> tuple[float, float] | None:
@@ -148,7 +164,7 @@ async def _remote(env: dict[str, str], fields: dict[str, Any]) -> tuple[float, f
         from .hosted_harness import hosted_router
     except ImportError:
         return None
-    async with hosted_router(env, tools=[lookup]) as remote:
+    async with hosted_router(env) as remote:
         await _through(remote, **fields)
         samples = [await _through(remote, **fields) for _ in range(RUNS)]
     return _median(samples)
