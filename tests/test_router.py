@@ -123,7 +123,7 @@ async def test_transcript_is_intact_after_a_backend_raises_mid_turn(
     )
     error = next(e for e in events if isinstance(e, Error))
     assert (error.code, error.retryable, error.detail) == (
-        "provider_error",
+        "overloaded",
         True,
         {"status": 503, "request_id": "req_1"},
     )

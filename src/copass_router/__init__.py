@@ -10,23 +10,30 @@ from typing import TYPE_CHECKING, Any
 from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
 from .errors import (
+    ERROR_CODES,
+    CodeInfo,
     ConfigurationError,
     DispatchAuthError,
+    ErrorCode,
+    InternalError,
     InvalidRequestError,
     PayloadTooLargeError,
     PluginLoadError,
     ProviderError,
+    RateLimitError,
     RouterError,
     SessionBusyError,
     SessionNotFoundError,
     ToolError,
     UnknownProviderError,
+    code_for_status,
 )
 from .events import (
     Error,
     Event,
     Message,
     ProviderEvent,
+    Retry,
     RunFinished,
     RunStarted,
     TextDelta,
@@ -46,7 +53,9 @@ from .logs import get_logger, scrub
 from .plugins import PluginInfo
 from .render import EventPrinter
 from .results import RunResult
+from .retries import RetryPolicy
 from .router import ProviderInfo, Router
+from .settings import env_flag, env_float, env_int
 from .store import SessionStore, SQLiteStore
 from .tools import Tool, ToolContext, ToolOutput, tool
 
@@ -73,16 +82,20 @@ from .types import (
 
 __all__ = [
     "COMMON_FIELDS",
+    "ERROR_CODES",
     "AgentBackend",
     "AssistantText",
     "BackendContext",
     "Binding",
     "ChatMessage",
+    "CodeInfo",
     "ConfigurationError",
     "DispatchAuthError",
     "Error",
+    "ErrorCode",
     "Event",
     "EventPrinter",
+    "InternalError",
     "InvalidRequestError",
     "Message",
     "ModelStep",
@@ -92,9 +105,12 @@ __all__ = [
     "ProviderError",
     "ProviderEvent",
     "ProviderInfo",
+    "RateLimitError",
     "RemoteRouter",
     "RemoteRouterError",
     "ResourceCache",
+    "Retry",
+    "RetryPolicy",
     "Router",
     "RouterError",
     "RunFinished",
@@ -130,6 +146,10 @@ __all__ = [
     "Usage",
     "UserText",
     "chat_messages",
+    "code_for_status",
+    "env_flag",
+    "env_float",
+    "env_int",
     "event_from_dict",
     "event_from_json",
     "event_to_dict",

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
-from .errors import InvalidRequestError
 from .events import Event
+from .retries import RetryPolicy
 from .types import Binding, RunRequest, StopReason, ToolCallRequest, ToolSpec, TranscriptTurn
 
 if TYPE_CHECKING:
@@ -71,8 +71,12 @@ class AgentBackend:
     ``turn.stop_reason`` instead of yielding ``RunFinished``.
     """
 
-    #: Optional request fields this backend uses, beyond :data:`COMMON_FIELDS`.
+    #: Optional request fields this backend uses, beyond :data:`COMMON_FIELDS`. A field another
+    #: installed provider uses is ignored here; one no installed provider uses is refused.
     accepts: ClassVar[frozenset[str]] = frozenset()
+    #: The run options (``options={...}``) this backend takes, with their types. The core refuses
+    #: any other option and any value of another type, naming it, before the backend runs.
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
@@ -81,15 +85,17 @@ class AgentBackend:
     def validate(self, request: RunRequest) -> None:
         """Raise :class:`InvalidRequestError` naming the field if ``request`` cannot run here.
 
-        Called before any request reaches the provider. The default rejects provider-specific
-        fields the backend does not list in ``accepts``.
+        Called after the core has checked the fields and options against what the backend
+        declares (``accepts``, ``option_types``) and before anything reaches the provider:
+        override it for checks of values (e.g. a URL's scheme).
         """
-        for name in ("reasoning_engine_id", "location"):
-            if getattr(request, name) is not None and name not in self.accepts:
-                raise InvalidRequestError(
-                    f"provider {request.provider!r} does not use {name!r}; remove it",
-                    field=name,
-                )
+
+    async def delete_native_session(self, binding: Binding) -> None:
+        """Delete the provider-side session ``binding`` names (the router session is deleted).
+
+        Called by ``Router.delete_session`` for each provider that holds a native session of the
+        deleted router session. The default does nothing (stateless providers).
+        """
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run one turn and yield its events. Must be an async generator."""
@@ -126,6 +132,7 @@ class Turn:
         load_history: Callable[[], Awaitable[Sequence[TranscriptTurn]]],
         dispatch_token: str | None = None,
         dispatch_url: str | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.request = request
         self.run_id = run_id
@@ -138,6 +145,14 @@ class Turn:
         self.dispatch_url = dispatch_url
         self.stop_reason = StopReason.END_TURN
         self.new_binding: Binding | None = None
+        self.retry_policy = retry_policy or RetryPolicy()
+        #: Tool rounds run so far (a round: the tool calls of one model response).
+        self.tool_rounds = 0
+        #: Retries spent on this turn (bounded by ``retry_policy.max_retries``).
+        self.retries = 0
+        #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
+        self.stop_requested: StopReason | None = None
+        self._on_stop: Callable[[], None] | None = None
         self._dispatch = dispatch
         self._load_history = load_history
         self._side: deque[Event] = deque()
@@ -176,6 +191,25 @@ class Turn:
         """
         self.new_binding = Binding(native_id=native_id, data=dict(data or {}))
 
+    def request_stop(self, reason: StopReason) -> None:
+        """End the turn early with ``reason``: the core closes the backend's stream (which
+        cancels the provider's turn) and records the turn with that stop reason."""
+        if self.stop_requested is None:
+            self.stop_requested = reason
+            if self._on_stop is not None:
+                self._on_stop()
+
+    def claim_tool_round(self) -> bool:
+        """Count one tool round against ``max_tool_rounds``; False (and the turn ends with
+        ``tool_limit``) when the cap is already reached, so the calls must not run."""
+        if self.stop_requested is not None:
+            return False
+        if self.tool_rounds >= self.request.max_tool_rounds:
+            self.request_stop(StopReason.TOOL_LIMIT)
+            return False
+        self.tool_rounds += 1
+        return True
+
     async def full_history(self) -> tuple[TranscriptTurn, ...]:
         """Every earlier turn of the session, without this one (for a backend starting a fresh
         native session)."""
@@ -186,8 +220,14 @@ class Turn:
 
         Yields a ``ToolCall`` per call at once, then a ``ToolResult`` per call as each finishes
         (calls run concurrently). Failures come back as results with ``is_error`` set; this never
-        raises for a tool's sake.
+        raises for a tool's sake. Each call of this method is one tool round: past the run's
+        ``max_tool_rounds`` nothing runs, nothing is yielded and the turn ends with stop reason
+        ``tool_limit`` (check :attr:`stop_requested` and stop).
         """
+        if not calls:
+            return _nothing()
+        if not self.claim_tool_round():
+            return _nothing()
         return self._dispatch(self, calls)
 
     def emit(self, event: Event) -> None:
@@ -258,3 +298,8 @@ class Turn:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+async def _nothing() -> AsyncIterator[Event]:
+    return
+    yield

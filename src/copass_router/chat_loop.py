@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Sequence
 
 import attrs
 
 from .backend import Turn
-from .events import Event, Message, ToolResult
+from .errors import ProviderError
+from .events import (
+    Event,
+    Message,
+    Retry,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingMessage,
+    ToolCall,
+    ToolResult,
+)
+from .logs import scrub
+from .retries import retry_delay
 from .types import (
     AssistantText,
     ChatMessage,
@@ -28,6 +41,8 @@ class ModelStep:
     tool_calls: tuple[ToolCallRequest, ...] = ()
     stop_reason: StopReason = StopReason.END_TURN
 
+
+_OUTPUT = (TextDelta, ThinkingDelta, Message, ThinkingMessage, ToolCall, ToolResult)
 
 StepFn = Callable[[list[ChatMessage]], AsyncGenerator[Event | ModelStep]]
 
@@ -81,34 +96,34 @@ async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncGenerator[Event]:
     """Drive a turn on a stateless chat API.
 
     ``step(messages)`` makes one model request: it yields the request's events and ends with a
-    :class:`ModelStep`. Tool calls run through the router's dispatcher and their results go back
-    to the model, for at most ``max_tool_rounds`` rounds; a model still calling tools after that
-    ends the turn with ``StopReason.TOOL_LIMIT`` without running them.
+    :class:`ModelStep`. A step that raises a retryable :class:`ProviderError` before it yielded
+    any output is retried under the turn's retry policy (a ``Retry`` event says so). Tool calls
+    run through the router's dispatcher and their results go back to the model; past the
+    run's ``max_tool_rounds`` the core refuses the calls and the turn ends with ``tool_limit``.
     """
     messages = chat_messages(turn)
-    for round_number in range(turn.request.max_tool_rounds + 1):
+    while True:
         outcome = ModelStep()
         text: list[str] = []
-        async with contextlib.aclosing(step(messages)) as request:
-            async for item in request:
-                if isinstance(item, ModelStep):
-                    outcome = item
-                    continue
-                if isinstance(item, Message):
-                    text.append(item.text)
-                yield item
+        async for item in _step_with_retries(turn, step, messages):
+            if isinstance(item, ModelStep):
+                outcome = item
+                continue
+            if isinstance(item, Message):
+                text.append(item.text)
+            yield item
         if not outcome.tool_calls:
             turn.stop_reason = outcome.stop_reason
             return
-        if round_number == turn.request.max_tool_rounds:
-            turn.stop_reason = StopReason.TOOL_LIMIT
-            return
-        messages.append(ChatMessage("assistant", "\n\n".join(text), tool_calls=outcome.tool_calls))
         results: dict[str, ToolResult] = {}
         async for event in turn.dispatch(outcome.tool_calls):
             if isinstance(event, ToolResult):
                 results[event.call_id] = event
             yield event
+        if turn.stop_requested is not None:
+            turn.stop_reason = turn.stop_requested
+            return
+        messages.append(ChatMessage("assistant", "\n\n".join(text), tool_calls=outcome.tool_calls))
         for call in outcome.tool_calls:
             result = results[call.call_id]
             messages.append(
@@ -120,3 +135,30 @@ async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncGenerator[Event]:
                     is_error=result.is_error,
                 )
             )
+
+
+async def _step_with_retries(
+    turn: Turn, step: StepFn, messages: list[ChatMessage]
+) -> AsyncGenerator[Event | ModelStep]:
+    while True:
+        produced = False
+        try:
+            async with contextlib.aclosing(step(list(messages))) as request:
+                async for item in request:
+                    if not produced and isinstance(item, _OUTPUT):
+                        produced = True
+                    yield item
+            return
+        except ProviderError as exc:
+            delay = None if produced else retry_delay(turn.retry_policy, exc, turn.retries)
+            if delay is None:
+                raise
+            turn.retries += 1
+            yield Retry(
+                attempt=turn.retries,
+                delay=round(delay, 3),
+                code=exc.code,
+                message=scrub(str(exc)),
+                provider=turn.provider,
+            )
+            await asyncio.sleep(delay)

@@ -2,8 +2,45 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import attrs
+
+
+class ErrorCode(enum.StrEnum):
+    """The neutral error vocabulary: every ``Error.code`` and every exception's ``code`` is one.
+
+    Providers map their own codes onto these (the provider's code stays in ``detail``). The
+    table :data:`ERROR_CODES` says, per code, the HTTP status a hosted router answers with, the
+    exception class a client raises and whether the same request may succeed later.
+    """
+
+    # What a provider can say.
+    AUTHENTICATION_FAILED = "authentication_failed"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    INVALID_REQUEST = "invalid_request"
+    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    SERVER_ERROR = "server_error"
+    CONNECTION_FAILED = "connection_failed"
+    STREAM_CUT = "stream_cut"
+    TIMEOUT = "timeout"
+    PROVIDER_ERROR = "provider_error"
+    # What the router itself can say.
+    CONFIGURATION_ERROR = "configuration_error"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNKNOWN_PROVIDER = "unknown_provider"
+    SESSION_NOT_FOUND = "session_not_found"
+    SESSION_BUSY = "session_busy"
+    DISPATCH_UNAUTHORIZED = "dispatch_unauthorized"
+    TOOL_ERROR = "tool_error"
+    PLUGIN_LOAD_ERROR = "plugin_load_error"
+    SHUTTING_DOWN = "shutting_down"
+    INTERNAL_ERROR = "internal_error"
 
 
 class RouterError(Exception):
@@ -11,6 +48,17 @@ class RouterError(Exception):
 
     code = "router_error"
     retryable = False
+
+
+class RateLimitError(RouterError):
+    """Too many runs at once for this caller (a hosted router's cap); retry after a while."""
+
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(RouterError):
@@ -79,7 +127,13 @@ class SessionBusyError(RouterError):
 
 
 class ProviderError(RouterError):
-    """The provider refused or failed a request."""
+    """The provider refused or failed a request.
+
+    ``code`` is a neutral :class:`ErrorCode`; without one it follows from ``status``
+    (:func:`code_for_status`). A provider's own code given as ``code`` is kept in
+    ``detail["provider_code"]`` and replaced by the neutral one. ``retryable`` defaults to what
+    the code implies; ``retry_after`` is the wait in seconds the provider asked for, if any.
+    """
 
     code = "provider_error"
 
@@ -89,19 +143,23 @@ class ProviderError(RouterError):
         *,
         provider: str,
         status: int | None = None,
-        retryable: bool = False,
+        retryable: bool | None = None,
         request_id: str | None = None,
         code: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.detail = dict(detail or {})
         self.status = status
-        self.retryable = retryable
         self.request_id = request_id
-        if code is not None:
-            self.code = code
+        self.retry_after = retry_after
+        neutral = neutral_code(code, status)
+        if code is not None and code != neutral:
+            self.detail.setdefault("provider_code", code)
+        self.code = neutral.value
+        self.retryable = ERROR_CODES[neutral].retryable if retryable is None else retryable
 
 
 class ToolError(RouterError):
@@ -124,3 +182,77 @@ class PluginLoadError(RouterError):
     """A plugin failed to load (raised only in strict mode; otherwise it is reported)."""
 
     code = "plugin_load_error"
+
+
+class InternalError(RouterError):
+    """A bug: something failed that should not have (the log has the details)."""
+
+    code = "internal_error"
+
+
+@attrs.frozen
+class CodeInfo:
+    """What a neutral code means on the wire: HTTP status, exception class, retryable."""
+
+    status: int
+    exception: type[RouterError]
+    retryable: bool = False
+
+
+#: The one table of neutral codes (see :class:`ErrorCode`), used by the hosted server's problem
+#: responses and by ``RemoteRouter`` to raise what an in-process router would have raised.
+ERROR_CODES: Mapping[str, CodeInfo] = {
+    ErrorCode.AUTHENTICATION_FAILED: CodeInfo(502, ProviderError),
+    ErrorCode.PERMISSION_DENIED: CodeInfo(502, ProviderError),
+    ErrorCode.NOT_FOUND: CodeInfo(502, ProviderError),
+    ErrorCode.INVALID_REQUEST: CodeInfo(400, InvalidRequestError),
+    ErrorCode.CONTEXT_LENGTH_EXCEEDED: CodeInfo(502, ProviderError),
+    ErrorCode.RATE_LIMITED: CodeInfo(429, RateLimitError, retryable=True),
+    ErrorCode.OVERLOADED: CodeInfo(503, ProviderError, retryable=True),
+    ErrorCode.SERVER_ERROR: CodeInfo(502, ProviderError, retryable=True),
+    ErrorCode.CONNECTION_FAILED: CodeInfo(502, ProviderError, retryable=True),
+    ErrorCode.STREAM_CUT: CodeInfo(502, ProviderError, retryable=True),
+    ErrorCode.TIMEOUT: CodeInfo(504, ProviderError, retryable=True),
+    ErrorCode.PROVIDER_ERROR: CodeInfo(502, ProviderError),
+    ErrorCode.CONFIGURATION_ERROR: CodeInfo(503, ConfigurationError),
+    ErrorCode.PAYLOAD_TOO_LARGE: CodeInfo(413, PayloadTooLargeError),
+    ErrorCode.UNKNOWN_PROVIDER: CodeInfo(422, UnknownProviderError),
+    ErrorCode.SESSION_NOT_FOUND: CodeInfo(404, SessionNotFoundError),
+    ErrorCode.SESSION_BUSY: CodeInfo(409, SessionBusyError, retryable=True),
+    ErrorCode.DISPATCH_UNAUTHORIZED: CodeInfo(401, DispatchAuthError),
+    ErrorCode.TOOL_ERROR: CodeInfo(500, ToolError),
+    ErrorCode.PLUGIN_LOAD_ERROR: CodeInfo(500, PluginLoadError),
+    ErrorCode.SHUTTING_DOWN: CodeInfo(503, RouterError, retryable=True),
+    ErrorCode.INTERNAL_ERROR: CodeInfo(500, InternalError),
+}
+
+_BY_STATUS = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.AUTHENTICATION_FAILED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    408: ErrorCode.TIMEOUT,
+    409: ErrorCode.SERVER_ERROR,
+    413: ErrorCode.CONTEXT_LENGTH_EXCEEDED,
+    422: ErrorCode.INVALID_REQUEST,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.OVERLOADED,
+    529: ErrorCode.OVERLOADED,
+}
+
+
+def code_for_status(status: int | None) -> ErrorCode:
+    """The neutral code for a provider's HTTP status (None: ``provider_error``)."""
+    if status is None:
+        return ErrorCode.PROVIDER_ERROR
+    code = _BY_STATUS.get(status)
+    if code is not None:
+        return code
+    return ErrorCode.SERVER_ERROR if status >= 500 else ErrorCode.INVALID_REQUEST
+
+
+def neutral_code(code: str | None, status: int | None = None) -> ErrorCode:
+    """``code`` if it is neutral, else what ``status`` implies, else ``provider_error``."""
+    if code is not None and code in ERROR_CODES:
+        return ErrorCode(code)
+    return code_for_status(status)

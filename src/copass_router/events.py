@@ -132,6 +132,22 @@ class Error(Event):
 
 
 @attrs.frozen(kw_only=True)
+class Retry(Event):
+    """A model request failed with a retryable error before any output; the router tries again.
+
+    ``attempt`` counts retries from 1; ``delay`` is the wait in seconds before it; ``code`` and
+    ``message`` say what failed (a neutral code, as in :class:`Error`).
+    """
+
+    type: ClassVar[str] = "retry"
+    attempt: int
+    delay: float
+    code: str
+    message: str
+    provider: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ProviderEvent(Event):
     """A provider event with no neutral meaning, passed on rather than dropped.
 
@@ -173,6 +189,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolResult,
         Usage,
         Error,
+        Retry,
         ProviderEvent,
         RunFinished,
     )

@@ -71,6 +71,10 @@ class LiveRuns:
         future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
         live.calls[call_id] = (fingerprint, future)
         call = ToolCallRequest(call_id, tool_name, dict(arguments))
+        # Calls that arrive while others of the run are running belong to the same round.
+        if not live.workers and not live.turn.claim_tool_round():
+            future.set_result(_refused(call, live.turn.request.max_tool_rounds))
+            return future.result()
         worker = asyncio.ensure_future(self._run_call(live, call, future))
         live.workers.add(worker)
         try:
@@ -96,3 +100,12 @@ class LiveRuns:
             live.turn.emit(event)
             if isinstance(event, ToolResult):
                 future.set_result(event)
+
+
+def _refused(call: ToolCallRequest, cap: int) -> ToolResult:
+    return ToolResult(
+        call_id=call.call_id,
+        name=call.name,
+        output=f"refused: this run's tool-round limit ({cap}) is reached; the turn ends",
+        is_error=True,
+    )

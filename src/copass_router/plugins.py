@@ -47,6 +47,8 @@ class BackendRegistration:
     plugin: str
     version: str | None = None
     description: str = ""
+    #: The provider-specific request fields the provider uses (e.g. ``reasoning_engine_id``).
+    fields: frozenset[str] = frozenset()
 
     def load_factory(self) -> Callable[..., Any]:
         """The factory, importing it first if it was given as ``"module:attribute"``."""
@@ -191,7 +193,11 @@ class PluginHost:
         dist, version = self._meta.get(plugin, (None, None))
 
         def register(
-            name: str, factory: Callable[..., Any] | str, *, description: str = ""
+            name: str,
+            factory: Callable[..., Any] | str,
+            *,
+            description: str = "",
+            fields: Iterable[str] = (),
         ) -> None:
             if name in self.backends:
                 log.warning(
@@ -202,7 +208,7 @@ class PluginHost:
                 )
                 return
             self.backends[name] = BackendRegistration(
-                name, factory, dist or plugin, version, description
+                name, factory, dist or plugin, version, description, frozenset(fields)
             )
 
         return register
@@ -236,6 +242,11 @@ class PluginHost:
         self.load()
         hook = self.pm.hook.copass_router_dispatch_tool
         return hook if hook.get_hookimpls() else None
+
+    def fields_in_use(self) -> frozenset[str]:
+        """The provider-specific request fields some installed provider uses."""
+        self.load()
+        return frozenset().union(*(r.fields for r in self.backends.values()))
 
     def providers(self) -> Iterable[str]:
         """Names of the installed providers."""

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import InvalidRequestError, PayloadTooLargeError
 from .types import RunRequest
+
+if TYPE_CHECKING:
+    from .backend import AgentBackend
+
+#: Request fields only some providers use; each backend lists those it uses in ``accepts``.
+PROVIDER_FIELDS = ("reasoning_engine_id", "location")
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$")
 _FIELDS = {f.name for f in attrs.fields(RunRequest)}
@@ -114,3 +120,44 @@ def build_request(
     built = RunRequest(**fields)
     validate_request(built, max_message_chars)
     return built
+
+
+def check_for_backend(
+    request: RunRequest, backend: AgentBackend, fields_in_use: Iterable[str]
+) -> None:
+    """Check ``request`` against what ``backend`` declares (the one message format for all).
+
+    A provider field this backend does not use is ignored when another installed provider uses
+    it (``fields_in_use``), so one set of fields can go to whichever provider runs; a field no
+    installed provider uses is refused. Options must be ones the backend lists in
+    ``option_types``, with values of the listed type.
+    """
+    known = set(fields_in_use)
+    for name in PROVIDER_FIELDS:
+        if getattr(request, name) is None or name in backend.accepts or name in known:
+            continue
+        raise InvalidRequestError(
+            f"no installed provider uses {name!r} (provider {request.provider!r} does not); "
+            "remove it",
+            field=name,
+        )
+    types = backend.option_types
+    unknown = sorted(set(request.options) - set(types))
+    if unknown:
+        listed = ", ".join(sorted(types)) or "none"
+        raise InvalidRequestError(
+            f"provider {request.provider!r} does not take option(s) {', '.join(unknown)}; "
+            f"its options: {listed}",
+            field=f"options.{unknown[0]}",
+        )
+    for name, value in request.options.items():
+        expected = types[name]
+        wanted = expected if isinstance(expected, tuple) else (expected,)
+        fits = isinstance(value, wanted) and (bool in wanted or not isinstance(value, bool))
+        if value is not None and not fits:
+            names = " or ".join(t.__name__ for t in wanted)
+            raise InvalidRequestError(
+                f"option {name!r} of provider {request.provider!r} must be {names}, "
+                f"not {type(value).__name__}",
+                field=f"options.{name}",
+            )

@@ -21,10 +21,11 @@ from .errors import (
 )
 from .events import Event, RunFinished, RunStarted, ToolResult
 from .live_runs import LiveRuns
-from .logs import get_logger
+from .logs import get_logger, scrub
 from .plugins import PluginHost
-from .requests import MAX_MESSAGE_CHARS, build_request, check_id
+from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
+from .retries import RetryPolicy
 from .run_loop import TurnRunner
 from .store import SessionStore, default_store_url, open_store
 from .tokens import mint_token, verify_token
@@ -67,6 +68,8 @@ class Router:
     :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
     :param backend_options: per provider, settings handed to its backend factory as
         ``BackendContext.options`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
+    :param retry_policy: how retryable provider errors before any output are retried
+        (default: two retries with jittered backoff; ``RetryPolicy(max_retries=0)``: none).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Router:
         dispatch_url: str | None = None,
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
         max_message_chars: int = MAX_MESSAGE_CHARS,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -103,6 +107,7 @@ class Router:
         )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
         self.max_message_chars = max_message_chars
+        self.retry_policy = retry_policy or RetryPolicy()
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
@@ -220,6 +225,7 @@ class Router:
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         backend = await self.backend(request.provider)
+        check_for_backend(request, backend, self.plugins.fields_in_use())
         backend.validate(request)
         model = request.model or backend.default_model
         if not model:
@@ -280,6 +286,7 @@ class Router:
                 ttl=(timeout or 3600) + 60,
             ),
             dispatch_url=self.dispatch_url,
+            retry_policy=self.retry_policy,
         )
         self._live.add(turn, dispatcher, context)
         runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
@@ -343,13 +350,33 @@ class Router:
         return await self.store.list_sessions(end_user_id, limit)
 
     async def delete_session(self, session_id: str, end_user_id: str) -> None:
-        """Delete a session of ``end_user_id`` and its transcript."""
-        check_id(session_id, "session_id")
-        check_id(end_user_id, "end_user_id")
+        """Delete a session of ``end_user_id``, its transcript and its provider-side sessions.
+
+        Each provider holding a native session of it is asked to delete that session
+        (``AgentBackend.delete_native_session``); a provider that fails to is logged, and the
+        router's session is deleted all the same.
+        """
+        await self.get_session(session_id, end_user_id)
         if session_id in self._busy:
             raise SessionBusyError(session_id)
+        bindings = []
+        for provider in self.plugins.providers():
+            binding = await self.store.get_binding(session_id, provider)
+            if binding is not None:
+                bindings.append((provider, binding))
         if not await self.store.delete_session(session_id, end_user_id):
             raise SessionNotFoundError(session_id)
+        for provider, binding in bindings:
+            try:
+                backend = await self.backend(provider)
+                await backend.delete_native_session(binding)
+            except Exception as exc:
+                log.warning(
+                    "native_session_not_deleted",
+                    provider=provider,
+                    session_id=session_id,
+                    error=scrub(repr(exc)),
+                )
 
     # -- the dispatch callback ---------------------------------------------------------------
 

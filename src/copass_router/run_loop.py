@@ -10,35 +10,64 @@ from typing import Any, cast
 import attrs
 
 from .backend import AgentBackend, Turn
-from .errors import ProviderError, RouterError
-from .events import Error, Event
+from .errors import ERROR_CODES, ErrorCode, ProviderError, RouterError, neutral_code
+from .events import (
+    Error,
+    Event,
+    Message,
+    Retry,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingMessage,
+    ToolCall,
+    ToolResult,
+)
 from .logs import get_logger, scrub
 from .recorder import TurnRecorder
+from .retries import retry_delay
 from .tools import ToolContext
 from .types import StopReason
 
 log = get_logger("copass_router.run")
 
+#: Events that show a model request has produced output: after one, a failure is not retried.
+OUTPUT_EVENTS = (TextDelta, ThinkingDelta, Message, ThinkingMessage, ToolCall, ToolResult)
+
 
 def error_event(exc: BaseException, provider: str) -> Error:
-    """The neutral Error event for an exception raised while a turn ran."""
-    message = scrub(str(exc)) or type(exc).__name__
+    """The neutral Error event for an exception raised while a turn ran.
+
+    A :class:`RouterError` says what happened in its own (scrubbed) words; anything else is a
+    bug in a backend: the event says so in neutral words and the detail goes to the log only.
+    """
     if isinstance(exc, ProviderError):
         detail = {**exc.detail, "status": exc.status, "request_id": exc.request_id}
         return Error(
             code=exc.code,
-            message=message,
+            message=scrub(str(exc)) or exc.code,
             retryable=exc.retryable,
             provider=exc.provider,
             detail={k: v for k, v in detail.items() if v is not None},
         )
     if isinstance(exc, RouterError):
-        return Error(code=exc.code, message=message, retryable=exc.retryable, provider=provider)
+        return Error(
+            code=exc.code if exc.code in ERROR_CODES else neutral_code(exc.code).value,
+            message=scrub(str(exc)) or exc.code,
+            retryable=exc.retryable,
+            provider=provider,
+        )
     return Error(
-        code="backend_error",
-        message=f"{type(exc).__name__}: {message}",
+        code=ErrorCode.INTERNAL_ERROR.value,
+        message=f"provider {provider!r} failed unexpectedly; the router's log has the details",
         provider=provider,
     )
+
+
+def neutral_error(event: Error) -> Error:
+    """``event`` with a neutral code: a provider's own code moves to ``detail``."""
+    detail = dict(event.detail or {})
+    detail.setdefault("provider_code", event.code)
+    return attrs.evolve(event, code=ErrorCode.PROVIDER_ERROR.value, detail=detail)
 
 
 class TurnRunner:
@@ -60,6 +89,19 @@ class TurnRunner:
         self._timeout = timeout
         self._seq = 0
         self._agen: AsyncGenerator[Event] | None = None
+        self._waiting: asyncio.Task[Any] | None = None
+        self._interrupted = False
+        turn._on_stop = self._interrupt
+
+    def _interrupt(self) -> None:
+        # The core asked the turn to stop (e.g. the tool-round cap, reached through a dispatch
+        # callback) while the backend may be waiting on its provider: wake it with a cancel that
+        # ``events`` recognises and absorbs.
+        task = self._waiting
+        # From inside the backend's own step the backend sees ``stop_requested`` itself.
+        if task is not None and not self._interrupted and task is not asyncio.current_task():
+            self._interrupted = True
+            task.cancel()
 
     def _stamp(self, event: Event) -> Event:
         seq = self._seq
@@ -94,39 +136,53 @@ class TurnRunner:
         """The backend's events (and those emitted on the turn's side channel), in order."""
         turn, record, middleware = self.turn, self.recorder.record, self._middleware
         agen = self._agen = turn_events(self._backend, turn)
-        deadline = None
-        if self._timeout:
-            deadline = asyncio.get_running_loop().time() + self._timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
-        while True:
+        produced = False
+        while turn.stop_requested is None:
             try:
-                if deadline is None:
-                    event = await agen.__anext__()
-                else:
-                    async with asyncio.timeout_at(deadline):
-                        event = await agen.__anext__()
+                event = await self._next(agen, deadline)
             except StopAsyncIteration:
+                break
+            except _Interrupted:
                 break
             except TimeoutError:
                 failure = Error(
-                    code="timeout",
+                    code=ErrorCode.TIMEOUT.value,
                     message=f"the turn took longer than {self._timeout:g} s",
                     retryable=True,
                     provider=turn.provider,
                 )
                 break
             except Exception as exc:
-                log.warning("turn_failed", run_id=turn.run_id, error=scrub(repr(exc)))
-                failure = error_event(exc, turn.provider)
-                break
+                delay = None if produced else self._retry_delay(exc, deadline)
+                if delay is None:
+                    log.warning("turn_failed", run_id=turn.run_id, error=scrub(repr(exc)))
+                    failure = error_event(exc, turn.provider)
+                    break
+                turn.retries += 1
+                notice = Retry(
+                    attempt=turn.retries,
+                    delay=round(delay, 3),
+                    code=exc.code,  # type: ignore[attr-defined]
+                    message=scrub(str(exc)),
+                    provider=turn.provider,
+                )
+                async for out in self._emit([notice]):
+                    yield out
+                await agen.aclose()
+                await asyncio.sleep(delay)
+                turn.stop_reason = StopReason.END_TURN
+                agen = self._agen = turn_events(self._backend, turn)
+                continue
             if turn._side:
-                for side in turn.drain():
-                    side = self._stamp(side)
-                    record(side)
-                    if not middleware:
-                        yield side
-                    elif (processed := await self._apply(side)) is not None:
-                        yield processed
+                async for out in self._emit(turn.drain()):
+                    yield out
+            if type(event) is Error and event.code not in ERROR_CODES:
+                event = neutral_error(event)
+            elif not produced and isinstance(event, OUTPUT_EVENTS):
+                produced = True
             event = self._stamp(event)
             record(event)
             if middleware:
@@ -135,14 +191,46 @@ class TurnRunner:
                     yield processed
                 continue
             yield event
+        if turn.stop_requested is not None:
+            await agen.aclose()  # cancels the provider's turn before the run's end is told
+            turn.stop_reason = turn.stop_requested
         pending = turn.drain()
         if failure is not None:
             turn.stop_reason = StopReason.ERROR
             pending.append(failure)
-        for event in pending:
+        async for out in self._emit(pending):
+            yield out
+
+    async def _next(self, agen: AsyncGenerator[Event], deadline: float | None) -> Event:
+        self._waiting = asyncio.current_task()
+        try:
+            if deadline is None:
+                return await agen.__anext__()
+            async with asyncio.timeout_at(deadline):
+                return await agen.__anext__()
+        except asyncio.CancelledError:
+            task = self._waiting
+            if self._interrupted and task is not None and task.uncancel() == 0:
+                raise _Interrupted from None
+            raise
+        finally:
+            self._waiting = None
+
+    def _retry_delay(self, exc: Exception, deadline: float | None) -> float | None:
+        """Seconds to wait before running the turn again after ``exc`` (None: not retried)."""
+        delay = retry_delay(self.turn.retry_policy, exc, self.turn.retries)
+        late = deadline is not None and delay is not None
+        if late and asyncio.get_running_loop().time() + delay >= deadline:  # type: ignore[operator]
+            return None
+        return delay
+
+    async def _emit(self, events: list[Event]) -> AsyncGenerator[Event]:
+        for event in events:
+            if type(event) is Error and event.code not in ERROR_CODES:
+                event = neutral_error(event)
             event = self._stamp(event)
-            record(event)
-            if not middleware:
+            self.recorder.record(event)
+            if not self._middleware:
                 yield event
             elif (processed := await self._apply(event)) is not None:
                 yield processed
@@ -151,6 +239,10 @@ class TurnRunner:
         """Close the backend's generator (its cleanup cancels the provider's turn)."""
         if self._agen is not None:
             await self._agen.aclose()
+
+
+class _Interrupted(Exception):
+    """The turn was stopped by the core while the backend waited (see ``Turn.request_stop``)."""
 
 
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:

@@ -80,7 +80,7 @@ async def held(served: Served) -> AsyncIterator[Held]:
 
     async def consume() -> None:
         async for item in served.router.run(
-            provider="scripted", message="hold", end_user_id="holder"
+            provider="scripted", message="hold", end_user_id="holder", max_tool_rounds=100
         ):
             events.append(item)
             holding.set()  # the turn is live once its first event is out

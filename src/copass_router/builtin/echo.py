@@ -24,10 +24,12 @@ class EchoBackend(AgentBackend):
     default_model = "echo-1"
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        return run_chat_loop(turn, self._step)
+        return run_chat_loop(turn, lambda messages: self._step(messages, turn.model))
 
-    async def _step(self, messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
-        reply = scripted_reply(messages)
+    async def _step(
+        self, messages: list[ChatMessage], model: str
+    ) -> AsyncGenerator[Event | ModelStep]:
+        reply = scripted_reply(messages, model=model)
         if reply.thinking:
             for piece in reply.thinking_chunks():
                 yield ThinkingDelta(text=piece)

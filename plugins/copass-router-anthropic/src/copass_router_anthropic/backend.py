@@ -1,7 +1,8 @@
 """The ``anthropic`` backend: runs a turn on Claude Managed Agents through the anthropic SDK.
 
 Settings come from the router's environment: ``ANTHROPIC_API_KEY`` (required),
-``ANTHROPIC_BASE_URL`` (e.g. the emulator), ``ANTHROPIC_MAX_RETRIES`` (SDK retries, default 2),
+``ANTHROPIC_BASE_URL`` (e.g. the emulator), ``ANTHROPIC_MAX_RETRIES`` (SDK retries, default 0:
+the core retries),
 ``COPASS_ANTHROPIC_CREATE_LIMIT`` / ``COPASS_ANTHROPIC_CREATE_PERIOD`` (create pacing, default 60
 per 60 s) and ``COPASS_ANTHROPIC_TOOL_PERMISSION`` (``allow`` or ``deny`` for built-in tools
 that ask). Per-run ``options``: ``agent_toolset`` (True or the toolset's config),
@@ -25,6 +26,8 @@ from copass_router import (
     RunRequest,
     TranscriptTurn,
     Turn,
+    env_float,
+    env_int,
     get_logger,
 )
 
@@ -77,15 +80,17 @@ class AnthropicBackend(AgentBackend):
         env = context.environ
         self._api_key = env.get("ANTHROPIC_API_KEY") or None
         self._base_url = env.get("ANTHROPIC_BASE_URL") or None
-        self._max_retries = int(env.get("ANTHROPIC_MAX_RETRIES", "2"))
+        # The core retries what is retryable (RetryPolicy); the SDK's own retries are off
+        # unless asked for.
+        self._max_retries = env_int(env, "ANTHROPIC_MAX_RETRIES", 0)
         self._client_obj = client
         verdict = env.get("COPASS_ANTHROPIC_TOOL_PERMISSION", "allow").strip().lower()
         self._permission = permission_policy or (
             allow_all if verdict == "allow" else _fixed_policy("deny")
         )
         pacer = CreatePacer(
-            int(env.get("COPASS_ANTHROPIC_CREATE_LIMIT", "60")),
-            float(env.get("COPASS_ANTHROPIC_CREATE_PERIOD", "60")),
+            env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
+            env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
         )
         self.resources = ResourceManager(self._client, context.resources, pacer)
 

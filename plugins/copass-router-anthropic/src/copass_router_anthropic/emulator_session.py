@@ -203,8 +203,11 @@ class SessionEngine:
             self.publish({"id": new_id("sevt"), "processed_at": now_iso(), **extra})
         if not self._scripted_fault(start["id"]):
             return None
-        system = self.session["agent"].get("system")
-        reply = scripted_reply(conversation(self.log, system))
+        agent = self.session["agent"]
+        system = agent.get("system")
+        model = agent.get("model")
+        model_id = model.get("id") if isinstance(model, dict) else model
+        reply = scripted_reply(conversation(self.log, system), model=model_id)
         if reply.error_code is not None:
             self._error(error_type_for(reply.error_code), reply.error_message, "exhausted")
             self._end_span(start["id"], reply, is_error=True)

@@ -32,6 +32,7 @@ def copass_router_register_backends(register: Callable[..., None]) -> None:
         "google",
         "copass_router_google.backend:make_backend",
         description="Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id",
+        fields=("reasoning_engine_id", "location"),
     )
 
 

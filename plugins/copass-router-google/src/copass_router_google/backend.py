@@ -30,6 +30,8 @@ from copass_router import (
     RunRequest,
     TranscriptTurn,
     Turn,
+    env_float,
+    env_int,
     get_logger,
 )
 
@@ -91,8 +93,9 @@ class GoogleBackend(AgentBackend):
         return self._locks.setdefault(key, asyncio.Lock())
 
     def _http_options(self) -> dict[str, Any]:
-        retries = int(self.environ.get("COPASS_ROUTER_GOOGLE_MAX_RETRIES", "2"))
-        delay = float(self.environ.get("COPASS_ROUTER_GOOGLE_RETRY_DELAY", "1.0"))
+        # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
+        retries = env_int(self.environ, "COPASS_ROUTER_GOOGLE_MAX_RETRIES", 0)
+        delay = env_float(self.environ, "COPASS_ROUTER_GOOGLE_RETRY_DELAY", 1.0)
         options: dict[str, Any] = {
             # Only a refused request is retried (for a stream: before any event was sent).
             "retry_options": {
@@ -103,9 +106,9 @@ class GoogleBackend(AgentBackend):
                 "http_status_codes": list(RETRY_STATUSES),
             }
         }
-        timeout = self.environ.get("COPASS_ROUTER_GOOGLE_TIMEOUT")
+        timeout = env_float(self.environ, "COPASS_ROUTER_GOOGLE_TIMEOUT", 0.0)
         if timeout:
-            options["timeout"] = int(float(timeout) * 1000)  # the SDK counts milliseconds
+            options["timeout"] = int(timeout * 1000)  # the SDK counts milliseconds
         return options
 
     async def _client(self, engine: EngineRef) -> Any:

@@ -26,6 +26,7 @@ from copass_router import (
     RunRequest,
     StopReason,
     Turn,
+    env_int,
     run_chat_loop,
 )
 
@@ -54,17 +55,6 @@ class Endpoint:
     api_key: str | None
 
 
-def _retries(environ: Mapping[str, str], name: str) -> int:
-    raw = environ.get(name, "2")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 0:
-        raise ConfigurationError(f"{name} must be 0 or more")
-    return value
-
-
 class ChatCompletionsBackend(AgentBackend):
     """Shared by both providers; subclasses say where requests go and what they accept."""
 
@@ -76,7 +66,8 @@ class ChatCompletionsBackend(AgentBackend):
     def __init__(self, context: BackendContext) -> None:
         self.provider = context.provider
         self.environ = context.environ
-        self.max_retries = _retries(context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES")
+        # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
+        self.max_retries = env_int(context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES", 0)
         self._clients: dict[Endpoint, openai.AsyncOpenAI] = {}
 
     # -- what subclasses decide ----------------------------------------------------------------

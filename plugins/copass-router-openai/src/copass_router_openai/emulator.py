@@ -254,7 +254,7 @@ class OpenAIEmulator:
             check_tools(body.get("tools"))
         except WireError as error:
             return self._error(error)
-        reply = scripted_reply(messages)
+        reply = scripted_reply(messages, model=str(body["model"]))
         renderer = ChunkRenderer(
             completion_id=f"chatcmpl-emu{next(self._ids)}",
             model=str(body["model"]),
