@@ -190,7 +190,7 @@ async def test_errors_after_the_stream_starts_are_events(hosted: Hosted) -> None
         scripted_error = await remote.complete(provider="echo", message="/error rate_limited slow")
     assert result.stop_reason is StopReason.ERROR
     (error,) = result.errors
-    assert (error.code, error.retryable, error.provider) == ("provider_error", True, "scripted")
+    assert (error.code, error.retryable, error.provider) == ("overloaded", True, "scripted")
     assert error.detail == {"status": 529}
     assert isinstance(result.events[-1], RunFinished)
     assert [e.code for e in scripted_error.errors] == ["rate_limited"]

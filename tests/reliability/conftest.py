@@ -29,6 +29,7 @@ from copass_router_openai.emulator_harness import RunningEmulator
 from copass_router_openai.emulator_harness import running_emulator as openai_emulator
 
 from copass_router import (
+    RetryPolicy,
     Error,
     Event,
     Message,
@@ -305,19 +306,17 @@ async def rig(
     env = {
         "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
         "ANTHROPIC_BASE_URL": emulators.anthropic.base_url,
-        "ANTHROPIC_MAX_RETRIES": str(RETRY_BUDGET),
         "COPASS_ROUTER_GOOGLE_BASE_URL": emulators.google.base_url,
         "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
-        "COPASS_ROUTER_GOOGLE_MAX_RETRIES": str(RETRY_BUDGET),
-        "COPASS_ROUTER_GOOGLE_RETRY_DELAY": "0.01",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
-        "COPASS_ROUTER_OPENAI_MAX_RETRIES": str(RETRY_BUDGET),
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     emulators.reset()
-    rig = Rig(make_router(plugins=plugins, environ=env), emulators, tools)
+    # The core retries (the SDKs' own retries are off by default).
+    policy = RetryPolicy(max_retries=RETRY_BUDGET, initial_delay=0.01)
+    rig = Rig(make_router(plugins=plugins, environ=env, retry_policy=policy), emulators, tools)
     try:
         yield rig
     finally:

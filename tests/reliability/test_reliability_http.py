@@ -1,4 +1,4 @@
-"""Refused requests: 429 with retry-after and 5xx bursts, inside and beyond the SDKs' retries.
+"""Refused requests: 429 with retry-after and 5xx bursts, inside and beyond the core's retries.
 
 The fault hits the request that starts the model turn (Anthropic: sending the user message to
 the session; Google: ``:streamQuery``; OpenAI: the chat completion). Inside the retry budget the
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from copass_router import StopReason, TurnStatus
+from copass_router import Retry, StopReason, TurnStatus
 
 from .conftest import NETWORKED, RETRY_BUDGET, Rig
 
 
 def _retry_counts(rig: Rig, provider: str) -> list[str]:
-    """The SDK's own retry counter on each attempt (Google's client sends none)."""
+    """The SDK's own retry counter on each attempt (Google's client sends none). The core does
+    the retrying, so each attempt is a fresh SDK request (counter 0)."""
     if provider == "google":
         return []
     return [
@@ -35,7 +36,8 @@ async def test_429_with_retry_after_is_retried_and_the_turn_completes(
     assert out.stop_reason is StopReason.END_TURN and not out.errors
     assert out.text == f"echo: {message}"
     assert len(rig.emulators.turn_requests(provider)) == 2
-    assert _retry_counts(rig, provider) in ([], ["0", "1"])
+    assert _retry_counts(rig, provider) in ([], ["0", "0"])
+    assert [e.attempt for e in out.events if isinstance(e, Retry)] == [1]
     await rig.assert_recovers(provider, session, before, message, TurnStatus.COMPLETED)
 
 
@@ -48,7 +50,8 @@ async def test_a_5xx_burst_inside_the_retry_budget_is_absorbed(rig: Rig, provide
     assert out.stop_reason is StopReason.END_TURN and not out.errors
     assert out.text == f"echo: {message}"
     assert len(rig.emulators.turn_requests(provider)) == RETRY_BUDGET + 1
-    assert _retry_counts(rig, provider) in ([], ["0", "1", "2"])
+    assert _retry_counts(rig, provider) in ([], ["0", "0", "0"])
+    assert [e.attempt for e in out.events if isinstance(e, Retry)] == [1, 2]
     await rig.assert_recovers(provider, session, before, message, TurnStatus.COMPLETED)
 
 

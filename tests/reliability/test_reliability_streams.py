@@ -33,7 +33,7 @@ async def test_a_stream_cut_mid_turn_ends_in_a_retryable_error_and_keeps_the_tex
     rig.emulators.cut_stream(provider, every_time=True)
     out = await rig.complete(provider, SLOW_REPLY, session)
     (error,) = out.errors
-    assert error.retryable and error.code in ("stream_cut", "connection_error"), error
+    assert error.retryable and error.code in ("stream_cut", "connection_failed"), error
     assert out.stop_reason is StopReason.ERROR and out.finished.session_id == session
     # Some text arrived before the cut (Anthropic's previews missed while it reconnects are
     # not replayable, so it may have gaps) ...

@@ -52,7 +52,7 @@ async def test_stream_cut_mid_turn(run_google: Any, fresh_emulator: GoogleEmulat
     fresh_emulator.faults.cut_stream(after_events=2)
     events = await run_google("/long 12")
     (error,) = errors(events)
-    assert error.retryable and error.code == "connection_error"
+    assert error.retryable and error.code == "connection_failed"
     assert events[-1].stop_reason is StopReason.ERROR
     assert fresh_emulator.counters.get("stream_cut") == 1
     # The session survives: the next turn on it works.

@@ -199,4 +199,4 @@ async def test_a_cut_aiohttp_stream_is_a_retryable_connection_error() -> None:
     with pytest.raises(ProviderError) as info:
         async with _provider_errors(None):
             raise aiohttp.ClientPayloadError("Response payload is not completed")
-    assert info.value.retryable and info.value.code == "connection_error"
+    assert info.value.retryable and info.value.code == "connection_failed"

@@ -242,7 +242,7 @@ async def test_unreachable_runtime_says_where_it_looked(router_with: Callable[..
     )
     events = await events_of(router, "anyone?", "openai-compatible")
     [error] = [e for e in events if isinstance(e, Error)]
-    assert error.code == "connection_error" and "http://127.0.0.1:9/v1" in error.message
+    assert error.code == "connection_failed" and "http://127.0.0.1:9/v1" in error.message
 
 
 async def test_missing_openai_key_is_a_configuration_error(

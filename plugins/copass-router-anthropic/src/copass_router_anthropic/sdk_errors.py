@@ -59,7 +59,7 @@ def provider_error(exc: Exception, action: str, *, secret: str | None = None) ->
             f"Anthropic API: {action} failed: could not connect",
             provider="anthropic",
             retryable=True,
-            code="connection_error",
+            code="connection_failed",
         )
     return ProviderError(
         _clean(f"Anthropic API: {action} failed: {type(exc).__name__}: {exc}", secret),

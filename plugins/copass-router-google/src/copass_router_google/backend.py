@@ -300,7 +300,7 @@ class _provider_errors:
                 "be incomplete",
                 provider=PROVIDER,
                 retryable=True,
-                code="connection_error",
+                code="connection_failed",
             ) from exc
         return False
 

@@ -76,7 +76,7 @@ def connection_error(
         f"cannot reach {_label(provider)} at {base_url} ({_cause(exc)}){hint}",
         provider=provider,
         retryable=True,
-        code="connection_error",
+        code="connection_failed",
     )
 
 
