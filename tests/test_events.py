@@ -52,7 +52,9 @@ SAMPLES: list[Event] = [
         provider="anthropic",
         detail={"status": 429},
     ),
-    Retry(run_id="r", seq=8, attempt=1, delay=0.5, code="rate_limited", message="429", provider="x"),
+    Retry(
+        run_id="r", seq=8, attempt=1, delay=0.5, code="rate_limited", message="429", provider="x"
+    ),
     ProviderEvent(run_id="r", seq=9, kind="span.x", provider_data={"anthropic": {"k": 1}}),
     RunFinished(
         run_id="r",

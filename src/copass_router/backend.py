@@ -150,6 +150,9 @@ class Turn:
         self.tool_rounds = 0
         #: Retries spent on this turn (bounded by ``retry_policy.max_retries``).
         self.retries = 0
+        #: What a backend keeps across the core's retries of this turn (e.g. a provider session
+        #: it created before the request that failed, so a retry reuses it).
+        self.state: dict[str, Any] = {}
         #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
         self.stop_requested: StopReason | None = None
         self._on_stop: Callable[[], None] | None = None

@@ -148,7 +148,7 @@ def check_for_backend(
         raise InvalidRequestError(
             f"provider {request.provider!r} does not take option(s) {', '.join(unknown)}; "
             f"its options: {listed}",
-            field=f"options.{unknown[0]}",
+            field="options",
         )
     for name, value in request.options.items():
         expected = types[name]
@@ -159,5 +159,5 @@ def check_for_backend(
             raise InvalidRequestError(
                 f"option {name!r} of provider {request.provider!r} must be {names}, "
                 f"not {type(value).__name__}",
-                field=f"options.{name}",
+                field="options",
             )

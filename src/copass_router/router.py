@@ -27,6 +27,7 @@ from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check
 from .results import RunResult, collect
 from .retries import RetryPolicy
 from .run_loop import TurnRunner
+from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
@@ -69,7 +70,8 @@ class Router:
     :param backend_options: per provider, settings handed to its backend factory as
         ``BackendContext.options`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
     :param retry_policy: how retryable provider errors before any output are retried
-        (default: two retries with jittered backoff; ``RetryPolicy(max_retries=0)``: none).
+        (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
+        ``RetryPolicy(max_retries=0)``: none).
     """
 
     def __init__(
@@ -107,7 +109,9 @@ class Router:
         )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
         self.max_message_chars = max_message_chars
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.retry_policy = retry_policy or RetryPolicy(
+            max_retries=env_int(self.environ, "COPASS_ROUTER_MAX_RETRIES", 2, maximum=10)
+        )
         self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()

@@ -29,10 +29,10 @@ from copass_router_openai.emulator_harness import RunningEmulator
 from copass_router_openai.emulator_harness import running_emulator as openai_emulator
 
 from copass_router import (
-    RetryPolicy,
     Error,
     Event,
     Message,
+    RetryPolicy,
     Router,
     RunFinished,
     RunStarted,

@@ -72,7 +72,7 @@ async def test_model_error_event_from_adk(run_google: Any) -> None:
     events = await run_google("/error RESOURCE_EXHAUSTED model quota exhausted")
     (error,) = errors(events)
     assert (error.code, error.message, error.retryable) == (
-        "RESOURCE_EXHAUSTED",
+        "rate_limited",
         "model quota exhausted",
         True,
     )

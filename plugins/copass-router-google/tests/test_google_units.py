@@ -162,7 +162,7 @@ def test_translator_error_events_and_unstreamed_text() -> None:
     failed = translator.feed({"error_code": "RESOURCE_EXHAUSTED", "error_message": "quota"})
     assert len(failed) == 1 and isinstance(failed[0], Error)
     assert (failed[0].code, failed[0].message, failed[0].retryable) == (
-        "RESOURCE_EXHAUSTED",
+        "rate_limited",
         "quota",
         True,
     )

@@ -16,6 +16,7 @@ from copass_router import (
     Event,
     InvalidRequestError,
     Message,
+    Retry,
     Router,
     RunFinished,
     StopReason,
@@ -115,27 +116,36 @@ async def test_429_is_retried_with_retry_after(openai_router: Router, emu: Runni
     emu.fail_next(429, retry_after=0.01)
     events = await events_of(openai_router, "patience")
     assert finished(events).stop_reason is StopReason.END_TURN
-    assert [r.headers["x-stainless-retry-count"] for r in emu.chat_requests()] == ["0", "1"]
+    # The core retried: a Retry event, and each attempt a fresh SDK request.
+    assert [r.headers["x-stainless-retry-count"] for r in emu.chat_requests()] == ["0", "0"]
+    assert [e.attempt for e in events if isinstance(e, Retry)] == [1]
 
 
 async def test_429_exhausted_is_a_retryable_error(
     router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
 ) -> None:
-    router = router_with({**openai_env, "COPASS_ROUTER_OPENAI_MAX_RETRIES": "0"})
+    router = router_with({**openai_env, "COPASS_ROUTER_MAX_RETRIES": "0"})
     emu.fail_next(429, retry_after=0.01)
     events = await events_of(router, "too fast")
     [error] = [e for e in events if isinstance(e, Error)]
     assert (error.code, error.retryable, error.provider) == ("rate_limited", True, "openai")
-    assert error.detail == {"status": 429, "request_id": error.detail["request_id"]}
+    assert error.detail == {
+        "status": 429,
+        "request_id": error.detail["request_id"],
+        "provider_code": "rate_limit_exceeded",
+    }
     assert finished(events).stop_reason is StopReason.ERROR
     assert len(emu.chat_requests()) == 1
 
 
-async def test_5xx_after_retries_is_an_error(openai_router: Router, emu: RunningEmulator) -> None:
+async def test_5xx_after_retries_is_an_error(
+    router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
+) -> None:
+    router = router_with({**openai_env, "COPASS_ROUTER_MAX_RETRIES": "1"})
     emu.fail_next(502, times=2, retry_after=0.01)
-    events = await events_of(openai_router, "x", options={"max_retries": 1})
+    events = await events_of(router, "x")
     [error] = [e for e in events if isinstance(e, Error)]
-    assert error.code == "provider_error" and error.retryable
+    assert error.code == "server_error" and error.retryable
     assert "502" in error.message
     assert len(emu.chat_requests()) == 2
 
@@ -261,7 +271,7 @@ async def test_wrong_key_never_reaches_the_events(
     router = router_with({"OPENAI_API_KEY": secret, "OPENAI_BASE_URL": emu.base_url})
     events = await events_of(router, "hi")
     [error] = [e for e in events if isinstance(e, Error)]
-    assert error.code == "authentication_error"
+    assert error.code == "authentication_failed"
     assert "abcdefghijklmnop" not in json.dumps([repr(e) for e in events])
 
 

@@ -13,7 +13,7 @@ config) and ``tool_permission`` (``allow`` / ``deny``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import anthropic
 
@@ -47,7 +47,12 @@ __all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backe
 
 log = get_logger("copass_router_anthropic.backend")
 
-OPTIONS = frozenset({"agent_toolset", "mcp_servers", "environment", "tool_permission"})
+OPTIONS: Mapping[str, type | tuple[type, ...]] = {
+    "agent_toolset": (bool, dict),
+    "mcp_servers": (list, tuple),
+    "environment": dict,
+    "tool_permission": str,
+}
 MODELS = ("claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5")
 
 
@@ -66,6 +71,8 @@ class AnthropicBackend(AgentBackend):
         (default: allow; see :class:`~copass_router_anthropic.turn_driver.ToolPermission`).
     :param client: an ``anthropic.AsyncAnthropic`` to use instead of one built from settings.
     """
+
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
 
     default_model = "claude-sonnet-4-6"
     keeps_native_session = True
@@ -107,13 +114,6 @@ class AnthropicBackend(AgentBackend):
 
     def validate(self, request: RunRequest) -> None:
         """Reject what this backend cannot run, before any request is made."""
-        super().validate(request)
-        unknown = sorted(set(request.options) - OPTIONS)
-        if unknown:
-            raise InvalidRequestError(
-                f"unknown anthropic option(s) {unknown}; known: {sorted(OPTIONS)}",
-                field="options",
-            )
         permission = request.options.get("tool_permission")
         if permission not in (None, "allow", "deny"):
             raise InvalidRequestError("tool_permission must be 'allow' or 'deny'", field="options")
@@ -183,7 +183,12 @@ class AnthropicBackend(AgentBackend):
             except anthropic.NotFoundError:
                 log.info("session_gone", session_id=binding.native_id)
         missed = [t for t in await turn.full_history() if t.run_id != turn.run_id]
-        session_id, resources = await self._create_session(turn, resources, agent, environment)
+        created = turn.state.get("anthropic_session")
+        if created is not None and created[1] == resources:
+            session_id = created[0]  # the core is retrying: the session made before is reused
+        else:
+            session_id, resources = await self._create_session(turn, resources, agent, environment)
+            turn.state["anthropic_session"] = (session_id, resources)
         driver = TurnDriver(client, turn, session_id, policy, self._api_key)
         await driver.open()
         return driver, missed, {}, resources

@@ -38,9 +38,20 @@ _IDLE_STOPS = {
     "refusal": StopReason.REFUSAL,
 }
 #: Neutral codes for session error types with an obvious common name.
+#: session.error types -> the core's neutral codes (the type itself stays in ``detail``).
 _ERROR_CODES = {
     "model_overloaded_error": "overloaded",
+    "overloaded_error": "overloaded",
     "model_rate_limited_error": "rate_limited",
+    "rate_limit_error": "rate_limited",
+    "billing_error": "permission_denied",
+    "permission_error": "permission_denied",
+    "authentication_error": "authentication_failed",
+    "invalid_request_error": "invalid_request",
+    "not_found_error": "not_found",
+    "request_too_large": "context_length_exceeded",
+    "api_error": "server_error",
+    "timeout_error": "timeout",
 }
 #: Events this client sent, echoed back by the stream: already known, not news.
 _ECHOES = frozenset(
@@ -256,7 +267,7 @@ class Translator:
         self._error_seen = retry != "retrying"
         return [
             Error(
-                code=_ERROR_CODES.get(error_type, error_type),
+                code=_ERROR_CODES.get(error_type, "provider_error"),
                 message=str(getattr(error, "message", "") or error_type),
                 retryable=retry != "terminal",
                 provider=PROVIDER,
@@ -295,10 +306,10 @@ class Translator:
             self.stop_reason = StopReason.ERROR
             self.session_over = True
             return []
-        return self._ended("session_terminated", "the Anthropic session terminated")
+        return self._ended("server_error", "the Anthropic session terminated")
 
     def _deleted(self, event: Any) -> list[Event | Action]:
-        return self._ended("session_deleted", "the Anthropic session was deleted")
+        return self._ended("not_found", "the Anthropic session was deleted")
 
 
 _HANDLERS = {

@@ -39,11 +39,11 @@ from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_cr
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
 from .proxy_tool import TOKEN_STATE_KEY, TOOLS_STATE_KEY
-from .translate import PROVIDER, AdkEventTranslator
+from .translate import PROVIDER, AdkEventTranslator, neutral_code
 
 log = get_logger(__name__)
 
-OPTIONS = frozenset({"project"})
+OPTIONS: Mapping[str, type | tuple[type, ...]] = {"project": str}
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 
 
@@ -51,6 +51,7 @@ class GoogleBackend(AgentBackend):
     """Vertex AI Agent Engine: deployed ADK agents run by ``reasoning_engine_id``."""
 
     accepts: ClassVar[frozenset[str]] = frozenset({"reasoning_engine_id", "location"})
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
     default_model: ClassVar[str | None] = "gemini-3.1-pro"
     keeps_native_session: ClassVar[bool] = True
 
@@ -66,14 +67,6 @@ class GoogleBackend(AgentBackend):
 
     def validate(self, request: RunRequest) -> None:
         """Reject a missing or malformed engine, location or option before any request."""
-        super().validate(request)
-        unknown = set(request.options) - OPTIONS
-        if unknown:
-            raise InvalidRequestError(
-                f"provider 'google' does not know options {sorted(unknown)}; "
-                f"it takes {sorted(OPTIONS)}",
-                field="options",
-            )
         self._engine(request)
 
     def _engine(self, request: RunRequest) -> EngineRef:
@@ -292,7 +285,7 @@ class _provider_errors:
                 provider=PROVIDER,
                 status=status,
                 retryable=status in RETRY_STATUSES,
-                code=str(exc.status).lower() if exc.status else None,
+                code=neutral_code(str(exc.status)) if exc.status else None,
             ) from exc
         if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
             raise ProviderError(

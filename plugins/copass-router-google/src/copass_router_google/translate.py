@@ -54,6 +54,25 @@ _RETRYABLE_WORDS = (
 )
 
 
+#: Gemini / Vertex status names -> the core's neutral codes.
+NEUTRAL_CODES = {
+    "RESOURCE_EXHAUSTED": "rate_limited",
+    "UNAVAILABLE": "overloaded",
+    "INTERNAL": "server_error",
+    "DEADLINE_EXCEEDED": "timeout",
+    "PERMISSION_DENIED": "permission_denied",
+    "UNAUTHENTICATED": "authentication_failed",
+    "NOT_FOUND": "not_found",
+    "INVALID_ARGUMENT": "invalid_request",
+    "FAILED_PRECONDITION": "invalid_request",
+}
+
+
+def neutral_code(code: str) -> str:
+    """The core's code for a Gemini / ADK error code (unknown ones are the core's to map)."""
+    return NEUTRAL_CODES.get(code.upper(), code)
+
+
 def error_is_retryable(code: str) -> bool:
     """Whether an ADK/Gemini error code names a transient condition."""
     lowered = code.lower()
@@ -162,11 +181,14 @@ class AdkEventTranslator:
         code = str(event.get("error_code") or "provider_error")
         self.stop_reason = StopReason.ERROR
         return Error(
-            code=code,
+            code=neutral_code(code),
             message=str(event.get("error_message") or code),
             retryable=error_is_retryable(code),
             provider=PROVIDER,
-            detail={k: event[k] for k in ("invocation_id", "author", "id") if k in event},
+            detail={
+                "provider_code": code,
+                **{k: event[k] for k in ("invocation_id", "author", "id") if k in event},
+            },
         )
 
     def _finish(self, reason: Any) -> None:

@@ -44,7 +44,18 @@ COMPATIBLE_BASE_URL = "http://localhost:11434/v1"  # Ollama's default
 
 #: Options passed to the API as they are.
 _PASSTHROUGH = ("temperature", "top_p", "seed", "stop", "reasoning_effort", "parallel_tool_calls")
-_OPTIONS = frozenset({*_PASSTHROUGH, "max_tokens", "max_retries", "include_usage", "extra_body"})
+_OPTIONS: Mapping[str, type | tuple[type, ...]] = {
+    "temperature": (int, float),
+    "top_p": (int, float),
+    "seed": int,
+    "stop": (str, list),
+    "reasoning_effort": str,
+    "parallel_tool_calls": bool,
+    "max_tokens": int,
+    "max_retries": int,
+    "include_usage": bool,
+    "extra_body": Mapping,
+}
 
 
 @attrs.frozen
@@ -59,7 +70,7 @@ class ChatCompletionsBackend(AgentBackend):
     """Shared by both providers; subclasses say where requests go and what they accept."""
 
     keeps_native_session: ClassVar[bool] = False
-    options: ClassVar[frozenset[str]] = _OPTIONS
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = _OPTIONS
     #: The request field a token limit goes in.
     max_tokens_field: ClassVar[str] = "max_tokens"
 
@@ -88,14 +99,6 @@ class ChatCompletionsBackend(AgentBackend):
 
     def validate(self, request: RunRequest) -> None:
         """Refuse unknown options and ill-typed ones before anything is sent."""
-        super().validate(request)
-        unknown = sorted(set(request.options) - self.options)
-        if unknown:
-            raise InvalidRequestError(
-                f"provider {self.provider!r} does not know option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(self.options))}",
-                field="options",
-            )
         retries = request.options.get("max_retries")
         if retries is not None and (not isinstance(retries, int) or retries < 0):
             raise InvalidRequestError("option max_retries must be an int >= 0", field="options")
@@ -260,7 +263,7 @@ class CompatibleBackend(ChatCompletionsBackend):
     """
 
     default_model: ClassVar[str | None] = "llama3.2"
-    options: ClassVar[frozenset[str]] = _OPTIONS | {"base_url"}
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {**_OPTIONS, "base_url": str}
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         configured = self.environ.get("COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL")

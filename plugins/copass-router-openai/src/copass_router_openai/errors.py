@@ -18,14 +18,6 @@ _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _RETRYABLE_KINDS = frozenset(
     {"server_error", "overloaded", "rate_limit_exceeded", "service_unavailable", "timeout"}
 )
-_STATUS_CODES = {
-    400: "invalid_request",
-    401: "authentication_error",
-    403: "permission_denied",
-    404: "not_found",
-    422: "invalid_request",
-    429: "rate_limited",
-}
 
 
 def _label(provider: str) -> str:
@@ -35,7 +27,6 @@ def _label(provider: str) -> str:
 def status_error(exc: openai.APIStatusError, provider: str) -> ProviderError:
     """A refused request (4xx/5xx after the SDK's retries) as a :class:`ProviderError`."""
     status = exc.status_code
-    code = _STATUS_CODES.get(status, "provider_error")
     detail = f" ({exc.code})" if exc.code else ""
     hint = ""
     if status == 401:
@@ -48,7 +39,8 @@ def status_error(exc: openai.APIStatusError, provider: str) -> ProviderError:
         status=status,
         retryable=status in _RETRYABLE_STATUS or status >= 500,
         request_id=exc.request_id,
-        code=code,
+        # The core's neutral code follows from the status; OpenAI's own code stays in detail.
+        detail={"provider_code": exc.code} if exc.code else None,
     )
 
 
