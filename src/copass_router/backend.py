@@ -156,6 +156,7 @@ class Turn:
         #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
         self.stop_requested: StopReason | None = None
         self._on_stop: Callable[[], None] | None = None
+        self._rounds: set[str] = set()
         self._dispatch = dispatch
         self._load_history = load_history
         self._side: deque[Event] = deque()
@@ -202,15 +203,23 @@ class Turn:
             if self._on_stop is not None:
                 self._on_stop()
 
-    def claim_tool_round(self) -> bool:
+    def claim_tool_round(self, round_id: str | None = None) -> bool:
         """Count one tool round against ``max_tool_rounds``; False (and the turn ends with
-        ``tool_limit``) when the cap is already reached, so the calls must not run."""
+        ``tool_limit``) when the cap is already reached, so the calls must not run.
+
+        ``round_id`` names the model response the calls belong to, for providers that hand
+        over a response's calls one at a time: a round already claimed is not counted again.
+        """
         if self.stop_requested is not None:
             return False
+        if round_id is not None and round_id in self._rounds:
+            return True
         if self.tool_rounds >= self.request.max_tool_rounds:
             self.request_stop(StopReason.TOOL_LIMIT)
             return False
         self.tool_rounds += 1
+        if round_id is not None:
+            self._rounds.add(round_id)
         return True
 
     async def full_history(self) -> tuple[TranscriptTurn, ...]:
@@ -218,18 +227,21 @@ class Turn:
         native session)."""
         return tuple(await self._load_history())
 
-    def dispatch(self, calls: Sequence[ToolCallRequest]) -> AsyncIterator[Event]:
+    def dispatch(
+        self, calls: Sequence[ToolCallRequest], *, round_id: str | None = None
+    ) -> AsyncIterator[Event]:
         """Run tool calls through the router's dispatcher.
 
         Yields a ``ToolCall`` per call at once, then a ``ToolResult`` per call as each finishes
         (calls run concurrently). Failures come back as results with ``is_error`` set; this never
         raises for a tool's sake. Each call of this method is one tool round: past the run's
         ``max_tool_rounds`` nothing runs, nothing is yielded and the turn ends with stop reason
-        ``tool_limit`` (check :attr:`stop_requested` and stop).
+        ``tool_limit`` (check :attr:`stop_requested` and stop). ``round_id``: see
+        :meth:`claim_tool_round`.
         """
         if not calls:
             return _nothing()
-        if not self.claim_tool_round():
+        if not self.claim_tool_round(round_id):
             return _nothing()
         return self._dispatch(self, calls)
 

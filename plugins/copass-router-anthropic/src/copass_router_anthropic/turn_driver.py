@@ -29,6 +29,7 @@ from copass_router import (
     Turn,
     Usage,
     get_logger,
+    scrub,
 )
 
 from .sdk_errors import provider_error
@@ -85,7 +86,6 @@ class TurnDriver:
         self._message_id: str | None = None
         self._sent = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._rounds: set[str] = set()
         self._failed = False
 
     @property
@@ -116,8 +116,9 @@ class TurnDriver:
                 else:
                     for out in self.translator.translate(item):
                         if isinstance(out, ToolUse):
-                            if not self._within_rounds(out):
-                                return
+                            if not self.turn.claim_tool_round(out.round_id):
+                                log.info("tool_round_limit", run_id=self.turn.run_id)
+                                return  # the core ends the turn with tool_limit
                             self._spawn(self._answer(out))
                         elif isinstance(out, Confirm):
                             self._spawn(self._confirm(out))
@@ -149,15 +150,6 @@ class TurnDriver:
         return Usage(**gap) if any(gap.values()) else None
 
     # --- the stream ------------------------------------------------------------------------
-
-    def _within_rounds(self, use: ToolUse) -> bool:
-        rounds = self._rounds | {use.round_id}
-        if len(rounds) > self.turn.request.max_tool_rounds:
-            log.info("tool_round_limit", run_id=self.turn.run_id, rounds=len(rounds) - 1)
-            self.turn.stop_reason = StopReason.TOOL_LIMIT
-            return False
-        self._rounds = rounds
-        return True
 
     async def _provider_events(self) -> AsyncIterator[Any]:
         reconnects = 0
@@ -210,9 +202,8 @@ class TurnDriver:
             err = provider_error(exc, "answer a tool call", secret=self._secret)
             self._fail(err.code, str(err), err.retryable, {"status": err.status})
         except Exception as exc:
-            self._fail(
-                "backend_error", f"{type(exc).__name__} while answering a tool call", False, {}
-            )
+            log.warning("tool_answer_failed", run_id=self.turn.run_id, error=scrub(repr(exc)))
+            self._fail("internal_error", "answering a tool call failed unexpectedly", False, {})
 
     def _fail(self, code: str, message: str, retryable: bool, detail: dict[str, Any]) -> None:
         # Emitting wakes the turn's merge loop, which sees the failure and ends the turn.
@@ -226,7 +217,7 @@ class TurnDriver:
 
     async def _answer(self, use: ToolUse) -> None:
         result: ToolResult | None = None
-        async for event in self.turn.dispatch([use.call]):
+        async for event in self.turn.dispatch([use.call], round_id=use.round_id):
             self.turn.emit(event)
             if isinstance(event, ToolResult):
                 result = event
