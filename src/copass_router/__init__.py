@@ -44,6 +44,13 @@ from .events import (
 from .hookspecs import hookimpl, hookspec
 from .logs import get_logger, scrub
 from .plugins import PluginInfo
+from .registrars import (
+    BackendRegistrar,
+    CommandRegistrar,
+    EmulatorRegistrar,
+    StoreRegistrar,
+    ToolRegistrar,
+)
 from .render import EventPrinter
 from .results import RunResult
 from .router import ProviderInfo, Router
@@ -76,10 +83,13 @@ __all__ = [
     "AgentBackend",
     "AssistantText",
     "BackendContext",
+    "BackendRegistrar",
     "Binding",
     "ChatMessage",
+    "CommandRegistrar",
     "ConfigurationError",
     "DispatchAuthError",
+    "EmulatorRegistrar",
     "Error",
     "Event",
     "EventPrinter",
@@ -107,6 +117,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionStore",
     "StopReason",
+    "StoreRegistrar",
     "TextDelta",
     "ThinkingDelta",
     "ThinkingMessage",
@@ -118,6 +129,7 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolOutput",
+    "ToolRegistrar",
     "ToolResult",
     "ToolResultItem",
     "ToolSpec",
