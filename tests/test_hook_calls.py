@@ -139,3 +139,33 @@ async def test_middleware_runs_in_registration_order_with_tryfirst_first(
     events = [e async for e in router.run(provider="echo", message="hi")]
     texts = [e.text for e in events if isinstance(e, TextDelta)]
     assert texts and all(t.endswith("012Z") for t in texts), texts
+
+
+async def test_implementations_get_the_arguments_they_name_in_any_order(
+    make_router: Callable[..., Router],
+) -> None:
+    seen: list[tuple[str, object]] = []
+
+    class Reordered:
+        @hookimpl
+        def copass_router_dispatch_tool(self, context: ToolContext, call: ToolCallRequest) -> None:
+            seen.append(("reordered", (context.end_user_id, call.name)))
+
+    class ContextOnly:
+        @hookimpl
+        async def copass_router_dispatch_tool(self, context: ToolContext) -> None:
+            seen.append(("context-only", context.end_user_id))
+
+    class EventWithDefault:
+        @hookimpl
+        def copass_router_process_event(self, event: Event, context: object = None) -> Event:
+            seen.append(("middleware", type(context).__name__))
+            return event
+
+    plugins = [Reordered(), ContextOnly(), EventWithDefault()]
+    router = make_router(plugins=plugins, tools=[tool(_forbidden, name="t")])
+    events = [e async for e in router.run(provider="echo", message="/tool t {}", end_user_id="u")]
+    assert [e.output for e in events if isinstance(e, ToolResult)] == ["the account is gone"]
+    dispatch = [entry for entry in seen if entry[0] != "middleware"]
+    assert dispatch == [("context-only", "u"), ("reordered", ("u", "t"))]
+    assert {entry for entry in seen if entry[0] == "middleware"} == {("middleware", "ToolContext")}

@@ -48,9 +48,12 @@ def bind(impl: HookImpl, spec: tuple[str, ...]) -> Callable[..., Any]:
         return fn
     picks = tuple(spec.index(name) for name in wants)
     keywords = tuple((name, spec.index(name)) for name in impl.kwargnames if name in spec)
+    if not keywords and picks == tuple(range(len(picks))):  # the common case: a prefix
+        count = len(picks)
+        return lambda *values: fn(*values[:count])
 
     def call(*values: Any) -> Any:
-        return fn(*(values[i] for i in picks), **{n: values[i] for n, i in keywords})
+        return fn(*[values[i] for i in picks], **{n: values[i] for n, i in keywords})
 
     return call
 
