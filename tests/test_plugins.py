@@ -360,3 +360,16 @@ def test_hookimpl_is_exported_for_plugins() -> None:
     from copass_router import hookimpl as exported
 
     assert exported.project_name == "copass_router"
+
+
+def test_an_implementation_may_name_its_hook_with_specname(
+    make_router: Callable[..., Router],
+) -> None:
+    class Renamed:
+        @hookimpl(specname="copass_router_register_backends")
+        def copass_router_backends_of_mine(self, register: BackendRegistrar) -> None:
+            register("renamed", "copass_router.testing:ScriptedBackend")
+
+    router = make_router(plugins=[Renamed()])
+    assert [i.status for i in router.plugins.infos() if i.name == "Renamed-0"] == ["loaded"]
+    assert "renamed" in {p.name for p in router.providers()}

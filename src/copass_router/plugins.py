@@ -268,9 +268,7 @@ def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     per plugin, so one bad plugin fails alone): unknown hook names, hook wrappers (the router
     calls every hook itself), and hook functions not marked ``@hookimpl``."""
     problems = []
-    implemented = set()
     for caller in pm.get_hookcallers(plugin) or ():
-        implemented.add(caller.name)
         mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
         if not caller.has_spec():
             if any(not i.optionalhook for i in mine):
@@ -281,10 +279,11 @@ def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
                 "itself, so wrappers are not supported"
             )
     for attribute in dir(plugin):
-        if not attribute.startswith(GROUP + "_") or attribute in implemented:
+        if not attribute.startswith(GROUP + "_"):
             continue
-        if not inspect.isroutine(getattr(plugin, attribute, None)):
-            continue
+        value = getattr(plugin, attribute, None)
+        if not inspect.isroutine(value) or hasattr(value, GROUP + "_impl"):
+            continue  # not a function, or marked (so registered, and checked above)
         if attribute in HOOKS:
             problems.append(f"{attribute!r} is not marked @hookimpl")
         else:
