@@ -74,6 +74,8 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
             "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "offline-token",
             "GOOGLE_CLOUD_PROJECT": "demo-project",
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": local.base_url,
+            # where the caller keeps sessions (empty: the user data directory)
+            "COPASS_ROUTER_STORE": os.environ.get("COPASS_ROUTER_STORE", ""),
         }
         yield environ, vertex
 

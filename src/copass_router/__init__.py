@@ -51,6 +51,13 @@ from .events import (
 from .hookspecs import hookimpl, hookspec
 from .logs import get_logger, scrub
 from .plugins import PluginInfo
+from .registrars import (
+    BackendRegistrar,
+    CommandRegistrar,
+    EmulatorRegistrar,
+    StoreRegistrar,
+    ToolRegistrar,
+)
 from .render import EventPrinter
 from .results import RunResult
 from .retries import RetryPolicy
@@ -86,11 +93,14 @@ __all__ = [
     "AgentBackend",
     "AssistantText",
     "BackendContext",
+    "BackendRegistrar",
     "Binding",
     "ChatMessage",
     "CodeInfo",
+    "CommandRegistrar",
     "ConfigurationError",
     "DispatchAuthError",
+    "EmulatorRegistrar",
     "Error",
     "ErrorCode",
     "Event",
@@ -123,6 +133,7 @@ __all__ = [
     "SessionNotFoundError",
     "SessionStore",
     "StopReason",
+    "StoreRegistrar",
     "TextDelta",
     "ThinkingDelta",
     "ThinkingMessage",
@@ -134,6 +145,7 @@ __all__ = [
     "ToolContext",
     "ToolError",
     "ToolOutput",
+    "ToolRegistrar",
     "ToolResult",
     "ToolResultItem",
     "ToolSpec",

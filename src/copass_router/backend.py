@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
@@ -261,7 +261,7 @@ class Turn:
         self._side.clear()
         return items
 
-    async def merge(self, source: AsyncIterator[T]) -> AsyncIterator[T | Event]:
+    async def merge(self, source: AsyncIterator[T]) -> AsyncGenerator[T | Event]:
         """Iterate ``source`` and, as they arrive, the events given to :meth:`emit`.
 
         For backends whose provider stream goes quiet while tools run elsewhere (a dispatch

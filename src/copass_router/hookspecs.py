@@ -2,19 +2,30 @@
 
 A plugin is a module (or object) with functions marked ``@hookimpl`` and is found through the
 ``copass_router`` entry-point group. An implementation may accept fewer arguments than its spec,
-so arguments can be added later without breaking plugins. docs/plugin-hooks.md documents each
-hook; a test fails when one is missing there.
+so arguments can be added later without breaking plugins. A function marked ``@hookimpl`` whose
+name is not one of these hooks fails its plugin at load (with the nearest valid name).
+
+The router calls every hook itself, one implementation at a time, so none may be a hook
+wrapper. docs/plugin-hooks.md documents each hook with its full signature; a test compares the
+two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from .events import Event
+    from .registrars import (
+        BackendRegistrar,
+        CommandRegistrar,
+        EmulatorRegistrar,
+        StoreRegistrar,
+        ToolRegistrar,
+    )
     from .tools import ToolContext, ToolOutput
     from .types import ToolCallRequest
 
@@ -22,66 +33,67 @@ hookspec = pluggy.HookspecMarker("copass_router")
 hookimpl = pluggy.HookimplMarker("copass_router")
 
 # -------------------------------------------------------------------------------------------
-# Registration: called once, when a router first loads its plugins.
+# Registration: called once per router, when it first loads its plugins. Every implementation
+# is called, in plugin registration order (``tryfirst``/``trylast`` move one to either end).
 # -------------------------------------------------------------------------------------------
 
 
 @hookspec
-def copass_router_register_backends(register: Callable[..., None]) -> None:
+def copass_router_register_backends(register: BackendRegistrar) -> None:
     """Register provider backends.
 
     Call ``register(name, factory, *, description="")`` once per provider. ``factory`` is a
     callable taking a :class:`~copass_router.BackendContext` and returning an
     :class:`~copass_router.AgentBackend`, or a ``"module:attribute"`` string naming one, which is
     imported only when a run first uses the provider (keep provider SDK imports out of the
-    plugin's top-level module).
+    plugin's top-level module). If two plugins register one name, the first keeps it.
 
-    :param register: the registration callable.
+    :param register: a :class:`~copass_router.BackendRegistrar`.
     """
 
 
 @hookspec
-def copass_router_register_tools(register: Callable[..., None]) -> None:
+def copass_router_register_tools(register: ToolRegistrar) -> None:
     """Register tools that every run of the router may use.
 
     Call ``register(tool)`` with a :class:`~copass_router.Tool` (e.g. made by
     ``@copass_router.tool``) or a plain function, whose signature becomes the JSON schema.
 
-    :param register: the registration callable.
+    :param register: a :class:`~copass_router.ToolRegistrar`.
     """
 
 
 @hookspec
-def copass_router_register_stores(register: Callable[..., None]) -> None:
+def copass_router_register_stores(register: StoreRegistrar) -> None:
     """Register session store implementations by URL scheme.
 
     Call ``register(scheme, factory)``; ``factory(url)`` returns a
     :class:`~copass_router.SessionStore`. The router picks the one whose scheme matches
     ``COPASS_ROUTER_STORE`` (``sqlite`` is built in).
 
-    :param register: the registration callable.
+    :param register: a :class:`~copass_router.StoreRegistrar`.
     """
 
 
 @hookspec
-def copass_router_register_commands(register: Callable[..., None]) -> None:
+def copass_router_register_commands(register: CommandRegistrar) -> None:
     """Add sub-commands to the ``copass-router`` CLI.
 
     Call ``register(name, handler, help="")``; ``handler(argv: list[str]) -> int`` parses its
     own arguments. ``copass-router google deploy ...`` is registered this way.
 
-    :param register: the registration callable.
+    :param register: a :class:`~copass_router.CommandRegistrar`.
     """
 
 
 @hookspec
-def copass_router_register_emulators(register: Callable[..., None]) -> None:
+def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Offer an emulator of a provider's HTTP API for ``copass-router emulate NAME``.
 
     Call ``register(name, serve)`` where ``serve(host: str, port: int) -> None`` runs the
     emulator until interrupted, or a ``"module:attribute"`` string naming it.
 
-    :param register: the registration callable.
+    :param register: an :class:`~copass_router.EmulatorRegistrar`.
     """
 
 
@@ -96,12 +108,16 @@ def copass_router_dispatch_tool(
 ) -> ToolOutput | Awaitable[ToolOutput | None] | None:
     """Route a tool call somewhere other than the registered tool (a remote server, a gate).
 
-    Stops at the first implementation that returns something other than None; returning None
-    lets the next one (and finally the registered tool) handle the call. An implementation may
-    be async. Raising turns into an error result the model sees.
+    Stops at the first non-None result: return a :class:`~copass_router.ToolOutput` (a plain
+    JSON value counts as a successful output) to answer the call, or None to let the next
+    implementation, and finally the registered tool, handle it. Implementations are asked in
+    pluggy's order: the last registered first, ``tryfirst``/``trylast`` honoured. An
+    implementation may be async: the router awaits it before asking the next, so an async
+    pass-through never hides a policy gate registered before it.
+    Raising turns into an error result the model sees.
 
     :param call: the call: ``call_id``, ``name`` and decoded ``arguments``.
-    :param context: the run the call belongs to (run, session, end user, provider).
+    :param context: the run the call belongs to (run, session, end user, provider, model).
     """
 
 
@@ -112,13 +128,15 @@ def copass_router_dispatch_tool(
 
 @hookspec
 def copass_router_process_event(
-    event: Event, context: Any
+    event: Event, context: ToolContext
 ) -> Event | Awaitable[Event | None] | None:
     """Look at, change or drop an event before the consumer sees it.
 
-    Return the event (or a replacement, e.g. made with ``attrs.evolve``) to pass it on, or None
-    to drop it. May be async. Each implementation receives what the previous one returned.
-    ``RunStarted`` and ``RunFinished`` pass through middleware too but cannot be dropped.
+    Every implementation is called, in plugin registration order (``tryfirst``/``trylast``
+    move one to either end); each receives what the previous one returned. Return the event
+    (or a replacement, e.g. made with ``attrs.evolve``) to pass it on, or None to drop it. May
+    be async: the router awaits it before calling the next. ``RunStarted`` and ``RunFinished``
+    pass through middleware too but cannot be dropped.
 
     :param event: the event, already stamped with ``run_id`` and ``seq``.
     :param context: the run's :class:`~copass_router.ToolContext` (run, session, end user).

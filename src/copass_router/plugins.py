@@ -1,13 +1,16 @@
 """The plugin host: one pluggy manager per Router, entry-point loading, allow and block lists.
 
-A plugin that fails to import or to register is skipped with a warning and reported as failed
-(``copass-router plugins``); the rest keep working. ``strict=True`` raises instead.
+A plugin that fails to import, names a hook that does not exist, or fails to register is skipped
+with a warning and reported as failed (``copass-router plugins``); the rest keep working.
+``strict=True`` raises instead.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
+import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -17,13 +20,16 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginLoadError
+from .hook_calls import DispatchChain, bind, registration_order
 from .logs import get_logger
+from .registrars import BackendRegistrar
 from .tools import Tool, as_tool
 
 log = get_logger("copass_router.plugins")
 
 GROUP = "copass_router"
 BUILTINS = ("copass_router.builtin.echo", "copass_router.builtin.stores")
+HOOKS = tuple(sorted(name for name in vars(hookspecs) if name.startswith(GROUP + "_")))
 
 
 @attrs.frozen
@@ -133,6 +139,7 @@ class PluginHost:
                     self._infos[ep.name] = PluginInfo(ep.name, "blocked", dist, version)
                     continue
                 self._add(ep.name, ep.load, dist, version)
+        self.pm.check_pending()  # every plugin naming an unknown hook was failed and removed above
         self._collect()
 
     def _is_blocked(self, name: str, dist: str | None) -> bool:
@@ -148,17 +155,27 @@ class PluginHost:
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
+            problems = _hook_problems(self.pm, plugin)
         except Exception as exc:
-            self._fail(name, dist, version, exc)
+            self._fail(name, dist, version, f"{type(exc).__name__}: {exc}", exc)
+            return
+        if problems:
+            self._fail(name, dist, version, "; ".join(problems))
             return
         self._meta[name] = (dist, version)
         hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
         self._infos[name] = PluginInfo(name, "loaded", dist, version, hooks=hooks)
 
-    def _fail(self, name: str, dist: str | None, version: str | None, exc: Exception) -> None:
-        message = f"{type(exc).__name__}: {exc}"
+    def _fail(
+        self,
+        name: str,
+        dist: str | None,
+        version: str | None,
+        message: str,
+        cause: Exception | None = None,
+    ) -> None:
         if self._strict:
-            raise PluginLoadError(f"plugin {name!r} failed to load: {message}") from exc
+            raise PluginLoadError(f"plugin {name!r} failed to load: {message}") from cause
         log.warning("plugin_failed", plugin=name, error=message)
         self._infos[name] = PluginInfo(name, "failed", dist, version, error=message)
         plugin = self.pm.get_plugin(name)
@@ -166,18 +183,16 @@ class PluginHost:
             self.pm.unregister(plugin)
 
     def _collect(self) -> None:
-        for impl in self.pm.hook.copass_router_register_backends.get_hookimpls():
+        hook = self.pm.hook
+        for impl in registration_order(hook.copass_router_register_backends.get_hookimpls()):
             self._call_register(impl, self._backend_register(impl.plugin_name))
-        for impl in self.pm.hook.copass_router_register_tools.get_hookimpls():
+        for impl in registration_order(hook.copass_router_register_tools.get_hookimpls()):
             self._call_register(impl, self._register_tool)
-        for impl in self.pm.hook.copass_router_register_stores.get_hookimpls():
+        for impl in registration_order(hook.copass_router_register_stores.get_hookimpls()):
             self._call_register(impl, self.stores.__setitem__)
-        for impl in self.pm.hook.copass_router_register_commands.get_hookimpls():
-            self._call_register(
-                impl,
-                lambda name, handler, help="": self.commands.__setitem__(name, (handler, help)),
-            )
-        for impl in self.pm.hook.copass_router_register_emulators.get_hookimpls():
+        for impl in registration_order(hook.copass_router_register_commands.get_hookimpls()):
+            self._call_register(impl, self._register_command)
+        for impl in registration_order(hook.copass_router_register_emulators.get_hookimpls()):
             self._call_register(impl, self.emulators.__setitem__)
 
     def _register_tool(self, value: Tool | Callable[..., Any]) -> None:
@@ -189,7 +204,7 @@ class PluginHost:
     ) -> None:
         self.commands[name] = (handler, help)
 
-    def _backend_register(self, plugin: str) -> Callable[..., None]:
+    def _backend_register(self, plugin: str) -> BackendRegistrar:
         dist, version = self._meta.get(plugin, (None, None))
 
         def register(
@@ -223,7 +238,7 @@ class PluginHost:
                 register(*args, **kwargs)
         except Exception as exc:
             dist, version = self._meta.get(impl.plugin_name, (None, None))
-            self._fail(impl.plugin_name, dist, version, exc)
+            self._fail(impl.plugin_name, dist, version, f"{type(exc).__name__}: {exc}", exc)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -233,15 +248,16 @@ class PluginHost:
         return list(self._infos.values())
 
     def middleware(self) -> list[Callable[..., Any]]:
-        """Event middleware functions, in plugin registration order."""
+        """Event middleware functions ``fn(event, context)``, in plugin registration order."""
         self.load()
-        return [_as_event_fn(i) for i in self.pm.hook.copass_router_process_event.get_hookimpls()]
+        impls = self.pm.hook.copass_router_process_event.get_hookimpls()
+        return [bind(i, ("event", "context")) for i in registration_order(impls)]
 
-    def dispatch_hook(self) -> Callable[..., Any] | None:
-        """The dispatch hook caller, or None when no plugin implements it (the fast path)."""
+    def dispatch_hook(self) -> DispatchChain | None:
+        """The dispatch hook's chain, or None when no plugin implements it (the fast path)."""
         self.load()
-        hook = self.pm.hook.copass_router_dispatch_tool
-        return hook if hook.get_hookimpls() else None
+        impls = self.pm.hook.copass_router_dispatch_tool.get_hookimpls()
+        return DispatchChain(impls) if impls else None
 
     def fields_in_use(self) -> frozenset[str]:
         """The provider-specific request fields some installed provider uses."""
@@ -258,11 +274,39 @@ def _identity(obj: object) -> object:
     return obj
 
 
-def _as_event_fn(impl: pluggy.HookImpl) -> Callable[..., Any]:
-    fn = impl.function
-    wants = impl.argnames
-    if wants == ("event", "context"):
-        return fn
-    if wants == ("event",):
-        return lambda event, context: fn(event)
-    return lambda event, context: fn(**{n: {"event": event, "context": context}[n] for n in wants})
+def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """What is wrong with the hooks of a just-registered plugin (pluggy's ``check_pending``,
+    per plugin, so one bad plugin fails alone): unknown hook names, hook wrappers (the router
+    calls every hook itself), and hook functions not marked ``@hookimpl``."""
+    problems = []
+    for caller in pm.get_hookcallers(plugin) or ():
+        mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
+        if not caller.has_spec():
+            if any(not i.optionalhook for i in mine):
+                problems.append(_unknown_hook(caller.name))
+        elif any(i.wrapper or i.hookwrapper for i in mine):
+            problems.append(
+                f"{caller.name!r} is a hook wrapper; the router calls each implementation "
+                "itself, so wrappers are not supported"
+            )
+    for attribute in dir(plugin):
+        if not attribute.startswith(GROUP + "_"):
+            continue
+        value = getattr(plugin, attribute, None)
+        if not inspect.isroutine(value) or hasattr(value, GROUP + "_impl"):
+            continue  # not a function, or marked (so registered, and checked above)
+        if attribute in HOOKS:
+            problems.append(f"{attribute!r} is not marked @hookimpl")
+        else:
+            problems.append(_unknown_hook(attribute))
+    return problems
+
+
+def _unknown_hook(name: str) -> str:
+    # Compared without the prefix every hook shares, which would make any name look close.
+    prefix = GROUP + "_"
+    short = {hook.removeprefix(prefix): hook for hook in HOOKS}
+    nearest = difflib.get_close_matches(name.removeprefix(prefix), short, n=1)
+    if nearest:
+        return f"unknown hook {name!r} (did you mean {short[nearest[0]]!r}?)"
+    return f"unknown hook {name!r} (hooks: {', '.join(HOOKS)})"

@@ -14,6 +14,7 @@ from ..backend import AgentBackend, BackendContext, Turn
 from ..chat_loop import ModelStep, run_chat_loop
 from ..events import Error, Event, Message, TextDelta, ThinkingDelta, ThinkingMessage, Usage
 from ..hookspecs import hookimpl
+from ..registrars import BackendRegistrar
 from ..testing.scripted_model import scripted_reply
 from ..types import ChatMessage
 
@@ -54,5 +55,5 @@ def make_backend(context: BackendContext) -> EchoBackend:
 
 
 @hookimpl
-def copass_router_register_backends(register):  # type: ignore[no-untyped-def]
+def copass_router_register_backends(register: BackendRegistrar) -> None:
     register("echo", make_backend, description="offline scripted model (no network, no key)")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..hookspecs import hookimpl
+from ..registrars import StoreRegistrar
 from ..store import sqlite_from_url
 
 
 @hookimpl
-def copass_router_register_stores(register: Callable[..., None]) -> None:
+def copass_router_register_stores(register: StoreRegistrar) -> None:
     register("sqlite", sqlite_from_url)

@@ -7,16 +7,13 @@ Only the hook implementations live here: importing this module must stay cheap, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from copass_router import hookimpl
+from copass_router import BackendRegistrar, EmulatorRegistrar, hookimpl
 
 __all__ = ["copass_router_register_backends", "copass_router_register_emulators"]
 
 
 @hookimpl
-def copass_router_register_backends(register: Callable[..., Any]) -> None:
+def copass_router_register_backends(register: BackendRegistrar) -> None:
     """Register the ``anthropic`` backend (Claude Managed Agents)."""
     register(
         "anthropic",
@@ -26,6 +23,6 @@ def copass_router_register_backends(register: Callable[..., Any]) -> None:
 
 
 @hookimpl
-def copass_router_register_emulators(register: Callable[..., Any]) -> None:
+def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Register the offline Managed Agents emulator (``copass-router emulate anthropic``)."""
     register("anthropic", "copass_router_anthropic.emulator:serve")

@@ -147,7 +147,13 @@ class TurnDriver:
                 after, before, "cache_read_input_tokens", seen.cache_read_tokens
             ),
         }
-        return Usage(**gap) if any(gap.values()) else None
+        if not any(gap.values()):
+            return None
+        return Usage(
+            input_tokens=gap["input_tokens"],
+            output_tokens=gap["output_tokens"],
+            cache_read_tokens=gap["cache_read_tokens"],
+        )
 
     # --- the stream ------------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ This module only registers hooks: the Google SDKs (seconds to import) load on fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from copass_router import hookimpl
+from copass_router import BackendRegistrar, CommandRegistrar, EmulatorRegistrar, hookimpl
 
 if TYPE_CHECKING:
     from .deploy import deploy_adk_agent as deploy_adk_agent
@@ -26,7 +25,7 @@ def __getattr__(name: str) -> Any:
 
 
 @hookimpl
-def copass_router_register_backends(register: Callable[..., None]) -> None:
+def copass_router_register_backends(register: BackendRegistrar) -> None:
     """Register the ``google`` provider (Vertex AI Agent Engine)."""
     register(
         "google",
@@ -37,13 +36,13 @@ def copass_router_register_backends(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def copass_router_register_emulators(register: Callable[..., None]) -> None:
+def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Offer ``copass-router emulate google``."""
     register("google", "copass_router_google.emulator:serve")
 
 
 @hookimpl
-def copass_router_register_commands(register: Callable[..., None]) -> None:
+def copass_router_register_commands(register: CommandRegistrar) -> None:
     """Add ``copass-router google deploy ...``."""
     register("google", _google_command, help="deploy ADK agents to Vertex AI Agent Engine")
 

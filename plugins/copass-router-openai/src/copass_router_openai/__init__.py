@@ -6,15 +6,13 @@ first uses a provider or the emulator starts, so loading the plugin stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from copass_router import hookimpl
+from copass_router import BackendRegistrar, EmulatorRegistrar, hookimpl
 
 __all__ = ["copass_router_register_backends", "copass_router_register_emulators"]
 
 
 @hookimpl
-def copass_router_register_backends(register: Callable[..., None]) -> None:
+def copass_router_register_backends(register: BackendRegistrar) -> None:
     """Register ``openai`` and ``openai-compatible``."""
     register(
         "openai",
@@ -32,6 +30,6 @@ def copass_router_register_backends(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def copass_router_register_emulators(register: Callable[..., None]) -> None:
+def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Offer ``copass-router emulate openai`` (also serves the openai-compatible provider)."""
     register("openai", "copass_router_openai.emulator:serve")

@@ -8,7 +8,7 @@ the core's shared chat loop and dispatcher, capped at the run's ``max_tool_round
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -117,7 +117,7 @@ class ChatCompletionsBackend(AgentBackend):
         names = ToolNames(spec.name for spec in turn.tools)
         open_streams: list[Any] = []
 
-        def step(messages: list[ChatMessage]) -> AsyncIterator[Event | ModelStep]:
+        def step(messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
             return self._step(client, endpoint, turn, names, messages, open_streams)
 
         try:
@@ -184,7 +184,7 @@ class ChatCompletionsBackend(AgentBackend):
         names: ToolNames,
         messages: list[ChatMessage],
         open_streams: list[Any],
-    ) -> AsyncIterator[Event | ModelStep]:
+    ) -> AsyncGenerator[Event | ModelStep]:
         create: Any = client.chat.completions.create
         try:
             stream = await create(**self._body(endpoint, turn, names, messages))

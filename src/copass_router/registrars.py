@@ -1,0 +1,65 @@
+"""What the ``register`` callable of each registration hook accepts.
+
+A plugin annotates its hook's parameter with one of these, and mypy then checks each
+``register(...)`` call against the real signature (the core ships ``py.typed``)::
+
+    @hookimpl
+    def copass_router_register_backends(register: BackendRegistrar) -> None:
+        register("myprovider", "copass_router_myprovider.backend:make_backend")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .backend import AgentBackend, BackendContext
+    from .store import SessionStore
+    from .tools import Tool
+
+
+class BackendRegistrar(Protocol):
+    """``register`` of ``copass_router_register_backends``."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[[BackendContext], AgentBackend] | str,
+        *,
+        description: str = "",
+        fields: Iterable[str] = (),
+    ) -> None:
+        """Offer provider ``name``, built by ``factory`` (or a ``"module:attribute"`` naming it).
+
+        ``fields`` lists the provider-specific request fields it uses (``reasoning_engine_id``,
+        ``location``), so other providers accept and ignore them.
+        """
+
+
+class ToolRegistrar(Protocol):
+    """``register`` of ``copass_router_register_tools``."""
+
+    def __call__(self, tool: Tool | Callable[..., Any], /) -> None:
+        """Offer a :class:`~copass_router.Tool`, or a plain function made into one."""
+
+
+class StoreRegistrar(Protocol):
+    """``register`` of ``copass_router_register_stores``."""
+
+    def __call__(self, scheme: str, factory: Callable[[str], SessionStore], /) -> None:
+        """Open URLs of ``scheme`` with ``factory(url)``."""
+
+
+class CommandRegistrar(Protocol):
+    """``register`` of ``copass_router_register_commands``."""
+
+    def __call__(self, name: str, handler: Callable[[list[str]], int], help: str = "") -> None:
+        """Add ``copass-router NAME``; ``handler(argv)`` returns the exit code."""
+
+
+class EmulatorRegistrar(Protocol):
+    """``register`` of ``copass_router_register_emulators``."""
+
+    def __call__(self, name: str, serve: Callable[[str, int], None] | str, /) -> None:
+        """Offer ``copass-router emulate NAME``; ``serve(host, port)`` blocks until interrupted."""
