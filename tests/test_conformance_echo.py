@@ -16,3 +16,7 @@ class TestEchoConformance(BackendConformance):
     @pytest.fixture
     def conformance_router(self, make_router: Callable[..., Router]) -> Router:
         return make_router()
+
+    @pytest.fixture
+    def conformance_emulator(self) -> None:
+        return None  # echo runs in-process: no HTTP API to refuse or cut

@@ -14,10 +14,11 @@ from .scripted_backend import ScriptedBackend, ScriptedPlugin, scripted_events
 from .scripted_model import ModelReply, scripted_reply
 
 if TYPE_CHECKING:
-    from .conformance import BackendConformance, conformance_lookup
+    from .conformance import BackendConformance, EmulatorProbe, conformance_lookup
 
 __all__ = [
     "BackendConformance",
+    "EmulatorProbe",
     "ModelReply",
     "ScriptedBackend",
     "ScriptedPlugin",
@@ -29,7 +30,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The conformance suite imports pytest; load it only when a test asks for it.
-    if name in ("BackendConformance", "conformance_lookup"):
+    if name in ("BackendConformance", "EmulatorProbe", "conformance_lookup"):
         from . import conformance
 
         return getattr(conformance, name)

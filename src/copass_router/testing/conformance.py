@@ -1,9 +1,15 @@
-"""The backend conformance suite: the event contract every provider backend must keep.
+"""The backend conformance suite: the contract every provider backend must keep.
 
 Subclass :class:`BackendConformance` in a plugin's tests, set ``provider`` (and ``model`` if the
-backend has no default), and override the ``conformance_router`` fixture to return a Router that
-can reach the backend (e.g. pointed at the plugin's emulator). The backend's model must follow the
-scripted-model syntax (``copass_router.testing.scripted_reply``), as every emulator does.
+backend has no default; ``alternate_model`` to a second model it serves), and override two
+fixtures: ``conformance_router`` returns a Router that reaches the backend (e.g. pointed at the
+plugin's emulator), ``conformance_emulator`` returns an :class:`EmulatorProbe` on that emulator
+(or None for a provider with no HTTP API: the fault tests then skip).
+
+What the suite needs from the provider's model: it follows the scripted-model syntax
+(:func:`copass_router.testing.scripted_reply`), as every emulator built on the kit does. The
+suite uses ``/tool``, ``/loop``, ``/error CODE``, ``/slow``, ``/recall`` and ``/whoami``
+(docs/scripted-model.md).
 """
 
 from __future__ import annotations
@@ -25,9 +31,16 @@ from ..events import (
     event_from_json,
     event_to_json,
 )
+from ..retries import RetryPolicy
 from ..router import Router
 from ..tools import tool
 from ..types import StopReason, TurnStatus
+from .conformance_contract import ContractTests, EmulatorProbe
+
+__all__ = ["BackendConformance", "EmulatorProbe", "conformance_lookup"]
+
+#: Fast retries, so the fault tests see the core retry without waiting for it.
+KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
 @tool
@@ -36,17 +49,29 @@ def conformance_lookup(key: str) -> str:
     return f"value-of-{key}"
 
 
-class BackendConformance:
+class BackendConformance(ContractTests):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""
     model: ClassVar[str | None] = None
+    #: A second model the provider serves (for the per-run model test); default: ``model``.
+    alternate_model: ClassVar[str | None] = None
     end_user_id: ClassVar[str] = "conformance-user"
 
     @pytest.fixture
     def conformance_router(self) -> Router:
         """Override: a Router that runs this backend."""
         raise NotImplementedError("override the conformance_router fixture")
+
+    @pytest.fixture
+    def conformance_emulator(self) -> EmulatorProbe | None:
+        """Override: an :class:`EmulatorProbe` on the provider's emulator, or None when the
+        provider has no HTTP API (the fault and cancellation tests then skip)."""
+        raise NotImplementedError(
+            "override the conformance_emulator fixture: return an EmulatorProbe on your "
+            "emulator (copass_router.testing.EmulatorProbe), or None for a provider with no "
+            "HTTP API"
+        )
 
     def run_kwargs(self) -> dict[str, Any]:
         """Extra ``run()`` fields this provider needs (e.g. a reasoning_engine_id)."""
@@ -58,16 +83,17 @@ class BackendConformance:
             "message": message,
             "end_user_id": self.end_user_id,
             **self.run_kwargs(),
-            **extra,
         }
         if self.model:
             fields["model"] = self.model
+        fields.update(extra)
         return fields
 
     async def _events(self, router: Router, message: str, **extra: Any) -> list[Event]:
+        router.retry_policy = KIT_RETRIES
         return [e async for e in router.run(**self._fields(message, **extra))]
 
-    # -- the contract ------------------------------------------------------------------------
+    # -- the event contract ------------------------------------------------------------------
 
     @pytest.mark.asyncio
     async def test_text_turn_event_order(self, conformance_router: Router) -> None:
