@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import copass_router_openai
 import pytest
-from copass_router_openai.emulator_harness import RunningEmulator
+from copass_router_openai.emulator import OpenAIEmulator
 
 from copass_router import Router
 from copass_router.testing import BackendConformance
@@ -30,8 +30,8 @@ class TestOpenAICompatibleConformance(BackendConformance):
     def conformance_router(
         self,
         make_router: Callable[..., Router],
-        emu: RunningEmulator,
+        emu: OpenAIEmulator,
         compatible_env: dict[str, str],
     ) -> Router:
-        emu.emulator.api_key = None
+        emu.api_key = None
         return make_router(plugins=[copass_router_openai], environ=compatible_env)
