@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 try:
     import anyio
     import uvicorn
+    from starlette.middleware import Middleware
     from starlette.responses import Response, StreamingResponse
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -81,10 +82,10 @@ class EmulatorKit:
         self.requests = RequestLog(max_logged)
         self.streams = StreamStats()
 
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        """``app`` behind the kit: each request is logged, then held or failed if a fault says
-        so, then served."""
-        return _KitMiddleware(app, self)
+    def middleware(self) -> Middleware:
+        """The kit as Starlette middleware (``Starlette(routes, middleware=[kit.middleware()])``):
+        each request is logged, then held or failed if a fault says so, then served."""
+        return Middleware(_KitMiddleware, kit=self)
 
     def event_stream(
         self,

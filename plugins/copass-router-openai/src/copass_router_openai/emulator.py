@@ -106,14 +106,13 @@ class OpenAIEmulator:
         self.streams = self.kit.streams
         #: ``http://127.0.0.1:PORT/v1`` once :func:`running_emulator` serves it.
         self.base_url = ""
-        self.app = self.kit.wrap(
-            Starlette(
-                routes=[
-                    Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
-                    Route("/v1/models", self._list_models, methods=["GET"]),
-                    Route("/v1/models/{model:path}", self._get_model, methods=["GET"]),
-                ]
-            )
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
+                Route("/v1/models", self._list_models, methods=["GET"]),
+                Route("/v1/models/{model:path}", self._get_model, methods=["GET"]),
+            ],
+            middleware=[self.kit.middleware()],
         )
 
     # --- what was received -------------------------------------------------------------------
