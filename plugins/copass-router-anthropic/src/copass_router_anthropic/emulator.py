@@ -105,6 +105,10 @@ class EmulatorServer:
 
     # Shortcuts for tests -------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget the request log, the pending faults and the stream counters (resources stay)."""
+        self.state.kit.reset()
+
     @property
     def faults(self) -> AnthropicFaults:
         """The fault switches: the kit's ``fail_next``, ``cut_stream``, ``hang`` and this API's."""
