@@ -16,13 +16,16 @@ from typing import Any
 
 import pytest
 
-try:
-    from pytest_asyncio import fixture as _async_fixture
-except ImportError:  # pragma: no cover - without the testing extra; another async plugin may run it
-    _async_fixture = pytest.fixture
-
 from ..router import Router
 from .scripted_backend import ScriptedBackend, ScriptedPlugin
+
+_async_fixture: Any
+try:
+    import pytest_asyncio
+
+    _async_fixture = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - without the testing extra; another async plugin may run it
+    _async_fixture = pytest.fixture
 
 
 @_async_fixture
