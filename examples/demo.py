@@ -63,7 +63,7 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
     and the google emulator (the demo agent is deployed on it once the router is up)."""
     from copass_router_anthropic.emulator import running_emulator as anthropic
     from copass_router_google.emulator import running_emulator as google
-    from copass_router_openai.emulator_harness import running_emulator as openai
+    from copass_router_openai.emulator import running_emulator as openai
 
     key = "sk-ant-demo-offline-key"
     with anthropic(api_key=key) as claude, google() as vertex, openai() as local:

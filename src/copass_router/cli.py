@@ -236,13 +236,46 @@ def _emulate(args: argparse.Namespace, out: TextIO) -> int:
     if serve is None:
         known = ", ".join(sorted(router.plugins.emulators)) or "none"
         raise RouterError(f"no emulator for {args.provider!r}; installed emulators: {known}")
-    if isinstance(serve, str):
-        import importlib
+    target = serve
+    try:
+        if isinstance(serve, str):
+            import importlib
 
-        module, _, attr = serve.partition(":")
-        serve = getattr(importlib.import_module(module), attr)
-    serve(args.host, args.port)
+            module, _, attr = serve.partition(":")
+            serve = getattr(importlib.import_module(module), attr)
+        serve(args.host, args.port)
+    except ImportError as exc:
+        missing = _missing_emulator_module(exc)
+        if missing is None:
+            raise
+        raise RouterError(
+            f"the {args.provider} emulator needs Starlette and uvicorn ({missing} is not "
+            f"installed): pip install '{_distribution_of(target)}[emulator]'"
+        ) from exc
     return 0
+
+
+_EMULATOR_MODULES = ("starlette", "uvicorn", "anyio")
+
+
+def _missing_emulator_module(exc: BaseException | None) -> str | None:
+    """The emulator extra's module whose absence raised ``exc`` (or its cause), if any."""
+    while exc is not None:
+        name = getattr(exc, "name", None) or ""
+        if isinstance(exc, ModuleNotFoundError) and name.split(".")[0] in _EMULATOR_MODULES:
+            return name.split(".")[0]
+        exc = exc.__cause__
+    return None
+
+
+def _distribution_of(target: object) -> str:
+    """The distribution that ships ``target`` (a callable or ``"module:attribute"``)."""
+    module = target.partition(":")[0] if isinstance(target, str) else target.__module__
+    top = module.split(".")[0]
+    from importlib import metadata
+
+    found = metadata.packages_distributions().get(top)
+    return found[0] if found else top.replace("_", "-")
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:

@@ -18,7 +18,7 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
-from copass_router_openai.emulator_harness import running_emulator as openai_emulator
+from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
     Message,
@@ -52,7 +52,7 @@ class Emulators:
         if provider == "anthropic":
             return [r.body for r in self.anthropic.requests]
         if provider == "google":
-            return [r.json for r in self.google.requests]
+            return [r.body for r in self.google.requests]
         if provider.startswith("openai"):
             return [r.body for r in self.openai.requests]
         return []

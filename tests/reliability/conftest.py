@@ -21,12 +21,12 @@ import copass_router_anthropic
 import copass_router_google
 import copass_router_openai
 import pytest
-from copass_router_anthropic.emulator import EmulatorServer, Faults
+from copass_router_anthropic.emulator import EmulatorServer
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import GoogleEmulator
 from copass_router_google.emulator import running_emulator as google_emulator
-from copass_router_openai.emulator_harness import RunningEmulator
-from copass_router_openai.emulator_harness import running_emulator as openai_emulator
+from copass_router_openai.emulator import OpenAIEmulator
+from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
     Error,
@@ -44,6 +44,7 @@ from copass_router import (
     TurnStatus,
     Usage,
 )
+from copass_router.testing import Faults
 
 from .fault_tools import Tools
 
@@ -54,7 +55,7 @@ ANTHROPIC_KEY = "sk-ant-api03-RELIABLE0123456789abcdef"
 OPENAI_KEY = "sk-reliable-0123456789abcdef"
 PROJECT = "reliability-project"
 USER = "reliant"
-#: Retries each provider's SDK makes before a refused request reaches the router.
+#: Retries the core makes before a refused request becomes the run's Error.
 RETRY_BUDGET = 2
 #: The run's own bound on a turn (``timeout=``), and the suite's outer bound on any stream.
 TURN_TIMEOUT = 10.0
@@ -74,17 +75,15 @@ class Emulators:
     """The three emulators, with what a test reads from them since the last reset."""
 
     def __init__(
-        self, anthropic: EmulatorServer, google: GoogleEmulator, openai: RunningEmulator
+        self, anthropic: EmulatorServer, google: GoogleEmulator, openai: OpenAIEmulator
     ) -> None:
         self.anthropic, self.google, self.openai = anthropic, google, openai
         self._interrupts = 0
 
     def reset(self) -> None:
         """Forget logs, counters and pending faults (deployed agents and sessions stay)."""
-        state = self.anthropic.state
-        state.faults = Faults()
-        state.requests.clear()
-        self._interrupts = state.interrupts
+        self.anthropic.reset()
+        self._interrupts = self.anthropic.state.interrupts
         self.google.reset()
         self.openai.reset()
 
@@ -114,7 +113,7 @@ class Emulators:
         if provider == "anthropic":
             bodies = [r.body for r in self.anthropic.requests]
         elif provider == "google":
-            bodies = [r.json for r in self.google.requests]
+            bodies = [r.body for r in self.google.requests]
         else:
             bodies = [r.body for r in self.openai.requests]
         return json.dumps(bodies, default=str)
@@ -127,9 +126,9 @@ class Emulators:
             interrupts = self.anthropic.state.sent_events("user.interrupt")
             return bool(interrupts) and self.anthropic.state.interrupts > self._interrupts
         if provider == "google":
-            return bool(self.google.counters.get("stream_abandoned"))
+            return self.google.streams.abandoned > 0
         if provider.startswith("openai"):
-            return self.openai.streams_aborted > 0
+            return self.openai.streams.abandoned > 0
         return True
 
     # --- fault switches ------------------------------------------------------------------
@@ -138,30 +137,27 @@ class Emulators:
         self, provider: str, status: int, *, count: int, retry_after: float | None = None
     ) -> None:
         """Answer the next ``count`` turn-starting requests with ``status``."""
-        if provider == "anthropic":
-            self.anthropic.fail_next(
-                status,
-                count=count,
-                method="POST",
-                path_prefix="/v1/sessions/",
-                retry_after=retry_after,
-            )
-        elif provider == "google":
-            wait = None if retry_after is None else max(1, round(retry_after))
-            self.google.faults.fail_next(status, count=count, kind="stream", retry_after=wait)
-        else:
-            self.openai.fail_next(status, times=count, retry_after=retry_after)
+        # The same fault API on every emulator; only where a turn starts differs.
+        method, path = {
+            "anthropic": ("POST", "/v1/sessions/*"),
+            "google": ("POST", "*:streamQuery"),
+        }.get(provider, (None, None))
+        self.faults(provider).fail_next(
+            status, count=count, method=method, path=path, retry_after=retry_after
+        )
 
     def cut_stream(self, provider: str, *, every_time: bool = False) -> None:
         """Drop the provider's event stream mid-turn (Anthropic: ``every_time`` keeps cutting
         the reconnected streams too)."""
+        after = {"anthropic": 5, "google": 2}.get(provider, 3)
+        count = 10 if every_time and provider == "anthropic" else 1
+        self.faults(provider).cut_stream(after_events=after, count=count)
+
+    def faults(self, provider: str) -> Faults:
+        """The fault switches of the provider's emulator."""
         if provider == "anthropic":
-            faults = self.anthropic.faults
-            faults.cut_streams, faults.cut_after = (10 if every_time else 1), 5
-        elif provider == "google":
-            self.google.faults.cut_stream(after_events=2)
-        else:
-            self.openai.cut_next_stream(after=3, mode="drop")
+            return self.anthropic.faults
+        return self.google.faults if provider == "google" else self.openai.faults
 
 
 @pytest.fixture(scope="session")

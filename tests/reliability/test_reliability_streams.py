@@ -15,13 +15,13 @@ SLOW_REPLY = "/slow 0.02 a b c d e f g h i j k l m n o p q r s t"
 
 async def test_anthropic_reconnects_a_stream_cut_once(rig: Rig) -> None:
     session, before = await rig.warm_up("anthropic")
-    opened = rig.emulators.anthropic.state.streams_opened
+    opened = rig.emulators.anthropic.streams.opened
     rig.emulators.cut_stream("anthropic")
     message = "/long 12"
     out = await rig.complete("anthropic", message, session)
     assert out.stop_reason is StopReason.END_TURN and not out.errors
     assert out.text == " ".join(f"w{i}" for i in range(1, 13)) == out.streamed
-    assert rig.emulators.anthropic.state.streams_opened - opened == 2
+    assert rig.emulators.anthropic.streams.opened - opened == 2
     await rig.assert_recovers("anthropic", session, before, message, TurnStatus.COMPLETED)
 
 

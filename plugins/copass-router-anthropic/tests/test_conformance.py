@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from copass_router_anthropic.emulator import EmulatorServer
 
 from copass_router import Router
-from copass_router.testing import BackendConformance
+from copass_router.testing import BackendConformance, KitProbe
 
 
 class TestAnthropicConformance(BackendConformance):
     provider = "anthropic"
     model = "claude-sonnet-4-6"
+
+    @pytest.fixture
+    def conformance_emulator(self, emulator: EmulatorServer) -> KitProbe:
+        return KitProbe(emulator)
 
     @pytest.fixture
     def conformance_router(self, anthropic_router: Router) -> Router:

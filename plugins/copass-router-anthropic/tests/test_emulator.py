@@ -75,7 +75,7 @@ async def test_resources_have_the_shape_the_sdk_declares(
     assert (await client.beta.agents.retrieve(agent.id)).id == agent.id
     assert emulator.state.creates == {"agent": 1, "environment": 1, "session": 1}
     request = emulator.requests[0]
-    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.sent("authorization", f"Bearer {API_KEY}")
     assert "managed-agents-2026-04-01" in request.headers["anthropic-beta"]
     assert request.body["tools"] == [TOOL]
 
@@ -97,7 +97,7 @@ async def test_streamed_turn_with_a_custom_tool(
     usage = [e.model_usage for e in events if e.type == "span.model_request_end"]
     assert len(usage) == 2 and all(u.input_tokens > 0 for u in usage)
     stream_request = emulator.state.requests_to("GET", f"/v1/sessions/{session_id}/events/stream")
-    assert stream_request[0].query == [("event_deltas[]", "agent.message")]
+    assert stream_request[0].query == (("event_deltas[]", "agent.message"),)
 
 
 async def test_sse_frames_carry_an_event_line(
@@ -169,12 +169,12 @@ async def test_create_limit_answers_429_with_retry_after() -> None:
 async def test_fail_rules_give_error_bodies_the_sdk_retries(
     emulator: EmulatorServer, client: anthropic.AsyncAnthropic
 ) -> None:
-    emulator.fail_next(503, count=1, method="POST", path_prefix="/v1/agents")
+    emulator.faults.fail_next(503, count=1, method="POST", path="/v1/agents*")
     agent = await client.beta.agents.create(model="m", name="a")
     assert agent.id
     posts = emulator.state.requests_to("POST", "/v1/agents")
     assert [r.headers["x-stainless-retry-count"] for r in posts] == ["0", "1"]
-    emulator.fail_next(500, count=3, method="GET")
+    emulator.faults.fail_next(500, count=3, method="GET")
     with pytest.raises(anthropic.InternalServerError) as caught:
         await client.beta.agents.retrieve(agent.id)
     assert caught.value.type == "api_error"

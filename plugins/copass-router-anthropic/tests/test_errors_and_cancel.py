@@ -35,7 +35,7 @@ async def test_missing_api_key_fails_before_any_request(
     with pytest.raises(ConfigurationError, match="ANTHROPIC_API_KEY"):
         async for _ in router.run(provider="anthropic", message="hi"):
             pass
-    assert emulator.requests == []
+    assert len(emulator.requests) == 0
 
 
 async def test_unknown_options_and_fields_are_refused(anthropic_router: Router) -> None:

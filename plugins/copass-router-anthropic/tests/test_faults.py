@@ -37,7 +37,7 @@ async def last_turn(router: Router, events: list[Any]) -> Any:
 async def test_429_with_retry_after_on_send_is_retried(
     anthropic_router: Router, emulator: EmulatorServer
 ) -> None:
-    emulator.fail_next(429, method="POST", path_prefix="/v1/sessions/", retry_after=0.2)
+    emulator.faults.fail_next(429, method="POST", path="/v1/sessions/*", retry_after=0.2)
     events = await run(anthropic_router, "through the rate limit")
     assert events[-1].stop_reason is StopReason.END_TURN and not errors(events)
     posts = [r for r in emulator.state.requests_to("POST", "/v1/sessions/")]
@@ -52,7 +52,7 @@ async def test_5xx_beyond_retries_is_a_provider_error(
     make_anthropic_router: Callable[..., Router], emulator: EmulatorServer
 ) -> None:
     router = make_anthropic_router(COPASS_ROUTER_MAX_RETRIES="1")
-    emulator.fail_next(500, count=2, method="POST", path_prefix="/v1/sessions")
+    emulator.faults.fail_next(500, count=2, method="POST", path="/v1/sessions*")
     events = await run(router, "the API is down")
     (error,) = errors(events)
     assert error.code == "server_error" and error.retryable and error.provider == "anthropic"
@@ -65,19 +65,19 @@ async def test_5xx_beyond_retries_is_a_provider_error(
 async def test_a_stream_cut_mid_turn_reconnects(
     anthropic_router: Router, emulator: EmulatorServer
 ) -> None:
-    emulator.faults.cut_streams, emulator.faults.cut_after = 1, 6
+    emulator.faults.cut_stream(after_events=6)
     events = await run(anthropic_router, "/long 12")
     text = "".join(e.text for e in events if isinstance(e, Message))
     assert text == " ".join(f"w{i}" for i in range(1, 13))
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == text
     assert events[-1].stop_reason is StopReason.END_TURN and not errors(events)
-    assert emulator.state.streams_opened == 2
+    assert emulator.streams.opened == 2
 
 
 async def test_a_stream_that_keeps_dropping_ends_in_an_error(
     anthropic_router: Router, emulator: EmulatorServer
 ) -> None:
-    emulator.faults.cut_streams, emulator.faults.cut_after = 10, 5
+    emulator.faults.cut_stream(after_events=5, count=10)
     events = await run(anthropic_router, "/slow 0.05 a b c d e f g h i j k l m n o p")
     (error,) = errors(events)
     assert error.code == "stream_cut" and error.retryable
@@ -158,7 +158,7 @@ async def test_budget_and_refusal_stop_reasons(
 async def test_slow_provider_and_a_turn_timeout_keep_usage_and_interrupt(
     anthropic_router: Router, emulator: EmulatorServer
 ) -> None:
-    emulator.faults.delay = 0.05  # every API response is slow
+    emulator.faults.hang(0.05, count=100)  # every API response is slow
 
     @tool
     async def crawl(url: str) -> str:
@@ -182,7 +182,7 @@ async def test_a_message_the_session_never_got_is_sent_later_as_context(
     router = make_anthropic_router(COPASS_ROUTER_MAX_RETRIES="0")
     first = await run(router, "first message")
     session_id = first[0].session_id
-    emulator.fail_next(500, method="POST", path_prefix="/v1/sessions/")
+    emulator.faults.fail_next(500, method="POST", path="/v1/sessions/*")
     failed = await run(router, "lost message", session_id=session_id)
     assert failed[-1].stop_reason is StopReason.ERROR
     after = await run(router, "/recall", session_id=session_id)

@@ -55,10 +55,10 @@ async def test_streamed_text_turn(anthropic_router: Router, emulator: EmulatorSe
     order = [(r.method, r.path.rsplit("/", 1)[-1]) for r in emulator.requests]
     assert order.index(("GET", "stream")) < order.index(("POST", "events"))
     stream = emulator.state.requests_to("GET", "/v1/sessions/")[0]
-    assert stream.query == [
+    assert stream.query == (
         ("event_deltas[]", "agent.message"),
         ("event_deltas[]", "agent.thinking"),
-    ]
+    )
     agent = emulator.state.requests_to("POST", "/v1/agents")[0].body
     assert agent["model"] == "claude-sonnet-4-6" and agent["system"] == "Be kind."
 

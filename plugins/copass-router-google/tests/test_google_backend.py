@@ -44,10 +44,10 @@ async def test_streamed_text_turn(run_google: Any, fresh_emulator: GoogleEmulato
     assert any(isinstance(e, Usage) and e.input_tokens > 0 for e in events)
     assert events[-1].stop_reason is StopReason.END_TURN
     (stream,) = fresh_emulator.requests_to("stream")
-    assert stream.query == {"alt": "sse"}
-    assert stream.headers["authorization"] == "Bearer emulator-token"
-    body = stream.json["input"]
-    assert stream.json["classMethod"] == "async_stream_query"
+    assert stream.query == (("alt", "sse"),)
+    assert stream.sent("authorization", "Bearer emulator-token")
+    body = stream.body["input"]
+    assert stream.body["classMethod"] == "async_stream_query"
     assert body["user_id"] == "u-1" and body["message"] == "hello agent engine"
     assert body["run_config"] == {"streaming_mode": "sse"}
     assert body["state_delta"]["copass_dispatch_token"].startswith("cpt1.")
@@ -68,7 +68,7 @@ async def test_tool_call_through_copass_dispatch_shows_once_with_the_real_name(
     assert "copass_dispatch" not in repr(events)
     assert "lookup_order -> order A-17 shipped" in text_of(events)
     # The catalogue reached the agent through session state, and the model saw its schema.
-    state = fresh_emulator.requests_to("stream")[0].json["input"]["state_delta"]
+    state = fresh_emulator.requests_to("stream")[0].body["input"]["state_delta"]
     assert state["copass_tools"][0]["name"] == "lookup_order"
     assert "order_id" in str(state["copass_tools"][0]["parameters"])
 
@@ -83,14 +83,14 @@ async def test_multi_turn_reuses_the_adk_session(
     creates = [
         r
         for r in fresh_emulator.requests_to("query")
-        if r.json["classMethod"] == "async_create_session"
+        if r.body["classMethod"] == "async_create_session"
     ]
     assert len(creates) == 1
     streams = fresh_emulator.requests_to("stream")
-    assert [s.json["input"]["session_id"] for s in streams] == [
-        streams[0].json["input"]["session_id"]
+    assert [s.body["input"]["session_id"] for s in streams] == [
+        streams[0].body["input"]["session_id"]
     ] * 2
-    assert HEADER not in streams[1].json["input"]["message"]  # nothing missed, nothing resent
+    assert HEADER not in streams[1].body["input"]["message"]  # nothing missed, nothing resent
 
 
 async def test_two_end_users_are_isolated(run_google: Any, fresh_emulator: GoogleEmulator) -> None:
@@ -98,9 +98,9 @@ async def test_two_end_users_are_isolated(run_google: Any, fresh_emulator: Googl
     bob = await run_google("/recall", end_user_id="bob")
     assert "1234" not in text_of(bob)
     streams = fresh_emulator.requests_to("stream")
-    assert [s.json["input"]["user_id"] for s in streams] == ["alice", "bob"]
-    assert streams[0].json["input"]["session_id"] != streams[1].json["input"]["session_id"]
-    creates = [r.json["input"] for r in fresh_emulator.requests_to("query")]
+    assert [s.body["input"]["user_id"] for s in streams] == ["alice", "bob"]
+    assert streams[0].body["input"]["session_id"] != streams[1].body["input"]["session_id"]
+    creates = [r.body["input"] for r in fresh_emulator.requests_to("query")]
     assert creates == [{"user_id": "alice"}, {"user_id": "bob"}]
 
 
@@ -112,7 +112,7 @@ async def test_portable_context_reaches_a_new_adk_session(
     recalled = await run_google("/recall", session_id=session_id)
     assert "user: planted on echo" in text_of(recalled)
     assert "assistant: echo: planted on echo" in text_of(recalled)
-    message = fresh_emulator.requests_to("stream")[0].json["input"]["message"]
+    message = fresh_emulator.requests_to("stream")[0].body["input"]["message"]
     assert message.startswith(HEADER) and message.endswith("\n\n/recall")
 
 
@@ -132,7 +132,7 @@ async def test_missing_or_malformed_engine_fails_before_any_request(
     with pytest.raises(InvalidRequestError) as caught:
         await google_router.complete(provider="google", message="hi", **fields)
     assert caught.value.field == field
-    assert fresh_emulator.requests == []
+    assert len(fresh_emulator.requests) == 0
 
 
 async def test_unknown_engine_is_a_provider_error(
@@ -159,7 +159,7 @@ async def test_a_vanished_adk_session_is_replaced_with_the_whole_conversation(
     run_google: Any, engine: str, fresh_emulator: GoogleEmulator
 ) -> None:
     first = await run_google("the code word is heron", end_user_id="carol")
-    adk_session = fresh_emulator.requests_to("stream")[0].json["input"]["session_id"]
+    adk_session = fresh_emulator.requests_to("stream")[0].body["input"]["session_id"]
     client = make_client(
         project="emulated-project",
         location="us-central1",
@@ -173,5 +173,5 @@ async def test_a_vanished_adk_session_is_replaced_with_the_whole_conversation(
     assert "user: the code word is heron" in text_of(again)
     streams = fresh_emulator.requests_to("stream")
     assert len(streams) == 3  # the first turn, the refused one, then the retry on a new session
-    assert streams[2].json["input"]["session_id"] != adk_session
-    assert streams[2].json["input"]["message"].startswith(HEADER)
+    assert streams[2].body["input"]["session_id"] != adk_session
+    assert streams[2].body["input"]["message"].startswith(HEADER)

@@ -11,7 +11,7 @@ import pytest
 from copass_router_google import deploy_adk_agent
 from copass_router_google.cli import main as cli_main
 from copass_router_google.deploy import make_client, static_token_credentials
-from copass_router_google.emulator import GoogleEmulator
+from copass_router_google.emulator import GoogleEmulator, kind_of
 
 ROUTER = "http://127.0.0.1:9/v1/dispatch"
 
@@ -38,11 +38,11 @@ def deploy(emulator: GoogleEmulator, prompt: str = "You book meetings. {Braces} 
 def test_deploy_returns_the_resource_name(fresh_emulator: GoogleEmulator, in_tmp: Path) -> None:
     name = deploy(fresh_emulator)
     assert name.startswith("projects/proj-1/locations/europe-west4/reasoningEngines/")
-    kinds = [r.kind for r in fresh_emulator.requests]
+    kinds = [kind_of(r) for r in fresh_emulator.requests]
     assert kinds == ["create", "operation"]  # created, then the operation polled until done
     create = fresh_emulator.requests_to("create")[0]
     assert create.path == "/v1beta1/projects/proj-1/locations/europe-west4/reasoningEngines"
-    spec = create.json["spec"]
+    spec = create.body["spec"]
     python = spec["source_code_spec"]["python_spec"]
     assert python["entrypoint_object"] == "app"
     env = {e["name"]: e["value"] for e in spec["deployment_spec"]["env"]}
@@ -108,8 +108,8 @@ def test_cli_deploy_prints_the_resource_name(
     assert status == 0
     assert out.startswith("projects/proj-2/locations/") and out in fresh_emulator.engines
     create = fresh_emulator.requests_to("create")[0]
-    assert create.headers["authorization"] == "Bearer cli-token"
-    assert create.json["displayName"] == "billing-agent"
+    assert create.sent("authorization", "Bearer cli-token")
+    assert create.body["displayName"] == "billing-agent"
 
 
 def test_cli_reports_missing_settings(

@@ -18,7 +18,7 @@ def errors(events: list[Any]) -> list[Error]:
 async def test_429_on_the_stream_is_retried(
     run_google: Any, fresh_emulator: GoogleEmulator
 ) -> None:
-    fresh_emulator.faults.fail_next(429, kind="stream", retry_after=1)
+    fresh_emulator.faults.fail_next(429, path="*:streamQuery", retry_after=1)
     events = await run_google("after a rate limit")
     assert events[-1].stop_reason is StopReason.END_TURN
     assert "".join(e.text for e in events if isinstance(e, Message)) == "echo: after a rate limit"
@@ -29,7 +29,7 @@ async def test_429_on_the_stream_is_retried(
 async def test_5xx_that_persists_ends_in_a_retryable_error(
     run_google: Any, fresh_emulator: GoogleEmulator
 ) -> None:
-    fresh_emulator.faults.fail_next(503, kind="stream", count=5)
+    fresh_emulator.faults.fail_next(503, path="*:streamQuery", count=5)
     events = await run_google("never served")
     (error,) = errors(events)
     assert error.retryable and error.provider == "google"
@@ -42,7 +42,7 @@ async def test_5xx_that_persists_ends_in_a_retryable_error(
 async def test_5xx_creating_the_session_is_retried(
     run_google: Any, fresh_emulator: GoogleEmulator
 ) -> None:
-    fresh_emulator.faults.fail_next(500, kind="query")
+    fresh_emulator.faults.fail_next(500, path="*:query")
     events = await run_google("session after a 500")
     assert events[-1].stop_reason is StopReason.END_TURN
     assert len(fresh_emulator.requests_to("query")) == 2
@@ -54,7 +54,7 @@ async def test_stream_cut_mid_turn(run_google: Any, fresh_emulator: GoogleEmulat
     (error,) = errors(events)
     assert error.retryable and error.code == "connection_failed"
     assert events[-1].stop_reason is StopReason.ERROR
-    assert fresh_emulator.counters.get("stream_cut") == 1
+    assert fresh_emulator.streams.cut == 1
     # The session survives: the next turn on it works.
     after = await run_google("still here", session_id=events[0].session_id)
     assert after[-1].stop_reason is StopReason.END_TURN
@@ -97,8 +97,8 @@ async def test_breaking_out_closes_the_stream_at_the_engine(
             if isinstance(event, TextDelta):
                 break
     for _ in range(300):  # the engine notices on its next write
-        if fresh_emulator.counters.get("stream_abandoned"):
+        if fresh_emulator.streams.abandoned:
             break
         await asyncio.sleep(0.01)
-    assert fresh_emulator.counters.get("stream_abandoned") == 1
-    assert "stream_completed" not in fresh_emulator.counters
+    assert fresh_emulator.streams.abandoned == 1
+    assert fresh_emulator.streams.completed == 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import copass_router_openai
 import pytest
-from copass_router_openai.emulator_harness import RunningEmulator, running_emulator
+from copass_router_openai.emulator import OpenAIEmulator, running_emulator
 
 from copass_router import Router
 
@@ -15,15 +15,15 @@ API_KEY = "sk-test-emulator-0123456789"
 
 
 @pytest.fixture(scope="session")
-def emulator_server() -> Iterator[RunningEmulator]:
+def emulator_server() -> Iterator[OpenAIEmulator]:
     with running_emulator(api_key=API_KEY) as emu:
         yield emu
 
 
 @pytest.fixture
-def emu(emulator_server: RunningEmulator) -> Iterator[RunningEmulator]:
+def emu(emulator_server: OpenAIEmulator) -> Iterator[OpenAIEmulator]:
     """The emulator with a clean log, no faults and its default behaviour."""
-    emulator = emulator_server.emulator
+    emulator = emulator_server
     defaults = (
         emulator.api_key,
         emulator.tool_call_style,
@@ -51,13 +51,13 @@ def router_with(make_router: Callable[..., Router]) -> Callable[..., Router]:
 
 
 @pytest.fixture
-def openai_env(emu: RunningEmulator) -> dict[str, str]:
+def openai_env(emu: OpenAIEmulator) -> dict[str, str]:
     """The environment of a router whose ``openai`` provider is the emulator."""
     return {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": emu.base_url}
 
 
 @pytest.fixture
-def compatible_env(emu: RunningEmulator) -> dict[str, str]:
+def compatible_env(emu: OpenAIEmulator) -> dict[str, str]:
     """The environment of a router whose ``openai-compatible`` provider is the emulator."""
     return {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emu.base_url}
 
@@ -70,10 +70,10 @@ def openai_router(router_with: Callable[..., Router], openai_env: dict[str, str]
 
 @pytest.fixture
 def compatible_router(
-    router_with: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
+    router_with: Callable[..., Router], emu: OpenAIEmulator, compatible_env: dict[str, str]
 ) -> Router:
     """A router whose ``openai-compatible`` provider talks to the emulator, keyless."""
-    emu.emulator.api_key = None
+    emu.api_key = None
     return router_with(compatible_env)
 
 

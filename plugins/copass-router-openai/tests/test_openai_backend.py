@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from copass_router_openai.emulator_harness import RunningEmulator
+from copass_router_openai.emulator import OpenAIEmulator
 
 from copass_router import (
     ConfigurationError,
@@ -54,23 +54,23 @@ def finished(events: list[Event]) -> RunFinished:
     return last
 
 
-async def test_streamed_text(openai_router: Router, emu: RunningEmulator, api_key: str) -> None:
+async def test_streamed_text(openai_router: Router, emu: OpenAIEmulator, api_key: str) -> None:
     events = await events_of(openai_router, "stream this please", system="Be brief.")
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
     assert deltas == ["echo: ", "stream ", "this ", "please"]
     assert [e.text for e in events if isinstance(e, Message)] == ["echo: stream this please"]
     assert finished(events).stop_reason is StopReason.END_TURN
     [request] = emu.chat_requests()
-    assert request.headers["authorization"] == f"Bearer {api_key}"
+    assert request.sent("authorization", f"Bearer {api_key}")
     assert request.body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert request.body["stream_options"] == {"include_usage": True}
     assert len(request.body["safety_identifier"]) == 32  # hashed end user, never the raw id
 
 
 async def test_tool_call_arguments_in_many_chunks(
-    openai_router: Router, emu: RunningEmulator
+    openai_router: Router, emu: OpenAIEmulator
 ) -> None:
-    emu.emulator.argument_piece = 2
+    emu.argument_piece = 2
     message = '/tool get_weather {"city": "Reykjavik", "unit": "kelvin"}'
     events = await events_of(openai_router, message, tools=[get_weather])
     [call] = [e for e in events if isinstance(e, ToolCall)]
@@ -91,8 +91,8 @@ async def test_tool_call_arguments_in_many_chunks(
 
 
 @pytest.mark.parametrize("style", ["interleaved", "sequential", "whole"])
-async def test_two_parallel_calls(openai_router: Router, emu: RunningEmulator, style: str) -> None:
-    emu.emulator.tool_call_style = style
+async def test_two_parallel_calls(openai_router: Router, emu: OpenAIEmulator, style: str) -> None:
+    emu.tool_call_style = style
     message = '/tools get_weather {"city": "Oslo"} ; get_time {"zone": "UTC"}'
     events = await events_of(openai_router, message, tools=[get_weather, get_time])
     calls = [(e.name, dict(e.arguments)) for e in events if isinstance(e, ToolCall)]
@@ -112,8 +112,8 @@ async def test_usage_is_summed_over_model_requests(openai_router: Router) -> Non
     assert total.output_tokens == sum(r.output_tokens for r in reports) > 0
 
 
-async def test_429_is_retried_with_retry_after(openai_router: Router, emu: RunningEmulator) -> None:
-    emu.fail_next(429, retry_after=0.01)
+async def test_429_is_retried_with_retry_after(openai_router: Router, emu: OpenAIEmulator) -> None:
+    emu.faults.fail_next(429, retry_after=0.01)
     events = await events_of(openai_router, "patience")
     assert finished(events).stop_reason is StopReason.END_TURN
     # The core retried: a Retry event, and each attempt a fresh SDK request.
@@ -122,10 +122,10 @@ async def test_429_is_retried_with_retry_after(openai_router: Router, emu: Runni
 
 
 async def test_429_exhausted_is_a_retryable_error(
-    router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
+    router_with: Callable[..., Router], openai_env: dict[str, str], emu: OpenAIEmulator
 ) -> None:
     router = router_with({**openai_env, "COPASS_ROUTER_MAX_RETRIES": "0"})
-    emu.fail_next(429, retry_after=0.01)
+    emu.faults.fail_next(429, retry_after=0.01)
     events = await events_of(router, "too fast")
     [error] = [e for e in events if isinstance(e, Error)]
     assert (error.code, error.retryable, error.provider) == ("rate_limited", True, "openai")
@@ -139,10 +139,10 @@ async def test_429_exhausted_is_a_retryable_error(
 
 
 async def test_5xx_after_retries_is_an_error(
-    router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
+    router_with: Callable[..., Router], openai_env: dict[str, str], emu: OpenAIEmulator
 ) -> None:
     router = router_with({**openai_env, "COPASS_ROUTER_MAX_RETRIES": "1"})
-    emu.fail_next(502, times=2, retry_after=0.01)
+    emu.faults.fail_next(502, count=2, retry_after=0.01)
     events = await events_of(router, "x")
     [error] = [e for e in events if isinstance(e, Error)]
     assert error.code == "server_error" and error.retryable
@@ -151,8 +151,8 @@ async def test_5xx_after_retries_is_an_error(
 
 
 @pytest.mark.parametrize("mode", ["drop", "eof"])
-async def test_stream_cut_mid_turn(openai_router: Router, emu: RunningEmulator, mode: str) -> None:
-    emu.cut_next_stream(after=3, mode=mode)
+async def test_stream_cut_mid_turn(openai_router: Router, emu: OpenAIEmulator, mode: str) -> None:
+    emu.faults.cut_stream(after_events=3, mode=mode)
     events = await events_of(openai_router, "one two three four five")
     [error] = [e for e in events if isinstance(e, Error)]
     assert error.code == "stream_cut" and error.retryable
@@ -167,9 +167,7 @@ async def test_error_inside_the_stream(openai_router: Router) -> None:
     assert finished(events).stop_reason is StopReason.ERROR
 
 
-async def test_tool_loop_stops_at_the_round_cap(
-    openai_router: Router, emu: RunningEmulator
-) -> None:
+async def test_tool_loop_stops_at_the_round_cap(openai_router: Router, emu: OpenAIEmulator) -> None:
     events = await events_of(
         openai_router, '/loop get_time {"zone": "UTC"}', tools=[get_time], max_tool_rounds=3
     )
@@ -188,8 +186,8 @@ async def test_finish_reasons_map(openai_router: Router, prompt: str, expected: 
     assert [e for e in events if isinstance(e, Message)]
 
 
-async def test_content_filter_is_a_refusal(openai_router: Router, emu: RunningEmulator) -> None:
-    emu.filter_next()
+async def test_content_filter_is_a_refusal(openai_router: Router, emu: OpenAIEmulator) -> None:
+    emu.faults.filter_next()
     events = await events_of(openai_router, "something flagged")
     assert finished(events).stop_reason is StopReason.REFUSAL
 
@@ -202,7 +200,7 @@ async def test_reasoning_from_a_compatible_runtime(compatible_router: Router) ->
 
 
 async def test_compatible_provider_needs_no_key(
-    compatible_router: Router, emu: RunningEmulator
+    compatible_router: Router, emu: OpenAIEmulator
 ) -> None:
     events = await events_of(compatible_router, "local hello", "openai-compatible")
     assert finished(events).stop_reason is StopReason.END_TURN
@@ -214,23 +212,23 @@ async def test_compatible_provider_needs_no_key(
 
 
 async def test_compatible_key_goes_only_to_the_configured_url(
-    router_with: Callable[..., Router], emu: RunningEmulator, compatible_env: dict[str, str]
+    router_with: Callable[..., Router], emu: OpenAIEmulator, compatible_env: dict[str, str]
 ) -> None:
-    emu.emulator.api_key = None
+    emu.api_key = None
     secret = "vllm-key-123456789"
     router = router_with({**compatible_env, "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": secret})
     await events_of(router, "a", "openai-compatible")
     other = emu.base_url.replace("127.0.0.1", "localhost")
     await events_of(router, "b", "openai-compatible", options={"base_url": other})
     first, second = emu.chat_requests()
-    assert first.headers["authorization"] == f"Bearer {secret}"
+    assert first.sent("authorization", f"Bearer {secret}")
     assert "authorization" not in second.headers
 
 
 async def test_compatible_base_url_per_run(
-    router_with: Callable[..., Router], emu: RunningEmulator
+    router_with: Callable[..., Router], emu: OpenAIEmulator
 ) -> None:
-    emu.emulator.api_key = None
+    emu.api_key = None
     router = router_with({})  # default would be Ollama on localhost:11434
     events = await events_of(
         router,
@@ -256,7 +254,7 @@ async def test_unreachable_runtime_says_where_it_looked(router_with: Callable[..
 
 
 async def test_missing_openai_key_is_a_configuration_error(
-    router_with: Callable[..., Router], emu: RunningEmulator
+    router_with: Callable[..., Router], emu: OpenAIEmulator
 ) -> None:
     router = router_with({"OPENAI_BASE_URL": emu.base_url})
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
@@ -265,7 +263,7 @@ async def test_missing_openai_key_is_a_configuration_error(
 
 
 async def test_wrong_key_never_reaches_the_events(
-    router_with: Callable[..., Router], emu: RunningEmulator
+    router_with: Callable[..., Router], emu: OpenAIEmulator
 ) -> None:
     secret = "sk-live-abcdefghijklmnop"
     router = router_with({"OPENAI_API_KEY": secret, "OPENAI_BASE_URL": emu.base_url})
@@ -285,7 +283,7 @@ async def test_wrong_key_never_reaches_the_events(
     ],
 )
 async def test_bad_options_are_refused_before_anything_is_sent(
-    openai_router: Router, emu: RunningEmulator, provider: str, options: dict[str, Any]
+    openai_router: Router, emu: OpenAIEmulator, provider: str, options: dict[str, Any]
 ) -> None:
     with pytest.raises(InvalidRequestError):
         await events_of(openai_router, "hi", provider, options=options)
@@ -293,7 +291,7 @@ async def test_bad_options_are_refused_before_anything_is_sent(
 
 
 async def test_breaking_out_closes_the_provider_stream(
-    openai_router: Router, emu: RunningEmulator
+    openai_router: Router, emu: OpenAIEmulator
 ) -> None:
     stream = openai_router.run(provider="openai", message="/slow 0.2 a b c d e f g h")
     async for event in stream:
@@ -301,14 +299,14 @@ async def test_breaking_out_closes_the_provider_stream(
             break
     await stream.aclose()
     for _ in range(100):  # the server notices the closed connection on its next write
-        if emu.emulator.streams_aborted:
+        if emu.streams.abandoned:
             break
         await asyncio.sleep(0.05)
-    assert emu.emulator.streams_aborted == 1 and emu.emulator.streams_completed == 0
+    assert emu.streams.abandoned == 1 and emu.streams.completed == 0
 
 
 async def test_a_session_from_another_provider_continues_here(
-    router_with: Callable[..., Router], openai_env: dict[str, str], emu: RunningEmulator
+    router_with: Callable[..., Router], openai_env: dict[str, str], emu: OpenAIEmulator
 ) -> None:
     other = ScriptedBackend()
     foreign_id = "toolu_" + "Z" * 50  # longer than OpenAI accepts
@@ -332,7 +330,7 @@ async def test_a_session_from_another_provider_continues_here(
 
 
 async def test_options_reach_openai_in_its_own_fields(
-    openai_router: Router, emu: RunningEmulator
+    openai_router: Router, emu: OpenAIEmulator
 ) -> None:
     options = {"max_tokens": 64, "seed": 7, "parallel_tool_calls": False, "include_usage": False}
     await events_of(openai_router, "plain", options=options)

@@ -6,15 +6,19 @@ from collections.abc import Callable
 
 import copass_router_openai
 import pytest
-from copass_router_openai.emulator_harness import RunningEmulator
+from copass_router_openai.emulator import OpenAIEmulator
 
 from copass_router import Router
-from copass_router.testing import BackendConformance
+from copass_router.testing import BackendConformance, KitProbe
 
 
 class TestOpenAIConformance(BackendConformance):
     provider = "openai"
     model = "gpt-4o-mini"
+
+    @pytest.fixture
+    def conformance_emulator(self, emu: OpenAIEmulator) -> KitProbe:
+        return KitProbe(emu)
 
     @pytest.fixture
     def conformance_router(
@@ -27,11 +31,15 @@ class TestOpenAICompatibleConformance(BackendConformance):
     provider = "openai-compatible"
 
     @pytest.fixture
+    def conformance_emulator(self, emu: OpenAIEmulator) -> KitProbe:
+        return KitProbe(emu)
+
+    @pytest.fixture
     def conformance_router(
         self,
         make_router: Callable[..., Router],
-        emu: RunningEmulator,
+        emu: OpenAIEmulator,
         compatible_env: dict[str, str],
     ) -> Router:
-        emu.emulator.api_key = None
+        emu.api_key = None
         return make_router(plugins=[copass_router_openai], environ=compatible_env)

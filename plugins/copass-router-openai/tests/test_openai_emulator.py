@@ -7,11 +7,11 @@ from typing import Any
 
 import openai
 import pytest
-from copass_router_openai.emulator_harness import RunningEmulator
+from copass_router_openai.emulator import OpenAIEmulator
 
 
 @pytest.fixture
-def client(emu: RunningEmulator, api_key: str) -> openai.AsyncOpenAI:
+def client(emu: OpenAIEmulator, api_key: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=emu.base_url, api_key=api_key, max_retries=2)
 
 
@@ -46,9 +46,9 @@ async def test_usage_chunk_when_asked(client: openai.AsyncOpenAI) -> None:
 
 
 async def test_tool_call_arguments_split_with_id_and_name_once(
-    client: openai.AsyncOpenAI, emu: RunningEmulator
+    client: openai.AsyncOpenAI, emu: OpenAIEmulator
 ) -> None:
-    emu.emulator.argument_piece = 3
+    emu.argument_piece = 3
     chunks = await _chunks(client, '/tool get_weather {"city": "Paris", "unit": "celsius"}')
     fragments = [f for c in chunks if c.choices for f in c.choices[0].delta.tool_calls or []]
     assert len(fragments) > 10
@@ -83,17 +83,17 @@ async def test_non_streamed_completion_and_models(client: openai.AsyncOpenAI) ->
 
 
 async def test_429_with_retry_after_is_retried(
-    client: openai.AsyncOpenAI, emu: RunningEmulator
+    client: openai.AsyncOpenAI, emu: OpenAIEmulator
 ) -> None:
-    emu.fail_next(429, retry_after=0.01)
+    emu.faults.fail_next(429, retry_after=0.01)
     chunks = await _chunks(client, "after the limit")
     assert chunks[-1].choices[0].finish_reason == "stop"
     sent = emu.chat_requests()
     assert [r.headers["x-stainless-retry-count"] for r in sent] == ["0", "1"]
 
 
-async def test_5xx_after_retries_raises(client: openai.AsyncOpenAI, emu: RunningEmulator) -> None:
-    emu.fail_next(503, times=3, retry_after=0.01)
+async def test_5xx_after_retries_raises(client: openai.AsyncOpenAI, emu: OpenAIEmulator) -> None:
+    emu.faults.fail_next(503, count=3, retry_after=0.01)
     with pytest.raises(openai.InternalServerError) as caught:
         await _chunks(client, "x")
     assert caught.value.status_code == 503
@@ -102,18 +102,18 @@ async def test_5xx_after_retries_raises(client: openai.AsyncOpenAI, emu: Running
 
 
 async def test_dropped_stream_raises_connection_error(
-    client: openai.AsyncOpenAI, emu: RunningEmulator
+    client: openai.AsyncOpenAI, emu: OpenAIEmulator
 ) -> None:
-    emu.cut_next_stream(after=2)
+    emu.faults.cut_stream(after_events=2)
     with pytest.raises(openai.APIConnectionError):
         await _chunks(client, "one two three four")
     assert len(emu.chat_requests()) == 1  # the SDK never retries a stream once it started
 
 
 async def test_eof_cut_ends_without_finish_reason(
-    client: openai.AsyncOpenAI, emu: RunningEmulator
+    client: openai.AsyncOpenAI, emu: OpenAIEmulator
 ) -> None:
-    emu.cut_next_stream(after=2, mode="eof")
+    emu.faults.cut_stream(after_events=2, mode="eof")
     chunks = await _chunks(client, "one two three four")
     assert len(chunks) == 2
     assert all(c.choices[0].finish_reason is None for c in chunks)
@@ -123,10 +123,11 @@ async def test_scripted_error_arrives_mid_stream(client: openai.AsyncOpenAI) -> 
     with pytest.raises(openai.APIError) as caught:
         await _chunks(client, "/error overloaded busy now")
     assert not isinstance(caught.value, openai.APIStatusError)
-    assert caught.value.code == "overloaded" and caught.value.message == "busy now"
+    # OpenAI's own word for it; the backend maps it to the core's "overloaded".
+    assert caught.value.code == "server_overloaded" and caught.value.message == "busy now"
 
 
-async def test_wrong_key_is_refused(emu: RunningEmulator) -> None:
+async def test_wrong_key_is_refused(emu: OpenAIEmulator) -> None:
     client = openai.AsyncOpenAI(base_url=emu.base_url, api_key="sk-wrong-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
         await _chunks(client, "hi")
@@ -192,19 +193,19 @@ async def test_bad_tool_name_is_refused(client: openai.AsyncOpenAI) -> None:
 
 
 async def test_reasoning_streams_in_the_configured_field(
-    client: openai.AsyncOpenAI, emu: RunningEmulator
+    client: openai.AsyncOpenAI, emu: OpenAIEmulator
 ) -> None:
-    emu.emulator.reasoning_field = "reasoning"
+    emu.reasoning_field = "reasoning"
     chunks = await _chunks(client, "/think about cats")
     extras = [(c.choices[0].delta.model_extra or {}) for c in chunks if c.choices]
     assert "".join(e.get("reasoning", "") for e in extras) == "reasoning: stac tuoba"
 
 
 async def test_request_log_records_what_was_sent(
-    client: openai.AsyncOpenAI, emu: RunningEmulator, api_key: str
+    client: openai.AsyncOpenAI, emu: OpenAIEmulator, api_key: str
 ) -> None:
     await _chunks(client, "logged", temperature=0.5)
     [request] = emu.chat_requests()
     assert request.method == "POST"
-    assert request.headers["authorization"] == f"Bearer {api_key}"
+    assert request.sent("authorization", f"Bearer {api_key}")
     assert request.body["temperature"] == 0.5 and request.body["stream"] is True

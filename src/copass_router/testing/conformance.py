@@ -35,9 +35,9 @@ from ..retries import RetryPolicy
 from ..router import Router
 from ..tools import tool
 from ..types import StopReason, TurnStatus
-from .conformance_contract import ContractTests, EmulatorProbe
+from .conformance_contract import ContractTests, EmulatorProbe, KitProbe
 
-__all__ = ["BackendConformance", "EmulatorProbe", "conformance_lookup"]
+__all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
 
 #: Fast retries, so the fault tests see the core retry without waiting for it.
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)

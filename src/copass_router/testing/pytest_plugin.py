@@ -2,6 +2,11 @@
 
 Every router these fixtures make is isolated: no installed plugins (only the built-ins and what
 the test passes), an in-memory store and an empty environment.
+
+The fixtures work in pytest-asyncio's default strict mode (no ``asyncio_mode = "auto"``
+needed): ``make_router`` is a pytest-asyncio fixture, run in the loop its
+``asyncio_default_fixture_loop_scope`` names (function scope when unset), the loop an
+``@pytest.mark.asyncio`` test runs in by default.
 """
 
 from __future__ import annotations
@@ -14,8 +19,16 @@ import pytest
 from ..router import Router
 from .scripted_backend import ScriptedBackend, ScriptedPlugin
 
+_async_fixture: Any
+try:
+    import pytest_asyncio
 
-@pytest.fixture
+    _async_fixture = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - without the testing extra; another async plugin may run it
+    _async_fixture = pytest.fixture
+
+
+@_async_fixture
 async def make_router() -> AsyncIterator[Callable[..., Router]]:
     """A factory of isolated routers, closed at teardown. Keywords go to :class:`Router`."""
     made: list[Router] = []

@@ -16,24 +16,27 @@ tool (``bash``...) is run by the "environment" when the agent has ``agent_toolse
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 
+from copass_router.testing import (
+    LoopbackServer,
+    RecordedRequest,
+    RequestLog,
+    StreamStats,
+    serve_emulator,
+)
+
 from .emulator_routes import EmulatorApi
-from .emulator_state import EmulatorState, FailRule, Faults, RecordedRequest
+from .emulator_state import AnthropicFaults, EmulatorState
 
 __all__ = [
+    "AnthropicFaults",
     "EmulatorServer",
     "EmulatorState",
-    "FailRule",
-    "Faults",
     "RecordedRequest",
     "build_app",
     "running_emulator",
@@ -45,17 +48,10 @@ def build_app(state: EmulatorState | None = None) -> Starlette:
     """The emulator as an ASGI app; ``app.state.emulator`` is its :class:`EmulatorState`."""
     state = state or EmulatorState()
     api = EmulatorApi(state)
-    app = Starlette(routes=api.routes())
+    app = Starlette(routes=api.routes(), middleware=[state.kit.middleware()])
     app.state.emulator = state
     app.state.api = api
     return app
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
 
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> None:
@@ -63,60 +59,43 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
 
     Port 0 picks a free port; the address is printed either way.
     """
-    sock = _listen(host, port)
-    url = f"http://{host}:{sock.getsockname()[1]}"
-    print(f"anthropic emulator: export ANTHROPIC_BASE_URL={url} (any API key)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(build_app(), log_level="info"))
-    asyncio.run(server.serve(sockets=[sock]))
+    serve_emulator(build_app(), host, port, banner=_banner)
+
+
+def _banner(url: str) -> str:
+    return f"anthropic emulator: export ANTHROPIC_BASE_URL={url} (any API key)"
 
 
 class EmulatorServer:
     """A running emulator on a loopback port, with its state at hand for assertions.
 
     ``state`` holds ``requests`` (the request log), ``creates`` (a Counter by kind),
-    ``rate_limited``, ``interrupts``, ``streams_opened``, ``faults`` (switches) and the resources.
+    ``rate_limited``, ``interrupts``, ``streams`` (opened, cut...), ``faults`` (switches) and
+    the resources.
     """
 
     def __init__(self, **state_options: Any) -> None:
         self.state = EmulatorState(**state_options)
         self.app = build_app(self.state)
-        self._sock = _listen("127.0.0.1", 0)
-        self.port: int = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        self._server = LoopbackServer(
+            self.app, name="anthropic-emulator", before_stop=self._close_streams
         )
-        self._server = uvicorn.Server(config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="anthropic-emulator", daemon=True)
+        self.base_url = self._server.base_url
+        self.port = self._server.port
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._server.serve(sockets=[self._sock]))
-        finally:
-            loop.close()
+    async def _close_streams(self) -> None:
+        api: EmulatorApi = self.app.state.api
+        for engine in list(api.engines.values()):
+            engine.close_streams()
 
     def start(self) -> EmulatorServer:
         """Start serving; returns once the port accepts connections."""
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the anthropic emulator failed to start")
-            self._thread.join(0.01)
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Close every open event stream and stop the server."""
-        loop = self._loop
-        if loop is not None and loop.is_running():
-            api: EmulatorApi = self.app.state.api
-            for engine in list(api.engines.values()):
-                loop.call_soon_threadsafe(engine.close_streams)
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._sock.close()
+        self._server.stop()
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -126,19 +105,24 @@ class EmulatorServer:
 
     # Shortcuts for tests -------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget the request log, the pending faults and the stream counters (resources stay)."""
+        self.state.kit.reset()
+
     @property
-    def faults(self) -> Faults:
-        """The fault switches."""
+    def faults(self) -> AnthropicFaults:
+        """The fault switches: the kit's ``fail_next``, ``cut_stream``, ``hang`` and this API's."""
         return self.state.faults
 
     @property
-    def requests(self) -> list[RecordedRequest]:
+    def requests(self) -> RequestLog:
         """Every request received, in order."""
         return self.state.requests
 
-    def fail_next(self, status: int, **options: Any) -> FailRule:
-        """See :meth:`EmulatorState.fail_next`."""
-        return self.state.fail_next(status, **options)
+    @property
+    def streams(self) -> StreamStats:
+        """How the event streams ended (``opened``, ``completed``, ``cut``, ``abandoned``)."""
+        return self.state.streams
 
 
 @contextlib.contextmanager
@@ -148,8 +132,5 @@ def running_emulator(**state_options: Any) -> Iterator[EmulatorServer]:
     Options go to :class:`EmulatorState`: ``api_key``, ``create_limit``, ``create_period``
     (seconds; tests shorten the real 60-second window), ``page_size``.
     """
-    server = EmulatorServer(**state_options).start()
-    try:
+    with EmulatorServer(**state_options) as server:
         yield server
-    finally:
-        server.stop()

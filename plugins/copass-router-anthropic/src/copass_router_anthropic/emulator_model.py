@@ -34,6 +34,8 @@ _ERROR_ALIASES = {
     "overloaded": "model_overloaded_error",
     "rate_limited": "model_rate_limited_error",
     "rate_limit": "model_rate_limited_error",
+    "server_error": "model_request_failed_error",
+    "permission_denied": "billing_error",
 }
 
 

@@ -6,52 +6,20 @@ what the SDK (2.10+) sends and parses; resources carry the fields its models dec
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .emulator_resources import agent_tool, invalid, new_agent, new_environment, new_session
 from .emulator_session import ApiError, SessionEngine
-from .emulator_state import EmulatorState, RecordedRequest, new_id, now_iso, paginate
+from .emulator_state import EmulatorState, error_response, new_id, now_iso, paginate
 
 BETA = "managed-agents-2026-04-01"
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
 Handler = Callable[[Request, Any], Awaitable[Response]]
-
-
-class StreamCut(Exception):
-    """Raised inside an event stream to drop the connection mid-body (a fault switch)."""
-
-
-class _QuietStreamCut(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], StreamCut))
-
-
-logging.getLogger("uvicorn.error").addFilter(_QuietStreamCut())
-
-
-def error_response(status: int, message: str, *, error_type: str | None = None) -> JSONResponse:
-    """The API's error body, with a request id in the header and the body."""
-    request_id = new_id("req")
-    kind = error_type or _ERROR_TYPES.get(status, "api_error")
-    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
-    return JSONResponse(body, status_code=status, headers={"request-id": request_id})
 
 
 def ok(body: Any) -> JSONResponse:
@@ -97,21 +65,9 @@ class EmulatorApi:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 return error_response(400, "request body is not valid JSON")
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            self.state.record(
-                RecordedRequest(
-                    request.method,
-                    request.url.path,
-                    list(request.query_params.multi_items()),
-                    headers,
-                    body,
-                )
-            )
-            refused = self._refuse(request.method, request.url.path, headers)
+            refused = self._refuse(request.headers)
             if refused is not None:
                 return refused
-            if self.state.faults.delay:
-                await asyncio.sleep(self.state.faults.delay)
             try:
                 return await handler(request, body)
             except ApiError as exc:
@@ -122,13 +78,7 @@ class EmulatorApi:
 
         return endpoint
 
-    def _refuse(self, method: str, path: str, headers: dict[str, str]) -> Response | None:
-        rule = self.state.take_failure(method, path)
-        if rule is not None:
-            response = error_response(rule.status, rule.message)
-            if rule.retry_after is not None:
-                response.headers["retry-after"] = f"{rule.retry_after:g}"
-            return response
+    def _refuse(self, headers: Mapping[str, str]) -> Response | None:
         token = headers.get("authorization", "").removeprefix("Bearer ").strip()
         token = token or headers.get("x-api-key", "")
         if not token or (self.state.api_key is not None and token != self.state.api_key):
@@ -294,25 +244,20 @@ class EmulatorApi:
     async def stream_events(self, request: Request, body: Any) -> Response:
         engine = self._engine(request.path_params["id"])
         sub = engine.subscribe(frozenset(request.query_params.getlist("event_deltas[]")))
-        self.state.streams_opened += 1
 
         async def frames() -> AsyncIterator[bytes]:
-            sent = 0
             try:
                 while True:
                     event = await sub.queue.get()
                     if event is None:
                         return
-                    if sub.cut_after is not None and sent >= sub.cut_after:
-                        raise StreamCut("emulated stream cut")
                     data = json.dumps(event, separators=(",", ":"))
                     yield f"event: {event['type']}\ndata: {data}\n\n".encode()
-                    sent += 1
             finally:
                 engine.unsubscribe(sub)
 
         headers = {"request-id": new_id("req"), "cache-control": "no-cache"}
-        return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)
+        return self.state.kit.event_stream(frames(), headers=headers)
 
 
 class _RateLimited(ApiError):

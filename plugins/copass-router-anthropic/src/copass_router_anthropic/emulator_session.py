@@ -34,10 +34,9 @@ class ApiError(Exception):
 class Subscriber:
     """One open event stream: a queue and the previews it asked for."""
 
-    def __init__(self, deltas: frozenset[str], cut_after: int | None) -> None:
+    def __init__(self, deltas: frozenset[str]) -> None:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.deltas = deltas
-        self.cut_after = cut_after
 
 
 class SessionEngine:
@@ -58,12 +57,7 @@ class SessionEngine:
     # --- streams ---------------------------------------------------------------------------
 
     def subscribe(self, deltas: frozenset[str]) -> Subscriber:
-        faults = self.state.faults
-        cut = None
-        if faults.cut_streams > 0:
-            faults.cut_streams -= 1
-            cut = faults.cut_after
-        sub = Subscriber(deltas, cut)
+        sub = Subscriber(deltas)
         self.subscribers.add(sub)
         return sub
 

@@ -1,5 +1,8 @@
 """The emulator's bookkeeping: resources, the create limit, fault switches, the request log.
 
+The request log and the shared faults are the core's emulator kit; :func:`error_response` is the
+API's error body, which the kit renders its failures with.
+
 Everything a test may want to read or flip lives here, in plain attributes. The HTTP layer
 (``emulator.py``) and the session engine (``emulator_session.py``) run in the server's event loop;
 tests read counters and set switches from their own thread, which is safe for these simple values.
@@ -16,10 +19,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import attrs
+from starlette.responses import JSONResponse, Response
 
-#: Requests kept in the log of a long-running emulator.
-MAX_LOGGED = 50_000
+from copass_router.testing import EmulatorKit, Faults, RecordedRequest, RequestLog
+
 #: Resource kinds the real API limits to about 60 creates a minute per organisation.
 LIMITED_KINDS = frozenset({"agent", "environment"})
 
@@ -34,45 +37,36 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-@attrs.define
-class RecordedRequest:
-    """One request as the emulator received it (headers lower-cased, body decoded JSON)."""
-
-    method: str
-    path: str
-    query: list[tuple[str, str]]
-    headers: dict[str, str]
-    body: Any = None
-
-
-@attrs.define
-class FailRule:
-    """Answer the next ``count`` matching requests with an error status instead of serving them."""
-
-    status: int
-    count: int = 1
-    method: str | None = None
-    path_prefix: str | None = None
-    retry_after: float | None = None
-    message: str = "emulated failure"
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.count <= 0:
-            return False
-        if self.method is not None and self.method.upper() != method.upper():
-            return False
-        return self.path_prefix is None or path.startswith(self.path_prefix)
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
-@attrs.define
-class Faults:
-    """Fault switches. Set them on ``EmulatorState.faults``; one-shot ones count themselves down.
+def error_response(status: int, message: str | None, *, error_type: str | None = None) -> Response:
+    """The API's error body, with a request id in the header and the body."""
+    request_id = new_id("req")
+    kind = error_type or _ERROR_TYPES.get(status, "api_error")
+    body = {
+        "type": "error",
+        "error": {"type": kind, "message": message or "emulated failure"},
+        "request_id": request_id,
+    }
+    return JSONResponse(body, status_code=status, headers={"request-id": request_id})
 
-    - ``rules``: HTTP-level failures (see :meth:`EmulatorState.fail_next`).
-    - ``delay``: seconds added before every non-streaming response (a slow API).
+
+class AnthropicFaults(Faults):
+    """The kit's faults (``fail_next``, ``cut_stream``, ``hang``), plus the Managed Agents ones.
+
+    Plain attributes, set from a test; one-shot ones reset themselves when used:
+
     - ``chunk_delay``: seconds between streamed text deltas (a slow model).
-    - ``cut_streams`` / ``cut_after``: the next ``cut_streams`` event streams are cut (the
-      connection dropped without a clean end) after ``cut_after`` events.
     - ``session_error``: the next model request emits ``session.error`` of this type with
       ``session_error_retry`` (``retrying``: the turn then goes on; ``exhausted``: it ends idle
       with ``retries_exhausted``; ``terminal``: the session terminates).
@@ -85,18 +79,23 @@ class Faults:
       types newer than the SDK, ``session.deleted`` or thread events.
     """
 
-    rules: list[FailRule] = attrs.field(factory=list)
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    cut_streams: int = 0
-    cut_after: int = 3
-    session_error: str | None = None
-    session_error_retry: str = "retrying"
-    stop_reason: str | None = None
-    idle_before_tool_use: bool = False
-    builtin_permission: str = "allow"
-    hide_spans: bool = False
-    inject: list[dict[str, Any]] = attrs.field(factory=list)
+    def __init__(self) -> None:
+        super().__init__()
+        self._set_defaults()
+
+    def _set_defaults(self) -> None:
+        self.chunk_delay = 0.0
+        self.session_error: str | None = None
+        self.session_error_retry = "retrying"
+        self.stop_reason: str | None = None
+        self.idle_before_tool_use = False
+        self.builtin_permission = "allow"
+        self.hide_spans = False
+        self.inject: list[dict[str, Any]] = []
+
+    def clear(self) -> None:
+        super().clear()
+        self._set_defaults()
 
 
 class CreateLimiter:
@@ -135,7 +134,14 @@ class EmulatorState:
         self.api_key = api_key
         self.limiter = CreateLimiter(create_limit, create_period)
         self.default_page_size = page_size
-        self.faults = Faults()
+        #: The fault switches (the kit's and this API's own).
+        self.faults = AnthropicFaults()
+        #: Records requests, applies the kit's faults, counts event streams.
+        self.kit = EmulatorKit(error_response, faults=self.faults)
+        #: Every request received, in order (secrets redacted).
+        self.requests: RequestLog = self.kit.requests
+        #: Event streams: ``opened``, ``completed``, ``cut``, ``abandoned``.
+        self.streams = self.kit.streams
         self.agents: dict[str, dict[str, Any]] = {}
         self.environments: dict[str, dict[str, Any]] = {}
         self.sessions: dict[str, dict[str, Any]] = {}
@@ -145,34 +151,8 @@ class EmulatorState:
         self.rate_limited = 0
         #: ``user.interrupt`` events received.
         self.interrupts = 0
-        #: Event streams opened.
-        self.streams_opened = 0
-        self.requests: list[RecordedRequest] = []
 
     # --- switches -------------------------------------------------------------------------
-
-    def fail_next(
-        self,
-        status: int,
-        *,
-        count: int = 1,
-        method: str | None = None,
-        path_prefix: str | None = None,
-        retry_after: float | None = None,
-        message: str = "emulated failure",
-    ) -> FailRule:
-        """Make the next ``count`` requests matching method and path prefix fail with ``status``."""
-        rule = FailRule(status, count, method, path_prefix, retry_after, message)
-        self.faults.rules.append(rule)
-        return rule
-
-    def take_failure(self, method: str, path: str) -> FailRule | None:
-        """The fail rule that claims this request, counting it down."""
-        for rule in self.faults.rules:
-            if rule.matches(method, path):
-                rule.count -= 1
-                return rule
-        return None
 
     def forget_agent(self, agent_id: str) -> None:
         """Drop an agent as if the API no longer knew it (it answers 404 from now on)."""
@@ -180,15 +160,9 @@ class EmulatorState:
 
     # --- reading --------------------------------------------------------------------------
 
-    def record(self, request: RecordedRequest) -> None:
-        """Log a request; a long-running emulator keeps the most recent ones only."""
-        self.requests.append(request)
-        if len(self.requests) > MAX_LOGGED:
-            del self.requests[: MAX_LOGGED // 2]
-
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         """Recorded requests with this method whose path starts with ``path_prefix``."""
-        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
+        return self.requests.matching(f"{path_prefix}*", method=method)
 
     def sent_events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         """Every event clients POSTed to sessions, in order (optionally of one type)."""

@@ -45,6 +45,7 @@ _ERROR_CODES = {
     "model_rate_limited_error": "rate_limited",
     "rate_limit_error": "rate_limited",
     "billing_error": "permission_denied",
+    "model_request_failed_error": "server_error",
     "permission_error": "permission_denied",
     "authentication_error": "authentication_failed",
     "invalid_request_error": "invalid_request",

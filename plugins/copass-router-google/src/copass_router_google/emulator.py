@@ -11,16 +11,15 @@ Routes (``v1beta1`` and ``v1``; the SDK's default is ``v1beta1``)::
 
 Errors use Google's body ``{"error": {"code", "message", "status"}}``; a mid-stream failure is
 an ``data: {"error": {...}}`` frame, which the SDK raises as ``APIError``. Behind it run real
-ADK apps (see :mod:`.emulator_engines`). Tests use :func:`running_emulator`; the CLI uses
-:func:`serve` (``copass-router emulate google --port N``).
+ADK apps (see :mod:`.emulator_engines`). The request log, the shared faults and the loopback
+server are the core's emulator kit (``copass_router.testing.EmulatorKit``). Tests use
+:func:`running_emulator`; the CLI uses :func:`serve` (``copass-router emulate google --port N``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,12 +28,14 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from copass_router.testing import EmulatorKit, LoopbackServer, RecordedRequest, serve_emulator
 
 from .deploy import CLASS_METHODS
 from .emulator_engines import Engine, EngineError, EngineHost
-from .emulator_faults import Faults, RecordedRequest, StreamCut
+from .emulator_faults import GoogleFaults
 from .proxy_tool import DISPATCH_URL_ENV
 
 _PARENT = r"projects/[^/]+/locations/[^/]+"
@@ -69,8 +70,18 @@ def error_body(code: int, message: str, status: str | None = None) -> dict[str, 
     }
 
 
-def _error(code: int, message: str, status: str | None = None, **headers: str) -> JSONResponse:
-    return JSONResponse(error_body(code, message, status), status_code=code, headers=headers)
+def _error(code: int, message: str, status: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, status), status_code=code)
+
+
+_FAULT_TEXT = {
+    429: "Quota exceeded for aiplatform.googleapis.com/reasoning_engine_requests.",
+    503: "The service is currently unavailable.",
+}
+
+
+def _fault(code: int, message: str | None) -> JSONResponse:
+    return _error(code, message or _FAULT_TEXT.get(code, "Internal error encountered."))
 
 
 class GoogleEmulator:
@@ -78,13 +89,19 @@ class GoogleEmulator:
 
     def __init__(self) -> None:
         self.host = EngineHost()
-        self.faults = Faults()
-        self.requests: list[RecordedRequest] = []
+        #: The kit's ``fail_next``, ``cut_stream``, ``hang``, plus ``error_event`` and
+        #: ``operation_polls``; match a kind of request with ``path="*:streamQuery"``...
+        self.faults = GoogleFaults()
+        self.kit = EmulatorKit(_fault, faults=self.faults)
+        #: Every request received, in order (secrets redacted).
+        self.requests = self.kit.requests
+        #: How the event streams ended (``opened``, ``completed``, ``cut``, ``abandoned``).
+        self.streams = self.kit.streams
         self.operations: dict[str, dict[str, Any]] = {}
-        self.counters: dict[str, int] = {}
         self.base_url = ""
         self.app = Starlette(
-            routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])]
+            routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])],
+            middleware=[self.kit.middleware()],
         )
 
     # -- helpers for tests and users ------------------------------------------------------
@@ -120,16 +137,11 @@ class GoogleEmulator:
 
     def requests_to(self, kind: str) -> list[RecordedRequest]:
         """Logged requests of one kind: create, operation, get, delete, query, stream."""
-        return [r for r in self.requests if r.kind == kind]
+        return [r for r in self.requests if kind_of(r) == kind]
 
     def reset(self) -> None:
-        """Forget the request log, counters and pending faults (engines stay)."""
-        self.requests.clear()
-        self.counters.clear()
-        self.faults = Faults()
-
-    def _count(self, key: str) -> None:
-        self.counters[key] = self.counters.get(key, 0) + 1
+        """Forget the request log, stream counters and pending faults (engines stay)."""
+        self.kit.reset()
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -141,40 +153,17 @@ class GoogleEmulator:
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = None
-        kind, match = self._route(request.method, rest)
-        self.requests.append(
-            RecordedRequest(
-                kind=kind,
-                method=request.method,
-                path="/" + path,
-                query=dict(request.query_params),
-                headers=dict(request.headers),
-                json=body,
-            )
-        )
-        self._count(kind)
+        kind, match = _route(request.method, rest)
         if version not in ("v1", "v1beta1") or match is None:
             return _error(404, f"no route for {request.method} /{path}")
         if not request.headers.get("authorization", "").startswith("Bearer "):
             return _error(401, "Request is missing required authentication credential.")
         if not isinstance(body, dict):
             return _error(400, "Invalid JSON payload received.")
-        fault = self.faults.take_http(kind)
-        if fault is not None:
-            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after else {}
-            return _error(fault.status, fault.message, **headers)
         try:
             return await self._dispatch(kind, match, body, request)
         except EngineError as exc:
             return _error(exc.code, exc.message, exc.status)
-
-    @staticmethod
-    def _route(method: str, rest: str) -> tuple[str, re.Match[str] | None]:
-        for kind, verb, pattern in _PATTERNS:
-            match = pattern.match(rest)
-            if match and verb == method:
-                return kind, match
-        return "unknown", None
 
     async def _dispatch(
         self, kind: str, match: re.Match[str], body: dict[str, Any], request: Request
@@ -196,7 +185,7 @@ class GoogleEmulator:
         if request.query_params.get("alt") != "sse":
             return _error(400, "streamQuery is served with alt=sse only")
         self.host.check_stream(engine, method, payload)
-        return StreamingResponse(self._sse(engine, method, payload), media_type="text/event-stream")
+        return self.kit.event_stream(self._sse(engine, method, payload))
 
     @staticmethod
     def _method_call(body: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -243,33 +232,38 @@ class GoogleEmulator:
     async def _sse(
         self, engine: Engine, method: str, payload: dict[str, Any]
     ) -> AsyncIterator[str]:
-        plan = self.faults.take_stream()
+        planned = self.faults.take_error_event()
         sent = 0
         events = self.host.stream(engine, method, payload)
         try:
             async for event in events:
-                if plan.error_after is not None and sent >= plan.error_after:
-                    yield _frame(error_body(plan.error_status, plan.error_message))
+                if planned is not None and sent >= planned.after_events:
+                    yield _frame(error_body(planned.status, planned.message))
                     return
-                if plan.cut_after is not None and sent >= plan.cut_after:
-                    self._count("stream_cut")
-                    raise StreamCut(f"stream cut after {sent} events (fault switch)")
                 yield _frame(event)
                 sent += 1
         except EngineError as exc:
             yield _frame(error_body(exc.code, exc.message, exc.status))
-        except StreamCut:
-            raise
         except Exception as exc:  # the agent crashed mid-turn: the service reports it in-band
             yield _frame(error_body(500, f"Reasoning Engine Execution failed: {exc!r}"))
-        except BaseException:  # the client went away (cancelled, or the generator closed)
-            self._count("stream_abandoned")
-            raise
         finally:
             # Stop the ADK run even while this task is being cancelled.
             with anyio.CancelScope(shield=True):
                 await events.aclose()
-        self._count("stream_completed")
+
+
+def _route(method: str, rest: str) -> tuple[str, re.Match[str] | None]:
+    for kind, verb, pattern in _PATTERNS:
+        match = pattern.match(rest)
+        if match and verb == method:
+            return kind, match
+    return "unknown", None
+
+
+def kind_of(request: RecordedRequest) -> str:
+    """The kind of a logged request: create, operation, get, delete, query, stream or unknown."""
+    rest = request.path.lstrip("/").partition("/")[2]
+    return _route(request.method, rest)[0]
 
 
 def _frame(data: Mapping[str, Any]) -> str:
@@ -279,13 +273,6 @@ def _frame(data: Mapping[str, Any]) -> str:
 # -- running it ------------------------------------------------------------------------------
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    return sock
-
-
 @contextmanager
 def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[GoogleEmulator]:
     """Start the emulator on a loopback port in a background thread; yields its state.
@@ -293,28 +280,12 @@ def running_emulator(host: str = "127.0.0.1", port: int = 0) -> Iterator[GoogleE
     ``.base_url`` is what ``http_options={"base_url": ...}`` (or
     ``COPASS_ROUTER_GOOGLE_BASE_URL``) takes; ``.requests`` logs what the SDK sent.
     """
-    import uvicorn
-
     emulator = GoogleEmulator()
-    sock = _bind(host, port)
-    emulator.base_url = f"http://{host}:{sock.getsockname()[1]}"
-    config = uvicorn.Config(emulator.app, log_level="critical", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="google-emulator", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        raise RuntimeError("the google emulator did not start")
     try:
-        yield emulator
+        with LoopbackServer(emulator.app, host=host, port=port, name="google-emulator") as server:
+            emulator.base_url = server.base_url
+            yield emulator
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         emulator.host.close()
 
 
@@ -323,20 +294,16 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
 
     Port 0 picks a free port; the address is printed first.
     """
-    import uvicorn
-
     emulator = GoogleEmulator()
-    sock = _bind(host, port)
-    emulator.base_url = f"http://{host}:{sock.getsockname()[1]}"
-    print(
-        f"google emulator on {emulator.base_url}\n"
-        f"  export COPASS_ROUTER_GOOGLE_BASE_URL={emulator.base_url}\n"
-        "  export COPASS_ROUTER_GOOGLE_ACCESS_TOKEN=anything",
-        flush=True,
-    )
-    server = uvicorn.Server(uvicorn.Config(emulator.app, log_level="info", lifespan="off"))
     try:
-        server.run(sockets=[sock])
+        serve_emulator(emulator.app, host, port, banner=_banner)
     finally:
-        sock.close()
         emulator.host.close()
+
+
+def _banner(url: str) -> str:
+    return (
+        f"google emulator on {url}\n"
+        f"  export COPASS_ROUTER_GOOGLE_BASE_URL={url}\n"
+        "  export COPASS_ROUTER_GOOGLE_ACCESS_TOKEN=anything"
+    )

@@ -1,105 +1,62 @@
-"""The emulator's fault switches and request log entries.
+"""The Agent Engine emulator's fault switches: the kit's shared ones plus Google's own.
 
-Switches are set from a test's thread and consumed by the emulator's server thread, so they sit
-behind a lock. Each is one-shot (or counted): a fault fires on the next matching request(s).
+``fail_next``, ``cut_stream`` and ``hang`` are the core's (:class:`copass_router.testing.Faults`,
+the same on every emulator); match a kind of request by its path, e.g. ``path="*:streamQuery"``
+(see :data:`KIND_PATHS`). What only this API has: an in-band error frame mid-stream, and
+long-running operations that take some polls to finish.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import attrs
 
+from copass_router.testing import Faults
 
-class StreamCut(Exception):
-    """Raised inside a streaming response to drop the connection mid-turn."""
-
-
-@attrs.frozen
-class RecordedRequest:
-    """One request as the emulator received it."""
-
-    kind: str
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: Any
+#: Path globs for each kind of request, for ``fail_next(path=...)`` and ``hang(path=...)``.
+KIND_PATHS = {
+    "create": "*/reasoningEngines",
+    "operation": "*/operations/*",
+    "query": "*:query",
+    "stream": "*:streamQuery",
+}
 
 
 @attrs.frozen
-class HttpFault:
-    """An HTTP error answered instead of the real response."""
+class ErrorEvent:
+    """End one stream with an in-band ``{"error": {...}}`` frame after ``after_events`` events."""
 
-    status: int
-    kind: str | None
-    message: str
-    retry_after: int | None = None
-
-
-@attrs.frozen
-class StreamPlan:
-    """What happens to one stream: cut the connection or send an error frame after N events."""
-
-    cut_after: int | None = None
-    error_after: int | None = None
-    error_status: int = 500
-    error_message: str = ""
+    after_events: int
+    status: int = 500
+    message: str = "Internal error."
 
 
-@attrs.define
-class Faults:
-    """The pending faults."""
+class GoogleFaults(Faults):
+    """The kit's faults, plus in-band stream errors and slow operations."""
 
-    #: How many operation GETs report ``done: false`` before done (the SDK sleeps 10 s
-    #: between polls, so keep this 0 in tests that are not about polling).
-    operation_polls: int = 0
-    _http: list[HttpFault] = attrs.field(factory=list)
-    _streams: list[StreamPlan] = attrs.field(factory=list)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock)
-
-    def fail_next(
-        self,
-        status: int = 429,
-        *,
-        count: int = 1,
-        kind: str | None = None,
-        retry_after: int | None = None,
-        message: str | None = None,
-    ) -> None:
-        """Answer the next ``count`` requests (of ``kind``: query, stream, get, create...) with
-        ``status`` and Google's error body (plus ``Retry-After`` if given)."""
-        text = message or {
-            429: "Quota exceeded for aiplatform.googleapis.com/reasoning_engine_requests.",
-            503: "The service is currently unavailable.",
-        }.get(status, "Internal error encountered.")
-        with self._lock:
-            self._http.extend(HttpFault(status, kind, text, retry_after) for _ in range(count))
-
-    def cut_stream(self, after_events: int = 1) -> None:
-        """Drop the next stream's connection after ``after_events`` events (mid-turn)."""
-        with self._lock:
-            self._streams.append(StreamPlan(cut_after=after_events))
+    def __init__(self) -> None:
+        super().__init__()
+        self._error_lock = threading.Lock()
+        self._errors: list[ErrorEvent] = []
+        #: How many operation GETs report ``done: false`` before done (the SDK sleeps 10 s
+        #: between polls, so keep this 0 in tests that are not about polling).
+        self.operation_polls = 0
 
     def error_event(
         self, after_events: int = 1, *, status: int = 500, message: str = "Internal error."
     ) -> None:
         """End the next stream with an in-band ``{"error": {...}}`` frame after N events."""
-        with self._lock:
-            self._streams.append(
-                StreamPlan(error_after=after_events, error_status=status, error_message=message)
-            )
+        with self._error_lock:
+            self._errors.append(ErrorEvent(after_events, status, message))
 
-    def take_http(self, kind: str) -> HttpFault | None:
-        """The fault for a request of ``kind``, if one is pending (consumes it)."""
-        with self._lock:
-            for index, fault in enumerate(self._http):
-                if fault.kind in (None, kind):
-                    return self._http.pop(index)
-        return None
+    def take_error_event(self) -> ErrorEvent | None:
+        """The in-band error planned for the stream about to start, if any (it is spent)."""
+        with self._error_lock:
+            return self._errors.pop(0) if self._errors else None
 
-    def take_stream(self) -> StreamPlan:
-        """The plan for the next stream (a plain stream if none is pending)."""
-        with self._lock:
-            return self._streams.pop(0) if self._streams else StreamPlan()
+    def clear(self) -> None:
+        super().clear()
+        with self._error_lock:
+            self._errors.clear()
+        self.operation_polls = 0

@@ -6,7 +6,8 @@ neutral messages, the scripted model decides the reply, and the reply streams ba
 way OpenAI frames them. Switches inject faults (an error status with ``retry-after``, a stream
 cut mid-turn, a content filter) and every request is recorded so tests can assert what the
 provider actually received. Run it with ``copass-router emulate openai``; in tests use
-:func:`copass_router_openai.emulator_harness.running_emulator`.
+:func:`running_emulator`. The request log, the faults and the loopback server are the core's
+emulator kit (``copass_router.testing.EmulatorKit``); this module only speaks OpenAI.
 """
 
 from __future__ import annotations
@@ -14,19 +15,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from copass_router.testing import scripted_reply
+from copass_router.testing import (
+    EmulatorKit,
+    Faults,
+    LoopbackServer,
+    RecordedRequest,
+    scripted_reply,
+    serve_emulator,
+)
 
 from .emulator_wire import ChunkRenderer, WireError, check_tools, to_chat_messages
 
@@ -34,37 +42,30 @@ DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "llama3.2")
 TOOL_CALL_STYLES = ("interleaved", "sequential", "whole")
 
 
-@attrs.frozen
-class RecordedRequest:
-    """One request the emulator received. ``headers`` keys are lower case."""
+class OpenAIFaults(Faults):
+    """The kit's faults, plus OpenAI's content filter."""
 
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: Any
+    def __init__(self) -> None:
+        super().__init__()
+        self._filter_lock = threading.Lock()
+        self._filters = 0
 
+    def filter_next(self, count: int = 1) -> None:
+        """End the next ``count`` completions with ``finish_reason="content_filter"``."""
+        with self._filter_lock:
+            self._filters += count
 
-@attrs.frozen
-class Fault:
-    """An error response the emulator gives instead of serving a request."""
+    def take_filter(self) -> bool:
+        """Whether the completion about to be rendered is filtered (spends one)."""
+        with self._filter_lock:
+            filtered = self._filters > 0
+            self._filters -= int(filtered)
+            return filtered
 
-    status: int
-    message: str
-    type: str
-    code: str | None
-    retry_after: str | None
-
-
-@attrs.frozen
-class StreamCut:
-    """Cut the next stream after ``after`` frames: ``drop`` the connection or end it (``eof``)."""
-
-    after: int
-    mode: str
-
-
-class _CutConnection(Exception):
-    """Raised inside a streaming body so the server drops the connection mid-response."""
+    def clear(self) -> None:
+        super().clear()
+        with self._filter_lock:
+            self._filters = 0
 
 
 class OpenAIEmulator:
@@ -95,97 +96,44 @@ class OpenAIEmulator:
         self.tool_call_style = tool_call_style
         self.argument_piece = argument_piece
         self.reasoning_field = reasoning_field
-        self.streams_completed = 0
-        self.streams_aborted = 0
-        self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._faults: deque[Fault] = deque()
-        self._cuts: deque[StreamCut] = deque()
-        self._filters = 0
         self._ids = itertools.count(1)
+        #: The one fault API (``fail_next``, ``cut_stream``, ``hang``) plus ``filter_next``.
+        self.faults = OpenAIFaults()
+        self.kit = EmulatorKit(self._render_fault, faults=self.faults)
+        #: Every request received, in order (secrets redacted).
+        self.requests = self.kit.requests
+        #: How the event streams ended (``completed``, ``cut``, ``abandoned``).
+        self.streams = self.kit.streams
+        #: ``http://127.0.0.1:PORT/v1`` once :func:`running_emulator` serves it.
+        self.base_url = ""
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
                 Route("/v1/models/{model:path}", self._get_model, methods=["GET"]),
-            ]
+            ],
+            middleware=[self.kit.middleware()],
         )
 
-    # --- fault switches -----------------------------------------------------------------------
-
-    def fail_next(
-        self,
-        status: int = 429,
-        *,
-        times: int = 1,
-        retry_after: float | None = None,
-        message: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        """Answer the next ``times`` chat requests with ``status`` (and ``retry-after``)."""
-        kind = (
-            "requests"
-            if status == 429
-            else "server_error"
-            if status >= 500
-            else "invalid_request_error"
-        )
-        fault = Fault(
-            status=status,
-            message=message or f"emulated {status} error",
-            type=kind,
-            code=code or ("rate_limit_exceeded" if status == 429 else None),
-            retry_after=None if retry_after is None else f"{retry_after:g}",
-        )
-        with self._lock:
-            self._faults.extend([fault] * times)
-
-    def cut_next_stream(self, *, after: int = 3, mode: str = "drop") -> None:
-        """Cut the next stream after ``after`` frames, by dropping the connection or by ending
-        the body cleanly without ``[DONE]`` (``mode="eof"``, as a proxy timing out does)."""
-        if mode not in ("drop", "eof"):
-            raise ValueError("mode must be 'drop' or 'eof'")
-        with self._lock:
-            self._cuts.append(StreamCut(after=after, mode=mode))
-
-    def filter_next(self, times: int = 1) -> None:
-        """End the next ``times`` completions with ``finish_reason="content_filter"``."""
-        with self._lock:
-            self._filters += times
-
-    # --- what was received --------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received, in order."""
-        with self._lock:
-            return list(self._requests)
+    # --- what was received -------------------------------------------------------------------
 
     def chat_requests(self) -> list[RecordedRequest]:
         """The chat completion requests received, in order (retries included)."""
-        return [r for r in self.requests if r.path == "/v1/chat/completions"]
+        return self.requests.matching("/v1/chat/completions")
 
     def reset(self) -> None:
-        """Forget recorded requests, pending faults and counters."""
-        with self._lock:
-            self._requests.clear()
-            self._faults.clear()
-            self._cuts.clear()
-            self._filters = 0
-            self.streams_completed = self.streams_aborted = 0
+        """Forget recorded requests, pending faults and stream counters."""
+        self.kit.reset()
 
     # --- routes -------------------------------------------------------------------------------
 
-    async def _record(self, request: Request) -> Any:
+    @staticmethod
+    async def _json(request: Request) -> Any:
         raw = await request.body()
         try:
-            body = json.loads(raw) if raw else None
+            return json.loads(raw) if raw else None
         except json.JSONDecodeError:
-            body = raw.decode("utf-8", "replace")
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        with self._lock:
-            self._requests.append(RecordedRequest(request.method, request.url.path, headers, body))
-        return body
+            return raw.decode("utf-8", "replace")
 
     def _headers(self) -> dict[str, str]:
         return {"x-request-id": f"req_emu_{next(self._ids)}"}
@@ -208,7 +156,6 @@ class OpenAIEmulator:
         )
 
     async def _list_models(self, request: Request) -> Response:
-        await self._record(request)
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
@@ -216,7 +163,6 @@ class OpenAIEmulator:
         return JSONResponse({"object": "list", "data": data}, headers=self._headers())
 
     async def _get_model(self, request: Request) -> Response:
-        await self._record(request)
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
@@ -227,26 +173,23 @@ class OpenAIEmulator:
             )
         return JSONResponse(_model(name), headers=self._headers())
 
-    def _take_fault(self) -> tuple[Fault | None, StreamCut | None, bool]:
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
-            if fault is not None:
-                return fault, None, False
-            cut = self._cuts.popleft() if self._cuts else None
-            filtered = self._filters > 0
-            self._filters -= int(filtered)
-            return None, cut, filtered
+    def _render_fault(self, status: int, message: str | None) -> Response:
+        kind = (
+            "requests"
+            if status == 429
+            else "server_error"
+            if status >= 500
+            else "invalid_request_error"
+        )
+        code = "rate_limit_exceeded" if status == 429 else None
+        text = message or f"emulated {status} error"
+        return self._error(WireError(text, status=status, type=kind, code=code))
 
     async def _chat_completions(self, request: Request) -> Response:
-        body = await self._record(request)
+        body = await self._json(request)
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
-        fault, cut, filtered = self._take_fault()
-        if fault is not None:
-            extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
-            error = WireError(fault.message, status=fault.status, type=fault.type, code=fault.code)
-            return self._error(error, extra)
         try:
             if not isinstance(body, dict) or not body.get("model"):
                 raise WireError("you must provide a model parameter", param="model")
@@ -255,6 +198,7 @@ class OpenAIEmulator:
         except WireError as error:
             return self._error(error)
         reply = scripted_reply(messages, model=str(body["model"]))
+        filtered = self.faults.take_filter()
         renderer = ChunkRenderer(
             completion_id=f"chatcmpl-emu{next(self._ids)}",
             model=str(body["model"]),
@@ -277,36 +221,34 @@ class OpenAIEmulator:
             reasoning_field=self.reasoning_field,
             content_filter=filtered,
         )
-        stream = self._sse(list(frames), reply.chunk_delay, cut)
         headers = {**self._headers(), "cache-control": "no-cache"}
-        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+        return self.kit.event_stream(_sse(list(frames), reply.chunk_delay), headers=headers)
 
-    async def _sse(
-        self, frames: list[dict[str, Any]], delay: float, cut: StreamCut | None
-    ) -> AsyncIterator[bytes]:
-        finished = False
-        try:
-            for n, frame in enumerate(frames):
-                if cut is not None and n == cut.after:
-                    if cut.mode == "drop":
-                        raise _CutConnection("emulated connection drop")
-                    finished = True
-                    return
-                if delay and n:
-                    await asyncio.sleep(delay)
-                yield f"data: {json.dumps(frame, separators=(',', ':'))}\n\n".encode()
-            yield b"data: [DONE]\n\n"
-            finished = True
-        finally:
-            with self._lock:
-                if finished:
-                    self.streams_completed += 1
-                else:
-                    self.streams_aborted += 1
+
+async def _sse(frames: list[dict[str, Any]], delay: float) -> AsyncIterator[bytes]:
+    for n, frame in enumerate(frames):
+        if delay and n:
+            await asyncio.sleep(delay)
+        yield f"data: {json.dumps(frame, separators=(',', ':'))}\n\n".encode()
+    yield b"data: [DONE]\n\n"
 
 
 def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 1700000000, "owned_by": "copass-emulator"}
+
+
+@contextmanager
+def running_emulator(**options: Any) -> Iterator[OpenAIEmulator]:
+    """An :class:`OpenAIEmulator` (``options`` go to its constructor) served on a free loopback
+    port for the duration of the block; its ``base_url`` ends in ``/v1``.
+
+    >>> with running_emulator(api_key="sk-test") as emu:
+    ...     client = openai.AsyncOpenAI(base_url=emu.base_url, api_key="sk-test")
+    """
+    emulator = OpenAIEmulator(**options)
+    with LoopbackServer(emulator.app, name="openai-emulator") as server:
+        emulator.base_url = f"{server.base_url}/v1"
+        yield emulator
 
 
 def serve(host: str, port: int) -> None:
@@ -314,19 +256,13 @@ def serve(host: str, port: int) -> None:
 
     Set ``COPASS_ROUTER_OPENAI_EMULATOR_KEY`` to make it demand that API key.
     """
-    import os
-    import socket
-
-    import uvicorn
-
     emulator = OpenAIEmulator(api_key=os.environ.get("COPASS_ROUTER_OPENAI_EMULATOR_KEY"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    url = f"http://{host}:{sock.getsockname()[1]}/v1"
-    print(
+    serve_emulator(emulator.app, host, port, banner=_banner)
+
+
+def _banner(base_url: str) -> str:
+    url = f"{base_url}/v1"
+    return (
         f"OpenAI emulator on {url}\n  export OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-emulator\n"
-        f"  or     COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL={url}",
-        flush=True,
+        f"  or     COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL={url}"
     )
-    uvicorn.Server(uvicorn.Config(emulator.app, log_level="info")).run(sockets=[sock])

@@ -184,9 +184,14 @@ def usage_body(reply: ModelReply) -> dict[str, Any]:
     }
 
 
+#: The scripted model's neutral error codes as OpenAI writes them in a stream's error frame.
+_STREAM_CODES = {"rate_limited": "rate_limit_exceeded", "overloaded": "server_overloaded"}
+
+
 def error_body(reply: ModelReply) -> dict[str, Any]:
     """The mid-stream ``{"error": ...}`` frame for a reply that is a provider error."""
-    return WireError(reply.error_message, type="server_error", code=reply.error_code).body()
+    code = _STREAM_CODES.get(reply.error_code or "", reply.error_code)
+    return WireError(reply.error_message, type="server_error", code=code).body()
 
 
 def _split(text: str, size: int) -> list[str]:

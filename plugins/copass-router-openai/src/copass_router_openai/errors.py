@@ -16,7 +16,14 @@ from copass_router import Error, ProviderError, scrub
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 #: Mid-stream error codes and types that say "try again later".
 _RETRYABLE_KINDS = frozenset(
-    {"server_error", "overloaded", "rate_limit_exceeded", "service_unavailable", "timeout"}
+    {
+        "server_error",
+        "overloaded",
+        "server_overloaded",
+        "rate_limit_exceeded",
+        "service_unavailable",
+        "timeout",
+    }
 )
 
 
@@ -72,13 +79,27 @@ def connection_error(
     )
 
 
+#: Codes and types of a stream's error frame -> the core's neutral codes.
+_STREAM_CODES = {
+    "rate_limit_exceeded": "rate_limited",
+    "server_overloaded": "overloaded",
+    "overloaded": "overloaded",
+    "service_unavailable": "overloaded",
+    "server_error": "server_error",
+    "timeout": "timeout",
+    "context_length_exceeded": "context_length_exceeded",
+    "invalid_request_error": "invalid_request",
+}
+
+
 def stream_error_event(exc: openai.APIError, provider: str) -> Error:
     """An error the provider reported inside the stream (a ``{"error": ...}`` frame)."""
     body: Any = exc.body if isinstance(exc.body, dict) else {}
     kinds = {str(exc.code or ""), str(exc.type or "")}
     detail = {k: body.get(k) for k in ("type", "code", "param") if body.get(k) is not None}
+    native = str(exc.code or exc.type or "provider_error")
     return Error(
-        code=str(exc.code or exc.type or "provider_error"),
+        code=_STREAM_CODES.get(native, native),
         message=scrub(exc.message),
         retryable=bool(kinds & _RETRYABLE_KINDS),
         provider=provider,
