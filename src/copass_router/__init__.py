@@ -68,6 +68,7 @@ from .tools import Tool, ToolContext, ToolOutput, tool
 
 if TYPE_CHECKING:
     from .client import RemoteRouter, RemoteRouterError
+    from .http_chat import ChatRequest, HttpChatBackend, Piece
 
 from .types import (
     AssistantText,
@@ -96,6 +97,7 @@ __all__ = [
     "BackendRegistrar",
     "Binding",
     "ChatMessage",
+    "ChatRequest",
     "CodeInfo",
     "CommandRegistrar",
     "ConfigurationError",
@@ -105,11 +107,13 @@ __all__ = [
     "ErrorCode",
     "Event",
     "EventPrinter",
+    "HttpChatBackend",
     "InternalError",
     "InvalidRequestError",
     "Message",
     "ModelStep",
     "PayloadTooLargeError",
+    "Piece",
     "PluginInfo",
     "PluginLoadError",
     "ProviderError",
@@ -177,9 +181,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The hosted-mode client imports httpx: load it only when someone asks for it.
+    # The hosted-mode client and the HTTP chat backend import httpx: load them when asked for.
     if name in ("RemoteRouter", "RemoteRouterError"):
         from . import client
 
         return getattr(client, name)
+    if name in ("ChatRequest", "HttpChatBackend", "Piece"):
+        from . import http_chat
+
+        return getattr(http_chat, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

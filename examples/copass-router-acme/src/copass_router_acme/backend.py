@@ -1,0 +1,59 @@
+"""Acme Chat: a chat API that streams its reply as newline-delimited JSON."""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from copass_router import (
+    ChatMessage,
+    ChatRequest,
+    Error,
+    HttpChatBackend,
+    Piece,
+    StopReason,
+    TextDelta,
+    ToolCallRequest,
+    Turn,
+    Usage,
+)
+
+STOPS = {"stop": StopReason.END_TURN, "length": StopReason.MAX_TOKENS}
+CODES = {"quota": "rate_limited", "busy": "overloaded", "bad_request": "invalid_request"}
+
+
+class AcmeBackend(HttpChatBackend):
+    default_model = "acme-1"
+    base_url_env = "ACME_BASE_URL"
+    api_key_env = "ACME_API_KEY"
+    option_types = {"temperature": (int, float)}
+
+    def build_request(self, turn: Turn, messages: list[ChatMessage]) -> ChatRequest:
+        tools = [
+            {"name": t.name, "about": t.description, "schema": t.parameters} for t in turn.tools
+        ]
+        body = {"model": turn.model, "messages": [_message(m) for m in messages], "tools": tools}
+        return ChatRequest("/v1/chat", {**body, **turn.options})
+
+    def read_chunk(self, chunk: Mapping[str, Any]) -> Iterable[Piece]:
+        if "text" in chunk:
+            yield TextDelta(text=chunk["text"])
+        for call in chunk.get("calls", ()):
+            yield ToolCallRequest(call["id"], call["name"], call["args"])
+        if "usage" in chunk:
+            yield Usage(input_tokens=chunk["usage"]["in"], output_tokens=chunk["usage"]["out"])
+        if "error" in chunk:
+            kind, message = chunk["error"]["kind"], chunk["error"]["message"]
+            yield Error(code=CODES.get(kind, kind), message=message, provider=self.provider)
+            yield StopReason.ERROR
+        if "done" in chunk:
+            yield STOPS.get(chunk["done"], StopReason.REFUSAL)
+
+    def error_code(self, status: int, body: Any) -> str | None:
+        return CODES.get(body.get("kind", "")) if isinstance(body, dict) else None
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    calls = [{"id": c.call_id, "name": c.name, "args": dict(c.arguments)} for c in m.tool_calls]
+    return {"role": m.role, "text": m.text, "calls": calls, "call_id": m.call_id, "name": m.name}
+
+
+make_backend = AcmeBackend  # the factory: AcmeBackend(context: BackendContext)
