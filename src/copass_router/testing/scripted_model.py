@@ -14,6 +14,8 @@ with a small command syntax (documented in docs/scripted-model.md):
 - ``/slow SECONDS TEXT``: like plain text, with a pause of SECONDS before each chunk
 - ``/recall``: replies with every earlier message it was given, one per line, so a test can
   check what a provider actually received
+- ``/whoami``: replies ``model=<model> system=<system prompt>``: the model name and system prompt
+  it was given (an emulator passes the model its provider was asked for)
 """
 
 from __future__ import annotations
@@ -81,15 +83,22 @@ def _words(messages: Sequence[ChatMessage]) -> int:
     return sum(len(m.text.split()) + len(m.tool_calls) for m in messages)
 
 
-def scripted_reply(messages: Sequence[ChatMessage]) -> ModelReply:
-    """Decide the next reply to ``messages`` (system, user, assistant and tool messages)."""
+def scripted_reply(messages: Sequence[ChatMessage], model: str | None = None) -> ModelReply:
+    """Decide the next reply to ``messages`` (system, user, assistant and tool messages).
+
+    ``model`` is the model name the provider was asked for (``/whoami`` reports it).
+    """
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
     prompt = messages[last_user].text.strip() if last_user >= 0 else ""
     since = messages[last_user + 1 :]
     calls_so_far = sum(len(m.tool_calls) for m in messages)
     results = [m for m in since if m.role == "tool"]
     command, _, rest = prompt.partition(" ") if prompt.startswith("/") else ("", "", prompt)
-    reply = _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
+    if command == "/whoami":
+        system = "\n".join(m.text for m in messages if m.role == "system")
+        reply = ModelReply(text=f"model={model or ''} system={system}")
+    else:
+        reply = _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
     return attrs.evolve(
         reply,
         input_tokens=_words(messages),

@@ -35,6 +35,7 @@ from starlette.routing import Route
 from .deploy import CLASS_METHODS
 from .emulator_engines import Engine, EngineError, EngineHost
 from .emulator_faults import Faults, RecordedRequest, StreamCut
+from .emulator_model import ModelCall
 from .proxy_tool import DISPATCH_URL_ENV
 
 _PARENT = r"projects/[^/]+/locations/[^/]+"
@@ -118,14 +119,21 @@ class GoogleEmulator:
         )
         return name
 
+    def model_calls(self, name: str) -> list[ModelCall]:
+        """Every call the engine ``name``'s agent made to its model: the model name ADK asked
+        for and the system instruction it sent, oldest first."""
+        return list(self.host.get(name).model.calls)
+
     def requests_to(self, kind: str) -> list[RecordedRequest]:
         """Logged requests of one kind: create, operation, get, delete, query, stream."""
         return [r for r in self.requests if r.kind == kind]
 
     def reset(self) -> None:
-        """Forget the request log, counters and pending faults (engines stay)."""
+        """Forget the request log, counters, model calls and pending faults (engines stay)."""
         self.requests.clear()
         self.counters.clear()
+        for engine in self.host.engines.values():
+            engine.model.calls.clear()
         self.faults = Faults()
 
     def _count(self, key: str) -> None:

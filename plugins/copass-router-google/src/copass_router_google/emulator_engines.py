@@ -71,6 +71,7 @@ class Engine:
     spec: dict[str, Any]
     env: dict[str, str]
     app: Any
+    model: ScriptedGemini
     created: float = attrs.field(factory=time.time)
 
     @property
@@ -171,7 +172,7 @@ class EngineHost:
         env: dict[str, str],
         app: Any,
     ) -> Engine:
-        _prepare(app)
+        model = _prepare(app)
         engine = Engine(
             name=name,
             display_name=str(data.get("display_name") or ""),
@@ -179,6 +180,7 @@ class EngineHost:
             spec=spec,
             env=env,
             app=app,
+            model=model,
         )
         self.engines[name] = engine
         return engine
@@ -281,7 +283,7 @@ class EngineHost:
         return fn
 
 
-def _prepare(app: Any) -> None:
+def _prepare(app: Any) -> ScriptedGemini:
     """Swap the deployed agent's model for the scripted one and set the app up in memory."""
     from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
@@ -290,11 +292,12 @@ def _prepare(app: Any) -> None:
         raise EngineError(400, "INVALID_ARGUMENT", "the entrypoint object is not an ADK AdkApp")
     agent = attributes["agent"]
     model = agent.model if isinstance(agent.model, str) and agent.model else "gemini-3.1-pro"
-    agent.model = ScriptedGemini(model=model)
+    scripted = agent.model = ScriptedGemini(model=model)
     attributes["session_service_builder"] = InMemorySessionService
     with warnings.catch_warnings():  # ADK flags its in-memory services as experimental
         warnings.simplefilter("ignore", UserWarning)
         app.set_up()
+    return scripted
 
 
 def _session_owner(app: Any, session_id: str) -> str | None:
