@@ -91,6 +91,16 @@ class AgentBackend:
                     field=name,
                 )
 
+    async def resolve_model(self, request: RunRequest) -> str | None:
+        """The model ``request`` will actually run on (``RunStarted.model``), after
+        :meth:`validate`.
+
+        The default is the request's model, else :attr:`default_model`. A backend whose
+        provider fixes the model elsewhere (a deployed agent's own model) looks it up here, and
+        may raise :class:`InvalidRequestError` for a request the provider cannot honour.
+        """
+        return request.model or self.default_model
+
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run one turn and yield its events. Must be an async generator."""
         raise NotImplementedError

@@ -221,7 +221,7 @@ class Router:
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         backend = await self.backend(request.provider)
         backend.validate(request)
-        model = request.model or backend.default_model
+        model = await backend.resolve_model(request)
         if not model:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"

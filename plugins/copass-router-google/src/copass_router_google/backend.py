@@ -27,16 +27,24 @@ from copass_router import (
     Event,
     InvalidRequestError,
     ProviderError,
+    RouterError,
     RunRequest,
     TranscriptTurn,
     Turn,
     get_logger,
 )
 
+from .contract import (
+    MODEL_STATE_KEY,
+    SYSTEM_STATE_KEY,
+    TOKEN_STATE_KEY,
+    TOOLS_STATE_KEY,
+    EngineContract,
+    contract_of,
+)
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
-from .proxy_tool import TOKEN_STATE_KEY, TOOLS_STATE_KEY
 from .translate import PROVIDER, AdkEventTranslator
 
 log = get_logger(__name__)
@@ -84,6 +92,38 @@ class GoogleBackend(AgentBackend):
             project=project,
             environ=self.environ,
         )
+
+    async def resolve_model(self, request: RunRequest) -> str | None:
+        """The model the run's agent will call: the run's, else the one the engine was deployed
+        with (its contract marker), else the deploy default.
+
+        Raises :class:`InvalidRequestError` when the run passes ``system`` or ``model`` to an
+        engine deployed by an older version, which would silently ignore them. An engine that
+        cannot be read here is reported by the turn itself.
+        """
+        try:
+            runtime = await self._runtime(self._engine(request))
+        except RouterError as exc:
+            log.debug("engine not readable before the turn", error=type(exc).__name__)
+            return request.model or self.default_model
+        contract = contract_of(runtime)
+        self._check_contract(request, contract)
+        return request.model or contract.model or self.default_model
+
+    @staticmethod
+    def _check_contract(request: RunRequest, contract: EngineContract) -> None:
+        if contract.per_run_settings:
+            return
+        for field in ("system", "model"):
+            if getattr(request, field) is not None:
+                raise InvalidRequestError(
+                    f"engine {request.reasoning_engine_id} was deployed by an older "
+                    "copass-router-google that fixes the system prompt and model at deploy "
+                    f"time, so the run's {field!r} would be ignored: redeploy the agent "
+                    "(copass_router_google.deploy_adk_agent or `copass-router google deploy`), "
+                    f"or leave {field!r} out to run with the deployed one",
+                    field=field,
+                )
 
     # -- clients (one per location, made once, off the event loop) ---------------------------
 
@@ -158,6 +198,7 @@ class GoogleBackend(AgentBackend):
         """Run one turn on the deployed agent and yield its neutral events."""
         engine = self._engine(turn.request)
         runtime = await self._runtime(engine)
+        self._check_contract(turn.request, contract_of(runtime))
         session_id, history, reused = await self._session(turn, runtime, engine, fresh=False)
         translator = AdkEventTranslator()
         started = False
@@ -228,8 +269,12 @@ class GoogleBackend(AgentBackend):
 
     @staticmethod
     def _state_delta(turn: Turn) -> dict[str, Any]:
+        # Session state persists across turns: system and model are sent even when None, so
+        # an earlier turn's values never leak into this one.
         return {
             TOKEN_STATE_KEY: turn.dispatch_token,
+            SYSTEM_STATE_KEY: turn.request.system,
+            MODEL_STATE_KEY: turn.request.model,
             TOOLS_STATE_KEY: [
                 {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
                 for t in turn.tools

@@ -32,6 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .agent_app import DEFAULT_MODEL
+from .contract import contract_env
 from .deploy import CLASS_METHODS
 from .emulator_engines import Engine, EngineError, EngineHost
 from .emulator_faults import Faults, RecordedRequest, StreamCut
@@ -104,18 +106,28 @@ class GoogleEmulator:
         project: str = "emulated-project",
         location: str = "us-central1",
         env: Mapping[str, str] | None = None,
+        model: str = DEFAULT_MODEL,
+        legacy: bool = False,
     ) -> str:
-        """Register a deployed agent without a create request; returns its resource name."""
+        """Register a deployed agent without a create request; returns its resource name.
+
+        ``legacy=True`` registers the agent an older version of this plugin deployed: system
+        prompt and model fixed at deploy time, no contract marker.
+        """
         name = self.host.new_name(f"projects/{project}/locations/{location}")
         environment = dict(env or {})
         if dispatch_url:
             environment[DISPATCH_URL_ENV] = dispatch_url
+        if not legacy:
+            environment.update(contract_env(model))
         self.host.add(
             name,
             display_name=display_name,
             system_prompt=system_prompt,
             env=environment,
             class_methods=[dict(m) for m in CLASS_METHODS],
+            model=model,
+            legacy=legacy,
         )
         return name
 

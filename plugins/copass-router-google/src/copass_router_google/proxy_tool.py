@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 from google.adk.tools.tool_context import ToolContext
 
+from .contract import TOKEN_STATE_KEY
+
 DISPATCH_URL_ENV = "COPASS_ROUTER_DISPATCH_URL"
-TOKEN_STATE_KEY = "copass_dispatch_token"
-TOOLS_STATE_KEY = "copass_tools"
 
 #: The environment of the engine the current call runs in. An Agent Engine runtime hosts one
 #: engine per process, so this stays unset there and ``os.environ`` is used; the emulator hosts
