@@ -147,6 +147,10 @@ class Turn:
         self.dispatch_token = dispatch_token
         self.dispatch_url = dispatch_url
         self.stop_reason = StopReason.END_TURN
+        #: Why the router ended the turn early (see :meth:`end`), else None.
+        self.ended: StopReason | None = None
+        #: Tool rounds run so far through the dispatch callback (the router counts them).
+        self.tool_rounds = 0
         self.new_binding: Binding | None = None
         self._dispatch = dispatch
         self._load_history = load_history
@@ -200,6 +204,17 @@ class Turn:
         """
         return self._dispatch(self, calls)
 
+    def end(self, reason: StopReason) -> None:
+        """End the turn on the router's side (a dispatched call past ``max_tool_rounds``).
+
+        Sets :attr:`stop_reason` and :attr:`ended`; :meth:`merge` then stops reading the
+        provider's stream and closes it, which cancels the provider's turn. The router reports
+        ``reason`` whatever the backend sets afterwards.
+        """
+        self.ended = self.stop_reason = reason
+        if self._wake is not None:
+            self._wake.set()
+
     def emit(self, event: Event) -> None:
         """Put an event into the run's stream from outside the backend's generator.
 
@@ -221,7 +236,8 @@ class Turn:
 
         For backends whose provider stream goes quiet while tools run elsewhere (a dispatch
         callback, a background tool task): the tool events show up live instead of after the
-        provider's next event. ``source`` is iterated in one helper task and closed on exit.
+        provider's next event. ``source`` is iterated in one helper task and closed on exit,
+        also as soon as the router ends the turn (:meth:`end`).
         """
         queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -241,6 +257,8 @@ class Turn:
             while True:
                 while self._side:
                     yield self._side.popleft()
+                if self.ended is not None:
+                    break
                 if queue.empty():
                     getter = asyncio.ensure_future(queue.get())
                     waiter = asyncio.ensure_future(wake.wait())

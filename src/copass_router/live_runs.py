@@ -14,7 +14,17 @@ from .errors import DispatchAuthError, InvalidRequestError
 from .events import ToolResult
 from .tokens import DispatchClaims
 from .tools import ToolContext, ToolDispatcher
-from .types import ToolCallRequest
+from .types import StopReason, ToolCallRequest
+
+#: Where a refused result says "the router ended this turn" (``provider_data`` key).
+_ROUTER_DATA = "router"
+
+
+def ends_turn(result: ToolResult) -> bool:
+    """Whether the router ended the run's turn instead of running this call (the dispatch
+    endpoint tells the agent ``end_turn: true``: stop calling the model)."""
+    data = (result.provider_data or {}).get(_ROUTER_DATA)
+    return bool(isinstance(data, Mapping) and data.get("end_turn"))
 
 
 @attrs.define
@@ -23,6 +33,7 @@ class _LiveRun:
     dispatcher: ToolDispatcher
     context: ToolContext
     calls: dict[str, tuple[str, asyncio.Future[ToolResult]]] = attrs.field(factory=dict)
+    rounds: set[str] = attrs.field(factory=set)
     workers: set[asyncio.Future[None]] = attrs.field(factory=set)
 
 
@@ -49,6 +60,7 @@ class LiveRuns:
         tool_name: str,
         arguments: Mapping[str, Any],
         call_id: str,
+        round_id: str | None = None,
     ) -> ToolResult:
         """Run one call for the run ``claims`` names (see ``Router.handle_dispatch``)."""
         live = self._runs.get(claims.run_id)
@@ -68,6 +80,8 @@ class LiveRuns:
                     f"call id {call_id!r} was already used with other arguments", forbidden=True
                 )
             return await asyncio.shield(seen[1])
+        if not _admit(live, round_id or f"call:{call_id}"):
+            return _refused(live.turn, call_id, tool_name)
         future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
         live.calls[call_id] = (fingerprint, future)
         call = ToolCallRequest(call_id, tool_name, dict(arguments))
@@ -96,3 +110,30 @@ class LiveRuns:
             live.turn.emit(event)
             if isinstance(event, ToolResult):
                 future.set_result(event)
+
+
+def _admit(live: _LiveRun, round_key: str) -> bool:
+    """Count the call's round; False (and the turn ended) once ``max_tool_rounds`` is spent."""
+    turn = live.turn
+    if turn.ended is not None:
+        return False
+    if round_key in live.rounds:
+        return True
+    if turn.tool_rounds >= turn.request.max_tool_rounds:
+        turn.end(StopReason.TOOL_LIMIT)
+        return False
+    live.rounds.add(round_key)
+    turn.tool_rounds += 1
+    return True
+
+
+def _refused(turn: Turn, call_id: str, tool_name: str) -> ToolResult:
+    limit = turn.request.max_tool_rounds
+    return ToolResult(
+        call_id=call_id,
+        name=tool_name,
+        output=f"not run: this turn has used its {limit} tool rounds (max_tool_rounds); "
+        "the turn ends here",
+        is_error=True,
+        provider_data={_ROUTER_DATA: {"end_turn": True}},
+    )

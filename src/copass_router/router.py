@@ -291,7 +291,7 @@ class Router:
             async with contextlib.aclosing(runner.events()) as stream:
                 async for event in stream:
                     yield event
-            outcome = turn.stop_reason
+            outcome = turn.ended or turn.stop_reason
         finally:
             self._live.remove(run_id)
             await runner.aclose()
@@ -354,7 +354,12 @@ class Router:
     # -- the dispatch callback ---------------------------------------------------------------
 
     async def handle_dispatch(
-        self, token: str, tool_name: str, arguments: Mapping[str, Any], call_id: str
+        self,
+        token: str,
+        tool_name: str,
+        arguments: Mapping[str, Any],
+        call_id: str,
+        round_id: str | None = None,
     ) -> ToolResult:
         """Run a tool for a deployed agent calling back with its run-scoped token.
 
@@ -362,9 +367,14 @@ class Router:
         under the real tool name. A repeated ``call_id`` gets the first call's result without
         running the tool again; the same id with other arguments is refused. Raises
         :class:`DispatchAuthError` for a bad token, a finished run or a tool not allowed.
+
+        Calls count against the run's ``max_tool_rounds``: calls with the same ``round_id`` (the
+        model response that asked for them) form one round, a call without one is a round of its
+        own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
+        with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
         """
         return await self._live.dispatch(
-            verify_token(self._secret, token), tool_name, arguments, call_id
+            verify_token(self._secret, token), tool_name, arguments, call_id, round_id
         )
 
     async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:

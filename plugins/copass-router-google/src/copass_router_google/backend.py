@@ -215,7 +215,9 @@ class GoogleBackend(AgentBackend):
             session_id, history, _ = await self._session(turn, runtime, engine, fresh=True)
             async for event in self._stream(turn, runtime, engine, session_id, history, translator):
                 yield event
-        turn.stop_reason = translator.stop_reason
+        # The router may have ended the turn (a dispatched call past max_tool_rounds): merge()
+        # then closed the stream, which stopped the ADK run.
+        turn.stop_reason = turn.ended or translator.stop_reason
 
     async def _stream(
         self,

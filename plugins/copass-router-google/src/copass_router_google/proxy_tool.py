@@ -11,6 +11,9 @@ router's answer back to the model.
 - One HTTP client per process. A transient failure (connection error, 408/429/5xx) is retried
   with the same call id, so the router can recognise a repeat.
 - Failures come back to the model as data (``is_error: true``); nothing is raised into ADK.
+- Each call names its ``round``: the ADK event (one model response) that asked for it, so the
+  router counts parallel calls as one tool round. When the router answers ``end_turn`` (the
+  run's tool-round cap is spent) the tool tells ADK not to call the model again.
 """
 
 from __future__ import annotations
@@ -80,14 +83,31 @@ async def copass_dispatch(
     call_id = tool_context.function_call_id or ""
     # The blocking client runs on a worker thread: the process's one client serves every event
     # loop the runtime may use (AdkApp's sync methods run their own loops on threads).
-    return await asyncio.to_thread(
+    result = await asyncio.to_thread(
         dispatch_call,
         url=dispatch_url(),
         token=token if isinstance(token, str) else None,
         tool_name=tool_name,
         arguments=arguments,
         call_id=call_id,
+        round_id=_round_of(tool_context, call_id),
     )
+    if result.pop("end_turn", False):
+        # The router ended the turn: the function response is final, no model call follows.
+        tool_context.actions.skip_summarization = True
+    return result
+
+
+def _round_of(tool_context: ToolContext, call_id: str) -> str | None:
+    """The id of the model-response event that asked for ``call_id`` (shared by the calls one
+    response made in parallel), or None if the session does not show it."""
+    if not call_id:
+        return None
+    for event in reversed(tool_context.session.events):
+        parts = event.content.parts if event.content else None
+        if any(p.function_call and p.function_call.id == call_id for p in parts or ()):
+            return event.id or None
+    return None
 
 
 def dispatch_call(
@@ -97,6 +117,7 @@ def dispatch_call(
     tool_name: str,
     arguments: Mapping[str, Any] | None,
     call_id: str,
+    round_id: str | None = None,
     client: httpx.Client | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
@@ -114,6 +135,8 @@ def dispatch_call(
         "arguments": dict(arguments),
         "call_id": call_id,
     }
+    if round_id:
+        body["round"] = round_id
     http = client or shared_client()
     problem = "no attempt made"
     for attempt in range(max(1, max_attempts)):
@@ -145,11 +168,14 @@ def _result(tool_name: str, response: httpx.Response) -> dict[str, Any]:
             f"the router answered HTTP {response.status_code}: {_message(payload, response)}",
         )
     output = payload.get("output", payload.get("result", ""))
-    return {
+    result: dict[str, Any] = {
         "tool_name": tool_name,
         "output": output if isinstance(output, str) else str(output),
         "is_error": bool(payload.get("is_error", False)),
     }
+    if payload.get("end_turn") is True:
+        result["end_turn"] = True
+    return result
 
 
 def _message(payload: Any, response: httpx.Response) -> str:
