@@ -105,6 +105,12 @@ class AgentBackend:
         """Run one turn and yield its events. Must be an async generator."""
         raise NotImplementedError
 
+    async def delete_native_session(self, binding: Binding) -> None:
+        """Delete the provider-side session ``binding`` links to (its router session is being
+        deleted). The default does nothing; a backend keeping native sessions overrides it.
+        Raising is allowed: the router logs the failure, the router session is deleted anyway.
+        """
+
     async def aclose(self) -> None:
         """Release clients and connections. Called when the router closes."""
 

@@ -343,13 +343,33 @@ class Router:
         return await self.store.list_sessions(end_user_id, limit)
 
     async def delete_session(self, session_id: str, end_user_id: str) -> None:
-        """Delete a session of ``end_user_id`` and its transcript."""
+        """Delete a session of ``end_user_id``, its transcript, and (best effort, through each
+        backend's ``delete_native_session``) the provider-side sessions it is bound to."""
         check_id(session_id, "session_id")
         check_id(end_user_id, "end_user_id")
         if session_id in self._busy:
             raise SessionBusyError(session_id)
+        if await self.store.get_session(session_id, end_user_id) is None:
+            raise SessionNotFoundError(session_id)
+        self.plugins.load()
+        bindings = {}
+        for provider in self.plugins.backends:
+            binding = await self.store.get_binding(session_id, provider)
+            if binding is not None:
+                bindings[provider] = binding
         if not await self.store.delete_session(session_id, end_user_id):
             raise SessionNotFoundError(session_id)
+        for provider, binding in bindings.items():
+            try:
+                backend = await self.backend(provider)
+                await backend.delete_native_session(binding)
+            except Exception as exc:  # the router session is gone either way
+                log.warning(
+                    "native_session_not_deleted",
+                    provider=provider,
+                    session_id=session_id,
+                    error=type(exc).__name__,
+                )
 
     # -- the dispatch callback ---------------------------------------------------------------
 

@@ -10,9 +10,15 @@ from copass_router_google import deploy_adk_agent
 from copass_router_google.deploy import static_token_credentials
 from copass_router_google.emulator import GoogleEmulator
 
-from copass_router import InvalidRequestError, Message, Router, RunStarted, StopReason
+from copass_router import InvalidRequestError, Message, Router, RunStarted, StopReason, tool
 
 PROJECT = "emulated-project"
+
+
+@tool
+def echo_back() -> str:
+    """Answer back."""
+    return "back"
 
 
 def reply(events: list[Any]) -> str:
@@ -117,6 +123,16 @@ async def test_an_older_engine_still_runs_without_them(
     ]
     assert events[-1].stop_reason is StopReason.END_TURN
     assert whoami(events)[0] == "gemini-3.1-pro" == events[0].model
+    # Its proxy reads the token where it always did, so its tools still run.
+    tooled = await google_router.complete(
+        provider="google",
+        reasoning_engine_id=engine,
+        message="/tool echo_back {}",
+        tools=[echo_back],
+    )
+    assert [(r.output, r.is_error) for r in tooled.tool_results] == [("back", False)]
+    state = fresh_emulator.requests_to("stream")[-1].json["input"]["state_delta"]
+    assert "copass_dispatch_token" in state and "temp:copass_dispatch_token" not in state
 
 
 async def test_a_deployed_agent_records_its_contract_and_honours_them(

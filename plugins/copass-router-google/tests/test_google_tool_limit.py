@@ -102,7 +102,7 @@ async def test_the_agent_stops_calling_its_model_when_the_router_ends_the_turn(
             break
         await asyncio.sleep(0.02)
     token = fresh_emulator.requests_to("stream")[0].json["input"]["state_delta"][
-        "copass_dispatch_token"
+        "temp:copass_dispatch_token"
     ]
     client = make_client(
         project=engine.split("/")[1],
@@ -120,7 +120,7 @@ async def test_the_agent_stops_calling_its_model_when_the_router_ends_the_turn(
             message="/loop ping {}",
             user_id="direct",
             session_id=session["id"],
-            state_delta={"copass_dispatch_token": token},
+            state_delta={"temp:copass_dispatch_token": token},
         )
     ]
     (answer,) = function_responses(events)

@@ -24,6 +24,7 @@ import httpx
 from copass_router import (
     AgentBackend,
     BackendContext,
+    Binding,
     Event,
     InvalidRequestError,
     ProviderError,
@@ -37,6 +38,7 @@ from copass_router import (
 from .contract import (
     MODEL_STATE_KEY,
     SYSTEM_STATE_KEY,
+    TEMP_TOKEN_STATE_KEY,
     TOKEN_STATE_KEY,
     TOOLS_STATE_KEY,
     EngineContract,
@@ -232,7 +234,7 @@ class GoogleBackend(AgentBackend):
             message=with_history(turn.message, history),
             user_id=turn.end_user_id,
             session_id=session_id,
-            state_delta=self._state_delta(turn),
+            state_delta=self._state_delta(turn, contract_of(runtime)),
             run_config={"streaming_mode": "sse"},
         )
         async with _provider_errors(engine):
@@ -270,11 +272,13 @@ class GoogleBackend(AgentBackend):
         return str(session_id), history, False
 
     @staticmethod
-    def _state_delta(turn: Turn) -> dict[str, Any]:
+    def _state_delta(turn: Turn, contract: EngineContract) -> dict[str, Any]:
         # Session state persists across turns: system and model are sent even when None, so
-        # an earlier turn's values never leak into this one.
+        # an earlier turn's values never leak into this one. The token goes under a temp: key
+        # (kept for the invocation, never stored in the session) where the agent reads one.
+        token_key = TEMP_TOKEN_STATE_KEY if contract.per_run_settings else TOKEN_STATE_KEY
         return {
-            TOKEN_STATE_KEY: turn.dispatch_token,
+            token_key: turn.dispatch_token,
             SYSTEM_STATE_KEY: turn.request.system,
             MODEL_STATE_KEY: turn.request.model,
             TOOLS_STATE_KEY: [
@@ -282,6 +286,25 @@ class GoogleBackend(AgentBackend):
                 for t in turn.tools
             ],
         }
+
+    async def delete_native_session(self, binding: Binding) -> None:
+        """Delete the ADK session a router session was bound to (``async_delete_session`` on
+        its engine). One already gone counts as deleted; other failures raise ProviderError."""
+        engine_name, user_id = binding.data.get("engine"), binding.data.get("user_id")
+        if not isinstance(engine_name, str) or not isinstance(user_id, str):
+            log.debug("binding names no adk session", native_id=binding.native_id)
+            return
+        engine = parse_engine_ref(engine_name, location=None, project=None, environ=self.environ)
+        runtime = await self._runtime(engine)
+        if not hasattr(runtime, "async_delete_session"):
+            log.info("engine cannot delete sessions", engine=engine.name)
+            return
+        try:
+            async with _provider_errors(engine):
+                await runtime.async_delete_session(user_id=user_id, session_id=binding.native_id)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
 
     async def aclose(self) -> None:
         """Close the clients' async connections (the sync ones close when collected)."""

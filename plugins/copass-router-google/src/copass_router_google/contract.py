@@ -4,7 +4,9 @@ No SDK imports here: both sides (the backend in the router, the agent in Agent E
 
 Per run, the backend passes in the ADK session's ``state_delta``:
 
-- ``copass_dispatch_token``: the run-scoped token the proxy tool sends back to the router.
+- ``temp:copass_dispatch_token``: the run-scoped token the proxy tool sends back to the router.
+  ADK keeps ``temp:`` state for the invocation only, so the token is never stored in the session
+  (contract-1 agents read it from ``copass_dispatch_token``, which the session keeps).
 - ``copass_tools``: the run's tool catalogue, rendered into the instruction.
 - ``copass_system``: the run's system prompt, or None: the agent uses the deploy-time prompt.
 - ``copass_model``: the run's model, or None: the agent calls the deploy-time model.
@@ -26,6 +28,7 @@ from typing import Any
 import attrs
 
 TOKEN_STATE_KEY = "copass_dispatch_token"
+TEMP_TOKEN_STATE_KEY = f"temp:{TOKEN_STATE_KEY}"
 TOOLS_STATE_KEY = "copass_tools"
 SYSTEM_STATE_KEY = "copass_system"
 MODEL_STATE_KEY = "copass_model"

@@ -6,8 +6,9 @@ router. The model calls ``copass_dispatch(tool_name, arguments)``; the tool POST
 router's answer back to the model.
 
 - The endpoint URL comes from the engine's environment (``COPASS_ROUTER_DISPATCH_URL``, set at
-  deploy time). The run-scoped token comes from the session state the run passes
-  (``copass_dispatch_token``); no other secret exists on this side.
+  deploy time). The run-scoped token comes from the state the run passes
+  (``temp:copass_dispatch_token``, or ``copass_dispatch_token`` from an older router); no other
+  secret exists on this side.
 - One HTTP client per process. A transient failure (connection error, 408/429/5xx) is retried
   with the same call id, so the router can recognise a repeat.
 - Failures come back to the model as data (``is_error: true``); nothing is raised into ADK.
@@ -30,7 +31,7 @@ from typing import Any
 import httpx
 from google.adk.tools.tool_context import ToolContext
 
-from .contract import TOKEN_STATE_KEY
+from .contract import TEMP_TOKEN_STATE_KEY, TOKEN_STATE_KEY
 
 DISPATCH_URL_ENV = "COPASS_ROUTER_DISPATCH_URL"
 
@@ -79,7 +80,7 @@ async def copass_dispatch(
     Returns:
       A dict with the tool's ``output`` (text) and ``is_error``.
     """
-    token = tool_context.state.get(TOKEN_STATE_KEY)
+    token = tool_context.state.get(TEMP_TOKEN_STATE_KEY) or tool_context.state.get(TOKEN_STATE_KEY)
     call_id = tool_context.function_call_id or ""
     # The blocking client runs on a worker thread: the process's one client serves every event
     # loop the runtime may use (AdkApp's sync methods run their own loops on threads).
