@@ -143,8 +143,18 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (root / "test_broken.py").write_text(BROKEN)
     selected = [f"test_broken.py::{cls}::{test}" for cls, tests in CAUGHT.items() for test in tests]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-W", "ignore", "-rA", "-q"]
-        + selected,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore",
+            "-rA",
+            "-q",
+            *selected,
+        ],
         cwd=root,
         capture_output=True,
         text=True,

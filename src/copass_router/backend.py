@@ -97,6 +97,16 @@ class AgentBackend:
         deleted router session. The default does nothing (stateless providers).
         """
 
+    async def resolve_model(self, request: RunRequest) -> str | None:
+        """The model ``request`` will actually run on (``RunStarted.model``), after
+        :meth:`validate`.
+
+        The default is the request's model, else :attr:`default_model`. A backend whose
+        provider fixes the model elsewhere (a deployed agent's own model) looks it up here, and
+        may raise :class:`InvalidRequestError` for a request the provider cannot honour.
+        """
+        return request.model or self.default_model
+
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run one turn and yield its events. Must be an async generator."""
         raise NotImplementedError
@@ -199,7 +209,9 @@ class Turn:
         """End the turn early with ``reason``: the core closes the backend's stream (which
         cancels the provider's turn) and records the turn with that stop reason."""
         if self.stop_requested is None:
-            self.stop_requested = reason
+            self.stop_requested = self.stop_reason = reason
+            if self._wake is not None:
+                self._wake.set()  # :meth:`merge` stops reading the provider and closes it
             if self._on_stop is not None:
                 self._on_stop()
 
@@ -266,7 +278,8 @@ class Turn:
 
         For backends whose provider stream goes quiet while tools run elsewhere (a dispatch
         callback, a background tool task): the tool events show up live instead of after the
-        provider's next event. ``source`` is iterated in one helper task and closed on exit.
+        provider's next event. ``source`` is iterated in one helper task and closed on exit,
+        also as soon as the core ends the turn (:meth:`request_stop`).
         """
         queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -286,6 +299,8 @@ class Turn:
             while True:
                 while self._side:
                     yield self._side.popleft()
+                if self.stop_requested is not None:
+                    break
                 if queue.empty():
                     getter = asyncio.ensure_future(queue.get())
                     waiter = asyncio.ensure_future(wake.wait())

@@ -16,6 +16,16 @@ from .tokens import DispatchClaims
 from .tools import ToolContext, ToolDispatcher
 from .types import ToolCallRequest
 
+#: Where a refused result says "the router ended this turn" (``provider_data`` key).
+_ROUTER_DATA = "router"
+
+
+def ends_turn(result: ToolResult) -> bool:
+    """Whether the router ended the run's turn instead of running this call (the dispatch
+    endpoint tells the agent ``end_turn: true``: stop calling the model)."""
+    data = (result.provider_data or {}).get(_ROUTER_DATA)
+    return bool(isinstance(data, Mapping) and data.get("end_turn"))
+
 
 @attrs.define
 class _LiveRun:
@@ -23,6 +33,7 @@ class _LiveRun:
     dispatcher: ToolDispatcher
     context: ToolContext
     calls: dict[str, tuple[str, asyncio.Future[ToolResult]]] = attrs.field(factory=dict)
+    last_round: str | None = None
     workers: set[asyncio.Future[None]] = attrs.field(factory=set)
 
 
@@ -49,6 +60,7 @@ class LiveRuns:
         tool_name: str,
         arguments: Mapping[str, Any],
         call_id: str,
+        round_id: str | None = None,
     ) -> ToolResult:
         """Run one call for the run ``claims`` names (see ``Router.handle_dispatch``)."""
         live = self._runs.get(claims.run_id)
@@ -68,13 +80,16 @@ class LiveRuns:
                     f"call id {call_id!r} was already used with other arguments", forbidden=True
                 )
             return await asyncio.shield(seen[1])
+        # Calls of one model response form one round: the agent names it (``round_id``); without
+        # a name, calls arriving while others of the run still run belong to the same round.
+        if round_id is None:
+            round_id = live.last_round if live.workers and live.last_round else f"call:{call_id}"
+        if not live.turn.claim_tool_round(round_id):
+            return _refused(live.turn, call_id, tool_name)
+        live.last_round = round_id
         future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
         live.calls[call_id] = (fingerprint, future)
         call = ToolCallRequest(call_id, tool_name, dict(arguments))
-        # Calls that arrive while others of the run are running belong to the same round.
-        if not live.workers and not live.turn.claim_tool_round():
-            future.set_result(_refused(call, live.turn.request.max_tool_rounds))
-            return future.result()
         worker = asyncio.ensure_future(self._run_call(live, call, future))
         live.workers.add(worker)
         try:
@@ -102,10 +117,13 @@ class LiveRuns:
                 future.set_result(event)
 
 
-def _refused(call: ToolCallRequest, cap: int) -> ToolResult:
+def _refused(turn: Turn, call_id: str, tool_name: str) -> ToolResult:
+    limit = turn.request.max_tool_rounds
     return ToolResult(
-        call_id=call.call_id,
-        name=call.name,
-        output=f"refused: this run's tool-round limit ({cap}) is reached; the turn ends",
+        call_id=call_id,
+        name=tool_name,
+        output=f"not run: this turn has used its {limit} tool rounds (max_tool_rounds); "
+        "the turn ends here",
         is_error=True,
+        provider_data={_ROUTER_DATA: {"end_turn": True}},
     )

@@ -231,7 +231,7 @@ class Router:
         backend = await self.backend(request.provider)
         check_for_backend(request, backend, self.plugins.fields_in_use())
         backend.validate(request)
-        model = request.model or backend.default_model
+        model = await backend.resolve_model(request)
         if not model:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
@@ -302,7 +302,7 @@ class Router:
             async with contextlib.aclosing(runner.events()) as stream:
                 async for event in stream:
                     yield event
-            outcome = turn.stop_reason
+            outcome = turn.stop_requested or turn.stop_reason
         finally:
             self._live.remove(run_id)
             await runner.aclose()
@@ -354,27 +354,27 @@ class Router:
         return await self.store.list_sessions(end_user_id, limit)
 
     async def delete_session(self, session_id: str, end_user_id: str) -> None:
-        """Delete a session of ``end_user_id``, its transcript and its provider-side sessions.
-
-        Each provider holding a native session of it is asked to delete that session
-        (``AgentBackend.delete_native_session``); a provider that fails to is logged, and the
-        router's session is deleted all the same.
-        """
-        await self.get_session(session_id, end_user_id)
+        """Delete a session of ``end_user_id``, its transcript, and (best effort, through each
+        backend's ``delete_native_session``) the provider-side sessions it is bound to."""
+        check_id(session_id, "session_id")
+        check_id(end_user_id, "end_user_id")
         if session_id in self._busy:
             raise SessionBusyError(session_id)
-        bindings = []
-        for provider in self.plugins.providers():
+        if await self.store.get_session(session_id, end_user_id) is None:
+            raise SessionNotFoundError(session_id)
+        self.plugins.load()
+        bindings = {}
+        for provider in self.plugins.backends:
             binding = await self.store.get_binding(session_id, provider)
             if binding is not None:
-                bindings.append((provider, binding))
+                bindings[provider] = binding
         if not await self.store.delete_session(session_id, end_user_id):
             raise SessionNotFoundError(session_id)
-        for provider, binding in bindings:
+        for provider, binding in bindings.items():
             try:
                 backend = await self.backend(provider)
                 await backend.delete_native_session(binding)
-            except Exception as exc:
+            except Exception as exc:  # the router session is gone either way
                 log.warning(
                     "native_session_not_deleted",
                     provider=provider,
@@ -385,7 +385,12 @@ class Router:
     # -- the dispatch callback ---------------------------------------------------------------
 
     async def handle_dispatch(
-        self, token: str, tool_name: str, arguments: Mapping[str, Any], call_id: str
+        self,
+        token: str,
+        tool_name: str,
+        arguments: Mapping[str, Any],
+        call_id: str,
+        round_id: str | None = None,
     ) -> ToolResult:
         """Run a tool for a deployed agent calling back with its run-scoped token.
 
@@ -393,9 +398,14 @@ class Router:
         under the real tool name. A repeated ``call_id`` gets the first call's result without
         running the tool again; the same id with other arguments is refused. Raises
         :class:`DispatchAuthError` for a bad token, a finished run or a tool not allowed.
+
+        Calls count against the run's ``max_tool_rounds``: calls with the same ``round_id`` (the
+        model response that asked for them) form one round, a call without one is a round of its
+        own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
+        with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
         """
         return await self._live.dispatch(
-            verify_token(self._secret, token), tool_name, arguments, call_id
+            verify_token(self._secret, token), tool_name, arguments, call_id, round_id
         )
 
     async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:

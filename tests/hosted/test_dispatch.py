@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from copass_router import Event, Message, ToolCall, ToolResult, Turn
+from copass_router import Event, Message, StopReason, ToolCall, ToolResult, Turn
 from copass_router.testing import ScriptedPlugin
 from copass_router.tokens import mint_token
 
@@ -45,8 +45,9 @@ async def test_a_deployed_agents_callback_shows_the_real_tool_in_the_stream(
 class LiveRun:
     """A ``/hold`` run on the deployed backend, streaming in the background."""
 
-    def __init__(self, hosted: Hosted) -> None:
+    def __init__(self, hosted: Hosted, **fields: Any) -> None:
         self.hosted = hosted
+        self.fields = fields
         self.events: list[Event] = []
         self.task: asyncio.Task[None] | None = None
 
@@ -54,7 +55,7 @@ class LiveRun:
         async def consume() -> None:
             async with self.hosted.remote() as remote:
                 async for event in remote.run(
-                    provider="deployed", message="/hold", end_user_id="u-1"
+                    provider="deployed", message="/hold", end_user_id="u-1", **self.fields
                 ):
                     self.events.append(event)
 
@@ -84,12 +85,15 @@ class LiveRun:
         tool_name: str = "lookup",
         call_id: str = "c-1",
         arguments: dict[str, Any] | None = None,
+        round_id: str | None = None,
     ) -> httpx.Response:
         body: dict[str, Any] = {
             "tool_name": tool_name,
             "arguments": arguments or {"city": "Rome"},
             "call_id": call_id,
         }
+        if round_id is not None:
+            body["round"] = round_id
         if token is not None:
             body["token"] = token
         async with httpx.AsyncClient(timeout=10) as http:
@@ -233,3 +237,26 @@ async def test_the_standalone_server_reports_a_taken_port() -> None:
     finally:
         await server.aclose()
         await router.aclose()
+
+
+async def test_calls_past_max_tool_rounds_are_refused_and_end_the_turn(hosted: Hosted) -> None:
+    async with LiveRun(hosted, max_tool_rounds=2) as run:
+        token = run.token()
+        parallel = await asyncio.gather(
+            run.call(token, call_id="a", round_id="response-1"),
+            run.call(token, call_id="b", round_id="response-1"),
+        )  # one model response, one round
+        alone = await run.call(token, call_id="c")  # no round given: a round of its own
+        again = await run.call(token, call_id="c")  # a retry is not a new round
+        past = await run.call(token, call_id="d", round_id="response-3")
+        async with asyncio.timeout(5):  # the router ends the turn without the agent's help
+            assert run.task is not None
+            await run.task
+    for response in (*parallel, alone, again):
+        assert response.json()["is_error"] is False and "end_turn" not in response.json()
+    assert past.status_code == 200
+    assert past.json()["is_error"] is True and past.json()["end_turn"] is True
+    assert "max_tool_rounds" in past.json()["output"]
+    assert len(hosted.counter.calls) == 3  # d never ran
+    assert sorted(e.call_id for e in run.events if isinstance(e, ToolResult)) == ["a", "b", "c"]
+    assert run.events[-1].stop_reason is StopReason.TOOL_LIMIT

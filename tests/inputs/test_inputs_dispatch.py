@@ -79,6 +79,7 @@ async def held(served: Served) -> AsyncIterator[Held]:
     holding = asyncio.Event()
 
     async def consume() -> None:
+        # Examples share the run: room for each one's call under the tool-round cap.
         async for item in served.router.run(
             provider="scripted", message="hold", end_user_id="holder", max_tool_rounds=100
         ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from copass_router_google.proxy_tool import TOKEN_STATE_KEY
+from copass_router_google.contract import TEMP_TOKEN_STATE_KEY
 
 from copass_router import DispatchAuthError, StopReason, TurnStatus
 
@@ -29,7 +29,7 @@ async def test_a_callback_after_its_run_ended_is_refused_and_runs_nothing(
     assert out.stop_reason is (StopReason.END_TURN if ending == "completed" else StopReason.ERROR)
     # The token the agent was given for that run, as the emulator received it.
     stream = rig.emulators.google.requests_to("stream")[-1]
-    token = stream.body["input"]["state_delta"][TOKEN_STATE_KEY]
+    token = stream.body["input"]["state_delta"][TEMP_TOKEN_STATE_KEY]
     ran = dict(rig.tools.ran)
     transcript = await rig.router.transcript(session, "reliant")
 

@@ -76,7 +76,7 @@ async def test_a_token_of_a_finished_run_is_refused(
         provider="google", reasoning_engine_id=engine, message="hi", tools=[refund]
     )
     token = fresh_emulator.requests_to("stream")[0].body["input"]["state_delta"][
-        "copass_dispatch_token"
+        "temp:copass_dispatch_token"
     ]
     runtime = runtime_for(fresh_emulator, engine)
     session = await runtime.async_create_session(user_id="local")

@@ -50,7 +50,8 @@ async def test_streamed_text_turn(run_google: Any, fresh_emulator: GoogleEmulato
     assert stream.body["classMethod"] == "async_stream_query"
     assert body["user_id"] == "u-1" and body["message"] == "hello agent engine"
     assert body["run_config"] == {"streaming_mode": "sse"}
-    assert body["state_delta"]["copass_dispatch_token"].startswith("cpt1.")
+    assert body["state_delta"]["temp:copass_dispatch_token"].startswith("cpt1.")
+    assert "copass_dispatch_token" not in body["state_delta"]  # never stored in the session
 
 
 async def test_tool_call_through_copass_dispatch_shows_once_with_the_real_name(

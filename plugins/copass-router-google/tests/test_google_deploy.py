@@ -128,10 +128,11 @@ def test_deploy_rejects_a_non_http_router_url() -> None:
 def test_the_agent_pickles_the_proxy_tool_by_reference() -> None:
     import pickle
 
-    from copass_router_google import proxy_tool
+    from copass_router_google import agent_app, proxy_tool
     from copass_router_google.agent_app import build_app
 
     data = pickle.dumps(build_app(display_name="support-agent", system_prompt="Hi {there}"))
     assert b"copass_router_google.proxy_tool" in data and b"copass_dispatch" in data
     agent = pickle.loads(data)._tmpl_attrs["agent"]
     assert agent.tools == [proxy_tool.copass_dispatch]  # so the runtime must install the plugin
+    assert b"apply_run_model" in data and agent.before_model_callback is agent_app.apply_run_model

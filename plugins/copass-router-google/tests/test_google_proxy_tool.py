@@ -121,3 +121,22 @@ def test_one_client_per_process_and_url_from_the_engine_environment(
         assert proxy_tool.dispatch_url() == "http://engine/d"
     finally:
         proxy_tool.runtime_environ.reset(token)
+
+
+def test_names_its_round_and_passes_the_routers_end_of_turn_on() -> None:
+    seen: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(
+            200, json={"output": "not run: limit", "is_error": True, "end_turn": True}
+        )
+
+    result = call(client_for(handler), round_id="event-1")
+    assert seen[0]["round"] == "event-1"
+    assert result == {
+        "tool_name": "lookup",
+        "output": "not run: limit",
+        "is_error": True,
+        "end_turn": True,  # copass_dispatch takes it out and stops the ADK run
+    }

@@ -200,3 +200,22 @@ async def test_a_cut_aiohttp_stream_is_a_retryable_connection_error() -> None:
         async with _provider_errors(None):
             raise aiohttp.ClientPayloadError("Response payload is not completed")
     assert info.value.retryable and info.value.code == "connection_failed"
+
+
+@pytest.mark.parametrize(
+    ("env", "version", "model"),
+    [
+        ({}, 1, None),  # deployed before the contract was recorded
+        ({"COPASS_ROUTER_AGENT_CONTRACT": "2", "COPASS_ROUTER_AGENT_MODEL": "g-1"}, 2, "g-1"),
+        ({"COPASS_ROUTER_AGENT_CONTRACT": "two"}, 1, None),  # unreadable: the safe side
+        ({"COPASS_ROUTER_AGENT_CONTRACT": "3"}, 3, None),
+    ],
+)
+def test_engine_contract_from_its_environment(
+    env: dict[str, str], version: int, model: str | None
+) -> None:
+    from copass_router_google.contract import contract_from_env
+
+    contract = contract_from_env(env.items())
+    assert (contract.version, contract.model) == (version, model)
+    assert contract.per_run_settings is (version >= 2)

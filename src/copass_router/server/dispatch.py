@@ -5,6 +5,11 @@ The caller proves itself with the run-scoped token the router minted for the run
 verifies it and runs the call through the run's own dispatcher, so the live run's stream shows
 the ToolCall and ToolResult under the real tool name, and a repeated ``call_id`` gets the first
 result without running the tool again.
+
+An optional ``round`` in the body groups the calls one model response made (one tool round).
+Past the run's ``max_tool_rounds`` the call is not run: the answer is an ``is_error`` result with
+``end_turn: true``, the run ends with stop reason ``tool_limit``, and the agent should stop
+calling its model.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import DispatchAuthError, RouterError
+from ..live_runs import ends_turn
 from ..router import Router
 from .auth import bearer_token
 from .payloads import dispatch_call, read_json_object
@@ -35,18 +41,19 @@ def dispatch_endpoint(router: Router) -> Callable[[Request], Awaitable[Response]
                 raise DispatchAuthError("a dispatch call needs the run's token")
             scope_log["tool"] = call.tool_name
             result = await router.handle_dispatch(
-                call.token, call.tool_name, call.arguments, call.call_id
+                call.token, call.tool_name, call.arguments, call.call_id, call.round_id
             )
         except RouterError as exc:
             return problem_for(exc)
         scope_log["run_id"] = result.run_id or None
-        return JSONResponse(
-            {
-                "call_id": result.call_id,
-                "tool_name": result.name,
-                "output": result.output,
-                "is_error": result.is_error,
-            }
-        )
+        answer = {
+            "call_id": result.call_id,
+            "tool_name": result.name,
+            "output": result.output,
+            "is_error": result.is_error,
+        }
+        if ends_turn(result):
+            answer["end_turn"] = True
+        return JSONResponse(answer)
 
     return dispatch

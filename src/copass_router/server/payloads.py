@@ -109,6 +109,7 @@ class DispatchCall:
     tool_name: str
     arguments: Mapping[str, Any]
     call_id: str
+    round_id: str | None = None
 
 
 def dispatch_call(body: Mapping[str, Any], authorization_token: str | None) -> DispatchCall:
@@ -127,4 +128,7 @@ def dispatch_call(body: Mapping[str, Any], authorization_token: str | None) -> D
     call_id = body.get("call_id")
     if not isinstance(call_id, str) or not call_id:
         raise InvalidRequestError("call_id must be a non-empty string", field="call_id")
-    return DispatchCall(token, tool_name, arguments, call_id)
+    round_id = body.get("round")
+    if round_id is not None and not isinstance(round_id, str):
+        raise InvalidRequestError("round must be a string", field="round")
+    return DispatchCall(token, tool_name, arguments, call_id, round_id or None)

@@ -10,6 +10,11 @@ schema of every tool the run may use) in session state under ``copass_tools``; t
 instruction is an instruction provider (:func:`render_instruction`) that appends that catalogue
 to the deployed system prompt on every model call, so the model always sees the current run's
 tools and how to call them.
+
+The run's system prompt and model travel the same way (``copass_system``, ``copass_model``;
+see :mod:`.contract`): the instruction provider uses the run's prompt instead of the deployed
+one, and a before-model callback (:func:`apply_run_model`) sets the model the request goes to.
+Each falls back to the deploy-time value when the run gives none.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .proxy_tool import TOOLS_STATE_KEY, copass_dispatch
+from .contract import MODEL_STATE_KEY, SYSTEM_STATE_KEY, TOOLS_STATE_KEY
+from .proxy_tool import copass_dispatch
 
 if TYPE_CHECKING:
     from agentplatform.frameworks.adk import AdkApp
     from google.adk.agents import LlmAgent
+    from google.adk.agents.callback_context import CallbackContext
     from google.adk.agents.readonly_context import ReadonlyContext
+    from google.adk.models.llm_request import LlmRequest
 
 DEFAULT_MODEL = "gemini-3.1-pro"
 
@@ -55,24 +63,40 @@ def render_catalogue(tools: Sequence[Mapping[str, Any]] | None) -> str:
 
 
 def render_instruction(system_prompt: str, context: ReadonlyContext) -> str:
-    """Instruction provider: the deployed system prompt plus the current run's tool catalogue.
+    """Instruction provider: the run's system prompt (else the deployed one) plus the current
+    run's tool catalogue.
 
     Being a provider (not a template string), the system prompt is used verbatim: braces in it
     are not treated as state placeholders.
     """
     tools = context.state.get(TOOLS_STATE_KEY)
     listed = tools if isinstance(tools, list) else None
-    return f"{system_prompt.rstrip()}\n\n{render_catalogue(listed)}"
+    override = context.state.get(SYSTEM_STATE_KEY)
+    prompt = override if isinstance(override, str) else system_prompt
+    return f"{prompt.rstrip()}\n\n{render_catalogue(listed)}".lstrip()
+
+
+def apply_run_model(callback_context: CallbackContext, llm_request: LlmRequest) -> None:
+    """Before-model callback: send the request to the run's model when the run names one.
+
+    ADK's Gemini calls ``llm_request.model``; without a run model it keeps the agent's own
+    (deploy-time) model. Returns None so the model is always called.
+    """
+    model = callback_context.state.get(MODEL_STATE_KEY)
+    if isinstance(model, str) and model.strip():
+        llm_request.model = model.strip()
 
 
 def build_agent(*, display_name: str, system_prompt: str, model: str = DEFAULT_MODEL) -> LlmAgent:
-    """The ADK agent: the model, the instruction provider and the one proxy tool."""
+    """The ADK agent: the model, the instruction provider, the run-model callback and the one
+    proxy tool."""
     from google.adk.agents import LlmAgent
 
     return LlmAgent(
         name=agent_name(display_name),
         model=model,
         instruction=functools.partial(render_instruction, system_prompt),
+        before_model_callback=apply_run_model,
         tools=[copass_dispatch],
     )
 

@@ -24,9 +24,11 @@ import httpx
 from copass_router import (
     AgentBackend,
     BackendContext,
+    Binding,
     Event,
     InvalidRequestError,
     ProviderError,
+    RouterError,
     RunRequest,
     TranscriptTurn,
     Turn,
@@ -35,10 +37,18 @@ from copass_router import (
     get_logger,
 )
 
+from .contract import (
+    MODEL_STATE_KEY,
+    SYSTEM_STATE_KEY,
+    TEMP_TOKEN_STATE_KEY,
+    TOKEN_STATE_KEY,
+    TOOLS_STATE_KEY,
+    EngineContract,
+    contract_of,
+)
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
-from .proxy_tool import TOKEN_STATE_KEY, TOOLS_STATE_KEY
 from .translate import PROVIDER, AdkEventTranslator, neutral_code
 
 log = get_logger(__name__)
@@ -79,6 +89,38 @@ class GoogleBackend(AgentBackend):
             project=project,
             environ=self.environ,
         )
+
+    async def resolve_model(self, request: RunRequest) -> str | None:
+        """The model the run's agent will call: the run's, else the one the engine was deployed
+        with (its contract marker), else the deploy default.
+
+        Raises :class:`InvalidRequestError` when the run passes ``system`` or ``model`` to an
+        engine deployed by an older version, which would silently ignore them. An engine that
+        cannot be read here is reported by the turn itself.
+        """
+        try:
+            runtime = await self._runtime(self._engine(request))
+        except RouterError as exc:
+            log.debug("engine not readable before the turn", error=type(exc).__name__)
+            return request.model or self.default_model
+        contract = contract_of(runtime)
+        self._check_contract(request, contract)
+        return request.model or contract.model or self.default_model
+
+    @staticmethod
+    def _check_contract(request: RunRequest, contract: EngineContract) -> None:
+        if contract.per_run_settings:
+            return
+        for field in ("system", "model"):
+            if getattr(request, field) is not None:
+                raise InvalidRequestError(
+                    f"engine {request.reasoning_engine_id} was deployed by an older "
+                    "copass-router-google that fixes the system prompt and model at deploy "
+                    f"time, so the run's {field!r} would be ignored: redeploy the agent "
+                    "(copass_router_google.deploy_adk_agent or `copass-router google deploy`), "
+                    f"or leave {field!r} out to run with the deployed one",
+                    field=field,
+                )
 
     # -- clients (one per location, made once, off the event loop) ---------------------------
 
@@ -154,6 +196,7 @@ class GoogleBackend(AgentBackend):
         """Run one turn on the deployed agent and yield its neutral events."""
         engine = self._engine(turn.request)
         runtime = await self._runtime(engine)
+        self._check_contract(turn.request, contract_of(runtime))
         session_id, history, reused = await self._session(turn, runtime, engine, fresh=False)
         translator = AdkEventTranslator()
         started = False
@@ -170,7 +213,9 @@ class GoogleBackend(AgentBackend):
             session_id, history, _ = await self._session(turn, runtime, engine, fresh=True)
             async for event in self._stream(turn, runtime, engine, session_id, history, translator):
                 yield event
-        turn.stop_reason = translator.stop_reason
+        # The router may have ended the turn (a dispatched call past max_tool_rounds): merge()
+        # then closed the stream, which stopped the ADK run.
+        turn.stop_reason = turn.stop_requested or translator.stop_reason
 
     async def _stream(
         self,
@@ -185,7 +230,7 @@ class GoogleBackend(AgentBackend):
             message=with_history(turn.message, history),
             user_id=turn.end_user_id,
             session_id=session_id,
-            state_delta=self._state_delta(turn),
+            state_delta=self._state_delta(turn, contract_of(runtime)),
             run_config={"streaming_mode": "sse"},
         )
         async with _provider_errors(engine):
@@ -223,14 +268,39 @@ class GoogleBackend(AgentBackend):
         return str(session_id), history, False
 
     @staticmethod
-    def _state_delta(turn: Turn) -> dict[str, Any]:
+    def _state_delta(turn: Turn, contract: EngineContract) -> dict[str, Any]:
+        # Session state persists across turns: system and model are sent even when None, so
+        # an earlier turn's values never leak into this one. The token goes under a temp: key
+        # (kept for the invocation, never stored in the session) where the agent reads one.
+        token_key = TEMP_TOKEN_STATE_KEY if contract.per_run_settings else TOKEN_STATE_KEY
         return {
-            TOKEN_STATE_KEY: turn.dispatch_token,
+            token_key: turn.dispatch_token,
+            SYSTEM_STATE_KEY: turn.request.system,
+            MODEL_STATE_KEY: turn.request.model,
             TOOLS_STATE_KEY: [
                 {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
                 for t in turn.tools
             ],
         }
+
+    async def delete_native_session(self, binding: Binding) -> None:
+        """Delete the ADK session a router session was bound to (``async_delete_session`` on
+        its engine). One already gone counts as deleted; other failures raise ProviderError."""
+        engine_name, user_id = binding.data.get("engine"), binding.data.get("user_id")
+        if not isinstance(engine_name, str) or not isinstance(user_id, str):
+            log.debug("binding names no adk session", native_id=binding.native_id)
+            return
+        engine = parse_engine_ref(engine_name, location=None, project=None, environ=self.environ)
+        runtime = await self._runtime(engine)
+        if not hasattr(runtime, "async_delete_session"):
+            log.info("engine cannot delete sessions", engine=engine.name)
+            return
+        try:
+            async with _provider_errors(engine):
+                await runtime.async_delete_session(user_id=user_id, session_id=binding.native_id)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
 
     async def aclose(self) -> None:
         """Close the clients' async connections (the sync ones close when collected)."""

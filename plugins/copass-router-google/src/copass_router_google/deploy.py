@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .agent_app import DEFAULT_MODEL, build_app
+from .contract import contract_env
 from .proxy_tool import DISPATCH_URL_ENV
 
 BASE_URL_ENV = "COPASS_ROUTER_GOOGLE_BASE_URL"
@@ -154,11 +155,12 @@ def deploy_adk_agent(
 
     :param display_name: the agent identity (e.g. ``support-agent``), once per identity.
     :param project: the Google Cloud project.
-    :param system_prompt: the agent's fixed instruction; each run appends its tool catalogue.
+    :param system_prompt: the agent's instruction when a run passes no ``system``; each run
+        appends its tool catalogue.
     :param router_url: the router's dispatch endpoint (what ``Router(dispatch_url=...)`` is
         given), set as the engine's ``COPASS_ROUTER_DISPATCH_URL``. Not a secret.
     :param location: the region.
-    :param model: the Gemini model the agent runs.
+    :param model: the Gemini model the agent runs when a run passes no ``model``.
     :param staging_bucket: ``gs://...`` to deploy a pickled agent instead of inline source.
     :param credentials: google-auth credentials; default ADC (or the static token variable).
     :param requirements: what the runtime installs (must provide ``copass_router_google``).
@@ -172,7 +174,8 @@ def deploy_adk_agent(
     client = client or make_client(
         project=project, location=location, credentials=credentials, base_url=base_url
     )
-    env = {DISPATCH_URL_ENV: router_url, **dict(env_vars or {})}
+    # The contract marker (version, deploy-time model) goes last: the backend trusts it.
+    env = {DISPATCH_URL_ENV: router_url, **dict(env_vars or {}), **contract_env(model)}
     config: dict[str, Any] = {
         "display_name": display_name,
         "description": description or f"copass-router agent {display_name}",

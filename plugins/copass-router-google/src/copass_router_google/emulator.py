@@ -33,9 +33,12 @@ from starlette.routing import Route
 
 from copass_router.testing import EmulatorKit, LoopbackServer, RecordedRequest, serve_emulator
 
+from .agent_app import DEFAULT_MODEL
+from .contract import contract_env
 from .deploy import CLASS_METHODS
 from .emulator_engines import Engine, EngineError, EngineHost
 from .emulator_faults import GoogleFaults
+from .emulator_model import ModelCall
 from .proxy_tool import DISPATCH_URL_ENV
 
 _PARENT = r"projects/[^/]+/locations/[^/]+"
@@ -120,28 +123,46 @@ class GoogleEmulator:
         project: str = "emulated-project",
         location: str = "us-central1",
         env: Mapping[str, str] | None = None,
+        model: str = DEFAULT_MODEL,
+        legacy: bool = False,
     ) -> str:
-        """Register a deployed agent without a create request; returns its resource name."""
+        """Register a deployed agent without a create request; returns its resource name.
+
+        ``legacy=True`` registers the agent an older version of this plugin deployed: system
+        prompt and model fixed at deploy time, no contract marker.
+        """
         name = self.host.new_name(f"projects/{project}/locations/{location}")
         environment = dict(env or {})
         if dispatch_url:
             environment[DISPATCH_URL_ENV] = dispatch_url
+        if not legacy:
+            environment.update(contract_env(model))
         self.host.add(
             name,
             display_name=display_name,
             system_prompt=system_prompt,
             env=environment,
             class_methods=[dict(m) for m in CLASS_METHODS],
+            model=model,
+            legacy=legacy,
         )
         return name
+
+    def model_calls(self, name: str) -> list[ModelCall]:
+        """Every call the engine ``name``'s agent made to its model: the model name ADK asked
+        for and the system instruction it sent, oldest first."""
+        return list(self.host.get(name).model.calls)
 
     def requests_to(self, kind: str) -> list[RecordedRequest]:
         """Logged requests of one kind: create, operation, get, delete, query, stream."""
         return [r for r in self.requests if kind_of(r) == kind]
 
     def reset(self) -> None:
-        """Forget the request log, stream counters and pending faults (engines stay)."""
+        """Forget the request log, stream counters, model calls and pending faults (engines
+        stay)."""
         self.kit.reset()
+        for engine in self.host.engines.values():
+            engine.model.calls.clear()
 
     # -- HTTP ------------------------------------------------------------------------------
 

@@ -25,9 +25,10 @@ from typing import Any
 
 import attrs
 
-from .agent_app import build_app
+from .agent_app import agent_name, build_app, render_catalogue
+from .contract import TOOLS_STATE_KEY
 from .emulator_model import ScriptedGemini
-from .proxy_tool import runtime_environ
+from .proxy_tool import copass_dispatch, runtime_environ
 
 
 class EngineError(Exception):
@@ -71,6 +72,7 @@ class Engine:
     spec: dict[str, Any]
     env: dict[str, str]
     app: Any
+    model: ScriptedGemini
     created: float = attrs.field(factory=time.time)
 
     @property
@@ -156,9 +158,15 @@ class EngineHost:
         env: Mapping[str, str],
         class_methods: list[dict[str, Any]],
         model: str = "gemini-3.1-pro",
+        legacy: bool = False,
     ) -> Engine:
-        """Register an engine directly (what a completed deploy would have produced)."""
-        app = build_app(display_name=display_name, system_prompt=system_prompt, model=model)
+        """Register an engine directly (what a completed deploy would have produced).
+
+        ``legacy``: the agent an older version of this plugin deployed (contract 1: the system
+        prompt and model fixed at deploy time, no contract marker in its environment).
+        """
+        build = legacy_app if legacy else build_app
+        app = build(display_name=display_name, system_prompt=system_prompt, model=model)
         data = {"display_name": display_name, "description": ""}
         spec = {"class_methods": class_methods, "agent_framework": "google-adk"}
         return self._register(name, data, spec, dict(env), app)
@@ -171,7 +179,7 @@ class EngineHost:
         env: dict[str, str],
         app: Any,
     ) -> Engine:
-        _prepare(app)
+        model = _prepare(app)
         engine = Engine(
             name=name,
             display_name=str(data.get("display_name") or ""),
@@ -179,6 +187,7 @@ class EngineHost:
             spec=spec,
             env=env,
             app=app,
+            model=model,
         )
         self.engines[name] = engine
         return engine
@@ -281,7 +290,27 @@ class EngineHost:
         return fn
 
 
-def _prepare(app: Any) -> None:
+def legacy_app(*, display_name: str, system_prompt: str, model: str) -> Any:
+    """The AdkApp contract-1 deploys built: the deployed prompt plus the run's tool catalogue,
+    the deploy-time model, no before-model callback."""
+    from agentplatform.frameworks.adk import AdkApp
+    from google.adk.agents import LlmAgent
+
+    def instruction(context: Any) -> str:
+        tools = context.state.get(TOOLS_STATE_KEY)
+        listed = tools if isinstance(tools, list) else None
+        return f"{system_prompt.rstrip()}\n\n{render_catalogue(listed)}"
+
+    agent = LlmAgent(
+        name=agent_name(display_name),
+        model=model,
+        instruction=instruction,
+        tools=[copass_dispatch],
+    )
+    return AdkApp(agent=agent)
+
+
+def _prepare(app: Any) -> ScriptedGemini:
     """Swap the deployed agent's model for the scripted one and set the app up in memory."""
     from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
@@ -290,11 +319,12 @@ def _prepare(app: Any) -> None:
         raise EngineError(400, "INVALID_ARGUMENT", "the entrypoint object is not an ADK AdkApp")
     agent = attributes["agent"]
     model = agent.model if isinstance(agent.model, str) and agent.model else "gemini-3.1-pro"
-    agent.model = ScriptedGemini(model=model)
+    scripted = agent.model = ScriptedGemini(model=model)
     attributes["session_service_builder"] = InMemorySessionService
     with warnings.catch_warnings():  # ADK flags its in-memory services as experimental
         warnings.simplefilter("ignore", UserWarning)
         app.set_up()
+    return scripted
 
 
 def _session_owner(app: Any, session_id: str) -> str | None:

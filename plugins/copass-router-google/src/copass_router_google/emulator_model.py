@@ -14,10 +14,12 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
+import attrs
 from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
+from pydantic import Field
 
 from copass_router import ChatMessage, StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
@@ -122,16 +124,35 @@ def final_parts(reply: ModelReply) -> list[types.Part]:
     return parts
 
 
+@attrs.frozen
+class ModelCall:
+    """One call ADK made to the model: the model name it asked for and the system instruction."""
+
+    model: str
+    system: str
+
+
 class ScriptedGemini(BaseLlm):
-    """A deterministic stand-in for Gemini, driven by the router's scripted model."""
+    """A deterministic stand-in for Gemini, driven by the router's scripted model.
+
+    Like ADK's ``Gemini``, it answers as the model ``llm_request.model`` names (what the agent's
+    callbacks left there), falling back to its own ``model``; ``/whoami`` reports that name and
+    the system instruction, and :attr:`calls` records both for every call.
+    """
 
     model: str = "gemini-3.1-pro"
+    calls: list[ModelCall] = Field(default_factory=list, exclude=True)
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
         """Answer one model call (partial chunks first when ``stream`` is set)."""
-        reply = scripted_reply(chat_from_request(llm_request))
+        model = llm_request.model or self.model
+        config = llm_request.config
+        self.calls.append(
+            ModelCall(model, _system_text(config.system_instruction if config else None))
+        )
+        reply = scripted_reply(chat_from_request(llm_request), model=model)
         if reply.error_code:
             yield LlmResponse(
                 error_code=reply.error_code,
@@ -154,7 +175,7 @@ class ScriptedGemini(BaseLlm):
             turn_complete=True,
             finish_reason=_FINISH.get(reply.stop_reason, types.FinishReason.STOP),
             usage_metadata=_usage(reply),
-            model_version=self.model,
+            model_version=model,
         )
 
     @staticmethod

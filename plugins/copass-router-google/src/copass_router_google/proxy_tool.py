@@ -6,11 +6,15 @@ router. The model calls ``copass_dispatch(tool_name, arguments)``; the tool POST
 router's answer back to the model.
 
 - The endpoint URL comes from the engine's environment (``COPASS_ROUTER_DISPATCH_URL``, set at
-  deploy time). The run-scoped token comes from the session state the run passes
-  (``copass_dispatch_token``); no other secret exists on this side.
+  deploy time). The run-scoped token comes from the state the run passes
+  (``temp:copass_dispatch_token``, or ``copass_dispatch_token`` from an older router); no other
+  secret exists on this side.
 - One HTTP client per process. A transient failure (connection error, 408/429/5xx) is retried
   with the same call id, so the router can recognise a repeat.
 - Failures come back to the model as data (``is_error: true``); nothing is raised into ADK.
+- Each call names its ``round``: the ADK event (one model response) that asked for it, so the
+  router counts parallel calls as one tool round. When the router answers ``end_turn`` (the
+  run's tool-round cap is spent) the tool tells ADK not to call the model again.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from typing import Any
 import httpx
 from google.adk.tools.tool_context import ToolContext
 
+from .contract import TEMP_TOKEN_STATE_KEY, TOKEN_STATE_KEY
+
 DISPATCH_URL_ENV = "COPASS_ROUTER_DISPATCH_URL"
-TOKEN_STATE_KEY = "copass_dispatch_token"
-TOOLS_STATE_KEY = "copass_tools"
 
 #: The environment of the engine the current call runs in. An Agent Engine runtime hosts one
 #: engine per process, so this stays unset there and ``os.environ`` is used; the emulator hosts
@@ -76,18 +80,35 @@ async def copass_dispatch(
     Returns:
       A dict with the tool's ``output`` (text) and ``is_error``.
     """
-    token = tool_context.state.get(TOKEN_STATE_KEY)
+    token = tool_context.state.get(TEMP_TOKEN_STATE_KEY) or tool_context.state.get(TOKEN_STATE_KEY)
     call_id = tool_context.function_call_id or ""
     # The blocking client runs on a worker thread: the process's one client serves every event
     # loop the runtime may use (AdkApp's sync methods run their own loops on threads).
-    return await asyncio.to_thread(
+    result = await asyncio.to_thread(
         dispatch_call,
         url=dispatch_url(),
         token=token if isinstance(token, str) else None,
         tool_name=tool_name,
         arguments=arguments,
         call_id=call_id,
+        round_id=_round_of(tool_context, call_id),
     )
+    if result.pop("end_turn", False):
+        # The router ended the turn: the function response is final, no model call follows.
+        tool_context.actions.skip_summarization = True
+    return result
+
+
+def _round_of(tool_context: ToolContext, call_id: str) -> str | None:
+    """The id of the model-response event that asked for ``call_id`` (shared by the calls one
+    response made in parallel), or None if the session does not show it."""
+    if not call_id:
+        return None
+    for event in reversed(tool_context.session.events):
+        parts = event.content.parts if event.content else None
+        if any(p.function_call and p.function_call.id == call_id for p in parts or ()):
+            return event.id or None
+    return None
 
 
 def dispatch_call(
@@ -97,6 +118,7 @@ def dispatch_call(
     tool_name: str,
     arguments: Mapping[str, Any] | None,
     call_id: str,
+    round_id: str | None = None,
     client: httpx.Client | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
@@ -114,6 +136,8 @@ def dispatch_call(
         "arguments": dict(arguments),
         "call_id": call_id,
     }
+    if round_id:
+        body["round"] = round_id
     http = client or shared_client()
     problem = "no attempt made"
     for attempt in range(max(1, max_attempts)):
@@ -145,11 +169,14 @@ def _result(tool_name: str, response: httpx.Response) -> dict[str, Any]:
             f"the router answered HTTP {response.status_code}: {_message(payload, response)}",
         )
     output = payload.get("output", payload.get("result", ""))
-    return {
+    result: dict[str, Any] = {
         "tool_name": tool_name,
         "output": output if isinstance(output, str) else str(output),
         "is_error": bool(payload.get("is_error", False)),
     }
+    if payload.get("end_turn") is True:
+        result["end_turn"] = True
+    return result
 
 
 def _message(payload: Any, response: httpx.Response) -> str:
