@@ -15,7 +15,6 @@ import attrs
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .errors import (
     InvalidRequestError,
-    SessionBusyError,
     SessionNotFoundError,
     UnknownProviderError,
 )
@@ -27,6 +26,8 @@ from .requests import MAX_MESSAGE_CHARS, build_request, check_id
 from .results import RunResult, collect
 from .run_loop import TurnRunner
 from .store import SessionStore, default_store_url, open_store
+from .store.base import TurnStart
+from .store.lease import LeaseKeeper
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
@@ -107,7 +108,6 @@ class Router:
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
-        self._busy: set[str] = set()
         self._live = LiveRuns()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -210,14 +210,6 @@ class Router:
 
         return asyncio.run(main())
 
-    async def _open_session(self, request: RunRequest) -> SessionInfo:
-        if request.session_id is None:
-            return await self.store.create_session(request.end_user_id)
-        info = await self.store.get_session(request.session_id, request.end_user_id)
-        if info is None:
-            raise SessionNotFoundError(request.session_id)
-        return info
-
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         backend = await self.backend(request.provider)
         backend.validate(request)
@@ -227,36 +219,32 @@ class Router:
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
-        session = await self._open_session(request)
-        if session.session_id in self._busy:
-            raise SessionBusyError(session.session_id)
-        self._busy.add(session.session_id)
-        try:
-            turn = self._turn(request, backend, model, session, dispatcher)
-            async with contextlib.aclosing(turn) as events:
-                async for event in events:
-                    yield event
-        finally:
-            self._busy.discard(session.session_id)
+        # One store call claims the session (SessionBusyError in any process while another
+        # turn holds it), records this turn and reads what the provider has not seen.
+        start = await self.store.begin_turn(
+            session_id=request.session_id,
+            end_user_id=request.end_user_id,
+            run_id=f"run_{uuid.uuid4().hex}",
+            provider=request.provider,
+            model=model,
+            user=request.message,
+            with_binding=backend.keeps_native_session,
+        )
+        turn = self._turn(request, backend, model, start, dispatcher)
+        async with contextlib.aclosing(turn) as events:
+            async for event in events:
+                yield event
 
     async def _turn(
         self,
         request: RunRequest,
         backend: AgentBackend,
         model: str,
-        session: SessionInfo,
+        start: TurnStart,
         dispatcher: ToolDispatcher,
     ) -> AsyncGenerator[Event]:
-        store, sid = self.store, session.session_id
-        binding = (
-            await store.get_binding(sid, request.provider) if backend.keeps_native_session else None
-        )
-        history = await store.load_turns(sid, start=binding.synced_turns if binding else 0)
-        run_id = f"run_{uuid.uuid4().hex}"
-        started = TranscriptTurn(
-            session.turn_count, run_id, request.provider, model, request.message
-        )
-        await store.begin_turn(sid, started)
+        sid, started, binding = start.session.session_id, start.turn, start.binding
+        run_id = started.run_id
         context = ToolContext(
             run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
         )
@@ -266,7 +254,7 @@ class Router:
             run_id=run_id,
             session_id=sid,
             model=model,
-            history=history,
+            history=start.history,
             binding=binding,
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
@@ -284,6 +272,8 @@ class Router:
         self._live.add(turn, dispatcher, context)
         runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
         outcome = StopReason.CANCELLED  # until the stream ends on its own
+        lease = LeaseKeeper(self.store, start)
+        lease.start()
         try:
             yield await runner.bookend(
                 RunStarted(session_id=sid, provider=request.provider, model=model)
@@ -295,8 +285,9 @@ class Router:
         finally:
             self._live.remove(run_id)
             await runner.aclose()
+            await lease.stop()
             record = runner.recorder.finish(started, outcome)
-            await self._record(sid, record, turn, binding is not None)
+            await self._record(start, record, turn)
         yield await runner.bookend(
             RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
         )
@@ -304,19 +295,23 @@ class Router:
     async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
         return [t for t in await self.store.load_turns(sid) if t.index < before]
 
-    async def _record(
-        self, sid: str, record: TranscriptTurn, turn: Turn, had_binding: bool
-    ) -> None:
-        await self.store.finish_turn(sid, record)
+    async def _record(self, start: TurnStart, record: TranscriptTurn, turn: Turn) -> None:
+        """One store call: the final turn, the binding it leaves, the session released."""
         synced = record.index + 1
+        binding = None
         if turn.new_binding is not None:
-            await self.store.put_binding(
-                sid, turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced)
-            )
-        elif had_binding and turn.binding is not None and record.status is TurnStatus.COMPLETED:
-            await self.store.put_binding(
-                sid, turn.provider, attrs.evolve(turn.binding, synced_turns=synced)
-            )
+            binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
+        elif (
+            start.binding is not None
+            and turn.binding is not None
+            and record.status is TurnStatus.COMPLETED
+        ):
+            binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
+        sid = start.session.session_id
+        if not await self.store.finish_turn(sid, record, start.lease, binding):
+            # The claim lapsed (a stall longer than the lease) and another turn took the
+            # session, or the session was deleted: a late write must not clobber either.
+            log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -346,8 +341,6 @@ class Router:
         """Delete a session of ``end_user_id`` and its transcript."""
         check_id(session_id, "session_id")
         check_id(end_user_id, "end_user_id")
-        if session_id in self._busy:
-            raise SessionBusyError(session_id)
         if not await self.store.delete_session(session_id, end_user_id):
             raise SessionNotFoundError(session_id)
 

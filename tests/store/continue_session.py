@@ -1,7 +1,7 @@
 """One process of the cross-process continuation test: continue one session N times at once.
 
-``python continue_session.py STORE_URL SESSION_ID TAG N GO_FILE`` waits for GO_FILE, then runs N
-concurrent echo turns on the session (each retried on SessionBusyError) and prints, as JSON, the
+``python continue_session.py STORE_URL SESSION_ID TAG N`` opens the store, prints ``ready``,
+waits for a line on stdin (the start signal), then runs N concurrent echo turns on the session (each retried on SessionBusyError) and prints, as JSON, the
 messages whose turns finished and how many times the store said busy.
 """
 
@@ -11,18 +11,15 @@ import asyncio
 import json
 import random
 import sys
-import time
-from pathlib import Path
 
 from copass_router import Router, SessionBusyError
 
 
-async def main(url: str, sid: str, tag: str, n: int, go: Path) -> None:
+async def main(url: str, sid: str, tag: str, n: int) -> None:
     router = Router(store=url, load_entry_points=False, environ={})
     await router.store.list_sessions(None, 1)  # open the store before the start line
-    deadline = time.monotonic() + 60
-    while not go.exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
     busy = 0
 
     async def one(k: int) -> str:
@@ -44,5 +41,5 @@ async def main(url: str, sid: str, tag: str, n: int, go: Path) -> None:
 
 
 if __name__ == "__main__":
-    url, sid, tag, n, go = sys.argv[1:6]
-    asyncio.run(main(url, sid, tag, int(n), Path(go)))
+    url, sid, tag, n = sys.argv[1:5]
+    asyncio.run(main(url, sid, tag, int(n)))

@@ -17,21 +17,29 @@ PER_PROCESS = 25
 
 
 async def test_100_concurrent_cross_process_continuations_lose_no_turn(
-    store_url: str, tmp_path: Path
+    store_url: str,
 ) -> None:
     router = Router(store=store_url, load_entry_points=False, environ={})
     sid = (await router.complete(provider="echo", message="seed", end_user_id="u")).session_id
-    go = tmp_path / "go"
     children = [
         await asyncio.create_subprocess_exec(
-            sys.executable, str(SCRIPT), store_url, sid, f"p{p}", str(PER_PROCESS), str(go),
+            sys.executable,
+            str(SCRIPT),
+            store_url,
+            sid,
+            f"p{p}",
+            str(PER_PROCESS),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
         for p in range(PROCESSES)
     ]
-    await asyncio.sleep(1.0)  # let every child import and open the store
-    go.touch()
-    outputs = await asyncio.wait_for(asyncio.gather(*(c.communicate() for c in children)), 180)
+    for child in children:  # every child has its store open: start them together
+        assert child.stdout is not None
+        assert await asyncio.wait_for(child.stdout.readline(), 60) == b"ready\n"
+    outputs = await asyncio.wait_for(
+        asyncio.gather(*(c.communicate(b"go\n") for c in children)), 180
+    )
     assert [c.returncode for c in children] == [0] * PROCESSES
     reports = [json.loads(out) for out, _ in outputs]
     finished = [m for r in reports for m in r["done"]]
@@ -41,8 +49,10 @@ async def test_100_concurrent_cross_process_continuations_lose_no_turn(
     stored = [t.user for t in turns]
     lost = sorted(set(finished) - set(stored))
     busy = sum(r["busy"] for r in reports)
-    print(f"\n{store_url.partition(':')[0]}: {len(lost)} of {len(finished)} turns lost, "
-          f"{busy} SessionBusy retries")
+    print(
+        f"\n{store_url.partition(':')[0]}: {len(lost)} of {len(finished)} turns lost, "
+        f"{busy} SessionBusy retries"
+    )
     await router.aclose()
     assert lost == []
     assert [t.index for t in turns] == list(range(1 + PROCESSES * PER_PROCESS))
@@ -58,9 +68,7 @@ async def test_a_delete_racing_a_turn_start_leaves_no_orphan_turn(store_url: str
 
         async def turn(sid: str = sid) -> str:
             try:
-                await runner.complete(
-                    provider="echo", message="b", session_id=sid, end_user_id="u"
-                )
+                await runner.complete(provider="echo", message="b", session_id=sid, end_user_id="u")
                 return "ran"
             except SessionNotFoundError:
                 return "not_found"

@@ -1,0 +1,144 @@
+"""Store figure: store calls (round trips) and milliseconds per turn, SQLite and PostgreSQL.
+
+Each turn continues one session on the echo provider (so the history grows as it goes). A
+counting proxy stands between the router and the store: it counts the store calls a turn makes
+(on SQLite each is one hop to the store thread; on PostgreSQL each is one round trip) and the
+time spent waiting for them. Also the router's whole time per turn.
+
+``python -m bench.store_turn [sqlite|postgresql ...]``; the PostgreSQL URL comes from
+COPASS_ROUTER_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test) and the figure
+uses a schema of its own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from copass_router import Router
+
+from .report import Figure, print_table
+
+TURNS = 200
+WARMUP = 20
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class CountingStore:
+    """Passes every call to the real store, counting calls and the time spent in them."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.calls: dict[str, int] = {}
+        self.seconds = 0.0
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not inspect.iscoroutinefunction(attr) or name == "close":
+            return attr
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            start = time.perf_counter()
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return counted
+
+
+async def _measure(url: str) -> dict[str, Any]:
+    opener = Router(store=url, load_entry_points=False, environ={})
+    proxy = CountingStore(opener.store)
+    router = Router(store=proxy, load_entry_points=False, environ={})  # type: ignore[arg-type]
+    sid = (await router.complete(provider="echo", message="seed", end_user_id="u")).session_id
+    for _ in range(WARMUP):
+        await router.complete(provider="echo", message="hi", session_id=sid, end_user_id="u")
+    proxy.reset()
+    start = time.perf_counter()
+    for _ in range(TURNS):
+        await router.complete(provider="echo", message="hi", session_id=sid, end_user_id="u")
+    total = time.perf_counter() - start
+    calls = dict(proxy.calls)
+    await router.aclose()
+    await opener.aclose()
+    return {
+        "calls_per_turn": sum(calls.values()) / TURNS,
+        "calls": {k: v / TURNS for k, v in sorted(calls.items())},
+        "store_ms_per_turn": proxy.seconds * 1000 / TURNS,
+        "turn_ms": total * 1000 / TURNS,
+    }
+
+
+def _pg_url() -> tuple[str, str]:
+    base = os.environ.get("COPASS_ROUTER_BENCH_POSTGRES", PG_DEFAULT)
+    schema = f"copass_bench_{uuid.uuid4().hex[:10]}"
+    return base + ("&" if "?" in base else "?") + f"schema={schema}", schema
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.partition("?")[0])
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def _figures(kinds: list[str]) -> list[Figure]:
+    figures: list[Figure] = []
+    for kind in kinds:
+        cleanup: Callable[[], Any] | None = None
+        if kind == "sqlite":
+            tmp = tempfile.TemporaryDirectory()
+            url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+            cleanup = tmp.cleanup
+        else:
+            url, schema = _pg_url()
+        try:
+            result = await _measure(url)
+        finally:
+            if kind != "sqlite":
+                await _drop_schema(url, schema)
+            elif cleanup:
+                cleanup()
+        figures += [
+            Figure(
+                f"store calls per turn ({kind})",
+                result["calls_per_turn"],
+                "calls",
+                "2 (one to start, one to end)",
+                result["calls_per_turn"] <= 2,
+                detail=result["calls"],
+            ),
+            Figure(f"store ms per turn ({kind})", result["store_ms_per_turn"], "ms"),
+            Figure(f"router turn, echo ({kind})", result["turn_ms"], "ms"),
+        ]
+    return figures
+
+
+def run(kinds: list[str] | None = None) -> list[Figure]:
+    """The store figures (``make bench`` calls this)."""
+    return asyncio.run(_figures(kinds or ["sqlite", "postgresql"]))
+
+
+if __name__ == "__main__":
+    figures = run(sys.argv[1:] or None)
+    print_table(figures)
+    for f in figures:
+        if f.detail:
+            print(f.name, f.detail)
