@@ -51,11 +51,16 @@ class SQLiteStore:
         self.lease_seconds = lease_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copass-store")
         self._conn: sqlite3.Connection | None = None
+        self._applied: list[int] = []
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect(self.path)
+            self._conn, self._applied = connect(self.path)
         return self._conn
+
+    async def migrate(self) -> list[int]:
+        """Open the file, applying pending migrations; returns the versions applied."""
+        return await self._run(lambda c: list(self._applied))
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()

@@ -80,9 +80,9 @@ def tighten(path: Path) -> None:
                 candidate.chmod(0o600)
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str) -> tuple[sqlite3.Connection, list[int]]:
     """A connection in autocommit mode (transactions are explicit), migrated to the latest
-    schema. Safe when several processes open a new file at once."""
+    schema, and the migrations this applied. Safe when processes open a new file at once."""
     on_disk = path != ":memory:"
     if on_disk:
         private_file(Path(path))
@@ -92,17 +92,17 @@ def connect(path: str) -> sqlite3.Connection:
     if on_disk:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-    migrate(conn)
+    applied = migrate(conn)
     if on_disk:
         tighten(Path(path))
-    return conn
+    return conn, applied
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: sqlite3.Connection) -> list[int]:
     """Apply the migrations this file has not seen (``PRAGMA user_version`` counts them);
-    returns how many were applied."""
+    returns the versions applied."""
     if conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
-        return 0
+        return []
     with immediate(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for script in MIGRATIONS[version:]:
@@ -110,7 +110,7 @@ def migrate(conn: sqlite3.Connection) -> int:
                 if statement.strip():
                     conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
-    return len(MIGRATIONS) - version
+    return list(range(version + 1, len(MIGRATIONS) + 1))
 
 
 @contextlib.contextmanager
