@@ -1,13 +1,17 @@
 """Store figure: store calls (round trips) and milliseconds per turn, SQLite and PostgreSQL.
 
-Each turn continues one session on the echo provider (so the history grows as it goes). A
+Two sessions are continued turn after turn: one on a provider that keeps a native session (like
+Anthropic or Google: a turn reads only what it missed, here nothing, so this is the fixed cost
+of a turn), one on echo (no native session: a turn reads the whole transcript, which grows from
+20 to 220 turns). A
 counting proxy stands between the router and the store: it counts the store calls a turn makes
 (on SQLite each is one hop to the store thread; on PostgreSQL each is one round trip) and the
 time spent waiting for them. Also the router's whole time per turn.
 
-``python -m bench.store_turn [sqlite|postgresql ...]``; the PostgreSQL URL comes from
-COPASS_ROUTER_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test) and the figure
-uses a schema of its own, dropped at the end.
+``python -m bench.store_turn [sqlite|postgresql|postgresql-async-commit ...]``; the PostgreSQL
+URL comes from COPASS_ROUTER_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test)
+and the figure uses a schema of its own, dropped at the end. ``postgresql-async-commit`` adds
+``synchronous_commit=off`` (a commit does not wait for the WAL flush; see docs/stores.md).
 """
 
 from __future__ import annotations
@@ -19,17 +23,34 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from copass_router import Router
+from copass_router import AgentBackend, Event, Message, Router, Turn, hookimpl
 
 from .report import Figure, print_table
 
 TURNS = 200
 WARMUP = 20
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class NativeBackend(AgentBackend):
+    """Binds a native session and answers at once."""
+
+    default_model = "native"
+    keeps_native_session = True
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        turn.bind(turn.binding.native_id if turn.binding else "native-1")
+        yield Message(text="ok")
+
+
+class NativePlugin:
+    @hookimpl
+    def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+        register("native", lambda context: NativeBackend())
 
 
 class CountingStore:
@@ -60,17 +81,23 @@ class CountingStore:
         return counted
 
 
-async def _measure(url: str) -> dict[str, Any]:
+async def _measure(url: str, provider: str) -> dict[str, Any]:
     opener = Router(store=url, load_entry_points=False, environ={})
     proxy = CountingStore(opener.store)
-    router = Router(store=proxy, load_entry_points=False, environ={})  # type: ignore[arg-type]
-    sid = (await router.complete(provider="echo", message="seed", end_user_id="u")).session_id
+    router = Router(
+        store=proxy,  # type: ignore[arg-type]
+        plugins=[NativePlugin()],
+        load_entry_points=False,
+        environ={},
+    )
+    turn = {"provider": provider, "message": "hi", "end_user_id": "u"}
+    sid = (await router.complete(**turn)).session_id
     for _ in range(WARMUP):
-        await router.complete(provider="echo", message="hi", session_id=sid, end_user_id="u")
+        await router.complete(**turn, session_id=sid)
     proxy.reset()
     start = time.perf_counter()
     for _ in range(TURNS):
-        await router.complete(provider="echo", message="hi", session_id=sid, end_user_id="u")
+        await router.complete(**turn, session_id=sid)
     total = time.perf_counter() - start
     calls = dict(proxy.calls)
     await router.aclose()
@@ -83,10 +110,13 @@ async def _measure(url: str) -> dict[str, Any]:
     }
 
 
-def _pg_url() -> tuple[str, str]:
+def _pg_url(kind: str) -> tuple[str, str]:
     base = os.environ.get("COPASS_ROUTER_BENCH_POSTGRES", PG_DEFAULT)
     schema = f"copass_bench_{uuid.uuid4().hex[:10]}"
-    return base + ("&" if "?" in base else "?") + f"schema={schema}", schema
+    url = base + ("&" if "?" in base else "?") + f"schema={schema}"
+    if kind == "postgresql-async-commit":
+        url += "&synchronous_commit=off"
+    return url, schema
 
 
 async def _drop_schema(url: str, schema: str) -> None:
@@ -108,32 +138,31 @@ async def _figures(kinds: list[str]) -> list[Figure]:
             url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
             cleanup = tmp.cleanup
         else:
-            url, schema = _pg_url()
+            url, schema = _pg_url(kind)
         try:
-            result = await _measure(url)
+            native = await _measure(url, "native")
+            echo = await _measure(url, "echo")
         finally:
             if kind != "sqlite":
                 await _drop_schema(url, schema)
             elif cleanup:
                 cleanup()
+        calls = native["calls_per_turn"]
         figures += [
-            Figure(
-                f"store calls per turn ({kind})",
-                result["calls_per_turn"],
-                "calls",
-                "2 (one to start, one to end)",
-                result["calls_per_turn"] <= 2,
-                detail=result["calls"],
-            ),
-            Figure(f"store ms per turn ({kind})", result["store_ms_per_turn"], "ms"),
-            Figure(f"router turn, echo ({kind})", result["turn_ms"], "ms"),
-        ]
+            Figure(f"store calls per turn ({kind})", calls, "calls",
+                   "2 (one to start, one to end)", calls <= 2, detail=native["calls"]),
+            Figure(f"store ms per turn, native session ({kind})",
+                   native["store_ms_per_turn"], "ms"),
+            Figure(f"router turn, native session ({kind})", native["turn_ms"], "ms"),
+            Figure(f"store ms per turn, echo, 20-220 turns of history ({kind})",
+                   echo["store_ms_per_turn"], "ms"),
+        ]  # fmt: skip
     return figures
 
 
 def run(kinds: list[str] | None = None) -> list[Figure]:
     """The store figures (``make bench`` calls this)."""
-    return asyncio.run(_figures(kinds or ["sqlite", "postgresql"]))
+    return asyncio.run(_figures(kinds or ["sqlite", "postgresql", "postgresql-async-commit"]))
 
 
 if __name__ == "__main__":
