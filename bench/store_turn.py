@@ -5,8 +5,9 @@ Anthropic or Google: a turn reads only what it missed, here nothing, so this is 
 of a turn), one on echo (no native session: a turn reads the whole transcript, which grows from
 20 to 220 turns). A
 counting proxy stands between the router and the store: it counts the store calls a turn makes
-(on SQLite each is one hop to the store thread; on PostgreSQL each is one round trip) and the
-time spent waiting for them. Also the router's whole time per turn.
+(on SQLite each is one hop to the store thread) and the time spent waiting for them; on
+PostgreSQL a loopback relay also counts the round trips on the wire. Also the router's whole
+time per turn. Times are medians over the turns (the machine is shared).
 
 ``python -m bench.store_turn [sqlite|postgresql|postgresql-async-commit ...]``; the PostgreSQL
 URL comes from COPASS_ROUTER_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test)
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +32,7 @@ from typing import Any
 from copass_router import AgentBackend, Event, Message, Router, Turn, hookimpl
 
 from .report import Figure, print_table
+from .wire_counter import RoundTripRelay
 
 TURNS = 200
 WARMUP = 20
@@ -81,11 +84,11 @@ class CountingStore:
         return counted
 
 
-async def _measure(url: str, provider: str) -> dict[str, Any]:
+async def _measure(url: str, provider: str, relay: RoundTripRelay | None) -> dict[str, Any]:
     opener = Router(store=url, load_entry_points=False, environ={})
     proxy = CountingStore(opener.store)
     router = Router(
-        store=proxy,  # type: ignore[arg-type]
+        store=proxy,
         plugins=[NativePlugin()],
         load_entry_points=False,
         environ={},
@@ -95,18 +98,23 @@ async def _measure(url: str, provider: str) -> dict[str, Any]:
     for _ in range(WARMUP):
         await router.complete(**turn, session_id=sid)
     proxy.reset()
-    start = time.perf_counter()
+    trips = relay.round_trips if relay else 0
+    store_ms, turn_ms = [], []
     for _ in range(TURNS):
+        waited, start = proxy.seconds, time.perf_counter()
         await router.complete(**turn, session_id=sid)
-    total = time.perf_counter() - start
+        turn_ms.append((time.perf_counter() - start) * 1000)
+        store_ms.append((proxy.seconds - waited) * 1000)
+    trips = (relay.round_trips - trips) if relay else 0
     calls = dict(proxy.calls)
     await router.aclose()
     await opener.aclose()
     return {
         "calls_per_turn": sum(calls.values()) / TURNS,
         "calls": {k: v / TURNS for k, v in sorted(calls.items())},
-        "store_ms_per_turn": proxy.seconds * 1000 / TURNS,
-        "turn_ms": total * 1000 / TURNS,
+        "store_ms_per_turn": statistics.median(store_ms),
+        "turn_ms": statistics.median(turn_ms),
+        "round_trips_per_turn": trips / TURNS,
     }
 
 
@@ -133,24 +141,34 @@ async def _figures(kinds: list[str]) -> list[Figure]:
     figures: list[Figure] = []
     for kind in kinds:
         cleanup: Callable[[], Any] | None = None
+        relay: RoundTripRelay | None = None
+        direct = ""
         if kind == "sqlite":
             tmp = tempfile.TemporaryDirectory()
             url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
             cleanup = tmp.cleanup
         else:
-            url, schema = _pg_url(kind)
+            direct, schema = _pg_url(kind)
+            relay = RoundTripRelay(direct)
+            url = await relay.start()
         try:
-            native = await _measure(url, "native")
-            echo = await _measure(url, "echo")
+            native = await _measure(direct if relay else url, "native", None)
+            echo = await _measure(direct if relay else url, "echo", None)
+            if relay is not None:  # the relay adds its own latency: count through it only
+                counted = await _measure(url, "native", relay)
+                native["round_trips_per_turn"] = counted["round_trips_per_turn"]
         finally:
-            if kind != "sqlite":
-                await _drop_schema(url, schema)
+            if relay is not None:
+                await relay.stop()
+                await _drop_schema(direct, schema)
             elif cleanup:
                 cleanup()
-        calls = native["calls_per_turn"]
+        calls, trips = native["calls_per_turn"], native["round_trips_per_turn"]
         figures += [
             Figure(f"store calls per turn ({kind})", calls, "calls",
                    "2 (one to start, one to end)", calls <= 2, detail=native["calls"]),
+            *([Figure(f"PostgreSQL round trips per turn ({kind})", trips, "trips", "2",
+                      trips <= 2)] if relay else []),
             Figure(f"store ms per turn, native session ({kind})",
                    native["store_ms_per_turn"], "ms"),
             Figure(f"router turn, native session ({kind})", native["turn_ms"], "ms"),
