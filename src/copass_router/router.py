@@ -308,7 +308,18 @@ class Router:
         ):
             binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
         sid = start.session.session_id
-        if not await self.store.finish_turn(sid, record, start.lease, binding):
+        # What cannot be encoded (a value nested too deep) is dropped, never the release of
+        # the session: without the binding, then without what the turn produced.
+        bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
+        for final, bound in ((record, binding), (record, None), (bare, None)):
+            try:
+                kept = await self.store.finish_turn(sid, final, start.lease, bound)
+                break
+            except (RecursionError, ValueError, TypeError) as exc:
+                log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
+        else:
+            return
+        if not kept:
             # The claim lapsed (a stall longer than the lease) and another turn took the
             # session, or the session was deleted: a late write must not clobber either.
             log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)

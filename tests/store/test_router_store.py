@@ -7,12 +7,22 @@ import asyncio
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from copass_router import Router, SessionBusyError, TurnStatus
+from copass_router import (
+    AgentBackend,
+    Event,
+    Message,
+    Router,
+    SessionBusyError,
+    Turn,
+    TurnStatus,
+    hookimpl,
+)
 from copass_router.cli import main as cli_main
 
 CRASH = Path(__file__).with_name("crash_mid_turn.py")
@@ -110,3 +120,37 @@ def test_store_migrate_command(store_url: str, capsys: pytest.CaptureFixture[str
     assert "applied migrations: 1" in capsys.readouterr().out
     assert cli_main(["store", "migrate", "--store", store_url]) == 0
     assert capsys.readouterr().out.strip() == "up to date"
+
+
+class DeepBindingBackend(AgentBackend):
+    """Answers, then binds its native session with data too deep to encode."""
+
+    default_model = "deep"
+    keeps_native_session = True
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        deep: list[Any] = []
+        for _ in range(100_000):
+            deep = [deep]
+        turn.bind("native-1", {"deep": deep})
+        yield Message(text="answered")
+
+
+class DeepPlugin:
+    @hookimpl
+    def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+        register("deep", lambda context: DeepBindingBackend())
+
+
+async def test_an_unencodable_binding_still_releases_the_session(store_url: str) -> None:
+    router = Router(store=store_url, plugins=[DeepPlugin()], load_entry_points=False, environ={})
+    sid = (await router.complete(provider="deep", message="one")).session_id
+    after = await router.complete(provider="echo", message="two", session_id=sid)
+    assert after.text == "echo: two"  # not SessionBusyError: the first turn let go
+    turns = await router.transcript(sid, "local")
+    assert [(t.user, t.status, t.text) for t in turns] == [
+        ("one", TurnStatus.COMPLETED, "answered"),
+        ("two", TurnStatus.COMPLETED, "echo: two"),
+    ]
+    assert await router.store.get_binding(sid, "deep") is None
+    await router.aclose()
