@@ -47,7 +47,7 @@ from .plugins import PluginInfo
 from .render import EventPrinter
 from .results import RunResult
 from .router import ProviderInfo, Router
-from .store import SessionStore, SQLiteStore
+from .store import SessionStore, SQLiteStore, TurnStart
 from .tools import Tool, ToolContext, ToolOutput, tool
 
 if TYPE_CHECKING:
@@ -124,6 +124,7 @@ __all__ = [
     "TranscriptItem",
     "TranscriptTurn",
     "Turn",
+    "TurnStart",
     "TurnStatus",
     "UnknownEvent",
     "UnknownProviderError",

@@ -14,9 +14,9 @@ from copass_router import (
     SessionBusyError,
     SessionNotFoundError,
     SessionStore,
+    TurnStart,
     TurnStatus,
 )
-from copass_router.store import TurnStart
 
 
 async def begin(
