@@ -21,6 +21,8 @@ async def test_100_concurrent_cross_process_continuations_lose_no_turn(
 ) -> None:
     router = Router(store=store_url, load_entry_points=False, environ={})
     sid = (await router.complete(provider="echo", message="seed", end_user_id="u")).session_id
+    if store_url.startswith("postgresql"):
+        store_url += "&pool_size=3"  # the server is shared with other test runs
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable,
