@@ -11,11 +11,11 @@ import attrs
 
 from copass_router import (
     AgentBackend,
+    Binding,
     Event,
     Message,
     Router,
     SQLiteStore,
-    TranscriptTurn,
     Turn,
     TurnStatus,
     hookimpl,
@@ -47,11 +47,21 @@ async def _turn_cost(size: int) -> float:
     store = SQLiteStore(":memory:")
     router = Router(plugins=[NativePlugin()], load_entry_points=False, store=store, environ={})
     info = await store.create_session("u")
+    # Seeding turns through a provider bound past them, so seeding reads no history.
+    await store.put_binding(info.session_id, "seed", Binding("seed", synced_turns=size))
     for i in range(size):
-        turn = TranscriptTurn(
-            i, f"run{i}", "native", "native", f"message {i}", items=(AssistantText("reply " * 20),)
+        start = await store.begin_turn(
+            session_id=info.session_id,
+            end_user_id="u",
+            run_id=f"run{i}",
+            provider="seed",
+            model="native",
+            user=f"message {i}",
+            with_binding=True,
         )
-        await store.begin_turn(info.session_id, attrs.evolve(turn, status=TurnStatus.COMPLETED))
+        items = (AssistantText("reply " * 20),)
+        done = attrs.evolve(start.turn, items=items, status=TurnStatus.COMPLETED)
+        await store.finish_turn(info.session_id, done, start.lease)
     await router.complete(
         provider="native", message="sync", session_id=info.session_id, end_user_id="u"
     )  # binds: the native session now has seen everything

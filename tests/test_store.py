@@ -14,7 +14,6 @@ from copass_router import (
     Message,
     Router,
     SQLiteStore,
-    TranscriptTurn,
     Turn,
     hookimpl,
 )
@@ -87,8 +86,16 @@ async def test_store_calls_never_run_on_the_event_loop_thread() -> None:
         return original()
 
     store._connect = spy  # type: ignore[method-assign]
-    info = await store.create_session("u")
-    await store.begin_turn(info.session_id, TranscriptTurn(0, "r", "echo", "m", "hi"))
+    start = await store.begin_turn(
+        session_id=None,
+        end_user_id="u",
+        run_id="r",
+        provider="echo",
+        model="m",
+        user="hi",
+        with_binding=False,
+    )
+    await store.finish_turn(start.session.session_id, start.turn, start.lease)
     assert seen and threading.get_ident() not in seen
     await store.close()
 

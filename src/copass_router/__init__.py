@@ -63,7 +63,7 @@ from .results import RunResult
 from .retries import RetryPolicy
 from .router import ProviderInfo, Router
 from .settings import env_flag, env_float, env_int
-from .store import SessionStore, SQLiteStore
+from .store import SessionStore, SQLiteStore, TurnStart
 from .tools import Tool, ToolContext, ToolOutput, tool
 
 if TYPE_CHECKING:
@@ -156,6 +156,7 @@ __all__ = [
     "TranscriptItem",
     "TranscriptTurn",
     "Turn",
+    "TurnStart",
     "TurnStatus",
     "UnknownEvent",
     "UnknownProviderError",

@@ -15,7 +15,6 @@ import attrs
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .errors import (
     InvalidRequestError,
-    SessionBusyError,
     SessionNotFoundError,
     UnknownProviderError,
 )
@@ -29,6 +28,8 @@ from .retries import RetryPolicy
 from .run_loop import TurnRunner
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
+from .store.base import TurnStart
+from .store.lease import LeaseKeeper
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
@@ -116,7 +117,6 @@ class Router:
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
-        self._busy: set[str] = set()
         self._live = LiveRuns()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -219,14 +219,6 @@ class Router:
 
         return asyncio.run(main())
 
-    async def _open_session(self, request: RunRequest) -> SessionInfo:
-        if request.session_id is None:
-            return await self.store.create_session(request.end_user_id)
-        info = await self.store.get_session(request.session_id, request.end_user_id)
-        if info is None:
-            raise SessionNotFoundError(request.session_id)
-        return info
-
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         backend = await self.backend(request.provider)
         check_for_backend(request, backend, self.plugins.fields_in_use())
@@ -237,36 +229,32 @@ class Router:
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
-        session = await self._open_session(request)
-        if session.session_id in self._busy:
-            raise SessionBusyError(session.session_id)
-        self._busy.add(session.session_id)
-        try:
-            turn = self._turn(request, backend, model, session, dispatcher)
-            async with contextlib.aclosing(turn) as events:
-                async for event in events:
-                    yield event
-        finally:
-            self._busy.discard(session.session_id)
+        # One store call claims the session (SessionBusyError in any process while another
+        # turn holds it), records this turn and reads what the provider has not seen.
+        start = await self.store.begin_turn(
+            session_id=request.session_id,
+            end_user_id=request.end_user_id,
+            run_id=f"run_{uuid.uuid4().hex}",
+            provider=request.provider,
+            model=model,
+            user=request.message,
+            with_binding=backend.keeps_native_session,
+        )
+        turn = self._turn(request, backend, model, start, dispatcher)
+        async with contextlib.aclosing(turn) as events:
+            async for event in events:
+                yield event
 
     async def _turn(
         self,
         request: RunRequest,
         backend: AgentBackend,
         model: str,
-        session: SessionInfo,
+        start: TurnStart,
         dispatcher: ToolDispatcher,
     ) -> AsyncGenerator[Event]:
-        store, sid = self.store, session.session_id
-        binding = (
-            await store.get_binding(sid, request.provider) if backend.keeps_native_session else None
-        )
-        history = await store.load_turns(sid, start=binding.synced_turns if binding else 0)
-        run_id = f"run_{uuid.uuid4().hex}"
-        started = TranscriptTurn(
-            session.turn_count, run_id, request.provider, model, request.message
-        )
-        await store.begin_turn(sid, started)
+        sid, started, binding = start.session.session_id, start.turn, start.binding
+        run_id = started.run_id
         context = ToolContext(
             run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
         )
@@ -276,7 +264,7 @@ class Router:
             run_id=run_id,
             session_id=sid,
             model=model,
-            history=history,
+            history=start.history,
             binding=binding,
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
@@ -295,6 +283,8 @@ class Router:
         self._live.add(turn, dispatcher, context)
         runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
         outcome = StopReason.CANCELLED  # until the stream ends on its own
+        lease = LeaseKeeper(self.store, start)
+        lease.start()
         try:
             yield await runner.bookend(
                 RunStarted(session_id=sid, provider=request.provider, model=model)
@@ -306,8 +296,9 @@ class Router:
         finally:
             self._live.remove(run_id)
             await runner.aclose()
+            await lease.stop()
             record = runner.recorder.finish(started, outcome)
-            await self._record(sid, record, turn, binding is not None)
+            await self._record(start, record, turn)
         yield await runner.bookend(
             RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
         )
@@ -315,19 +306,34 @@ class Router:
     async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
         return [t for t in await self.store.load_turns(sid) if t.index < before]
 
-    async def _record(
-        self, sid: str, record: TranscriptTurn, turn: Turn, had_binding: bool
-    ) -> None:
-        await self.store.finish_turn(sid, record)
+    async def _record(self, start: TurnStart, record: TranscriptTurn, turn: Turn) -> None:
+        """One store call: the final turn, the binding it leaves, the session released."""
         synced = record.index + 1
+        binding = None
         if turn.new_binding is not None:
-            await self.store.put_binding(
-                sid, turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced)
-            )
-        elif had_binding and turn.binding is not None and record.status is TurnStatus.COMPLETED:
-            await self.store.put_binding(
-                sid, turn.provider, attrs.evolve(turn.binding, synced_turns=synced)
-            )
+            binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
+        elif (
+            start.binding is not None
+            and turn.binding is not None
+            and record.status is TurnStatus.COMPLETED
+        ):
+            binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
+        sid = start.session.session_id
+        # What cannot be encoded (a value nested too deep) is dropped, never the release of
+        # the session: without the binding, then without what the turn produced.
+        bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
+        for final, bound in ((record, binding), (record, None), (bare, None)):
+            try:
+                kept = await self.store.finish_turn(sid, final, start.lease, bound)
+                break
+            except (RecursionError, ValueError, TypeError) as exc:
+                log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
+        else:
+            return
+        if not kept:
+            # The claim lapsed (a stall longer than the lease) and another turn took the
+            # session, or the session was deleted: a late write must not clobber either.
+            log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -358,8 +364,6 @@ class Router:
         backend's ``delete_native_session``) the provider-side sessions it is bound to."""
         check_id(session_id, "session_id")
         check_id(end_user_id, "end_user_id")
-        if session_id in self._busy:
-            raise SessionBusyError(session_id)
         if await self.store.get_session(session_id, end_user_id) is None:
             raise SessionNotFoundError(session_id)
         self.plugins.load()
@@ -368,6 +372,7 @@ class Router:
             binding = await self.store.get_binding(session_id, provider)
             if binding is not None:
                 bindings[provider] = binding
+        # The store refuses a session whose turn is running (SessionBusyError), in any process.
         if not await self.store.delete_session(session_id, end_user_id):
             raise SessionNotFoundError(session_id)
         for provider, binding in bindings.items():

@@ -22,12 +22,14 @@ class StopReason(enum.StrEnum):
 
 
 class TurnStatus(enum.StrEnum):
-    """Where a recorded turn stands; ``running`` after a crash means it was interrupted."""
+    """Where a recorded turn stands. A turn whose process died stays ``running`` until its
+    session lease expires; the store then marks it ``interrupted``."""
 
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
 
 
 @attrs.frozen

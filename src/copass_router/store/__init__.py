@@ -7,12 +7,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..errors import ConfigurationError
-from .base import SessionStore
+from .base import SessionStore, TurnStart
 from .sqlite import SQLiteStore
 
 StoreFactory = Callable[[str], SessionStore]
 
-__all__ = ["SQLiteStore", "SessionStore", "default_store_url", "open_store"]
+__all__ = [
+    "SQLiteStore",
+    "SessionStore",
+    "TurnStart",
+    "default_store_url",
+    "open_store",
+    "postgres_from_url",
+    "sqlite_from_url",
+]
 
 
 def default_store_url(environ: Mapping[str, str] | None = None) -> str:
@@ -32,6 +40,19 @@ def sqlite_from_url(url: str) -> SessionStore:
     if not url.startswith("sqlite:///"):
         raise ConfigurationError(f"bad SQLite store URL {url!r}; use sqlite:///path/to/file.db")
     return SQLiteStore(url.removeprefix("sqlite:///"))
+
+
+def postgres_from_url(url: str) -> SessionStore:
+    """``postgresql://user@host:port/db[?schema=NAME]``; asyncpg is imported on first use."""
+    import importlib.util
+
+    if importlib.util.find_spec("asyncpg") is None:
+        raise ConfigurationError(
+            "the PostgreSQL store needs asyncpg: pip install 'copass-router[postgres]'"
+        )
+    from .postgres import PostgresStore
+
+    return PostgresStore(url)
 
 
 def open_store(url: str, schemes: Mapping[str, StoreFactory]) -> SessionStore:
