@@ -17,11 +17,6 @@ from .tools import ToolContext, ToolDispatcher
 from .types import ToolCallRequest
 
 
-#: ``provider_data`` of the ToolCall and ToolResult events of a call that came through the
-#: dispatch callback (``copass_dispatch``), so middleware can tell them from in-process calls.
-VIA_CALLBACK: Mapping[str, Any] = {"copass_dispatch": {"via": "callback"}}
-
-
 @attrs.define
 class _LiveRun:
     turn: Turn
@@ -98,6 +93,8 @@ class LiveRuns:
         live: _LiveRun, call: ToolCallRequest, future: asyncio.Future[ToolResult]
     ) -> None:
         async for event in live.dispatcher.run([call], live.context):
-            live.turn.emit(attrs.evolve(event, provider_data=VIA_CALLBACK))
+            # Marked, so middleware (a tracer) can tell a callback's events from in-process ones.
+            via = {"copass_dispatch": {"via": "callback"}}
+            live.turn.emit(attrs.evolve(event, provider_data=via))
             if isinstance(event, ToolResult):
                 future.set_result(event)

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
+from copass_router_otel import OpenTelemetry
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -14,7 +15,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from copass_router import tool
-from copass_router_otel import OpenTelemetry
 
 
 @attrs.define

@@ -6,11 +6,11 @@ import contextlib
 from collections.abc import Callable
 
 import pytest
+from copass_router_otel import CAPTURE_CONTENT_ENV
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 from copass_router import Router, RunStarted, ToolCall
-from copass_router_otel import CAPTURE_CONTENT_ENV
 
 from .conftest import TOOL_MESSAGE, Otel, lookup, make_otel
 
