@@ -7,19 +7,18 @@ from collections.abc import Callable
 
 import pytest
 from copass_router_otel import CAPTURE_CONTENT_ENV
+from copass_router_otel.testing import InMemoryTelemetry as Otel
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from copass_router import Router, RunStarted, ToolCall
-
-from .conftest import TOOL_MESSAGE, Otel, lookup, make_otel
+from copass_router import Router, RunStarted, Tool, ToolCall
 
 
 async def test_a_run_with_a_tool_call_is_one_tree(
-    make_router: Callable[..., Router], otel: Otel
+    make_router: Callable[..., Router], otel: Otel, lookup: Tool, tool_message: str
 ) -> None:
     router = make_router(plugins=[otel.plugin])
-    events = [e async for e in router.run(provider="echo", message=TOOL_MESSAGE, tools=[lookup])]
+    events = [e async for e in router.run(provider="echo", message=tool_message, tools=[lookup])]
     started = events[0]
     assert isinstance(started, RunStarted)
     call = next(e for e in events if isinstance(e, ToolCall))
@@ -55,30 +54,36 @@ async def test_a_run_with_a_tool_call_is_one_tree(
     assert tool_span.end_time <= second.start_time <= second.end_time <= run.end_time  # type: ignore[operator]
 
 
-async def test_the_plugin_changes_no_event(make_router: Callable[..., Router], otel: Otel) -> None:
+async def test_the_plugin_changes_no_event(
+    make_router: Callable[..., Router], otel: Otel, lookup: Tool, tool_message: str
+) -> None:
     def shape(events: list[object]) -> list[tuple[str, ...]]:
         return [(type(e).__name__, getattr(e, "text", ""), getattr(e, "seq", 0)) for e in events]  # type: ignore[misc]
 
     plain = make_router()
     traced = make_router(plugins=[otel.plugin])
-    fields = {"provider": "echo", "message": TOOL_MESSAGE, "tools": [lookup]}
+    fields = {"provider": "echo", "message": tool_message, "tools": [lookup]}
     assert shape([e async for e in traced.run(**fields)]) == shape(
         [e async for e in plain.run(**fields)]
     )
 
 
 async def test_no_content_by_default_and_content_when_enabled(
-    make_router: Callable[..., Router], otel: Otel
+    make_router: Callable[..., Router],
+    otel: Otel,
+    lookup: Tool,
+    tool_message: str,
+    make_otel: Callable[..., Otel],
 ) -> None:
     router = make_router(plugins=[otel.plugin])
-    await router.complete(provider="echo", message=TOOL_MESSAGE, tools=[lookup])
+    await router.complete(provider="echo", message=tool_message, tools=[lookup])
     for span in otel.spans():
         text = repr(dict(span.attributes or {}))
         assert "Paris" not in text and "sunny" not in text
 
     captured = make_otel(capture_content=True)
     router = make_router(plugins=[captured.plugin])
-    await router.complete(provider="echo", message=TOOL_MESSAGE, tools=[lookup])
+    await router.complete(provider="echo", message=tool_message, tools=[lookup])
     tool_span = captured.named("execute_tool")[0].attributes or {}
     assert tool_span["gen_ai.tool.call.arguments"] == '{"city": "Paris"}'
     assert tool_span["gen_ai.tool.call.result"] == "sunny in Paris"
@@ -142,9 +147,11 @@ async def test_the_run_is_a_child_of_the_callers_span(
     assert otel.tree().splitlines()[0] == "handle request"
 
 
-async def test_metrics_of_a_run(make_router: Callable[..., Router], otel: Otel) -> None:
+async def test_metrics_of_a_run(
+    make_router: Callable[..., Router], otel: Otel, lookup: Tool, tool_message: str
+) -> None:
     router = make_router(plugins=[otel.plugin])
-    first = await router.complete(provider="echo", message=TOOL_MESSAGE, tools=[lookup])
+    first = await router.complete(provider="echo", message=tool_message, tools=[lookup])
     second = await router.complete(provider="echo", message="/tool nope {}")
 
     tokens = {
@@ -171,7 +178,9 @@ async def test_metrics_of_a_run(make_router: Callable[..., Router], otel: Otel) 
 
 
 async def test_the_content_switch_is_read_from_the_environment(
-    make_router: Callable[..., Router], monkeypatch: pytest.MonkeyPatch
+    make_router: Callable[..., Router],
+    monkeypatch: pytest.MonkeyPatch,
+    make_otel: Callable[..., Otel],
 ) -> None:
     monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
     captured = make_otel()  # capture_content=None: the environment decides

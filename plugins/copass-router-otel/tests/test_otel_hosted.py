@@ -7,18 +7,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from copass_router_otel.testing import InMemoryTelemetry as Otel
 from opentelemetry.sdk.trace import TracerProvider
 
-from copass_router import RemoteRouter, Router
+from copass_router import RemoteRouter, Router, Tool
 from copass_router.server import create_app, start_server
-
-from .conftest import TOOL_MESSAGE, Otel, lookup
 
 KEY = "otel-test-key-0123456789abcdef"
 
 
 @pytest.fixture
-async def hosted_url(otel: Otel) -> AsyncIterator[str]:
+async def hosted_url(otel: Otel, lookup: Tool) -> AsyncIterator[str]:
     router = Router(
         store=":memory:",
         load_entry_points=False,
@@ -33,13 +32,13 @@ async def hosted_url(otel: Otel) -> AsyncIterator[str]:
 
 
 async def test_remote_router_sends_the_callers_trace_and_the_run_joins_it(
-    hosted_url: str, otel: Otel
+    hosted_url: str, otel: Otel, lookup: Tool, tool_message: str
 ) -> None:
     client_side = TracerProvider()  # the application's own, apart from the server's
     tracer = client_side.get_tracer("app")
     async with RemoteRouter(hosted_url, KEY) as remote:
         with tracer.start_as_current_span("checkout") as outer:
-            result = await remote.complete(provider="echo", message=TOOL_MESSAGE)
+            result = await remote.complete(provider="echo", message=tool_message)
     assert result.text == "tool results: lookup -> sunny in Paris"
     run = otel.named("invoke_agent")[0]
     context = outer.get_span_context()

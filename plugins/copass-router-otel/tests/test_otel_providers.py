@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from copass_router_otel.testing import InMemoryTelemetry as Otel
 
-from copass_router import Router, RunStarted, ToolCall
-
-from .conftest import TOOL_MESSAGE, Otel, lookup
+from copass_router import Router, RunStarted, Tool, ToolCall
 
 ANTHROPIC_KEY = "sk-ant-api03-TESTKEY0123456789abcdefABCDEF"
 OPENAI_KEY = "sk-test-emulator-0123456789"
@@ -42,7 +41,7 @@ def google_emulator() -> Iterator[Any]:
 
 
 def tree_of_tool_run(otel: Otel, events: list[Any], model: str) -> None:
-    """The tree every provider must give for ``TOOL_MESSAGE``."""
+    """The tree every provider must give for ``tool_message``."""
     started = events[0]
     assert isinstance(started, RunStarted)
     call = next(e for e in events if isinstance(e, ToolCall))
@@ -65,7 +64,11 @@ def tree_of_tool_run(otel: Otel, events: list[Any], model: str) -> None:
 
 
 async def test_anthropic(
-    make_router: Callable[..., Router], otel: Otel, anthropic_env: dict[str, str]
+    make_router: Callable[..., Router],
+    otel: Otel,
+    anthropic_env: dict[str, str],
+    lookup: Tool,
+    tool_message: str,
 ) -> None:
     import copass_router_anthropic
 
@@ -73,7 +76,7 @@ async def test_anthropic(
     events = [
         e
         async for e in router.run(
-            provider="anthropic", model="claude-opus-4-7", message=TOOL_MESSAGE, tools=[lookup]
+            provider="anthropic", model="claude-opus-4-7", message=tool_message, tools=[lookup]
         )
     ]
     tree_of_tool_run(otel, events, "claude-opus-4-7")
@@ -82,7 +85,11 @@ async def test_anthropic(
 
 
 async def test_openai(
-    make_router: Callable[..., Router], otel: Otel, openai_env: dict[str, str]
+    make_router: Callable[..., Router],
+    otel: Otel,
+    openai_env: dict[str, str],
+    lookup: Tool,
+    tool_message: str,
 ) -> None:
     import copass_router_openai
 
@@ -90,7 +97,7 @@ async def test_openai(
     events = [
         e
         async for e in router.run(
-            provider="openai", model="gpt-4o", message=TOOL_MESSAGE, tools=[lookup]
+            provider="openai", model="gpt-4o", message=tool_message, tools=[lookup]
         )
     ]
     tree_of_tool_run(otel, events, "gpt-4o")
@@ -120,7 +127,7 @@ async def google_router(
 
 
 async def test_google_tools_through_the_dispatch_callback(
-    google_router: Router, otel: Otel, google_emulator: Any
+    google_router: Router, otel: Otel, google_emulator: Any, lookup: Tool, tool_message: str
 ) -> None:
     engine = google_emulator.add_engine(
         display_name="support-agent",
@@ -131,7 +138,7 @@ async def test_google_tools_through_the_dispatch_callback(
     events = [
         e
         async for e in google_router.run(
-            provider="google", reasoning_engine_id=engine, message=TOOL_MESSAGE, tools=[lookup]
+            provider="google", reasoning_engine_id=engine, message=tool_message, tools=[lookup]
         )
     ]
     model = events[0].model  # type: ignore[attr-defined]
@@ -144,14 +151,18 @@ async def test_google_tools_through_the_dispatch_callback(
 
 
 async def test_a_session_across_providers_is_one_conversation(
-    make_router: Callable[..., Router], otel: Otel, anthropic_env: dict[str, str]
+    make_router: Callable[..., Router],
+    otel: Otel,
+    anthropic_env: dict[str, str],
+    lookup: Tool,
+    tool_message: str,
 ) -> None:
     import copass_router_anthropic
 
     router = make_router(plugins=[copass_router_anthropic, otel.plugin], environ=anthropic_env)
     tracer = otel.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("support conversation"):
-        first = await router.complete(provider="echo", message=TOOL_MESSAGE, tools=[lookup])
+        first = await router.complete(provider="echo", message=tool_message, tools=[lookup])
         await router.complete(
             provider="anthropic",
             model="claude-opus-4-7",
