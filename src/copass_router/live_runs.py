@@ -94,7 +94,7 @@ class LiveRuns:
     ) -> None:
         async for event in live.dispatcher.run([call], live.context):
             # Marked, so middleware (a tracer) can tell a callback's events from in-process ones.
-            via = {"copass_dispatch": {"via": "callback"}}
+            via = {"copass_router": {"dispatch": "callback"}}
             live.turn.emit(attrs.evolve(event, provider_data=via))
             if isinstance(event, ToolResult):
                 future.set_result(event)

@@ -30,8 +30,9 @@ from copass_router import (
 
 from .telemetry import Telemetry
 
-#: provider_data key the router puts on tool events that came through the dispatch callback.
-DISPATCH_KEY = "copass_dispatch"
+#: provider_data key under which the router marks tool events that came through the dispatch
+#: callback: ``{"copass_router": {"dispatch": "callback"}}``.
+ROUTER_KEY = "copass_router"
 
 
 class ModelCall:
@@ -206,7 +207,8 @@ class RunTrace:
     def on_tool_call(self, event: ToolCall) -> None:
         if self.call_start_ns is None:
             self._emit_ended("tool_call")
-        via_callback = bool(event.provider_data and DISPATCH_KEY in event.provider_data)
+        own = event.provider_data.get(ROUTER_KEY) if event.provider_data else None
+        via_callback = isinstance(own, Mapping) and own.get("dispatch") == "callback"
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": event.name,
