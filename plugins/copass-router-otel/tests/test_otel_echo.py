@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from copass_router_otel import CAPTURE_CONTENT_ENV
@@ -11,7 +11,19 @@ from copass_router_otel.testing import InMemoryTelemetry as Otel
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from copass_router import Router, RunStarted, Tool, ToolCall
+from copass_router import (
+    AgentBackend,
+    Event,
+    Message,
+    Router,
+    RunStarted,
+    Tool,
+    ToolCall,
+    ToolResult,
+    Turn,
+    Usage,
+    hookimpl,
+)
 
 
 async def test_a_run_with_a_tool_call_is_one_tree(
@@ -188,3 +200,34 @@ async def test_the_content_switch_is_read_from_the_environment(
     await router.complete(provider="echo", message="hello there")
     answer = captured.named("chat")[0].attributes or {}
     assert "echo: hello there" in str(answer["gen_ai.output.messages"])
+
+
+class UsageLast(AgentBackend):
+    """A provider that reports a request's usage after the tool calls it asked for."""
+
+    default_model = "late-1"
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        yield ToolCall(call_id="c1", name="lookup", arguments={"city": "Oslo"})
+        yield Usage(input_tokens=5, output_tokens=2)
+        yield ToolResult(call_id="c1", name="lookup", output="rain")
+        yield Message(text="rain in Oslo")
+        yield Usage(input_tokens=9, output_tokens=3)
+
+
+class UsageLastPlugin:
+    @hookimpl
+    def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+        register("late", lambda context: UsageLast())
+
+
+async def test_usage_reported_after_the_tool_calls(
+    make_router: Callable[..., Router], otel: Otel
+) -> None:
+    router = make_router(plugins=[UsageLastPlugin(), otel.plugin])
+    await router.complete(provider="late", message="hi")
+    assert otel.tree().splitlines()[1:] == [
+        "  chat late-1  finish_reasons=tool_call input_tokens=5 output_tokens=2",
+        "  execute_tool lookup  id=c1",
+        "  chat late-1  finish_reasons=end_turn input_tokens=9 output_tokens=3",
+    ]

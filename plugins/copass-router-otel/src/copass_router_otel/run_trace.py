@@ -58,6 +58,7 @@ class RunTrace:
         "call_seq",
         "call_start_ns",
         "call_texts",
+        "call_tools",
         "ended",
         "error",
         "metric_attrs",
@@ -108,6 +109,7 @@ class RunTrace:
         self.call_seq = seq
         self.call_error: str | None = None
         self.call_texts: list[str] = []
+        self.call_tools = False  # the request in progress asked for a tool already
 
     def first_event(self) -> None:
         """The first event after run_started: the time it took is a metric."""
@@ -121,18 +123,21 @@ class RunTrace:
         now = time.time_ns()
         if self.call_start_ns is None:  # a second report with no request begun in between
             start = self.ended.end_ns if self.ended else now
-            self._emit_ended(None)
         else:
             start = self.call_start_ns
+        self._emit_ended(None)  # an earlier request nothing has told the finish reason of
         call = ModelCall(start, now, event, self.call_error)
         call.texts = self.call_texts
         if event.provider_data:
             own = event.provider_data.get(self.provider_key)
             if isinstance(own, Mapping):
                 call.response = own
-        self.ended = call
         self.call_start_ns = None
         self._record_tokens(event, call)
+        if self.call_tools:  # its tool calls came before its usage report
+            self._chat_span(call, "tool_call")
+        else:
+            self.ended = call
 
     def _record_tokens(self, usage: Usage, call: ModelCall) -> None:
         attrs = {
@@ -207,6 +212,8 @@ class RunTrace:
     def on_tool_call(self, event: ToolCall) -> None:
         if self.call_start_ns is None:
             self._emit_ended("tool_call")
+        else:
+            self.call_tools = True
         own = event.provider_data.get(ROUTER_KEY) if event.provider_data else None
         via_callback = isinstance(own, Mapping) and own.get("dispatch") == "callback"
         attributes: dict[str, Any] = {
