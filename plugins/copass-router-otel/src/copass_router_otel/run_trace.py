@@ -132,9 +132,11 @@ class RunTrace:
             own = event.provider_data.get(self.provider_key)
             if isinstance(own, Mapping):
                 call.response = own
+        tools_first = self.call_tools  # its tool calls came before its usage report
         self.call_start_ns = None
+        self.call_error, self.call_texts, self.call_tools = None, [], False
         self._record_tokens(event, call)
-        if self.call_tools:  # its tool calls came before its usage report
+        if tools_first:
             self._chat_span(call, "tool_call")
         else:
             self.ended = call
