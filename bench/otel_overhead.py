@@ -31,7 +31,7 @@ from copass_router import (
 from .report import Figure
 
 EVENTS = 100_000
-RUNS = 9
+RUNS = 15
 
 
 def _text(_: int) -> Event:
