@@ -11,6 +11,7 @@ from .report import Figure, print_table, write_json
 
 MODULES = [
     "event_overhead",
+    "otel_overhead",
     "turn_latency",
     "cold_start",
     "concurrency",

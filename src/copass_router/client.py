@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -238,7 +239,11 @@ class RemoteRouter:
                 "POST",
                 "/v1/runs",
                 json=body,
-                headers={"Accept": "text/event-stream", "Cache-Control": "no-store"},
+                headers={
+                    "Accept": "text/event-stream",
+                    "Cache-Control": "no-store",
+                    **_trace_headers(),
+                },
             ) as response:
                 await _raise_for_problem(response)
                 async for sse in EventSource(response).aiter_sse():
@@ -313,6 +318,21 @@ class RemoteRouter:
     async def delete_session(self, session_id: str, end_user_id: str) -> None:
         """Delete a session of ``end_user_id`` and its transcript."""
         await self._send("DELETE", _session_path(session_id), {"end_user_id": end_user_id})
+
+
+def _trace_headers() -> dict[str, str]:
+    """The caller's W3C trace context (``traceparent``), when OpenTelemetry is in use.
+
+    An application that has not imported OpenTelemetry has no span to propagate: then nothing
+    is imported and nothing is sent.
+    """
+    if "opentelemetry.context" not in sys.modules:
+        return {}
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 def _decode(kind: str, data: str) -> Event | None:

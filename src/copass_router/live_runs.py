@@ -112,7 +112,9 @@ class LiveRuns:
         live: _LiveRun, call: ToolCallRequest, future: asyncio.Future[ToolResult]
     ) -> None:
         async for event in live.dispatcher.run([call], live.context):
-            live.turn.emit(event)
+            # Marked, so middleware (a tracer) can tell a callback's events from in-process ones.
+            via = {"copass_router": {"dispatch": "callback"}}
+            live.turn.emit(attrs.evolve(event, provider_data=via))
             if isinstance(event, ToolResult):
                 future.set_result(event)
 

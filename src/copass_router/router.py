@@ -285,6 +285,7 @@ class Router:
         outcome = StopReason.CANCELLED  # until the stream ends on its own
         lease = LeaseKeeper(self.store, start)
         lease.start()
+        left = True  # the consumer stopped reading (or the turn raised) before the end
         try:
             yield await runner.bookend(
                 RunStarted(session_id=sid, provider=request.provider, model=model)
@@ -293,15 +294,17 @@ class Router:
                 async for event in stream:
                     yield event
             outcome = turn.stop_requested or turn.stop_reason
+            left = False
         finally:
             self._live.remove(run_id)
             await runner.aclose()
             await lease.stop()
             record = runner.recorder.finish(started, outcome)
             await self._record(start, record, turn)
-        yield await runner.bookend(
-            RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
-        )
+            finished = RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
+            if left:  # nobody reads it, but middleware (a tracer) still sees the run end
+                await runner.bookend(finished)
+        yield await runner.bookend(finished)
 
     async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
         return [t for t in await self.store.load_turns(sid) if t.index < before]

@@ -104,6 +104,9 @@ async def create_run(request: Request) -> Response:
     try:
         body = await read_json_object(request, state.max_body_bytes)
         fields = run_fields(body, principal)
+        trace = {h: v for h in ("traceparent", "tracestate") if (v := request.headers.get(h))}
+        if trace:  # W3C trace context, for event middleware (copass-router-otel) to parent on
+            fields["metadata"] = {**fields.get("metadata", {}), **trace}
         stream = RunStream(state.router.run(**fields), state.heartbeat)
         state.runs.add(stream)
         started = await stream.start()
