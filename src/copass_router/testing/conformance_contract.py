@@ -155,6 +155,7 @@ class ContractTests:
             '/loop conformance_again {"key": "x"}',
             tools=[again],
             max_tool_rounds=2,
+            timeout=5,  # a backend that ignores the cap loops until this bound
         )
         assert len(ran) == 2, f"{len(ran)} tool calls ran under max_tool_rounds=2"
         assert events[-1].stop_reason is StopReason.TOOL_LIMIT  # type: ignore[attr-defined]
