@@ -26,7 +26,7 @@ def anthropic_env() -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def openai_env() -> Iterator[dict[str, str]]:
-    from copass_router_openai.emulator_harness import running_emulator
+    from copass_router_openai.emulator import running_emulator
 
     with running_emulator(api_key=OPENAI_KEY) as emu:
         yield {"OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": emu.base_url}
