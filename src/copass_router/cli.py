@@ -81,11 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
 
     serve = sub.add_parser("serve", help="serve the router over HTTP (needs the server extra)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (beyond loopback: needs keys)"
+    )
+    serve.add_argument("--port", type=int, default=8787, help="0 picks a free port (default 8787)")
     serve.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=30.0,
         help="seconds running turns get to finish at shutdown (default 30)",
     )
@@ -97,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
         help="session store URL (default: COPASS_ROUTER_STORE or the "
         "SQLite file in the user data directory)",
     )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        help="larger request bodies are refused with 413 (default 8388608, 8 MiB)",
+    )
     return parser
 
 
@@ -104,6 +111,20 @@ def _limit(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError("must be from 1 to 1000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
 
@@ -252,13 +273,14 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         raise RouterError(
             f"hosted mode needs the server extra: pip install 'copass-router[server]' ({exc})"
         ) from exc
+    limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     result: int = serve(
         args.host,
         args.port,
         store=args.store,
         grace=args.grace,
         public_url=args.public_url,
-        max_body_bytes=args.max_body_bytes,
+        **limits,
     )
     return result
 
