@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -69,11 +68,26 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--end-user", default="local")
     show.add_argument("--json", action="store_true")
 
-    install = sub.add_parser("install", help="install a provider plugin (NAME or PATH)")
-    install.add_argument("target", help="e.g. 'anthropic' for copass-router-anthropic, or a path")
-    install.add_argument("--upgrade", "-U", action="store_true")
-    uninstall = sub.add_parser("uninstall", help="uninstall a provider plugin")
-    uninstall.add_argument("target")
+    install = sub.add_parser(
+        "install",
+        help="install a provider plugin: a name from the plugin directory, a path, or --package",
+        description="Installs only what is spelled out: a plugin the directory lists "
+        "(docs/plugins.md), a local path, or a pip requirement given with --package.",
+    )
+    install.add_argument(
+        "target", nargs="?", help="e.g. 'anthropic' (copass-router-anthropic), or a path"
+    )
+    install.add_argument(
+        "--package", metavar="REQUIREMENT", help="a pip requirement, installed exactly as given"
+    )
+    install.add_argument("--upgrade", "-U", action="store_true", help="upgrade if installed")
+    uninstall = sub.add_parser(
+        "uninstall", help="uninstall a provider plugin (a provider name or --package)"
+    )
+    uninstall.add_argument("target", nargs="?", help="an installed provider, e.g. 'anthropic'")
+    uninstall.add_argument(
+        "--package", metavar="DISTRIBUTION", help="a distribution, uninstalled exactly as given"
+    )
 
     emulate = sub.add_parser("emulate", help="run a provider's API emulator on loopback")
     emulate.add_argument("provider")
@@ -233,21 +247,17 @@ async def _sessions(args: argparse.Namespace, out: TextIO) -> int:
         await router.aclose()
 
 
-def _pip(*args: str) -> int:
-    return subprocess.call([sys.executable, "-m", "pip", *args])
-
-
 def _install(args: argparse.Namespace, out: TextIO) -> int:
-    target = args.target
-    if "/" not in target and not target.startswith("."):
-        target = target if target.startswith("copass-router-") else f"copass-router-{target}"
-    return _pip("install", *(["--upgrade"] if args.upgrade else []), target)
+    from .install import install
+
+    return install(args.target, args.package, args.upgrade, out)
 
 
 def _uninstall(args: argparse.Namespace, out: TextIO) -> int:
-    target = args.target
-    target = target if target.startswith("copass-router-") else f"copass-router-{target}"
-    return _pip("uninstall", "--yes", target)
+    from .install import uninstall
+
+    installed = [(p.name, p.plugin) for p in _router().providers()]
+    return uninstall(args.target, args.package, installed, out)
 
 
 def _emulate(args: argparse.Namespace, out: TextIO) -> int:
