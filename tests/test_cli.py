@@ -233,3 +233,25 @@ def test_emulate_serves_a_provider_api(tmp_path: Path) -> None:
 def test_emulate_names_the_installed_emulators(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["emulate", "nope"]) == 2
     assert "installed emulators:" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    # `copass-router run --json '/long 5000' | head -1`: the pipe closes mid-run.
+    exe = str(Path(sys.executable).parent / "copass-router")
+    env = {"COPASS_ROUTER_STORE": f"sqlite:///{tmp_path / 'x.db'}", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [exe, "run", "--json", "/long 5000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert b'"type":"run_started"' in proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as shell tools end
+    assert stderr == ""
+    listed = subprocess.run(
+        [exe, "sessions", "list"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "turns=1" in listed.stdout  # the cut-short turn is still recorded

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -175,8 +177,10 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.location:
         fields["location"] = args.location
     try:
-        async for event in router.run(**fields):
-            printer.show(event)
+        # aclosing: a reader gone mid-run (a closed pipe) ends the turn before the store closes
+        async with contextlib.aclosing(router.run(**fields)) as events:
+            async for event in events:
+                printer.show(event)
     finally:
         await router.aclose()
     return 1 if printer.failed else 0
@@ -336,6 +340,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): end quietly, as shell tools do, and keep the
+        # interpreter's final flush of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

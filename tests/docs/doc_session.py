@@ -270,6 +270,8 @@ class DocSession:
             return None if got == shown else f"the doc shows:\n{shown}\nit printed:\n{got}"
         if result.returncode != 0:
             return f"exit {result.returncode}:\n{output[-3000:]}"
+        if text.startswith("curl") and "/v1/runs" in text and "event: run_finished" not in output:
+            return f"the run's stream did not finish:\n{output[-3000:]}"
         return None
 
     def _carry_over(self, state: Path, used: dict[str, str]) -> None:
