@@ -8,15 +8,18 @@ over from command to command (``export`` persists). Rules, all in this file:
 - Long-running commands (``copass-router serve`` / ``emulate``) are started in the background,
   probed (the printed address, ``/healthz`` for a router) and left running for the doc's later
   commands; a later one on the same port stops the earlier with SIGINT (Ctrl-C), and whatever
-  runs at the end of the doc stops with SIGTERM. Each must exit 0.
-- ``sh`` commands must exit 0; a ``console`` command must print exactly what the doc shows.
+  runs at the end of the doc stops with SIGTERM. Each must stop cleanly (exit 0, or by that
+  signal once shut down). A doc's client snippet (a ``python`` block opening ``RemoteRouter`` on
+  127.0.0.1) runs against the router the doc serves and must get to ``RunFinished``.
+- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs`` must also stream to ``run_finished``);
+  a ``console`` command must print exactly what the doc shows.
 - Substitutions, so commands run side by side and offline (see ``DocSession.substitute``):
   every port a doc listens on becomes a free port (also in its URLs); ``https://router.example.com``
   becomes the doc's running router; ``ses_...`` / ``SESSION_ID`` become the last session id a
   command of the doc printed; ``<dispatch port>`` becomes a free port (deploy only records it);
   ``curl`` gets ``--fail-with-body`` so an HTTP error fails; ``make`` runs in the repository
-  (``make -C``: the reader is in their clone, the runner in a temporary directory); pip reads no index
-  (``PIP_NO_INDEX=1``: what a doc installs must be what ``make setup`` installed).
+  (``make -C``: the reader is in their clone, the runner in a temporary directory); pip reads no
+  index (``PIP_NO_INDEX=1``: what a doc installs must be what ``make setup`` installed).
 - Stand-ins: ``copass-router run -p PROVIDER`` for a real provider whose endpoint the doc has not
   set goes to that provider's emulator (started once for the suite), with the variables the
   emulator prints and a stand-in key. No command reaches a real provider.
