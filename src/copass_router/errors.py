@@ -68,9 +68,10 @@ def _unknown_provider_message(provider: str, installed: list[str]) -> str:
         if entry is not None:
             head += f" Did you mean {typo!r}?"
     if entry is None:
+        known = ", ".join(e.name for e in DIRECTORY)
         return (
             f"{head} No known plugin provides {provider!r}; "
-            f"the plugins the project knows are listed in {DIRECTORY_DOC}."
+            f"the plugin directory ({DIRECTORY_DOC}) lists: {known}."
         )
     return (
         f"{head} {entry.distribution} provides it: copass-router install {entry.name} "
