@@ -75,6 +75,8 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
             "GOOGLE_CLOUD_PROJECT": "demo-project",
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": local.base_url,
         }
+        if os.environ.get("COPASS_ROUTER_STORE"):  # the store `copass-router sessions` reads
+            environ["COPASS_ROUTER_STORE"] = os.environ["COPASS_ROUTER_STORE"]
         yield environ, vertex
 
 
