@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest bench profile soak clean
+.PHONY: help setup demo test lint typecheck pytest bench profile soak clean
+.DEFAULT_GOAL := help
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,21 +18,24 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyprojec
 		2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $(STAMP)
 
-setup: $(STAMP)
+help:  ## list the targets (what `make` alone does)
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 12
+
+setup: $(STAMP)  ## .venv with the core and every plugin under plugins/, editable, plus dev tools
 
 demo: setup  ## the main job: a multi-provider conversation, offline
 	$(PY) examples/demo.py
 
 test: lint typecheck pytest  ## every check CI runs
 
-lint: setup
+lint: setup  ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check src plugins tests bench examples soak
 	$(VENV)/bin/ruff format --check src plugins tests bench examples soak
 
-typecheck: setup
+typecheck: setup  ## mypy on src/ and plugins/*/src
 	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
 
-pytest: setup
+pytest: setup  ## the whole test suite
 	$(VENV)/bin/pytest -q
 
 bench: setup  ## speed figures; never part of `make test`
@@ -43,5 +47,5 @@ profile: setup  ## pyinstrument profiles of figures 1 and 2 (bench/profile-*.txt
 soak: setup  ## 60 s of 1,000 concurrent hosted runs, echo then the Anthropic emulator; not a test
 	$(PY) -m soak.run_soak --seconds 60 --concurrency 1000
 
-clean:
+clean:  ## remove the .venv
 	rm -rf $(VENV)

@@ -77,6 +77,8 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
             # where the caller keeps sessions (empty: the user data directory)
             "COPASS_ROUTER_STORE": os.environ.get("COPASS_ROUTER_STORE", ""),
         }
+        if os.environ.get("COPASS_ROUTER_STORE"):  # the store `copass-router sessions` reads
+            environ["COPASS_ROUTER_STORE"] = os.environ["COPASS_ROUTER_STORE"]
         yield environ, vertex
 
 

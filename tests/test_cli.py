@@ -48,10 +48,27 @@ def test_run_json_and_continue_a_session() -> None:
     assert session in out and "turns=2" in out
 
 
-def test_unknown_provider_exits_2_with_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = _cli("run", "-p", "nope", "hi")
+def test_unknown_provider_offers_the_nearest_and_invents_no_package(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COPASS_ROUTER_LOAD_PLUGINS")  # the installed plugins, openai among them
+    code, _ = _cli("run", "-p", "openia", "hi")
+    err = capsys.readouterr().err
     assert code == 2
-    assert "pip install copass-router-nope" in capsys.readouterr().err
+    assert err.startswith("copass-router: unknown provider 'openia'; did you mean 'openai'?")
+    assert "copass-router-openia" not in err and "install openia" not in err
+    assert "No known plugin provides 'openia'" in err and "docs/plugins.md" in err
+
+
+def test_a_directory_provider_that_is_not_installed_gets_its_real_install_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _ = _cli("run", "-p", "antropic", "hi")  # no plugins loaded: only echo is installed
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "installed providers: echo. Did you mean 'anthropic'?" in err
+    assert "copass-router install anthropic (or: pip install copass-router-anthropic" in err
+    assert "antropic" not in err.split("Did you mean")[1]
 
 
 def test_providers_and_plugins_list_the_builtins() -> None:
@@ -100,6 +117,57 @@ def copass_router_register_backends(register):
 """
 
 
+@pytest.fixture
+def pip_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """pip writes this file whenever it runs; it never reaches an index here."""
+    log = tmp_path / "pip.log"
+    monkeypatch.setenv("PIP_LOG", str(log))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    return log
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["install", "openia"], "did you mean 'openai'?"),
+        (["install", "copass-router-openia"], "did you mean 'copass-router-openai'?"),
+        (["install", "./no-such-plugin"], "no such path: './no-such-plugin'"),
+        (["install", "openai", "--package", "copass-router-openai"], "not both"),
+        (["install"], "--package"),
+        (["uninstall", "openia"], "did you mean 'openai'?"),
+        (["uninstall", "echo"], "built into copass-router"),
+    ],
+)
+def test_install_and_uninstall_refuse_unknown_names_without_running_pip(
+    argv: list[str], says: str, pip_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli(*argv)
+    err = capsys.readouterr().err
+    assert code == 2 and says in err
+    assert "openia" not in err or "not in the plugin directory (docs/plugins.md)" in err
+    assert out == ""  # nothing announced
+    assert not pip_log.exists()  # pip never ran
+
+
+@pytest.mark.parametrize("name", ["openai", "openai-compatible", "copass-router-openai"])
+def test_install_a_directory_name_hands_pip_its_distribution(
+    name: str, pip_log: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli("install", name)
+    assert out.startswith("copass-router: installing copass-router-openai (OpenAI Chat")
+    assert code == 0, capfd.readouterr()
+    assert "Requirement already satisfied: copass-router-openai" in pip_log.read_text()
+
+
+def test_install_package_hands_pip_the_requirement_as_given(
+    pip_log: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli("install", "--package", "copass-router-openia")
+    assert out == "copass-router: installing copass-router-openia (as given with --package)\n"
+    assert code == 1  # not on any index pip may use here, so pip refuses
+    assert "copass-router-openia" in pip_log.read_text()
+
+
 def test_install_and_uninstall_a_local_plugin(tmp_path: Path) -> None:
     project = tmp_path / "copass-router-cli-probe"
     (project / "copass_router_cli_probe").mkdir(parents=True)
@@ -117,6 +185,7 @@ def test_install_and_uninstall_a_local_plugin(tmp_path: Path) -> None:
             [exe, "install", str(project)], capture_output=True, text=True, timeout=300, env=env
         )
         assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert installed.stdout.startswith(f"copass-router: installing the plugin at {project}\n")
         listed = subprocess.run([exe, "providers"], capture_output=True, text=True, env=env)
         assert "cli-probe" in listed.stdout and "copass-router-cli-probe 0.0.1" in listed.stdout
     finally:
@@ -124,6 +193,7 @@ def test_install_and_uninstall_a_local_plugin(tmp_path: Path) -> None:
             [exe, "uninstall", "cli-probe"], capture_output=True, text=True, timeout=120, env=env
         )
     assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.startswith("copass-router: uninstalling copass-router-cli-probe\n")
     listed = subprocess.run([exe, "providers"], capture_output=True, text=True, env=env)
     assert "cli-probe" not in listed.stdout
 
@@ -163,3 +233,25 @@ def test_emulate_serves_a_provider_api(tmp_path: Path) -> None:
 def test_emulate_names_the_installed_emulators(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["emulate", "nope"]) == 2
     assert "installed emulators:" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    # `copass-router run --json '/long 5000' | head -1`: the pipe closes mid-run.
+    exe = str(Path(sys.executable).parent / "copass-router")
+    env = {"COPASS_ROUTER_STORE": f"sqlite:///{tmp_path / 'x.db'}", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [exe, "run", "--json", "/long 5000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert b'"type":"run_started"' in proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as shell tools end
+    assert stderr == ""
+    listed = subprocess.run(
+        [exe, "sessions", "list"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "turns=1" in listed.stdout  # the cut-short turn is still recorded

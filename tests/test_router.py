@@ -33,13 +33,16 @@ async def _run(router: Router, **fields: Any) -> list[Any]:
     return [e async for e in router.run(**fields)]
 
 
-async def test_unknown_provider_names_installed_ones_and_the_pip_line(router: Router) -> None:
+async def test_unknown_provider_names_installed_ones_and_only_a_known_plugin(
+    router: Router,
+) -> None:
     with pytest.raises(UnknownProviderError) as info:
         await _run(router, provider="openia", message="hi")
     text = str(info.value)
     assert "unknown provider 'openia'" in text
     assert "installed providers: echo" in text
-    assert "pip install copass-router-openia" in text
+    assert "copass-router-openia" not in text  # never a package name made from a typo
+    assert "Did you mean 'openai'? copass-router-openai provides it" in text
     assert info.value.field == "provider"
 
 

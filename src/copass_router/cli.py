@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import subprocess
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -69,11 +70,26 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--end-user", default="local")
     show.add_argument("--json", action="store_true")
 
-    install = sub.add_parser("install", help="install a provider plugin (NAME or PATH)")
-    install.add_argument("target", help="e.g. 'anthropic' for copass-router-anthropic, or a path")
-    install.add_argument("--upgrade", "-U", action="store_true")
-    uninstall = sub.add_parser("uninstall", help="uninstall a provider plugin")
-    uninstall.add_argument("target")
+    install = sub.add_parser(
+        "install",
+        help="install a provider plugin: a name from the plugin directory, a path, or --package",
+        description="Installs only what is spelled out: a plugin the directory lists "
+        "(docs/plugins.md), a local path, or a pip requirement given with --package.",
+    )
+    install.add_argument(
+        "target", nargs="?", help="e.g. 'anthropic' (copass-router-anthropic), or a path"
+    )
+    install.add_argument(
+        "--package", metavar="REQUIREMENT", help="a pip requirement, installed exactly as given"
+    )
+    install.add_argument("--upgrade", "-U", action="store_true", help="upgrade if installed")
+    uninstall = sub.add_parser(
+        "uninstall", help="uninstall a provider plugin (a provider name or --package)"
+    )
+    uninstall.add_argument("target", nargs="?", help="an installed provider, e.g. 'anthropic'")
+    uninstall.add_argument(
+        "--package", metavar="DISTRIBUTION", help="a distribution, uninstalled exactly as given"
+    )
 
     emulate = sub.add_parser("emulate", help="run a provider's API emulator on loopback")
     emulate.add_argument("provider")
@@ -81,11 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
 
     serve = sub.add_parser("serve", help="serve the router over HTTP (needs the server extra)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (beyond loopback: needs keys)"
+    )
+    serve.add_argument("--port", type=int, default=8787, help="0 picks a free port (default 8787)")
     serve.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=30.0,
         help="seconds running turns get to finish at shutdown (default 30)",
     )
@@ -97,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         help="session store URL (default: COPASS_ROUTER_STORE or the "
         "SQLite file in the user data directory)",
     )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        help="larger request bodies are refused with 413 (default 8388608, 8 MiB)",
+    )
     return parser
 
 
@@ -104,6 +127,20 @@ def _limit(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError("must be from 1 to 1000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
 
@@ -140,8 +177,10 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.location:
         fields["location"] = args.location
     try:
-        async for event in router.run(**fields):
-            printer.show(event)
+        # aclosing: a reader gone mid-run (a closed pipe) ends the turn before the store closes
+        async with contextlib.aclosing(router.run(**fields)) as events:
+            async for event in events:
+                printer.show(event)
     finally:
         await router.aclose()
     return 1 if printer.failed else 0
@@ -212,21 +251,17 @@ async def _sessions(args: argparse.Namespace, out: TextIO) -> int:
         await router.aclose()
 
 
-def _pip(*args: str) -> int:
-    return subprocess.call([sys.executable, "-m", "pip", *args])
-
-
 def _install(args: argparse.Namespace, out: TextIO) -> int:
-    target = args.target
-    if "/" not in target and not target.startswith("."):
-        target = target if target.startswith("copass-router-") else f"copass-router-{target}"
-    return _pip("install", *(["--upgrade"] if args.upgrade else []), target)
+    from .install import install
+
+    return install(args.target, args.package, args.upgrade, out)
 
 
 def _uninstall(args: argparse.Namespace, out: TextIO) -> int:
-    target = args.target
-    target = target if target.startswith("copass-router-") else f"copass-router-{target}"
-    return _pip("uninstall", "--yes", target)
+    from .install import uninstall
+
+    installed = [(p.name, p.plugin) for p in _router().providers()]
+    return uninstall(args.target, args.package, installed, out)
 
 
 def _emulate(args: argparse.Namespace, out: TextIO) -> int:
@@ -285,13 +320,14 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         raise RouterError(
             f"hosted mode needs the server extra: pip install 'copass-router[server]' ({exc})"
         ) from exc
+    limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     result: int = serve(
         args.host,
         args.port,
         store=args.store,
         grace=args.grace,
         public_url=args.public_url,
-        max_body_bytes=args.max_body_bytes,
+        **limits,
     )
     return result
 
@@ -337,6 +373,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): end quietly, as shell tools do, and keep the
+        # interpreter's final flush of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

@@ -84,20 +84,48 @@ class PayloadTooLargeError(InvalidRequestError):
 
 
 class UnknownProviderError(InvalidRequestError):
-    """No installed backend has this provider name."""
+    """No installed backend has this provider name.
+
+    The message offers the nearest installed provider, and names a distribution to install only
+    when the plugin directory (:mod:`copass_router.plugin_directory`) lists one for the name:
+    a package name is never made up from what was typed.
+    """
 
     code = "unknown_provider"
 
     def __init__(self, provider: str, installed: Iterable[str]) -> None:
         self.provider = provider
         self.installed = sorted(installed)
-        listed = ", ".join(self.installed) or "none"
-        super().__init__(
-            f"unknown provider {provider!r}; installed providers: {listed}. "
-            f"To add it: pip install copass-router-{provider} "
-            f"(or: copass-router install {provider})",
-            field="provider",
+        super().__init__(_unknown_provider_message(provider, self.installed), field="provider")
+
+
+def _unknown_provider_message(provider: str, installed: list[str]) -> str:
+    from .plugin_directory import DIRECTORY, DIRECTORY_DOC, find_plugin, nearest
+
+    close = nearest(provider, installed)
+    listed = ", ".join(installed) or "none"
+    head = f"unknown provider {provider!r}; " + (
+        f"did you mean {close!r}? Installed providers: {listed}."
+        if close
+        else f"installed providers: {listed}."
+    )
+    entry = find_plugin(provider)
+    if entry is None and close is None:
+        typo = nearest(provider, [p for e in DIRECTORY for p in e.providers])
+        entry = find_plugin(typo) if typo else None
+        if entry is not None:
+            head += f" Did you mean {typo!r}?"
+    if entry is None:
+        known = ", ".join(e.name for e in DIRECTORY)
+        return (
+            f"{head} No known plugin provides {provider!r}; "
+            f"the plugin directory ({DIRECTORY_DOC}) lists: {known}."
         )
+    return (
+        f"{head} {entry.distribution} provides it: copass-router install {entry.name} "
+        f"(or: pip install {entry.distribution}; if it is installed, "
+        "'copass-router plugins' shows why it did not load)."
+    )
 
 
 class SessionNotFoundError(RouterError):

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from copass_router import cli
+from copass_router import cli, install
 from copass_router.cli import BUILTIN_COMMANDS, main
 
 from .conftest import TRACEBACK_MARKS, texts
@@ -31,8 +31,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COPASS_ROUTER_LOAD_PLUGINS", "")
     # A safety net: if a generated argv ever got past argparse into one of these, the test
     # fails instead of calling pip or serving forever.
-    for name in ("_pip", "_serve", "_emulate"):
+    for name in ("_serve", "_emulate"):
         monkeypatch.setattr(cli, name, _must_not_run(name))
+    monkeypatch.setattr(install, "_pip", _must_not_run("_pip"))
 
 
 def _must_not_run(name: str) -> Callable[..., int]:
