@@ -116,7 +116,7 @@ def _unknown_provider_message(provider: str, installed: list[str]) -> str:
         if entry is not None:
             head += f" Did you mean {typo!r}?"
     if entry is None:
-        known = ", ".join(e.name for e in DIRECTORY)
+        known = ", ".join(e.name for e in DIRECTORY if e.providers)
         return (
             f"{head} No known plugin provides {provider!r}; "
             f"the plugin directory ({DIRECTORY_DOC}) lists: {known}."

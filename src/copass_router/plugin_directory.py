@@ -45,6 +45,12 @@ DIRECTORY: tuple[PluginEntry, ...] = (
         "OpenAI Chat Completions and OpenAI-compatible runtimes (Ollama, vLLM, llama.cpp)",
         ("openai", "openai-compatible"),
     ),
+    PluginEntry(
+        "otel",
+        "copass-router-otel",
+        "OpenTelemetry GenAI traces and metrics of every run (no provider of its own)",
+        (),
+    ),
 )
 
 

@@ -96,6 +96,9 @@ def base_env(tmp: Path) -> dict[str, str]:
         XDG_CACHE_HOME=str(tmp / "cache"),
         COPASS_ROUTER_STORE=f"sqlite:///{tmp / 'store.db'}",
         PIP_NO_INDEX="1",
+        # The docs' example provider is installed in the development environment (it is
+        # tested there), never in a reader's: keep it out of what the commands print.
+        COPASS_ROUTER_DISABLE_PLUGINS="acme",
     )
     return env
 
