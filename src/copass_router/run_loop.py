@@ -13,6 +13,7 @@ from .backend import AgentBackend, Turn
 from .errors import ProviderError, RouterError
 from .events import Error, Event
 from .logs import get_logger, scrub
+from .nesting import MAX_DEPTH, event_too_deep
 from .recorder import TurnRecorder
 from .tools import ToolContext
 from .types import StopReason
@@ -34,10 +35,22 @@ def error_event(exc: BaseException, provider: str) -> Error:
         )
     if isinstance(exc, RouterError):
         return Error(code=exc.code, message=message, retryable=exc.retryable, provider=provider)
+    # An unexpected exception's name and text are for the operator (logged as turn_failed).
     return Error(
         code="backend_error",
-        message=f"{type(exc).__name__}: {message}",
+        message="the provider backend failed; the operator's log has the details",
         provider=provider,
+    )
+
+
+def _too_deep_error(event: Event, turn: Turn) -> Error:
+    # Sent as it is, the event would cut the stream (RecursionError while serialising) and
+    # leave the turn unrecorded; the turn stops here instead.
+    log.warning("event_too_deep", run_id=turn.run_id, event_type=event.type)
+    return Error(
+        code="payload_too_large",
+        message=f"a {event.type} event nested deeper than {MAX_DEPTH} levels; the turn was stopped",
+        provider=turn.provider,
     )
 
 
@@ -118,6 +131,9 @@ class TurnRunner:
             except Exception as exc:
                 log.warning("turn_failed", run_id=turn.run_id, error=scrub(repr(exc)))
                 failure = error_event(exc, turn.provider)
+                break
+            if event_too_deep(event):
+                failure = _too_deep_error(event, turn)
                 break
             if turn._side:
                 for side in turn.drain():

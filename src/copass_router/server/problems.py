@@ -27,6 +27,7 @@ from ..errors import (
     UnknownProviderError,
 )
 from ..logs import get_logger, scrub
+from .admission import TooManyRunsError
 
 log = get_logger("copass_router.server")
 
@@ -57,6 +58,9 @@ _TITLES = {
     "payload_too_large": "Request body too large",
     "shutting_down": "Shutting down",
     "configuration_error": "Router misconfigured",
+    "rate_limited": "Too many runs in flight",
+    "unsupported_media_type": "Unsupported media type",
+    "request_timeout": "Request timeout",
     "provider_error": "Provider error",
     "internal_error": "Internal error",
 }
@@ -121,11 +125,24 @@ def problem_for(exc: RouterError) -> JSONResponse:
         return problem(403 if exc.forbidden else 401, exc.code, message)
     if isinstance(exc, ShuttingDownError):
         return problem(503, exc.code, message, retryable=True, headers={"Retry-After": "5"})
+    if isinstance(exc, TooManyRunsError):
+        after = str(exc.retry_after)
+        return problem(429, exc.code, message, retryable=True, headers={"Retry-After": after})
     if isinstance(exc, ProviderError):
         return problem(502, exc.code, message, provider=exc.provider, retryable=exc.retryable)
     if isinstance(exc, ConfigurationError):
-        return problem(500, exc.code, message)
-    return problem(500, exc.code, message, retryable=exc.retryable or None)
+        # The operator's problem, not the caller's: which key or URL is missing stays in the log.
+        log.error("configuration_error", error=scrub(message))
+        return problem(
+            503, exc.code, "the router is not configured for this request; tell its operator"
+        )
+    log.error("router_error", code=exc.code, error=scrub(message))
+    return problem(
+        500,
+        "internal_error",
+        "the router failed; the operator's log has the details",
+        retryable=exc.retryable or None,
+    )
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
