@@ -26,8 +26,8 @@ from ..store import SessionStore
 from .admission import RunLimits
 from .app import DEFAULT_HEARTBEAT, create_app
 from .auth import KEYS_ENV, ApiKeys, is_loopback
-from .dispatch import DISPATCH_PATH
 from .connections import ConnectionLimits
+from .dispatch import DISPATCH_PATH
 from .listener import RouterServer, base_url, bind_socket, uvicorn_config
 from .payloads import MAX_BODY_BYTES
 
