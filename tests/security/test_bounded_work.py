@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import Awaitable, Callable
+
+import pytest
 
 from copass_router import Error, Router, RunFinished, StopReason, TextDelta, UnknownProviderError
 from copass_router.server import RunLimits
@@ -157,3 +161,31 @@ async def test_echo_can_be_disabled_like_any_plugin() -> None:
         except UnknownProviderError as exc:
             assert exc.provider == "echo"
         assert router.store is not None  # the built-in store still loads
+
+
+SERVE_SCRIPT = (
+    "import sys; from copass_router.server import serve; "
+    "sys.exit(serve('127.0.0.1', 0, store=':memory:', grace=0.1))"
+)
+
+
+@pytest.mark.parametrize(("disabled", "shown"), [("", "echo"), ("echo", "none")])
+async def test_serve_says_which_providers_it_exposes(disabled: str, shown: str) -> None:
+    env = {
+        **os.environ,
+        "COPASS_ROUTER_API_KEYS": f"ops:{KEY_ALPHA}",
+        "COPASS_ROUTER_LOAD_PLUGINS": "only-the-built-ins",
+        "COPASS_ROUTER_DISABLE_PLUGINS": disabled,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVE_SCRIPT, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(20):
+            await proc.stdout.readline()  # serving on ...
+            line = (await proc.stdout.readline()).decode()
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert line.strip() == f"copass-router providers: {shown}"

@@ -122,3 +122,22 @@ async def test_deep_request_values_are_a_400_naming_the_field(served: Served) ->
         )
     assert run.status_code == 400 and problem_of(run)["field"] == "options"
     assert dispatch.status_code == 400 and problem_of(dispatch)["field"] == "arguments"
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise ValueError("no text for this")
+
+
+async def test_an_event_that_cannot_be_encoded_ends_the_stream_cleanly(served: Served) -> None:
+    served.scripted.enqueue(
+        TextDelta(text="a "),
+        TextDelta(text="b", provider_data={"scripted": Unprintable()}),
+        TextDelta(text="c"),
+        delay=0.05,
+    )
+    async with served.http() as http:
+        response = await http.post("/v1/runs", json={"provider": "scripted", "message": "hi"})
+    events = sse_events(response.text)
+    assert [e["type"] for e in events] == ["run_started", "text_delta", "error", "run_finished"]
+    assert events[-2]["code"] == "internal_error" and "no text" not in response.text

@@ -146,8 +146,18 @@ class RunStream:
                 for event in self._endings(item):
                     yield encode_event(event)
                 return
+            try:
+                frame = encode_event(item)
+            except (RecursionError, TypeError, ValueError) as exc:
+                # The router checks events' values; this is the last guard, so a stream is
+                # never cut mid-frame: the client gets an error and a run_finished instead.
+                log.error("event_not_sent", run_id=self.run_id, type=item.type, error=repr(exc))
+                self._cancel()
+                for event in self._endings(exc):
+                    yield encode_event(event)
+                return
             self._note(item)
-            yield encode_event(item)
+            yield frame
 
     def _note(self, event: Event) -> None:
         self._last = event
