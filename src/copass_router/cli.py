@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
         help="session store URL (default: COPASS_ROUTER_STORE or the "
         "SQLite file in the user data directory)",
     )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=8 * 1024 * 1024,
+        help="larger request bodies are refused with 413 (default 8 MiB)",
+    )
     return parser
 
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -163,10 +164,7 @@ async def test_echo_can_be_disabled_like_any_plugin() -> None:
         assert router.store is not None  # the built-in store still loads
 
 
-SERVE_SCRIPT = (
-    "import sys; from copass_router.server import serve; "
-    "sys.exit(serve('127.0.0.1', 0, store=':memory:', grace=0.1))"
-)
+COPASS_ROUTER = str(Path(sys.executable).parent / "copass-router")
 
 
 @pytest.mark.parametrize(("disabled", "shown"), [("", "echo"), ("echo", "none")])
@@ -174,11 +172,12 @@ async def test_serve_says_which_providers_it_exposes(disabled: str, shown: str) 
     env = {
         **os.environ,
         "COPASS_ROUTER_API_KEYS": f"ops:{KEY_ALPHA}",
+        "COPASS_ROUTER_STORE": ":memory:",
         "COPASS_ROUTER_LOAD_PLUGINS": "only-the-built-ins",
         "COPASS_ROUTER_DISABLE_PLUGINS": disabled,
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SERVE_SCRIPT, env=env, stdout=asyncio.subprocess.PIPE
+        COPASS_ROUTER, "serve", "--port", "0", env=env, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert proc.stdout is not None
