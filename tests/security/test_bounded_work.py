@@ -21,7 +21,7 @@ from copass_router import Error, Router, RunFinished, StopReason, TextDelta, Unk
 from copass_router.server import RunLimits
 from copass_router.server.runs import QUEUE_EVENTS, RunStream
 from copass_router.testing import ScriptedPlugin
-from copass_router.testing.scripted_model import MAX_LONG_WORDS
+from copass_router.testing.scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 
 from .conftest import KEY_ALPHA, KEY_BETA, FloodBackend, Served, make_router, problem_of, sse_events
 
@@ -35,6 +35,15 @@ async def test_long_past_its_cap_is_a_clean_error_not_millions_of_events() -> No
     assert not any(isinstance(e, TextDelta) for e in events)
     assert isinstance(events[-1], RunFinished) and events[-1].stop_reason is StopReason.ERROR
     assert sum(isinstance(e, TextDelta) for e in capped) == MAX_LONG_WORDS
+
+
+async def test_echoing_a_huge_message_is_a_bounded_number_of_events() -> None:
+    message = "a " * 400_000
+    async with make_router(max_message_chars=1_000_000) as router:
+        events = [e async for e in router.run(provider="echo", message=message)]
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) <= MAX_DELTAS
+    assert "".join(deltas) == "echo: " + message.strip()
 
 
 async def test_bad_scripted_commands_are_clean_errors() -> None:

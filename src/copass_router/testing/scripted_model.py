@@ -33,6 +33,7 @@ _CHUNK = re.compile(r"\S+\s*|\s+")
 # Bounds on what one scripted reply may cost: a 60-byte ``/long 5000000`` must not make a
 # server build and stream five million events.
 MAX_LONG_WORDS = 20_000
+MAX_DELTAS = MAX_LONG_WORDS
 MAX_SLOW_SECONDS = 60.0
 
 
@@ -52,11 +53,24 @@ class ModelReply:
 
     def chunks(self) -> list[str]:
         """The reply text split into word-sized stream deltas (joined, they give ``text``)."""
-        return _CHUNK.findall(self.text)
+        return _deltas(self.text)
 
     def thinking_chunks(self) -> list[str]:
         """The reasoning split into word-sized stream deltas."""
-        return _CHUNK.findall(self.thinking)
+        return _deltas(self.thinking)
+
+
+def _deltas(text: str) -> list[str]:
+    # Word-sized deltas, but never more than MAX_DELTAS of them: echoing a 1 MB message word by
+    # word would be half a million events (and strings held while the turn is recorded). The
+    # grouping is one regular expression, so even a huge reply is split without a Python loop.
+    size = -(-(text.count(" ") + text.count("\n") + 1) // MAX_DELTAS)
+    if size <= 1:
+        pieces: list[str] = _CHUNK.findall(text)
+        if len(pieces) <= MAX_DELTAS:
+            return pieces
+        size = -(-len(pieces) // MAX_DELTAS)  # other whitespace (tabs...) fooled the estimate
+    return re.findall(rf"(?:\S+\s*|\s+){{1,{size}}}", text)
 
 
 def _parse_calls(spec: str, first_index: int) -> tuple[ToolCallRequest, ...]:
