@@ -58,7 +58,6 @@ MESSAGES = st.one_of(
     st.sampled_from(["", "   ", "\n\t"]),
     HUGE,
     JSON_VALUES,
-    KEY,
 )
 
 
