@@ -15,7 +15,11 @@ from copass_router import RemoteRouter
 
 from .emulator_process import _free_port
 
-UNCAPPED = {"COPASS_ROUTER_MAX_RUNS": "0", "COPASS_ROUTER_MAX_RUNS_PER_KEY": "0"}
+UNCAPPED = {
+    "COPASS_ROUTER_MAX_RUNS": "0",
+    "COPASS_ROUTER_MAX_RUNS_PER_KEY": "0",
+    "COPASS_ROUTER_MAX_CONNECTIONS": "4000",
+}
 
 
 @contextlib.asynccontextmanager

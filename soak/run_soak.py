@@ -178,6 +178,7 @@ async def soak(
                 "COPASS_ROUTER_API_KEYS": "",
                 "COPASS_ROUTER_MAX_RUNS": "0",
                 "COPASS_ROUTER_MAX_RUNS_PER_KEY": "0",
+                "COPASS_ROUTER_MAX_CONNECTIONS": "4000",
             }
             emulator: Child | None = None
             if provider == "anthropic":

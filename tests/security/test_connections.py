@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
+
+from copass_router import ConfigurationError
 from copass_router.server.connections import ConnectionLimits
 
 from .conftest import KEY_ALPHA, Served
@@ -119,3 +122,12 @@ async def test_a_normal_keep_alive_client_is_not_cut_off(
             "/v1/runs", json={"provider": "echo", "message": "/slow 0.3 a b"}
         )
         assert response.status_code == 200 and "run_finished" in response.text
+
+
+def test_the_connection_cap_comes_from_the_environment() -> None:
+    assert ConnectionLimits.from_environ({}) == ConnectionLimits()
+    limits = ConnectionLimits.from_environ({"COPASS_ROUTER_MAX_CONNECTIONS": "4000"})
+    assert limits.max_connections == 4000
+    for bad in ("0", "-1", "many", "²"):
+        with pytest.raises(ConfigurationError):
+            ConnectionLimits.from_environ({"COPASS_ROUTER_MAX_CONNECTIONS": bad})

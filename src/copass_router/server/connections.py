@@ -16,16 +16,19 @@ The response side is not timed: a streamed run may last as long as its turn does
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..errors import ConfigurationError
 from ..logs import get_logger
 
 log = get_logger("copass_router.server")
 
-MAX_CONNECTIONS = 1000
+MAX_CONNECTIONS = 1000  # below the usual 1,024 descriptors a process may open
+MAX_CONNECTIONS_ENV = "COPASS_ROUTER_MAX_CONNECTIONS"
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 MAX_HEADER_BYTES = 64 * 1024
@@ -45,6 +48,16 @@ class ConnectionLimits:
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     max_header_bytes: int = MAX_HEADER_BYTES
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ConnectionLimits:
+        """The defaults, with ``COPASS_ROUTER_MAX_CONNECTIONS`` as the connection cap if set."""
+        raw = environ.get(MAX_CONNECTIONS_ENV, "").strip()
+        if not raw:
+            return cls()
+        if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 7 and int(raw) > 0):
+            raise ConfigurationError(f"{MAX_CONNECTIONS_ENV} must be a whole number above 0")
+        return cls(max_connections=int(raw))
 
     def protocol(self) -> type[asyncio.Protocol]:
         """The uvicorn HTTP protocol class applying these limits."""

@@ -70,7 +70,8 @@ def serve(
     :param max_body_bytes: larger request bodies are refused with 413.
     :param run_limits: caps on runs in flight (None: from ``COPASS_ROUTER_MAX_RUNS`` and
         ``COPASS_ROUTER_MAX_RUNS_PER_KEY``, else the defaults).
-    :param connection_limits: connection cap and header/body read timeouts.
+    :param connection_limits: connection cap and header/body read timeouts (None: the
+        defaults, with ``COPASS_ROUTER_MAX_CONNECTIONS`` as the cap if set).
     :param trusted_proxies: addresses whose ``X-Forwarded-For`` is believed (None: from
         ``COPASS_ROUTER_TRUSTED_PROXIES``, comma-separated; by default nobody's).
     """
@@ -78,6 +79,7 @@ def serve(
     try:
         keys = ApiKeys.parse(api_keys) if api_keys is not None else ApiKeys.from_environ(env)
         limits = run_limits or RunLimits.from_environ(env)
+        connection_limits = connection_limits or ConnectionLimits.from_environ(env)
     except ConfigurationError as exc:
         print(f"copass-router serve: {exc}", file=sys.stderr)
         return 2
