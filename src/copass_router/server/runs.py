@@ -6,6 +6,9 @@ produces from a queue, so a quiet turn can be covered with heartbeats without ev
 step of the turn. Cancelling that task is how a turn is stopped, for a client that left or a
 server that is shutting down; the router records the turn as cancelled and the backend cancels
 it at the provider.
+
+The queue is bounded: when the client falls behind, the pump waits, and so does the turn, so a
+slow reader slows its own run and no run holds more than ``QUEUE_EVENTS`` events in memory.
 """
 
 from __future__ import annotations
