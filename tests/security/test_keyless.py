@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from copass_router import RemoteRouter
 from copass_router.server.listener import uvicorn_config
 
 from .conftest import Served, problem_of
@@ -101,3 +102,10 @@ async def test_keyed_mode_is_not_affected(served: Served) -> None:
             headers={"Origin": "https://app.example", "X-Forwarded-For": "198.51.100.7"},
         )
     assert response.status_code == 200
+
+
+async def test_the_python_client_works_keyless(keyless: Served) -> None:
+    async with RemoteRouter(keyless.url, api_key=None) as remote:
+        result = await remote.complete(provider="echo", message="hi")
+        sessions = await remote.list_sessions("local")
+    assert result.text == "echo: hi" and len(sessions) == 1
