@@ -23,7 +23,16 @@ from copass_router.server.runs import QUEUE_EVENTS, RunStream
 from copass_router.testing import ScriptedPlugin
 from copass_router.testing.scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 
-from .conftest import KEY_ALPHA, KEY_BETA, FloodBackend, Served, make_router, problem_of, sse_events
+from .conftest import (
+    KEY_ALPHA,
+    KEY_BETA,
+    FloodBackend,
+    Served,
+    make_router,
+    problem_of,
+    sse_events,
+    wait_until,
+)
 
 
 async def test_long_past_its_cap_is_a_clean_error_not_millions_of_events() -> None:
@@ -122,7 +131,7 @@ async def test_runs_in_flight_are_capped_per_key_with_a_429(
     slow = {"provider": "echo", "message": "/slow 0.5 one two"}
     async with served.http(KEY_ALPHA) as alpha, served.http(KEY_BETA) as beta:
         first = asyncio.create_task(alpha.post("/v1/runs", json=slow))
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: len(served.state.runs) == 1)
         refused = await alpha.post("/v1/runs", json=slow)
         other_tenant = await beta.post("/v1/runs", json={"provider": "echo", "message": "hi"})
         assert (await first).status_code == 200
@@ -141,7 +150,7 @@ async def test_runs_in_flight_are_capped_per_worker(
     slow = {"provider": "echo", "message": "/slow 0.5 one two"}
     async with served.http(KEY_ALPHA) as alpha, served.http(KEY_BETA) as beta:
         first = asyncio.create_task(alpha.post("/v1/runs", json=slow))
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: len(served.state.runs) == 1)
         refused = await beta.post("/v1/runs", json=slow)
         await first
     assert refused.status_code == 429

@@ -26,10 +26,20 @@ async def _open(served: Served) -> tuple[asyncio.StreamReader, asyncio.StreamWri
     return await asyncio.open_connection("127.0.0.1", served.port)
 
 
+RESET = b"(reset)"
+
+
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """Everything the server sent before it closed the connection (fails if it stays open)."""
+    """Everything the server sent before it closed the connection (fails if it stays open).
+
+    A server closing a socket that still holds unread bytes from the client makes the kernel
+    send a reset, which may reach the client before the answer: that is a close too.
+    """
     async with asyncio.timeout(seconds):
-        return await reader.read()  # until EOF
+        try:
+            return await reader.read()  # until EOF
+        except ConnectionResetError:
+            return RESET
 
 
 async def _trickle(writer: asyncio.StreamWriter, data: bytes, pause: float) -> None:
@@ -61,7 +71,7 @@ async def test_trickled_headers_are_cut_off(
     trickler = asyncio.create_task(_trickle(writer, request, 0.01))
     answer = await _closed_within(reader, 5)
     trickler.cancel()
-    assert answer.startswith(b"HTTP/1.1 408")
+    assert answer.startswith(b"HTTP/1.1 408") or answer == RESET
     writer.close()
 
 
@@ -79,7 +89,7 @@ async def test_a_trickled_dispatch_body_without_credentials_is_cut_off(
     trickler = asyncio.create_task(_trickle(writer, body, 0.01))
     answer = await _closed_within(reader, 5)
     trickler.cancel()
-    assert answer.startswith(b"HTTP/1.1 408")
+    assert answer.startswith(b"HTTP/1.1 408") or answer == RESET
     writer.close()
 
 
@@ -90,7 +100,7 @@ async def test_headers_over_the_size_cap_are_refused(
     reader, writer = await _open(served)
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 10_000)
     answer = await _closed_within(reader, 5)
-    assert answer.startswith(b"HTTP/1.1 431")
+    assert answer.startswith(b"HTTP/1.1 431") or answer == RESET
     writer.close()
 
 
@@ -101,7 +111,7 @@ async def test_connections_over_the_cap_are_closed_and_the_rest_still_work(
     served = await serve_router(limits=limits)
     held = [await _open(served) for _ in range(4)]
     extra_reader, extra_writer = await _open(served)
-    assert await _closed_within(extra_reader, 5) == b""  # closed at once, nothing said
+    assert await _closed_within(extra_reader, 5) in (b"", RESET)  # closed at once, unanswered
     extra_writer.close()
     for _, writer in held:
         writer.close()
