@@ -123,6 +123,9 @@ class PluginHost:
         self._loaded = True
         if self._builtins:
             for path in BUILTINS:
+                if self._is_blocked_builtin(path):
+                    self._infos[path] = PluginInfo(path, "blocked", "copass-router", _version())
+                    continue
                 self._add(
                     path, functools.partial(importlib.import_module, path), "copass-router", None
                 )
@@ -141,6 +144,11 @@ class PluginHost:
                 self._add(ep.name, ep.load, dist, version)
         self.pm.check_pending()  # every plugin naming an unknown hook was failed and removed above
         self._collect()
+
+    def _is_blocked_builtin(self, path: str) -> bool:
+        # Only the block list: the allow list names installed plugins, and a built-in is part
+        # of the core. ``echo`` (its short name) or the module path blocks it.
+        return bool({_normal(path), _normal(path.rpartition(".")[2])} & self._block)
 
     def _is_blocked(self, name: str, dist: str | None) -> bool:
         names = {_normal(name)} | ({_normal(dist)} if dist else set())

@@ -416,6 +416,11 @@ class Router:
             verify_token(self._secret, token), tool_name, arguments, call_id, round_id
         )
 
+    def verify_dispatch_token(self, token: str) -> None:
+        """Check a dispatch token's signature and expiry (cheap: no store, no tool); raises
+        :class:`DispatchAuthError`. Lets an endpoint refuse a forged call before reading it."""
+        verify_token(self._secret, token)
+
     async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Serve only the dispatch callback endpoint, in the background, for hosts that do not
         run the full hosted service. Sets :attr:`dispatch_url`; returns the running server

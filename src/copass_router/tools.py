@@ -224,7 +224,7 @@ class ToolDispatcher:
             output, is_error = f"tool {call.name!r} failed: {_describe(exc)}", True
         try:
             text = _encode_output(output)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: nested too deep
             kind = type(output).__name__
             text, is_error = f"tool {call.name!r} returned a {kind}, which is not JSON", True
         return ToolResult(call_id=call.call_id, name=call.name, output=text, is_error=is_error)
