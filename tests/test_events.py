@@ -16,7 +16,7 @@ from copass_router import (
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
-    TokenUsage,
+    TokenCounts,
     ToolCall,
     ToolResult,
     UnknownEvent,
@@ -60,7 +60,7 @@ SAMPLES: list[Event] = [
         run_id="r",
         seq=10,
         stop_reason=StopReason.TOOL_LIMIT,
-        usage=TokenUsage(1, 2, 3, 4),
+        usage=TokenCounts(1, 2, 3, 4),
         session_id="s",
     ),
 ]

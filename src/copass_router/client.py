@@ -39,7 +39,7 @@ from .events import (
 from .requests import build_request
 from .results import RunResult, collect
 from .router import ProviderInfo
-from .types import RunRequest, SessionInfo, StopReason, TokenUsage, TranscriptTurn
+from .types import RunRequest, SessionInfo, StopReason, TokenCounts, TranscriptTurn
 from .wire import get_converter
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class _StreamState:
     def __init__(self) -> None:
         self.started: RunStarted | None = None
         self.last: Event | None = None
-        self.usage = TokenUsage()
+        self.usage = TokenCounts()
         self.finished = False
 
     def note(self, event: Event) -> None:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .types import StopReason, TokenUsage
+from .types import StopReason, TokenCounts
 from .wire import get_converter
 
 
@@ -107,9 +107,9 @@ class Usage(Event):
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
-    def as_token_usage(self) -> TokenUsage:
-        """These counts as a :class:`TokenUsage`."""
-        return TokenUsage(
+    def as_token_usage(self) -> TokenCounts:
+        """These counts as a :class:`TokenCounts`."""
+        return TokenCounts(
             self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
         )
 
@@ -164,7 +164,7 @@ class RunFinished(Event):
 
     type: ClassVar[str] = "run_finished"
     stop_reason: StopReason
-    usage: TokenUsage = TokenUsage()
+    usage: TokenCounts = TokenCounts()
     session_id: str = ""
 
 

@@ -8,9 +8,9 @@ import attrs
 
 from .events import Error, Event, Message, TextDelta, ToolCall, ToolResult, Usage
 from .types import (
-    AssistantText,
+    AssistantItem,
     StopReason,
-    TokenUsage,
+    TokenCounts,
     ToolCallItem,
     ToolResultItem,
     TranscriptItem,
@@ -28,7 +28,7 @@ class TurnRecorder:
     def __init__(self) -> None:
         self.items: list[TranscriptItem] = []
         self.pending_text: list[str] = []
-        self.usage = TokenUsage()
+        self.usage = TokenCounts()
         self.errors: list[Error] = []
         self.provider_data: dict[str, Any] = {}
 
@@ -39,7 +39,7 @@ class TurnRecorder:
             self.pending_text.append(event.text)  # type: ignore[attr-defined]
         elif cls is Message:
             self.pending_text.clear()
-            self.items.append(AssistantText(event.text))  # type: ignore[attr-defined]
+            self.items.append(AssistantItem(event.text))  # type: ignore[attr-defined]
         elif cls is ToolCall:
             self._flush_text()
             e: Any = event
@@ -54,7 +54,7 @@ class TurnRecorder:
 
     def _flush_text(self) -> None:
         if self.pending_text:
-            self.items.append(AssistantText("".join(self.pending_text)))
+            self.items.append(AssistantItem("".join(self.pending_text)))
             self.pending_text.clear()
 
     def finish(self, started: TranscriptTurn, stop_reason: StopReason) -> TranscriptTurn:

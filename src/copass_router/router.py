@@ -68,8 +68,8 @@ class Router:
     :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
     :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
     :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
-    :param backend_options: per provider, settings handed to its backend factory as
-        ``BackendContext.options`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
+    :param provider_settings: per provider, settings handed to its backend factory as
+        ``BackendContext.settings`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
     :param retry_policy: how retryable provider errors before any output are retried
         (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
         ``RetryPolicy(max_retries=0)``: none).
@@ -88,7 +88,7 @@ class Router:
         turn_timeout: float | None = None,
         dispatch_secret: bytes | str | None = None,
         dispatch_url: str | None = None,
-        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+        provider_settings: Mapping[str, Mapping[str, Any]] | None = None,
         max_message_chars: int = MAX_MESSAGE_CHARS,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
@@ -113,7 +113,7 @@ class Router:
         self.retry_policy = retry_policy or RetryPolicy(
             max_retries=env_int(self.environ, "COPASS_ROUTER_MAX_RETRIES", 2, maximum=10)
         )
-        self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
+        self._provider_settings = {k: dict(v) for k, v in (provider_settings or {}).items()}
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
@@ -177,7 +177,7 @@ class Router:
                     resources=ResourceCache(self.store, provider),
                     environ=self.environ,
                     dispatch_url=self.dispatch_url,
-                    options=self._backend_options.get(provider, {}),
+                    settings=self._provider_settings.get(provider, {}),
                 )
                 self._backends[provider] = factory(context)
         return self._backends[provider]

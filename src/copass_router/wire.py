@@ -8,18 +8,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from .types import (
-    AssistantText,
+    AssistantItem,
     Binding,
     ToolCallItem,
     ToolResultItem,
     TranscriptItem,
     TranscriptTurn,
-    UserText,
+    UserItem,
 )
 
 _ITEM_TAGS: dict[type, str] = {
-    UserText: "user",
-    AssistantText: "assistant",
+    UserItem: "user",
+    AssistantItem: "assistant",
     ToolCallItem: "tool_call",
     ToolResultItem: "tool_result",
 }

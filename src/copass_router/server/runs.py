@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import RouterError
 from ..events import Error, Event, RunFinished, RunStarted, Usage
 from ..logs import get_logger, scrub
-from ..types import StopReason, TokenUsage
+from ..types import StopReason, TokenCounts
 from .problems import ShuttingDownError
 from .sse import HEARTBEAT, encode_event
 
@@ -55,7 +55,7 @@ class RunStream:
         self._outcome: object = None
         self._task: asyncio.Task[None] | None = None
         self._last: Event | None = None
-        self._usage = TokenUsage()
+        self._usage = TokenCounts()
         self.started: RunStarted | None = None
         self.closed = asyncio.Event()
 
