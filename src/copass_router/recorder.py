@@ -1,12 +1,14 @@
-"""Turns a run's events into its transcript turn, as they pass."""
+"""Turns a run's events into its transcript turn, as they pass, and stores it at the end."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .backend import Turn
 from .events import Error, Event, Message, TextDelta, ToolCall, ToolResult, Usage
+from .logs import get_logger
 from .types import (
     AssistantItem,
     StopReason,
@@ -17,6 +19,11 @@ from .types import (
     TranscriptTurn,
     TurnStatus,
 )
+
+if TYPE_CHECKING:
+    from .store import SessionStore, TurnStart
+
+log = get_logger("copass_router.recorder")
 
 
 class TurnRecorder:
@@ -76,3 +83,35 @@ class TurnRecorder:
             usage=self.usage,
             provider_data=data,
         )
+
+
+async def store_turn(
+    store: SessionStore, start: TurnStart, record: TranscriptTurn, turn: Turn
+) -> None:
+    """One store call: the final turn, the binding it leaves, the session released."""
+    synced = record.index + 1
+    binding = None
+    if turn.new_binding is not None:
+        binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
+    elif (
+        start.binding is not None
+        and turn.binding is not None
+        and record.status is TurnStatus.COMPLETED
+    ):
+        binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
+    sid = start.session.session_id
+    # What cannot be encoded (a value nested too deep) is dropped, never the release of
+    # the session: without the binding, then without what the turn produced.
+    bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
+    for final, bound in ((record, binding), (record, None), (bare, None)):
+        try:
+            kept = await store.finish_turn(sid, final, start.lease, bound)
+            break
+        except (RecursionError, ValueError, TypeError) as exc:
+            log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
+    else:
+        return
+    if not kept:
+        # The claim lapsed (a stall longer than the lease) and another turn took the
+        # session, or the session was deleted: a late write must not clobber either.
+        log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)

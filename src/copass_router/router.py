@@ -22,6 +22,7 @@ from .events import Event, RunFinished, RunStarted, ToolResult
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
 from .plugins import PluginHost
+from .recorder import store_turn
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
 from .retries import RetryPolicy
@@ -37,7 +38,6 @@ from .types import (
     SessionInfo,
     StopReason,
     TranscriptTurn,
-    TurnStatus,
 )
 
 log = get_logger("copass_router.router")
@@ -300,7 +300,7 @@ class Router:
             await runner.aclose()
             await lease.stop()
             record = runner.recorder.finish(started, outcome)
-            await self._record(start, record, turn)
+            await store_turn(self.store, start, record, turn)
             finished = RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
             if left:  # nobody reads it, but middleware (a tracer) still sees the run end
                 await runner.bookend(finished)
@@ -308,35 +308,6 @@ class Router:
 
     async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
         return [t for t in await self.store.load_turns(sid) if t.index < before]
-
-    async def _record(self, start: TurnStart, record: TranscriptTurn, turn: Turn) -> None:
-        """One store call: the final turn, the binding it leaves, the session released."""
-        synced = record.index + 1
-        binding = None
-        if turn.new_binding is not None:
-            binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
-        elif (
-            start.binding is not None
-            and turn.binding is not None
-            and record.status is TurnStatus.COMPLETED
-        ):
-            binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
-        sid = start.session.session_id
-        # What cannot be encoded (a value nested too deep) is dropped, never the release of
-        # the session: without the binding, then without what the turn produced.
-        bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
-        for final, bound in ((record, binding), (record, None), (bare, None)):
-            try:
-                kept = await self.store.finish_turn(sid, final, start.lease, bound)
-                break
-            except (RecursionError, ValueError, TypeError) as exc:
-                log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
-        else:
-            return
-        if not kept:
-            # The claim lapsed (a stall longer than the lease) and another turn took the
-            # session, or the session was deleted: a late write must not clobber either.
-            log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)
 
     # -- sessions ----------------------------------------------------------------------------
 
