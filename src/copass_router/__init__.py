@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
+from .budgets import Budget, Budgets
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
 from .errors import (
     ERROR_CODES,
+    BudgetExceededError,
     CodeInfo,
     ConfigurationError,
     DispatchAuthError,
@@ -31,6 +33,7 @@ from .errors import (
 from .events import (
     Error,
     Event,
+    Failover,
     Message,
     ProviderEvent,
     Retry,
@@ -48,13 +51,16 @@ from .events import (
     event_to_dict,
     event_to_json,
 )
+from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
 from .hookspecs import hookimpl, hookspec
 from .logs import get_logger, scrub
 from .plugins import PluginInfo
+from .prices import ModelPrice, PriceBook
 from .registrars import (
     BackendRegistrar,
     CommandRegistrar,
     EmulatorRegistrar,
+    PriceRegistrar,
     StoreRegistrar,
     ToolRegistrar,
 )
@@ -64,7 +70,9 @@ from .retries import RetryPolicy
 from .router import ProviderInfo, Router
 from .settings import env_flag, env_float, env_int
 from .store import SessionStore, SQLiteStore
+from .store.usage_sqlite import SQLiteUsageLedger
 from .tools import Tool, ToolContext, ToolOutput, tool
+from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
 
 if TYPE_CHECKING:
     from .client import RemoteRouter, RemoteRouterError
@@ -88,13 +96,19 @@ from .types import (
 )
 
 __all__ = [
+    "AVAILABILITY_CODES",
     "COMMON_FIELDS",
+    "DEFAULT_TENANT",
     "ERROR_CODES",
+    "MID_TURN_CODES",
     "AgentBackend",
     "AssistantText",
     "BackendContext",
     "BackendRegistrar",
     "Binding",
+    "Budget",
+    "BudgetExceededError",
+    "Budgets",
     "ChatMessage",
     "CodeInfo",
     "CommandRegistrar",
@@ -105,13 +119,19 @@ __all__ = [
     "ErrorCode",
     "Event",
     "EventPrinter",
+    "Failover",
+    "FailoverPolicy",
+    "Fallback",
     "InternalError",
     "InvalidRequestError",
     "Message",
+    "ModelPrice",
     "ModelStep",
     "PayloadTooLargeError",
     "PluginInfo",
     "PluginLoadError",
+    "PriceBook",
+    "PriceRegistrar",
     "ProviderError",
     "ProviderEvent",
     "ProviderInfo",
@@ -128,10 +148,12 @@ __all__ = [
     "RunResult",
     "RunStarted",
     "SQLiteStore",
+    "SQLiteUsageLedger",
     "SessionBusyError",
     "SessionInfo",
     "SessionNotFoundError",
     "SessionStore",
+    "Spend",
     "StopReason",
     "StoreRegistrar",
     "TextDelta",
@@ -156,6 +178,9 @@ __all__ = [
     "UnknownEvent",
     "UnknownProviderError",
     "Usage",
+    "UsageEntry",
+    "UsageLedger",
+    "UsageRow",
     "UserText",
     "chat_messages",
     "code_for_status",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import secrets
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .budgets import Budget, Budgets, budgets_from_env
 from .errors import (
     InvalidRequestError,
     SessionBusyError,
@@ -20,24 +22,28 @@ from .errors import (
     UnknownProviderError,
 )
 from .events import Event, RunFinished, RunStarted, ToolResult
+from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
+from .metering import Meter, RunCost
 from .plugins import PluginHost
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
 from .retries import RetryPolicy
-from .run_loop import TurnRunner
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
+from .store.usage_sqlite import SQLiteUsageLedger
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
+    Binding,
     RunRequest,
     SessionInfo,
     StopReason,
     TranscriptTurn,
     TurnStatus,
 )
+from .usage import UsageLedger, UsageRow
 
 log = get_logger("copass_router.router")
 
@@ -72,6 +78,12 @@ class Router:
     :param retry_policy: how retryable provider errors before any output are retried
         (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
         ``RetryPolicy(max_retries=0)``: none).
+    :param failover: the default failover policy: where a turn goes on when its provider
+        fails (see :class:`FailoverPolicy`; a run's own ``fallbacks`` replace its list).
+    :param ledger: where model calls are counted (a :class:`UsageLedger` or a SQLite URL);
+        None: the store's SQLite file, or memory when the store is not a SQLite file.
+    :param budgets: spending limits (see :class:`Budget`), besides those configured in
+        ``COPASS_ROUTER_BUDGETS``; change them later through :attr:`budgets`.
     """
 
     def __init__(
@@ -90,6 +102,9 @@ class Router:
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
         max_message_chars: int = MAX_MESSAGE_CHARS,
         retry_policy: RetryPolicy | None = None,
+        failover: FailoverPolicy | None = None,
+        ledger: UsageLedger | str | None = None,
+        budgets: Sequence[Budget] = (),
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -118,6 +133,12 @@ class Router:
         self._dispatcher: ToolDispatcher | None = None
         self._busy: set[str] = set()
         self._live = LiveRuns()
+        self.failover = failover or FailoverPolicy()
+        self._ledger_arg = ledger
+        self._ledger: UsageLedger | None = None
+        #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
+        self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
+        self.meter = Meter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,6 +156,9 @@ class Router:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._ledger is not None:
+            await self._ledger.close()
+            self._ledger = None
 
     @property
     def store(self) -> SessionStore:
@@ -149,6 +173,33 @@ class Router:
             else:
                 self._store = arg
         return self._store
+
+    @property
+    def ledger(self) -> UsageLedger:
+        """The usage ledger (opened on first use)."""
+        if self._ledger is None:
+            arg = self._ledger_arg
+            if arg is None:
+                store = self._store_arg
+                url = store if isinstance(store, str) else getattr(store, "path", None)
+                if store is None:
+                    url = default_store_url(self.environ)
+                arg = SQLiteUsageLedger.url_beside(url)
+            self._ledger = SQLiteUsageLedger.from_url(arg) if isinstance(arg, str) else arg
+        return self._ledger
+
+    async def usage(
+        self,
+        *,
+        tenant: str | None = None,
+        end_user_id: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> list[UsageRow]:
+        """Rows of the usage ledger (per tenant, end user, provider, model and day)."""
+        return await self.ledger.query(
+            tenant=tenant, end_user_id=end_user_id, since=since, until=until
+        )
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -236,13 +287,18 @@ class Router:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
+        targets = [Target(request, backend, model)]
+        targets += await fallback_targets(
+            request, self.failover, self.backend, self.plugins.fields_in_use()
+        )
+        await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
         session = await self._open_session(request)
         if session.session_id in self._busy:
             raise SessionBusyError(session.session_id)
         self._busy.add(session.session_id)
         try:
-            turn = self._turn(request, backend, model, session, dispatcher)
+            turn = self._turn(request, targets, session, dispatcher)
             async with contextlib.aclosing(turn) as events:
                 async for event in events:
                     yield event
@@ -252,14 +308,15 @@ class Router:
     async def _turn(
         self,
         request: RunRequest,
-        backend: AgentBackend,
-        model: str,
+        targets: list[Target],
         session: SessionInfo,
         dispatcher: ToolDispatcher,
     ) -> AsyncGenerator[Event]:
-        store, sid = self.store, session.session_id
+        store, sid, model = self.store, session.session_id, targets[0].model
         binding = (
-            await store.get_binding(sid, request.provider) if backend.keeps_native_session else None
+            await store.get_binding(sid, request.provider)
+            if targets[0].backend.keeps_native_session
+            else None
         )
         history = await store.load_turns(sid, start=binding.synced_turns if binding else 0)
         run_id = f"run_{uuid.uuid4().hex}"
@@ -267,49 +324,75 @@ class Router:
             session.turn_count, run_id, request.provider, model, request.message
         )
         await store.begin_turn(sid, started)
-        context = ToolContext(
-            run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
-        )
         timeout = request.timeout or self.turn_timeout
-        turn = Turn(
-            request=request,
-            run_id=run_id,
-            session_id=sid,
-            model=model,
-            history=history,
-            binding=binding,
-            tools=dispatcher.specs,
-            dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: self._earlier_turns(sid, started.index),
-            dispatch_token=mint_token(
-                self._secret,
+        cost = RunCost()
+
+        def new_turn(
+            target: Target, history: Sequence[TranscriptTurn], binding: Binding | None
+        ) -> tuple[Turn, ToolContext]:
+            context = ToolContext(
+                run_id, sid, request.end_user_id, target.provider, target.model,
+                dict(request.metadata),
+            )  # fmt: skip
+            turn = Turn(
+                request=target.request,
                 run_id=run_id,
                 session_id=sid,
-                end_user_id=request.end_user_id,
-                tools=dispatcher.names(),
-                ttl=(timeout or 3600) + 60,
-            ),
-            dispatch_url=self.dispatch_url,
-            retry_policy=self.retry_policy,
+                model=target.model,
+                history=history,
+                binding=binding,
+                tools=dispatcher.specs,
+                dispatch=lambda _turn, calls: dispatcher.run(calls, context),
+                load_history=lambda: self._earlier_turns(sid, started.index),
+                dispatch_token=mint_token(
+                    self._secret,
+                    run_id=run_id,
+                    session_id=sid,
+                    end_user_id=request.end_user_id,
+                    tools=dispatcher.names(),
+                    ttl=(timeout or 3600) + 60,
+                ),
+                dispatch_url=self.dispatch_url,
+                retry_policy=self.retry_policy,
+            )
+            self._live.add(turn, dispatcher, context)
+            return turn, context
+
+        driver = TurnDriver(
+            targets=targets,
+            wrap=lambda target: self.meter.wrap(target.backend, target.model, cost),
+            policy=self.failover,
+            new_turn=new_turn,
+            store=store,
+            started=started,
+            first=new_turn(targets[0], history, binding),
+            had_binding=binding is not None,
+            middleware=self.plugins.middleware(),
+            timeout=timeout,
         )
-        self._live.add(turn, dispatcher, context)
-        runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
         outcome = StopReason.CANCELLED  # until the stream ends on its own
         try:
-            yield await runner.bookend(
+            yield await driver.bookend(
                 RunStarted(session_id=sid, provider=request.provider, model=model)
             )
-            async with contextlib.aclosing(runner.events()) as stream:
+            async with contextlib.aclosing(driver.events()) as stream:
                 async for event in stream:
                     yield event
-            outcome = turn.stop_reason
+            outcome = driver.turn.stop_reason
         finally:
             self._live.remove(run_id)
-            await runner.aclose()
-            record = runner.recorder.finish(started, outcome)
-            await self._record(sid, record, turn, binding is not None)
-        yield await runner.bookend(
-            RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
+            await driver.aclose()
+            record = driver.finish(outcome)
+            await self._record(sid, record, driver.turn, driver.had_binding)
+        yield await driver.bookend(
+            RunFinished(
+                stop_reason=outcome,
+                usage=record.usage,
+                session_id=sid,
+                provider=record.provider,
+                model=record.model,
+                cost_usd=cost.cost_usd,
+            )
         )
 
     async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
