@@ -188,7 +188,10 @@ async def fallback_targets(
 
 
 #: Builds an attempt's Turn and tool context: (target, history, binding) -> (turn, context).
-NewTurn = Callable[[Target, Sequence[TranscriptTurn], Binding | None], tuple["Turn", ToolContext]]
+NewTurn = Callable[
+    [Target, Sequence[TranscriptTurn], Binding | None, TranscriptTurn | None],
+    tuple["Turn", ToolContext],
+]
 
 
 class TurnDriver:
@@ -291,7 +294,7 @@ class TurnDriver:
             target = attrs.evolve(
                 target, request=attrs.evolve(target.request, message=CONTINUE_MESSAGE)
             )
-        turn, context = self._new_turn(target, history, binding)
+        turn, context = self._new_turn(target, history, binding, partial)
         turn.tool_rounds = old_runner.turn.tool_rounds
         self.had_binding = binding is not None
         timeout = None
@@ -327,8 +330,13 @@ class TurnDriver:
         items = list(self.recorder.items)
         if not items:
             return None
+        # Its own run id: to the next provider it is an earlier turn, not the one it runs.
         return attrs.evolve(
-            self._started, provider=failed.provider, model=failed.model, items=tuple(items)
+            self._started,
+            run_id=f"{self._started.run_id}-before-failover",
+            provider=failed.provider,
+            model=failed.model,
+            items=tuple(items),
         )
 
     def finish(self, outcome: StopReason) -> TranscriptTurn:

@@ -328,7 +328,10 @@ class Router:
         cost = RunCost()
 
         def new_turn(
-            target: Target, history: Sequence[TranscriptTurn], binding: Binding | None
+            target: Target,
+            history: Sequence[TranscriptTurn],
+            binding: Binding | None,
+            so_far: TranscriptTurn | None = None,
         ) -> tuple[Turn, ToolContext]:
             context = ToolContext(
                 run_id, sid, request.end_user_id, target.provider, target.model,
@@ -343,7 +346,7 @@ class Router:
                 binding=binding,
                 tools=dispatcher.specs,
                 dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-                load_history=lambda: self._earlier_turns(sid, started.index),
+                load_history=lambda: self._earlier_turns(sid, started.index, so_far),
                 dispatch_token=mint_token(
                     self._secret,
                     run_id=run_id,
@@ -365,7 +368,7 @@ class Router:
             new_turn=new_turn,
             store=store,
             started=started,
-            first=new_turn(targets[0], history, binding),
+            first=new_turn(targets[0], history, binding, None),
             had_binding=binding is not None,
             middleware=self.plugins.middleware(),
             timeout=timeout,
@@ -395,8 +398,12 @@ class Router:
             )
         )
 
-    async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
-        return [t for t in await self.store.load_turns(sid) if t.index < before]
+    async def _earlier_turns(
+        self, sid: str, before: int, so_far: TranscriptTurn | None = None
+    ) -> list[TranscriptTurn]:
+        # ``so_far``: what failed attempts of this turn did, when the turn failed over.
+        earlier = [t for t in await self.store.load_turns(sid) if t.index < before]
+        return [*earlier, so_far] if so_far is not None else earlier
 
     async def _record(
         self, sid: str, record: TranscriptTurn, turn: Turn, had_binding: bool
