@@ -22,6 +22,7 @@ BUILTIN_COMMANDS = (
     "uninstall",
     "emulate",
     "serve",
+    "usage",
 )
 
 
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         help="session store URL (default: COPASS_ROUTER_STORE or the "
         "SQLite file in the user data directory)",
     )
+    from .usage_cli import add_usage_parser  # the usage ledger's command
+
+    add_usage_parser(sub)
     return parser
 
 
@@ -323,6 +327,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return asyncio.run(_run(args, out))
         if args.command == "sessions":
             return asyncio.run(_sessions(args, out))
+        if args.command == "usage":
+            from .usage_cli import usage_command
+
+            return asyncio.run(usage_command(args, out, _router()))
         handlers = {
             "providers": _providers,
             "plugins": _plugins,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import (
+    BudgetExceededError,
     ConfigurationError,
     DispatchAuthError,
     InvalidRequestError,
@@ -75,6 +76,13 @@ def error_from_problem(status: int, body: Mapping[str, Any]) -> RouterError:
         return DispatchAuthError(detail, forbidden=status == 403)
     if code == "configuration_error":
         return ConfigurationError(detail)
+    if code == "budget_exceeded":
+        return BudgetExceededError(
+            limit=str(body.get("limit", "")),
+            spent=str(body.get("spent", "")),
+            allowed=str(body.get("allowed", "")),
+            resets_at=str(body.get("resets_at", "")),
+        )
     if code == "provider_error":
         return ProviderError(
             detail,

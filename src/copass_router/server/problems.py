@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import (
+    BudgetExceededError,
     ConfigurationError,
     DispatchAuthError,
     InvalidRequestError,
@@ -116,6 +117,18 @@ def problem_for(exc: RouterError) -> JSONResponse:
             session_id=exc.session_id,
             retryable=True,
             headers={"Retry-After": "1"},
+        )
+    if isinstance(exc, BudgetExceededError):
+        wait = None if exc.retry_after is None else str(max(int(exc.retry_after), 1))
+        return problem(
+            402,
+            exc.code,
+            message,
+            limit=exc.limit,
+            spent=exc.spent,
+            allowed=exc.allowed,
+            resets_at=exc.resets_at,
+            headers={"Retry-After": wait} if wait else None,
         )
     if isinstance(exc, DispatchAuthError):
         return problem(403 if exc.forbidden else 401, exc.code, message)
