@@ -214,6 +214,7 @@ class TurnDriver:
         middleware: Sequence[Callable[..., Any]],
         timeout: float | None,
         wrap: Callable[[Target], AgentBackend] = lambda target: target.backend,
+        may_fail_over: Callable[[], bool] = lambda: True,
     ) -> None:
         self._targets = list(targets)
         self._policy = policy
@@ -222,6 +223,7 @@ class TurnDriver:
         self._started = started
         self._middleware = tuple(middleware)
         self._wrap = wrap
+        self._may_fail_over = may_fail_over
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + timeout if timeout else None
         self.recorder = TurnRecorder()
@@ -279,7 +281,7 @@ class TurnDriver:
             return False
         if self._deadline is not None and asyncio.get_running_loop().time() >= self._deadline:
             return False
-        return self._policy.applies(error, produced)
+        return self._policy.applies(error, produced) and self._may_fail_over()
 
     async def _switch(self, error: Error, held: Error | None) -> Event:
         """Close the failed attempt and start the next: the Failover event that says so."""

@@ -2,8 +2,10 @@
 
 The router wraps each attempt's backend in a :class:`MeteredBackend`: every ``Usage`` event the
 backend yields gets its ``cost_usd`` (from the price book) before middleware or the consumer see
-it, is recorded in the ledger, and, when it spends a budget that covers the run, ends the turn
-with stop reason ``budget`` before the next model call.
+it, and is recorded in the ledger. When a budget that covers the run is spent after a call, the
+run is over budget: a turn that needs no further model call ends as it would have; one about to
+run tools (whose results would go to the next model call) ends there with stop reason
+``budget``, before the tools run and before that call.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import attrs
 
 from .backend import AgentBackend, Turn
 from .budgets import Budgets
-from .events import Event, Usage
+from .events import Event, ToolCall, Usage
 from .logs import get_logger, scrub
 from .prices import PriceBook
 from .run_loop import turn_events
@@ -45,6 +47,8 @@ class RunCost:
     """What a run's priced model calls cost so far (None until one is priced)."""
 
     cost_usd: Decimal | None = None
+    #: A budget covering the run was spent after one of its calls.
+    over_budget: bool = False
 
     def add(self, cost: Decimal | None) -> None:
         if cost is not None:
@@ -92,7 +96,7 @@ class Meter:
             log.error("usage_not_recorded", run_id=turn.run_id, error=scrub(repr(exc)))
             return attrs.evolve(usage, cost_usd=price) if price is not None else usage
         if len(self.budgets) and await self.budgets.first_spent(ledger, tenant, user, now):
-            turn.request_stop(StopReason.BUDGET)
+            cost.over_budget = True
         return attrs.evolve(usage, cost_usd=price) if price is not None else usage
 
 
@@ -110,4 +114,9 @@ class MeteredBackend(AgentBackend):
             async for event in events:
                 if type(event) is Usage:
                     event = await self._meter.account(turn, self._model, event, self._cost)
+                elif self._cost.over_budget and type(event) is ToolCall:
+                    # Tools now would feed another model call: end here, before they run
+                    # (closing the stream closes the dispatcher before it starts them).
+                    turn.request_stop(StopReason.BUDGET)
+                    return
                 yield event

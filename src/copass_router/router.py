@@ -364,6 +364,7 @@ class Router:
         driver = TurnDriver(
             targets=targets,
             wrap=lambda target: self.meter.wrap(target.backend, target.model, cost),
+            may_fail_over=lambda: not cost.over_budget,  # another provider: another call
             policy=self.failover,
             new_turn=new_turn,
             store=store,
