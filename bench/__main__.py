@@ -16,6 +16,7 @@ MODULES = [
     "concurrency",
     "growth",
     "resource_creation",
+    "budgets",
 ]
 
 
