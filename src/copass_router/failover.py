@@ -252,8 +252,9 @@ class TurnDriver:
     async def events(self) -> AsyncGenerator[Event]:
         """The turn's events, across every attempt it takes."""
         while True:
+            # The last error is held back: if the turn fails over, the Failover replaces it.
             held: Error | None = None
-            last_error: Error | None = None
+            errors_before = len(self.recorder.errors)
             produced = False  # by this attempt
             async with contextlib.aclosing(self.runner.events()) as stream:
                 async for event in stream:
@@ -261,13 +262,15 @@ class TurnDriver:
                         yield held
                         held = None
                     if isinstance(event, Error):
-                        held = last_error = event
+                        held = event
                         continue
                     if not produced and isinstance(event, OUTPUT_EVENTS):
                         produced = True
                     yield event
-            turn = self.turn
-            failed = turn.stop_reason is StopReason.ERROR and last_error is not None
+            # What the backend reported, as recorded before event middleware saw it.
+            errors = self.recorder.errors[errors_before:]
+            last_error = errors[-1] if errors else None
+            failed = self.turn.stop_reason is StopReason.ERROR
             if failed and last_error is not None and self._should_fail_over(last_error, produced):
                 notice = await self._switch(last_error, held)
                 yield notice
