@@ -291,3 +291,32 @@ async def test_each_fallback_is_checked_against_its_backend_before_anything_star
         await router.complete(provider="echo", message="hi", fallbacks=fallbacks)
     assert caught.value.field == field
     assert await router.list_sessions() == [], "nothing was started"
+
+
+@pytest.mark.parametrize("provider", NETWORKED)
+async def test_a_run_crossing_its_budget_stops_before_its_next_model_call(
+    setup: tuple[Router, str], emulators: Emulators, provider: str
+) -> None:
+    from copass_router import Budget
+
+    router, engine = setup
+    router.budgets.set(Budget(metric="tokens", limit=1, end_user_id="*"))
+    mark = emulators.mark(provider)
+    result = await router.complete(
+        message='/loop lookup {"key": "b"}',
+        end_user_id=f"budget-{provider}",
+        max_tool_rounds=20,
+        **_fields(provider, engine),
+    )
+    router.budgets.remove(Budget(metric="tokens", limit=1, end_user_id="*"))
+    assert result.stop_reason is StopReason.BUDGET, result.errors
+    rows = await router.usage(end_user_id=f"budget-{provider}")
+    assert sum(r.calls for r in rows) == 1, "one model call, then the budget stopped the turn"
+    # A chat API reports a call's usage before its tool calls: the turn ends before the tools
+    # run. Managed Agents may report it after them (the crossing call's tool then runs, and the
+    # turn ends at the next call's tool use); a deployed agent's tool call arrives by callback.
+    most = 0 if provider == "openai-compatible" else 1
+    assert len(emulators.lookups) <= most, (provider, emulators.lookups)
+    assert emulators.received_since(provider, mark)
+    [turn] = await router.transcript(result.session_id, f"budget-{provider}")
+    assert turn.stop_reason is StopReason.BUDGET
