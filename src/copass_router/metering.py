@@ -10,23 +10,31 @@ run tools (whose results would go to the next model call) ends there with stop r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 
 import attrs
 
 from .backend import AgentBackend, Turn
 from .budgets import Budgets
-from .events import Event, ToolCall, Usage
+from .events import Event, ToolCall, ToolResult, Usage
 from .logs import get_logger, scrub
 from .prices import PriceBook
 from .run_loop import turn_events
-from .types import RunRequest, StopReason
+from .tools import ToolContext, ToolDispatcher
+from .types import RunRequest, StopReason, ToolCallRequest
 from .usage import DEFAULT_TENANT, UsageEntry, UsageLedger
 
 log = get_logger("copass_router.metering")
+
+#: What a tool call refused because the run's budget is spent answers.
+BUDGET_REFUSAL = "refused: this run's budget is spent; the turn ends"
+
+#: How long a callback tool call waits for the usage of the model call that asked for it.
+ACCOUNTING_WAIT = 2.0
 
 #: The run metadata key naming its tenant (a hosted router sets it from the caller's key).
 TENANT_KEY = "tenant"
@@ -49,10 +57,26 @@ class RunCost:
     cost_usd: Decimal | None = None
     #: A budget covering the run was spent after one of its calls.
     over_budget: bool = False
+    #: Model calls accounted so far (every attempt of the run).
+    calls: int = 0
+    _accounted: asyncio.Event = attrs.field(factory=asyncio.Event)
 
     def add(self, cost: Decimal | None) -> None:
         if cost is not None:
             self.cost_usd = cost if self.cost_usd is None else self.cost_usd + cost
+
+    def accounted(self) -> None:
+        """One more model call is priced, recorded and checked against the budgets."""
+        self.calls += 1
+        self._accounted.set()
+
+    async def wait_for_calls(self, count: int, within: float) -> None:
+        """Wait until ``count`` calls are accounted (at most ``within`` seconds)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while self.calls < count:
+                    self._accounted.clear()
+                    await self._accounted.wait()
 
 
 class Meter:
@@ -92,12 +116,52 @@ class Meter:
         ledger = self._ledger()
         try:
             await ledger.record(entry)
+            if len(self.budgets) and await self.budgets.first_spent(ledger, tenant, user, now):
+                cost.over_budget = True
         except Exception as exc:  # a ledger outage must not fail the user's turn
             log.error("usage_not_recorded", run_id=turn.run_id, error=scrub(repr(exc)))
-            return attrs.evolve(usage, cost_usd=price) if price is not None else usage
-        if len(self.budgets) and await self.budgets.first_spent(ledger, tenant, user, now):
-            cost.over_budget = True
+        finally:
+            cost.accounted()
         return attrs.evolve(usage, cost_usd=price) if price is not None else usage
+
+    def covers(self, request: RunRequest) -> bool:
+        """Whether any budget covers runs like ``request``."""
+        return bool(len(self.budgets) and self.budgets.covering(*account_of(request)))
+
+
+class BudgetedDispatcher(ToolDispatcher):
+    """The run's dispatcher, refusing tool calls once the run is over budget.
+
+    It serves tool calls that reach the router by callback (a deployed agent's
+    ``copass_dispatch``), which can arrive before the stream has told the router what the model
+    call asking for them used: when budgets cover the run, a call waits (at most
+    :data:`ACCOUNTING_WAIT` seconds) until the calls before its round are accounted. Over
+    budget, the agent gets a refusal and the turn ends with stop reason ``budget`` instead of
+    the tool feeding the agent's next model call.
+    """
+
+    def __init__(self, inner: ToolDispatcher, cost: RunCost, turn: Turn, *, budgeted: bool) -> None:
+        self.__dict__.update(inner.__dict__)
+        self._cost = cost
+        self._turn = turn
+        self._budgeted = budgeted
+
+    async def run(
+        self, calls: Sequence[ToolCallRequest], context: ToolContext
+    ) -> AsyncIterator[Event]:
+        if self._budgeted and self._cost.calls < self._turn.tool_rounds:
+            await self._cost.wait_for_calls(self._turn.tool_rounds, ACCOUNTING_WAIT)
+        if not self._cost.over_budget:
+            async for event in super().run(calls, context):
+                yield event
+            return
+        self._turn.request_stop(StopReason.BUDGET)
+        for call in calls:
+            yield ToolCall(call_id=call.call_id, name=call.name, arguments=dict(call.arguments))
+        for call in calls:
+            yield ToolResult(
+                call_id=call.call_id, name=call.name, output=BUDGET_REFUSAL, is_error=True
+            )
 
 
 class MeteredBackend(AgentBackend):

@@ -25,7 +25,7 @@ from .events import Event, RunFinished, RunStarted, ToolResult
 from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
-from .metering import Meter, RunCost
+from .metering import BudgetedDispatcher, Meter, RunCost
 from .plugins import PluginHost
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
@@ -326,6 +326,7 @@ class Router:
         await store.begin_turn(sid, started)
         timeout = request.timeout or self.turn_timeout
         cost = RunCost()
+        budgeted = self.meter.covers(request)
 
         def new_turn(
             target: Target,
@@ -358,7 +359,8 @@ class Router:
                 dispatch_url=self.dispatch_url,
                 retry_policy=self.retry_policy,
             )
-            self._live.add(turn, dispatcher, context)
+            gated = BudgetedDispatcher(dispatcher, cost, turn, budgeted=budgeted)
+            self._live.add(turn, gated, context)
             return turn, context
 
         driver = TurnDriver(
