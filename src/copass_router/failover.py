@@ -208,9 +208,8 @@ class TurnDriver:
         policy: FailoverPolicy,
         new_turn: NewTurn,
         store: SessionStore,
+        session_id: str,
         started: TranscriptTurn,
-        first: tuple[Turn, ToolContext],
-        had_binding: bool,
         middleware: Sequence[Callable[..., Any]],
         timeout: float | None,
         wrap: Callable[[Target], AgentBackend] = lambda target: target.backend,
@@ -220,16 +219,31 @@ class TurnDriver:
         self._policy = policy
         self._new_turn = new_turn
         self._store = store
+        self._sid = session_id
         self._started = started
         self._middleware = tuple(middleware)
         self._wrap = wrap
         self._may_fail_over = may_fail_over
         loop = asyncio.get_running_loop()
+        self._timeout = timeout
         self._deadline = loop.time() + timeout if timeout else None
         self.recorder = TurnRecorder()
         self.index = 0
-        self.had_binding = had_binding
-        self.runner = self._runner(*first, timeout)
+        self.had_binding = False
+        self._runner_now: TurnRunner | None = None
+
+    async def start(self) -> None:
+        """Prepare the first attempt (its history and native-session binding)."""
+        history, binding = await self._history(self.target)
+        self.had_binding = binding is not None
+        turn, context = self._new_turn(self.target, history, binding, None)
+        self._runner_now = self._runner(turn, context, self._timeout)
+
+    @property
+    def runner(self) -> TurnRunner:
+        """The attempt's runner (after :meth:`start`)."""
+        assert self._runner_now is not None, "TurnDriver.start() first"
+        return self._runner_now
 
     @property
     def turn(self) -> Turn:
@@ -305,7 +319,7 @@ class TurnDriver:
         timeout = None
         if self._deadline is not None:
             timeout = max(self._deadline - asyncio.get_running_loop().time(), 0.001)
-        self.runner = self._runner(turn, context, timeout)
+        self._runner_now = self._runner(turn, context, timeout)
         # The failure the Failover replaces was never shown: its number goes to the notice.
         self.runner._seq = held.seq if held is not None else old_runner._seq
         notice = Failover(
@@ -320,7 +334,7 @@ class TurnDriver:
 
     async def _history(self, target: Target) -> tuple[list[TranscriptTurn], Binding | None]:
         """The earlier turns ``target`` has not seen, and its native-session binding."""
-        sid, before = self.turn.session_id, self._started.index
+        sid, before = self._sid, self._started.index
         binding = (
             await self._store.get_binding(sid, target.provider)
             if target.backend.keeps_native_session

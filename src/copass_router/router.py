@@ -32,7 +32,7 @@ from .results import RunResult, collect
 from .retries import RetryPolicy
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
-from .store.usage_sqlite import SQLiteUsageLedger
+from .store.usage_sqlite import open_ledger
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
@@ -178,14 +178,10 @@ class Router:
     def ledger(self) -> UsageLedger:
         """The usage ledger (opened on first use)."""
         if self._ledger is None:
-            arg = self._ledger_arg
-            if arg is None:
-                store = self._store_arg
-                url = store if isinstance(store, str) else getattr(store, "path", None)
-                if store is None:
-                    url = default_store_url(self.environ)
-                arg = SQLiteUsageLedger.url_beside(url)
-            self._ledger = SQLiteUsageLedger.from_url(arg) if isinstance(arg, str) else arg
+            store = self._store_arg
+            if store is None:
+                store = default_store_url(self.environ)
+            self._ledger = open_ledger(self._ledger_arg, store)
         return self._ledger
 
     async def usage(
@@ -313,12 +309,6 @@ class Router:
         dispatcher: ToolDispatcher,
     ) -> AsyncGenerator[Event]:
         store, sid, model = self.store, session.session_id, targets[0].model
-        binding = (
-            await store.get_binding(sid, request.provider)
-            if targets[0].backend.keeps_native_session
-            else None
-        )
-        history = await store.load_turns(sid, start=binding.synced_turns if binding else 0)
         run_id = f"run_{uuid.uuid4().hex}"
         started = TranscriptTurn(
             session.turn_count, run_id, request.provider, model, request.message
@@ -370,12 +360,12 @@ class Router:
             policy=self.failover,
             new_turn=new_turn,
             store=store,
+            session_id=sid,
             started=started,
-            first=new_turn(targets[0], history, binding, None),
-            had_binding=binding is not None,
             middleware=self.plugins.middleware(),
             timeout=timeout,
         )
+        await driver.start()
         outcome = StopReason.CANCELLED  # until the stream ends on its own
         try:
             yield await driver.bookend(

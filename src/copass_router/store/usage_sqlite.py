@@ -193,3 +193,14 @@ def _filters(
             clauses.append(clause)
             args.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def open_ledger(ledger: Any, store: object) -> Any:
+    """The ledger ``Router(ledger=...)`` names: a ledger as given, a SQLite URL opened, or
+    (None) one beside the session store ``store`` (its URL, or a store with a ``path``)."""
+    if ledger is not None and not isinstance(ledger, str):
+        return ledger
+    if ledger is None:
+        url = store if isinstance(store, str) else getattr(store, "path", None)
+        ledger = SQLiteUsageLedger.url_beside(url)
+    return SQLiteUsageLedger.from_url(ledger)
