@@ -246,8 +246,9 @@ class Router:
 
         Takes a :class:`RunRequest` or its fields as keywords (``provider``, ``model``,
         ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ``fallbacks``...).
-        Invalid requests, and runs a spent budget covers, raise before anything starts. To stop early, break out of the loop (or close
-        the generator with ``contextlib.aclosing``): the provider's turn is cancelled.
+        Invalid requests, and runs a spent budget covers, raise before anything starts. To stop
+        early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
+        provider's turn is cancelled.
         """
         return self._run(build_request(request, fields, self.max_message_chars))
 
