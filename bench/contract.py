@@ -58,16 +58,13 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
 async def _measure(environ: dict[str, str], google: Any) -> list[tuple[str, str, str, int, str]]:
     router = Router(environ=environ, store=":memory:", tools=[ping])
     server = await router.start_dispatch_server()
-    engine = google.add_engine(
-        system_prompt="DEPLOY-TIME PROMPT", dispatch_url=router.dispatch_url
-    )
+    engine = google.add_engine(system_prompt="DEPLOY-TIME PROMPT", dispatch_url=router.dispatch_url)
     rows = []
     try:
         for provider, model in MODELS.items():
             fields: dict[str, Any] = {"provider": provider, "reasoning_engine_id": engine}
             seen = [
-                e
-                async for e in router.run(message="/whoami", system=SYSTEM, model=model, **fields)
+                e async for e in router.run(message="/whoami", system=SYSTEM, model=model, **fields)
             ]
             said = "".join(e.text for e in seen if isinstance(e, Message)).replace("\n", " ")
             started = next(e for e in seen if isinstance(e, RunStarted))

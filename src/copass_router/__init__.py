@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .budgets import Budget, Budgets
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
 from .errors import (
     ERROR_CODES,
+    BudgetExceededError,
     CodeInfo,
     ConfigurationError,
     DispatchAuthError,
@@ -33,6 +35,7 @@ from .errors import (
 from .events import (
     Error,
     Event,
+    Failover,
     Message,
     ProviderEvent,
     Retry,
@@ -50,13 +53,16 @@ from .events import (
     event_to_dict,
     event_to_json,
 )
+from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
 from .hookspecs import hookimpl, hookspec
 from .logs import get_logger, scrub
 from .plugins import PluginInfo
+from .prices import ModelPrice, PriceBook
 from .registrars import (
     BackendRegistrar,
     CommandRegistrar,
     EmulatorRegistrar,
+    PriceRegistrar,
     StoreRegistrar,
     ToolRegistrar,
 )
@@ -66,7 +72,9 @@ from .retries import RetryPolicy
 from .router import ProviderInfo, Router
 from .settings import env_flag, env_float, env_int
 from .store import SessionStore, SQLiteStore, TurnStart
+from .store.usage_sqlite import SQLiteUsageLedger
 from .tools import Tool, ToolContext, ToolOutput, tool
+from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
 
 if TYPE_CHECKING:
     from .client import RemoteRouter, RemoteRouterError
@@ -91,13 +99,21 @@ from .types import (
 )
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
-    # For applications: run turns, read events, handle errors, give tools
+    # For applications: run turns, read events, handle errors, give tools, watch spend
     "Router",
     "RemoteRouter",
     "RemoteRouterError",
     "RunRequest",
     "RunResult",
     "RetryPolicy",
+    "FailoverPolicy",
+    "Fallback",
+    "AVAILABILITY_CODES",
+    "MID_TURN_CODES",
+    "Budget",
+    "Budgets",
+    "UsageRow",
+    "Spend",
     "ProviderInfo",
     "SessionInfo",
     "TranscriptTurn",
@@ -125,6 +141,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Usage",
     "Error",
     "Retry",
+    "Failover",
     "ProviderEvent",
     "RunFinished",
     "UnknownEvent",
@@ -141,6 +158,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "SessionBusyError",
     "ProviderError",
     "RateLimitError",
+    "BudgetExceededError",
     "ToolError",
     "DispatchAuthError",
     "PluginLoadError",
@@ -148,7 +166,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "ErrorCode",
     "ERROR_CODES",
     "CodeInfo",
-    # For hosts: plugins, stores, settings, logs
+    # For hosts: plugins, stores, prices, settings, logs
     "hookimpl",
     "hookspec",
     "BackendRegistrar",
@@ -156,10 +174,17 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "StoreRegistrar",
     "CommandRegistrar",
     "EmulatorRegistrar",
+    "PriceRegistrar",
     "PluginInfo",
     "SessionStore",
     "SQLiteStore",
     "TurnStart",
+    "UsageLedger",
+    "UsageEntry",
+    "SQLiteUsageLedger",
+    "DEFAULT_TENANT",
+    "ModelPrice",
+    "PriceBook",
     "env_int",
     "env_float",
     "env_flag",

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from .errors import (
     ERROR_CODES,
+    BudgetExceededError,
     DispatchAuthError,
     InvalidRequestError,
     ProviderError,
@@ -81,6 +82,13 @@ def error_from_problem(status: int, body: Mapping[str, Any]) -> RouterError:
         return kind(str(body.get("session_id", "")))
     if kind is DispatchAuthError:
         return DispatchAuthError(detail, forbidden=status == 403)
+    if kind is BudgetExceededError:
+        return BudgetExceededError(
+            limit=str(body.get("limit", "")),
+            spent=str(body.get("spent", "")),
+            allowed=str(body.get("allowed", "")),
+            resets_at=str(body.get("resets_at", "")),
+        )
     if kind is ProviderError or (provider and code in ERROR_CODES):
         return ProviderError(
             detail, provider=str(provider or ""), status=status, code=code, retryable=retryable

@@ -36,6 +36,7 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider"
     SESSION_NOT_FOUND = "session_not_found"
     SESSION_BUSY = "session_busy"
+    BUDGET_EXCEEDED = "budget_exceeded"
     DISPATCH_UNAUTHORIZED = "dispatch_unauthorized"
     TOOL_ERROR = "tool_error"
     PLUGIN_LOAD_ERROR = "plugin_load_error"
@@ -190,6 +191,36 @@ class ProviderError(RouterError):
         self.retryable = ERROR_CODES[neutral].retryable if retryable is None else retryable
 
 
+class BudgetExceededError(RouterError):
+    """A budget is spent: the run is refused until the budget's period resets.
+
+    ``limit`` names the budget (e.g. ``tenant acme: 100000 tokens per day``), ``spent`` and
+    ``allowed`` are in its unit (tokens or USD), ``resets_at`` is when its period starts again
+    (ISO 8601, UTC) and ``retry_after`` the seconds until then.
+    """
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        *,
+        limit: str,
+        spent: str,
+        allowed: str,
+        resets_at: str,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            f"budget exceeded: {limit} (spent {spent} of {allowed}); it resets at {resets_at}. "
+            "Raise the budget or wait for the reset"
+        )
+        self.limit = limit
+        self.spent = spent
+        self.allowed = allowed
+        self.resets_at = resets_at
+        self.retry_after = retry_after
+
+
 class ToolError(RouterError):
     """A tool failed. Inside a run this becomes an error result the model sees."""
 
@@ -247,6 +278,7 @@ ERROR_CODES: Mapping[str, CodeInfo] = {
     ErrorCode.UNKNOWN_PROVIDER: CodeInfo(422, UnknownProviderError),
     ErrorCode.SESSION_NOT_FOUND: CodeInfo(404, SessionNotFoundError),
     ErrorCode.SESSION_BUSY: CodeInfo(409, SessionBusyError, retryable=True),
+    ErrorCode.BUDGET_EXCEEDED: CodeInfo(402, BudgetExceededError),
     ErrorCode.DISPATCH_UNAUTHORIZED: CodeInfo(401, DispatchAuthError),
     ErrorCode.TOOL_ERROR: CodeInfo(500, ToolError),
     ErrorCode.PLUGIN_LOAD_ERROR: CodeInfo(500, PluginLoadError),

@@ -22,6 +22,7 @@ from . import hookspecs
 from .errors import PluginLoadError
 from .hook_calls import DispatchChain, bind, registration_order
 from .logs import get_logger
+from .prices import PriceBook
 from .registrars import BackendRegistrar
 from .tools import Tool, as_tool
 
@@ -113,6 +114,7 @@ class PluginHost:
         self.stores: dict[str, Callable[[str], Any]] = {}
         self.commands: dict[str, tuple[Callable[[list[str]], int], str]] = {}
         self.emulators: dict[str, Callable[..., Any] | str] = {}
+        self.prices = PriceBook()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -202,6 +204,8 @@ class PluginHost:
             self._call_register(impl, self._register_command)
         for impl in registration_order(hook.copass_router_register_emulators.get_hookimpls()):
             self._call_register(impl, self.emulators.__setitem__)
+        for impl in registration_order(hook.copass_router_register_prices.get_hookimpls()):
+            self._call_register(impl, self.prices.register)
 
     def _register_tool(self, value: Tool | Callable[..., Any]) -> None:
         built = as_tool(value)

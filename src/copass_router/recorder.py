@@ -86,18 +86,14 @@ class TurnRecorder:
 
 
 async def store_turn(
-    store: SessionStore, start: TurnStart, record: TranscriptTurn, turn: Turn
+    store: SessionStore, start: TurnStart, record: TranscriptTurn, turn: Turn, had_binding: bool
 ) -> None:
     """One store call: the final turn, the binding it leaves, the session released."""
     synced = record.index + 1
     binding = None
     if turn.new_binding is not None:
         binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
-    elif (
-        start.binding is not None
-        and turn.binding is not None
-        and record.status is TurnStatus.COMPLETED
-    ):
+    elif had_binding and turn.binding is not None and record.status is TurnStatus.COMPLETED:
         binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
     sid = start.session.session_id
     # What cannot be encoded (a value nested too deep) is dropped, never the release of

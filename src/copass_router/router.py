@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import secrets
 import uuid
@@ -13,32 +14,37 @@ from typing import Any
 import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .budgets import Budget, Budgets, budgets_from_env
 from .errors import (
     InvalidRequestError,
     SessionNotFoundError,
     UnknownProviderError,
 )
 from .events import Event, RunFinished, RunStarted, ToolResult
+from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
+from .metering import BudgetedDispatcher, Meter, RunCost
 from .plugins import PluginHost
 from .recorder import store_turn
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
 from .retries import RetryPolicy
-from .run_loop import TurnRunner
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
+from .store.usage_sqlite import open_ledger
 from .tokens import mint_token, verify_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
+    Binding,
     RunRequest,
     SessionInfo,
     StopReason,
     TranscriptTurn,
 )
+from .usage import UsageLedger, UsageRow
 
 log = get_logger("copass_router.router")
 
@@ -73,6 +79,12 @@ class Router:
     :param retry_policy: how retryable provider errors before any output are retried
         (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
         ``RetryPolicy(max_retries=0)``: none).
+    :param failover: the default failover policy: where a turn goes on when its provider
+        fails (see :class:`FailoverPolicy`; a run's own ``fallbacks`` replace its list).
+    :param ledger: where model calls are counted (a :class:`UsageLedger` or a SQLite URL);
+        None: the store's SQLite file, or memory when the store is not a SQLite file.
+    :param budgets: spending limits (see :class:`Budget`), besides those configured in
+        ``COPASS_ROUTER_BUDGETS``; change them later through :attr:`budgets`.
     """
 
     def __init__(
@@ -91,6 +103,9 @@ class Router:
         provider_settings: Mapping[str, Mapping[str, Any]] | None = None,
         max_message_chars: int = MAX_MESSAGE_CHARS,
         retry_policy: RetryPolicy | None = None,
+        failover: FailoverPolicy | None = None,
+        ledger: UsageLedger | str | None = None,
+        budgets: Sequence[Budget] = (),
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -118,6 +133,12 @@ class Router:
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        self.failover = failover or FailoverPolicy()
+        self._ledger_arg = ledger
+        self._ledger: UsageLedger | None = None
+        #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
+        self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
+        self.meter = Meter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,6 +156,9 @@ class Router:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._ledger is not None:
+            await self._ledger.close()
+            self._ledger = None
 
     @property
     def store(self) -> SessionStore:
@@ -149,6 +173,29 @@ class Router:
             else:
                 self._store = arg
         return self._store
+
+    @property
+    def ledger(self) -> UsageLedger:
+        """The usage ledger (opened on first use)."""
+        if self._ledger is None:
+            store = self._store_arg
+            if store is None:
+                store = default_store_url(self.environ)
+            self._ledger = open_ledger(self._ledger_arg, store)
+        return self._ledger
+
+    async def usage(
+        self,
+        *,
+        tenant: str | None = None,
+        end_user_id: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> list[UsageRow]:
+        """Rows of the usage ledger (per tenant, end user, provider, model and day)."""
+        return await self.ledger.query(
+            tenant=tenant, end_user_id=end_user_id, since=since, until=until
+        )
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -198,9 +245,10 @@ class Router:
         """Run one turn and stream its events: ``RunStarted`` first, ``RunFinished`` last.
 
         Takes a :class:`RunRequest` or its fields as keywords (``provider``, ``model``,
-        ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ...). Invalid
-        requests raise before anything starts. To stop early, break out of the loop (or close
-        the generator with ``contextlib.aclosing``): the provider's turn is cancelled.
+        ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ``fallbacks``...).
+        Invalid requests, and runs a spent budget covers, raise before anything starts. To stop
+        early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
+        provider's turn is cancelled.
         """
         return self._run(build_request(request, fields, self.max_message_chars))
 
@@ -228,6 +276,11 @@ class Router:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
+        targets = [Target(request, backend, model)]
+        targets += await fallback_targets(
+            request, self.failover, self.backend, self.plugins.fields_in_use()
+        )
+        await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
@@ -240,7 +293,7 @@ class Router:
             user=request.message,
             with_binding=backend.keeps_native_session,
         )
-        turn = self._turn(request, backend, model, start, dispatcher)
+        turn = self._turn(request, targets, start, dispatcher)
         async with contextlib.aclosing(turn) as events:
             async for event in events:
                 yield event
@@ -248,66 +301,101 @@ class Router:
     async def _turn(
         self,
         request: RunRequest,
-        backend: AgentBackend,
-        model: str,
+        targets: list[Target],
         start: TurnStart,
         dispatcher: ToolDispatcher,
     ) -> AsyncGenerator[Event]:
-        sid, started, binding = start.session.session_id, start.turn, start.binding
-        run_id = started.run_id
-        context = ToolContext(
-            run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
-        )
+        store, sid, started = self.store, start.session.session_id, start.turn
+        model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
-        turn = Turn(
-            request=request,
-            run_id=run_id,
-            session_id=sid,
-            model=model,
-            history=start.history,
-            binding=binding,
-            tools=dispatcher.specs,
-            dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: self._earlier_turns(sid, started.index),
-            dispatch_token=mint_token(
-                self._secret,
+        cost = RunCost()
+        budgeted = self.meter.covers(request)
+
+        def new_turn(
+            target: Target,
+            history: Sequence[TranscriptTurn],
+            binding: Binding | None,
+            so_far: TranscriptTurn | None = None,
+        ) -> tuple[Turn, ToolContext]:
+            context = ToolContext(
+                run_id, sid, request.end_user_id, target.provider, target.model,
+                dict(request.metadata),
+            )  # fmt: skip
+            turn = Turn(
+                request=target.request,
                 run_id=run_id,
                 session_id=sid,
-                end_user_id=request.end_user_id,
-                tools=dispatcher.names(),
-                ttl=(timeout or 3600) + 60,
-            ),
-            dispatch_url=self.dispatch_url,
-            retry_policy=self.retry_policy,
+                model=target.model,
+                history=history,
+                binding=binding,
+                tools=dispatcher.specs,
+                dispatch=lambda _turn, calls: dispatcher.run(calls, context),
+                load_history=lambda: self._earlier_turns(sid, started.index, so_far),
+                dispatch_token=mint_token(
+                    self._secret,
+                    run_id=run_id,
+                    session_id=sid,
+                    end_user_id=request.end_user_id,
+                    tools=dispatcher.names(),
+                    ttl=(timeout or 3600) + 60,
+                ),
+                dispatch_url=self.dispatch_url,
+                retry_policy=self.retry_policy,
+            )
+            gated = BudgetedDispatcher(dispatcher, cost, turn, budgeted=budgeted)
+            self._live.add(turn, gated, context)
+            return turn, context
+
+        driver = TurnDriver(
+            targets=targets,
+            wrap=lambda target: self.meter.wrap(target.backend, target.model, cost),
+            may_fail_over=lambda: not cost.over_budget,  # another provider: another call
+            policy=self.failover,
+            new_turn=new_turn,
+            store=store,
+            session_id=sid,
+            started=started,
+            middleware=self.plugins.middleware(),
+            timeout=timeout,
         )
-        self._live.add(turn, dispatcher, context)
-        runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
+        await driver.start(start.history, start.binding)
         outcome = StopReason.CANCELLED  # until the stream ends on its own
         lease = LeaseKeeper(self.store, start)
         lease.start()
         left = True  # the consumer stopped reading (or the turn raised) before the end
         try:
-            yield await runner.bookend(
+            yield await driver.bookend(
                 RunStarted(session_id=sid, provider=request.provider, model=model)
             )
-            async with contextlib.aclosing(runner.events()) as stream:
+            async with contextlib.aclosing(driver.events()) as stream:
                 async for event in stream:
                     yield event
-            outcome = turn.stop_requested or turn.stop_reason
+            outcome = driver.turn.stop_requested or driver.turn.stop_reason
             left = False
         finally:
             self._live.remove(run_id)
-            await runner.aclose()
+            await driver.aclose()
             await lease.stop()
-            record = runner.recorder.finish(started, outcome)
-            await store_turn(self.store, start, record, turn)
-            finished = RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
+            record = driver.finish(outcome)
+            await store_turn(store, start, record, driver.turn, driver.had_binding)
+            finished = RunFinished(
+                stop_reason=outcome,
+                usage=record.usage,
+                session_id=sid,
+                provider=record.provider,
+                model=record.model,
+                cost_usd=cost.cost_usd,
+            )
             if left:  # nobody reads it, but middleware (a tracer) still sees the run end
-                await runner.bookend(finished)
-        yield await runner.bookend(finished)
+                await driver.bookend(finished)
+        yield await driver.bookend(finished)
 
-    async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
-        return [t for t in await self.store.load_turns(sid) if t.index < before]
+    async def _earlier_turns(
+        self, sid: str, before: int, so_far: TranscriptTurn | None = None
+    ) -> list[TranscriptTurn]:
+        # ``so_far``: what failed attempts of this turn did, when the turn failed over.
+        earlier = [t for t in await self.store.load_turns(sid) if t.index < before]
+        return [*earlier, so_far] if so_far is not None else earlier
 
     # -- sessions ----------------------------------------------------------------------------
 

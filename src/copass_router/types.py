@@ -187,6 +187,10 @@ class RunRequest:
     timeout: float | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,
+    #: "options": ..., "reasoning_engine_id": ..., "location": ...}`` each, tried in order
+    #: (see ``FailoverPolicy``). Empty: the router's default policy decides.
+    fallbacks: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen

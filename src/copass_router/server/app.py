@@ -42,6 +42,7 @@ from .problems import (
 from .runs import LiveRuns, RunStream
 from .session_views import session_dict, turn_dicts
 from .sse import SSEResponse
+from .usage_route import get_usage
 
 log = get_logger("copass_router.server")
 
@@ -305,6 +306,7 @@ def create_app(
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
         Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
+        Route("/v1/usage", get_usage, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

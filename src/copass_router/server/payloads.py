@@ -92,6 +92,9 @@ def run_fields(body: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
         # Tools see which tenant a run belongs to; a caller cannot claim another tenant.
         fields["metadata"] = {**metadata, TENANT_METADATA_KEY: principal.key_id}
     _refuse_steering(fields.get("options"))
+    for fallback in fields.get("fallbacks") or ():
+        if isinstance(fallback, Mapping):
+            _refuse_steering(fallback.get("options"))
     for name in ("max_tool_rounds", "timeout"):
         if isinstance(fields.get(name), bool):
             raise InvalidRequestError(f"{name} must be a number", field=name)

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import (
     ERROR_CODES,
+    BudgetExceededError,
     ConfigurationError,
     DispatchAuthError,
     ErrorCode,
@@ -114,6 +115,11 @@ def problem_for(exc: RouterError) -> JSONResponse:
         status = 403
     if isinstance(exc, ProviderError):
         extra["provider"] = exc.provider
+    headers = None
+    if isinstance(exc, BudgetExceededError):
+        extra.update(limit=exc.limit, spent=exc.spent, allowed=exc.allowed, resets_at=exc.resets_at)
+        if exc.retry_after is not None:
+            headers = {"Retry-After": str(max(int(exc.retry_after), 1))}
     if isinstance(exc, ConfigurationError):
         # The operator's problem, not the caller's: which key or URL is missing stays in the log.
         log.error("configuration_error", error=scrub(message))
@@ -121,7 +127,6 @@ def problem_for(exc: RouterError) -> JSONResponse:
     elif code == ErrorCode.INTERNAL_ERROR:
         log.error("router_error", code=exc.code, error=scrub(message))
         message = "the router failed; the operator's log has the details"
-    headers = None
     if exc.retryable:
         extra["retryable"] = True
         wait = getattr(exc, "retry_after", None) or (5 if code == "shutting_down" else 1)
