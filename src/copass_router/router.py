@@ -15,32 +15,32 @@ import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .budgets import Budget, Budgets, budgets_from_env
+from .dispatch_api import DispatchCallbacks
 from .errors import (
     InvalidRequestError,
-    SessionNotFoundError,
     UnknownProviderError,
 )
-from .events import Event, RunFinished, RunStarted, ToolResult
+from .events import Event, RunFinished, RunStarted
 from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
-from .logs import get_logger, scrub
+from .logs import get_logger
 from .metering import BudgetedDispatcher, Meter, RunCost
 from .plugins import PluginHost
 from .recorder import store_turn
-from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
+from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
 from .results import RunResult, collect
 from .retries import RetryPolicy
+from .sessions_api import SessionsAPI
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
 from .store.usage_sqlite import open_ledger
-from .tokens import mint_token, verify_token
+from .tokens import mint_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
     Binding,
     RunRequest,
-    SessionInfo,
     StopReason,
     TranscriptTurn,
 )
@@ -59,7 +59,7 @@ class ProviderInfo:
     description: str = ""
 
 
-class Router:
+class Router(SessionsAPI, DispatchCallbacks):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -396,96 +396,3 @@ class Router:
         # ``so_far``: what failed attempts of this turn did, when the turn failed over.
         earlier = [t for t in await self.store.load_turns(sid) if t.index < before]
         return [*earlier, so_far] if so_far is not None else earlier
-
-    # -- sessions ----------------------------------------------------------------------------
-
-    async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
-        """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""
-        check_id(session_id, "session_id")
-        check_id(end_user_id, "end_user_id")
-        info = await self.store.get_session(session_id, end_user_id)
-        if info is None:
-            raise SessionNotFoundError(session_id)
-        return info
-
-    async def transcript(self, session_id: str, end_user_id: str) -> list[TranscriptTurn]:
-        """Every turn of a session of ``end_user_id``."""
-        await self.get_session(session_id, end_user_id)
-        return await self.store.load_turns(session_id)
-
-    async def list_sessions(
-        self, end_user_id: str | None = None, limit: int = 50
-    ) -> list[SessionInfo]:
-        """Recent sessions, newest first (every end user's when ``end_user_id`` is None)."""
-        if end_user_id is not None:
-            check_id(end_user_id, "end_user_id")
-        return await self.store.list_sessions(end_user_id, limit)
-
-    async def delete_session(self, session_id: str, end_user_id: str) -> None:
-        """Delete a session of ``end_user_id``, its transcript, and (best effort, through each
-        backend's ``delete_native_session``) the provider-side sessions it is bound to."""
-        check_id(session_id, "session_id")
-        check_id(end_user_id, "end_user_id")
-        if await self.store.get_session(session_id, end_user_id) is None:
-            raise SessionNotFoundError(session_id)
-        self.plugins.load()
-        bindings = {}
-        for provider in self.plugins.backends:
-            binding = await self.store.get_binding(session_id, provider)
-            if binding is not None:
-                bindings[provider] = binding
-        # The store refuses a session whose turn is running (SessionBusyError), in any process.
-        if not await self.store.delete_session(session_id, end_user_id):
-            raise SessionNotFoundError(session_id)
-        for provider, binding in bindings.items():
-            try:
-                backend = await self.backend(provider)
-                await backend.delete_native_session(binding)
-            except Exception as exc:  # the router session is gone either way
-                log.warning(
-                    "native_session_not_deleted",
-                    provider=provider,
-                    session_id=session_id,
-                    error=scrub(repr(exc)),
-                )
-
-    # -- the dispatch callback ---------------------------------------------------------------
-
-    async def handle_dispatch(
-        self,
-        token: str,
-        tool_name: str,
-        arguments: Mapping[str, Any],
-        call_id: str,
-        round_id: str | None = None,
-    ) -> ToolResult:
-        """Run a tool for a deployed agent calling back with its run-scoped token.
-
-        The call goes through the run's own dispatcher and shows up in the run's event stream
-        under the real tool name. A repeated ``call_id`` gets the first call's result without
-        running the tool again; the same id with other arguments is refused. Raises
-        :class:`DispatchAuthError` for a bad token, a finished run or a tool not allowed.
-
-        Calls count against the run's ``max_tool_rounds``: calls with the same ``round_id`` (the
-        model response that asked for them) form one round, a call without one is a round of its
-        own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
-        with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
-        """
-        return await self._live.dispatch(
-            verify_token(self._secret, token), tool_name, arguments, call_id, round_id
-        )
-
-    def verify_dispatch_token(self, token: str) -> None:
-        """Check a dispatch token's signature and expiry (cheap: no store, no tool); raises
-        :class:`DispatchAuthError`. Lets an endpoint refuse a forged call before reading it."""
-        verify_token(self._secret, token)
-
-    async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Serve only the dispatch callback endpoint, in the background, for hosts that do not
-        run the full hosted service. Sets :attr:`dispatch_url`; returns the running server
-        (``.url``, ``await .aclose()``). Needs the ``server`` extra."""
-        from .server.standalone import start_dispatch_server
-
-        server = await start_dispatch_server(self, host, port)
-        self.dispatch_url = server.url
-        return server

@@ -12,6 +12,7 @@ import pytest
 
 from copass_router import (
     ERROR_CODES,
+    BudgetExceededError,
     ConfigurationError,
     DispatchAuthError,
     InternalError,
@@ -41,6 +42,12 @@ SAMPLES: list[RouterError] = [
     ToolError("the tool broke"),
     PluginLoadError("plugin x failed"),
     InternalError("bug"),
+    BudgetExceededError(
+        limit="tenant t: 10 tokens per day",
+        spent="12",
+        allowed="10",
+        resets_at="2026-12-01T00:00:00Z",
+    ),
     *(
         ProviderError(f"provider said {code}", provider="acme", code=code)
         for code, info in ERROR_CODES.items()
