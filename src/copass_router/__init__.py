@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
+from .coordination import Coordinator, CoordinatorUnavailableError, SigningKeys, open_coordinator
 from .errors import (
     ERROR_CODES,
     CodeInfo,
@@ -101,6 +102,8 @@ __all__ = [
     "CodeInfo",
     "CommandRegistrar",
     "ConfigurationError",
+    "Coordinator",
+    "CoordinatorUnavailableError",
     "DispatchAuthError",
     "EmulatorRegistrar",
     "Error",
@@ -136,6 +139,7 @@ __all__ = [
     "SessionInfo",
     "SessionNotFoundError",
     "SessionStore",
+    "SigningKeys",
     "StopReason",
     "StoreRegistrar",
     "TextDelta",
@@ -174,6 +178,7 @@ __all__ = [
     "get_logger",
     "hookimpl",
     "hookspec",
+    "open_coordinator",
     "run_chat_loop",
     "scrub",
     "tool",

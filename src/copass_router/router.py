@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
@@ -13,6 +12,8 @@ from typing import Any
 import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .coordination import Coordinator, SigningKeys, open_coordinator
+from .dispatch_route import DispatchRoute
 from .errors import (
     InvalidRequestError,
     SessionNotFoundError,
@@ -30,7 +31,7 @@ from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
-from .tokens import mint_token, verify_token
+from .tokens import mint_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
     RunRequest,
@@ -65,7 +66,9 @@ class Router:
     :param tools: tools every run may use, beside those plugins register.
     :param tool_timeout: seconds a tool may run unless it sets its own timeout.
     :param turn_timeout: default bound on a whole turn, in seconds (None: unbounded).
-    :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
+    :param dispatch_secret: key for run-scoped dispatch tokens (default:
+        ``COPASS_ROUTER_DISPATCH_SECRET``, ``COPASS_ROUTER_DISPATCH_KEYS``, else the
+        coordinator's keys: random per process, or shared and rotatable on Redis).
     :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
     :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
     :param backend_options: per provider, settings handed to its backend factory as
@@ -73,6 +76,9 @@ class Router:
     :param retry_policy: how retryable provider errors before any output are retried
         (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
         ``RetryPolicy(max_retries=0)``: none).
+    :param coordinator: what workers share live (locks, the create budget, signing keys, the
+        route of dispatch callbacks): a :class:`Coordinator`, a URL, or None for
+        ``COPASS_ROUTER_COORDINATOR`` / the embedded one-process default.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class Router:
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
         max_message_chars: int = MAX_MESSAGE_CHARS,
         retry_policy: RetryPolicy | None = None,
+        coordinator: Coordinator | str | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -104,9 +111,17 @@ class Router:
         self._extra_tools = [as_tool(t) for t in tools]
         self._tool_timeout = tool_timeout
         self.turn_timeout = turn_timeout
+        self._coordinator_arg = coordinator
+        self._coordinator: Coordinator | None = None
         secret = dispatch_secret or self.environ.get("COPASS_ROUTER_DISPATCH_SECRET")
-        self._secret = (
-            secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
+        keys = self.environ.get("COPASS_ROUTER_DISPATCH_KEYS")
+        # Configured keys win; without any, the coordinator's keys sign.
+        self._fixed_keys: SigningKeys | None = (
+            SigningKeys.single(secret.encode() if isinstance(secret, str) else secret)
+            if secret
+            else SigningKeys.parse(keys)
+            if keys
+            else None
         )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
         self.max_message_chars = max_message_chars
@@ -118,6 +133,9 @@ class Router:
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        self._route = DispatchRoute(
+            self._live, lambda: self.coordinator, self._signing_keys, tool_timeout + 30
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,6 +153,10 @@ class Router:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._coordinator is not None:
+            if not isinstance(self._coordinator_arg, Coordinator):
+                await self._coordinator.aclose()
+            self._coordinator = None
 
     @property
     def store(self) -> SessionStore:
@@ -149,6 +171,21 @@ class Router:
             else:
                 self._store = arg
         return self._store
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """What this router shares with other workers (opened on first use)."""
+        if self._coordinator is None:
+            arg = self._coordinator_arg
+            self._coordinator = (
+                arg if isinstance(arg, Coordinator) else open_coordinator(arg, self.environ)
+            )
+        return self._coordinator
+
+    async def _signing_keys(self, refresh: bool = False) -> SigningKeys:
+        if self._fixed_keys is not None:
+            return self._fixed_keys
+        return await self.coordinator.signing_keys(refresh=refresh)
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -178,6 +215,7 @@ class Router:
                     environ=self.environ,
                     dispatch_url=self.dispatch_url,
                     options=self._backend_options.get(provider, {}),
+                    coordinator=self.coordinator,
                 )
                 self._backends[provider] = factory(context)
         return self._backends[provider]
@@ -259,6 +297,18 @@ class Router:
             run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
         )
         timeout = request.timeout or self.turn_timeout
+        coordinator = self.coordinator
+        if coordinator.shared:  # before any token naming this worker is handed out
+            await coordinator.listen(self._route.answer_forwarded)
+        token = mint_token(
+            await self._signing_keys(),
+            run_id=run_id,
+            session_id=sid,
+            end_user_id=request.end_user_id,
+            tools=dispatcher.names(),
+            ttl=(timeout or 3600) + 60,
+            worker=coordinator.worker_id,
+        )
         turn = Turn(
             request=request,
             run_id=run_id,
@@ -269,14 +319,7 @@ class Router:
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
             load_history=lambda: self._earlier_turns(sid, started.index),
-            dispatch_token=mint_token(
-                self._secret,
-                run_id=run_id,
-                session_id=sid,
-                end_user_id=request.end_user_id,
-                tools=dispatcher.names(),
-                ttl=(timeout or 3600) + 60,
-            ),
+            dispatch_token=token,
             dispatch_url=self.dispatch_url,
             retry_policy=self.retry_policy,
         )
@@ -412,9 +455,7 @@ class Router:
         own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
         with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
         """
-        return await self._live.dispatch(
-            verify_token(self._secret, token), tool_name, arguments, call_id, round_id
-        )
+        return await self._route.handle(token, tool_name, arguments, call_id, round_id)
 
     async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Serve only the dispatch callback endpoint, in the background, for hosts that do not

@@ -98,8 +98,11 @@ class AnthropicBackend(AgentBackend):
         pacer = CreatePacer(
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
+            context.coordinator,
         )
-        self.resources = ResourceManager(self._client, context.resources, pacer)
+        self.resources = ResourceManager(
+            self._client, context.resources, pacer, context.coordinator
+        )
 
     # --- setup -----------------------------------------------------------------------------
 
