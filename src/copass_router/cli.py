@@ -120,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         help="larger request bodies are refused with 413 (default 8388608, 8 MiB)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes serving the one port (default 1; more need a shared store and "
+        "COPASS_ROUTER_COORDINATOR, see docs/deploy.md)",
+    )
     return parser
 
 
@@ -327,6 +334,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         store=args.store,
         grace=args.grace,
         public_url=args.public_url,
+        workers=args.workers,
         **limits,
     )
     return result

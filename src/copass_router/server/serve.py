@@ -46,6 +46,7 @@ def serve(
     public_url: str | None = None,
     router: Router | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    workers: int = 1,
 ) -> int:
     """Serve the hosted router until SIGTERM/SIGINT; return the process exit code.
 
@@ -60,6 +61,8 @@ def serve(
         callback), when it differs from ``http://host:port``.
     :param router: serve this router instead of building one (its owner closes it).
     :param max_body_bytes: larger request bodies are refused with 413.
+    :param workers: processes serving the one socket, each with its own router (see
+        server/workers.py); more than one needs ``router`` unset.
     """
     env = dict(os.environ if environ is None else environ)
     try:
@@ -81,13 +84,26 @@ def serve(
     except OSError as exc:
         print(f"copass-router serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    try:
-        with _runner() as runner:
-            return runner.run(
-                _serve(sock, keys, env, store, router, grace, heartbeat, public_url, max_body_bytes)
-            )
-    except KeyboardInterrupt:
-        return 130
+
+    def run_worker() -> int:
+        try:
+            with _runner() as runner:
+                return runner.run(
+                    _serve(
+                        sock, keys, env, store, router, grace, heartbeat, public_url, max_body_bytes
+                    )
+                )
+        except KeyboardInterrupt:
+            return 130
+
+    if workers > 1 and router is None:
+        from .workers import check_workers, supervise
+
+        warning = check_workers(workers, env)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+        return supervise(workers, run_worker)
+    return run_worker()
 
 
 def _runner() -> asyncio.Runner:
