@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
-from .coordination import Coordinator, CoordinatorUnavailableError, SigningKeys, open_coordinator
+from .coordination import (
+    Coordinator,
+    CoordinatorUnavailableError,
+    SigningKeys,
+    StoreUnavailableError,
+    open_coordinator,
+)
 from .errors import (
     ERROR_CODES,
     CodeInfo,
@@ -142,6 +148,7 @@ __all__ = [
     "SigningKeys",
     "StopReason",
     "StoreRegistrar",
+    "StoreUnavailableError",
     "TextDelta",
     "ThinkingDelta",
     "ThinkingMessage",

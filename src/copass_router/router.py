@@ -22,6 +22,7 @@ from .errors import (
 from .events import Event, RunFinished, RunStarted, ToolResult
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
+from .outages import store_call
 from .plugins import PluginHost
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
@@ -267,18 +268,24 @@ class Router:
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
+        # What the turn's token needs, before the session is claimed: a coordinator outage
+        # then refuses the run without leaving a claimed session behind.
+        keys = await self._signing_keys()
+        if self.coordinator.shared:  # before a token naming this worker is handed out
+            await self.coordinator.listen(self._route.answer_forwarded)
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
-        start = await self.store.begin_turn(
-            session_id=request.session_id,
-            end_user_id=request.end_user_id,
-            run_id=f"run_{uuid.uuid4().hex}",
-            provider=request.provider,
-            model=model,
-            user=request.message,
-            with_binding=backend.keeps_native_session,
-        )
-        turn = self._turn(request, backend, model, start, dispatcher)
+        async with store_call("start the turn"):
+            start = await self.store.begin_turn(
+                session_id=request.session_id,
+                end_user_id=request.end_user_id,
+                run_id=f"run_{uuid.uuid4().hex}",
+                provider=request.provider,
+                model=model,
+                user=request.message,
+                with_binding=backend.keeps_native_session,
+            )
+        turn = self._turn(request, backend, model, start, dispatcher, keys)
         async with contextlib.aclosing(turn) as events:
             async for event in events:
                 yield event
@@ -290,6 +297,7 @@ class Router:
         model: str,
         start: TurnStart,
         dispatcher: ToolDispatcher,
+        keys: SigningKeys,
     ) -> AsyncGenerator[Event]:
         sid, started, binding = start.session.session_id, start.turn, start.binding
         run_id = started.run_id
@@ -297,17 +305,14 @@ class Router:
             run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
         )
         timeout = request.timeout or self.turn_timeout
-        coordinator = self.coordinator
-        if coordinator.shared:  # before any token naming this worker is handed out
-            await coordinator.listen(self._route.answer_forwarded)
         token = mint_token(
-            await self._signing_keys(),
+            keys,
             run_id=run_id,
             session_id=sid,
             end_user_id=request.end_user_id,
             tools=dispatcher.names(),
             ttl=(timeout or 3600) + 60,
-            worker=coordinator.worker_id,
+            worker=self.coordinator.worker_id,
         )
         turn = Turn(
             request=request,

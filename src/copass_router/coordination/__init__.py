@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import ConfigurationError
+from ..outages import CoordinatorUnavailableError, StoreUnavailableError
 from .base import Coordinator, ForwardHandler, LocalCoordinator
 from .keys import SigningKeys
-from .unavailable import CoordinatorUnavailableError
 
 COORDINATOR_ENV = "COPASS_ROUTER_COORDINATOR"
 
@@ -18,6 +18,7 @@ __all__ = [
     "ForwardHandler",
     "LocalCoordinator",
     "SigningKeys",
+    "StoreUnavailableError",
     "open_coordinator",
 ]
 

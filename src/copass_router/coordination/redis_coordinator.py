@@ -20,9 +20,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, DispatchAuthError
 from ..logs import get_logger
+from ..outages import CoordinatorUnavailableError
+from ..outages import coordinator_call as unavailable
 from .base import Coordinator, ForwardHandler
 from .keys import SigningKeys
-from .unavailable import CoordinatorUnavailableError, unavailable
 
 log = get_logger("copass_router.coordinator")
 
@@ -178,7 +179,7 @@ class RedisCoordinator(Coordinator):
             self._listener = asyncio.create_task(self._listen(handler))
         if not self._subscribed.is_set():
             async with unavailable("subscribe to forwarded dispatch calls"):
-                await asyncio.wait_for(self._subscribed.wait(), 5)
+                await asyncio.wait_for(self._subscribed.wait(), 2)
 
     async def _listen(self, handler: ForwardHandler) -> None:
         channel = self.key("worker", self.worker_id)
