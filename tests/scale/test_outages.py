@@ -86,7 +86,6 @@ async def test_a_redis_restart_under_load(tmp_path: Path, postgres_url: str) -> 
             await asyncio.to_thread(a.start, COPASS_ROUTER_DISPATCH_URL=b.url + "/v1/dispatch")
             await asyncio.to_thread(b.start, COPASS_ROUTER_DISPATCH_URL=a.url + "/v1/dispatch")
             async with RemoteRouter(a.url, timeout=30) as remote:
-
                 attempts = iter(range(1000))
 
                 async def crossed() -> bool:
