@@ -140,3 +140,36 @@ async def test_an_unknown_coordinator_url_says_what_works() -> None:
 
     with pytest.raises(ConfigurationError, match=r"redis://"):
         open_coordinator("memcached://127.0.0.1:11211")
+
+
+def test_the_rotate_key_command_rotates_the_shared_key(
+    redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copass_router.cli import main
+
+    monkeypatch.setenv("COPASS_ROUTER_COORDINATOR", redis_url)
+    assert main(["coordinator", "rotate-key", "--retire-after", "60"]) == 0
+    first = capsys.readouterr().out.split("key ")[1].split(";")[0]
+    assert main(["coordinator", "rotate-key"]) == 0
+    second = capsys.readouterr().out.split("key ")[1].split(";")[0]
+    assert first != second
+
+    async def current() -> str:
+        coordinator = open_coordinator(redis_url)
+        try:
+            keys = await coordinator.signing_keys()
+            return keys.current
+        finally:
+            await coordinator.aclose()
+
+    assert asyncio.run(current()) == second
+
+
+def test_the_rotate_key_command_needs_a_shared_coordinator(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copass_router.cli import main
+
+    monkeypatch.delenv("COPASS_ROUTER_COORDINATOR", raising=False)
+    assert main(["coordinator", "rotate-key"]) == 1
+    assert "COPASS_ROUTER_COORDINATOR=redis://" in capsys.readouterr().err

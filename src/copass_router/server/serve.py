@@ -97,12 +97,9 @@ def serve(
             return 130
 
     if workers > 1 and router is None:
-        from .workers import check_workers, supervise
+        from .workers import supervise
 
-        warning = check_workers(workers, env)
-        if warning:
-            print(warning, file=sys.stderr, flush=True)
-        return supervise(workers, run_worker)
+        return supervise(workers, run_worker, env)
     return run_worker()
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 #: (a configuration error would otherwise be restarted forever).
 QUICK_DEATH_SECONDS = 2.0
 QUICK_DEATHS = 3
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def check_workers(workers: int, environ: Mapping[str, str]) -> str | None:
@@ -36,7 +37,7 @@ def check_workers(workers: int, environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def supervise(workers: int, run_worker: Callable[[], int]) -> int:
+def supervise(workers: int, run_worker: Callable[[], int], environ: Mapping[str, str]) -> int:
     """Fork ``workers`` processes running ``run_worker`` and keep them running until a signal;
     returns the exit code (0 when every worker stopped cleanly)."""
     stopping: list[int] = []
@@ -48,12 +49,16 @@ def supervise(workers: int, run_worker: Callable[[], int]) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, forward) for sig in _SIGNALS}
+    warning = check_workers(workers, environ)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     quick = 0
     code = 0
     try:
         for _ in range(workers):
-            _fork(run_worker, children)
+            if not stopping:  # a signal during start-up: start no more
+                _fork(run_worker, children)
         while children:
             try:
                 pid, status = os.wait()
@@ -88,17 +93,21 @@ def supervise(workers: int, run_worker: Callable[[], int]) -> int:
 def _fork(run_worker: Callable[[], int], children: dict[int, float]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
+    # Signals wait until the child is counted (parent) or has its own handlers (worker).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     pid = os.fork()
     if pid:
         children[pid] = time.monotonic()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         return
     # The worker: its own process group (a terminal's Ctrl-C reaches the parent, which passes
     # it on once), the default signal handlers until serve installs its own.
     code = 1
     try:
         os.setpgid(0, 0)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         _exit_with_parent(os.getppid())
         code = run_worker()
     finally:
