@@ -3,7 +3,7 @@ here, or forwarded to the worker whose run it names (see coordination/forwarding
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .coordination import Coordinator, SigningKeys
@@ -13,15 +13,13 @@ from .events import ToolResult
 from .live_runs import LiveRuns
 from .tokens import DispatchClaims, token_key_id, verify_token
 
-KeySource = Callable[[bool], Awaitable[SigningKeys]]
-
 
 class DispatchRoute:
     """A router's end of the dispatch callback.
 
     :param live: the runs in flight in this process.
     :param coordinator: returns the router's coordinator (opened on first use).
-    :param keys: returns the signing keys (``True``: read them again, a key id is unknown).
+    :param configured: keys from configuration, which win over the coordinator's.
     :param forward_timeout: how long a forwarded call may take before the caller gives up.
     """
 
@@ -29,21 +27,35 @@ class DispatchRoute:
         self,
         live: LiveRuns,
         coordinator: Callable[[], Coordinator],
-        keys: KeySource,
+        configured: SigningKeys | None,
         forward_timeout: float,
     ) -> None:
         self._live = live
         self._coordinator = coordinator
-        self._keys = keys
+        self._configured = configured
         self._forward_timeout = forward_timeout
+
+    async def _keys(self, refresh: bool = False) -> SigningKeys:
+        if self._configured is not None:
+            return self._configured
+        return await self._coordinator().signing_keys(refresh=refresh)
+
+    async def prepare(self) -> SigningKeys:
+        """What a turn needs before it starts: the keys its token is signed with, and (several
+        workers) this worker listening for the callbacks others forward to it."""
+        keys = await self._keys()
+        coordinator = self._coordinator()
+        if coordinator.shared:
+            await coordinator.listen(self.answer_forwarded)
+        return keys
 
     async def verify(self, token: str) -> DispatchClaims:
         """The token's claims; a key id this worker has not seen makes it read the keys again
         (another worker rotated them)."""
-        keys = await self._keys(False)
+        keys = await self._keys()
         kid = token_key_id(token)
-        if kid is not None and kid not in keys.keys:
-            keys = await self._keys(True)
+        if kid is not None and kid not in keys.keys and self._configured is None:
+            keys = await self._keys(refresh=True)
         return verify_token(keys, token)
 
     async def handle(

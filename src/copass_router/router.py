@@ -114,16 +114,6 @@ class Router:
         self.turn_timeout = turn_timeout
         self._coordinator_arg = coordinator
         self._coordinator: Coordinator | None = None
-        secret = dispatch_secret or self.environ.get("COPASS_ROUTER_DISPATCH_SECRET")
-        keys = self.environ.get("COPASS_ROUTER_DISPATCH_KEYS")
-        # Configured keys win; without any, the coordinator's keys sign.
-        self._fixed_keys: SigningKeys | None = (
-            SigningKeys.single(secret.encode() if isinstance(secret, str) else secret)
-            if secret
-            else SigningKeys.parse(keys)
-            if keys
-            else None
-        )
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
         self.max_message_chars = max_message_chars
         self.retry_policy = retry_policy or RetryPolicy(
@@ -135,7 +125,10 @@ class Router:
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
         self._route = DispatchRoute(
-            self._live, lambda: self.coordinator, self._signing_keys, tool_timeout + 30
+            self._live,
+            lambda: self.coordinator,
+            SigningKeys.configured(dispatch_secret, self.environ),
+            tool_timeout + 30,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -182,11 +175,6 @@ class Router:
                 arg if isinstance(arg, Coordinator) else open_coordinator(arg, self.environ)
             )
         return self._coordinator
-
-    async def _signing_keys(self, refresh: bool = False) -> SigningKeys:
-        if self._fixed_keys is not None:
-            return self._fixed_keys
-        return await self.coordinator.signing_keys(refresh=refresh)
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -268,11 +256,8 @@ class Router:
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
-        # What the turn's token needs, before the session is claimed: a coordinator outage
-        # then refuses the run without leaving a claimed session behind.
-        keys = await self._signing_keys()
-        if self.coordinator.shared:  # before a token naming this worker is handed out
-            await self.coordinator.listen(self._route.answer_forwarded)
+        # Before the session is claimed: a coordinator outage refuses the run cleanly.
+        keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
         async with store_call("start the turn"):

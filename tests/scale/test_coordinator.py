@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from copass_router import Coordinator, DispatchAuthError, open_coordinator
-from copass_router.tokens import mint_token, verify_token
+from copass_router import Coordinator, DispatchAuthError, Router, open_coordinator
+from copass_router.tokens import mint_token, token_key_id, verify_token
 
 CLAIMS = {"run_id": "r", "session_id": "s", "end_user_id": "u", "tools": ["t"], "ttl": 60}
 
@@ -128,11 +128,40 @@ async def test_workers_share_signing_keys_and_rotation_keeps_old_tokens_until_re
 async def test_embedded_keys_rotate_too() -> None:
     local = Coordinator()
     old = mint_token(await local.signing_keys(), **CLAIMS)  # type: ignore[arg-type]
-    await local.rotate_signing_key(retire_after=60)
+    kid = await local.rotate_signing_key(retire_after=60)
     keys = await local.signing_keys()
-    assert verify_token(keys, old).run_id == "r"
-    assert keys.current != verify_token.__name__  # a new key id signs
-    assert len(keys.keys) == 2
+    new = mint_token(keys, **CLAIMS)  # type: ignore[arg-type]
+    assert token_key_id(new) == kid != token_key_id(old)
+    assert verify_token(keys, old).run_id == verify_token(keys, new).run_id == "r"
+
+
+async def test_configured_keys_sign_with_the_first_and_verify_with_all() -> None:
+    old_router = Router(
+        load_entry_points=False, environ={"COPASS_ROUTER_DISPATCH_KEYS": "k1:first-secret"}
+    )
+    new_router = Router(
+        load_entry_points=False,
+        environ={"COPASS_ROUTER_DISPATCH_KEYS": "k2:second-secret,k1:first-secret"},
+    )
+    try:
+        async with asyncio.timeout(10):
+            old = mint_token(await old_router._route._keys(), **CLAIMS)  # type: ignore[arg-type]
+            new = mint_token(await new_router._route._keys(), **CLAIMS)  # type: ignore[arg-type]
+            assert (token_key_id(old), token_key_id(new)) == ("k1", "k2")
+            assert (await new_router._route.verify(old)).run_id == "r"  # still accepted
+            with pytest.raises(DispatchAuthError, match="unknown or retired key"):
+                await old_router._route.verify(new)  # a worker not given k2 refuses it
+    finally:
+        await old_router.aclose()
+        await new_router.aclose()
+
+
+@pytest.mark.parametrize("text", ["", "nocolon", "a:x,a:y", ":secret"])
+def test_bad_configured_keys_are_refused(text: str) -> None:
+    from copass_router import ConfigurationError, SigningKeys
+
+    with pytest.raises(ConfigurationError, match="COPASS_ROUTER_DISPATCH_KEYS"):
+        SigningKeys.parse(text)
 
 
 async def test_an_unknown_coordinator_url_says_what_works() -> None:

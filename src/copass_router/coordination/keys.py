@@ -32,6 +32,19 @@ class SigningKeys:
         return cls("0", {"0": secret})
 
     @classmethod
+    def configured(
+        cls, secret: bytes | str | None, environ: Mapping[str, str]
+    ) -> SigningKeys | None:
+        """Keys from configuration: ``secret`` (a router's ``dispatch_secret``),
+        ``COPASS_ROUTER_DISPATCH_SECRET`` or ``COPASS_ROUTER_DISPATCH_KEYS``; None without any
+        (the coordinator's keys sign)."""
+        secret = secret or environ.get("COPASS_ROUTER_DISPATCH_SECRET")
+        if secret:
+            return cls.single(secret.encode() if isinstance(secret, str) else secret)
+        keys = environ.get("COPASS_ROUTER_DISPATCH_KEYS")
+        return cls.parse(keys) if keys else None
+
+    @classmethod
     def parse(cls, text: str) -> SigningKeys:
         """``COPASS_ROUTER_DISPATCH_KEYS``: ``id:secret,id:secret``; the first signs."""
         pairs = [p.strip() for p in text.split(",") if p.strip()]
