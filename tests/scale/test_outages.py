@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from copass_router import RemoteRouter, RouterError, StopReason, TurnStatus
+from copass_router import RemoteRouter, RemoteRouterError, RouterError, StopReason, TurnStatus
 
 from .cluster import cluster
 from .conftest import with_prefix
@@ -106,9 +106,9 @@ async def test_a_redis_restart_under_load(tmp_path: Path, postgres_url: str) -> 
                 try:
                     await crossed()
                     raise AssertionError("a run needing Redis succeeded while it was down")
-                except RouterError as exc:
+                except RemoteRouterError as exc:
                     assert "coordinator is unreachable" in str(exc)
-                    assert exc.retryable
+                    assert (exc.status, exc.code, exc.retryable) == (503, "overloaded", True)
                 await asyncio.to_thread(redis_server.start)
                 assert await until(crossed)
                 await asyncio.sleep(0.5)
@@ -152,9 +152,9 @@ async def test_a_postgres_outage_under_load(
                         provider="echo", message="two", session_id=sid, end_user_id="keep"
                     )
                     raise AssertionError("a turn started while the store was down")
-                except RouterError as exc:
+                except RemoteRouterError as exc:
                     assert "session store failed" in str(exc), exc
-                    assert exc.retryable
+                    assert (exc.status, exc.code, exc.retryable) == (503, "overloaded", True)
                 await proxy.start()
 
                 async def continued() -> Any:

@@ -125,6 +125,8 @@ def problem_for(exc: RouterError) -> JSONResponse:
         return problem(502, exc.code, message, provider=exc.provider, retryable=exc.retryable)
     if isinstance(exc, ConfigurationError):
         return problem(500, exc.code, message)
+    if exc.code == "overloaded":  # the store or the coordinator is down (outages.py)
+        return problem(503, exc.code, message, retryable=True, headers={"Retry-After": "1"})
     return problem(500, exc.code, message, retryable=exc.retryable or None)
 
 
