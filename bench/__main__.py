@@ -19,6 +19,7 @@ MODULES = [
     "resource_creation",
     "store_turn",
     "budgets",
+    "scale_out",
 ]
 
 

@@ -77,6 +77,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_serve_help_shows_the_flags_the_tests_below_exercise() -> None:
     # A new flag fails here until it has a test below that starts the server with it.
     flags = {"--host", "--port", "--grace", "--public-url", "--store", "--max-body-bytes"}
+    flags.add("--workers")  # tests/scale/test_serve_workers.py
     assert _serve_flags() == flags
 
 

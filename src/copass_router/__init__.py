@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .budgets import Budget, Budgets
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
+from .coordination import (
+    Coordinator,
+    CoordinatorUnavailableError,
+    SigningKeys,
+    StoreUnavailableError,
+    open_coordinator,
+)
 from .errors import (
     ERROR_CODES,
     BudgetExceededError,
@@ -163,10 +170,12 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "DispatchAuthError",
     "PluginLoadError",
     "InternalError",
+    "CoordinatorUnavailableError",
+    "StoreUnavailableError",
     "ErrorCode",
     "ERROR_CODES",
     "CodeInfo",
-    # For hosts: plugins, stores, prices, settings, logs
+    # For hosts: plugins, stores, coordination, prices, settings, logs
     "hookimpl",
     "hookspec",
     "BackendRegistrar",
@@ -179,6 +188,9 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "SessionStore",
     "SQLiteStore",
     "TurnStart",
+    "Coordinator",
+    "open_coordinator",
+    "SigningKeys",
     "UsageLedger",
     "UsageEntry",
     "SQLiteUsageLedger",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
+from .coordination.base import Coordinator
 from .events import Event
 from .retries import RetryPolicy
 from .types import Binding, RunRequest, StopReason, ToolCallRequest, ToolSpec, TranscriptTurn
@@ -58,6 +59,9 @@ class BackendContext:
     environ: Mapping[str, str] = attrs.field(factory=dict)
     dispatch_url: str | None = None
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    #: What workers share: ``lock(name)`` for single-flight work, ``pace(name, limit, period)``
+    #: and ``hold(name, seconds)`` for a provider's create budget (see :class:`Coordinator`).
+    coordinator: Coordinator = attrs.field(factory=Coordinator)
 
 
 class AgentBackend:

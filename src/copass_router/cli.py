@@ -121,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         help="larger request bodies are refused with 413 (default 8388608, 8 MiB)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes serving the one port (default 1; more need a shared store and "
+        "COPASS_ROUTER_COORDINATOR, see docs/deploy.md)",
+    )
     from .usage_cli import add_usage_parser  # the usage ledger's command
 
     add_usage_parser(sub)
@@ -331,6 +338,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         store=args.store,
         grace=args.grace,
         public_url=args.public_url,
+        workers=args.workers,
         **limits,
     )
     return result

@@ -5,19 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from .tokens import verify_token
-
 if TYPE_CHECKING:
+    from .dispatch_route import DispatchRoute
     from .events import ToolResult
-    from .live_runs import LiveRuns
     from .router import Router
 
 
 class DispatchCallbacks:
     """Mixed into :class:`~copass_router.Router`: the ``copass_dispatch`` callback's side."""
 
-    _secret: bytes
-    _live: LiveRuns
+    _route: DispatchRoute
     dispatch_url: str | None
 
     async def handle_dispatch(
@@ -40,14 +37,12 @@ class DispatchCallbacks:
         own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
         with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
         """
-        return await self._live.dispatch(
-            verify_token(self._secret, token), tool_name, arguments, call_id, round_id
-        )
+        return await self._route.handle(token, tool_name, arguments, call_id, round_id)
 
-    def verify_dispatch_token(self, token: str) -> None:
+    async def verify_dispatch_token(self, token: str) -> None:
         """Check a dispatch token's signature and expiry (cheap: no store, no tool); raises
         :class:`DispatchAuthError`. Lets an endpoint refuse a forged call before reading it."""
-        verify_token(self._secret, token)
+        await self._route.verify(token)
 
     async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Serve only the dispatch callback endpoint, in the background, for hosts that do not

@@ -9,6 +9,7 @@ import attrs
 from .backend import Turn
 from .events import Error, Event, Message, TextDelta, ToolCall, ToolResult, Usage
 from .logs import get_logger
+from .outages import store_call
 from .types import (
     AssistantItem,
     StopReason,
@@ -99,14 +100,17 @@ async def store_turn(
     # What cannot be encoded (a value nested too deep) is dropped, never the release of
     # the session: without the binding, then without what the turn produced.
     bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
-    for final, bound in ((record, binding), (record, None), (bare, None)):
-        try:
-            kept = await store.finish_turn(sid, final, start.lease, bound)
-            break
-        except (RecursionError, ValueError, TypeError) as exc:
-            log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
-    else:
-        return
+    # A store that is down refuses the record with StoreUnavailableError; the turn is then
+    # marked interrupted once its lease lapses.
+    async with store_call("record the turn"):
+        for final, bound in ((record, binding), (record, None), (bare, None)):
+            try:
+                kept = await store.finish_turn(sid, final, start.lease, bound)
+                break
+            except (RecursionError, ValueError, TypeError) as exc:
+                log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
+        else:
+            return
     if not kept:
         # The claim lapsed (a stall longer than the lease) and another turn took the
         # session, or the session was deleted: a late write must not clobber either.

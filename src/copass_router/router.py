@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import secrets
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
@@ -15,7 +14,9 @@ import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .budgets import Budget, Budgets, budgets_from_env
+from .coordination import Coordinator, SigningKeys, open_coordinator
 from .dispatch_api import DispatchCallbacks
+from .dispatch_route import DispatchRoute
 from .errors import (
     InvalidRequestError,
     UnknownProviderError,
@@ -25,6 +26,7 @@ from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
 from .logs import get_logger
 from .metering import BudgetedDispatcher, Meter, RunCost
+from .outages import store_call
 from .plugins import PluginHost
 from .recorder import store_turn
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
@@ -71,7 +73,9 @@ class Router(SessionsAPI, DispatchCallbacks):
     :param tools: tools every run may use, beside those plugins register.
     :param tool_timeout: seconds a tool may run unless it sets its own timeout.
     :param turn_timeout: default bound on a whole turn, in seconds (None: unbounded).
-    :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
+    :param dispatch_secret: key for run-scoped dispatch tokens (default:
+        ``COPASS_ROUTER_DISPATCH_SECRET``, ``COPASS_ROUTER_DISPATCH_KEYS``, else the
+        coordinator's keys: random per process, or shared and rotatable on Redis).
     :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
     :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
     :param provider_settings: per provider, settings handed to its backend factory as
@@ -85,6 +89,9 @@ class Router(SessionsAPI, DispatchCallbacks):
         None: the store's SQLite file, or memory when the store is not a SQLite file.
     :param budgets: spending limits (see :class:`Budget`), besides those configured in
         ``COPASS_ROUTER_BUDGETS``; change them later through :attr:`budgets`.
+    :param coordinator: what workers share live (locks, the create budget, signing keys, the
+        route of dispatch callbacks): a :class:`Coordinator`, a URL, or None for
+        ``COPASS_ROUTER_COORDINATOR`` / the embedded one-process default.
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class Router(SessionsAPI, DispatchCallbacks):
         failover: FailoverPolicy | None = None,
         ledger: UsageLedger | str | None = None,
         budgets: Sequence[Budget] = (),
+        coordinator: Coordinator | str | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -119,10 +127,8 @@ class Router(SessionsAPI, DispatchCallbacks):
         self._extra_tools = [as_tool(t) for t in tools]
         self._tool_timeout = tool_timeout
         self.turn_timeout = turn_timeout
-        secret = dispatch_secret or self.environ.get("COPASS_ROUTER_DISPATCH_SECRET")
-        self._secret = (
-            secret.encode() if isinstance(secret, str) else (secret or secrets.token_bytes(32))
-        )
+        self._coordinator_arg = coordinator
+        self._coordinator: Coordinator | None = None
         self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
         self.max_message_chars = max_message_chars
         self.retry_policy = retry_policy or RetryPolicy(
@@ -133,6 +139,12 @@ class Router(SessionsAPI, DispatchCallbacks):
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        self._route = DispatchRoute(
+            self._live,
+            lambda: self.coordinator,
+            SigningKeys.configured(dispatch_secret, self.environ),
+            tool_timeout + 30,
+        )
         self.failover = failover or FailoverPolicy()
         self._ledger_arg = ledger
         self._ledger: UsageLedger | None = None
@@ -159,6 +171,20 @@ class Router(SessionsAPI, DispatchCallbacks):
         if self._ledger is not None:
             await self._ledger.close()
             self._ledger = None
+        if self._coordinator is not None:
+            if not isinstance(self._coordinator_arg, Coordinator):
+                await self._coordinator.aclose()
+            self._coordinator = None
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """What this router shares with other workers (opened on first use)."""
+        if self._coordinator is None:
+            arg = self._coordinator_arg
+            self._coordinator = (
+                arg if isinstance(arg, Coordinator) else open_coordinator(arg, self.environ)
+            )
+        return self._coordinator
 
     @property
     def store(self) -> SessionStore:
@@ -225,6 +251,7 @@ class Router(SessionsAPI, DispatchCallbacks):
                     environ=self.environ,
                     dispatch_url=self.dispatch_url,
                     settings=self._provider_settings.get(provider, {}),
+                    coordinator=self.coordinator,
                 )
                 self._backends[provider] = factory(context)
         return self._backends[provider]
@@ -282,18 +309,21 @@ class Router(SessionsAPI, DispatchCallbacks):
         )
         await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
+        # Before the session is claimed: a coordinator outage refuses the run cleanly.
+        keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
-        start = await self.store.begin_turn(
-            session_id=request.session_id,
-            end_user_id=request.end_user_id,
-            run_id=f"run_{uuid.uuid4().hex}",
-            provider=request.provider,
-            model=model,
-            user=request.message,
-            with_binding=backend.keeps_native_session,
-        )
-        turn = self._turn(request, targets, start, dispatcher)
+        async with store_call("start the turn"):
+            start = await self.store.begin_turn(
+                session_id=request.session_id,
+                end_user_id=request.end_user_id,
+                run_id=f"run_{uuid.uuid4().hex}",
+                provider=request.provider,
+                model=model,
+                user=request.message,
+                with_binding=backend.keeps_native_session,
+            )
+        turn = self._turn(request, targets, start, dispatcher, keys)
         async with contextlib.aclosing(turn) as events:
             async for event in events:
                 yield event
@@ -304,6 +334,7 @@ class Router(SessionsAPI, DispatchCallbacks):
         targets: list[Target],
         start: TurnStart,
         dispatcher: ToolDispatcher,
+        keys: SigningKeys,
     ) -> AsyncGenerator[Event]:
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
@@ -332,12 +363,13 @@ class Router(SessionsAPI, DispatchCallbacks):
                 dispatch=lambda _turn, calls: dispatcher.run(calls, context),
                 load_history=lambda: self._earlier_turns(sid, started.index, so_far),
                 dispatch_token=mint_token(
-                    self._secret,
+                    keys,
                     run_id=run_id,
                     session_id=sid,
                     end_user_id=request.end_user_id,
                     tools=dispatcher.names(),
                     ttl=(timeout or 3600) + 60,
+                    worker=self.coordinator.worker_id,
                 ),
                 dispatch_url=self.dispatch_url,
                 retry_policy=self.retry_policy,

@@ -1,8 +1,9 @@
 """The built-in session store schemes (``sqlite``; ``postgresql`` with the postgres extra) and
-the ``copass-router store`` command."""
+the ``copass-router store`` and ``copass-router coordinator`` commands."""
 
 from __future__ import annotations
 
+from ..coordination.command import coordinator_command
 from ..hookspecs import hookimpl
 from ..registrars import CommandRegistrar, StoreRegistrar
 from ..store import postgres_from_url, sqlite_from_url
@@ -19,3 +20,8 @@ def copass_router_register_stores(register: StoreRegistrar) -> None:
 @hookimpl
 def copass_router_register_commands(register: CommandRegistrar) -> None:
     register("store", store_command, help="session store maintenance: store migrate")
+    register(
+        "coordinator",
+        coordinator_command,
+        help="what workers share live: coordinator rotate-key",
+    )

@@ -44,7 +44,7 @@ def dispatch_endpoint(
         header_token = bearer_token(request.headers.get("authorization"))
         try:
             if header_token is not None:
-                router.verify_dispatch_token(header_token)
+                await router.verify_dispatch_token(header_token)
                 limit = max_body_bytes
             else:
                 limit = min(max_body_bytes, UNVERIFIED_BODY_BYTES)

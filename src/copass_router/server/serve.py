@@ -54,6 +54,7 @@ def serve(
     run_limits: RunLimits | None = None,
     connection_limits: ConnectionLimits | None = None,
     trusted_proxies: Sequence[str] | None = None,
+    workers: int = 1,
 ) -> int:
     """Serve the hosted router until SIGTERM/SIGINT; return the process exit code.
 
@@ -74,6 +75,8 @@ def serve(
         defaults, with ``COPASS_ROUTER_MAX_CONNECTIONS`` as the cap if set).
     :param trusted_proxies: addresses whose ``X-Forwarded-For`` is believed (None: from
         ``COPASS_ROUTER_TRUSTED_PROXIES``, comma-separated; by default nobody's).
+    :param workers: processes serving the one socket, each with its own router (see
+        server/workers.py); more than one needs ``router`` unset.
     """
     env = dict(os.environ if environ is None else environ)
     try:
@@ -109,11 +112,19 @@ def serve(
     options = _Options(
         grace, heartbeat, public_url, max_body_bytes, limits, connection_limits, trusted_proxies
     )
-    try:
-        with _runner() as runner:
-            return runner.run(_serve(sock, keys, env, store, router, options))
-    except KeyboardInterrupt:
-        return 130
+
+    def run_worker() -> int:
+        try:
+            with _runner() as runner:
+                return runner.run(_serve(sock, keys, env, store, router, options))
+        except KeyboardInterrupt:
+            return 130
+
+    if workers > 1 and router is None:
+        from .workers import supervise
+
+        return supervise(workers, run_worker, env)
+    return run_worker()
 
 
 @attrs.frozen

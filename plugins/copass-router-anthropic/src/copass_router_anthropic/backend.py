@@ -100,6 +100,7 @@ class AnthropicBackend(AgentBackend):
         pacer = CreatePacer(
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
+            context.coordinator,
         )
         # Agents and environments unused this long are archived (0: never), checked at most
         # once per sweep interval, in the background.
@@ -110,7 +111,9 @@ class AnthropicBackend(AgentBackend):
             idle_after=env_float(env, "COPASS_ANTHROPIC_ARCHIVE_AFTER", 30 * 86400.0),
             interval=env_float(env, "COPASS_ANTHROPIC_SWEEP_INTERVAL", 3600.0),
         )
-        self.resources = ResourceManager(self._client, context.resources, pacer, self.sweeper)
+        self.resources = ResourceManager(
+            self._client, context.resources, pacer, context.coordinator, self.sweeper
+        )
 
     # --- setup -----------------------------------------------------------------------------
 

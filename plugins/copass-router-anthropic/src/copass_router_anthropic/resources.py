@@ -2,8 +2,9 @@
 
 A run brings its own model, system prompt and tools; the API wants a pre-created agent and
 environment. :class:`ResourceManager` maps the run's configuration (its fingerprint) to those,
-creating each at most once however many runs arrive cold at the same moment (single-flight),
-pacing creates under the API's limit (about 60 a minute) by waiting, honouring a 429's
+creating each at most once however many runs arrive cold at the same moment, in this process
+and (through the router's coordinator) on every worker (single-flight), pacing creates under
+the API's limit (about 60 a minute, shared by all workers) by waiting, honouring a 429's
 retry-after, and re-creating a cached resource the API says is gone.
 """
 
@@ -13,14 +14,13 @@ import asyncio
 import hashlib
 import json
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anthropic
 import attrs
 
-from copass_router import ProviderError, ResourceCache, ToolSpec, get_logger
+from copass_router import Coordinator, ProviderError, ResourceCache, ToolSpec, get_logger
 
 from .sdk_errors import provider_error, retry_after
 
@@ -132,33 +132,32 @@ class Resources:
 
 
 class CreatePacer:
-    """Spaces creates so at most ``limit`` start in any ``period`` seconds; waits, never fails."""
+    """Spaces creates so at most ``limit`` start in any ``period`` seconds; waits, never fails.
 
-    def __init__(self, limit: int = 60, period: float = 60.0) -> None:
+    The budget lives in the router's coordinator: in this process by default, shared by every
+    worker with ``COPASS_ROUTER_COORDINATOR=redis://...``, which is what keeps N workers under
+    the one limit the API enforces per organisation.
+    """
+
+    def __init__(
+        self,
+        limit: int = 60,
+        period: float = 60.0,
+        coordinator: Coordinator | None = None,
+        name: str = "anthropic:creates",
+    ) -> None:
         self.limit = max(1, limit)
         self.period = period
-        self._starts: deque[float] = deque()
-        self._hold_until = 0.0
-        self._lock = asyncio.Lock()
+        self.name = name
+        self._coordinator = coordinator or Coordinator()
 
     async def acquire(self) -> None:
         """Wait until a create may start, and count it."""
-        async with self._lock:  # one waiter at a time keeps the queue first-come first-served
-            while True:
-                now = time.monotonic()
-                while self._starts and self._starts[0] <= now - self.period:
-                    self._starts.popleft()
-                wait = self._hold_until - now
-                if len(self._starts) >= self.limit:
-                    wait = max(wait, self._starts[0] + self.period - now)
-                if wait <= 0:
-                    self._starts.append(now)
-                    return
-                await asyncio.sleep(wait)
+        await self._coordinator.pace(self.name, self.limit, self.period)
 
-    def hold(self, seconds: float) -> None:
+    async def hold(self, seconds: float) -> None:
         """Start no create for ``seconds`` (the API said to retry after that long)."""
-        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+        await self._coordinator.hold(self.name, seconds)
 
 
 class ResourceManager:
@@ -169,12 +168,14 @@ class ResourceManager:
         client: Callable[[], anthropic.AsyncAnthropic],
         cache: ResourceCache,
         pacer: CreatePacer,
+        coordinator: Coordinator | None = None,
         sweeper: ResourceSweeper | None = None,
     ) -> None:
         self._client = client
         self._cache = cache
         self._pacer = pacer
         self._sweeper = sweeper
+        self._coordinator = coordinator or Coordinator()
         self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     async def ensure(self, agent: AgentSpec, environment: EnvironmentSpec) -> Resources:
@@ -245,12 +246,15 @@ class ResourceManager:
     async def _create_once(
         self, key: str, create: Callable[[], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
-        cached = await self._cache.get(key)  # a run that finished meanwhile may have stored it
-        if cached is not None:
-            return cached
-        record = await create()
-        await self._cache.put(key, record)
-        return record
+        # One create per key across workers: whoever holds the lock creates; the others find
+        # the record in the shared store once they get the lock.
+        async with self._coordinator.lock(f"anthropic:{key}", ttl=30):
+            cached = await self._cache.get(key)  # another run or worker may have stored it
+            if cached is not None:
+                return cached
+            record = await create()
+            await self._cache.put(key, record)
+            return record
 
     async def _create_agent(self, spec: AgentSpec) -> dict[str, Any]:
         client = self._client().with_options(max_retries=0)
@@ -282,7 +286,7 @@ class ResourceManager:
                 wait = retry_after(exc.response.headers, limit=max(self._pacer.period, 60.0))
                 wait = wait if wait is not None else min(2.0**attempt, 30.0)
                 log.info("create_retry", kind=kind, status=exc.status_code, wait=wait)
-                self._pacer.hold(wait)
+                await self._pacer.hold(wait)
             except anthropic.APIError as exc:
                 raise provider_error(exc, f"create {kind}") from None
         raise ProviderError(f"could not create the {kind}", provider="anthropic")  # unreachable

@@ -1,0 +1,84 @@
+"""Dispatch callbacks that land on a worker other than the one running their run.
+
+Decision: forward, never execute where the call lands. The run's stream, its tool-round count,
+its per-run tools and its record of call ids all live in the worker running the turn, and a
+ToolCall/ToolResult must appear in that stream; so a callback landing elsewhere is handed to
+that worker (named, signed, in the run's token) through the coordinator, and its answer comes
+back the same way. Every call of a run is thus executed by one process, which answers a
+repeated call id with the first result without running the tool again, whichever worker the
+repeat landed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..errors import DispatchAuthError, InvalidRequestError, RouterError
+from ..events import ToolResult
+
+
+def call_message(
+    token: str,
+    tool_name: str,
+    arguments: Mapping[str, Any],
+    call_id: str,
+    round_id: str | None,
+) -> dict[str, Any]:
+    """A dispatch call as the JSON object a worker forwards."""
+    return {
+        "token": token,
+        "tool_name": tool_name,
+        "arguments": dict(arguments),
+        "call_id": call_id,
+        "round": round_id,
+    }
+
+
+def result_answer(result: ToolResult) -> dict[str, Any]:
+    """The owning worker's answer for a call it ran."""
+    return {
+        "result": {
+            "call_id": result.call_id,
+            "name": result.name,
+            "output": result.output,
+            "is_error": result.is_error,
+            "run_id": result.run_id,
+            "provider_data": result.provider_data,
+        }
+    }
+
+
+def error_answer(exc: RouterError) -> dict[str, Any]:
+    """The owning worker's answer for a call it refused."""
+    return {
+        "error": {
+            "code": exc.code,
+            "message": str(exc),
+            "forbidden": bool(getattr(exc, "forbidden", False)),
+            "field": getattr(exc, "field", None),
+        }
+    }
+
+
+def read_answer(answer: Mapping[str, Any]) -> ToolResult:
+    """The forwarded call's result, or the owner's refusal raised here."""
+    if "result" in answer:
+        data = answer["result"]
+        result = ToolResult(
+            call_id=str(data["call_id"]),
+            name=str(data["name"]),
+            output=data["output"],
+            is_error=bool(data["is_error"]),
+            provider_data=data.get("provider_data") or None,
+        )
+        return attrs.evolve(result, run_id=str(data.get("run_id") or ""))
+    error = answer.get("error") or {}
+    message = str(error.get("message") or "the run's worker refused the call")
+    if error.get("code") == InvalidRequestError.code:
+        raise InvalidRequestError(message, field=error.get("field"))
+    if error.get("code") == DispatchAuthError.code:
+        raise DispatchAuthError(message, forbidden=bool(error.get("forbidden")))
+    raise RouterError(message)
