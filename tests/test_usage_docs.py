@@ -41,7 +41,7 @@ def test_every_shell_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'doc.db'}")
     assert main(["run", "--end-user", "ana", "hello"], out=io.StringIO()) == 0
-    commands = re.findall(r"^\$ (copass-router .*)$", DOC.read_text(), re.M)
+    commands = re.findall(r"^(copass-router usage .*)$", DOC.read_text(), re.M)
     assert commands
     for command in commands:
         out = io.StringIO()
