@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import attrs
@@ -90,6 +90,7 @@ class TurnRunner:
         self._seq = 0
         self._agen: AsyncGenerator[Event] | None = None
         self._waiting: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._interrupted = False
         turn._on_stop = self._interrupt
 
@@ -112,31 +113,51 @@ class TurnRunner:
         object.__setattr__(event, "seq", seq)
         return event
 
-    async def _apply(self, event: Event) -> Event | None:
+    def _apply(self, event: Event) -> Any:
+        """``event`` through the middleware: an Event, None (dropped), or, once an async
+        middleware is met, an awaitable of either. Synchronous middleware costs no await."""
         current: Any = event
-        for fn in self._middleware:
+        for i, fn in enumerate(self._middleware):
             current = fn(current, self._context)
-            # An Event passes straight on; anything else must be an async middleware's
-            # awaitable (cheaper than inspect.isawaitable on every event).
-            if current is not None and not isinstance(current, Event):
-                current = await current
             if current is None:
                 return None
-        result: Event = current
+            # An Event passes straight on; anything else must be an async middleware's
+            # awaitable (cheaper than inspect.isawaitable on every event).
+            if not isinstance(current, Event):
+                return self._apply_rest(current, i + 1)
+        return current
+
+    async def _apply_rest(self, pending: Awaitable[Any], start: int) -> Event | None:
+        """The rest of :meth:`_apply`, from the first async middleware's awaitable on."""
+        current = await pending
+        for fn in self._middleware[start:]:
+            if current is None:
+                return None
+            current = fn(current, self._context)
+            if current is not None and not isinstance(current, Event):
+                current = await current
+        result: Event | None = current
+        return result
+
+    async def _processed(self, event: Event) -> Event | None:
+        processed = self._apply(event)
+        if processed is None or isinstance(processed, Event):
+            return processed
+        result: Event | None = await processed
         return result
 
     async def bookend(self, event: Event) -> Event:
         """Stamp ``RunStarted``/``RunFinished`` and pass them through middleware (no drop)."""
         event = self._stamp(event)
         if self._middleware:
-            return await self._apply(event) or event
+            return await self._processed(event) or event
         return event
 
     async def events(self) -> AsyncGenerator[Event]:
         """The backend's events (and those emitted on the turn's side channel), in order."""
         turn, record, middleware = self.turn, self.recorder.record, self._middleware
         agen = self._agen = turn_events(self._backend, turn)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
         produced = False
@@ -186,7 +207,9 @@ class TurnRunner:
             event = self._stamp(event)
             record(event)
             if middleware:
-                processed = await self._apply(event)
+                processed = self._apply(event)
+                if processed is not None and not isinstance(processed, Event):
+                    processed = await processed
                 if processed is not None:
                     yield processed
                 continue
@@ -202,7 +225,9 @@ class TurnRunner:
             yield out
 
     async def _next(self, agen: AsyncGenerator[Event], deadline: float | None) -> Event:
-        self._waiting = asyncio.current_task()
+        # The task awaiting the backend (asked per event: a consumer may change tasks); passing
+        # the loop saves asyncio.current_task looking it up again on Python 3.11.
+        self._waiting = asyncio.current_task(self._loop)
         try:
             if deadline is None:
                 return await agen.__anext__()
@@ -232,7 +257,7 @@ class TurnRunner:
             self.recorder.record(event)
             if not self._middleware:
                 yield event
-            elif (processed := await self._apply(event)) is not None:
+            elif (processed := await self._processed(event)) is not None:
                 yield processed
 
     async def aclose(self) -> None:

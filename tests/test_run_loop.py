@@ -1,0 +1,81 @@
+"""The run loop's per-event path: middleware chains that mix sync and async implementations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+
+from copass_router import Event, Router, RunFinished, RunStarted, TextDelta, hookimpl
+
+
+def _middleware(name: str, seen: list[tuple[str, str]], *, is_async: bool, drop: str) -> object:
+    """A middleware that notes each text it sees, drops those containing ``drop`` and tags the
+    rest with ``name``; sync or async."""
+
+    def step(event: Event) -> Event | None:
+        if not isinstance(event, TextDelta):
+            return event
+        seen.append((name, event.text))
+        if drop and drop in event.text:
+            return None
+        return attrs.evolve(event, text=event.text + name)
+
+    if is_async:
+
+        class Async:
+            @hookimpl
+            async def copass_router_process_event(self, event: Event) -> Event | None:
+                await asyncio.sleep(0)
+                return step(event)
+
+        return Async()
+
+    class Sync:
+        @hookimpl
+        def copass_router_process_event(self, event: Event) -> Event | None:
+            return step(event)
+
+    return Sync()
+
+
+@pytest.mark.parametrize("kinds", ["sss", "sas", "ass", "ssa", "aaa"])
+async def test_a_chain_of_sync_and_async_middleware_runs_in_order_and_drops(
+    make_router: Callable[..., Router], kinds: str
+) -> None:
+    seen: list[tuple[str, str]] = []
+    # A drops what contains "x", B what contains "y", C nothing
+    plugins = [
+        _middleware(name, seen, is_async=kind == "a", drop=drop)
+        for name, kind, drop in zip("ABC", kinds, ("x", "y", ""), strict=True)
+    ]
+    router = make_router(plugins=plugins)
+    events = [e async for e in router.run(provider="echo", message="/slow 0 ax by c")]
+    texts = [e.text for e in events if isinstance(e, TextDelta)]
+    # echo streams "echo: ", "ax ", "by ", "c" (one delta per word)
+    assert "".join(texts) == "echo: ABCcABC"
+    assert [n for n, t in seen if "x" in t] == ["A"]  # dropped by A: B and C never see it
+    assert [n for n, t in seen if "y" in t] == ["A", "B"]  # dropped by B: C never sees it
+    assert [(n, t) for n, t in seen if "c" in t and "echo" not in t] == [
+        ("A", "c"),
+        ("B", "cA"),
+        ("C", "cAB"),
+    ]  # each sees its predecessor's output
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+
+
+async def test_an_async_middleware_that_returns_a_non_event_fails_the_run_not_silently(
+    make_router: Callable[..., Router],
+) -> None:
+    class Broken:
+        @hookimpl
+        def copass_router_process_event(self, event: Event) -> Any:
+            return "not an event"  # neither an Event, None nor an awaitable
+
+    router = make_router(plugins=[Broken()])
+    with pytest.raises(TypeError):
+        _ = [e async for e in router.run(provider="echo", message="hi")]
