@@ -1,4 +1,4 @@
-"""The run loop's per-event path: middleware chains that mix sync and async implementations."""
+"""The run loop's per-event path: middleware chains mixing sync and async, and stop requests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any
 import attrs
 import pytest
 
-from copass_router import Event, Router, RunFinished, RunStarted, TextDelta, hookimpl
+from copass_router import (
+    Event,
+    Router,
+    RunFinished,
+    RunStarted,
+    StopReason,
+    TextDelta,
+    hookimpl,
+)
+from copass_router.testing import ScriptedBackend
 
 
 def _middleware(name: str, seen: list[tuple[str, str]], *, is_async: bool, drop: str) -> object:
@@ -79,3 +88,29 @@ async def test_an_async_middleware_that_returns_a_non_event_fails_the_run_not_si
     router = make_router(plugins=[Broken()])
     with pytest.raises(TypeError):
         _ = [e async for e in router.run(provider="echo", message="hi")]
+
+
+@pytest.mark.parametrize("new_task_per_event", [False, True])
+async def test_a_stop_requested_while_the_backend_waits_wakes_the_task_reading_the_run(
+    scripted_router: Router, scripted_backend: ScriptedBackend, new_task_per_event: bool
+) -> None:
+    # The core stops a turn (e.g. the tool-round cap, reached through a dispatch callback)
+    # while the backend waits on its provider: the wait is cancelled, the turn ends with that
+    # reason, and a consumer that reads each event from a fresh task is woken all the same.
+    scripted_backend.enqueue(TextDelta(text="a"), hang=True)
+    stream = scripted_router.run(provider="scripted", message="go")
+    events: list[Event] = []
+    while True:
+        step = anext(stream)
+        try:
+            event = await (asyncio.wait_for(step, 5) if new_task_per_event else step)
+        except StopAsyncIteration:
+            break
+        events.append(event)
+        if isinstance(event, TextDelta):
+            turn = scripted_backend.turns[-1]
+            asyncio.get_running_loop().call_later(0.05, turn.request_stop, StopReason.TOOL_LIMIT)
+    assert isinstance(events[-1], RunFinished)
+    assert events[-1].stop_reason is StopReason.TOOL_LIMIT
+    assert scripted_backend.cancelled == 1
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]

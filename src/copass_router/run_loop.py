@@ -90,7 +90,6 @@ class TurnRunner:
         self._seq = 0
         self._agen: AsyncGenerator[Event] | None = None
         self._waiting: asyncio.Task[Any] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._interrupted = False
         turn._on_stop = self._interrupt
 
@@ -157,17 +156,29 @@ class TurnRunner:
         """The backend's events (and those emitted on the turn's side channel), in order."""
         turn, record, middleware = self.turn, self.recorder.record, self._middleware
         agen = self._agen = turn_events(self._backend, turn)
-        loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
         produced = False
+        current_task = asyncio.current_task
         while turn.stop_requested is None:
+            # The task awaiting the backend, for _interrupt: asked per event, since a consumer
+            # may change tasks (passing the loop spares Python 3.11 looking it up again).
+            self._waiting = current_task(loop)
             try:
-                event = await self._next(agen, deadline)
+                try:
+                    if deadline is None:
+                        event = await agen.__anext__()
+                    else:
+                        event = await self._next_by(agen, deadline)
+                finally:
+                    self._waiting = None
             except StopAsyncIteration:
                 break
-            except _Interrupted:
-                break
+            except asyncio.CancelledError:
+                if self._absorb_interrupt():
+                    break
+                raise
             except TimeoutError:
                 failure = Error(
                     code=ErrorCode.TIMEOUT.value,
@@ -224,22 +235,15 @@ class TurnRunner:
         async for out in self._emit(pending):
             yield out
 
-    async def _next(self, agen: AsyncGenerator[Event], deadline: float | None) -> Event:
-        # The task awaiting the backend (asked per event: a consumer may change tasks); passing
-        # the loop saves asyncio.current_task looking it up again on Python 3.11.
-        self._waiting = asyncio.current_task(self._loop)
-        try:
-            if deadline is None:
-                return await agen.__anext__()
-            async with asyncio.timeout_at(deadline):
-                return await agen.__anext__()
-        except asyncio.CancelledError:
-            task = self._waiting
-            if self._interrupted and task is not None and task.uncancel() == 0:
-                raise _Interrupted from None
-            raise
-        finally:
-            self._waiting = None
+    async def _next_by(self, agen: AsyncGenerator[Event], deadline: float) -> Event:
+        async with asyncio.timeout_at(deadline):
+            return await agen.__anext__()
+
+    def _absorb_interrupt(self) -> bool:
+        """Whether a CancelledError that ended the wait for the backend is ``_interrupt``'s own
+        cancel (absorbed: the turn stops) rather than a cancel of the run (re-raised)."""
+        task = asyncio.current_task()
+        return self._interrupted and task is not None and task.uncancel() == 0
 
     def _retry_delay(self, exc: Exception, deadline: float | None) -> float | None:
         """Seconds to wait before running the turn again after ``exc`` (None: not retried)."""
@@ -264,10 +268,6 @@ class TurnRunner:
         """Close the backend's generator (its cleanup cancels the provider's turn)."""
         if self._agen is not None:
             await self._agen.aclose()
-
-
-class _Interrupted(Exception):
-    """The turn was stopped by the core while the backend waited (see ``Turn.request_stop``)."""
 
 
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:
