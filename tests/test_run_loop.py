@@ -100,16 +100,18 @@ async def test_a_stop_requested_while_the_backend_waits_wakes_the_task_reading_t
     scripted_backend.enqueue(TextDelta(text="a"), hang=True)
     stream = scripted_router.run(provider="scripted", message="go")
     events: list[Event] = []
-    while True:
-        step = anext(stream)
-        try:
-            event = await (asyncio.wait_for(step, 5) if new_task_per_event else step)
-        except StopAsyncIteration:
-            break
-        events.append(event)
-        if isinstance(event, TextDelta):
-            turn = scripted_backend.turns[-1]
-            asyncio.get_running_loop().call_later(0.05, turn.request_stop, StopReason.TOOL_LIMIT)
+    async with asyncio.timeout(10):  # a stop that never wakes the wait fails, not hangs
+        while True:
+            step = anext(stream)
+            try:
+                event = await (asyncio.wait_for(step, 5) if new_task_per_event else step)
+            except StopAsyncIteration:
+                break
+            events.append(event)
+            if isinstance(event, TextDelta):
+                turn = scripted_backend.turns[-1]
+                loop = asyncio.get_running_loop()
+                loop.call_later(0.05, turn.request_stop, StopReason.TOOL_LIMIT)
     assert isinstance(events[-1], RunFinished)
     assert events[-1].stop_reason is StopReason.TOOL_LIMIT
     assert scripted_backend.cancelled == 1
