@@ -1,92 +1,93 @@
 """copass-router: run an AI agent turn on any provider through one call and one event stream.
 
-Everything public is importable from here; submodules are private.
+Everything public is importable from here; submodules are private. Each name is imported from
+its submodule on first use (PEP 562), so a program, a plugin or the command line pays only for
+what it touches: ``from copass_router import hookimpl`` does not load asyncio or the store.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
-from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
-from .errors import (
-    ERROR_CODES,
-    CodeInfo,
-    ConfigurationError,
-    DispatchAuthError,
-    ErrorCode,
-    InternalError,
-    InvalidRequestError,
-    PayloadTooLargeError,
-    PluginLoadError,
-    ProviderError,
-    RateLimitError,
-    RouterError,
-    SessionBusyError,
-    SessionNotFoundError,
-    ToolError,
-    UnknownProviderError,
-    code_for_status,
-)
-from .events import (
-    Error,
-    Event,
-    Message,
-    ProviderEvent,
-    Retry,
-    RunFinished,
-    RunStarted,
-    TextDelta,
-    ThinkingDelta,
-    ThinkingMessage,
-    ToolCall,
-    ToolResult,
-    UnknownEvent,
-    Usage,
-    event_from_dict,
-    event_from_json,
-    event_to_dict,
-    event_to_json,
-)
-from .hookspecs import hookimpl, hookspec
-from .logs import get_logger, scrub
-from .plugins import PluginInfo
-from .registrars import (
-    BackendRegistrar,
-    CommandRegistrar,
-    EmulatorRegistrar,
-    StoreRegistrar,
-    ToolRegistrar,
-)
-from .render import EventPrinter
-from .results import RunResult
-from .retries import RetryPolicy
-from .router import ProviderInfo, Router
-from .settings import env_flag, env_float, env_int
-from .store import SessionStore, SQLiteStore, TurnStart
-from .tools import Tool, ToolContext, ToolOutput, tool
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what type checkers and editors see: every public name, statically
+    from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
+    from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
     from .client import RemoteRouter, RemoteRouterError
+    from .errors import (
+        ERROR_CODES,
+        CodeInfo,
+        ConfigurationError,
+        DispatchAuthError,
+        ErrorCode,
+        InternalError,
+        InvalidRequestError,
+        PayloadTooLargeError,
+        PluginLoadError,
+        ProviderError,
+        RateLimitError,
+        RouterError,
+        SessionBusyError,
+        SessionNotFoundError,
+        ToolError,
+        UnknownProviderError,
+        code_for_status,
+    )
+    from .events import (
+        Error,
+        Event,
+        Message,
+        ProviderEvent,
+        Retry,
+        RunFinished,
+        RunStarted,
+        TextDelta,
+        ThinkingDelta,
+        ThinkingMessage,
+        ToolCall,
+        ToolResult,
+        UnknownEvent,
+        Usage,
+        event_from_dict,
+        event_from_json,
+        event_to_dict,
+        event_to_json,
+    )
+    from .hookspecs import hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
-
-from .types import (
-    AssistantText,
-    Binding,
-    ChatMessage,
-    RunRequest,
-    SessionInfo,
-    StopReason,
-    TokenUsage,
-    ToolCallItem,
-    ToolCallRequest,
-    ToolResultItem,
-    ToolSpec,
-    TranscriptItem,
-    TranscriptTurn,
-    TurnStatus,
-    UserText,
-)
+    from .logs import get_logger, scrub
+    from .plugins import PluginInfo
+    from .registrars import (
+        BackendRegistrar,
+        CommandRegistrar,
+        EmulatorRegistrar,
+        StoreRegistrar,
+        ToolRegistrar,
+    )
+    from .render import EventPrinter
+    from .results import RunResult
+    from .retries import RetryPolicy
+    from .router import ProviderInfo, Router
+    from .settings import env_flag, env_float, env_int
+    from .store import SessionStore, SQLiteStore, TurnStart
+    from .tools import Tool, ToolContext, ToolOutput, tool
+    from .types import (
+        AssistantText,
+        Binding,
+        ChatMessage,
+        RunRequest,
+        SessionInfo,
+        StopReason,
+        TokenUsage,
+        ToolCallItem,
+        ToolCallRequest,
+        ToolResultItem,
+        ToolSpec,
+        TranscriptItem,
+        TranscriptTurn,
+        TurnStatus,
+        UserText,
+    )
 
 __all__ = [
     "COMMON_FIELDS",
@@ -180,15 +181,109 @@ __all__ = [
     "transcript_messages",
 ]
 
+#: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
+#: the imports above).
+_WHERE: dict[str, str] = {
+    "AgentBackend": "backend",
+    "BackendContext": "backend",
+    "COMMON_FIELDS": "backend",
+    "ResourceCache": "backend",
+    "Turn": "backend",
+    "ModelStep": "chat_loop",
+    "chat_messages": "chat_loop",
+    "run_chat_loop": "chat_loop",
+    "transcript_messages": "chat_loop",
+    "RemoteRouter": "client",
+    "RemoteRouterError": "client",
+    "CodeInfo": "errors",
+    "ConfigurationError": "errors",
+    "DispatchAuthError": "errors",
+    "ERROR_CODES": "errors",
+    "ErrorCode": "errors",
+    "InternalError": "errors",
+    "InvalidRequestError": "errors",
+    "PayloadTooLargeError": "errors",
+    "PluginLoadError": "errors",
+    "ProviderError": "errors",
+    "RateLimitError": "errors",
+    "RouterError": "errors",
+    "SessionBusyError": "errors",
+    "SessionNotFoundError": "errors",
+    "ToolError": "errors",
+    "UnknownProviderError": "errors",
+    "code_for_status": "errors",
+    "Error": "events",
+    "Event": "events",
+    "Message": "events",
+    "ProviderEvent": "events",
+    "Retry": "events",
+    "RunFinished": "events",
+    "RunStarted": "events",
+    "TextDelta": "events",
+    "ThinkingDelta": "events",
+    "ThinkingMessage": "events",
+    "ToolCall": "events",
+    "ToolResult": "events",
+    "UnknownEvent": "events",
+    "Usage": "events",
+    "event_from_dict": "events",
+    "event_from_json": "events",
+    "event_to_dict": "events",
+    "event_to_json": "events",
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
+    "ChatRequest": "http_chat",
+    "HttpChatBackend": "http_chat",
+    "Piece": "http_chat",
+    "get_logger": "logs",
+    "scrub": "logs",
+    "PluginInfo": "plugins",
+    "BackendRegistrar": "registrars",
+    "CommandRegistrar": "registrars",
+    "EmulatorRegistrar": "registrars",
+    "StoreRegistrar": "registrars",
+    "ToolRegistrar": "registrars",
+    "EventPrinter": "render",
+    "RunResult": "results",
+    "RetryPolicy": "retries",
+    "ProviderInfo": "router",
+    "Router": "router",
+    "env_flag": "settings",
+    "env_float": "settings",
+    "env_int": "settings",
+    "SQLiteStore": "store",
+    "SessionStore": "store",
+    "TurnStart": "store",
+    "Tool": "tools",
+    "ToolContext": "tools",
+    "ToolOutput": "tools",
+    "tool": "tools",
+    "AssistantText": "types",
+    "Binding": "types",
+    "ChatMessage": "types",
+    "RunRequest": "types",
+    "SessionInfo": "types",
+    "StopReason": "types",
+    "TokenUsage": "types",
+    "ToolCallItem": "types",
+    "ToolCallRequest": "types",
+    "ToolResultItem": "types",
+    "ToolSpec": "types",
+    "TranscriptItem": "types",
+    "TranscriptTurn": "types",
+    "TurnStatus": "types",
+    "UserText": "types",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The hosted-mode client and the HTTP chat backend import httpx: load them when asked for.
-    if name in ("RemoteRouter", "RemoteRouterError"):
-        from . import client
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
 
-        return getattr(client, name)
-    if name in ("ChatRequest", "HttpChatBackend", "Piece"):
-        from . import http_chat
 
-        return getattr(http_chat, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
