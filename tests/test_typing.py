@@ -145,9 +145,7 @@ def test_register_calls_are_checked_against_the_registrar_protocols(
 
 def test_process_event_context_is_a_typed_tool_context(mypy_errors: dict[int, str]) -> None:
     assert '"ToolContext" has no attribute "end_usr_id"' in mypy_errors[_line("end_usr_id")]
-    hints = typing.get_type_hints(
-        hookspecs.copass_router_process_event, localns=PUBLIC
-    )
+    hints = typing.get_type_hints(hookspecs.copass_router_process_event, localns=PUBLIC)
     assert hints["context"] is copass_router.ToolContext
 
 
