@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from .hookspecs import hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
     from .logs import get_logger, scrub
-    from .plugins import PluginInfo
+    from .plugins import PluginInfo, ProviderInfo
     from .registrars import (
         BackendRegistrar,
         CommandRegistrar,
@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from .render import EventPrinter
     from .results import RunResult
     from .retries import RetryPolicy
-    from .router import ProviderInfo, Router
+    from .router import Router
     from .settings import env_flag, env_float, env_int
     from .store import SessionStore, SQLiteStore, TurnStart
     from .tools import Tool, ToolContext, ToolOutput, tool
@@ -238,6 +238,7 @@ _WHERE: dict[str, str] = {
     "get_logger": "logs",
     "scrub": "logs",
     "PluginInfo": "plugins",
+    "ProviderInfo": "plugins",
     "BackendRegistrar": "registrars",
     "CommandRegistrar": "registrars",
     "EmulatorRegistrar": "registrars",
@@ -246,7 +247,6 @@ _WHERE: dict[str, str] = {
     "EventPrinter": "render",
     "RunResult": "results",
     "RetryPolicy": "retries",
-    "ProviderInfo": "router",
     "Router": "router",
     "env_flag": "settings",
     "env_float": "settings",

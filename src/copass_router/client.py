@@ -35,9 +35,9 @@ from .events import (
     Usage,
     event_from_dict,
 )
+from .plugins import ProviderInfo
 from .requests import build_request
 from .results import RunResult, collect
-from .router import ProviderInfo
 from .types import RunRequest, SessionInfo, StopReason, TokenUsage, TranscriptTurn
 from .wire import get_converter
 

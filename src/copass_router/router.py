@@ -21,7 +21,7 @@ from .errors import (
 from .events import Event, RunFinished, RunStarted, ToolResult
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
-from .plugins import PluginHost
+from .plugins import PluginHost, ProviderInfo
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
 from .results import RunResult, collect
 from .retries import RetryPolicy
@@ -41,16 +41,6 @@ from .types import (
 )
 
 log = get_logger("copass_router.router")
-
-
-@attrs.frozen
-class ProviderInfo:
-    """An installed provider: its name, the plugin that gave it, and that plugin's version."""
-
-    name: str
-    plugin: str
-    version: str | None
-    description: str = ""
 
 
 class Router:
@@ -154,11 +144,7 @@ class Router:
 
     def providers(self) -> list[ProviderInfo]:
         """Every installed provider with the plugin and version that gave it."""
-        self.plugins.load()
-        return [
-            ProviderInfo(r.name, r.plugin, r.version, r.description)
-            for r in sorted(self.plugins.backends.values(), key=lambda r: r.name)
-        ]
+        return self.plugins.provider_infos()
 
     async def backend(self, provider: str) -> AgentBackend:
         """The backend for ``provider``, built on first use."""
