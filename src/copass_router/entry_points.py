@@ -80,7 +80,7 @@ def installed(group: str) -> Installed:
         "entry_points": [list(ep) for ep in scanned.entry_points],
         "core_version": scanned.core_version,
     }
-    if _settled(key) and not sys.dont_write_bytecode:  # -B: write nothing beside bytecode
+    if _settled(key):
         # The newest first; a few keys, since sys.path[0] differs between the command (its
         # script's directory) and ``python -c`` (the current directory) in one environment.
         _write(path, [record, *records][:_KEEP])
