@@ -1,9 +1,9 @@
-"""The run loop's per-event path: middleware chains mixing sync and async, and stop requests."""
+"""The per-event path: middleware chains mixing sync and async, stop requests, Turn.merge."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import attrs
@@ -13,9 +13,12 @@ from copass_router import (
     Event,
     Router,
     RunFinished,
+    RunRequest,
     RunStarted,
     StopReason,
     TextDelta,
+    TranscriptTurn,
+    Turn,
     hookimpl,
 )
 from copass_router.testing import ScriptedBackend
@@ -116,3 +119,68 @@ async def test_a_stop_requested_while_the_backend_waits_wakes_the_task_reading_t
     assert events[-1].stop_reason is StopReason.TOOL_LIMIT
     assert scripted_backend.cancelled == 1
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def _turn() -> Turn:
+    async def history() -> list[TranscriptTurn]:
+        return []
+
+    return Turn(
+        request=RunRequest(provider="p", message="m"),
+        run_id="r",
+        session_id="s",
+        model="m",
+        history=(),
+        binding=None,
+        tools=(),
+        dispatch=lambda _turn, _calls: _nothing(),
+        load_history=history,
+    )
+
+
+async def _nothing() -> AsyncIterator[Event]:
+    return
+    yield
+
+
+async def test_merge_shows_emitted_events_while_the_source_is_quiet_and_stops_on_request() -> None:
+    turn = await _turn()
+    quiet = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def source() -> AsyncIterator[Event]:
+        try:
+            yield TextDelta(text="first")
+            await quiet.wait()  # a provider stream gone quiet while a tool runs elsewhere
+            yield TextDelta(text="never")
+        finally:
+            closed.set()
+
+    seen: list[str] = []
+    async with asyncio.timeout(10):
+        async for event in turn.merge(source()):
+            assert isinstance(event, TextDelta)
+            seen.append(event.text)
+            if event.text == "first":
+                turn.emit(TextDelta(text="side 1"))
+                turn.emit(TextDelta(text="side 2"))
+            elif event.text == "side 2":
+                asyncio.get_running_loop().call_later(
+                    0.01, turn.request_stop, StopReason.TOOL_LIMIT
+                )
+    assert seen == ["first", "side 1", "side 2"]
+    assert closed.is_set()  # the quiet source was closed, not left waiting
+
+
+async def test_merge_hands_on_the_sources_failure() -> None:
+    turn = await _turn()
+
+    async def source() -> AsyncIterator[Event]:
+        yield TextDelta(text="a")
+        raise RuntimeError("stream broke")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="stream broke"):
+        async for event in turn.merge(source()):
+            seen.append(event)
+    assert len(seen) == 1
