@@ -22,7 +22,6 @@ import os
 import sys
 import time
 import zlib
-from pathlib import Path
 from typing import Any, NamedTuple
 
 _FORMAT = 1
@@ -131,16 +130,19 @@ def _installation_key() -> list[Any]:
     return [sys.executable, sys.version, entries]
 
 
-def _cache_file(group: str) -> Path:
+def _cache_file(group: str) -> str:
     # One file per environment, so two virtualenvs sharing an editable checkout do not evict
     # each other's entry (either would still be correct: the key names the interpreter).
+    # os.path, not pathlib: importing pathlib would cost more than reading the file.
     tag = zlib.crc32(sys.prefix.encode()) & 0xFFFFFFFF
-    return Path(__file__).parent / "__pycache__" / f"entry-points.{group}.{tag:08x}.json"
+    name = f"entry-points.{group}.{tag:08x}.json"
+    return os.path.join(os.path.dirname(__file__), "__pycache__", name)
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def _read(path: str) -> list[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
         records = data["records"] if data["format"] == _FORMAT else []
         for record in records:
             _ = record["key"], record["entry_points"], record["core_version"]
@@ -149,13 +151,14 @@ def _read(path: Path) -> list[dict[str, Any]]:
         return []
 
 
-def _write(path: Path, records: list[dict[str, Any]]) -> None:
+def _write(path: str, records: list[dict[str, Any]]) -> None:
     text = json.dumps({"format": _FORMAT, "records": records})
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        path.parent.mkdir(exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
         os.replace(temporary, path)  # readers see the old file or the new one, never a part
     except OSError:
         with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+            os.unlink(temporary)

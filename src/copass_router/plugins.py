@@ -7,7 +7,6 @@ with a warning and reported as failed (``copass-router plugins``); the rest keep
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import inspect
@@ -313,6 +312,8 @@ def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _unknown_hook(name: str) -> str:
+    import difflib  # only for a plugin that names a hook wrongly
+
     # Compared without the prefix every hook shares, which would make any name look close.
     prefix = GROUP + "_"
     short = {hook.removeprefix(prefix): hook for hook in HOOKS}
