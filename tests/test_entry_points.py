@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.entry_points import load_reference
+from copass_router.entry_points import _cache_file, load_reference
 
 LIST = """
 import json, sys
@@ -107,3 +107,17 @@ def test_load_reference_follows_the_entry_point_syntax() -> None:
     assert load_reference("os.path") is os.path
     assert load_reference("os:path.join") is os.path.join
     assert load_reference("os.path:join [extra]") is os.path.join
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["not json", '{"format": 1, "records": [{"key": [], "entry_points": [[1]]}]}', "[]"],
+)
+def test_a_damaged_cache_file_is_scanned_over(site: Path, damage: str) -> None:
+    _install(site, "1.0")
+    _age(site)
+    _list(site)
+    Path(_cache_file("copass_router")).write_text(damage)
+    listed = _list(site)
+    assert listed["scanned"] is True
+    assert "fakeplug" in listed["plugins"]  # type: ignore[operator]

@@ -71,8 +71,7 @@ def installed(group: str) -> Installed:
     records = _read(path)
     for record in records:
         if record["key"] == key:
-            found = [InstalledEntryPoint(*row) for row in record["entry_points"]]
-            return Installed(found, record["core_version"])
+            return _installed_from(record)
     scanned = _scan(group)
     record = {
         "key": key,
@@ -139,14 +138,22 @@ def _cache_file(group: str) -> str:
     return os.path.join(os.path.dirname(__file__), "__pycache__", name)
 
 
+def _installed_from(record: dict[str, Any]) -> Installed:
+    found = [InstalledEntryPoint(*row) for row in record["entry_points"]]
+    return Installed(found, record["core_version"])
+
+
 def _read(path: str) -> list[dict[str, Any]]:
+    """The cached records; none when the file is missing, of another format or damaged."""
     try:
         with open(path, encoding="utf-8") as file:
             data = json.load(file)
-        records = data["records"] if data["format"] == _FORMAT else []
-        for record in records:
-            _ = record["key"], record["entry_points"], record["core_version"]
-        return list(records)
+        records: list[dict[str, Any]] = data["records"] if data["format"] == _FORMAT else []
+        for record in records:  # a damaged record makes the whole file count as none
+            if not isinstance(record["key"], list):
+                return []
+            _installed_from(record)
+        return records
     except (OSError, ValueError, KeyError, TypeError):
         return []
 

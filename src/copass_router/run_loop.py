@@ -218,7 +218,7 @@ class TurnRunner:
             event = self._stamp(event)
             record(event)
             if middleware:
-                processed = self._apply(event)
+                processed = self._apply(event)  # as _processed, minus a coroutine per event
                 if processed is not None and not isinstance(processed, Event):
                     processed = await processed
                 if processed is not None:
