@@ -41,7 +41,7 @@ pytest: setup  ## the whole test suite
 bench: setup  ## speed figures; never part of `make test`
 	$(PY) -m bench
 
-profile: setup  ## pyinstrument profiles of figures 1 and 2 (bench/profile-*.txt)
+profile: setup  ## pyinstrument profiles of figures 1, 2z and 2 (bench/profile-*.txt)
 	$(PY) -m bench.profile
 
 soak: setup  ## 60 s of 1,000 concurrent hosted runs, echo then the Anthropic emulator; not a test

@@ -13,6 +13,8 @@ MODULES = [
     "event_overhead",
     "otel_overhead",
     "turn_latency",
+    "anthropic_turn",
+    "router_turn",
     "cold_start",
     "concurrency",
     "growth",

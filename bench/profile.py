@@ -1,14 +1,15 @@
-"""`python -m bench.profile`: pyinstrument profiles of figures 1 and 2 (what docs/performance.md
-names as hot spots). Writes bench/profile-*.txt."""
+"""`python -m bench.profile`: pyinstrument profiles of figures 1, 2 and 2z (what
+docs/performance.md names as hot spots). Writes bench/profile-*.txt."""
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 from copass_router import Router
 
-from . import event_overhead, turn_latency
+from . import event_overhead, router_turn, turn_latency
 from .emulator_process import emulator_process
 
 HERE = Path(__file__).parent
@@ -22,6 +23,11 @@ async def _figure1() -> None:
     await router.aclose()
 
 
+async def _figure2z() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        await router_turn.measure(f"sqlite:///{Path(tmp) / 'bench.db'}", rounds=300)
+
+
 async def _figure2(base_url: str) -> None:
     env = {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": base_url}
     router = Router(store=":memory:", environ=env, tools=[turn_latency.lookup])
@@ -33,7 +39,8 @@ async def _figure2(base_url: str) -> None:
 def main() -> None:
     from pyinstrument import Profiler
 
-    for name, make in (("figure1", lambda: _figure1()), ("figure2", None)):
+    figures = (("figure1", _figure1), ("figure2z", _figure2z), ("figure2", None))
+    for name, make in figures:
         profiler = Profiler(async_mode="enabled")
         if make is not None:
             profiler.start()

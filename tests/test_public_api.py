@@ -1,12 +1,64 @@
-"""docs/api.md sorts every public name by audience, each exactly once, and names nothing else."""
+"""The package root: every public name resolves, lazily, to the object its submodule defines."""
 
 from __future__ import annotations
 
-import re
+import ast
+import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import copass_router
-import copass_router.testing
+
+INIT = Path(copass_router.__file__)
+
+
+def _static_imports() -> dict[str, str]:
+    """Name -> submodule, from the ``if TYPE_CHECKING:`` imports type checkers read."""
+    names: dict[str, str] = {}
+    for node in ast.walk(ast.parse(INIT.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            names.update({alias.name: node.module for alias in node.names})
+    return names
+
+
+def test_the_lazy_table_the_static_imports_and_all_agree() -> None:
+    table = copass_router._WHERE
+    assert sorted(table) == sorted(copass_router.__all__)
+    assert _static_imports() == table
+
+
+def test_every_public_name_is_its_submodules_object() -> None:
+    for name, module in copass_router._WHERE.items():
+        expected = getattr(importlib.import_module(f"copass_router.{module}"), name)
+        assert getattr(copass_router, name) is expected, name
+    assert set(copass_router.__all__) <= set(dir(copass_router))
+
+
+def test_an_unknown_name_raises_attribute_error() -> None:
+    try:
+        copass_router.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("no AttributeError")
+
+
+def test_a_plugin_module_importing_hookimpl_loads_neither_asyncio_nor_attrs() -> None:
+    code = (
+        "import sys\n"
+        "from copass_router import BackendRegistrar, hookimpl\n"
+        "print(sorted(m for m in ('asyncio', 'attr', 'sqlite3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- docs/api.md sorts the public names by audience ---------------------------------------
+
+import re  # noqa: E402
+
+import copass_router.testing  # noqa: E402
 
 DOC = (Path(__file__).parents[1] / "docs" / "api.md").read_text()
 

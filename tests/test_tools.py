@@ -71,6 +71,30 @@ async def test_a_hanging_tool_times_out(make_router: Callable[..., Router]) -> N
     assert events[-1].stop_reason is StopReason.END_TURN
 
 
+async def test_a_hanging_sync_tool_times_out_and_the_loop_keeps_running(
+    make_router: Callable[..., Router],
+) -> None:
+    @tool(timeout=0.2)
+    def stuck() -> str:
+        time.sleep(0.6)  # on a worker thread: the event loop is never blocked
+        return "late"
+
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    router = make_router()
+    results, _ = await _results(router, "/tool stuck {}", tools=[stuck])
+    ticker.cancel()
+    assert results[0].is_error and "timed out after 0.2 s" in results[0].output
+    assert ticks >= 5  # the loop ran other work while the tool was stuck
+
+
 async def test_sync_and_async_tools_run_concurrently(router: Router) -> None:
     def slow_sync(x: int) -> int:
         time.sleep(0.3)

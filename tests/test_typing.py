@@ -15,6 +15,10 @@ from mypy import api
 import copass_router
 from copass_router import hookspecs
 
+#: Every public name (the package root imports each on first use, so ``vars()`` lists only
+#: those used so far).
+PUBLIC = {name: getattr(copass_router, name) for name in copass_router.__all__}
+
 PLUGIN = """\
 from collections.abc import Iterator
 
@@ -141,9 +145,7 @@ def test_register_calls_are_checked_against_the_registrar_protocols(
 
 def test_process_event_context_is_a_typed_tool_context(mypy_errors: dict[int, str]) -> None:
     assert '"ToolContext" has no attribute "end_usr_id"' in mypy_errors[_line("end_usr_id")]
-    hints = typing.get_type_hints(
-        hookspecs.copass_router_process_event, localns=vars(copass_router)
-    )
+    hints = typing.get_type_hints(hookspecs.copass_router_process_event, localns=PUBLIC)
     assert hints["context"] is copass_router.ToolContext
 
 
@@ -164,6 +166,6 @@ def test_every_registration_hook_takes_its_registrar_protocol() -> None:
     registration = {n for n in vars(hookspecs) if n.startswith("copass_router_register_")}
     assert registration == set(expected), "a new registration hook needs its Protocol here"
     for name, protocol in expected.items():
-        hints = typing.get_type_hints(getattr(hookspecs, name), localns=vars(copass_router))
+        hints = typing.get_type_hints(getattr(hookspecs, name), localns=PUBLIC)
         assert hints == {"register": protocol, "return": type(None)}, name
         assert getattr(protocol, "_is_protocol", False), protocol

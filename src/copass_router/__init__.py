@@ -2,108 +2,110 @@
 
 Everything public is importable from here (and test helpers from ``copass_router.testing``);
 submodules are private. ``__all__`` is sorted by audience: applications, hosts (plugins and
-deployments), provider authors. docs/api.md describes each name; a test keeps the two in step.
+deployments), provider authors; docs/api.md describes each name and a test keeps the two in
+step. Each name is imported from its submodule on first use (PEP 562), so a program, a plugin
+or the command line pays only for what it touches: ``from copass_router import hookimpl`` does
+not load asyncio or the store.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .backend import AgentBackend, BackendContext, ResourceCache, Turn
-from .budgets import Budget, Budgets
-from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
-from .coordination import (
-    Coordinator,
-    CoordinatorUnavailableError,
-    SigningKeys,
-    StoreUnavailableError,
-    open_coordinator,
-)
-from .errors import (
-    ERROR_CODES,
-    BudgetExceededError,
-    CodeInfo,
-    ConfigurationError,
-    DispatchAuthError,
-    ErrorCode,
-    InternalError,
-    InvalidRequestError,
-    PayloadTooLargeError,
-    PluginLoadError,
-    ProviderError,
-    RateLimitError,
-    RouterError,
-    SessionBusyError,
-    SessionNotFoundError,
-    ToolError,
-    UnknownProviderError,
-    code_for_status,
-)
-from .events import (
-    Error,
-    Event,
-    Failover,
-    Message,
-    ProviderEvent,
-    Retry,
-    RunFinished,
-    RunStarted,
-    TextDelta,
-    ThinkingDelta,
-    ThinkingMessage,
-    ToolCall,
-    ToolResult,
-    UnknownEvent,
-    Usage,
-    event_from_dict,
-    event_from_json,
-    event_to_dict,
-    event_to_json,
-)
-from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
-from .hookspecs import hookimpl, hookspec
-from .logs import get_logger, scrub
-from .plugins import PluginInfo
-from .prices import ModelPrice, PriceBook
-from .registrars import (
-    BackendRegistrar,
-    CommandRegistrar,
-    EmulatorRegistrar,
-    PriceRegistrar,
-    StoreRegistrar,
-    ToolRegistrar,
-)
-from .render import EventPrinter
-from .results import RunResult
-from .retries import RetryPolicy
-from .router import ProviderInfo, Router
-from .settings import env_flag, env_float, env_int
-from .store import SessionStore, SQLiteStore, TurnStart
-from .store.usage_sqlite import SQLiteUsageLedger
-from .tools import Tool, ToolContext, ToolOutput, tool
-from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what type checkers and editors see: every public name, statically
+    from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+    from .budgets import Budget, Budgets
+    from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
     from .client import RemoteRouter, RemoteRouterError
+    from .coordination import (
+        Coordinator,
+        CoordinatorUnavailableError,
+        SigningKeys,
+        StoreUnavailableError,
+        open_coordinator,
+    )
+    from .errors import (
+        ERROR_CODES,
+        BudgetExceededError,
+        CodeInfo,
+        ConfigurationError,
+        DispatchAuthError,
+        ErrorCode,
+        InternalError,
+        InvalidRequestError,
+        PayloadTooLargeError,
+        PluginLoadError,
+        ProviderError,
+        RateLimitError,
+        RouterError,
+        SessionBusyError,
+        SessionNotFoundError,
+        ToolError,
+        UnknownProviderError,
+        code_for_status,
+    )
+    from .events import (
+        Error,
+        Event,
+        Failover,
+        Message,
+        ProviderEvent,
+        Retry,
+        RunFinished,
+        RunStarted,
+        TextDelta,
+        ThinkingDelta,
+        ThinkingMessage,
+        ToolCall,
+        ToolResult,
+        UnknownEvent,
+        Usage,
+        event_from_dict,
+        event_from_json,
+        event_to_dict,
+        event_to_json,
+    )
+    from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
+    from .hookspecs import hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
-
-from .types import (
-    AssistantItem,
-    Binding,
-    ChatMessage,
-    RunRequest,
-    SessionInfo,
-    StopReason,
-    TokenCounts,
-    ToolCallItem,
-    ToolCallRequest,
-    ToolResultItem,
-    ToolSpec,
-    TranscriptItem,
-    TranscriptTurn,
-    TurnStatus,
-    UserItem,
-)
+    from .logs import get_logger, scrub
+    from .plugins import PluginInfo, ProviderInfo
+    from .prices import ModelPrice, PriceBook
+    from .registrars import (
+        BackendRegistrar,
+        CommandRegistrar,
+        EmulatorRegistrar,
+        PriceRegistrar,
+        StoreRegistrar,
+        ToolRegistrar,
+    )
+    from .render import EventPrinter
+    from .results import RunResult
+    from .retries import RetryPolicy
+    from .router import Router
+    from .settings import env_flag, env_float, env_int
+    from .store import SessionStore, SQLiteStore, TurnStart
+    from .store.usage_sqlite import SQLiteUsageLedger
+    from .tools import Tool, ToolContext, ToolOutput, tool
+    from .types import (
+        AssistantItem,
+        Binding,
+        ChatMessage,
+        RunRequest,
+        SessionInfo,
+        StopReason,
+        TokenCounts,
+        ToolCallItem,
+        ToolCallRequest,
+        ToolResultItem,
+        ToolSpec,
+        TranscriptItem,
+        TranscriptTurn,
+        TurnStatus,
+        UserItem,
+    )
+    from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
     # For applications: run turns, read events, handle errors, give tools, watch spend
@@ -221,15 +223,130 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "code_for_status",
 ]
 
+#: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
+#: the imports above).
+_WHERE: dict[str, str] = {
+    "AgentBackend": "backend",
+    "BackendContext": "backend",
+    "ResourceCache": "backend",
+    "Turn": "backend",
+    "Budget": "budgets",
+    "Budgets": "budgets",
+    "ModelStep": "chat_loop",
+    "chat_messages": "chat_loop",
+    "run_chat_loop": "chat_loop",
+    "transcript_messages": "chat_loop",
+    "RemoteRouter": "client",
+    "RemoteRouterError": "client",
+    "Coordinator": "coordination",
+    "CoordinatorUnavailableError": "coordination",
+    "SigningKeys": "coordination",
+    "StoreUnavailableError": "coordination",
+    "open_coordinator": "coordination",
+    "BudgetExceededError": "errors",
+    "CodeInfo": "errors",
+    "ConfigurationError": "errors",
+    "DispatchAuthError": "errors",
+    "ERROR_CODES": "errors",
+    "ErrorCode": "errors",
+    "InternalError": "errors",
+    "InvalidRequestError": "errors",
+    "PayloadTooLargeError": "errors",
+    "PluginLoadError": "errors",
+    "ProviderError": "errors",
+    "RateLimitError": "errors",
+    "RouterError": "errors",
+    "SessionBusyError": "errors",
+    "SessionNotFoundError": "errors",
+    "ToolError": "errors",
+    "UnknownProviderError": "errors",
+    "code_for_status": "errors",
+    "Error": "events",
+    "Event": "events",
+    "Failover": "events",
+    "Message": "events",
+    "ProviderEvent": "events",
+    "Retry": "events",
+    "RunFinished": "events",
+    "RunStarted": "events",
+    "TextDelta": "events",
+    "ThinkingDelta": "events",
+    "ThinkingMessage": "events",
+    "ToolCall": "events",
+    "ToolResult": "events",
+    "UnknownEvent": "events",
+    "Usage": "events",
+    "event_from_dict": "events",
+    "event_from_json": "events",
+    "event_to_dict": "events",
+    "event_to_json": "events",
+    "AVAILABILITY_CODES": "failover",
+    "FailoverPolicy": "failover",
+    "Fallback": "failover",
+    "MID_TURN_CODES": "failover",
+    "hookimpl": "hookspecs",
+    "hookspec": "hookspecs",
+    "ChatRequest": "http_chat",
+    "HttpChatBackend": "http_chat",
+    "Piece": "http_chat",
+    "get_logger": "logs",
+    "scrub": "logs",
+    "PluginInfo": "plugins",
+    "ModelPrice": "prices",
+    "PriceBook": "prices",
+    "BackendRegistrar": "registrars",
+    "CommandRegistrar": "registrars",
+    "EmulatorRegistrar": "registrars",
+    "PriceRegistrar": "registrars",
+    "StoreRegistrar": "registrars",
+    "ToolRegistrar": "registrars",
+    "EventPrinter": "render",
+    "RunResult": "results",
+    "RetryPolicy": "retries",
+    "ProviderInfo": "plugins",
+    "Router": "router",
+    "env_flag": "settings",
+    "env_float": "settings",
+    "env_int": "settings",
+    "SQLiteStore": "store",
+    "SessionStore": "store",
+    "TurnStart": "store",
+    "SQLiteUsageLedger": "store.usage_sqlite",
+    "Tool": "tools",
+    "ToolContext": "tools",
+    "ToolOutput": "tools",
+    "tool": "tools",
+    "AssistantItem": "types",
+    "Binding": "types",
+    "ChatMessage": "types",
+    "RunRequest": "types",
+    "SessionInfo": "types",
+    "StopReason": "types",
+    "TokenCounts": "types",
+    "ToolCallItem": "types",
+    "ToolCallRequest": "types",
+    "ToolResultItem": "types",
+    "ToolSpec": "types",
+    "TranscriptItem": "types",
+    "TranscriptTurn": "types",
+    "TurnStatus": "types",
+    "UserItem": "types",
+    "DEFAULT_TENANT": "usage",
+    "Spend": "usage",
+    "UsageEntry": "usage",
+    "UsageLedger": "usage",
+    "UsageRow": "usage",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The hosted-mode client and the HTTP chat backend import httpx: load them when asked for.
-    if name in ("RemoteRouter", "RemoteRouterError"):
-        from . import client
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
 
-        return getattr(client, name)
-    if name in ("ChatRequest", "HttpChatBackend", "Piece"):
-        from . import http_chat
 
-        return getattr(http_chat, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

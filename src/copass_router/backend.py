@@ -172,7 +172,7 @@ class Turn:
         self._dispatch = dispatch
         self._load_history = load_history
         self._side: deque[Event] = deque()
-        self._wake: asyncio.Event | None = None
+        self._wake: Callable[[], None] | None = None  # set while :meth:`merge` runs
 
     @property
     def provider(self) -> str:
@@ -213,7 +213,7 @@ class Turn:
         if self.stop_requested is None:
             self.stop_requested = self.stop_reason = reason
             if self._wake is not None:
-                self._wake.set()  # :meth:`merge` stops reading the provider and closes it
+                self._wake()  # :meth:`merge` stops reading the provider and closes it
             if self._on_stop is not None:
                 self._on_stop()
 
@@ -267,7 +267,7 @@ class Turn:
         """
         self._side.append(event)
         if self._wake is not None:
-            self._wake.set()
+            self._wake()
 
     def drain(self) -> list[Event]:
         """Take the events emitted with :meth:`emit` that have not been streamed yet."""
@@ -283,43 +283,34 @@ class Turn:
         provider's next event. ``source`` is iterated in one helper task and closed on exit,
         also as soon as the core ends the turn (:meth:`request_stop`).
         """
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-        self._wake = asyncio.Event()
+        # One queue carries the provider's items and the wake-ups of emit/request_stop, so
+        # waiting for either is one await (no helper tasks per item).
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
         async def pump() -> None:
             try:
                 async for item in source:
-                    await queue.put((True, item))
+                    await queue.put(("item", item))
             except BaseException as exc:  # handed to the consumer, which re-raises it
-                await queue.put((False, exc))
+                await queue.put(("error", exc))
                 return
-            await queue.put((False, None))
+            await queue.put(("end", None))
 
         task = asyncio.create_task(pump())
-        wake = self._wake
+        self._wake = lambda: queue.put_nowait(("wake", None))
         try:
             while True:
                 while self._side:
                     yield self._side.popleft()
                 if self.stop_requested is not None:
                     break
-                if queue.empty():
-                    getter = asyncio.ensure_future(queue.get())
-                    waiter = asyncio.ensure_future(wake.wait())
-                    await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
-                    wake.clear()
-                    if not getter.done():
-                        getter.cancel()
-                        continue
-                    ok, item = getter.result()
-                else:
-                    ok, item = queue.get_nowait()
-                if not ok:
-                    if isinstance(item, BaseException):
-                        raise item
+                kind, item = await queue.get()
+                if kind == "item":
+                    yield item
+                elif kind == "error":
+                    raise item
+                elif kind == "end":
                     break
-                yield item
             while self._side:
                 yield self._side.popleft()
         finally:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import RouterError
-from .render import EventPrinter
+
+if TYPE_CHECKING:
+    from .plugins import PluginHost
+    from .router import Router
 
 BUILTIN_COMMANDS = (
     "run",
@@ -155,10 +157,20 @@ def _positive(text: str) -> int:
     return value
 
 
-def _router() -> Any:
+def _router() -> Router:
     from .router import Router
 
     return Router()
+
+
+def _plugin_host() -> PluginHost:
+    """The installed plugins, as a default ``Router`` would load them, without the router
+    (commands that only list or dispatch to plugins start faster without it)."""
+    from .plugins import PluginHost
+
+    host = PluginHost()
+    host.load()
+    return host
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -172,6 +184,8 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from .render import EventPrinter
+
     router = _router()
     printer = EventPrinter(out, as_json=args.json, verbose=args.verbose)
     fields: dict[str, Any] = {
@@ -198,7 +212,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _providers(args: argparse.Namespace, out: TextIO) -> int:
-    rows = _router().providers()
+    rows = _plugin_host().provider_infos()
     if args.json:
         for p in rows:
             out.write(
@@ -219,7 +233,7 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _plugins(args: argparse.Namespace, out: TextIO) -> int:
-    for info in _router().plugins.infos():
+    for info in _plugin_host().infos():
         if args.json:
             out.write(
                 json.dumps(
@@ -241,6 +255,7 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _sessions(args: argparse.Namespace, out: TextIO) -> int:
+    from .render import EventPrinter
     from .wire import turn_to_dict
 
     router = _router()
@@ -271,24 +286,22 @@ def _install(args: argparse.Namespace, out: TextIO) -> int:
 def _uninstall(args: argparse.Namespace, out: TextIO) -> int:
     from .install import uninstall
 
-    installed = [(p.name, p.plugin) for p in _router().providers()]
+    installed = [(p.name, p.plugin) for p in _plugin_host().provider_infos()]
     return uninstall(args.target, args.package, installed, out)
 
 
 def _emulate(args: argparse.Namespace, out: TextIO) -> int:
-    router = _router()
-    router.plugins.load()
-    serve = router.plugins.emulators.get(args.provider)
+    emulators = _plugin_host().emulators
+    serve = emulators.get(args.provider)
     if serve is None:
-        known = ", ".join(sorted(router.plugins.emulators)) or "none"
+        known = ", ".join(sorted(emulators)) or "none"
         raise RouterError(f"no emulator for {args.provider!r}; installed emulators: {known}")
     target = serve
     try:
         if isinstance(serve, str):
-            import importlib
+            from .entry_points import load_reference
 
-            module, _, attr = serve.partition(":")
-            serve = getattr(importlib.import_module(module), attr)
+            serve = load_reference(serve)
         serve(args.host, args.port)
     except ImportError as exc:
         missing = _missing_emulator_module(exc)
@@ -345,9 +358,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _plugin_command(argv: list[str], out: TextIO) -> int | None:
-    router = _router()
-    router.plugins.load()
-    command = router.plugins.commands.get(argv[0])
+    command = _plugin_host().commands.get(argv[0])
     if command is None:
         return None
     result: int = command[0](argv[1:])
@@ -367,14 +378,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command is None:
             _parser().print_help(out)
             return 0
-        if args.command == "run":
-            return asyncio.run(_run(args, out))
-        if args.command == "sessions":
-            return asyncio.run(_sessions(args, out))
-        if args.command == "usage":
-            from .usage_cli import usage_command
+        if args.command in ("run", "sessions", "usage"):
+            import asyncio  # only the commands that run a router need an event loop
 
-            return asyncio.run(usage_command(args, out, _router()))
+            if args.command == "usage":
+                from .usage_cli import usage_command
+
+                return asyncio.run(usage_command(args, out, _router()))
+            return asyncio.run((_run if args.command == "run" else _sessions)(args, out))
         handlers = {
             "providers": _providers,
             "plugins": _plugins,

@@ -37,9 +37,9 @@ from .events import (
     Usage,
     event_from_dict,
 )
+from .plugins import ProviderInfo
 from .requests import build_request
 from .results import RunResult, collect
-from .router import ProviderInfo
 from .types import RunRequest, SessionInfo, StopReason, TokenCounts, TranscriptTurn
 from .wire import get_converter
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pluggy import HookImpl
+if TYPE_CHECKING:
+    from pluggy import HookImpl
 
-from .tools import ToolContext
-from .types import ToolCallRequest
+    from .tools import ToolContext
+    from .types import ToolCallRequest
 
 
 def registration_order(impls: Sequence[HookImpl]) -> list[HookImpl]:

@@ -7,24 +7,26 @@ with a warning and reported as failed (``copass-router plugins``); the rest keep
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from . import hookspecs
+from .entry_points import installed, load_reference
 from .errors import PluginLoadError
 from .hook_calls import DispatchChain, bind, registration_order
 from .logs import get_logger
 from .prices import PriceBook
 from .registrars import BackendRegistrar
-from .tools import Tool, as_tool
+
+if TYPE_CHECKING:
+    from .tools import Tool
 
 log = get_logger("copass_router.plugins")
 
@@ -46,6 +48,16 @@ class PluginInfo:
 
 
 @attrs.frozen
+class ProviderInfo:
+    """An installed provider: its name, the plugin that gave it, and that plugin's version."""
+
+    name: str
+    plugin: str
+    version: str | None
+    description: str = ""
+
+
+@attrs.frozen
 class BackendRegistration:
     """A provider name, the factory that builds its backend, and the plugin that gave it."""
 
@@ -61,8 +73,7 @@ class BackendRegistration:
         """The factory, importing it first if it was given as ``"module:attribute"``."""
         if callable(self.factory):
             return self.factory
-        module, _, attribute = self.factory.partition(":")
-        loaded: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+        loaded: Callable[..., Any] = load_reference(self.factory)
         return loaded
 
 
@@ -74,15 +85,6 @@ def _names(value: str | None) -> set[str] | None:
 
 def _normal(name: str) -> str:
     return name.strip().lower().replace("_", "-")
-
-
-def _version() -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version("copass-router")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 class PluginHost:
@@ -126,7 +128,9 @@ class PluginHost:
         if self._builtins:
             for path in BUILTINS:
                 if self._is_blocked_builtin(path):
-                    self._infos[path] = PluginInfo(path, "blocked", "copass-router", _version())
+                    self._infos[path] = PluginInfo(
+                        path, "blocked", "copass-router", installed(GROUP).core_version
+                    )
                     continue
                 self._add(
                     path, functools.partial(importlib.import_module, path), "copass-router", None
@@ -135,15 +139,11 @@ class PluginHost:
             name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
             self._add(name, functools.partial(_identity, obj), None, None)
         if self._entry_points:
-            from importlib import metadata  # scanning installed distributions is slow: only now
-
-            for ep in metadata.entry_points(group=GROUP):
-                dist = ep.dist.name if ep.dist else None
-                version = ep.dist.version if ep.dist else None
-                if self._is_blocked(ep.name, dist):
-                    self._infos[ep.name] = PluginInfo(ep.name, "blocked", dist, version)
+            for ep in installed(GROUP).entry_points:
+                if self._is_blocked(ep.name, ep.dist):
+                    self._infos[ep.name] = PluginInfo(ep.name, "blocked", ep.dist, ep.version)
                     continue
-                self._add(ep.name, ep.load, dist, version)
+                self._add(ep.name, ep.load, ep.dist, ep.version)
         self.pm.check_pending()  # every plugin naming an unknown hook was failed and removed above
         self._collect()
 
@@ -161,7 +161,8 @@ class PluginHost:
     def _add(
         self, name: str, load: Callable[[], object], dist: str | None, version: str | None
     ) -> None:
-        version = version or (_version() if dist == "copass-router" else None)
+        if dist == "copass-router" and version is None:
+            version = installed(GROUP).core_version
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
@@ -208,6 +209,8 @@ class PluginHost:
             self._call_register(impl, self.prices.register)
 
     def _register_tool(self, value: Tool | Callable[..., Any]) -> None:
+        from .tools import as_tool  # the tool machinery loads only when a plugin has tools
+
         built = as_tool(value)
         self.tools[built.name] = built
 
@@ -281,6 +284,14 @@ class PluginHost:
         self.load()
         return self.backends.keys()
 
+    def provider_infos(self) -> list[ProviderInfo]:
+        """Every installed provider with the plugin and version that gave it, by name."""
+        self.load()
+        return [
+            ProviderInfo(r.name, r.plugin, r.version, r.description)
+            for r in sorted(self.backends.values(), key=lambda r: r.name)
+        ]
+
 
 def _identity(obj: object) -> object:
     return obj
@@ -315,6 +326,8 @@ def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 
 
 def _unknown_hook(name: str) -> str:
+    import difflib  # only for a plugin that names a hook wrongly
+
     # Compared without the prefix every hook shares, which would make any name look close.
     prefix = GROUP + "_"
     short = {hook.removeprefix(prefix): hook for hook in HOOKS}

@@ -10,8 +10,6 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
 from .budgets import Budget, Budgets, budgets_from_env
 from .coordination import Coordinator, SigningKeys, open_coordinator
@@ -27,7 +25,7 @@ from .live_runs import LiveRuns
 from .logs import get_logger
 from .metering import BudgetedDispatcher, Meter, RunCost
 from .outages import store_call
-from .plugins import PluginHost
+from .plugins import PluginHost, ProviderInfo
 from .recorder import store_turn
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
 from .results import RunResult, collect
@@ -49,16 +47,6 @@ from .types import (
 from .usage import UsageLedger, UsageRow
 
 log = get_logger("copass_router.router")
-
-
-@attrs.frozen
-class ProviderInfo:
-    """An installed provider: its name, the plugin that gave it, and that plugin's version."""
-
-    name: str
-    plugin: str
-    version: str | None
-    description: str = ""
 
 
 class Router(SessionsAPI, DispatchCallbacks):
@@ -227,11 +215,7 @@ class Router(SessionsAPI, DispatchCallbacks):
 
     def providers(self) -> list[ProviderInfo]:
         """Every installed provider with the plugin and version that gave it."""
-        self.plugins.load()
-        return [
-            ProviderInfo(r.name, r.plugin, r.version, r.description)
-            for r in sorted(self.plugins.backends.values(), key=lambda r: r.name)
-        ]
+        return self.plugins.provider_infos()
 
     async def backend(self, provider: str) -> AgentBackend:
         """The backend for ``provider``, built on first use."""

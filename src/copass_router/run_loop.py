@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import attrs
@@ -124,24 +124,44 @@ class TurnRunner:
         object.__setattr__(event, "seq", seq)
         return event
 
-    async def _apply(self, event: Event) -> Event | None:
+    def _apply(self, event: Event) -> Any:
+        """``event`` through the middleware: an Event, None (dropped), or, once an async
+        middleware is met, an awaitable of either. Synchronous middleware costs no await."""
         current: Any = event
-        for fn in self._middleware:
+        for i, fn in enumerate(self._middleware):
             current = fn(current, self._context)
-            # An Event passes straight on; anything else must be an async middleware's
-            # awaitable (cheaper than inspect.isawaitable on every event).
-            if current is not None and not isinstance(current, Event):
-                current = await current
             if current is None:
                 return None
-        result: Event = current
+            # An Event passes straight on; anything else must be an async middleware's
+            # awaitable (cheaper than inspect.isawaitable on every event).
+            if not isinstance(current, Event):
+                return self._apply_rest(current, i + 1)
+        return current
+
+    async def _apply_rest(self, pending: Awaitable[Any], start: int) -> Event | None:
+        """The rest of :meth:`_apply`, from the first async middleware's awaitable on."""
+        current = await pending
+        for fn in self._middleware[start:]:
+            if current is None:
+                return None
+            current = fn(current, self._context)
+            if current is not None and not isinstance(current, Event):
+                current = await current
+        result: Event | None = current
+        return result
+
+    async def _processed(self, event: Event) -> Event | None:
+        processed = self._apply(event)
+        if processed is None or isinstance(processed, Event):
+            return processed
+        result: Event | None = await processed
         return result
 
     async def bookend(self, event: Event) -> Event:
         """Stamp ``RunStarted``/``RunFinished`` and pass them through middleware (no drop)."""
         event = self._stamp(event)
         if self._middleware:
-            return await self._apply(event) or event
+            return await self._processed(event) or event
         return event
 
     async def events(self) -> AsyncGenerator[Event]:
@@ -152,13 +172,25 @@ class TurnRunner:
         deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
         produced = False
+        current_task = asyncio.current_task
         while turn.stop_requested is None:
+            # The task awaiting the backend, for _interrupt: asked per event, since a consumer
+            # may change tasks (passing the loop spares Python 3.11 looking it up again).
+            self._waiting = current_task(loop)
             try:
-                event = await self._next(agen, deadline)
+                try:
+                    if deadline is None:
+                        event = await agen.__anext__()
+                    else:
+                        event = await self._next_by(agen, deadline)
+                finally:
+                    self._waiting = None
             except StopAsyncIteration:
                 break
-            except _Interrupted:
-                break
+            except asyncio.CancelledError:
+                if self._absorb_interrupt():
+                    break
+                raise
             except TimeoutError:
                 failure = Error(
                     code=ErrorCode.TIMEOUT.value,
@@ -201,7 +233,9 @@ class TurnRunner:
             event = self._stamp(event)
             record(event)
             if middleware:
-                processed = await self._apply(event)
+                processed = self._apply(event)  # as _processed, minus a coroutine per event
+                if processed is not None and not isinstance(processed, Event):
+                    processed = await processed
                 if processed is not None:
                     yield processed
                 continue
@@ -216,20 +250,15 @@ class TurnRunner:
         async for out in self._emit(pending):
             yield out
 
-    async def _next(self, agen: AsyncGenerator[Event], deadline: float | None) -> Event:
-        self._waiting = asyncio.current_task()
-        try:
-            if deadline is None:
-                return await agen.__anext__()
-            async with asyncio.timeout_at(deadline):
-                return await agen.__anext__()
-        except asyncio.CancelledError:
-            task = self._waiting
-            if self._interrupted and task is not None and task.uncancel() == 0:
-                raise _Interrupted from None
-            raise
-        finally:
-            self._waiting = None
+    async def _next_by(self, agen: AsyncGenerator[Event], deadline: float) -> Event:
+        async with asyncio.timeout_at(deadline):
+            return await agen.__anext__()
+
+    def _absorb_interrupt(self) -> bool:
+        """Whether a CancelledError that ended the wait for the backend is ``_interrupt``'s own
+        cancel (absorbed: the turn stops) rather than a cancel of the run (re-raised)."""
+        task = asyncio.current_task()
+        return self._interrupted and task is not None and task.uncancel() == 0
 
     def _retry_delay(self, exc: Exception, deadline: float | None) -> float | None:
         """Seconds to wait before running the turn again after ``exc`` (None: not retried)."""
@@ -247,17 +276,13 @@ class TurnRunner:
             self.recorder.record(event)
             if not self._middleware:
                 yield event
-            elif (processed := await self._apply(event)) is not None:
+            elif (processed := await self._processed(event)) is not None:
                 yield processed
 
     async def aclose(self) -> None:
         """Close the backend's generator (its cleanup cancels the provider's turn)."""
         if self._agen is not None:
             await self._agen.aclose()
-
-
-class _Interrupted(Exception):
-    """The turn was stopped by the core while the backend waited (see ``Turn.request_stop``)."""
 
 
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:

@@ -54,16 +54,23 @@ class Tool:
     spec: ToolSpec
     function: Callable[..., Any]
     timeout: float | None = None
+    #: Whether the function takes a ``tool_context`` argument (read once: the function is fixed).
+    wants_context: bool = attrs.field(init=False, eq=False, repr=False)
+    #: Whether the function is a coroutine function (awaited) or sync (run on a worker thread).
+    is_async: bool = attrs.field(init=False, eq=False, repr=False)
+
+    @wants_context.default
+    def _wants_context(self) -> bool:
+        return "tool_context" in inspect.signature(self.function).parameters
+
+    @is_async.default
+    def _is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
 
     @property
     def name(self) -> str:
         """The tool's name as the model sees it."""
         return self.spec.name
-
-    @property
-    def wants_context(self) -> bool:
-        """Whether the function takes a ``tool_context`` argument."""
-        return "tool_context" in inspect.signature(self.function).parameters
 
 
 def _json_type(annotation: Any) -> dict[str, Any]:
@@ -264,10 +271,14 @@ class ToolDispatcher:
         if tool.wants_context:
             kwargs["tool_context"] = context
         try:
-            if inspect.iscoroutinefunction(tool.function):
-                result = await asyncio.wait_for(tool.function(**kwargs), timeout)
-            else:
-                result = await asyncio.wait_for(asyncio.to_thread(tool.function, **kwargs), timeout)
+            # asyncio.timeout, not wait_for: the call already runs in a task of its own. A sync
+            # tool runs on a worker thread: on the loop it would stall every other run, and a
+            # sync function cannot be bounded once it runs (on timeout its thread is abandoned).
+            async with asyncio.timeout(timeout):
+                if tool.is_async:
+                    result = await tool.function(**kwargs)
+                else:
+                    result = await asyncio.to_thread(tool.function, **kwargs)
         except TimeoutError:
             return f"tool {call.name!r} timed out after {timeout:g} s", True
         return result, False

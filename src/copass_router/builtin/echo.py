@@ -7,64 +7,14 @@ and tests exercise every path of the router without a provider.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-
-from ..backend import AgentBackend, BackendContext, Turn
-from ..chat_loop import ModelStep, run_chat_loop
-from ..events import Error, Event, Message, TextDelta, ThinkingDelta, ThinkingMessage, Usage
 from ..hookspecs import hookimpl
 from ..registrars import BackendRegistrar
-from ..testing.scripted_model import scripted_reply
-from ..types import ChatMessage
-
-YIELD_EVERY = 32
-
-
-class EchoBackend(AgentBackend):
-    """The scripted model behind the stateless chat loop."""
-
-    default_model = "echo-1"
-
-    def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        return run_chat_loop(turn, lambda messages: self._step(messages, turn.model))
-
-    async def _step(
-        self, messages: list[ChatMessage], model: str
-    ) -> AsyncGenerator[Event | ModelStep]:
-        reply = scripted_reply(messages, model=model)
-        if reply.thinking:
-            async for piece in _paced(reply.thinking_chunks()):
-                yield ThinkingDelta(text=piece)
-            yield ThinkingMessage(text=reply.thinking)
-        if reply.error_code:
-            yield Error(code=reply.error_code, message=reply.error_message, provider="echo")
-            yield ModelStep(stop_reason=reply.stop_reason)
-            return
-        async for piece in _paced(reply.chunks(), reply.chunk_delay):
-            yield TextDelta(text=piece)
-        if reply.text:
-            yield Message(text=reply.text)
-        yield Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
-        yield ModelStep(tool_calls=reply.tool_calls, stop_reason=reply.stop_reason)
-
-
-async def _paced(pieces: list[str], delay: float = 0.0) -> AsyncIterator[str]:
-    for n, piece in enumerate(pieces, 1):
-        if delay:
-            await asyncio.sleep(delay)
-        elif not n % YIELD_EVERY:
-            # The whole reply is already in memory: without a pause this loop would hold the
-            # event loop (and every other run and request) until it is done.
-            await asyncio.sleep(0)
-        yield piece
-
-
-def make_backend(context: BackendContext) -> EchoBackend:
-    """The factory the router calls on first use."""
-    return EchoBackend()
 
 
 @hookimpl
 def copass_router_register_backends(register: BackendRegistrar) -> None:
-    register("echo", make_backend, description="offline scripted model (no network, no key)")
+    register(
+        "echo",
+        "copass_router.builtin.echo_backend:make_backend",
+        description="offline scripted model (no network, no key)",
+    )

@@ -1,13 +1,47 @@
 """The built-in session store schemes (``sqlite``; ``postgresql`` with the postgres extra) and
-the ``copass-router store`` and ``copass-router coordinator`` commands."""
+the ``copass-router store`` and ``copass-router coordinator`` commands.
+
+Each registered function imports what it needs when called: registering must stay cheap,
+since every command (``copass-router providers`` too) loads the plugins.
+"""
 
 from __future__ import annotations
 
-from ..coordination.command import coordinator_command
+from typing import TYPE_CHECKING
+
 from ..hookspecs import hookimpl
 from ..registrars import CommandRegistrar, StoreRegistrar
-from ..store import postgres_from_url, sqlite_from_url
-from ..store.command import store_command
+
+if TYPE_CHECKING:
+    from ..store import SessionStore
+
+
+def sqlite_from_url(url: str) -> SessionStore:
+    """The SQLite store for ``url`` (see ``copass_router.store.sqlite_from_url``)."""
+    from .. import store
+
+    return store.sqlite_from_url(url)
+
+
+def postgres_from_url(url: str) -> SessionStore:
+    """The PostgreSQL store for ``url`` (see ``copass_router.store.postgres_from_url``)."""
+    from .. import store
+
+    return store.postgres_from_url(url)
+
+
+def coordinator_command(argv: list[str]) -> int:
+    """``copass-router coordinator ...`` (see ``copass_router.coordination.command``)."""
+    from ..coordination.command import coordinator_command
+
+    return coordinator_command(argv)
+
+
+def store_command(argv: list[str]) -> int:
+    """``copass-router store ...`` (see ``copass_router.store.command``)."""
+    from ..store.command import store_command
+
+    return store_command(argv)
 
 
 @hookimpl

@@ -140,9 +140,14 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def _extra(delta: Any, name: str) -> Any:
+    """A field the SDK's model may not declare (a server's extension, e.g. reasoning text)."""
+    extra = getattr(delta, "model_extra", None)
+    if extra is not None and name not in type(delta).model_fields:
+        # Undeclared: only the extras can hold it (asking the model for it raises inside
+        # pydantic, a few microseconds on every chunk of a stream).
+        return extra.get(name)
     value = getattr(delta, name, None)
-    if value is None:
-        extra = getattr(delta, "model_extra", None) or {}
+    if value is None and extra:
         value = extra.get(name)
     return value
 

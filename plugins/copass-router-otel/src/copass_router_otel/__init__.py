@@ -5,8 +5,9 @@ providers (whatever your application or ``opentelemetry-instrument`` configured)
 providers, or to record message content, register your own :class:`OpenTelemetry` and block the
 installed one (``COPASS_ROUTER_DISABLE_PLUGINS=otel``).
 
-This module imports nothing from OpenTelemetry: the first run does (``run_trace``), so loading
-the plugin costs nothing until a run starts.
+This module imports nothing from OpenTelemetry, nor the core's event classes: the first run
+does (``run_trace``), so loading the plugin (e.g. for ``copass-router providers``) costs nothing
+until a run starts.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from copass_router import Event, RunFinished, RunStarted, hookimpl
+import copass_router
+from copass_router import hookimpl
 
 if TYPE_CHECKING:
+    from copass_router import Event, RunStarted
+
     from .run_trace import RunTrace
     from .telemetry import Telemetry
 
@@ -62,7 +66,7 @@ class OpenTelemetry:
         """Look at every event (never change or drop one)."""
         run = self._runs.get(event.run_id)
         if run is None:
-            if type(event) is RunStarted:
+            if type(event) is copass_router.RunStarted:
                 self._runs[event.run_id] = self._begin(event, context)
             return event
         if run.awaiting_first:
@@ -70,7 +74,7 @@ class OpenTelemetry:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(run, event)
-            if type(event) is RunFinished:
+            if type(event) is copass_router.RunFinished:
                 del self._runs[event.run_id]
         return event
 
