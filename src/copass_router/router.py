@@ -18,7 +18,7 @@ from .errors import (
     SessionNotFoundError,
     UnknownProviderError,
 )
-from .events import Event, RunFinished, RunStarted, ToolResult
+from .events import Error, Event, RunFinished, RunStarted, ToolResult
 from .live_runs import LiveRuns
 from .logs import get_logger, scrub
 from .plugins import PluginHost
@@ -305,6 +305,15 @@ class Router:
             if left:  # nobody reads it, but middleware (a tracer) still sees the run end
                 await runner.bookend(finished)
         yield await runner.bookend(finished)
+
+    def cancel(self, run_id: str, reason: Error | None = None) -> bool:
+        """Cancel a run of this router from outside its stream (a hosted run's cancel endpoint).
+
+        The provider's turn is cancelled and the turn recorded as cancelled, as when the
+        consumer breaks out, but the stream goes on to its end: ``reason`` (when given), then
+        ``RunFinished(cancelled)``. False when no run with this id is in flight here.
+        """
+        return self._live.cancel(run_id, reason)
 
     async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
         return [t for t in await self.store.load_turns(sid) if t.index < before]

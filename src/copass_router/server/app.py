@@ -3,6 +3,7 @@
 Routes (the wire format is described in docs/hosted.md):
 
 - ``POST /v1/runs``: a run request as JSON, answered as Server-Sent Events.
+- ``GET /v1/runs/{id}/events`` (resume) and ``POST /v1/runs/{id}/cancel``: see :mod:`.resume`.
 - ``GET /v1/providers``; ``GET /v1/sessions``; ``GET``/``DELETE /v1/sessions/{id}``.
 - ``POST /v1/dispatch``: the tool callback of deployed agents (run-scoped token, no API key).
 - ``GET /healthz`` (the process is up) and ``GET /readyz`` (it takes runs; 503 while draining).
@@ -27,6 +28,13 @@ from ..router import Router
 from .access_log import AccessLog
 from .auth import ApiKeys, Principal, bearer_token, is_loopback
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
+from .hosted_run import (
+    HostedRuns,
+    disconnect_policy,
+    follow_frames,
+    max_detached_from_environ,
+    run_log_from_environ,
+)
 from .payloads import MAX_BODY_BYTES, read_json_object, run_fields
 from .problems import (
     ShuttingDownError,
@@ -36,6 +44,8 @@ from .problems import (
     problem_for,
     unauthorized,
 )
+from .resume import ROUTES as RESUME_ROUTES
+from .run_log import RunLog
 from .runs import LiveRuns, RunStream
 from .session_views import session_dict, turn_dicts
 from .sse import SSEResponse
@@ -53,17 +63,29 @@ class HostedState:
     """
 
     def __init__(
-        self, router: Router, keys: ApiKeys, heartbeat: float, max_body_bytes: int = MAX_BODY_BYTES
+        self,
+        router: Router,
+        keys: ApiKeys,
+        heartbeat: float,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        run_log: RunLog | None = None,
     ) -> None:
         self.router = router
         self.keys = keys
         self.heartbeat = heartbeat
         self.max_body_bytes = max_body_bytes
         self.runs = LiveRuns()
+        self.hosted = HostedRuns(  # runs' event logs: resume and cancel by run id
+            router,
+            self.runs,
+            run_log or run_log_from_environ(router.environ),
+            max_detached_from_environ(router.environ),
+        )
 
     async def drain(self, grace: float) -> None:
         """Refuse new runs, let running turns finish for ``grace`` seconds, cancel the rest."""
         await self.runs.drain(grace)
+        await self.hosted.aclose()
 
     def authenticate(self, request: Request) -> Principal | Response:
         """The caller's principal, or the 401/403 answer to send instead."""
@@ -103,13 +125,15 @@ async def create_run(request: Request) -> Response:
     stream: RunStream | None = None
     try:
         body = await read_json_object(request, state.max_body_bytes)
+        policy = disconnect_policy(body)
         fields = run_fields(body, principal)
         trace = {h: v for h in ("traceparent", "tracestate") if (v := request.headers.get(h))}
         if trace:  # W3C trace context, for event middleware (copass-router-otel) to parent on
             fields["metadata"] = {**fields.get("metadata", {}), **trace}
-        stream = RunStream(state.router.run(**fields), state.heartbeat)
+        stream = RunStream(state.router.run(**fields))
         state.runs.add(stream)
         started = await stream.start()
+        await state.hosted.begin(stream, started, fields["end_user_id"], principal.key_id, policy)
     except RouterError as exc:
         if stream is not None:
             state.runs.discard(stream)
@@ -121,16 +145,13 @@ async def create_run(request: Request) -> Response:
     request.scope.setdefault("copass.log", {}).update(
         run_id=started.run_id, session_id=started.session_id, provider=started.provider
     )
-    run = stream
+    run_id = started.run_id
 
     async def on_close(disconnected: bool) -> None:
-        await run.aclose()
-        state.runs.discard(run)
-        if disconnected:
-            log.info("client_disconnected", run_id=run.run_id)
+        await state.hosted.client_left(run_id, disconnected)
 
     return SSEResponse(
-        run.frames(),
+        follow_frames(state.hosted.log, run_id, -1, state.heartbeat),
         on_close=on_close,
         headers={"X-Copass-Run-Id": started.run_id, "X-Copass-Session-Id": started.session_id},
     )
@@ -231,6 +252,7 @@ def create_app(
     heartbeat: float = DEFAULT_HEARTBEAT,
     dispatch: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
+    run_log: RunLog | None = None,
 ) -> Starlette:
     """The hosted router as a Starlette app.
 
@@ -242,6 +264,8 @@ def create_app(
     :param dispatch: serve ``POST /v1/dispatch`` for deployed agents' tool calls.
     :param max_body_bytes: larger request bodies are refused with 413 (default 8 MiB); a
         message longer than the router's ``max_message_chars`` is refused with 413 too.
+    :param run_log: where runs' events are kept for resuming; None: Redis Streams when
+        ``COPASS_ROUTER_COORDINATOR`` is a Redis URL, else memory (limits from the environment).
     """
     if isinstance(api_keys, ApiKeys):
         keys = api_keys
@@ -251,6 +275,7 @@ def create_app(
         keys = ApiKeys.parse(api_keys)
     routes = [
         Route("/v1/runs", create_run, methods=["POST"]),
+        *RESUME_ROUTES,
         Route("/v1/providers", list_providers, methods=["GET"]),
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
@@ -268,7 +293,7 @@ def create_app(
             Exception: internal_error_handler,
         },
     )
-    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes)
+    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes, run_log)
     if not keys.enabled:
         log.warning("no_api_keys", detail="answering loopback clients only")
     return app

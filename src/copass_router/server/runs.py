@@ -1,11 +1,11 @@
-"""One hosted run: the router's event stream pumped in its own task and framed as SSE.
+"""One hosted run: the router's event stream pumped in its own task.
 
 The router's generator is driven from a single task for its whole life (a backend may hold
-task-bound state, such as an HTTP stream, across yields), and the response reads what it
-produces from a queue, so a quiet turn can be covered with heartbeats without ever cancelling a
-step of the turn. Cancelling that task is how a turn is stopped, for a client that left or a
-server that is shutting down; the router records the turn as cancelled and the backend cancels
-it at the provider.
+task-bound state, such as an HTTP stream, across yields), and the run's recorder
+(:mod:`.hosted_run`) reads what it produces from a queue and writes it to the run's log, which
+the responses follow; so no step of the turn depends on a client being connected. Cancelling
+that task is how a turn is stopped by a server that is shutting down; the router records the
+turn as cancelled and the backend cancels it at the provider.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..events import Error, Event, RunFinished, RunStarted, Usage
 from ..logs import get_logger, scrub
 from ..types import StopReason, TokenUsage
 from .problems import ShuttingDownError
-from .sse import HEARTBEAT, encode_event
 
 log = get_logger("copass_router.server")
 
@@ -31,12 +30,10 @@ class RunStream:
     """The live state of one streamed run.
 
     :param events: the generator ``Router.run`` returned (not started yet).
-    :param heartbeat: seconds of quiet before a heartbeat comment is sent.
     """
 
-    def __init__(self, events: AsyncGenerator[Event], heartbeat: float) -> None:
+    def __init__(self, events: AsyncGenerator[Event]) -> None:
         self._events = events
-        self._heartbeat = heartbeat
         # Unbounded on purpose: a turn produces events at model speed and its whole output is
         # small, while a bounded queue would make a slow reader stall the provider stream.
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -90,28 +87,21 @@ class RunStream:
         finally:
             await self._events.aclose()
 
-    async def frames(self) -> AsyncIterator[bytes]:
-        """The SSE body: every event as a frame, heartbeats while quiet, exactly one end."""
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event of the run, from ``run_started``, with exactly one end (the hosted run's
+        recorder reads this, whether or not a client is connected)."""
         if self.started is not None:
-            yield encode_event(self.started)
+            yield self.started
         while True:
-            try:
-                item = self._queue.get_nowait()  # the busy path: no timer, no task
-            except asyncio.QueueEmpty:
-                try:
-                    async with asyncio.timeout(self._heartbeat):
-                        item = await self._queue.get()
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
+            item = await self._queue.get()
             if item is _END:
                 return
             if item is _STOPPED or isinstance(item, BaseException):
                 for event in self._endings(item):
-                    yield encode_event(event)
+                    yield event
                 return
             self._note(item)
-            yield encode_event(item)
+            yield item
 
     def _note(self, event: Event) -> None:
         self._last = event
