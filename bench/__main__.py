@@ -18,6 +18,7 @@ MODULES = [
     "growth",
     "resource_creation",
     "store_turn",
+    "run_log_cost",
 ]
 
 

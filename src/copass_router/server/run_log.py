@@ -50,8 +50,9 @@ class RunLogLimits:
 
 @attrs.frozen
 class LogEntry:
-    """One frame of a run: its event's ``seq``, the ``prev`` entry's seq (-1 for the first),
-    the SSE frame, and whether it is the run's last (``run_finished``)."""
+    """A frame of a run (or consecutive frames, read back from Redis): the ``seq`` of its
+    (last) event, the seq of the frame before it (``prev``; -1 for the first), the SSE bytes,
+    and whether it ends the run (``run_finished``)."""
 
     seq: int
     prev: int

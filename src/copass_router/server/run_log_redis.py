@@ -1,12 +1,14 @@
 """Hosted runs' event logs in Redis Streams, shared by every worker (``COPASS_ROUTER_COORDINATOR``).
 
 Per run, two keys: ``<prefix>run:<id>`` (a hash: owner, state, expiry, the newest dropped seq)
-and ``<prefix>run:<id>:events`` (a stream; entry ``0-<seq + 1>`` holds the frame ``f``, the
-previous entry's seq ``p`` and ``l`` on the last frame). The worker running a run keeps its
-frames in memory too, so its own readers never wait on Redis; it writes them to Redis in
-batches (one pipelined round trip for everything appended meanwhile). A reader on another worker
-replays with ``XRANGE`` semantics through ``XREAD`` and follows with ``XREAD BLOCK``; the ``p``
-field lets it prove it missed nothing. Cancels travel on the ``<prefix>run-cancels`` channel.
+and ``<prefix>run:<id>:events`` (a stream). The worker running a run keeps its frames in memory
+too, so its own readers never wait on Redis, and writes them to Redis in batches: one pipelined
+round trip for everything appended meanwhile, one stream entry per run per batch. An entry
+``0-<last seq + 1>`` holds the frames ``f`` (SSE frames, each ending in a blank line), their
+seqs ``s`` (comma-separated), the seq of the frame before the first ``p``, and ``l`` when it
+ends the run. A reader on another worker replays and follows with ``XREAD`` (``BLOCK`` while
+the run is quiet); ``p`` lets it prove it missed nothing. Cancels travel on the
+``<prefix>run-cancels`` channel.
 """
 
 from __future__ import annotations
@@ -132,23 +134,31 @@ class RedisRunLog(RunLog):
         limits = self.limits
         running_ms = int(RUNNING_TTL * 1000)
         touched: dict[str, bool] = {}
-        async with self._client().pipeline(transaction=False) as pipe:
-            for run_id, entry in batch:
-                if entry is None:
-                    touched[run_id] = True
-                    continue
+        frames: dict[str, list[LogEntry]] = {}
+        for run_id, entry in batch:
+            if entry is None:
+                touched[run_id] = True
+            else:
                 touched.setdefault(run_id, False)
-                fields: dict[Any, Any] = {"f": entry.frame, "p": entry.prev}
-                if entry.last:
+                frames.setdefault(run_id, []).append(entry)
+        async with self._client().pipeline(transaction=False) as pipe:
+            for run_id, entries in frames.items():
+                last = entries[-1]
+                fields: dict[Any, Any] = {
+                    "f": b"".join(e.frame for e in entries),
+                    "s": ",".join(str(e.seq) for e in entries),
+                    "p": entries[0].prev,
+                }
+                if last.last:
                     fields["l"] = 1
-                pipe.xadd(self._stream(run_id), fields, id=f"0-{entry.seq + 1}")
+                pipe.xadd(self._stream(run_id), fields, id=f"0-{last.seq + 1}")
             for run_id, ended in touched.items():
                 meta, stream = self._meta(run_id), self._stream(run_id)
                 if run_id in self._trimmed:
                     self._trimmed.discard(run_id)
                     info = await self._local.info(run_id)
                     if info is not None and info.trimmed >= 0:
-                        pipe.xtrim(stream, minid=f"0-{info.trimmed + 2}")
+                        pipe.xtrim(stream, minid=f"0-{info.trimmed + 2}", approximate=False)
                         pipe.hset(meta, "trimmed", info.trimmed)
                 if ended:
                     keep = int(limits.retention * 1000)
@@ -197,12 +207,13 @@ class RedisRunLog(RunLog):
                 continue
             batch: list[LogEntry] = []
             for entry_id, fields in answer[0][1]:
-                seq = int(entry_id.split(b"-")[1]) - 1
-                prev = int(fields[b"p"])
-                if prev > last:  # the entry before this one was never delivered
-                    raise LogGone("events this reader has not received are no longer kept")
-                batch.append(LogEntry(seq, prev, fields[b"f"], b"l" in fields))
-                last, position = seq, entry_id
+                entry = _unseen(fields, last)
+                if entry is not None:
+                    batch.append(entry)
+                    last = entry.seq
+                position = entry_id
+            if not batch:
+                continue
             yield batch
             if batch[-1].last:
                 return
@@ -246,3 +257,25 @@ class RedisRunLog(RunLog):
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+
+
+def _unseen(fields: Any, last: int) -> LogEntry | None:
+    """The frames of one stream entry that come after seq ``last`` (None: none do).
+
+    Raises :class:`LogGone` when a frame between ``last`` and them is no longer kept.
+    """
+    seqs = [int(seq) for seq in fields[b"s"].split(b",")]
+    prev = int(fields[b"p"])
+    blob: bytes = fields[b"f"]
+    done = b"l" in fields
+    if seqs[-1] <= last:
+        return None
+    if seqs[0] > last:
+        if prev > last:  # the frame before these was never delivered
+            raise LogGone("events this reader has not received are no longer kept")
+        return LogEntry(seqs[-1], prev, blob, done)
+    # Part of the entry was delivered already: keep the frames after ``last``.
+    frames = blob.split(b"\n\n")
+    keep = [i for i, seq in enumerate(seqs) if seq > last]
+    rest = b"".join(frames[i] + b"\n\n" for i in keep)
+    return LogEntry(seqs[-1], seqs[keep[0] - 1], rest, done)
