@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, RouterError
 from ..events import Error, RunFinished, RunStarted
 from ..logs import get_logger, scrub
 from ..router import Router
@@ -32,6 +32,19 @@ ON_DISCONNECT = "on_disconnect"
 POLICIES = ("continue", "cancel")
 MAX_DETACHED_ENV = "COPASS_ROUTER_MAX_DETACHED_RUNS"
 DEFAULT_MAX_DETACHED = 100
+
+
+class RunLogUnavailableError(RouterError):
+    """The runs' event log (Redis) could not be reached, so a run could not be started."""
+
+    code = "run_log_unavailable"
+    retryable = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the router could not open the run's event log (COPASS_ROUTER_COORDINATOR); "
+            "the run was cancelled; retry later"
+        )
 
 
 def disconnect_policy(body: MutableMapping[str, Any]) -> str:
@@ -84,7 +97,13 @@ class HostedRuns:
         self, stream: RunStream, started: RunStarted, owner: str, tenant: str | None, policy: str
     ) -> None:
         """Open the run's log and start recording it (``stream`` has started)."""
-        await self.log.open(started.run_id, owner)
+        try:
+            await self.log.open(started.run_id, owner)
+        except Exception as exc:  # e.g. Redis unreachable: the run must not go on unrecorded
+            log.error("run_log_unavailable", run_id=started.run_id, error=scrub(repr(exc)))
+            await stream.aclose()
+            self.live.discard(stream)
+            raise RunLogUnavailableError() from None
         hosted = _Hosted(stream, tenant, policy)
         self._runs[started.run_id] = hosted
         task = asyncio.create_task(self._record(started.run_id, hosted))

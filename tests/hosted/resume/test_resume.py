@@ -278,3 +278,27 @@ async def test_remote_router_gives_up_on_an_expired_run(
 
 async def _rest(stream: Any) -> list[Event]:
     return [e async for e in stream]
+
+
+async def test_a_run_whose_log_cannot_be_opened_is_refused_and_cancelled(
+    start_hosted: Callable[..., Awaitable[Hosted]],
+) -> None:
+    from copass_router.server.run_log_redis import RedisRunLog
+
+    hosted = await start_hosted(run_log=RedisRunLog("redis://127.0.0.1:1/0"))
+    hosted.scripted.enqueue(TextDelta(text="first"), hang=True)
+    async with hosted.http() as http:
+        response = await http.post(
+            "/v1/runs", json={"provider": "scripted", "message": "go", "end_user_id": "u-1"}
+        )
+    problem = problem_of(response)
+    assert (response.status_code, problem["code"], problem["retryable"]) == (
+        500,
+        "run_log_unavailable",
+        True,
+    )
+    assert "COPASS_ROUTER_COORDINATOR" in problem["detail"]
+    assert hosted.scripted.cancelled == 1 and len(hosted.state.runs) == 0
+    session_id = hosted.scripted.turns[0].session_id
+    turns = await hosted.router.transcript(session_id, "alpha:u-1")
+    assert turns[-1].status is TurnStatus.CANCELLED
