@@ -85,7 +85,8 @@ async def run_events(request: Request) -> Response:
             410,
             "run_log_expired",
             f"the events of run {run_id} are no longer kept: a run's log is kept "
-            f"{limits.retention:g} s after the run ends (COPASS_ROUTER_RUN_LOG_RETENTION); "
+            f"{limits.retention:g} s after the run ends (COPASS_ROUTER_RUN_LOG_RETENTION; "
+            "less on a worker whose logs pass COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES); "
             "the session's transcript (GET /v1/sessions/{id}) has the turn",
             run_id=run_id,
         )

@@ -2,8 +2,9 @@
 
 Every hosted run writes its SSE frames, in order, to a bounded log: at most ``max_events``
 frames and ``max_bytes`` bytes (past either cap the oldest frames are dropped), kept
-``retention`` seconds after the run ends. After that the log answers "expired" for ``tombstone``
-seconds more (HTTP 410), then it is forgotten (404, as a run that never existed).
+``retention`` seconds after the run ends (in memory, ended runs' logs go sooner, oldest first,
+when all logs together pass ``max_total_bytes``). After that the log answers "expired" for
+``tombstone`` seconds more (HTTP 410), then it is forgotten (404, as a run that never existed).
 
 Two implementations behind :class:`RunLog`: :class:`MemoryRunLog` (one process, the embedded
 default) and ``RedisRunLog`` (:mod:`.run_log_redis`, Redis Streams, so any worker can replay a run
@@ -25,6 +26,7 @@ from ..settings import env_float, env_int
 MAX_EVENTS_ENV = "COPASS_ROUTER_RUN_LOG_MAX_EVENTS"
 MAX_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_BYTES"
 RETENTION_ENV = "COPASS_ROUTER_RUN_LOG_RETENTION"
+MAX_TOTAL_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES"
 _MAX_TOMBSTONES = 100_000
 
 
@@ -36,6 +38,7 @@ class RunLogLimits:
     max_bytes: int = 8 * 1024 * 1024
     retention: float = 300.0
     tombstone: float = 86_400.0
+    max_total_bytes: int = 256 * 1024 * 1024
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunLogLimits:
@@ -45,6 +48,9 @@ class RunLogLimits:
             max_events=env_int(environ, MAX_EVENTS_ENV, default.max_events, minimum=1),
             max_bytes=env_int(environ, MAX_BYTES_ENV, default.max_bytes, minimum=1024),
             retention=env_float(environ, RETENTION_ENV, default.retention, minimum=0),
+            max_total_bytes=env_int(
+                environ, MAX_TOTAL_BYTES_ENV, default.max_total_bytes, minimum=1024
+            ),
         )
 
 
@@ -161,6 +167,7 @@ class MemoryRunLog(RunLog):
         self._runs: dict[str, _Run] = {}
         self._ended: deque[tuple[float, str]] = deque()  # expiry order = end order
         self._tombstones: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._bytes = 0  # every run's kept frames
 
     def has(self, run_id: str) -> bool:
         """Whether this process holds the run's frames."""
@@ -178,6 +185,7 @@ class MemoryRunLog(RunLog):
         """:meth:`append`, synchronously; True when older frames were dropped to make room."""
         run = self._runs[run_id]
         run.entries.append(entry)
+        size = run.bytes
         run.bytes += len(entry.frame)
         limits = self.limits
         trimmed = False
@@ -187,6 +195,7 @@ class MemoryRunLog(RunLog):
             run.bytes -= len(run.entries[run.head].frame)
             run.head += 1
             trimmed = True
+        self._bytes += run.bytes - size
         if run.head > 1024 and run.head * 2 > len(run.entries):
             del run.entries[: run.head]
             run.dropped += run.head
@@ -202,13 +211,23 @@ class MemoryRunLog(RunLog):
         run.expires = time.monotonic() + self.limits.retention
         self._ended.append((run.expires, run_id))
         run.notify()
+        self._sweep()
+
+    def forget(self, run_id: str) -> None:
+        """Drop an ended run's frames at once (they are kept elsewhere: Redis)."""
+        run = self._runs.pop(run_id, None)
+        if run is not None:
+            self._bytes -= run.bytes
+            run.notify()
 
     def _sweep(self) -> None:
         now = time.monotonic()
-        while self._ended and self._ended[0][0] <= now:
+        cap = self.limits.max_total_bytes
+        while self._ended and (self._ended[0][0] <= now or self._bytes > cap):
             _, run_id = self._ended.popleft()
             run = self._runs.pop(run_id, None)
             if run is not None:
+                self._bytes -= run.bytes
                 run.notify()
                 self._tombstones[run_id] = (run.owner, now + self.limits.tombstone)
         while self._tombstones:

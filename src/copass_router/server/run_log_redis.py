@@ -101,6 +101,7 @@ class RedisRunLog(RunLog):
         self._queued += 1
         self._wake.set()
         await self.flushed()
+        self._local.forget(run_id)  # every reader, ours too, reads it from Redis from now on
 
     async def flushed(self) -> None:
         """Wait until everything appended so far is in Redis."""

@@ -173,15 +173,17 @@ async def test_a_log_keeps_its_last_events_and_says_when_older_ones_are_gone(
     start_hosted: Callable[..., Awaitable[Hosted]],
 ) -> None:
     hosted = await start_hosted(run_log=MemoryRunLog(RunLogLimits(max_events=5)))
-    hosted.scripted.enqueue(*(TextDelta(text=f"t{i}") for i in range(20)), delay=0.001)
+    hosted.scripted.enqueue(*(TextDelta(text=f"t{i}") for i in range(20)))
     async with hosted.http() as http:
-        live = await http.post("/v1/runs", json={"provider": "scripted", "message": "go"})
-        run_id = live.headers["x-copass-run-id"]
-        events = frame_events(live.text)
-        tail = await http.get(f"/v1/runs/{run_id}/events?after={events[-6].seq}")
-        gone = await http.get(f"/v1/runs/{run_id}/events?after={events[-7].seq}")
-    assert isinstance(events[-1], RunFinished) and len(events) > 20  # the live stream kept up
-    assert frame_events(tail.text) == events[-5:]
+        # run_started is seq 0, the deltas 1-20, run_finished 21; the log keeps 17-21.
+        done = await http.post("/v1/runs", json={"provider": "scripted", "message": "go"})
+        run_id = done.headers["x-copass-run-id"]
+        await wait_until(lambda: not hosted.state.runs)
+        tail = await http.get(f"/v1/runs/{run_id}/events?after=16")
+        gone = await http.get(f"/v1/runs/{run_id}/events?after=15")
+    kept = frame_events(tail.text)
+    assert [e.seq for e in kept] == [17, 18, 19, 20, 21]
+    assert isinstance(kept[-1], RunFinished)
     assert gone.status_code == 410 and problem_of(gone)["code"] == "run_log_trimmed"
     assert "last 5 events" in problem_of(gone)["detail"]
 

@@ -108,3 +108,38 @@ async def test_dropped_frames_are_never_skipped_silently(logs: LogPair) -> None:
     assert await read(reader, 6) == b"".join(frame(s) for s in (7, 8, 9))
     with pytest.raises(LogGone):
         await read(reader, 2)
+
+
+async def test_ended_runs_go_first_when_all_logs_pass_the_total_cap() -> None:
+    size = len(frame(0))
+    log = MemoryRunLog(RunLogLimits(max_total_bytes=10 * size))
+    for run_id in ("run_a", "run_b", "run_c"):
+        await log.open(run_id, "u")
+        for seq in range(4):
+            await log.append(run_id, LogEntry(seq, seq - 1, frame(seq), seq == 3))
+        if run_id != "run_c":
+            await log.end(run_id)
+    # 12 frames kept, over the cap of 10: the oldest ended run goes, and only it.
+    gone, kept, last = [await log.info(r) for r in ("run_a", "run_b", "run_c")]
+    assert gone is not None and gone.expired and gone.owner == "u"
+    assert kept is not None and not kept.expired
+    assert last is not None and not last.expired and last.running
+    with pytest.raises(LogGone):
+        await read_run(log, "run_a")
+    assert await read_run(log, "run_b") == b"".join(frame(s) for s in range(4))
+
+
+async def test_a_running_run_is_never_dropped_for_the_total_cap() -> None:
+    size = len(frame(0))
+    log = MemoryRunLog(RunLogLimits(max_total_bytes=2 * size))
+    await log.open("run_a", "u")
+    for seq in range(6):
+        await log.append("run_a", LogEntry(seq, seq - 1, frame(seq), seq == 5))
+    assert await read_run(log, "run_a") == b"".join(frame(s) for s in range(6))
+
+
+async def read_run(log: RunLog, run_id: str) -> bytes:
+    out = b""
+    async for batch in log.follow(run_id, -1, 0.05):
+        out += b"".join(e.frame for e in batch)
+    return out
