@@ -190,7 +190,8 @@ class RemoteRun:
             detail = json.loads(response.content).get("detail")
         except (ValueError, AttributeError):
             detail = None
-        raise _GiveUp(f"the run could not be resumed: HTTP {response.status_code} {detail or ''}")
+        why = f": {detail}" if detail else ""
+        raise _GiveUp(f"the run could not be resumed: HTTP {response.status_code}{why}")
 
     async def close(self) -> None:
         """Cancel the run on the server if the caller left before its end (best effort)."""

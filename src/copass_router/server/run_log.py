@@ -28,6 +28,7 @@ MAX_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_BYTES"
 RETENTION_ENV = "COPASS_ROUTER_RUN_LOG_RETENTION"
 MAX_TOTAL_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES"
 _MAX_TOMBSTONES = 100_000
+ENTRY_COST = 100  # bytes a kept frame costs besides its own (the entry object, list slot)
 
 
 @attrs.frozen
@@ -38,7 +39,7 @@ class RunLogLimits:
     max_bytes: int = 8 * 1024 * 1024
     retention: float = 300.0
     tombstone: float = 86_400.0
-    max_total_bytes: int = 256 * 1024 * 1024
+    max_total_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunLogLimits:
@@ -137,6 +138,11 @@ class _Run:
         self.signal: asyncio.Event | None = None  # set on the next append, when someone waits
 
     @property
+    def cost(self) -> int:
+        """The memory its frames take, roughly."""
+        return self.bytes + ENTRY_COST * (len(self.entries) - self.head)
+
+    @property
     def trimmed(self) -> int:
         if self.head == 0 and self.dropped == 0:
             return -1
@@ -167,7 +173,7 @@ class MemoryRunLog(RunLog):
         self._runs: dict[str, _Run] = {}
         self._ended: deque[tuple[float, str]] = deque()  # expiry order = end order
         self._tombstones: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._bytes = 0  # every run's kept frames
+        self._bytes = 0  # what every run's kept frames cost
 
     def has(self, run_id: str) -> bool:
         """Whether this process holds the run's frames."""
@@ -184,8 +190,8 @@ class MemoryRunLog(RunLog):
     def add(self, run_id: str, entry: LogEntry) -> bool:
         """:meth:`append`, synchronously; True when older frames were dropped to make room."""
         run = self._runs[run_id]
+        cost = run.cost
         run.entries.append(entry)
-        size = run.bytes
         run.bytes += len(entry.frame)
         limits = self.limits
         trimmed = False
@@ -195,7 +201,7 @@ class MemoryRunLog(RunLog):
             run.bytes -= len(run.entries[run.head].frame)
             run.head += 1
             trimmed = True
-        self._bytes += run.bytes - size
+        self._bytes += run.cost - cost
         if run.head > 1024 and run.head * 2 > len(run.entries):
             del run.entries[: run.head]
             run.dropped += run.head
@@ -217,7 +223,7 @@ class MemoryRunLog(RunLog):
         """Drop an ended run's frames at once (they are kept elsewhere: Redis)."""
         run = self._runs.pop(run_id, None)
         if run is not None:
-            self._bytes -= run.bytes
+            self._bytes -= run.cost
             run.notify()
 
     def _sweep(self) -> None:
@@ -227,7 +233,7 @@ class MemoryRunLog(RunLog):
             _, run_id = self._ended.popleft()
             run = self._runs.pop(run_id, None)
             if run is not None:
-                self._bytes -= run.bytes
+                self._bytes -= run.cost
                 run.notify()
                 self._tombstones[run_id] = (run.owner, now + self.limits.tombstone)
         while self._tombstones:

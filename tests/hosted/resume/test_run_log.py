@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from copass_router import TextDelta
-from copass_router.server.run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
+from copass_router.server.run_log import (
+    ENTRY_COST,
+    LogEntry,
+    LogGone,
+    MemoryRunLog,
+    RunLog,
+    RunLogLimits,
+)
 from copass_router.server.sse import encode_event
 
 LogPair = Callable[[RunLogLimits], tuple[RunLog, RunLog]]
@@ -111,7 +118,7 @@ async def test_dropped_frames_are_never_skipped_silently(logs: LogPair) -> None:
 
 
 async def test_ended_runs_go_first_when_all_logs_pass_the_total_cap() -> None:
-    size = len(frame(0))
+    size = len(frame(0)) + ENTRY_COST
     log = MemoryRunLog(RunLogLimits(max_total_bytes=10 * size))
     for run_id in ("run_a", "run_b", "run_c"):
         await log.open(run_id, "u")
