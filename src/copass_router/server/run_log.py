@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import bisect
 import time
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -37,9 +39,9 @@ class RunLogLimits:
 
     max_events: int = 10_000
     max_bytes: int = 8 * 1024 * 1024
-    retention: float = 300.0
+    retention: float = 120.0
     tombstone: float = 86_400.0
-    max_total_bytes: int = 64 * 1024 * 1024
+    max_total_bytes: int = 32 * 1024 * 1024
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunLogLimits:
@@ -121,11 +123,51 @@ class RunLog(abc.ABC):
         """Release connections."""
 
 
+class _Sealed:
+    """An ended run's frames as one blob: a few objects instead of one per frame, so a log kept
+    for minutes neither costs nor fragments the heap as much."""
+
+    __slots__ = ("blob", "last", "offsets", "prev", "seqs", "trimmed")
+
+    def __init__(self, kept: list[LogEntry], trimmed: int) -> None:
+        self.blob = b"".join(e.frame for e in kept)
+        self.seqs = array("q", (e.seq for e in kept))
+        self.offsets = array("q")
+        position = 0
+        for entry in kept:
+            self.offsets.append(position)
+            position += len(entry.frame)
+        self.prev = kept[0].prev
+        self.last = kept[-1].last
+        self.trimmed = trimmed
+
+    def after(self, seq: int) -> LogEntry | None:
+        """The frames after ``seq`` as one entry (None: there are none)."""
+        i = bisect.bisect_right(self.seqs, seq)
+        if i == len(self.seqs):
+            return None
+        prev = self.seqs[i - 1] if i else self.prev
+        blob = self.blob[self.offsets[i] :] if i else self.blob
+        return LogEntry(self.seqs[-1], prev, blob, self.last)
+
+
 class _Run:
     """One run's frames in memory: ``entries[head:]`` are kept; entry ``i`` of the list has the
-    absolute index ``dropped + i`` (readers hold absolute indexes)."""
+    absolute index ``dropped + i`` (readers hold absolute indexes). Once the run has ended and
+    nobody reads it, they are sealed into one blob (``sealed``)."""
 
-    __slots__ = ("bytes", "dropped", "ended", "entries", "expires", "head", "owner", "signal")
+    __slots__ = (
+        "bytes",
+        "dropped",
+        "ended",
+        "entries",
+        "expires",
+        "head",
+        "owner",
+        "readers",
+        "sealed",
+        "signal",
+    )
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
@@ -136,14 +178,20 @@ class _Run:
         self.ended = False
         self.expires = 0.0
         self.signal: asyncio.Event | None = None  # set on the next append, when someone waits
+        self.readers = 0
+        self.sealed: _Sealed | None = None
 
     @property
     def cost(self) -> int:
         """The memory its frames take, roughly."""
+        if self.sealed is not None:
+            return len(self.sealed.blob) + 16 * len(self.sealed.seqs) + ENTRY_COST
         return self.bytes + ENTRY_COST * (len(self.entries) - self.head)
 
     @property
     def trimmed(self) -> int:
+        if self.sealed is not None:
+            return self.sealed.trimmed
         if self.head == 0 and self.dropped == 0:
             return -1
         return self.entries[self.head].prev
@@ -174,6 +222,11 @@ class MemoryRunLog(RunLog):
         self._ended: deque[tuple[float, str]] = deque()  # expiry order = end order
         self._tombstones: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._bytes = 0  # what every run's kept frames cost
+
+    @property
+    def size(self) -> int:
+        """Roughly the bytes of memory every run's kept frames take."""
+        return self._bytes
 
     def has(self, run_id: str) -> bool:
         """Whether this process holds the run's frames."""
@@ -217,7 +270,20 @@ class MemoryRunLog(RunLog):
         run.expires = time.monotonic() + self.limits.retention
         self._ended.append((run.expires, run_id))
         run.notify()
+        self._seal(run)
         self._sweep()
+
+    def _seal(self, run: _Run) -> None:
+        if not run.ended or run.readers or run.sealed is not None:
+            return
+        kept = run.entries[run.head :]
+        if len(kept) < 2:
+            return
+        cost = run.cost
+        run.sealed = _Sealed(kept, run.trimmed)
+        run.entries = []
+        run.head = 0
+        self._bytes += run.cost - cost
 
     def forget(self, run_id: str) -> None:
         """Drop an ended run's frames at once (they are kept elsewhere: Redis)."""
@@ -258,6 +324,23 @@ class MemoryRunLog(RunLog):
             raise LogGone("the run's log has expired")
         if after < run.trimmed:
             raise LogGone(_trimmed_message(self.limits))
+        if run.sealed is not None:
+            rest = run.sealed.after(after)
+            if rest is not None:
+                yield [rest]
+            return
+        run.readers += 1
+        try:
+            async for batch in self._tail(run_id, run, after, quiet):
+                yield batch
+        finally:
+            run.readers -= 1
+            if self._runs.get(run_id) is run:
+                self._seal(run)
+
+    async def _tail(
+        self, run_id: str, run: _Run, after: int, quiet: float
+    ) -> AsyncIterator[list[LogEntry]]:
         cursor = run.start_index(after)
         while True:
             index = cursor - run.dropped

@@ -10,7 +10,6 @@ import pytest
 
 from copass_router import TextDelta
 from copass_router.server.run_log import (
-    ENTRY_COST,
     LogEntry,
     LogGone,
     MemoryRunLog,
@@ -117,20 +116,26 @@ async def test_dropped_frames_are_never_skipped_silently(logs: LogPair) -> None:
         await read(reader, 2)
 
 
+async def fill(log: MemoryRunLog, run_id: str, end: bool = True) -> None:
+    await log.open(run_id, "u")
+    for seq in range(4):
+        await log.append(run_id, LogEntry(seq, seq - 1, frame(seq), seq == 3))
+    if end:
+        await log.end(run_id)
+
+
 async def test_ended_runs_go_first_when_all_logs_pass_the_total_cap() -> None:
-    size = len(frame(0)) + ENTRY_COST
-    log = MemoryRunLog(RunLogLimits(max_total_bytes=10 * size))
+    one = MemoryRunLog()
+    await fill(one, "run_x")
+    log = MemoryRunLog(RunLogLimits(max_total_bytes=int(2.5 * one.size)))
     for run_id in ("run_a", "run_b", "run_c"):
-        await log.open(run_id, "u")
-        for seq in range(4):
-            await log.append(run_id, LogEntry(seq, seq - 1, frame(seq), seq == 3))
-        if run_id != "run_c":
-            await log.end(run_id)
-    # 12 frames kept, over the cap of 10: the oldest ended run goes, and only it.
+        await fill(log, run_id)
+    # Three ended runs, room for two and a half: the oldest goes, and only it.
     gone, kept, last = [await log.info(r) for r in ("run_a", "run_b", "run_c")]
     assert gone is not None and gone.expired and gone.owner == "u"
     assert kept is not None and not kept.expired
-    assert last is not None and not last.expired and last.running
+    assert last is not None and not last.expired
+    assert log.size <= 2.5 * one.size
     with pytest.raises(LogGone):
         await read_run(log, "run_a")
     assert await read_run(log, "run_b") == b"".join(frame(s) for s in range(4))
