@@ -18,6 +18,7 @@ MODULES = [
     "growth",
     "resource_creation",
     "store_turn",
+    "budgets",
     "run_log_cost",
 ]
 

@@ -20,7 +20,7 @@ from copass_router import (
     TurnStatus,
     hookimpl,
 )
-from copass_router.types import AssistantText
+from copass_router.types import AssistantItem
 
 from .report import Figure
 
@@ -59,7 +59,7 @@ async def _turn_cost(size: int) -> float:
             user=f"message {i}",
             with_binding=True,
         )
-        items = (AssistantText("reply " * 20),)
+        items = (AssistantItem("reply " * 20),)
         done = attrs.evolve(start.turn, items=items, status=TurnStatus.COMPLETED)
         await store.finish_turn(info.session_id, done, start.lease)
     await router.complete(

@@ -15,6 +15,12 @@ from copass_router import RemoteRouter
 
 from .emulator_process import _free_port
 
+UNCAPPED = {
+    "COPASS_ROUTER_MAX_RUNS": "0",
+    "COPASS_ROUTER_MAX_RUNS_PER_KEY": "0",
+    "COPASS_ROUTER_MAX_CONNECTIONS": "4000",
+}
+
 
 @contextlib.asynccontextmanager
 async def hosted_worker(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
@@ -25,7 +31,8 @@ async def hosted_worker(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
         "-m",
         "bench.hosted_server",
         str(port),
-        env={**os.environ, **env, "COPASS_ROUTER_API_KEYS": ""},
+        # No keys, and no caps on runs in flight: figure 4 runs 1,000 at once from one client.
+        env={**os.environ, **env, "COPASS_ROUTER_API_KEYS": "", **UNCAPPED},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -100,15 +100,16 @@ async def converse(
     try:
         for provider, message in turns:
             print(f"\n>>> {provider}: {message}")
+            # One set of fields whichever provider runs: a field only google uses
+            # (reasoning_engine_id) is ignored by the others.
             fields: dict[str, Any] = {
                 "provider": provider,
                 "message": message,
                 "system": SYSTEM,
                 "session_id": session_id,
                 "end_user_id": "demo-user",
+                "reasoning_engine_id": engine,
             }
-            if provider == "google":
-                fields["reasoning_engine_id"] = engine
             if provider == "openai-compatible":
                 fields["model"] = environ.get("COPASS_DEMO_OPENAI_MODEL", "llama3.2")
             async for event in router.run(**fields):

@@ -173,7 +173,13 @@ async def soak(
     with tempfile.TemporaryDirectory(prefix=f"copass-soak-{provider}-") as tmp:
         log_dir = Path(tmp)
         async with contextlib.AsyncExitStack() as stack:
-            env = {"COPASS_ROUTER_API_KEYS": ""}  # loopback only, no keys
+            # Loopback only, no keys, no caps on runs in flight (the soak's point is concurrency).
+            env = {
+                "COPASS_ROUTER_API_KEYS": "",
+                "COPASS_ROUTER_MAX_RUNS": "0",
+                "COPASS_ROUTER_MAX_RUNS_PER_KEY": "0",
+                "COPASS_ROUTER_MAX_CONNECTIONS": "4000",
+            }
             emulator: Child | None = None
             if provider == "anthropic":
                 port = free_port()

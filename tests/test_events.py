@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from copass_router import (
     Error,
     Event,
+    Failover,
     Message,
     ProviderEvent,
     Retry,
@@ -16,7 +19,7 @@ from copass_router import (
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
-    TokenUsage,
+    TokenCounts,
     ToolCall,
     ToolResult,
     UnknownEvent,
@@ -42,6 +45,7 @@ SAMPLES: list[Event] = [
         output_tokens=2,
         cache_read_tokens=3,
         cache_write_tokens=4,
+        cost_usd=Decimal("0.0000105"),
     ),
     Error(
         run_id="r",
@@ -56,12 +60,25 @@ SAMPLES: list[Event] = [
         run_id="r", seq=8, attempt=1, delay=0.5, code="rate_limited", message="429", provider="x"
     ),
     ProviderEvent(run_id="r", seq=9, kind="span.x", provider_data={"anthropic": {"k": 1}}),
-    RunFinished(
+    Failover(
         run_id="r",
         seq=10,
+        from_provider="anthropic",
+        from_model="claude",
+        to_provider="google",
+        to_model="gemini",
+        code="overloaded",
+        message="503",
+    ),
+    RunFinished(
+        run_id="r",
+        seq=11,
         stop_reason=StopReason.TOOL_LIMIT,
-        usage=TokenUsage(1, 2, 3, 4),
+        usage=TokenCounts(1, 2, 3, 4),
         session_id="s",
+        provider="google",
+        model="gemini",
+        cost_usd=Decimal("0.000123"),
     ),
 ]
 

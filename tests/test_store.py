@@ -137,7 +137,7 @@ async def test_full_history_holds_earlier_turns_only(make_router: Callable[..., 
     assert seen == [[], ["one"]]
 
 
-async def test_backend_options_reach_the_factory(make_router: Callable[..., Router]) -> None:
+async def test_provider_settings_reach_the_factory(make_router: Callable[..., Router]) -> None:
     from copass_router import BackendContext
 
     contexts: list[BackendContext] = []
@@ -152,6 +152,6 @@ async def test_backend_options_reach_the_factory(make_router: Callable[..., Rout
             register("configured", factory)
 
     policy = object()
-    router = make_router(plugins=[Plugin()], backend_options={"configured": {"policy": policy}})
+    router = make_router(plugins=[Plugin()], provider_settings={"configured": {"policy": policy}})
     await router.complete(provider="configured", message="hi")
-    assert contexts[0].options["policy"] is policy
+    assert contexts[0].settings["policy"] is policy

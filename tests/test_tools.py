@@ -150,3 +150,16 @@ async def test_tool_round_cap_ends_with_tool_limit(router: Router) -> None:
     results, events = await _results(router, "/loop again {}", tools=[again], max_tool_rounds=3)
     assert len(results) == 3
     assert events[-1].stop_reason is StopReason.TOOL_LIMIT
+
+
+async def test_a_huge_tool_output_is_an_error_result_not_a_huge_event(router: Router) -> None:
+    from copass_router.tools import MAX_OUTPUT_CHARS
+
+    def dump() -> str:
+        return "x" * (MAX_OUTPUT_CHARS + 1)
+
+    results, events = await _results(router, "/tool dump {}", tools=[dump])
+    (result,) = results
+    assert result.is_error and len(result.output) < 200
+    assert "the limit is" in result.output
+    assert events[-1].stop_reason is StopReason.END_TURN

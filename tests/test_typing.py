@@ -159,6 +159,7 @@ def test_every_registration_hook_takes_its_registrar_protocol() -> None:
         "copass_router_register_stores": copass_router.StoreRegistrar,
         "copass_router_register_commands": copass_router.CommandRegistrar,
         "copass_router_register_emulators": copass_router.EmulatorRegistrar,
+        "copass_router_register_prices": copass_router.PriceRegistrar,
     }
     registration = {n for n in vars(hookspecs) if n.startswith("copass_router_register_")}
     assert registration == set(expected), "a new registration hook needs its Protocol here"

@@ -1,16 +1,20 @@
 """copass-router: run an AI agent turn on any provider through one call and one event stream.
 
-Everything public is importable from here; submodules are private.
+Everything public is importable from here (and test helpers from ``copass_router.testing``);
+submodules are private. ``__all__`` is sorted by audience: applications, hosts (plugins and
+deployments), provider authors. docs/api.md describes each name; a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .backend import COMMON_FIELDS, AgentBackend, BackendContext, ResourceCache, Turn
+from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .budgets import Budget, Budgets
 from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
 from .errors import (
     ERROR_CODES,
+    BudgetExceededError,
     CodeInfo,
     ConfigurationError,
     DispatchAuthError,
@@ -31,6 +35,7 @@ from .errors import (
 from .events import (
     Error,
     Event,
+    Failover,
     Message,
     ProviderEvent,
     Retry,
@@ -48,13 +53,16 @@ from .events import (
     event_to_dict,
     event_to_json,
 )
+from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
 from .hookspecs import hookimpl, hookspec
 from .logs import get_logger, scrub
 from .plugins import PluginInfo
+from .prices import ModelPrice, PriceBook
 from .registrars import (
     BackendRegistrar,
     CommandRegistrar,
     EmulatorRegistrar,
+    PriceRegistrar,
     StoreRegistrar,
     ToolRegistrar,
 )
@@ -64,20 +72,22 @@ from .retries import RetryPolicy
 from .router import ProviderInfo, Router
 from .settings import env_flag, env_float, env_int
 from .store import SessionStore, SQLiteStore, TurnStart
+from .store.usage_sqlite import SQLiteUsageLedger
 from .tools import Tool, ToolContext, ToolOutput, tool
+from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
 
 if TYPE_CHECKING:
     from .client import RemoteRouter, RemoteRouterError
     from .http_chat import ChatRequest, HttpChatBackend, Piece
 
 from .types import (
-    AssistantText,
+    AssistantItem,
     Binding,
     ChatMessage,
     RunRequest,
     SessionInfo,
     StopReason,
-    TokenUsage,
+    TokenCounts,
     ToolCallItem,
     ToolCallRequest,
     ToolResultItem,
@@ -85,99 +95,118 @@ from .types import (
     TranscriptItem,
     TranscriptTurn,
     TurnStatus,
-    UserText,
+    UserItem,
 )
 
-__all__ = [
-    "COMMON_FIELDS",
-    "ERROR_CODES",
-    "AgentBackend",
-    "AssistantText",
-    "BackendContext",
-    "BackendRegistrar",
-    "Binding",
-    "ChatMessage",
-    "ChatRequest",
-    "CodeInfo",
-    "CommandRegistrar",
-    "ConfigurationError",
-    "DispatchAuthError",
-    "EmulatorRegistrar",
-    "Error",
-    "ErrorCode",
-    "Event",
-    "EventPrinter",
-    "HttpChatBackend",
-    "InternalError",
-    "InvalidRequestError",
-    "Message",
-    "ModelStep",
-    "PayloadTooLargeError",
-    "Piece",
-    "PluginInfo",
-    "PluginLoadError",
-    "ProviderError",
-    "ProviderEvent",
-    "ProviderInfo",
-    "RateLimitError",
+__all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
+    # For applications: run turns, read events, handle errors, give tools, watch spend
+    "Router",
     "RemoteRouter",
     "RemoteRouterError",
-    "ResourceCache",
-    "Retry",
-    "RetryPolicy",
-    "Router",
-    "RouterError",
-    "RunFinished",
     "RunRequest",
     "RunResult",
-    "RunStarted",
-    "SQLiteStore",
-    "SessionBusyError",
+    "RetryPolicy",
+    "FailoverPolicy",
+    "Fallback",
+    "AVAILABILITY_CODES",
+    "MID_TURN_CODES",
+    "Budget",
+    "Budgets",
+    "UsageRow",
+    "Spend",
+    "ProviderInfo",
     "SessionInfo",
-    "SessionNotFoundError",
-    "SessionStore",
+    "TranscriptTurn",
+    "TranscriptItem",
+    "UserItem",
+    "AssistantItem",
+    "ToolCallItem",
+    "ToolResultItem",
+    "TurnStatus",
     "StopReason",
-    "StoreRegistrar",
+    "TokenCounts",
+    "tool",
+    "Tool",
+    "ToolContext",
+    "ToolOutput",
+    "EventPrinter",
+    "Event",
+    "RunStarted",
     "TextDelta",
     "ThinkingDelta",
+    "Message",
     "ThinkingMessage",
-    "TokenUsage",
-    "Tool",
     "ToolCall",
-    "ToolCallItem",
-    "ToolCallRequest",
-    "ToolContext",
-    "ToolError",
-    "ToolOutput",
-    "ToolRegistrar",
     "ToolResult",
-    "ToolResultItem",
-    "ToolSpec",
-    "TranscriptItem",
-    "TranscriptTurn",
-    "Turn",
-    "TurnStart",
-    "TurnStatus",
-    "UnknownEvent",
-    "UnknownProviderError",
     "Usage",
-    "UserText",
-    "chat_messages",
-    "code_for_status",
-    "env_flag",
-    "env_float",
-    "env_int",
-    "event_from_dict",
-    "event_from_json",
+    "Error",
+    "Retry",
+    "Failover",
+    "ProviderEvent",
+    "RunFinished",
+    "UnknownEvent",
     "event_to_dict",
+    "event_from_dict",
     "event_to_json",
-    "get_logger",
+    "event_from_json",
+    "RouterError",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "PayloadTooLargeError",
+    "UnknownProviderError",
+    "SessionNotFoundError",
+    "SessionBusyError",
+    "ProviderError",
+    "RateLimitError",
+    "BudgetExceededError",
+    "ToolError",
+    "DispatchAuthError",
+    "PluginLoadError",
+    "InternalError",
+    "ErrorCode",
+    "ERROR_CODES",
+    "CodeInfo",
+    # For hosts: plugins, stores, prices, settings, logs
     "hookimpl",
     "hookspec",
-    "run_chat_loop",
+    "BackendRegistrar",
+    "ToolRegistrar",
+    "StoreRegistrar",
+    "CommandRegistrar",
+    "EmulatorRegistrar",
+    "PriceRegistrar",
+    "PluginInfo",
+    "SessionStore",
+    "SQLiteStore",
+    "TurnStart",
+    "UsageLedger",
+    "UsageEntry",
+    "SQLiteUsageLedger",
+    "DEFAULT_TENANT",
+    "ModelPrice",
+    "PriceBook",
+    "env_int",
+    "env_float",
+    "env_flag",
+    "get_logger",
     "scrub",
-    "tool",
+    # For provider authors: backends and what they receive
+    "AgentBackend",
+    "BackendContext",
+    "Turn",
+    "Binding",
+    "ResourceCache",
+    "HttpChatBackend",
+    "ChatRequest",
+    "Piece",
+    "ChatMessage",
+    "ModelStep",
+    "ToolCallRequest",
+    "ToolSpec",
+    "run_chat_loop",
+    "chat_messages",
     "transcript_messages",
+    "code_for_status",
 ]
 
 

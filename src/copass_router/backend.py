@@ -18,9 +18,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: The request fields every backend understands; anything else must be listed in ``accepts``.
-COMMON_FIELDS = frozenset({"provider", "model", "message", "system", "end_user_id", "session_id"})
-
 
 class ResourceCache:
     """A backend's durable key-value space in the router's store (e.g. created agents).
@@ -50,16 +47,17 @@ class ResourceCache:
 class BackendContext:
     """What a backend factory receives: its provider name, its resource space and settings.
 
-    ``environ`` is where keys and URLs come from (the router's environment); ``options`` are
-    the host's settings for this provider (``Router(backend_options={provider: {...}})``),
-    values of any type (a policy function, a limit).
+    ``environ`` is where keys and URLs come from (the router's environment); ``settings`` are
+    the host's settings for this provider (``Router(provider_settings={provider: {...}})``),
+    values of any type (a policy function, a limit). (A run's own provider options are
+    ``Turn.options``.)
     """
 
     provider: str
     resources: ResourceCache
     environ: Mapping[str, str] = attrs.field(factory=dict)
     dispatch_url: str | None = None
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 class AgentBackend:
@@ -71,8 +69,8 @@ class AgentBackend:
     ``turn.stop_reason`` instead of yielding ``RunFinished``.
     """
 
-    #: Optional request fields this backend uses, beyond :data:`COMMON_FIELDS`. A field another
-    #: installed provider uses is ignored here; one no installed provider uses is refused.
+    #: Provider-specific request fields this backend uses (``reasoning_engine_id``...). A field
+    #: another installed provider uses is ignored here; one no installed provider uses is refused.
     accepts: ClassVar[frozenset[str]] = frozenset()
     #: The run options (``options={...}``) this backend takes, with their types. The core refuses
     #: any other option and any value of another type, naming it, before the backend runs.

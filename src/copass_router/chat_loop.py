@@ -23,14 +23,14 @@ from .events import (
 from .logs import scrub
 from .retries import retry_delay
 from .types import (
-    AssistantText,
+    AssistantItem,
     ChatMessage,
     StopReason,
     ToolCallItem,
     ToolCallRequest,
     ToolResultItem,
     TranscriptTurn,
-    UserText,
+    UserItem,
 )
 
 
@@ -60,9 +60,9 @@ def transcript_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
         called = {i.call_id for i in turn.items if isinstance(i, ToolCallItem)}
         messages.append(ChatMessage("user", turn.user))
         for item in turn.items:
-            if isinstance(item, UserText):
+            if isinstance(item, UserItem):
                 messages.append(ChatMessage("user", item.text))
-            elif isinstance(item, AssistantText):
+            elif isinstance(item, AssistantItem):
                 messages.append(ChatMessage("assistant", item.text))
             elif isinstance(item, ToolCallItem) and item.call_id in answered:
                 call = ToolCallRequest(item.call_id, item.name, dict(item.arguments))

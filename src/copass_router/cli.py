@@ -23,6 +23,7 @@ BUILTIN_COMMANDS = (
     "uninstall",
     "emulate",
     "serve",
+    "usage",
 )
 
 
@@ -120,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         help="larger request bodies are refused with 413 (default 8388608, 8 MiB)",
     )
+    from .usage_cli import add_usage_parser  # the usage ledger's command
+
+    add_usage_parser(sub)
     return parser
 
 
@@ -359,6 +363,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return asyncio.run(_run(args, out))
         if args.command == "sessions":
             return asyncio.run(_sessions(args, out))
+        if args.command == "usage":
+            from .usage_cli import usage_command
+
+            return asyncio.run(usage_command(args, out, _router()))
         handlers = {
             "providers": _providers,
             "plugins": _plugins,

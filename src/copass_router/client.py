@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import (
-    ConfigurationError,
+    ERROR_CODES,
+    BudgetExceededError,
     DispatchAuthError,
     InvalidRequestError,
     ProviderError,
+    RateLimitError,
     RouterError,
     SessionBusyError,
     SessionNotFoundError,
@@ -55,32 +57,50 @@ class RemoteRouterError(RouterError):
 
 
 def error_from_problem(status: int, body: Mapping[str, Any]) -> RouterError:
-    """The exception an in-process router would have raised, from a problem response."""
+    """The exception an in-process router would have raised, from a problem response.
+
+    The ``code`` names it through the one table of neutral codes (``ERROR_CODES``); a code this
+    client does not know (a newer router) is a :class:`RemoteRouterError` carrying it.
+    """
     code = str(body.get("code") or "")
     detail = str(body.get("detail") or body.get("title") or f"HTTP {status}")
-    if code == "unknown_provider":
-        return UnknownProviderError(str(body.get("provider", "")), body.get("installed") or [])
-    if code == "invalid_request" or (status == 400 and not code):
-        return InvalidRequestError(detail, field=body.get("field"))
-    if code == "session_not_found":
-        return SessionNotFoundError(str(body.get("session_id", "")))
-    if code == "session_busy":
-        return SessionBusyError(str(body.get("session_id", "")))
-    if code == "dispatch_unauthorized":
+    retryable = bool(body.get("retryable"))
+    provider = body.get("provider")
+    info = ERROR_CODES.get(code)
+    kind = info.exception if info is not None else None
+    if kind is UnknownProviderError:
+        return UnknownProviderError(str(provider or ""), body.get("installed") or [])
+    if kind is not None and issubclass(kind, InvalidRequestError):
+        return kind(detail, field=body.get("field"))
+    if kind is SessionNotFoundError or kind is SessionBusyError:
+        return kind(str(body.get("session_id", "")))
+    if kind is DispatchAuthError:
         return DispatchAuthError(detail, forbidden=status == 403)
-    if code == "configuration_error":
-        return ConfigurationError(detail)
-    if code == "provider_error":
-        return ProviderError(
-            detail,
-            provider=str(body.get("provider", "")),
-            status=status,
-            retryable=bool(body.get("retryable")),
+    if kind is BudgetExceededError:
+        return BudgetExceededError(
+            limit=str(body.get("limit", "")),
+            spent=str(body.get("spent", "")),
+            allowed=str(body.get("allowed", "")),
+            resets_at=str(body.get("resets_at", "")),
         )
-    retryable = bool(body.get("retryable")) or status in (429, 502, 503, 504)
+    if kind is ProviderError or (provider and code in ERROR_CODES):
+        return ProviderError(
+            detail, provider=str(provider or ""), status=status, code=code, retryable=retryable
+        )
+    if kind is RateLimitError:
+        return RateLimitError(detail, retry_after=_seconds(body.get("retry_after")))
+    if kind is not None and kind is not RouterError:
+        return kind(detail)
     return RemoteRouterError(
-        detail, code=code or f"http_{status}", status=status, retryable=retryable
+        detail,
+        code=code or f"http_{status}",
+        status=status,
+        retryable=retryable or status in (429, 502, 503, 504),
     )
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 async def raise_for_problem(response: httpx.Response) -> None:

@@ -36,10 +36,15 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider"
     SESSION_NOT_FOUND = "session_not_found"
     SESSION_BUSY = "session_busy"
+    BUDGET_EXCEEDED = "budget_exceeded"
     DISPATCH_UNAUTHORIZED = "dispatch_unauthorized"
     TOOL_ERROR = "tool_error"
     PLUGIN_LOAD_ERROR = "plugin_load_error"
     SHUTTING_DOWN = "shutting_down"
+    RUN_NOT_FOUND = "run_not_found"
+    RUN_LOG_EXPIRED = "run_log_expired"
+    RUN_LOG_TRIMMED = "run_log_trimmed"
+    RUN_LOG_UNAVAILABLE = "run_log_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -190,6 +195,36 @@ class ProviderError(RouterError):
         self.retryable = ERROR_CODES[neutral].retryable if retryable is None else retryable
 
 
+class BudgetExceededError(RouterError):
+    """A budget is spent: the run is refused until the budget's period resets.
+
+    ``limit`` names the budget (e.g. ``tenant acme: 100000 tokens per day``), ``spent`` and
+    ``allowed`` are in its unit (tokens or USD), ``resets_at`` is when its period starts again
+    (ISO 8601, UTC) and ``retry_after`` the seconds until then.
+    """
+
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        *,
+        limit: str,
+        spent: str,
+        allowed: str,
+        resets_at: str,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            f"budget exceeded: {limit} (spent {spent} of {allowed}); it resets at {resets_at}. "
+            "Raise the budget or wait for the reset"
+        )
+        self.limit = limit
+        self.spent = spent
+        self.allowed = allowed
+        self.resets_at = resets_at
+        self.retry_after = retry_after
+
+
 class ToolError(RouterError):
     """A tool failed. Inside a run this becomes an error result the model sees."""
 
@@ -247,10 +282,15 @@ ERROR_CODES: Mapping[str, CodeInfo] = {
     ErrorCode.UNKNOWN_PROVIDER: CodeInfo(422, UnknownProviderError),
     ErrorCode.SESSION_NOT_FOUND: CodeInfo(404, SessionNotFoundError),
     ErrorCode.SESSION_BUSY: CodeInfo(409, SessionBusyError, retryable=True),
+    ErrorCode.BUDGET_EXCEEDED: CodeInfo(402, BudgetExceededError),
     ErrorCode.DISPATCH_UNAUTHORIZED: CodeInfo(401, DispatchAuthError),
     ErrorCode.TOOL_ERROR: CodeInfo(500, ToolError),
     ErrorCode.PLUGIN_LOAD_ERROR: CodeInfo(500, PluginLoadError),
     ErrorCode.SHUTTING_DOWN: CodeInfo(503, RouterError, retryable=True),
+    ErrorCode.RUN_NOT_FOUND: CodeInfo(404, RouterError),
+    ErrorCode.RUN_LOG_EXPIRED: CodeInfo(410, RouterError),
+    ErrorCode.RUN_LOG_TRIMMED: CodeInfo(410, RouterError),
+    ErrorCode.RUN_LOG_UNAVAILABLE: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.INTERNAL_ERROR: CodeInfo(500, InternalError),
 }
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import attrs
 
-from .types import StopReason, TokenUsage
+from .types import StopReason, TokenCounts
 from .wire import get_converter
 
 
@@ -106,10 +107,13 @@ class Usage(Event):
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    #: What the call cost in USD, priced by the router from the registered prices (None: the
+    #: model has no registered price). Exact (``Decimal``); a JSON string on the wire.
+    cost_usd: Decimal | None = None
 
-    def as_token_usage(self) -> TokenUsage:
-        """These counts as a :class:`TokenUsage`."""
-        return TokenUsage(
+    def as_token_usage(self) -> TokenCounts:
+        """These counts as a :class:`TokenCounts`."""
+        return TokenCounts(
             self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
         )
 
@@ -148,6 +152,24 @@ class Retry(Event):
 
 
 @attrs.frozen(kw_only=True)
+class Failover(Event):
+    """The turn's provider failed; the turn goes on with the next fallback.
+
+    The next provider gets the session's history and what this turn did so far (tool results
+    included, so no tool runs again). ``code`` and ``message`` say why (a neutral code, as in
+    :class:`Error`).
+    """
+
+    type: ClassVar[str] = "failover"
+    from_provider: str
+    from_model: str
+    to_provider: str
+    to_model: str
+    code: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
 class ProviderEvent(Event):
     """A provider event with no neutral meaning, passed on rather than dropped.
 
@@ -164,8 +186,13 @@ class RunFinished(Event):
 
     type: ClassVar[str] = "run_finished"
     stop_reason: StopReason
-    usage: TokenUsage = TokenUsage()
+    usage: TokenCounts = TokenCounts()
     session_id: str = ""
+    #: The provider and model that finished the turn (after a failover: the last one tried).
+    provider: str = ""
+    model: str = ""
+    #: The turn's cost in USD: the sum of its priced model calls (None: none was priced).
+    cost_usd: Decimal | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -190,6 +217,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Usage,
         Error,
         Retry,
+        Failover,
         ProviderEvent,
         RunFinished,
     )

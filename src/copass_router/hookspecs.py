@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         BackendRegistrar,
         CommandRegistrar,
         EmulatorRegistrar,
+        PriceRegistrar,
         StoreRegistrar,
         ToolRegistrar,
     )
@@ -94,6 +95,21 @@ def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     emulator until interrupted, or a ``"module:attribute"`` string naming it.
 
     :param register: an :class:`~copass_router.EmulatorRegistrar`.
+    """
+
+
+@hookspec
+def copass_router_register_prices(register: PriceRegistrar) -> None:
+    """Register model prices, so the router can say what each model call costs.
+
+    Call ``register(provider, model, *, input, output, cache_read, cache_write, effective,
+    source="")`` once per model and price change: USD per million tokens of each kind, valid
+    from the date ``effective`` until the model's next price. A model call is priced with the
+    price in effect on its day (UTC); a model without a price has no cost (``cost_usd`` None).
+    A later registration of the same model and date replaces an earlier one, so a host can
+    override a plugin's prices with its own plugin registered after it.
+
+    :param register: a :class:`~copass_router.PriceRegistrar`.
     """
 
 

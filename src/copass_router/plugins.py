@@ -22,6 +22,7 @@ from . import hookspecs
 from .errors import PluginLoadError
 from .hook_calls import DispatchChain, bind, registration_order
 from .logs import get_logger
+from .prices import PriceBook
 from .registrars import BackendRegistrar
 from .tools import Tool, as_tool
 
@@ -113,6 +114,7 @@ class PluginHost:
         self.stores: dict[str, Callable[[str], Any]] = {}
         self.commands: dict[str, tuple[Callable[[list[str]], int], str]] = {}
         self.emulators: dict[str, Callable[..., Any] | str] = {}
+        self.prices = PriceBook()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -123,6 +125,9 @@ class PluginHost:
         self._loaded = True
         if self._builtins:
             for path in BUILTINS:
+                if self._is_blocked_builtin(path):
+                    self._infos[path] = PluginInfo(path, "blocked", "copass-router", _version())
+                    continue
                 self._add(
                     path, functools.partial(importlib.import_module, path), "copass-router", None
                 )
@@ -141,6 +146,11 @@ class PluginHost:
                 self._add(ep.name, ep.load, dist, version)
         self.pm.check_pending()  # every plugin naming an unknown hook was failed and removed above
         self._collect()
+
+    def _is_blocked_builtin(self, path: str) -> bool:
+        # Only the block list: the allow list names installed plugins, and a built-in is part
+        # of the core. ``echo`` (its short name) or the module path blocks it.
+        return bool({_normal(path), _normal(path.rpartition(".")[2])} & self._block)
 
     def _is_blocked(self, name: str, dist: str | None) -> bool:
         names = {_normal(name)} | ({_normal(dist)} if dist else set())
@@ -194,6 +204,8 @@ class PluginHost:
             self._call_register(impl, self._register_command)
         for impl in registration_order(hook.copass_router_register_emulators.get_hookimpls()):
             self._call_register(impl, self.emulators.__setitem__)
+        for impl in registration_order(hook.copass_router_register_prices.get_hookimpls()):
+            self._call_register(impl, self.prices.register)
 
     def _register_tool(self, value: Tool | Callable[..., Any]) -> None:
         built = as_tool(value)

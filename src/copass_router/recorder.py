@@ -1,22 +1,29 @@
-"""Turns a run's events into its transcript turn, as they pass."""
+"""Turns a run's events into its transcript turn, as they pass, and stores it at the end."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .backend import Turn
 from .events import Error, Event, Message, TextDelta, ToolCall, ToolResult, Usage
+from .logs import get_logger
 from .types import (
-    AssistantText,
+    AssistantItem,
     StopReason,
-    TokenUsage,
+    TokenCounts,
     ToolCallItem,
     ToolResultItem,
     TranscriptItem,
     TranscriptTurn,
     TurnStatus,
 )
+
+if TYPE_CHECKING:
+    from .store import SessionStore, TurnStart
+
+log = get_logger("copass_router.recorder")
 
 
 class TurnRecorder:
@@ -28,7 +35,7 @@ class TurnRecorder:
     def __init__(self) -> None:
         self.items: list[TranscriptItem] = []
         self.pending_text: list[str] = []
-        self.usage = TokenUsage()
+        self.usage = TokenCounts()
         self.errors: list[Error] = []
         self.provider_data: dict[str, Any] = {}
 
@@ -39,7 +46,7 @@ class TurnRecorder:
             self.pending_text.append(event.text)  # type: ignore[attr-defined]
         elif cls is Message:
             self.pending_text.clear()
-            self.items.append(AssistantText(event.text))  # type: ignore[attr-defined]
+            self.items.append(AssistantItem(event.text))  # type: ignore[attr-defined]
         elif cls is ToolCall:
             self._flush_text()
             e: Any = event
@@ -54,7 +61,7 @@ class TurnRecorder:
 
     def _flush_text(self) -> None:
         if self.pending_text:
-            self.items.append(AssistantText("".join(self.pending_text)))
+            self.items.append(AssistantItem("".join(self.pending_text)))
             self.pending_text.clear()
 
     def finish(self, started: TranscriptTurn, stop_reason: StopReason) -> TranscriptTurn:
@@ -76,3 +83,31 @@ class TurnRecorder:
             usage=self.usage,
             provider_data=data,
         )
+
+
+async def store_turn(
+    store: SessionStore, start: TurnStart, record: TranscriptTurn, turn: Turn, had_binding: bool
+) -> None:
+    """One store call: the final turn, the binding it leaves, the session released."""
+    synced = record.index + 1
+    binding = None
+    if turn.new_binding is not None:
+        binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
+    elif had_binding and turn.binding is not None and record.status is TurnStatus.COMPLETED:
+        binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
+    sid = start.session.session_id
+    # What cannot be encoded (a value nested too deep) is dropped, never the release of
+    # the session: without the binding, then without what the turn produced.
+    bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
+    for final, bound in ((record, binding), (record, None), (bare, None)):
+        try:
+            kept = await store.finish_turn(sid, final, start.lease, bound)
+            break
+        except (RecursionError, ValueError, TypeError) as exc:
+            log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
+    else:
+        return
+    if not kept:
+        # The claim lapsed (a stall longer than the lease) and another turn took the
+        # session, or the session was deleted: a late write must not clobber either.
+        log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)

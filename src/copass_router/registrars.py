@@ -10,7 +10,9 @@ A plugin annotates its hook's parameter with one of these, and mypy then checks 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -63,3 +65,22 @@ class EmulatorRegistrar(Protocol):
 
     def __call__(self, name: str, serve: Callable[[str, int], None] | str, /) -> None:
         """Offer ``copass-router emulate NAME``; ``serve(host, port)`` blocks until interrupted."""
+
+
+class PriceRegistrar(Protocol):
+    """``register`` of ``copass_router_register_prices``."""
+
+    def __call__(
+        self,
+        provider: str,
+        model: str,
+        *,
+        input: Decimal | float | str,
+        output: Decimal | float | str,
+        cache_read: Decimal | float | str,
+        cache_write: Decimal | float | str,
+        effective: dt.date | str,
+        source: str = "",
+    ) -> None:
+        """Price ``model`` of ``provider`` in USD per million tokens of each kind, from the
+        date ``effective`` (``YYYY-MM-DD``) on; ``source`` says where the numbers come from."""

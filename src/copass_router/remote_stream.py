@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .events import Error, Event, RunFinished, RunStarted, UnknownEvent, Usage, event_from_dict
-from .types import StopReason, TokenUsage
+from .types import StopReason, TokenCounts
 
 if TYPE_CHECKING:
     import httpx
@@ -38,7 +38,7 @@ class _StreamState:
     def __init__(self) -> None:
         self.started: RunStarted | None = None
         self.last: Event | None = None
-        self.usage = TokenUsage()
+        self.usage = TokenCounts()
         self.finished = False
 
     def note(self, event: Event) -> None:

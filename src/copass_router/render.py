@@ -19,7 +19,7 @@ from .events import (
     ToolResult,
     event_to_json,
 )
-from .types import AssistantText, StopReason, ToolCallItem, ToolResultItem, TranscriptItem
+from .types import AssistantItem, StopReason, ToolCallItem, ToolResultItem, TranscriptItem
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -86,7 +86,7 @@ class EventPrinter:
     def show_items(self, items: Iterable[TranscriptItem]) -> None:
         """Print a transcript turn's items."""
         for item in items:
-            if isinstance(item, AssistantText):
+            if isinstance(item, AssistantItem):
                 self._line(f"  assistant: {item.text}")
             elif isinstance(item, ToolCallItem):
                 self._line(f"  → {item.name}({json.dumps(dict(item.arguments))})")

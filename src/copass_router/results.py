@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import attrs
 
 from .events import Error, Event, Message, RunFinished, RunStarted, TextDelta, ToolCall, ToolResult
-from .types import StopReason, TokenUsage
+from .types import StopReason, TokenCounts
 
 
 @attrs.frozen
@@ -18,7 +18,7 @@ class RunResult:
     session_id: str
     text: str
     stop_reason: StopReason
-    usage: TokenUsage
+    usage: TokenCounts
     tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
     errors: tuple[Error, ...] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import secrets
 import uuid
@@ -13,32 +14,37 @@ from typing import Any
 import attrs
 
 from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .budgets import Budget, Budgets, budgets_from_env
+from .dispatch_api import DispatchCallbacks
 from .errors import (
     InvalidRequestError,
-    SessionNotFoundError,
     UnknownProviderError,
 )
-from .events import Error, Event, RunFinished, RunStarted, ToolResult
+from .events import Error, Event, RunFinished, RunStarted
+from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
-from .logs import get_logger, scrub
+from .logs import get_logger
+from .metering import BudgetedDispatcher, Meter, RunCost
 from .plugins import PluginHost
-from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend, check_id
+from .recorder import store_turn
+from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
 from .results import RunResult, collect
 from .retries import RetryPolicy
-from .run_loop import TurnRunner
+from .sessions_api import SessionsAPI
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
-from .tokens import mint_token, verify_token
+from .store.usage_sqlite import open_ledger
+from .tokens import mint_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
+    Binding,
     RunRequest,
-    SessionInfo,
     StopReason,
     TranscriptTurn,
-    TurnStatus,
 )
+from .usage import UsageLedger, UsageRow
 
 log = get_logger("copass_router.router")
 
@@ -53,7 +59,7 @@ class ProviderInfo:
     description: str = ""
 
 
-class Router:
+class Router(SessionsAPI, DispatchCallbacks):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -68,11 +74,17 @@ class Router:
     :param dispatch_secret: key for run-scoped dispatch tokens (random per router if None).
     :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
     :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
-    :param backend_options: per provider, settings handed to its backend factory as
-        ``BackendContext.options`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
+    :param provider_settings: per provider, settings handed to its backend factory as
+        ``BackendContext.settings`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
     :param retry_policy: how retryable provider errors before any output are retried
         (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
         ``RetryPolicy(max_retries=0)``: none).
+    :param failover: the default failover policy: where a turn goes on when its provider
+        fails (see :class:`FailoverPolicy`; a run's own ``fallbacks`` replace its list).
+    :param ledger: where model calls are counted (a :class:`UsageLedger` or a SQLite URL);
+        None: the store's SQLite file, or memory when the store is not a SQLite file.
+    :param budgets: spending limits (see :class:`Budget`), besides those configured in
+        ``COPASS_ROUTER_BUDGETS``; change them later through :attr:`budgets`.
     """
 
     def __init__(
@@ -88,9 +100,12 @@ class Router:
         turn_timeout: float | None = None,
         dispatch_secret: bytes | str | None = None,
         dispatch_url: str | None = None,
-        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
+        provider_settings: Mapping[str, Mapping[str, Any]] | None = None,
         max_message_chars: int = MAX_MESSAGE_CHARS,
         retry_policy: RetryPolicy | None = None,
+        failover: FailoverPolicy | None = None,
+        ledger: UsageLedger | str | None = None,
+        budgets: Sequence[Budget] = (),
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -113,11 +128,17 @@ class Router:
         self.retry_policy = retry_policy or RetryPolicy(
             max_retries=env_int(self.environ, "COPASS_ROUTER_MAX_RETRIES", 2, maximum=10)
         )
-        self._backend_options = {k: dict(v) for k, v in (backend_options or {}).items()}
+        self._provider_settings = {k: dict(v) for k, v in (provider_settings or {}).items()}
         self._backends: dict[str, AgentBackend] = {}
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        self.failover = failover or FailoverPolicy()
+        self._ledger_arg = ledger
+        self._ledger: UsageLedger | None = None
+        #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
+        self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
+        self.meter = Meter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -135,6 +156,9 @@ class Router:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._ledger is not None:
+            await self._ledger.close()
+            self._ledger = None
 
     @property
     def store(self) -> SessionStore:
@@ -149,6 +173,29 @@ class Router:
             else:
                 self._store = arg
         return self._store
+
+    @property
+    def ledger(self) -> UsageLedger:
+        """The usage ledger (opened on first use)."""
+        if self._ledger is None:
+            store = self._store_arg
+            if store is None:
+                store = default_store_url(self.environ)
+            self._ledger = open_ledger(self._ledger_arg, store)
+        return self._ledger
+
+    async def usage(
+        self,
+        *,
+        tenant: str | None = None,
+        end_user_id: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> list[UsageRow]:
+        """Rows of the usage ledger (per tenant, end user, provider, model and day)."""
+        return await self.ledger.query(
+            tenant=tenant, end_user_id=end_user_id, since=since, until=until
+        )
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -177,7 +224,7 @@ class Router:
                     resources=ResourceCache(self.store, provider),
                     environ=self.environ,
                     dispatch_url=self.dispatch_url,
-                    options=self._backend_options.get(provider, {}),
+                    settings=self._provider_settings.get(provider, {}),
                 )
                 self._backends[provider] = factory(context)
         return self._backends[provider]
@@ -198,9 +245,10 @@ class Router:
         """Run one turn and stream its events: ``RunStarted`` first, ``RunFinished`` last.
 
         Takes a :class:`RunRequest` or its fields as keywords (``provider``, ``model``,
-        ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ...). Invalid
-        requests raise before anything starts. To stop early, break out of the loop (or close
-        the generator with ``contextlib.aclosing``): the provider's turn is cancelled.
+        ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ``fallbacks``...).
+        Invalid requests, and runs a spent budget covers, raise before anything starts. To stop
+        early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
+        provider's turn is cancelled.
         """
         return self._run(build_request(request, fields, self.max_message_chars))
 
@@ -228,6 +276,11 @@ class Router:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
+        targets = [Target(request, backend, model)]
+        targets += await fallback_targets(
+            request, self.failover, self.backend, self.plugins.fields_in_use()
+        )
+        await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
@@ -240,7 +293,7 @@ class Router:
             user=request.message,
             with_binding=backend.keeps_native_session,
         )
-        turn = self._turn(request, backend, model, start, dispatcher)
+        turn = self._turn(request, targets, start, dispatcher)
         async with contextlib.aclosing(turn) as events:
             async for event in events:
                 yield event
@@ -248,189 +301,103 @@ class Router:
     async def _turn(
         self,
         request: RunRequest,
-        backend: AgentBackend,
-        model: str,
+        targets: list[Target],
         start: TurnStart,
         dispatcher: ToolDispatcher,
     ) -> AsyncGenerator[Event]:
-        sid, started, binding = start.session.session_id, start.turn, start.binding
-        run_id = started.run_id
-        context = ToolContext(
-            run_id, sid, request.end_user_id, request.provider, model, dict(request.metadata)
-        )
+        store, sid, started = self.store, start.session.session_id, start.turn
+        model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
-        turn = Turn(
-            request=request,
-            run_id=run_id,
-            session_id=sid,
-            model=model,
-            history=start.history,
-            binding=binding,
-            tools=dispatcher.specs,
-            dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: self._earlier_turns(sid, started.index),
-            dispatch_token=mint_token(
-                self._secret,
+        cost = RunCost()
+        budgeted = self.meter.covers(request)
+
+        def new_turn(
+            target: Target,
+            history: Sequence[TranscriptTurn],
+            binding: Binding | None,
+            so_far: TranscriptTurn | None = None,
+        ) -> tuple[Turn, ToolContext]:
+            context = ToolContext(
+                run_id, sid, request.end_user_id, target.provider, target.model,
+                dict(request.metadata),
+            )  # fmt: skip
+            turn = Turn(
+                request=target.request,
                 run_id=run_id,
                 session_id=sid,
-                end_user_id=request.end_user_id,
-                tools=dispatcher.names(),
-                ttl=(timeout or 3600) + 60,
-            ),
-            dispatch_url=self.dispatch_url,
-            retry_policy=self.retry_policy,
+                model=target.model,
+                history=history,
+                binding=binding,
+                tools=dispatcher.specs,
+                dispatch=lambda _turn, calls: dispatcher.run(calls, context),
+                load_history=lambda: self._earlier_turns(sid, started.index, so_far),
+                dispatch_token=mint_token(
+                    self._secret,
+                    run_id=run_id,
+                    session_id=sid,
+                    end_user_id=request.end_user_id,
+                    tools=dispatcher.names(),
+                    ttl=(timeout or 3600) + 60,
+                ),
+                dispatch_url=self.dispatch_url,
+                retry_policy=self.retry_policy,
+            )
+            gated = BudgetedDispatcher(dispatcher, cost, turn, budgeted=budgeted)
+            self._live.add(turn, gated, context)
+            return turn, context
+
+        driver = TurnDriver(
+            targets=targets,
+            wrap=lambda target: self.meter.wrap(target.backend, target.model, cost),
+            may_fail_over=lambda: not cost.over_budget,  # another provider: another call
+            policy=self.failover,
+            new_turn=new_turn,
+            store=store,
+            session_id=sid,
+            started=started,
+            middleware=self.plugins.middleware(),
+            timeout=timeout,
         )
-        self._live.add(turn, dispatcher, context)
-        runner = TurnRunner(turn, backend, context, self.plugins.middleware(), timeout)
+        await driver.start(start.history, start.binding)
         outcome = StopReason.CANCELLED  # until the stream ends on its own
         lease = LeaseKeeper(self.store, start)
         lease.start()
         left = True  # the consumer stopped reading (or the turn raised) before the end
         try:
-            yield await runner.bookend(
+            yield await driver.bookend(
                 RunStarted(session_id=sid, provider=request.provider, model=model)
             )
-            async with contextlib.aclosing(runner.events()) as stream:
+            async with contextlib.aclosing(driver.events()) as stream:
                 async for event in stream:
                     yield event
-            outcome = turn.stop_requested or turn.stop_reason
+            outcome = driver.turn.stop_requested or driver.turn.stop_reason
             left = False
         finally:
             self._live.remove(run_id)
-            await runner.aclose()
+            await driver.aclose()
             await lease.stop()
-            record = runner.recorder.finish(started, outcome)
-            await self._record(start, record, turn)
-            finished = RunFinished(stop_reason=outcome, usage=record.usage, session_id=sid)
+            record = driver.finish(outcome)
+            await store_turn(store, start, record, driver.turn, driver.had_binding)
+            finished = RunFinished(
+                stop_reason=outcome,
+                usage=record.usage,
+                session_id=sid,
+                provider=record.provider,
+                model=record.model,
+                cost_usd=cost.cost_usd,
+            )
             if left:  # nobody reads it, but middleware (a tracer) still sees the run end
-                await runner.bookend(finished)
-        yield await runner.bookend(finished)
+                await driver.bookend(finished)
+        yield await driver.bookend(finished)
 
     def cancel(self, run_id: str, reason: Error | None = None) -> bool:
-        """Cancel a run of this router from outside its stream (a hosted run's cancel endpoint).
-
-        The provider's turn is cancelled and the turn recorded as cancelled, as when the
-        consumer breaks out, but the stream goes on to its end: ``reason`` (when given), then
-        ``RunFinished(cancelled)``. False when no run with this id is in flight here.
-        """
+        """Cancel a run in flight here as breaking out of its stream does, but let the stream
+        end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
         return self._live.cancel(run_id, reason)
 
-    async def _earlier_turns(self, sid: str, before: int) -> list[TranscriptTurn]:
-        return [t for t in await self.store.load_turns(sid) if t.index < before]
-
-    async def _record(self, start: TurnStart, record: TranscriptTurn, turn: Turn) -> None:
-        """One store call: the final turn, the binding it leaves, the session released."""
-        synced = record.index + 1
-        binding = None
-        if turn.new_binding is not None:
-            binding = (turn.provider, attrs.evolve(turn.new_binding, synced_turns=synced))
-        elif (
-            start.binding is not None
-            and turn.binding is not None
-            and record.status is TurnStatus.COMPLETED
-        ):
-            binding = (turn.provider, attrs.evolve(turn.binding, synced_turns=synced))
-        sid = start.session.session_id
-        # What cannot be encoded (a value nested too deep) is dropped, never the release of
-        # the session: without the binding, then without what the turn produced.
-        bare = attrs.evolve(record, items=(), status=TurnStatus.FAILED, provider_data={})
-        for final, bound in ((record, binding), (record, None), (bare, None)):
-            try:
-                kept = await self.store.finish_turn(sid, final, start.lease, bound)
-                break
-            except (RecursionError, ValueError, TypeError) as exc:
-                log.error("turn_record_unencodable", session_id=sid, error=type(exc).__name__)
-        else:
-            return
-        if not kept:
-            # The claim lapsed (a stall longer than the lease) and another turn took the
-            # session, or the session was deleted: a late write must not clobber either.
-            log.warning("turn_record_refused", session_id=sid, run_id=record.run_id)
-
-    # -- sessions ----------------------------------------------------------------------------
-
-    async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
-        """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""
-        check_id(session_id, "session_id")
-        check_id(end_user_id, "end_user_id")
-        info = await self.store.get_session(session_id, end_user_id)
-        if info is None:
-            raise SessionNotFoundError(session_id)
-        return info
-
-    async def transcript(self, session_id: str, end_user_id: str) -> list[TranscriptTurn]:
-        """Every turn of a session of ``end_user_id``."""
-        await self.get_session(session_id, end_user_id)
-        return await self.store.load_turns(session_id)
-
-    async def list_sessions(
-        self, end_user_id: str | None = None, limit: int = 50
-    ) -> list[SessionInfo]:
-        """Recent sessions, newest first (every end user's when ``end_user_id`` is None)."""
-        if end_user_id is not None:
-            check_id(end_user_id, "end_user_id")
-        return await self.store.list_sessions(end_user_id, limit)
-
-    async def delete_session(self, session_id: str, end_user_id: str) -> None:
-        """Delete a session of ``end_user_id``, its transcript, and (best effort, through each
-        backend's ``delete_native_session``) the provider-side sessions it is bound to."""
-        check_id(session_id, "session_id")
-        check_id(end_user_id, "end_user_id")
-        if await self.store.get_session(session_id, end_user_id) is None:
-            raise SessionNotFoundError(session_id)
-        self.plugins.load()
-        bindings = {}
-        for provider in self.plugins.backends:
-            binding = await self.store.get_binding(session_id, provider)
-            if binding is not None:
-                bindings[provider] = binding
-        # The store refuses a session whose turn is running (SessionBusyError), in any process.
-        if not await self.store.delete_session(session_id, end_user_id):
-            raise SessionNotFoundError(session_id)
-        for provider, binding in bindings.items():
-            try:
-                backend = await self.backend(provider)
-                await backend.delete_native_session(binding)
-            except Exception as exc:  # the router session is gone either way
-                log.warning(
-                    "native_session_not_deleted",
-                    provider=provider,
-                    session_id=session_id,
-                    error=scrub(repr(exc)),
-                )
-
-    # -- the dispatch callback ---------------------------------------------------------------
-
-    async def handle_dispatch(
-        self,
-        token: str,
-        tool_name: str,
-        arguments: Mapping[str, Any],
-        call_id: str,
-        round_id: str | None = None,
-    ) -> ToolResult:
-        """Run a tool for a deployed agent calling back with its run-scoped token.
-
-        The call goes through the run's own dispatcher and shows up in the run's event stream
-        under the real tool name. A repeated ``call_id`` gets the first call's result without
-        running the tool again; the same id with other arguments is refused. Raises
-        :class:`DispatchAuthError` for a bad token, a finished run or a tool not allowed.
-
-        Calls count against the run's ``max_tool_rounds``: calls with the same ``round_id`` (the
-        model response that asked for them) form one round, a call without one is a round of its
-        own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
-        with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
-        """
-        return await self._live.dispatch(
-            verify_token(self._secret, token), tool_name, arguments, call_id, round_id
-        )
-
-    async def start_dispatch_server(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Serve only the dispatch callback endpoint, in the background, for hosts that do not
-        run the full hosted service. Sets :attr:`dispatch_url`; returns the running server
-        (``.url``, ``await .aclose()``). Needs the ``server`` extra."""
-        from .server.standalone import start_dispatch_server
-
-        server = await start_dispatch_server(self, host, port)
-        self.dispatch_url = server.url
-        return server
+    async def _earlier_turns(
+        self, sid: str, before: int, so_far: TranscriptTurn | None = None
+    ) -> list[TranscriptTurn]:
+        # ``so_far``: what failed attempts of this turn did, when the turn failed over.
+        earlier = [t for t in await self.store.load_turns(sid) if t.index < before]
+        return [*earlier, so_far] if so_far is not None else earlier

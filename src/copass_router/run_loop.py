@@ -23,6 +23,7 @@ from .events import (
     ToolResult,
 )
 from .logs import get_logger, scrub
+from .nesting import MAX_DEPTH, event_too_deep
 from .recorder import TurnRecorder
 from .retries import retry_delay
 from .tools import ToolContext
@@ -68,6 +69,17 @@ def neutral_error(event: Error) -> Error:
     detail = dict(event.detail or {})
     detail.setdefault("provider_code", event.code)
     return attrs.evolve(event, code=ErrorCode.PROVIDER_ERROR.value, detail=detail)
+
+
+def _too_deep_error(event: Event, turn: Turn) -> Error:
+    # Sent as it is, the event would cut the stream (RecursionError while serialising) and
+    # leave the turn unrecorded; the turn stops here instead.
+    log.warning("event_too_deep", run_id=turn.run_id, event_type=event.type)
+    return Error(
+        code="payload_too_large",
+        message=f"a {event.type} event nested deeper than {MAX_DEPTH} levels; the turn was stopped",
+        provider=turn.provider,
+    )
 
 
 class TurnRunner:
@@ -176,6 +188,9 @@ class TurnRunner:
                 turn.stop_reason = StopReason.END_TURN
                 agen = self._agen = turn_events(self._backend, turn)
                 continue
+            if event_too_deep(event):
+                failure = _too_deep_error(event, turn)
+                break
             if turn._side:
                 async for out in self._emit(turn.drain()):
                     yield out

@@ -124,6 +124,11 @@ def as_tool(value: Tool | Callable[..., Any]) -> Tool:
     raise TypeError(f"not a tool: {value!r}; pass a function or a copass_router.Tool")
 
 
+#: Longest tool output passed back to the model, in characters: a bigger one is an error result
+#: (it would fill the model's context and the router's memory on every later turn).
+MAX_OUTPUT_CHARS = 1_000_000
+
+
 def _encode_output(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -224,9 +229,15 @@ class ToolDispatcher:
             output, is_error = f"tool {call.name!r} failed: {_describe(exc)}", True
         try:
             text = _encode_output(output)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # RecursionError: nested too deep
             kind = type(output).__name__
             text, is_error = f"tool {call.name!r} returned a {kind}, which is not JSON", True
+        if len(text) > MAX_OUTPUT_CHARS:
+            text, is_error = (
+                f"tool {call.name!r} returned {len(text)} characters; the limit is "
+                f"{MAX_OUTPUT_CHARS}: return less (a summary, or one page at a time)",
+                True,
+            )
         return ToolResult(call_id=call.call_id, name=call.name, output=text, is_error=is_error)
 
     async def _call(self, call: ToolCallRequest, context: ToolContext) -> tuple[Any, bool]:

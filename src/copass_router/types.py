@@ -33,7 +33,7 @@ class TurnStatus(enum.StrEnum):
 
 
 @attrs.frozen
-class TokenUsage:
+class TokenCounts:
     """Token counts. Adding two gives their sum, so a run's total is a fold of its reports.
 
     ``input_tokens`` excludes cached tokens: input + cache_read + cache_write is the whole prompt.
@@ -44,8 +44,8 @@ class TokenUsage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
-    def __add__(self, other: TokenUsage) -> TokenUsage:
-        return TokenUsage(
+    def __add__(self, other: TokenCounts) -> TokenCounts:
+        return TokenCounts(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
@@ -77,14 +77,14 @@ class ToolCallRequest:
 
 
 @attrs.frozen
-class UserText:
+class UserItem:
     """What the user said."""
 
     text: str
 
 
 @attrs.frozen
-class AssistantText:
+class AssistantItem:
     """A completed block of assistant text."""
 
     text: str
@@ -109,7 +109,7 @@ class ToolResultItem:
     is_error: bool = False
 
 
-TranscriptItem = UserText | AssistantText | ToolCallItem | ToolResultItem
+TranscriptItem = UserItem | AssistantItem | ToolCallItem | ToolResultItem
 
 
 @attrs.frozen
@@ -129,13 +129,13 @@ class TranscriptTurn:
     items: tuple[TranscriptItem, ...] = ()
     status: TurnStatus = TurnStatus.RUNNING
     stop_reason: StopReason | None = None
-    usage: TokenUsage = TokenUsage()
+    usage: TokenCounts = TokenCounts()
     provider_data: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def text(self) -> str:
         """The assistant's text for this turn, blocks joined by blank lines."""
-        return "\n\n".join(i.text for i in self.items if isinstance(i, AssistantText))
+        return "\n\n".join(i.text for i in self.items if isinstance(i, AssistantItem))
 
 
 @attrs.frozen
@@ -187,6 +187,10 @@ class RunRequest:
     timeout: float | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,
+    #: "options": ..., "reasoning_engine_id": ..., "location": ...}`` each, tried in order
+    #: (see ``FailoverPolicy``). Empty: the router's default policy decides.
+    fallbacks: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen

@@ -5,21 +5,22 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from .types import (
-    AssistantText,
+    AssistantItem,
     Binding,
     ToolCallItem,
     ToolResultItem,
     TranscriptItem,
     TranscriptTurn,
-    UserText,
+    UserItem,
 )
 
 _ITEM_TAGS: dict[type, str] = {
-    UserText: "user",
-    AssistantText: "assistant",
+    UserItem: "user",
+    AssistantItem: "assistant",
     ToolCallItem: "tool_call",
     ToolResultItem: "tool_result",
 }
@@ -32,6 +33,9 @@ def get_converter() -> Any:
     from cattrs.strategies import configure_tagged_union
 
     converter = cattrs.Converter(omit_if_default=False)
+    # Money stays exact: a Decimal travels as a JSON string.
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
     configure_tagged_union(
         TranscriptItem, converter, tag_name="kind", tag_generator=lambda cls: _ITEM_TAGS[cls]
     )

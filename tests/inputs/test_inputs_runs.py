@@ -19,6 +19,7 @@ from copass_router import InvalidRequestError, Router
 
 from .conftest import (
     JSON_VALUES,
+    KEY,
     LONE_SURROGATES,
     Served,
     assert_no_traceback,
@@ -223,7 +224,8 @@ async def test_nesting_beyond_the_parser_limit_is_a_400_not_a_500(
 ) -> None:
     payload = b'{"provider": "echo", "message": "hi", "options": ' + b"[" * 5000
     payload += b"]" * 5000 + b"}"
-    async with served.http() as http:
+    # Dispatch takes no API key: a bearer credential there is a run token, checked first.
+    async with served.http(None if path == "/v1/dispatch" else KEY) as http:
         response = await http.post(path, content=payload)
     assert response.status_code == 400
     assert problem_of(response)["code"] == "invalid_request"

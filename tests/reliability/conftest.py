@@ -38,7 +38,7 @@ from copass_router import (
     RunStarted,
     StopReason,
     TextDelta,
-    TokenUsage,
+    TokenCounts,
     Tool,
     ToolResult,
     TurnStatus,
@@ -185,7 +185,9 @@ class Outcome:
         self.tool_results = [e for e in events if isinstance(e, ToolResult)]
         self.text = "\n".join(e.text for e in events if isinstance(e, Message))
         self.streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
-        self.usage = sum((e.as_token_usage() for e in events if isinstance(e, Usage)), TokenUsage())
+        self.usage = sum(
+            (e.as_token_usage() for e in events if isinstance(e, Usage)), TokenCounts()
+        )
 
 
 class Rig:

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 from copass_router import (
-    AssistantText,
+    AssistantItem,
     Binding,
     SessionBusyError,
     SessionNotFoundError,
@@ -40,7 +40,7 @@ async def begin(
 
 
 async def finish(store: SessionStore, start: TurnStart, text: str = "ok", **kw: object) -> bool:
-    done = attrs.evolve(start.turn, items=(AssistantText(text),), status=TurnStatus.COMPLETED)
+    done = attrs.evolve(start.turn, items=(AssistantItem(text),), status=TurnStatus.COMPLETED)
     return await store.finish_turn(start.session.session_id, done, start.lease, **kw)  # type: ignore[arg-type]
 
 

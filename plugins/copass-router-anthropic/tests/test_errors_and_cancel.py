@@ -109,3 +109,12 @@ def test_importing_the_plugin_does_not_import_the_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def test_a_malformed_setting_is_a_configuration_error_naming_it(
+    make_anthropic_router: Callable[..., Router],
+) -> None:
+    router = make_anthropic_router(ANTHROPIC_MAX_RETRIES="two")
+    with pytest.raises(ConfigurationError, match="ANTHROPIC_MAX_RETRIES must be a whole number"):
+        async for _ in router.run(provider="anthropic", message="hi"):
+            pass

@@ -8,7 +8,7 @@ from copass_router_google.history_block import HEADER, split_history, with_histo
 from copass_router_google.translate import AdkEventTranslator
 
 from copass_router import (
-    AssistantText,
+    AssistantItem,
     ChatMessage,
     Error,
     InvalidRequestError,
@@ -76,7 +76,7 @@ def test_history_block_round_trips_and_delimits() -> None:
             items=(
                 ToolCallItem("c1", "add", {"a": 2, "b": 2}),
                 ToolResultItem("c1", "add", "4"),
-                AssistantText("It is 4.\n[end of copass-router history]"),
+                AssistantItem("It is 4.\n[end of copass-router history]"),
                 ToolCallItem("c2", "dangling", {}),  # no result: dropped
             ),
         )

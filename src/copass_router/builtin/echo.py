@@ -18,6 +18,8 @@ from ..registrars import BackendRegistrar
 from ..testing.scripted_model import scripted_reply
 from ..types import ChatMessage
 
+YIELD_EVERY = 32
+
 
 class EchoBackend(AgentBackend):
     """The scripted model behind the stateless chat loop."""
@@ -32,21 +34,30 @@ class EchoBackend(AgentBackend):
     ) -> AsyncGenerator[Event | ModelStep]:
         reply = scripted_reply(messages, model=model)
         if reply.thinking:
-            for piece in reply.thinking_chunks():
+            async for piece in _paced(reply.thinking_chunks()):
                 yield ThinkingDelta(text=piece)
             yield ThinkingMessage(text=reply.thinking)
         if reply.error_code:
             yield Error(code=reply.error_code, message=reply.error_message, provider="echo")
             yield ModelStep(stop_reason=reply.stop_reason)
             return
-        for piece in reply.chunks():
-            if reply.chunk_delay:
-                await asyncio.sleep(reply.chunk_delay)
+        async for piece in _paced(reply.chunks(), reply.chunk_delay):
             yield TextDelta(text=piece)
         if reply.text:
             yield Message(text=reply.text)
         yield Usage(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens)
         yield ModelStep(tool_calls=reply.tool_calls, stop_reason=reply.stop_reason)
+
+
+async def _paced(pieces: list[str], delay: float = 0.0) -> AsyncIterator[str]:
+    for n, piece in enumerate(pieces, 1):
+        if delay:
+            await asyncio.sleep(delay)
+        elif not n % YIELD_EVERY:
+            # The whole reply is already in memory: without a pause this loop would hold the
+            # event loop (and every other run and request) until it is done.
+            await asyncio.sleep(0)
+        yield piece
 
 
 def make_backend(context: BackendContext) -> EchoBackend:

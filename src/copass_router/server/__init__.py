@@ -18,15 +18,19 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "hosted mode needs the server extra: pip install 'copass-router[server]'"
     ) from exc
 
+from .admission import RunLimits
 from .app import HostedState, create_app
 from .auth import ApiKeys
+from .connections import ConnectionLimits
 from .listener import RunningServer, start_server
 from .serve import serve
 from .standalone import create_dispatch_app, start_dispatch_server
 
 __all__ = [
     "ApiKeys",
+    "ConnectionLimits",
     "HostedState",
+    "RunLimits",
     "RunningServer",
     "create_app",
     "create_dispatch_app",

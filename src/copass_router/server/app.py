@@ -23,10 +23,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import InvalidRequestError, RouterError
-from ..logs import get_logger
+from ..events import RunStarted
+from ..logs import get_logger, scrub
 from ..router import Router
 from .access_log import AccessLog
-from .auth import ApiKeys, Principal, bearer_token, is_loopback
+from .admission import RunLimits, RunSlots
+from .auth import ApiKeys, Principal, bearer_token
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
 from .hosted_run import (
     HostedRuns,
@@ -35,6 +37,7 @@ from .hosted_run import (
     max_detached_from_environ,
     run_log_from_environ,
 )
+from .keyless import KeylessRefusal, check_keyless
 from .payloads import MAX_BODY_BYTES, read_json_object, run_fields
 from .problems import (
     ShuttingDownError,
@@ -49,6 +52,7 @@ from .run_log import RunLog
 from .runs import LiveRuns, RunStream
 from .session_views import session_dict, turn_dicts
 from .sse import SSEResponse
+from .usage_route import get_usage
 
 log = get_logger("copass_router.server")
 
@@ -68,6 +72,7 @@ class HostedState:
         keys: ApiKeys,
         heartbeat: float,
         max_body_bytes: int = MAX_BODY_BYTES,
+        run_limits: RunLimits | None = None,
         run_log: RunLog | None = None,
     ) -> None:
         self.router = router
@@ -75,6 +80,7 @@ class HostedState:
         self.heartbeat = heartbeat
         self.max_body_bytes = max_body_bytes
         self.runs = LiveRuns()
+        self.slots = RunSlots(run_limits or RunLimits())
         self.hosted = HostedRuns(  # runs' event logs: resume and cancel by run id
             router,
             self.runs,
@@ -90,14 +96,11 @@ class HostedState:
     def authenticate(self, request: Request) -> Principal | Response:
         """The caller's principal, or the 401/403 answer to send instead."""
         if not self.keys.enabled:
-            client = request.client.host if request.client else None
-            if not is_loopback(client):
-                return problem(
-                    403,
-                    "forbidden",
-                    "this router has no API keys configured and "
-                    "answers loopback clients only; set COPASS_ROUTER_API_KEYS",
-                )
+            try:
+                check_keyless(request)
+            except KeylessRefusal as refusal:
+                log.warning("keyless_request_refused", reason=str(refusal))
+                return problem(refusal.status, refusal.code, str(refusal))
             return Principal(None)
         key = bearer_token(request.headers.get("authorization"))
         if key is None:
@@ -122,6 +125,41 @@ async def create_run(request: Request) -> Response:
         return principal
     if not state.runs.accepting:
         return problem_for(ShuttingDownError())
+    try:
+        state.slots.acquire(principal.key_id)
+    except RouterError as exc:
+        log.warning("run_refused", reason=exc.code, key_id=principal.key_id)
+        return problem_for(exc)
+    try:
+        outcome = await _start_run(state, request, principal)
+    except BaseException:
+        state.slots.release(principal.key_id)
+        raise
+    if isinstance(outcome, Response):
+        state.slots.release(principal.key_id)
+        return outcome
+    started = outcome
+    run_id = started.run_id
+    request.scope.setdefault("copass.log", {}).update(
+        run_id=run_id, session_id=started.session_id, provider=started.provider
+    )
+
+    async def on_close(disconnected: bool) -> None:
+        # The run holds its slot until it ends (see _start_run), connected or not.
+        await state.hosted.client_left(run_id, disconnected)
+
+    return SSEResponse(
+        follow_frames(state.hosted.log, run_id, -1, state.heartbeat, state.hosted.progress(run_id)),
+        on_close=on_close,
+        headers={"X-Copass-Run-Id": started.run_id, "X-Copass-Session-Id": started.session_id},
+    )
+
+
+async def _start_run(
+    state: HostedState, request: Request, principal: Principal
+) -> RunStarted | Response:
+    """Read the request and start its run and its recorder: its first event, or the problem to
+    answer. Once started, the run gives its slot back when it ends."""
     stream: RunStream | None = None
     try:
         body = await read_json_object(request, state.max_body_bytes)
@@ -130,31 +168,32 @@ async def create_run(request: Request) -> Response:
         trace = {h: v for h in ("traceparent", "tracestate") if (v := request.headers.get(h))}
         if trace:  # W3C trace context, for event middleware (copass-router-otel) to parent on
             fields["metadata"] = {**fields.get("metadata", {}), **trace}
-        stream = RunStream(state.router.run(**fields))
+        stream = RunStream(state.router.run(**fields), state.heartbeat)
         state.runs.add(stream)
         started = await stream.start()
-        await state.hosted.begin(stream, started, fields["end_user_id"], principal.key_id, policy)
-    except RouterError as exc:
+        await state.hosted.begin(
+            stream,
+            started,
+            fields["end_user_id"],
+            principal.key_id,
+            policy,
+            on_end=lambda: state.slots.release(principal.key_id),
+        )
+        return started
+    except BaseException as exc:
         if stream is not None:
             state.runs.discard(stream)
-        return problem_for(exc)
-    except TypeError as exc:  # a field of the wrong JSON type that the request type rejects
-        if stream is not None:
-            state.runs.discard(stream)
-        return problem_for(InvalidRequestError(f"bad run request: {exc}"))
-    request.scope.setdefault("copass.log", {}).update(
-        run_id=started.run_id, session_id=started.session_id, provider=started.provider
-    )
-    run_id = started.run_id
+        if not isinstance(exc, RouterError | TypeError):
+            raise
+        return problem_for(_request_error(exc))
 
-    async def on_close(disconnected: bool) -> None:
-        await state.hosted.client_left(run_id, disconnected)
 
-    return SSEResponse(
-        follow_frames(state.hosted.log, run_id, -1, state.heartbeat),
-        on_close=on_close,
-        headers={"X-Copass-Run-Id": started.run_id, "X-Copass-Session-Id": started.session_id},
-    )
+def _request_error(exc: RouterError | TypeError) -> RouterError:
+    if isinstance(exc, RouterError):
+        return exc
+    # A field of the wrong JSON type that the request type rejects; its text names internals.
+    log.info("run_request_refused", error=scrub(str(exc)))
+    return InvalidRequestError("a run request field has the wrong JSON type (see the docs)")
 
 
 async def list_providers(request: Request) -> Response:
@@ -189,11 +228,23 @@ async def list_sessions(request: Request) -> Response:
     principal = state.authenticate(request)
     if isinstance(principal, Response):
         return principal
-    raw_limit = request.query_params.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+    limit = _limit(request.query_params.get("limit", "50"))
+    if limit is None:
         return problem(400, "invalid_request", "limit must be 1-500", field="limit")
-    sessions = await state.router.list_sessions(_end_user(request, principal), int(raw_limit))
+    try:
+        sessions = await state.router.list_sessions(_end_user(request, principal), limit)
+    except RouterError as exc:
+        return problem_for(exc)
     return JSONResponse({"sessions": [session_dict(s, principal) for s in sessions]})
+
+
+def _limit(raw: str) -> int | None:
+    # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and never a
+    # number so long that converting it is work.
+    if not (raw.isascii() and raw.isdigit() and len(raw.lstrip("0")) <= 3):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= 500 else None
 
 
 async def get_session(request: Request) -> Response:
@@ -252,6 +303,7 @@ def create_app(
     heartbeat: float = DEFAULT_HEARTBEAT,
     dispatch: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
+    run_limits: RunLimits | None = None,
     run_log: RunLog | None = None,
 ) -> Starlette:
     """The hosted router as a Starlette app.
@@ -264,6 +316,9 @@ def create_app(
     :param dispatch: serve ``POST /v1/dispatch`` for deployed agents' tool calls.
     :param max_body_bytes: larger request bodies are refused with 413 (default 8 MiB); a
         message longer than the router's ``max_message_chars`` is refused with 413 too.
+    :param run_limits: caps on runs in flight, per worker and per API key (a run over a cap
+        is refused with 429); None: :class:`RunLimits` from ``COPASS_ROUTER_MAX_RUNS`` and
+        ``COPASS_ROUTER_MAX_RUNS_PER_KEY`` in the router's environment.
     :param run_log: where runs' events are kept for resuming; None: Redis Streams when
         ``COPASS_ROUTER_COORDINATOR`` is a Redis URL, else memory (limits from the environment).
     """
@@ -280,11 +335,14 @@ def create_app(
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
         Route("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
+        Route("/v1/usage", get_usage, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
     if dispatch:
-        routes.append(Route(DISPATCH_PATH, dispatch_endpoint(router), methods=["POST"]))
+        routes.append(
+            Route(DISPATCH_PATH, dispatch_endpoint(router, max_body_bytes), methods=["POST"])
+        )
     app = Starlette(
         routes=routes,
         middleware=[Middleware(AccessLog)],
@@ -293,7 +351,8 @@ def create_app(
             Exception: internal_error_handler,
         },
     )
-    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes, run_log)
+    limits = run_limits if run_limits is not None else RunLimits.from_environ(router.environ)
+    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes, limits, run_log)
     if not keys.enabled:
         log.warning("no_api_keys", detail="answering loopback clients only")
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from typing import Any
 
 import attrs
@@ -23,8 +23,8 @@ from ..logs import get_logger, scrub
 from ..router import Router
 from ..settings import env_int
 from .run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
-from .runs import LiveRuns, RunStream
-from .sse import HEARTBEAT, encode_event
+from .runs import QUEUE_EVENTS, LiveRuns, RunStream
+from .sse import HEARTBEAT
 
 log = get_logger("copass_router.server")
 
@@ -73,7 +73,18 @@ class _Hosted:
     stream: RunStream
     tenant: str | None
     policy: str
+    on_end: Callable[[], None] | None = None
     detached: bool = False
+    # The connection that started the run, while it is open: how far it has read (seq, bytes).
+    attached: bool = True
+    delivered: int = -1
+    delivered_bytes: int = 0
+    progress: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    def advanced(self, seq: int, size: int) -> None:
+        self.delivered = seq
+        self.delivered_bytes += size
+        self.progress.set()
 
 
 class HostedRuns:
@@ -89,14 +100,26 @@ class HostedRuns:
         self._recorders: set[asyncio.Task[None]] = set()
         run_log.on_cancel = self.cancel_here
 
+    def progress(self, run_id: str) -> Callable[[int, int], None] | None:
+        """What the response that started ``run_id`` reports its reading to (see _record)."""
+        hosted = self._runs.get(run_id)
+        return hosted.advanced if hosted is not None else None
+
     def detached(self, tenant: str | None) -> int:
         """How many of ``tenant``'s runs go on without their client on this worker."""
         return self._detached[tenant]
 
     async def begin(
-        self, stream: RunStream, started: RunStarted, owner: str, tenant: str | None, policy: str
+        self,
+        stream: RunStream,
+        started: RunStarted,
+        owner: str,
+        tenant: str | None,
+        policy: str,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
-        """Open the run's log and start recording it (``stream`` has started)."""
+        """Open the run's log and start recording it (``stream`` has started); ``on_end`` is
+        called once the run has ended and its log is complete."""
         try:
             await self.log.open(started.run_id, owner)
         except Exception as exc:  # e.g. Redis unreachable: the run must not go on unrecorded
@@ -104,21 +127,34 @@ class HostedRuns:
             await stream.aclose()
             self.live.discard(stream)
             raise RunLogUnavailableError() from None
-        hosted = _Hosted(stream, tenant, policy)
+        hosted = _Hosted(stream, tenant, policy, on_end)
         self._runs[started.run_id] = hosted
         task = asyncio.create_task(self._record(started.run_id, hosted))
         self._recorders.add(task)
         task.add_done_callback(self._recorders.discard)
 
     async def _record(self, run_id: str, hosted: _Hosted) -> None:
-        prev = -1
+        prev, appended = -1, 0
+        limits = self.log.limits
+        lag_events, lag_bytes = (
+            min(QUEUE_EVENTS, max(limits.max_events // 2, 1)),
+            limits.max_bytes // 2,
+        )
         try:
-            async for event in hosted.stream.events():
-                frame = encode_event(event)
+            async for event, frame in hosted.stream.encoded():
+                # While the client that started the run is connected, the run waits for it as
+                # it always did (a slow reader slows its own run, and never falls out of the
+                # log's window); once it has left, the run goes on at its own pace.
+                while hosted.attached and (
+                    event.seq - hosted.delivered > lag_events
+                    or appended - hosted.delivered_bytes > lag_bytes
+                ):
+                    hosted.progress.clear()
+                    await hosted.progress.wait()
                 await self.log.append(
                     run_id, LogEntry(event.seq, prev, frame, isinstance(event, RunFinished))
                 )
-                prev = event.seq
+                prev, appended = event.seq, appended + len(frame)
         except Exception as exc:
             log.error("run_log_failed", run_id=run_id, error=scrub(repr(exc)))
         finally:
@@ -131,11 +167,17 @@ class HostedRuns:
             self._runs.pop(run_id, None)
             if hosted.detached:
                 self._detached[hosted.tenant] -= 1
+            if hosted.on_end is not None:
+                hosted.on_end()
 
     async def client_left(self, run_id: str, disconnected: bool) -> None:
         """The response of the request that started ``run_id`` has ended."""
         hosted = self._runs.get(run_id)
-        if not disconnected or hosted is None:
+        if hosted is None:
+            return
+        hosted.attached = False
+        hosted.progress.set()
+        if not disconnected:
             return
         tenant = hosted.tenant
         if hosted.policy == "cancel":
@@ -179,7 +221,11 @@ def max_detached_from_environ(environ: Mapping[str, str]) -> int:
 
 
 async def follow_frames(
-    run_log: RunLog, run_id: str, after: int, heartbeat: float
+    run_log: RunLog,
+    run_id: str,
+    after: int,
+    heartbeat: float,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE body of a run from its log: frames after seq ``after``, heartbeats while quiet.
 
@@ -188,6 +234,12 @@ async def follow_frames(
     """
     try:
         async for batch in run_log.follow(run_id, after, heartbeat):
-            yield b"".join(entry.frame for entry in batch) if batch else HEARTBEAT
+            if not batch:
+                yield HEARTBEAT
+                continue
+            chunk = b"".join(entry.frame for entry in batch)
+            yield chunk
+            if on_progress is not None:  # the chunk was sent: the client has read this far
+                on_progress(batch[-1].seq, len(chunk))
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))

@@ -13,10 +13,12 @@ import contextlib
 import math
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from .connections import ConnectionLimits
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -44,11 +46,20 @@ def base_url(sock: socket.socket) -> str:
 KEEP_ALIVE_SECONDS = 75
 
 
-def uvicorn_config(app: ASGIApp, *, graceful_timeout: float = 5) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp,
+    *,
+    graceful_timeout: float = 5,
+    limits: ConnectionLimits | None = None,
+    trusted_proxies: Sequence[str] = (),
+) -> uvicorn.Config:
     """uvicorn settings for the router: no lifespan, no logging setup, no websockets.
 
     ``log_config=None`` keeps uvicorn from replacing the host's logging configuration; the
-    router writes its own access log (uvicorn's would duplicate it).
+    router writes its own access log (uvicorn's would duplicate it). ``limits`` bound every
+    connection (see :mod:`.connections`). Proxy headers (``X-Forwarded-For``...) are believed
+    only from the ``trusted_proxies`` addresses; by default from nobody, so no client can claim
+    another address (uvicorn's own default trusts loopback and its environment may say ``*``).
     """
     return uvicorn.Config(
         app,
@@ -62,6 +73,9 @@ def uvicorn_config(app: ASGIApp, *, graceful_timeout: float = 5) -> uvicorn.Conf
         # idle connections well past any client's expiry instead.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
+        http=(limits or ConnectionLimits()).protocol(),
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
     )
 
 
@@ -134,16 +148,20 @@ async def start_server(
     path: str = "",
     before_shutdown: Callable[[], Awaitable[None]] | None = None,
     graceful_timeout: float = 5,
+    limits: ConnectionLimits | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> RunningServer:
     """Serve ``app`` on ``host``:``port`` as a task of the running loop; return once it listens.
 
-    ``path`` is appended to the base URL to form :attr:`RunningServer.url`.
+    ``path`` is appended to the base URL to form :attr:`RunningServer.url`; ``limits`` and
+    ``trusted_proxies`` are as for :func:`uvicorn_config`.
     """
     sock = bind_socket(host, port)
     base = base_url(sock)
-    server = RouterServer(
-        uvicorn_config(app, graceful_timeout=graceful_timeout), before_shutdown=before_shutdown
+    config = uvicorn_config(
+        app, graceful_timeout=graceful_timeout, limits=limits, trusted_proxies=trusted_proxies
     )
+    server = RouterServer(config, before_shutdown=before_shutdown)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"copass-router {base}")
     while not server.started:
         if task.done():

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import InvalidRequestError, PayloadTooLargeError
+from ..nesting import MAX_DEPTH, too_deep
 from ..types import RunRequest
 from .auth import Principal
 
@@ -26,11 +27,15 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
         raise PayloadTooLargeError(f"the request body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the request body is over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(f"the request body is over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone (or cut off by the body timeout): nobody reads the answer, but it is not a 500.
+        raise InvalidRequestError("the client left before sending the whole body") from None
     try:
         data = json.loads(b"".join(chunks) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -39,6 +44,11 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
         raise InvalidRequestError("the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
+    for name, value in data.items():
+        if too_deep(value):
+            raise InvalidRequestError(
+                f"{name} nests deeper than {MAX_DEPTH} levels", field=str(name)[:64]
+            )
     return data
 
 
@@ -63,6 +73,8 @@ def run_fields(body: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
             field="tools",
         )
     end_user = fields.get("end_user_id", "local")
+    if end_user == "":  # as the session endpoints read an empty end_user_id
+        end_user = "local"
     if not isinstance(end_user, str):
         raise InvalidRequestError("end_user_id must be a string", field="end_user_id")
     limit = _ID_MAX - len(principal.scope(""))
@@ -80,6 +92,9 @@ def run_fields(body: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
         # Tools see which tenant a run belongs to; a caller cannot claim another tenant.
         fields["metadata"] = {**metadata, TENANT_METADATA_KEY: principal.key_id}
     _refuse_steering(fields.get("options"))
+    for fallback in fields.get("fallbacks") or ():
+        if isinstance(fallback, Mapping):
+            _refuse_steering(fallback.get("options"))
     for name in ("max_tool_rounds", "timeout"):
         if isinstance(fields.get(name), bool):
             raise InvalidRequestError(f"{name} must be a number", field=name)
@@ -114,7 +129,7 @@ class DispatchCall:
 
 def dispatch_call(body: Mapping[str, Any], authorization_token: str | None) -> DispatchCall:
     """The dispatch call a deployed agent sent (token in the body or as a bearer credential)."""
-    token = body.get("token") or authorization_token or ""
+    token = authorization_token or body.get("token") or ""
     if not isinstance(token, str):
         raise InvalidRequestError("token must be a string", field="token")
     tool_name = body.get("tool_name")

@@ -16,10 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import (
+    ERROR_CODES,
+    BudgetExceededError,
     ConfigurationError,
     DispatchAuthError,
+    ErrorCode,
     InvalidRequestError,
-    PayloadTooLargeError,
     ProviderError,
     RouterError,
     SessionBusyError,
@@ -57,6 +59,9 @@ _TITLES = {
     "payload_too_large": "Request body too large",
     "shutting_down": "Shutting down",
     "configuration_error": "Router misconfigured",
+    "rate_limited": "Too many runs in flight",
+    "unsupported_media_type": "Unsupported media type",
+    "request_timeout": "Request timeout",
     "provider_error": "Provider error",
     "internal_error": "Internal error",
 }
@@ -90,42 +95,44 @@ def unauthorized(detail: str) -> JSONResponse:
 
 
 def problem_for(exc: RouterError) -> JSONResponse:
-    """The problem response for an error the router raised before a run's stream started."""
+    """The problem response for an error the router raised before a run's stream started.
+
+    The status comes from the one table of neutral codes (``ERROR_CODES``, docs/events.md);
+    members that help the caller act (``field``, ``installed``, ``session_id``, ``provider``,
+    ``retryable``) come from the exception. Operators' details stay in the log.
+    """
+    code = exc.code if exc.code in ERROR_CODES else ErrorCode.INTERNAL_ERROR.value
+    status = ERROR_CODES[code].status
     message = str(exc)
-    # Subclasses first: UnknownProviderError is an InvalidRequestError.
-    if isinstance(exc, PayloadTooLargeError):
-        return problem(413, exc.code, message, field=exc.field)
-    if isinstance(exc, UnknownProviderError):
-        return problem(
-            422,
-            exc.code,
-            message,
-            field="provider",
-            provider=exc.provider,
-            installed=list(exc.installed),
-        )
+    extra: dict[str, Any] = {}
     if isinstance(exc, InvalidRequestError):
-        return problem(400, exc.code, message, field=exc.field)
-    if isinstance(exc, SessionNotFoundError):
-        return problem(404, exc.code, message, session_id=exc.session_id)
-    if isinstance(exc, SessionBusyError):
-        return problem(
-            409,
-            exc.code,
-            message,
-            session_id=exc.session_id,
-            retryable=True,
-            headers={"Retry-After": "1"},
-        )
-    if isinstance(exc, DispatchAuthError):
-        return problem(403 if exc.forbidden else 401, exc.code, message)
-    if isinstance(exc, ShuttingDownError):
-        return problem(503, exc.code, message, retryable=True, headers={"Retry-After": "5"})
+        extra["field"] = exc.field
+    if isinstance(exc, UnknownProviderError):
+        extra.update(field="provider", provider=exc.provider, installed=list(exc.installed))
+    if isinstance(exc, SessionNotFoundError | SessionBusyError):
+        extra["session_id"] = exc.session_id
+    if isinstance(exc, DispatchAuthError) and exc.forbidden:
+        status = 403
     if isinstance(exc, ProviderError):
-        return problem(502, exc.code, message, provider=exc.provider, retryable=exc.retryable)
+        extra["provider"] = exc.provider
+    headers = None
+    if isinstance(exc, BudgetExceededError):
+        extra.update(limit=exc.limit, spent=exc.spent, allowed=exc.allowed, resets_at=exc.resets_at)
+        if exc.retry_after is not None:
+            headers = {"Retry-After": str(max(int(exc.retry_after), 1))}
     if isinstance(exc, ConfigurationError):
-        return problem(500, exc.code, message)
-    return problem(500, exc.code, message, retryable=exc.retryable or None)
+        # The operator's problem, not the caller's: which key or URL is missing stays in the log.
+        log.error("configuration_error", error=scrub(message))
+        message = "the router is not configured for this request; tell its operator"
+    elif code == ErrorCode.INTERNAL_ERROR:
+        log.error("router_error", code=exc.code, error=scrub(message))
+        message = "the router failed; the operator's log has the details"
+    if exc.retryable:
+        extra["retryable"] = True
+        wait = getattr(exc, "retry_after", None) or (5 if code == "shutting_down" else 1)
+        extra["retry_after"] = max(1, round(wait))
+        headers = {"Retry-After": str(extra["retry_after"])}
+    return problem(status, code, message, headers=headers, **extra)
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

@@ -1,45 +1,62 @@
-"""One hosted run: the router's event stream pumped in its own task.
+"""One hosted run: the router's event stream pumped in its own task and framed as SSE.
 
 The router's generator is driven from a single task for its whole life (a backend may hold
 task-bound state, such as an HTTP stream, across yields), and the run's recorder
-(:mod:`.hosted_run`) reads what it produces from a queue and writes it to the run's log, which
-the responses follow; so no step of the turn depends on a client being connected. Cancelling
-that task is how a turn is stopped by a server that is shutting down; the router records the
-turn as cancelled and the backend cancels it at the provider.
+(:mod:`.hosted_run`) reads what it produces from a queue and writes each frame to the run's log,
+which every response follows; so no step of the turn depends on a client being connected.
+Cancelling that task is how a turn is stopped by a server that is shutting down; the router
+records the turn as cancelled and the backend cancels it at the provider.
+
+The queue is bounded: when the recorder falls behind, the pump waits, and so does the turn, so
+no run holds more than ``QUEUE_EVENTS`` unrecorded events in memory. (A client reading slowly
+no longer slows the run: it reads the log, which keeps a bounded window, see :mod:`.run_log`.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from ..errors import RouterError
 from ..events import Error, Event, RunFinished, RunStarted, Usage
 from ..logs import get_logger, scrub
-from ..types import StopReason, TokenUsage
+from ..types import StopReason, TokenCounts
 from .problems import ShuttingDownError
+from .sse import encode_event
 
 log = get_logger("copass_router.server")
 
 _END = object()  # the router's stream ended on its own
 _STOPPED = object()  # the pump was cancelled
+_WAKE = object()  # the pump has ended: look at its outcome
+
+# Events a run may have produced and its client not yet read. A full queue pauses the turn: a
+# slow reader slows its own run, and a run can never hold more than this many events in memory.
+QUEUE_EVENTS = 256
+YIELD_EVERY = 32
 
 
 class RunStream:
     """The live state of one streamed run.
 
     :param events: the generator ``Router.run`` returned (not started yet).
+    :param heartbeat: seconds of quiet before a heartbeat comment is sent.
     """
 
-    def __init__(self, events: AsyncGenerator[Event]) -> None:
+    def __init__(
+        self, events: AsyncGenerator[Event], heartbeat: float, queue_events: int = QUEUE_EVENTS
+    ) -> None:
         self._events = events
-        # Unbounded on purpose: a turn produces events at model speed and its whole output is
-        # small, while a bounded queue would make a slow reader stall the provider stream.
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._heartbeat = heartbeat
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_events)
+        # How the pump ended (_END, _STOPPED or an exception). It is kept beside the queue, not
+        # in it, so ending never waits for room in a queue nobody may read any more.
+        self._outcome: object = None
         self._task: asyncio.Task[None] | None = None
         self._last: Event | None = None
-        self._usage = TokenUsage()
+        self._usage = TokenCounts()
         self.started: RunStarted | None = None
         self.closed = asyncio.Event()
 
@@ -60,6 +77,8 @@ class RunStream:
         except BaseException:
             await self.aclose()
             raise
+        if first is _WAKE:
+            first = self._outcome
         if isinstance(first, BaseException):
             await self.aclose()
             raise first
@@ -75,33 +94,73 @@ class RunStream:
 
     async def _pump(self) -> None:
         try:
+            count = 0
             async for event in self._events:
-                self._queue.put_nowait(event)
+                await self._queue.put(event)  # waits while the client is behind
+                count += 1
+                if not count % YIELD_EVERY:
+                    # A backend that never waits (output already in memory) would otherwise
+                    # hold the loop until the queue fills, and every other client with it.
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
-            self._queue.put_nowait(_STOPPED)
+            self._end(_STOPPED)
             raise
         except Exception as exc:
-            self._queue.put_nowait(exc)
+            self._end(exc)
         else:
-            self._queue.put_nowait(_END)
+            self._end(_END)
         finally:
             await self._events.aclose()
 
-    async def events(self) -> AsyncIterator[Event]:
-        """Every event of the run, from ``run_started``, with exactly one end (the hosted run's
-        recorder reads this, whether or not a client is connected)."""
+    def _end(self, outcome: object) -> None:
+        self._outcome = outcome
+        # A reader waiting on an empty queue needs waking; a full queue has a reader that will
+        # find the outcome once it has read what is queued.
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(_WAKE)
+
+    async def _next(self) -> Any:
+        """The next queued event, the pump's outcome once the queue is empty, or None (quiet)."""
+        try:
+            item = self._queue.get_nowait()  # the busy path: no timer, no task
+        except asyncio.QueueEmpty:
+            if self._outcome is not None:
+                return self._outcome
+            try:
+                async with asyncio.timeout(self._heartbeat):
+                    item = await self._queue.get()
+            except TimeoutError:
+                return None
+        if item is _WAKE:
+            return self._outcome
+        return item
+
+    async def encoded(self) -> AsyncIterator[tuple[Event, bytes]]:
+        """Every event with its SSE frame, from ``run_started``, with exactly one end."""
         if self.started is not None:
-            yield self.started
+            yield self.started, encode_event(self.started)
         while True:
-            item = await self._queue.get()
+            item = await self._next()
+            if item is None:
+                continue  # quiet: the responses, which follow the log, send the heartbeats
             if item is _END:
                 return
             if item is _STOPPED or isinstance(item, BaseException):
                 for event in self._endings(item):
-                    yield event
+                    yield event, encode_event(event)
+                return
+            try:
+                frame = encode_event(item)
+            except (RecursionError, TypeError, ValueError) as exc:
+                # The router checks events' values; this is the last guard, so a stream is
+                # never cut mid-frame: the client gets an error and a run_finished instead.
+                log.error("event_not_sent", run_id=self.run_id, type=item.type, error=repr(exc))
+                self._cancel()
+                for event in self._endings(exc):
+                    yield event, encode_event(event)
                 return
             self._note(item)
-            yield item
+            yield item, frame
 
     def _note(self, event: Event) -> None:
         self._last = event

@@ -14,15 +14,19 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from ..errors import ConfigurationError
 from ..logs import get_logger
 from ..router import Router
 from ..store import SessionStore
+from .admission import RunLimits
 from .app import DEFAULT_HEARTBEAT, create_app
 from .auth import KEYS_ENV, ApiKeys, is_loopback
+from .connections import ConnectionLimits
 from .dispatch import DISPATCH_PATH
 from .listener import RouterServer, base_url, bind_socket, uvicorn_config
 from .payloads import MAX_BODY_BYTES
@@ -32,6 +36,7 @@ log = get_logger("copass_router.server")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_GRACE = 30.0
+PROXIES_ENV = "COPASS_ROUTER_TRUSTED_PROXIES"
 
 
 def serve(
@@ -46,6 +51,9 @@ def serve(
     public_url: str | None = None,
     router: Router | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    run_limits: RunLimits | None = None,
+    connection_limits: ConnectionLimits | None = None,
+    trusted_proxies: Sequence[str] | None = None,
 ) -> int:
     """Serve the hosted router until SIGTERM/SIGINT; return the process exit code.
 
@@ -60,10 +68,18 @@ def serve(
         callback), when it differs from ``http://host:port``.
     :param router: serve this router instead of building one (its owner closes it).
     :param max_body_bytes: larger request bodies are refused with 413.
+    :param run_limits: caps on runs in flight (None: from ``COPASS_ROUTER_MAX_RUNS`` and
+        ``COPASS_ROUTER_MAX_RUNS_PER_KEY``, else the defaults).
+    :param connection_limits: connection cap and header/body read timeouts (None: the
+        defaults, with ``COPASS_ROUTER_MAX_CONNECTIONS`` as the cap if set).
+    :param trusted_proxies: addresses whose ``X-Forwarded-For`` is believed (None: from
+        ``COPASS_ROUTER_TRUSTED_PROXIES``, comma-separated; by default nobody's).
     """
     env = dict(os.environ if environ is None else environ)
     try:
         keys = ApiKeys.parse(api_keys) if api_keys is not None else ApiKeys.from_environ(env)
+        limits = run_limits or RunLimits.from_environ(env)
+        connection_limits = connection_limits or ConnectionLimits.from_environ(env)
     except ConfigurationError as exc:
         print(f"copass-router serve: {exc}", file=sys.stderr)
         return 2
@@ -81,13 +97,34 @@ def serve(
     except OSError as exc:
         print(f"copass-router serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
+    if trusted_proxies is None:
+        trusted_proxies = [p.strip() for p in env.get(PROXIES_ENV, "").split(",") if p.strip()]
+    if not keys.enabled and trusted_proxies:
+        print(
+            f"copass-router serve: {PROXIES_ENV} needs API keys (a router without keys answers "
+            "direct loopback clients only)",
+            file=sys.stderr,
+        )
+        return 2
+    options = _Options(
+        grace, heartbeat, public_url, max_body_bytes, limits, connection_limits, trusted_proxies
+    )
     try:
         with _runner() as runner:
-            return runner.run(
-                _serve(sock, keys, env, store, router, grace, heartbeat, public_url, max_body_bytes)
-            )
+            return runner.run(_serve(sock, keys, env, store, router, options))
     except KeyboardInterrupt:
         return 130
+
+
+@attrs.frozen
+class _Options:
+    grace: float
+    heartbeat: float
+    public_url: str | None
+    max_body_bytes: int
+    run_limits: RunLimits
+    connection_limits: ConnectionLimits | None
+    trusted_proxies: Sequence[str]
 
 
 def _runner() -> asyncio.Runner:
@@ -106,20 +143,31 @@ async def _serve(
     env: dict[str, str],
     store: SessionStore | str | None,
     given: Router | None,
-    grace: float,
-    heartbeat: float,
-    public_url: str | None,
-    max_body_bytes: int,
+    options: _Options,
 ) -> int:
     router = given or Router(store=store, environ=env)
     base = base_url(sock)
     if router.dispatch_url is None:
-        router.dispatch_url = (public_url or base).rstrip("/") + DISPATCH_PATH
-    app = create_app(router, api_keys=keys, heartbeat=heartbeat, max_body_bytes=max_body_bytes)
+        router.dispatch_url = (options.public_url or base).rstrip("/") + DISPATCH_PATH
+    app = create_app(
+        router,
+        api_keys=keys,
+        heartbeat=options.heartbeat,
+        max_body_bytes=options.max_body_bytes,
+        run_limits=options.run_limits,
+    )
     state = app.state.copass_router
-    server = RouterServer(uvicorn_config(app), before_shutdown=lambda: state.drain(grace))
+    config = uvicorn_config(
+        app, limits=options.connection_limits, trusted_proxies=options.trusted_proxies
+    )
+    server = RouterServer(config, before_shutdown=lambda: state.drain(options.grace))
     _install_signal_handlers(server, lambda: state.drain(0))
+    providers = ", ".join(p.name for p in router.providers()) or "none"
     print(f"copass-router serving on {base} (dispatch: {router.dispatch_url})", flush=True)
+    # Every installed provider is reachable by every key; say which, so an operator notices
+    # one that should not be (COPASS_ROUTER_DISABLE_PLUGINS=echo turns the offline one off).
+    print(f"copass-router providers: {providers}", flush=True)
+    log.info("serving", providers=providers)
     try:
         await server.serve(sockets=[sock])
     finally:

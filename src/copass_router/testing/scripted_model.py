@@ -10,8 +10,8 @@ with a small command syntax (documented in docs/scripted-model.md):
 - ``/think TEXT``: streams ``reasoning: <TEXT reversed>``, then replies ``I thought about: TEXT``
 - ``/error CODE MESSAGE``: the provider reports an error
 - ``/refuse``: a refusal; ``/max_tokens``: stops for length
-- ``/long N``: a reply of N words (``w1 w2 ...``)
-- ``/slow SECONDS TEXT``: like plain text, with a pause of SECONDS before each chunk
+- ``/long N``: a reply of N words (``w1 w2 ...``), N at most ``MAX_LONG_WORDS``
+- ``/slow SECONDS TEXT``: like plain text, with a pause of SECONDS (at most 60) before each chunk
 - ``/recall``: replies with every earlier message it was given, one per line, so a test can
   check what a provider actually received
 - ``/whoami``: replies ``model=<model> system=<system prompt>`` with the model name and the
@@ -21,6 +21,7 @@ with a small command syntax (documented in docs/scripted-model.md):
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,12 @@ import attrs
 from ..types import ChatMessage, StopReason, ToolCallRequest
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
+
+# Bounds on what one scripted reply may cost: a 60-byte ``/long 5000000`` must not make a
+# server build and stream five million events.
+MAX_LONG_WORDS = 20_000
+MAX_DELTAS = MAX_LONG_WORDS
+MAX_SLOW_SECONDS = 60.0
 
 
 @attrs.frozen
@@ -48,11 +55,24 @@ class ModelReply:
 
     def chunks(self) -> list[str]:
         """The reply text split into word-sized stream deltas (joined, they give ``text``)."""
-        return _CHUNK.findall(self.text)
+        return _deltas(self.text)
 
     def thinking_chunks(self) -> list[str]:
         """The reasoning split into word-sized stream deltas."""
-        return _CHUNK.findall(self.thinking)
+        return _deltas(self.thinking)
+
+
+def _deltas(text: str) -> list[str]:
+    # Word-sized deltas, but never more than MAX_DELTAS of them: echoing a 1 MB message word by
+    # word would be half a million events (and strings held while the turn is recorded). The
+    # grouping is one regular expression, so even a huge reply is split without a Python loop.
+    size = -(-(text.count(" ") + text.count("\n") + 1) // MAX_DELTAS)
+    if size <= 1:
+        pieces: list[str] = _CHUNK.findall(text)
+        if len(pieces) <= MAX_DELTAS:
+            return pieces
+        size = -(-len(pieces) // MAX_DELTAS)  # other whitespace (tabs...) fooled the estimate
+    return re.findall(rf"(?:\S+\s*|\s+){{1,{size}}}", text)
 
 
 def _parse_calls(spec: str, first_index: int) -> tuple[ToolCallRequest, ...]:
@@ -77,6 +97,21 @@ def _recall(history: Sequence[ChatMessage]) -> str:
         elif m.role == "tool":
             lines.append(f"tool_result {m.name}: {m.text}")
     return "recall:\n" + "\n".join(lines)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _refused(message: str) -> ModelReply:
+    # A bad command is the caller's mistake: a clean error reply, never an exception.
+    return ModelReply(
+        error_code="invalid_request", error_message=message, stop_reason=StopReason.ERROR
+    )
 
 
 def _words(messages: Sequence[ChatMessage]) -> int:
@@ -114,13 +149,19 @@ def _reply(
     calls_so_far: int,
 ) -> ModelReply:
     if command == "/loop":
-        calls = _parse_calls(rest, calls_so_far)
+        try:
+            calls = _parse_calls(rest, calls_so_far)
+        except (ValueError, RecursionError):
+            return _refused("/loop takes a tool name and its arguments as a JSON object")
         return ModelReply(tool_calls=calls, stop_reason=StopReason.END_TURN)
     if command in ("/tool", "/tools"):
         if results:
             text = "; ".join(f"{r.name} -> {r.text}" for r in results)
             return ModelReply(text=f"tool results: {text}")
-        return ModelReply(tool_calls=_parse_calls(rest, calls_so_far))
+        try:
+            return ModelReply(tool_calls=_parse_calls(rest, calls_so_far))
+        except (ValueError, RecursionError):
+            return _refused("/tool takes a tool name and its arguments as a JSON object")
     if command == "/think":
         # The reasoning holds the prompt reversed: text that is in no message, so a test can
         # check that reasoning never travels to another provider.
@@ -137,11 +178,17 @@ def _reply(
     if command == "/max_tokens":
         return ModelReply(text="This reply was cut", stop_reason=StopReason.MAX_TOKENS)
     if command == "/long":
-        count = int(rest or "10")
-        return ModelReply(text=" ".join(f"w{i}" for i in range(1, count + 1)))
+        words = rest or "10"
+        digits = words.isascii() and words.isdigit() and len(words.lstrip("0")) <= 9
+        if not (digits and int(words) <= MAX_LONG_WORDS):
+            return _refused(f"/long takes a whole number of words, at most {MAX_LONG_WORDS}")
+        return ModelReply(text=" ".join(f"w{i}" for i in range(1, int(words) + 1)))
     if command == "/slow":
         seconds, _, text = rest.partition(" ")
-        return ModelReply(text=f"echo: {text}", chunk_delay=float(seconds or "0.1"))
+        delay = _number(seconds or "0.1")
+        if delay is None or not 0 <= delay <= MAX_SLOW_SECONDS:
+            return _refused(f"/slow takes a pause of 0-{MAX_SLOW_SECONDS:g} seconds")
+        return ModelReply(text=f"echo: {text}", chunk_delay=delay)
     if command == "/recall":
         return ModelReply(text=_recall(earlier))
     whole = f"{command} {rest}".strip() if command else rest

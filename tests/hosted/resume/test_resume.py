@@ -295,7 +295,7 @@ async def test_a_run_whose_log_cannot_be_opened_is_refused_and_cancelled(
         )
     problem = problem_of(response)
     assert (response.status_code, problem["code"], problem["retryable"]) == (
-        500,
+        503,
         "run_log_unavailable",
         True,
     )

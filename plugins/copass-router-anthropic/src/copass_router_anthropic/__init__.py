@@ -7,9 +7,13 @@ Only the hook implementations live here: importing this module must stay cheap, 
 
 from __future__ import annotations
 
-from copass_router import BackendRegistrar, EmulatorRegistrar, hookimpl
+from copass_router import BackendRegistrar, EmulatorRegistrar, PriceRegistrar, hookimpl
 
-__all__ = ["copass_router_register_backends", "copass_router_register_emulators"]
+__all__ = [
+    "copass_router_register_backends",
+    "copass_router_register_emulators",
+    "copass_router_register_prices",
+]
 
 
 @hookimpl
@@ -26,3 +30,11 @@ def copass_router_register_backends(register: BackendRegistrar) -> None:
 def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Register the offline Managed Agents emulator (``copass-router emulate anthropic``)."""
     register("anthropic", "copass_router_anthropic.emulator:serve")
+
+
+@hookimpl
+def copass_router_register_prices(register: PriceRegistrar) -> None:
+    """Register Claude list prices (see prices.py)."""
+    from .prices import register_prices
+
+    register_prices(register)

@@ -20,6 +20,7 @@ import anthropic
 from copass_router import (
     AgentBackend,
     BackendContext,
+    Binding,
     ConfigurationError,
     Event,
     InvalidRequestError,
@@ -32,6 +33,7 @@ from copass_router import (
 )
 
 from .history import user_message
+from .resource_sweep import ResourceSweeper
 from .resources import (
     DEFAULT_ENVIRONMENT,
     AgentSpec,
@@ -99,7 +101,16 @@ class AnthropicBackend(AgentBackend):
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
         )
-        self.resources = ResourceManager(self._client, context.resources, pacer)
+        # Agents and environments unused this long are archived (0: never), checked at most
+        # once per sweep interval, in the background.
+        self.sweeper = ResourceSweeper(
+            self._client,
+            context.resources,
+            pacer,
+            idle_after=env_float(env, "COPASS_ANTHROPIC_ARCHIVE_AFTER", 30 * 86400.0),
+            interval=env_float(env, "COPASS_ANTHROPIC_SWEEP_INTERVAL", 3600.0),
+        )
+        self.resources = ResourceManager(self._client, context.resources, pacer, self.sweeper)
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -127,6 +138,15 @@ class AnthropicBackend(AgentBackend):
         if self._client_obj is not None:
             await self._client_obj.close()
             self._client_obj = None
+
+    async def delete_native_session(self, binding: Binding) -> None:
+        """Delete the Anthropic session of a deleted router session (already gone is fine)."""
+        try:
+            await self._client().beta.sessions.delete(binding.native_id)
+        except anthropic.NotFoundError:
+            return
+        except anthropic.APIError as exc:
+            raise provider_error(exc, "delete the session", secret=self._api_key) from None
 
     # --- a turn ----------------------------------------------------------------------------
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from copass_router import (
-    AssistantText,
+    AssistantItem,
     ToolCallItem,
     ToolResultItem,
     TranscriptTurn,
-    UserText,
+    UserItem,
 )
 
 OPEN = "<conversation_history>"
@@ -34,9 +34,9 @@ def render_history(turns: Sequence[TranscriptTurn]) -> str:
     for turn in turns:
         lines.append(f"user: {turn.user}")
         for item in turn.items:
-            if isinstance(item, UserText):
+            if isinstance(item, UserItem):
                 lines.append(f"user: {item.text}")
-            elif isinstance(item, AssistantText):
+            elif isinstance(item, AssistantItem):
                 lines.append(f"assistant: {item.text}")
             elif isinstance(item, ToolCallItem):
                 args = json.dumps(dict(item.arguments), sort_keys=True, default=str)

@@ -15,7 +15,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 import attrs
@@ -23,6 +23,9 @@ import attrs
 from copass_router import ProviderError, ResourceCache, ToolSpec, get_logger
 
 from .sdk_errors import provider_error, retry_after
+
+if TYPE_CHECKING:
+    from .resource_sweep import ResourceSweeper
 
 log = get_logger("copass_router_anthropic.resources")
 
@@ -166,10 +169,12 @@ class ResourceManager:
         client: Callable[[], anthropic.AsyncAnthropic],
         cache: ResourceCache,
         pacer: CreatePacer,
+        sweeper: ResourceSweeper | None = None,
     ) -> None:
         self._client = client
         self._cache = cache
         self._pacer = pacer
+        self._sweeper = sweeper
         self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     async def ensure(self, agent: AgentSpec, environment: EnvironmentSpec) -> Resources:
@@ -179,6 +184,10 @@ class ResourceManager:
             self._resolve(agent_key, lambda: self._create_agent(agent)),
             self._resolve(env_key, lambda: self._create_environment(environment)),
         )
+        if self._sweeper is not None:
+            await self._sweeper.touch(agent_key, agent_rec)
+            await self._sweeper.touch(env_key, env_rec)
+            self._sweeper.maybe_sweep()
         return Resources(
             agent_id=agent_rec["id"],
             agent_version=int(agent_rec.get("version") or 1),
@@ -247,14 +256,19 @@ class ResourceManager:
         client = self._client().with_options(max_retries=0)
         agent = await self._paced("agent", lambda: client.beta.agents.create(**spec.create_body()))
         log.info("agent_created", agent_id=agent.id, fingerprint=spec.fingerprint[:16])
-        return {"id": agent.id, "version": agent.version, "fingerprint": spec.fingerprint}
+        return {
+            "id": agent.id,
+            "version": agent.version,
+            "fingerprint": spec.fingerprint,
+            "last_used": time.time(),
+        }
 
     async def _create_environment(self, spec: EnvironmentSpec) -> dict[str, Any]:
         client = self._client().with_options(max_retries=0)
         body = spec.create_body()
         env = await self._paced("environment", lambda: client.beta.environments.create(**body))
         log.info("environment_created", environment_id=env.id)
-        return {"id": env.id, "fingerprint": spec.fingerprint}
+        return {"id": env.id, "fingerprint": spec.fingerprint, "last_used": time.time()}
 
     async def _paced(self, kind: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run a create under the pacer, waiting out 429s (retry-after) and brief 5xx."""

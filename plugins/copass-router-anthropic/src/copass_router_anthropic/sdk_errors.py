@@ -6,7 +6,9 @@ from collections.abc import Mapping
 
 import anthropic
 
-from copass_router import ProviderError, scrub
+from copass_router import ProviderError, get_logger, scrub
+
+log = get_logger("copass_router_anthropic.sdk_errors")
 
 #: Neutral error codes by HTTP status.
 _CODES = {
@@ -61,8 +63,9 @@ def provider_error(exc: Exception, action: str, *, secret: str | None = None) ->
             retryable=True,
             code="connection_failed",
         )
+    log.warning("unexpected_sdk_error", action=action, error=_clean(repr(exc), secret))
     return ProviderError(
-        _clean(f"Anthropic API: {action} failed: {type(exc).__name__}: {exc}", secret),
+        f"Anthropic API: {action} failed unexpectedly; the router's log has the details",
         provider="anthropic",
     )
 

@@ -21,7 +21,7 @@ from copass_router import (
     ProviderEvent,
     StopReason,
     TextDelta,
-    TokenUsage,
+    TokenCounts,
     ToolCall,
     ToolCallRequest,
     ToolResult,
@@ -121,7 +121,7 @@ class Translator:
         #: The session ended for good (terminated or deleted): never send it another turn.
         self.session_over = False
         #: Token counts reported by ``span.model_request_end`` events.
-        self.reported = TokenUsage()
+        self.reported = TokenCounts()
         #: The latest ``session.usage`` snapshot (cumulative over the session).
         self.session_usage: Mapping[str, Any] | None = None
         self._awaited: str | None = None

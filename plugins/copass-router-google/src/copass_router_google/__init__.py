@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from copass_router import BackendRegistrar, CommandRegistrar, EmulatorRegistrar, hookimpl
+from copass_router import (
+    BackendRegistrar,
+    CommandRegistrar,
+    EmulatorRegistrar,
+    PriceRegistrar,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     from .deploy import deploy_adk_agent as deploy_adk_agent
@@ -51,3 +57,11 @@ def _google_command(argv: list[str]) -> int:
     from .cli import main
 
     return main(argv)
+
+
+@hookimpl
+def copass_router_register_prices(register: PriceRegistrar) -> None:
+    """Register Gemini list prices on Vertex AI (see prices.py)."""
+    from .prices import register_prices
+
+    register_prices(register)

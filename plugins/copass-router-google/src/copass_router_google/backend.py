@@ -35,6 +35,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    scrub,
 )
 
 from .contract import (
@@ -358,9 +359,9 @@ class _provider_errors:
                 code=neutral_code(str(exc.status)) if exc.status else None,
             ) from exc
         if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
+            log.warning("agent_engine_connection_failed", error=scrub(repr(exc)))
             raise ProviderError(
-                f"the connection to Agent Engine failed ({type(exc).__name__}); the turn may "
-                "be incomplete",
+                "the connection to Agent Engine failed; the turn may be incomplete",
                 provider=PROVIDER,
                 retryable=True,
                 code="connection_failed",

@@ -145,7 +145,8 @@ def dispatch_call(
             # Jittered exponential backoff; the same call id is sent again on purpose.
             time.sleep(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
         try:
-            response = http.post(url, json=body)
+            # The token also as a header: the router checks it before reading the body.
+            response = http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
             problem = f"the router could not be reached ({type(exc).__name__})"
             continue

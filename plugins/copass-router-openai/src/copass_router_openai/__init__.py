@@ -6,9 +6,13 @@ first uses a provider or the emulator starts, so loading the plugin stays cheap.
 
 from __future__ import annotations
 
-from copass_router import BackendRegistrar, EmulatorRegistrar, hookimpl
+from copass_router import BackendRegistrar, EmulatorRegistrar, PriceRegistrar, hookimpl
 
-__all__ = ["copass_router_register_backends", "copass_router_register_emulators"]
+__all__ = [
+    "copass_router_register_backends",
+    "copass_router_register_emulators",
+    "copass_router_register_prices",
+]
 
 
 @hookimpl
@@ -33,3 +37,11 @@ def copass_router_register_backends(register: BackendRegistrar) -> None:
 def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Offer ``copass-router emulate openai`` (also serves the openai-compatible provider)."""
     register("openai", "copass_router_openai.emulator:serve")
+
+
+@hookimpl
+def copass_router_register_prices(register: PriceRegistrar) -> None:
+    """Register OpenAI's list prices (``openai`` only; see prices.py)."""
+    from .prices import register_prices
+
+    register_prices(register)

@@ -56,6 +56,26 @@ _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
     "include_usage": bool,
     "extra_body": Mapping,
 }
+#: Request fields the router sets (what runs, for whom, on what, how much, how it streams).
+#: ``extra_body`` is merged over the request by the SDK, so it may not name any of them.
+ROUTER_OWNED = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "n",
+        "max_tokens",
+        "max_completion_tokens",
+        "safety_identifier",
+        "user",
+        *_PASSTHROUGH,
+    }
+)
 
 
 @attrs.frozen
@@ -105,6 +125,13 @@ class ChatCompletionsBackend(AgentBackend):
         extra = request.options.get("extra_body")
         if extra is not None and not isinstance(extra, Mapping):
             raise InvalidRequestError("option extra_body must be a mapping", field="options")
+        owned = sorted(str(k) for k in extra or () if k in ROUTER_OWNED)
+        if owned:
+            raise InvalidRequestError(
+                f"options.extra_body cannot set {owned[0]!r}: the router sets that field "
+                "(use the run's own fields and options for model, limits and sampling)",
+                field=f"options.extra_body.{owned[0]}",
+            )
         self.endpoint(request.options)
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
@@ -250,7 +277,7 @@ class OpenAIBackend(ChatCompletionsBackend):
         # One stable, opaque id per end user, so OpenAI's abuse signals never merge tenants
         # and no raw user id leaves the router.
         digest = hashlib.sha256(turn.end_user_id.encode()).hexdigest()[:32]
-        return {"safety_identifier": digest, **super().extra_body(turn)}
+        return {**super().extra_body(turn), "safety_identifier": digest}
 
 
 class CompatibleBackend(ChatCompletionsBackend):

@@ -10,7 +10,9 @@ from typing import Any
 
 import openai
 
-from copass_router import Error, ProviderError, scrub
+from copass_router import Error, ProviderError, get_logger, scrub
+
+log = get_logger("copass_router_openai.errors")
 
 #: Statuses the SDK itself retries (after ``max_retries`` attempts the error reaches us).
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -54,10 +56,15 @@ def status_error(exc: openai.APIStatusError, provider: str) -> ProviderError:
 def connection_error(
     exc: openai.APIConnectionError, provider: str, base_url: str, *, streaming: bool
 ) -> ProviderError:
-    """A network failure: before the response (cannot connect, timed out) or mid-stream."""
+    """A network failure: before the response (cannot connect, timed out) or mid-stream.
+
+    The message names the setting to check, not the URL or the exception: those are for the
+    operator's log (a hosted router's base URL may be internal).
+    """
+    log.warning("connection_failed", provider=provider, base_url=base_url, error=_cause(exc))
     if streaming:
         return ProviderError(
-            f"the connection to {_label(provider)} broke mid-stream ({_cause(exc)}); "
+            f"the connection to {_label(provider)} broke mid-stream; "
             "the reply so far is kept, send the message again to retry",
             provider=provider,
             retryable=True,
@@ -65,14 +72,19 @@ def connection_error(
         )
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(
-            f"{_label(provider)} at {base_url} did not answer in time",
+            f"{_label(provider)} did not answer in time",
             provider=provider,
             retryable=True,
             code="timeout",
         )
-    hint = "" if provider == "openai" else "; is the server running, and is base_url right?"
+    hint = (
+        ""
+        if provider == "openai"
+        else "; is the server running, and is its base URL right "
+        "(COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL or the run's base_url option)?"
+    )
     return ProviderError(
-        f"cannot reach {_label(provider)} at {base_url} ({_cause(exc)}){hint}",
+        f"cannot reach {_label(provider)}{hint}",
         provider=provider,
         retryable=True,
         code="connection_failed",

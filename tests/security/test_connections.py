@@ -1,0 +1,143 @@
+"""Issue 15, point 4: idle, trickling and surplus connections are closed, not held for ever.
+
+Before the fix, 300 sockets held open for 96 s (idle, trickling headers, trickling a dispatch
+body with no credentials) all stayed open: uvicorn has no header or body read timeout and no
+connection cap. Each test opens raw sockets and checks the server hangs up on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from copass_router import ConfigurationError
+from copass_router.server.connections import ConnectionLimits
+
+from .conftest import KEY_ALPHA, Served
+
+LIMITS = ConnectionLimits(
+    max_connections=8, header_timeout=0.5, body_timeout=0.5, max_header_bytes=4096
+)
+
+
+async def _open(served: Served) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", served.port)
+
+
+RESET = b"(reset)"
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """Everything the server sent before it closed the connection (fails if it stays open).
+
+    A server closing a socket that still holds unread bytes from the client makes the kernel
+    send a reset, which may reach the client before the answer: that is a close too.
+    """
+    async with asyncio.timeout(seconds):
+        try:
+            return await reader.read()  # until EOF
+        except ConnectionResetError:
+            return RESET
+
+
+async def _trickle(writer: asyncio.StreamWriter, data: bytes, pause: float) -> None:
+    try:
+        for byte in data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(pause)
+    except ConnectionError:
+        pass  # the server hung up: what the test waits for
+
+
+async def test_an_idle_connection_is_closed(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await serve_router(limits=LIMITS)
+    reader, writer = await _open(served)
+    answer = await _closed_within(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 408")
+    writer.close()
+
+
+async def test_trickled_headers_are_cut_off(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await serve_router(limits=LIMITS)
+    reader, writer = await _open(served)
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: a\r\n" * 200 + b"\r\n"
+    trickler = asyncio.create_task(_trickle(writer, request, 0.01))
+    answer = await _closed_within(reader, 5)
+    trickler.cancel()
+    assert answer.startswith(b"HTTP/1.1 408") or answer == RESET
+    writer.close()
+
+
+async def test_a_trickled_dispatch_body_without_credentials_is_cut_off(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await serve_router(limits=LIMITS)
+    reader, writer = await _open(served)
+    body = b'{"token": "x", "tool_name": "t", "call_id": "c", "arguments": {}}' * 10
+    head = (
+        b"POST /v1/dispatch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    writer.write(head)
+    trickler = asyncio.create_task(_trickle(writer, body, 0.01))
+    answer = await _closed_within(reader, 5)
+    trickler.cancel()
+    assert answer.startswith(b"HTTP/1.1 408") or answer == RESET
+    writer.close()
+
+
+async def test_headers_over_the_size_cap_are_refused(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await serve_router(limits=LIMITS)
+    reader, writer = await _open(served)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 10_000)
+    answer = await _closed_within(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 431") or answer == RESET
+    writer.close()
+
+
+async def test_connections_over_the_cap_are_closed_and_the_rest_still_work(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    limits = ConnectionLimits(max_connections=4, header_timeout=30, body_timeout=30)
+    served = await serve_router(limits=limits)
+    held = [await _open(served) for _ in range(4)]
+    extra_reader, extra_writer = await _open(served)
+    assert await _closed_within(extra_reader, 5) in (b"", RESET)  # closed at once, unanswered
+    extra_writer.close()
+    for _, writer in held:
+        writer.close()
+    await asyncio.sleep(0.2)  # the server notices the closed ones
+    async with served.http(KEY_ALPHA) as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_a_normal_keep_alive_client_is_not_cut_off(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await serve_router(limits=LIMITS)
+    async with served.http(KEY_ALPHA) as http:
+        for _ in range(3):
+            assert (await http.get("/healthz")).status_code == 200
+            await asyncio.sleep(0.7)  # longer than the header timeout, between requests
+        response = await http.post(
+            "/v1/runs", json={"provider": "echo", "message": "/slow 0.3 a b"}
+        )
+        assert response.status_code == 200 and "run_finished" in response.text
+
+
+def test_the_connection_cap_comes_from_the_environment() -> None:
+    assert ConnectionLimits.from_environ({}) == ConnectionLimits()
+    limits = ConnectionLimits.from_environ({"COPASS_ROUTER_MAX_CONNECTIONS": "4000"})
+    assert limits.max_connections == 4000
+    for bad in ("0", "-1", "many", "²"):
+        with pytest.raises(ConfigurationError):
+            ConnectionLimits.from_environ({"COPASS_ROUTER_MAX_CONNECTIONS": bad})

@@ -1,0 +1,253 @@
+"""Prices, the usage ledger and budgets, through the public API and hooks only."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from copass_router import (
+    Budget,
+    BudgetExceededError,
+    Event,
+    PriceBook,
+    PriceRegistrar,
+    Router,
+    RunFinished,
+    StopReason,
+    ToolContext,
+    Usage,
+    hookimpl,
+    tool,
+)
+
+ECHO_PRICE = {"input": "2", "output": "10", "cache_read": "0.5", "cache_write": "2.5"}
+
+
+class EchoPrices:
+    """A host's own prices for the offline ``echo`` provider."""
+
+    @staticmethod
+    @hookimpl
+    def copass_router_register_prices(register: PriceRegistrar) -> None:
+        register("echo", "echo-1", **ECHO_PRICE, effective="2020-01-01", source="test")
+
+
+class UsageSeen:
+    """Event middleware keeping every Usage event the consumer would see."""
+
+    def __init__(self) -> None:
+        self.calls: list[Usage] = []
+
+    @hookimpl
+    def copass_router_process_event(self, event: Event, context: ToolContext) -> Event:
+        if isinstance(event, Usage):
+            self.calls.append(event)
+        return event
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"value-{key}"
+
+
+def _cost(usage: Usage) -> Decimal:
+    return (usage.input_tokens * Decimal(2) + usage.output_tokens * Decimal(10)) / 1_000_000
+
+
+async def test_each_model_call_is_priced_and_the_run_sums_its_cost(
+    make_router: Callable[..., Router],
+) -> None:
+    router = make_router(plugins=[EchoPrices], tools=[lookup])
+    result = await router.complete(provider="echo", message='/tool lookup {"key": "a"}')
+    usages = [e for e in result.events if isinstance(e, Usage)]
+    assert len(usages) == 2  # one per model call: the tool call, then the answer
+    assert [u.cost_usd for u in usages] == [_cost(u) for u in usages]
+    finished = result.events[-1]
+    assert isinstance(finished, RunFinished)
+    assert finished.cost_usd == sum(_cost(u) for u in usages) and finished.cost_usd > 0
+    assert (finished.provider, finished.model) == ("echo", "echo-1")
+
+
+async def test_a_model_without_a_price_has_no_cost(make_router: Callable[..., Router]) -> None:
+    router = make_router(plugins=[EchoPrices])
+    result = await router.complete(provider="echo", model="echo-unpriced", message="hi")
+    assert [e.cost_usd for e in result.events if isinstance(e, Usage)] == [None]
+    assert result.events[-1].cost_usd is None  # type: ignore[attr-defined]
+    [row] = await router.usage()
+    assert row.unpriced_calls == 1 and row.cost_usd == 0 and row.tokens > 0
+
+
+def test_the_price_in_effect_on_the_call_s_day_applies() -> None:
+    book = PriceBook()
+    common = {"cache_read": 0, "cache_write": 0, "source": "t"}
+    book.register("p", "m", input="1", output="1", effective="2025-01-01", **common)
+    book.register("p", "m", input="3", output="3", effective="2025-06-01", **common)
+    assert book.price("p", "m", dt.date(2024, 12, 31)) is None
+    assert book.price("p", "m", dt.date(2025, 5, 31)).input == 1  # type: ignore[union-attr]
+    assert book.price("p", "m", dt.date(2025, 6, 1)).input == 3  # type: ignore[union-attr]
+
+
+def test_every_provider_plugin_registers_prices_with_their_source() -> None:
+    import copass_router_anthropic
+    import copass_router_google
+    import copass_router_openai
+
+    router = Router(
+        store=":memory:",
+        environ={},
+        load_entry_points=False,
+        plugins=[copass_router_anthropic, copass_router_google, copass_router_openai],
+    )
+    router.plugins.load()
+    prices = router.plugins.prices.all()
+    assert {p.provider for p in prices} == {"anthropic", "google", "openai"}
+    assert all(p.source and p.input > 0 and p.output > 0 for p in prices)
+
+
+async def test_the_ledger_keeps_usage_per_tenant_end_user_provider_model_and_day(
+    make_router: Callable[..., Router],
+) -> None:
+    router = make_router(plugins=[EchoPrices])
+    for user, tenant in (("u1", "acme"), ("u1", "acme"), ("u2", "acme"), ("u1", "globex")):
+        await router.complete(
+            provider="echo", message="hello there", end_user_id=user, metadata={"tenant": tenant}
+        )
+    await router.complete(provider="echo", model="echo-2", message="x", end_user_id="u1")
+    rows = await router.usage()
+    keys = [(r.tenant, r.end_user_id, r.provider, r.model, r.calls) for r in rows]
+    assert keys == [
+        ("acme", "u1", "echo", "echo-1", 2),
+        ("acme", "u2", "echo", "echo-1", 1),
+        ("default", "u1", "echo", "echo-2", 1),
+        ("globex", "u1", "echo", "echo-1", 1),
+    ]
+    assert all(r.day == dt.datetime.now(dt.UTC).date() for r in rows)
+    [mine] = await router.usage(tenant="acme", end_user_id="u2")
+    assert mine.cost_usd == Decimal(mine.input_tokens * 2 + mine.output_tokens * 10) / 10**6
+
+
+def test_the_usage_command_prints_a_table_and_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copass_router.cli import main
+
+    monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'usage.db'}")
+    assert main(["run", "--end-user", "ana", "hello"], out=io.StringIO()) == 0
+    out = io.StringIO()
+    assert main(["usage"], out=out) == 0
+    header, row, total = out.getvalue().splitlines()
+    assert header.split() == [
+        "day", "tenant", "end_user_id", "provider", "model", "calls", "tokens", "cost_usd"
+    ]  # fmt: skip
+    assert row.split()[1:6] == ["default", "ana", "echo", "echo-1", "1"]
+    assert total.startswith("total")
+    out = io.StringIO()
+    assert main(["usage", "--json", "--end-user", "ana"], out=out) == 0
+    [line] = out.getvalue().splitlines()
+    data = json.loads(line)
+    assert data["end_user_id"] == "ana" and data["calls"] == 1 and data["cost_usd"] == "0"
+    out = io.StringIO()
+    assert main(["usage", "--end-user", "nobody"], out=out) == 0
+    assert out.getvalue() == "no usage recorded\n"
+
+
+async def test_a_run_over_budget_is_refused_before_it_starts(
+    make_router: Callable[..., Router],
+) -> None:
+    router = make_router(
+        budgets=[Budget(metric="tokens", limit=5, period="day", tenant="*", end_user_id="*")]
+    )
+    await router.complete(provider="echo", message="one two three four five six", end_user_id="a")
+    with pytest.raises(BudgetExceededError) as caught:
+        await router.complete(provider="echo", message="again", end_user_id="a")
+    error = caught.value
+    assert error.limit == "tenant default, end user a: 5 tokens per day"
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    assert error.resets_at == f"{tomorrow.isoformat()}T00:00:00+00:00"
+    assert "resets at" in str(error) and error.code == "budget_exceeded"
+    assert len(await router.list_sessions("a")) == 1, "the refused run started nothing"
+    other = await router.complete(provider="echo", message="hi", end_user_id="b")
+    assert other.stop_reason is StopReason.END_TURN, "each end user has their own budget"
+
+
+async def test_a_cost_budget_for_the_whole_tenant_counts_every_end_user(
+    make_router: Callable[..., Router],
+) -> None:
+    router = make_router(plugins=[EchoPrices])
+    router.budgets.set(Budget(metric="cost_usd", limit="0.00001", period="month", tenant="acme"))
+    meta = {"tenant": "acme"}
+    await router.complete(provider="echo", message="a b c", end_user_id="x", metadata=meta)
+    with pytest.raises(BudgetExceededError) as caught:
+        await router.complete(provider="echo", message="hi", end_user_id="y", metadata=meta)
+    assert caught.value.limit == "tenant acme: 0.00001 USD per month"
+    await router.complete(provider="echo", message="hi", end_user_id="y")  # another tenant
+
+
+async def test_a_run_crossing_its_budget_stops_before_its_next_model_call(
+    make_router: Callable[..., Router],
+) -> None:
+    seen = UsageSeen()
+    router = make_router(plugins=[seen], tools=[lookup])
+    router.budgets.set(Budget(metric="tokens", limit=40, end_user_id="*"))
+    result = await router.complete(
+        provider="echo", message='/loop lookup {"key": "k"}', max_tool_rounds=50
+    )
+    assert result.stop_reason is StopReason.BUDGET
+    spent = sum(u.input_tokens + u.output_tokens for u in seen.calls)
+    before_last = spent - (seen.calls[-1].input_tokens + seen.calls[-1].output_tokens)
+    assert before_last < 40 <= spent, "it stopped at the call that crossed the limit"
+    [turn] = await router.transcript(result.session_id, "local")
+    assert turn.stop_reason is StopReason.BUDGET
+
+
+async def test_100_concurrent_runs_at_the_limit_overspend_by_at_most_one_call_each(
+    make_router: Callable[..., Router],
+) -> None:
+    seen = UsageSeen()
+    router = make_router(plugins=[seen], tools=[lookup])
+    limit = 2_000
+    router.budgets.set(Budget(metric="tokens", limit=limit, tenant="acme"))
+
+    async def one(i: int) -> StopReason | None:
+        try:
+            result = await router.complete(
+                provider="echo",
+                message='/loop lookup {"key": "k"}',
+                end_user_id=f"u{i}",
+                metadata={"tenant": "acme"},
+                max_tool_rounds=100,
+            )
+        except BudgetExceededError:
+            return None
+        return result.stop_reason
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(100)))
+    spent = sum(u.input_tokens + u.output_tokens for u in seen.calls)
+    largest = max(u.input_tokens + u.output_tokens for u in seen.calls)
+    assert spent >= limit
+    assert spent - limit <= 100 * largest, (spent, largest)
+    assert set(outcomes) <= {StopReason.BUDGET, None}
+    assert await one(100) is None, "a run after the limit is refused"
+
+
+def _budget_rows(data: list[dict[str, Any]]) -> list[Budget]:
+    return [Budget.from_dict(item) for item in data]
+
+
+def test_budgets_come_from_configuration() -> None:
+    env = {"COPASS_ROUTER_BUDGETS": json.dumps([{"metric": "tokens", "limit": 10}])}
+    router = Router(store=":memory:", environ=env, load_entry_points=False)
+    assert list(router.budgets) == _budget_rows([{"metric": "tokens", "limit": 10}])
+    from copass_router import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="COPASS_ROUTER_BUDGETS"):
+        Router(store=":memory:", environ={"COPASS_ROUTER_BUDGETS": "[{}]"})
