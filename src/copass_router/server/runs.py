@@ -8,8 +8,9 @@ Cancelling that task is how a turn is stopped by a server that is shutting down;
 records the turn as cancelled and the backend cancels it at the provider.
 
 The queue is bounded: when the recorder falls behind, the pump waits, and so does the turn, so
-no run holds more than ``QUEUE_EVENTS`` unrecorded events in memory. (A client reading slowly
-no longer slows the run: it reads the log, which keeps a bounded window, see :mod:`.run_log`.)
+no run holds more than ``QUEUE_EVENTS`` unrecorded events in memory. The recorder in turn waits
+for the connection that started the run while it is open (a slow reader slows its own run);
+once that client has left, the run goes on and its log keeps a bounded window (:mod:`.run_log`).
 """
 
 from __future__ import annotations
