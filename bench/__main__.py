@@ -22,6 +22,7 @@ MODULES = [
     "store_turn",
     "budgets",
     "scale_out",
+    "run_log_cost",
 ]
 
 

@@ -9,7 +9,6 @@ imported on first use, so importing this module stays cheap.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import AsyncGenerator, Mapping
@@ -29,18 +28,13 @@ from .errors import (
     UnknownProviderError,
 )
 from .events import (
-    Error,
     Event,
-    RunFinished,
-    RunStarted,
-    UnknownEvent,
-    Usage,
-    event_from_dict,
 )
 from .plugins import ProviderInfo
+from .remote_stream import RESUME_RETRIES
 from .requests import build_request
 from .results import RunResult, collect
-from .types import RunRequest, SessionInfo, StopReason, TokenCounts, TranscriptTurn
+from .types import RunRequest, SessionInfo, TranscriptTurn
 from .wire import get_converter
 
 if TYPE_CHECKING:
@@ -111,7 +105,8 @@ def _seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-async def _raise_for_problem(response: httpx.Response) -> None:
+async def raise_for_problem(response: httpx.Response) -> None:
+    """Raise what an unsuccessful response's problem body says (nothing on success)."""
     if response.is_success:
         return
     await response.aread()
@@ -137,46 +132,6 @@ def request_body(request: RunRequest) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-class _StreamState:
-    """What a client knows of a run so far, to end it properly if the connection drops."""
-
-    def __init__(self) -> None:
-        self.started: RunStarted | None = None
-        self.last: Event | None = None
-        self.usage = TokenCounts()
-        self.finished = False
-
-    def note(self, event: Event) -> None:
-        self.last = event
-        if isinstance(event, RunStarted):
-            self.started = event
-        elif isinstance(event, Usage):
-            self.usage += event.as_token_usage()
-        elif isinstance(event, RunFinished):
-            self.finished = True
-
-    def lost(self, reason: str) -> list[Event]:
-        run_id = self.started.run_id if self.started else ""
-        seq = self.last.seq + 1 if self.last else 0
-        session_id = self.started.session_id if self.started else ""
-        return [
-            Error(
-                run_id=run_id,
-                seq=seq,
-                code="connection_lost",
-                retryable=True,
-                message=f"the connection to the hosted router was lost mid-run ({reason})",
-            ),
-            RunFinished(
-                run_id=run_id,
-                seq=seq + 1,
-                stop_reason=StopReason.ERROR,
-                usage=self.usage,
-                session_id=session_id,
-            ),
-        ]
-
-
 class RemoteRouter:
     """A hosted router, used like an in-process :class:`Router`.
 
@@ -187,6 +142,8 @@ class RemoteRouter:
         heartbeat interval (15 s by default), which is the longest a healthy stream is quiet.
     :param headers: extra headers for every request.
     :param transport: an httpx transport (for tests or custom networking).
+    :param resume_retries: reconnections in a row without a new event before a run whose
+        connection dropped is given up (``connection_lost``); backoff from 50 ms to 2 s.
     """
 
     def __init__(
@@ -197,12 +154,14 @@ class RemoteRouter:
         timeout: float = 60.0,
         headers: Mapping[str, str] | None = None,
         transport: Any = None,
+        resume_retries: int = RESUME_RETRIES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self._timeout = timeout
         self._headers = dict(headers or {})
         self._transport = transport
+        self._resume_retries = resume_retries
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -242,7 +201,8 @@ class RemoteRouter:
 
         Invalid requests raise at once; errors the server finds before the stream starts
         (unknown provider or session, busy session, bad key) raise at the first iteration.
-        Breaking out of the loop closes the connection, which cancels the turn on the server.
+        A dropped connection is resumed where it broke (every event once, in order); breaking
+        out of the loop cancels the turn on the server.
         Per-run ``tools`` are refused: register tools on the server's router instead.
         """
         return self._run(request_body(build_request(request, fields)))
@@ -252,47 +212,16 @@ class RemoteRouter:
         return await collect(self.run(request, **fields))
 
     async def _run(self, body: dict[str, Any]) -> AsyncGenerator[Event]:
-        import httpx
-        from httpx_sse import EventSource, SSEError
+        from .remote_stream import RemoteRun
 
-        state = _StreamState()
+        run = RemoteRun(
+            self._http(), body, self.base_url, self._resume_retries, headers=_trace_headers()
+        )
         try:
-            async with self._http().stream(
-                "POST",
-                "/v1/runs",
-                json=body,
-                headers={
-                    "Accept": "text/event-stream",
-                    "Cache-Control": "no-store",
-                    **_trace_headers(),
-                },
-            ) as response:
-                await _raise_for_problem(response)
-                async for sse in EventSource(response).aiter_sse():
-                    event = _decode(sse.event, sse.data)
-                    if event is None:
-                        continue
-                    state.note(event)
-                    yield event
-                    if state.finished:
-                        return
-        except httpx.TransportError as exc:
-            if state.started is None:
-                raise RemoteRouterError(
-                    f"the hosted router at {self.base_url} could not be reached: "
-                    f"{type(exc).__name__}",
-                    code="router_unreachable",
-                    retryable=True,
-                ) from exc
-            for event in state.lost(type(exc).__name__):
+            async for event in run.events():
                 yield event
-            return
-        except SSEError as exc:
-            raise RemoteRouterError(str(exc), code="bad_stream") from exc
-        if state.started is None:
-            raise RemoteRouterError("the hosted router sent an empty stream", code="bad_stream")
-        for event in state.lost("the stream ended before run_finished"):
-            yield event
+        finally:
+            await run.close()  # left early: the run is cancelled on the server
 
     # -- discovery and sessions --------------------------------------------------------------
 
@@ -311,7 +240,7 @@ class RemoteRouter:
                 code="router_unreachable",
                 retryable=True,
             ) from exc
-        await _raise_for_problem(response)
+        await raise_for_problem(response)
         return response
 
     async def providers(self) -> list[ProviderInfo]:
@@ -355,20 +284,6 @@ def _trace_headers() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
-
-
-def _decode(kind: str, data: str) -> Event | None:
-    if not data:
-        return None
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        # Not an event this client can read; pass it on rather than drop it.
-        return UnknownEvent(event_type=kind or "message", data={"raw": data})
-    payload.setdefault("type", kind)
-    return event_from_dict(payload)
 
 
 def _session_path(session_id: str) -> str:

@@ -41,6 +41,10 @@ class ErrorCode(enum.StrEnum):
     TOOL_ERROR = "tool_error"
     PLUGIN_LOAD_ERROR = "plugin_load_error"
     SHUTTING_DOWN = "shutting_down"
+    RUN_NOT_FOUND = "run_not_found"
+    RUN_LOG_EXPIRED = "run_log_expired"
+    RUN_LOG_TRIMMED = "run_log_trimmed"
+    RUN_LOG_UNAVAILABLE = "run_log_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -283,6 +287,10 @@ ERROR_CODES: Mapping[str, CodeInfo] = {
     ErrorCode.TOOL_ERROR: CodeInfo(500, ToolError),
     ErrorCode.PLUGIN_LOAD_ERROR: CodeInfo(500, PluginLoadError),
     ErrorCode.SHUTTING_DOWN: CodeInfo(503, RouterError, retryable=True),
+    ErrorCode.RUN_NOT_FOUND: CodeInfo(404, RouterError),
+    ErrorCode.RUN_LOG_EXPIRED: CodeInfo(410, RouterError),
+    ErrorCode.RUN_LOG_TRIMMED: CodeInfo(410, RouterError),
+    ErrorCode.RUN_LOG_UNAVAILABLE: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.INTERNAL_ERROR: CodeInfo(500, InternalError),
 }
 

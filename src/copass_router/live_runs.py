@@ -11,10 +11,10 @@ import attrs
 
 from .backend import Turn
 from .errors import DispatchAuthError, InvalidRequestError
-from .events import ToolResult
+from .events import Error, ToolResult
 from .tokens import DispatchClaims
 from .tools import ToolContext, ToolDispatcher
-from .types import ToolCallRequest
+from .types import StopReason, ToolCallRequest
 
 #: Where a refused result says "the router ended this turn" (``provider_data`` key).
 _ROUTER_DATA = "router"
@@ -46,6 +46,16 @@ class LiveRuns:
     def add(self, turn: Turn, dispatcher: ToolDispatcher, context: ToolContext) -> None:
         """A run has started."""
         self._runs[turn.run_id] = _LiveRun(turn, dispatcher, context)
+
+    def cancel(self, run_id: str, reason: Error | None = None) -> bool:
+        """Stop a run in flight as a consumer breaking out would (False: no such live run)."""
+        live = self._runs.get(run_id)
+        if live is None:
+            return False
+        if reason is not None and live.turn.stop_requested is None:
+            live.turn.emit(reason)
+        live.turn.request_stop(StopReason.CANCELLED)
+        return True
 
     def remove(self, run_id: str) -> None:
         """A run has ended: its token stops working and tools it still runs are cancelled."""

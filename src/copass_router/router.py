@@ -19,7 +19,7 @@ from .errors import (
     InvalidRequestError,
     UnknownProviderError,
 )
-from .events import Event, RunFinished, RunStarted
+from .events import Error, Event, RunFinished, RunStarted
 from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
 from .logs import get_logger
@@ -405,6 +405,11 @@ class Router(SessionsAPI, DispatchCallbacks):
             if left:  # nobody reads it, but middleware (a tracer) still sees the run end
                 await driver.bookend(finished)
         yield await driver.bookend(finished)
+
+    def cancel(self, run_id: str, reason: Error | None = None) -> bool:
+        """Cancel a run in flight here as breaking out of its stream does, but let the stream
+        end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
+        return self._live.cancel(run_id, reason)
 
     async def _earlier_turns(
         self, sid: str, before: int, so_far: TranscriptTurn | None = None

@@ -114,7 +114,7 @@ async def test_sse_frames_on_the_wire(hosted: Hosted) -> None:
     assert response.headers["x-copass-session-id"] == events[0].session_id
     for frame, event in zip(frames, events, strict=True):
         assert frame["event"] == event.type
-        assert frame["id"] == f"{run_id}:{event.seq}"
+        assert frame["id"] == str(event.seq)
         assert "\n" not in frame["data"]
     assert events[0].type == "run_started"
     assert events[-1].type == "run_finished"
@@ -160,11 +160,15 @@ async def test_breaking_out_cancels_the_backend_turn(hosted: Hosted) -> None:
     assert hosted.scripted.finished == 0
 
 
-async def test_plain_disconnect_cancels_the_backend_turn(hosted: Hosted) -> None:
+async def test_disconnect_with_the_cancel_policy_cancels_the_backend_turn(
+    hosted: Hosted,
+) -> None:
     hosted.scripted.enqueue(TextDelta(text="first"), hang=True)
     async with hosted.http() as http:
         request = http.build_request(
-            "POST", "/v1/runs", json={"provider": "scripted", "message": "go"}
+            "POST",
+            "/v1/runs",
+            json={"provider": "scripted", "message": "go", "on_disconnect": "cancel"},
         )
         response = await http.send(request, stream=True)
         async for line in response.aiter_lines():

@@ -73,7 +73,7 @@ async def test_a_reader_that_stops_reading_pauses_its_run_at_the_queue_bound() -
         await asyncio.sleep(0.2)  # plenty of time to produce everything, were it unbounded
         assert flood.produced <= QUEUE_EVENTS + 2
         frames = 0
-        async for _ in stream.frames():
+        async for _ in stream.encoded():
             frames += 1
         await stream.aclose()
     assert flood.produced == flood.count
@@ -114,7 +114,7 @@ async def test_a_producer_that_never_waits_still_lets_the_loop_run() -> None:
         await stream.start()
         before = ticks
         # The reader drains as fast as it can: without pauses the run would hold the loop.
-        async for _ in stream.frames():
+        async for _ in stream.encoded():
             pass
         during = ticks - before
         task.cancel()

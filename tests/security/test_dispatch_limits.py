@@ -40,7 +40,8 @@ async def live(
 
     async def stream() -> None:
         async with served.http() as http:
-            body = {"provider": "scripted", "message": "hold"}
+            # "cancel": leaving ends the run (by default a run outlives its connection).
+            body = {"provider": "scripted", "message": "hold", "on_disconnect": "cancel"}
             async with http.stream("POST", "/v1/runs", json=body) as response:
                 async for _ in response.aiter_bytes():
                     pass

@@ -3,6 +3,7 @@
 Routes (the wire format is described in docs/hosted.md):
 
 - ``POST /v1/runs``: a run request as JSON, answered as Server-Sent Events.
+- ``GET /v1/runs/{id}/events`` (resume) and ``POST /v1/runs/{id}/cancel``: see :mod:`.resume`.
 - ``GET /v1/providers``; ``GET /v1/sessions``; ``GET``/``DELETE /v1/sessions/{id}``.
 - ``POST /v1/dispatch``: the tool callback of deployed agents (run-scoped token, no API key).
 - ``GET /healthz`` (the process is up) and ``GET /readyz`` (it takes runs; 503 while draining).
@@ -29,6 +30,13 @@ from .access_log import AccessLog
 from .admission import RunLimits, RunSlots
 from .auth import ApiKeys, Principal, bearer_token
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
+from .hosted_run import (
+    HostedRuns,
+    disconnect_policy,
+    follow_frames,
+    max_detached_from_environ,
+    run_log_from_environ,
+)
 from .keyless import KeylessRefusal, check_keyless
 from .payloads import MAX_BODY_BYTES, read_json_object, run_fields
 from .problems import (
@@ -39,6 +47,8 @@ from .problems import (
     problem_for,
     unauthorized,
 )
+from .resume import ROUTES as RESUME_ROUTES
+from .run_log import RunLog
 from .runs import LiveRuns, RunStream
 from .session_views import session_dict, turn_dicts
 from .sse import SSEResponse
@@ -63,6 +73,7 @@ class HostedState:
         heartbeat: float,
         max_body_bytes: int = MAX_BODY_BYTES,
         run_limits: RunLimits | None = None,
+        run_log: RunLog | None = None,
     ) -> None:
         self.router = router
         self.keys = keys
@@ -70,10 +81,17 @@ class HostedState:
         self.max_body_bytes = max_body_bytes
         self.runs = LiveRuns()
         self.slots = RunSlots(run_limits or RunLimits())
+        self.hosted = HostedRuns(  # runs' event logs: resume and cancel by run id
+            router,
+            self.runs,
+            run_log or run_log_from_environ(router.environ),
+            max_detached_from_environ(router.environ),
+        )
 
     async def drain(self, grace: float) -> None:
         """Refuse new runs, let running turns finish for ``grace`` seconds, cancel the rest."""
         await self.runs.drain(grace)
+        await self.hosted.aclose()
 
     def authenticate(self, request: Request) -> Principal | Response:
         """The caller's principal, or the 401/403 answer to send instead."""
@@ -120,22 +138,18 @@ async def create_run(request: Request) -> Response:
     if isinstance(outcome, Response):
         state.slots.release(principal.key_id)
         return outcome
-    started, run = outcome
+    started = outcome
+    run_id = started.run_id
     request.scope.setdefault("copass.log", {}).update(
-        run_id=started.run_id, session_id=started.session_id, provider=started.provider
+        run_id=run_id, session_id=started.session_id, provider=started.provider
     )
 
     async def on_close(disconnected: bool) -> None:
-        try:
-            await run.aclose()
-        finally:
-            state.runs.discard(run)
-            state.slots.release(principal.key_id)
-        if disconnected:
-            log.info("client_disconnected", run_id=run.run_id)
+        # The run holds its slot until it ends (see _start_run), connected or not.
+        await state.hosted.client_left(run_id, disconnected)
 
     return SSEResponse(
-        run.frames(),
+        follow_frames(state.hosted.log, run_id, -1, state.heartbeat, state.hosted.progress(run_id)),
         on_close=on_close,
         headers={"X-Copass-Run-Id": started.run_id, "X-Copass-Session-Id": started.session_id},
     )
@@ -143,18 +157,29 @@ async def create_run(request: Request) -> Response:
 
 async def _start_run(
     state: HostedState, request: Request, principal: Principal
-) -> tuple[RunStarted, RunStream] | Response:
-    """Read the request and start its run: its first event, or the problem to answer."""
+) -> RunStarted | Response:
+    """Read the request and start its run and its recorder: its first event, or the problem to
+    answer. Once started, the run gives its slot back when it ends."""
     stream: RunStream | None = None
     try:
         body = await read_json_object(request, state.max_body_bytes)
+        policy = disconnect_policy(body)
         fields = run_fields(body, principal)
         trace = {h: v for h in ("traceparent", "tracestate") if (v := request.headers.get(h))}
         if trace:  # W3C trace context, for event middleware (copass-router-otel) to parent on
             fields["metadata"] = {**fields.get("metadata", {}), **trace}
         stream = RunStream(state.router.run(**fields), state.heartbeat)
         state.runs.add(stream)
-        return await stream.start(), stream
+        started = await stream.start()
+        await state.hosted.begin(
+            stream,
+            started,
+            fields["end_user_id"],
+            principal.key_id,
+            policy,
+            on_end=lambda: state.slots.release(principal.key_id),
+        )
+        return started
     except BaseException as exc:
         if stream is not None:
             state.runs.discard(stream)
@@ -279,6 +304,7 @@ def create_app(
     dispatch: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     run_limits: RunLimits | None = None,
+    run_log: RunLog | None = None,
 ) -> Starlette:
     """The hosted router as a Starlette app.
 
@@ -293,6 +319,8 @@ def create_app(
     :param run_limits: caps on runs in flight, per worker and per API key (a run over a cap
         is refused with 429); None: :class:`RunLimits` from ``COPASS_ROUTER_MAX_RUNS`` and
         ``COPASS_ROUTER_MAX_RUNS_PER_KEY`` in the router's environment.
+    :param run_log: where runs' events are kept for resuming; None: Redis Streams when
+        ``COPASS_ROUTER_COORDINATOR`` is a Redis URL, else memory (limits from the environment).
     """
     if isinstance(api_keys, ApiKeys):
         keys = api_keys
@@ -302,6 +330,7 @@ def create_app(
         keys = ApiKeys.parse(api_keys)
     routes = [
         Route("/v1/runs", create_run, methods=["POST"]),
+        *RESUME_ROUTES,
         Route("/v1/providers", list_providers, methods=["GET"]),
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
@@ -323,7 +352,7 @@ def create_app(
         },
     )
     limits = run_limits if run_limits is not None else RunLimits.from_environ(router.environ)
-    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes, limits)
+    app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes, limits, run_log)
     if not keys.enabled:
         log.warning("no_api_keys", detail="answering loopback clients only")
     return app

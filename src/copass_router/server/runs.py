@@ -1,14 +1,16 @@
 """One hosted run: the router's event stream pumped in its own task and framed as SSE.
 
 The router's generator is driven from a single task for its whole life (a backend may hold
-task-bound state, such as an HTTP stream, across yields), and the response reads what it
-produces from a queue, so a quiet turn can be covered with heartbeats without ever cancelling a
-step of the turn. Cancelling that task is how a turn is stopped, for a client that left or a
-server that is shutting down; the router records the turn as cancelled and the backend cancels
-it at the provider.
+task-bound state, such as an HTTP stream, across yields), and the run's recorder
+(:mod:`.hosted_run`) reads what it produces from a queue and writes each frame to the run's log,
+which every response follows; so no step of the turn depends on a client being connected.
+Cancelling that task is how a turn is stopped by a server that is shutting down; the router
+records the turn as cancelled and the backend cancels it at the provider.
 
-The queue is bounded: when the client falls behind, the pump waits, and so does the turn, so a
-slow reader slows its own run and no run holds more than ``QUEUE_EVENTS`` events in memory.
+The queue is bounded: when the recorder falls behind, the pump waits, and so does the turn, so
+no run holds more than ``QUEUE_EVENTS`` unrecorded events in memory. The recorder in turn waits
+for the connection that started the run while it is open (a slow reader slows its own run);
+once that client has left, the run goes on and its log keeps a bounded window (:mod:`.run_log`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..events import Error, Event, RunFinished, RunStarted, Usage
 from ..logs import get_logger, scrub
 from ..types import StopReason, TokenCounts
 from .problems import ShuttingDownError
-from .sse import HEARTBEAT, encode_event
+from .sse import encode_event
 
 log = get_logger("copass_router.server")
 
@@ -134,20 +136,19 @@ class RunStream:
             return self._outcome
         return item
 
-    async def frames(self) -> AsyncIterator[bytes]:
-        """The SSE body: every event as a frame, heartbeats while quiet, exactly one end."""
+    async def encoded(self) -> AsyncIterator[tuple[Event, bytes]]:
+        """Every event with its SSE frame, from ``run_started``, with exactly one end."""
         if self.started is not None:
-            yield encode_event(self.started)
+            yield self.started, encode_event(self.started)
         while True:
             item = await self._next()
             if item is None:
-                yield HEARTBEAT
-                continue
+                continue  # quiet: the responses, which follow the log, send the heartbeats
             if item is _END:
                 return
             if item is _STOPPED or isinstance(item, BaseException):
                 for event in self._endings(item):
-                    yield encode_event(event)
+                    yield event, encode_event(event)
                 return
             try:
                 frame = encode_event(item)
@@ -157,10 +158,10 @@ class RunStream:
                 log.error("event_not_sent", run_id=self.run_id, type=item.type, error=repr(exc))
                 self._cancel()
                 for event in self._endings(exc):
-                    yield encode_event(event)
+                    yield event, encode_event(event)
                 return
             self._note(item)
-            yield frame
+            yield item, frame
 
     def _note(self, event: Event) -> None:
         self._last = event

@@ -3,12 +3,13 @@
 A frame is::
 
     event: <event type>
-    id: <run_id>:<seq>
+    id: <seq>
     data: <the event as compact JSON, from the core's one converter>
 
 followed by a blank line. JSON never contains a raw newline, so ``data`` is always one line.
 A comment line (``: ping``) is a heartbeat: it keeps proxies and clients from timing out while a
-turn is quiet (a long tool call, a slow provider), and SSE parsers ignore it.
+turn is quiet (a long tool call, a slow provider), and SSE parsers ignore it. The ``id`` is what
+a client sends back as ``Last-Event-ID`` to resume the run (:mod:`.resume`).
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ STREAM_HEADERS = {
 
 def encode_event(event: Event) -> bytes:
     """One SSE frame for ``event``."""
-    return (
-        f"event: {event.type}\nid: {event.run_id}:{event.seq}\ndata: {event_to_json(event)}\n\n"
-    ).encode()
+    return (f"event: {event.type}\nid: {event.seq}\ndata: {event_to_json(event)}\n\n").encode()
 
 
 class SSEResponse(StreamingResponse):
