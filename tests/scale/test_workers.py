@@ -139,34 +139,41 @@ async def test_a_worker_killed_mid_turn(
         (started,) = [e for e in events if isinstance(e, RunStarted)]
         killed_at = time.monotonic()
         a.kill()
-        async with asyncio.timeout(30):
+        sid = started.session_id
+
+        busy = 0
+
+        async def next_turn() -> tuple[Any, float]:
+            # The session is busy until its lease lapses, then takes turns on the other worker.
+            nonlocal busy
+            async with RemoteRouter(b.url, timeout=60) as other:
+                async with asyncio.timeout(LEASE_SECONDS + 15):
+                    while True:
+                        try:
+                            done = await other.complete(
+                                provider=provider,
+                                message="hello again",
+                                session_id=sid,
+                                end_user_id="u-1",
+                            )
+                            return done, time.monotonic() - killed_at
+                        except SessionBusyError:
+                            busy += 1
+                            await asyncio.sleep(0.1)
+
+        # Measured while the first client still tries to resume its run (it then gives up).
+        polling = asyncio.create_task(next_turn())
+        async with asyncio.timeout(60):
             await run
         # The client: an error event and an end, never a hang.
         assert isinstance(events[-1], RunFinished)
         assert events[-1].stop_reason is StopReason.ERROR
-        assert any(isinstance(e, Error) and e.code == "connection_lost" for e in events)
-
-        # The session is busy until its lease lapses, then takes turns on the other worker.
-        sid = started.session_id
+        assert any(isinstance(e, Error) for e in events)
+        after, freed = await polling
         async with RemoteRouter(b.url, timeout=60) as remote:
-            busy = 0
-            async with asyncio.timeout(LEASE_SECONDS + 15):
-                while True:
-                    try:
-                        after = await remote.complete(
-                            provider=provider,
-                            message="hello again",
-                            session_id=sid,
-                            end_user_id="u-1",
-                        )
-                        break
-                    except SessionBusyError:
-                        busy += 1
-                        await asyncio.sleep(0.1)
-            freed = time.monotonic() - killed_at
-            assert after.stop_reason is StopReason.END_TURN, after.errors
-            assert after.text.endswith("hello again")
             turns = await remote.transcript(sid, end_user_id="u-1")
+        assert after.stop_reason is StopReason.END_TURN, after.errors
+        assert after.text.endswith("hello again")
         assert [t.status for t in turns] == [TurnStatus.INTERRUPTED, TurnStatus.COMPLETED]
         assert freed <= LEASE_SECONDS + 2  # within the lease's TTL (plus polling)
         assert busy > 0  # it was held meanwhile: no second turn interleaved with the dead one

@@ -14,6 +14,7 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
@@ -64,7 +65,13 @@ def run_log_from_environ(environ: Mapping[str, str]) -> RunLog:
     limits = RunLogLimits.from_environ(environ)
     url = environ.get(COORDINATOR_ENV, "").strip()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisRunLog(url, limits, prefix=environ.get(PREFIX_ENV) or DEFAULT_PREFIX)
+        # The coordinator's own ``?prefix=NAME`` names this deployment's keys too.
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        named = query.pop("prefix", None)
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+        prefix = environ.get(PREFIX_ENV) or (f"{named}:" if named else DEFAULT_PREFIX)
+        return RedisRunLog(url, limits, prefix=prefix)
     return MemoryRunLog(limits)
 
 
