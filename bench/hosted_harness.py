@@ -37,12 +37,7 @@ async def hosted_worker(env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(600):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("the hosted worker did not start")
+        await wait_for_port(port, "the hosted worker")
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
@@ -54,3 +49,12 @@ async def hosted_router(env: dict[str, str], **_: Any) -> AsyncIterator[RemoteRo
     """A RemoteRouter connected to a fresh hosted worker."""
     async with hosted_worker(env) as (url, _pid), RemoteRouter(url) as remote:
         yield remote
+
+
+async def wait_for_port(port: int, what: str) -> None:
+    """Wait (up to about 30 s) until something listens on ``port`` on loopback."""
+    for _ in range(600):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{what} did not start")

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from copass_router import RemoteRouter, StopReason
 
 from .concurrency import RUNS, _one, _ramp, _summary
 from .emulator_process import _free_port
+from .hosted_harness import wait_for_port
 from .report import Figure
 
 PG = os.environ.get("COPASS_ROUTER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -92,12 +92,7 @@ async def served(env: dict[str, str], workers: int = 1) -> AsyncIterator[tuple[s
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(600):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("the workers did not start")
+        await wait_for_port(port, "the workers")
         yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from copass_router.cli import _parser, main
+from copass_router.cli import main
+from copass_router.cli_parser import build_parser
 
 KEY = "serve-test-key-0123456789"
 EXE = str(Path(sys.executable).parent / "copass-router")
@@ -32,7 +33,7 @@ def _free_port() -> int:
 def _serve_flags() -> set[str]:
     (serve,) = (
         action.choices["serve"]
-        for action in _parser()._actions
+        for action in build_parser()._actions
         if isinstance(action, argparse._SubParsersAction)
     )
     return {flag for action in serve._actions for flag in action.option_strings} - {"-h", "--help"}

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 
 from .coordination.base import Coordinator
-from .events import Event
+from .errors import ProviderError
+from .events import Event, Retry
+from .logs import scrub
 from .retries import RetryPolicy
 from .types import Binding, RunRequest, StopReason, ToolCallRequest, ToolSpec, TranscriptTurn
 
@@ -216,6 +218,17 @@ class Turn:
                 self._wake()  # :meth:`merge` stops reading the provider and closes it
             if self._on_stop is not None:
                 self._on_stop()
+
+    def note_retry(self, exc: ProviderError, delay: float) -> Retry:
+        """Count one core retry of this turn and return the ``Retry`` event that announces it."""
+        self.retries += 1
+        return Retry(
+            attempt=self.retries,
+            delay=round(delay, 3),
+            code=exc.code,
+            message=scrub(str(exc)),
+            provider=self.provider,
+        )
 
     def claim_tool_round(self, round_id: str | None = None) -> bool:
         """Count one tool round against ``max_tool_rounds``; False (and the turn ends with

@@ -13,14 +13,12 @@ from .errors import ProviderError
 from .events import (
     Event,
     Message,
-    Retry,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
     ToolCall,
     ToolResult,
 )
-from .logs import scrub
 from .retries import retry_delay
 from .types import (
     AssistantItem,
@@ -153,12 +151,5 @@ async def _step_with_retries(
             delay = None if produced else retry_delay(turn.retry_policy, exc, turn.retries)
             if delay is None:
                 raise
-            turn.retries += 1
-            yield Retry(
-                attempt=turn.retries,
-                delay=round(delay, 3),
-                code=exc.code,
-                message=scrub(str(exc)),
-                provider=turn.provider,
-            )
+            yield turn.note_retry(exc, delay)
             await asyncio.sleep(delay)

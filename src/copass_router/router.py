@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
@@ -35,7 +34,6 @@ from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
-from .store.usage_sqlite import open_ledger
 from .tokens import mint_token
 from .tools import Tool, ToolContext, ToolDispatcher, as_tool
 from .types import (
@@ -44,12 +42,13 @@ from .types import (
     StopReason,
     TranscriptTurn,
 )
-from .usage import UsageLedger, UsageRow
+from .usage import UsageLedger
+from .usage_api import UsageAPI
 
 log = get_logger("copass_router.router")
 
 
-class Router(SessionsAPI, DispatchCallbacks):
+class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -188,29 +187,6 @@ class Router(SessionsAPI, DispatchCallbacks):
                 self._store = arg
         return self._store
 
-    @property
-    def ledger(self) -> UsageLedger:
-        """The usage ledger (opened on first use)."""
-        if self._ledger is None:
-            store = self._store_arg
-            if store is None:
-                store = default_store_url(self.environ)
-            self._ledger = open_ledger(self._ledger_arg, store)
-        return self._ledger
-
-    async def usage(
-        self,
-        *,
-        tenant: str | None = None,
-        end_user_id: str | None = None,
-        since: dt.date | None = None,
-        until: dt.date | None = None,
-    ) -> list[UsageRow]:
-        """Rows of the usage ledger (per tenant, end user, provider, model and day)."""
-        return await self.ledger.query(
-            tenant=tenant, end_user_id=end_user_id, since=since, until=until
-        )
-
     # -- discovery ---------------------------------------------------------------------------
 
     def providers(self) -> list[ProviderInfo]:
@@ -280,7 +256,8 @@ class Router(SessionsAPI, DispatchCallbacks):
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         backend = await self.backend(request.provider)
-        check_for_backend(request, backend, self.plugins.fields_in_use())
+        fields_in_use = self.plugins.fields_in_use()
+        check_for_backend(request, backend, fields_in_use)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
@@ -288,9 +265,7 @@ class Router(SessionsAPI, DispatchCallbacks):
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
         targets = [Target(request, backend, model)]
-        targets += await fallback_targets(
-            request, self.failover, self.backend, self.plugins.fields_in_use()
-        )
+        targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
         await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.

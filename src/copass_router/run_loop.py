@@ -15,7 +15,6 @@ from .events import (
     Error,
     Event,
     Message,
-    Retry,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
@@ -52,7 +51,7 @@ def error_event(exc: BaseException, provider: str) -> Error:
         )
     if isinstance(exc, RouterError):
         return Error(
-            code=exc.code if exc.code in ERROR_CODES else neutral_code(exc.code).value,
+            code=neutral_code(exc.code).value,
             message=scrub(str(exc)) or exc.code,
             retryable=exc.retryable,
             provider=provider,
@@ -205,14 +204,7 @@ class TurnRunner:
                     log.warning("turn_failed", run_id=turn.run_id, error=scrub(repr(exc)))
                     failure = error_event(exc, turn.provider)
                     break
-                turn.retries += 1
-                notice = Retry(
-                    attempt=turn.retries,
-                    delay=round(delay, 3),
-                    code=exc.code,  # type: ignore[attr-defined]
-                    message=scrub(str(exc)),
-                    provider=turn.provider,
-                )
+                notice = turn.note_retry(exc, delay)  # type: ignore[arg-type]
                 async for out in self._emit([notice]):
                     yield out
                 await agen.aclose()
