@@ -135,7 +135,10 @@ async def test_a_worker_killed_mid_turn(
         message = '/tool ledger {"note": "once", "seconds": 60}'
         events: list[Any] = []
         run = asyncio.create_task(_consume(a.url, provider, message, events))
-        await eventually(lambda: _lines(ledger), 60)  # the tool is running on a
+        # The tool is running on a, and the client has read the run's start.
+        await eventually(
+            lambda: bool(_lines(ledger)) and any(isinstance(e, RunStarted) for e in events), 60
+        )
         (started,) = [e for e in events if isinstance(e, RunStarted)]
         killed_at = time.monotonic()
         a.kill()

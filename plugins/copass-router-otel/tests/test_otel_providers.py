@@ -40,23 +40,27 @@ def google_emulator() -> Iterator[Any]:
         yield running
 
 
-def tree_of_tool_run(otel: Otel, events: list[Any], model: str) -> None:
-    """The tree every provider must give for ``tool_message``."""
+def tree_of_tool_run(otel: Otel, events: list[Any], model: str, *, ordered: bool = True) -> None:
+    """The tree every provider must give for ``tool_message``. ``ordered=False`` for a tool
+    that comes back over HTTP (Google's callback): whether the callback's tool events or the
+    stream's usage of the first model call reach the router first is a race, so sibling order
+    is not checked, only which spans there are and under which parent."""
+    order = (lambda xs: list(xs)) if ordered else sorted
     started = events[0]
     assert isinstance(started, RunStarted)
     call = next(e for e in events if isinstance(e, ToolCall))
     names = [line.strip().split("  ")[0] for line in otel.tree().splitlines()]
-    assert names == ["invoke_agent", f"chat {model}", "execute_tool lookup", f"chat {model}"]
+    assert order(names[1:]) == order([f"chat {model}", "execute_tool lookup", f"chat {model}"])
+    assert names[0] == "invoke_agent"
     run = otel.named("invoke_agent")[0]
     chats = otel.named("chat")
     tool_span = otel.named("execute_tool")[0]
     assert all(s.parent and s.parent.span_id == run.context.span_id for s in [*chats, tool_span])  # type: ignore[union-attr]
     assert (run.attributes or {})["gen_ai.conversation.id"] == started.session_id
     assert (tool_span.attributes or {})["gen_ai.tool.call.id"] == call.call_id
-    assert [(c.attributes or {})["gen_ai.response.finish_reasons"] for c in chats] == [
-        ("tool_call",),
-        ("end_turn",),
-    ]
+    assert order((c.attributes or {})["gen_ai.response.finish_reasons"] for c in chats) == order(
+        [("tool_call",), ("end_turn",)]
+    )
     for chat in chats:
         attributes = chat.attributes or {}
         assert attributes["gen_ai.usage.input_tokens"] > 0
@@ -142,7 +146,7 @@ async def test_google_tools_through_the_dispatch_callback(
         )
     ]
     model = events[0].model  # type: ignore[attr-defined]
-    tree_of_tool_run(otel, events, model)
+    tree_of_tool_run(otel, events, model, ordered=False)
     tool_span = otel.named("execute_tool")[0].attributes or {}
     assert tool_span["copass_router.dispatch"] == "callback"  # came back over HTTP
     assert (otel.named("chat")[0].attributes or {})["gen_ai.provider.name"] == "gcp.vertex_ai"
