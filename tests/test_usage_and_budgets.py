@@ -1,12 +1,18 @@
-"""Prices, the usage ledger and budgets, through the public API and hooks only."""
+"""Prices, the usage ledger and budgets, through the public API and hooks only.
+
+Every test taking ``make_router`` runs twice: on a SQLite store (the ledger in its file) and on
+a PostgreSQL store (the ledger in its schema, a fresh one per test), the ledger the router picks
+by itself from its store.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,8 @@ from copass_router import (
     hookimpl,
     tool,
 )
+
+from .store.conftest import fresh_schema
 
 ECHO_PRICE = {"input": "2", "output": "10", "cache_read": "0.5", "cache_write": "2.5"}
 
@@ -57,6 +65,30 @@ class UsageSeen:
 def lookup(key: str) -> str:
     """Look a key up."""
     return f"value-{key}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def make_router(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[..., Router]]:
+    """Isolated routers on one store per test (so routers of a test share its ledger)."""
+    made: list[Router] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "postgresql":
+            url = await stack.enter_async_context(fresh_schema())
+        else:
+            url = f"sqlite:///{tmp_path / 'sessions.db'}"
+
+        def factory(**kwargs: Any) -> Router:
+            kwargs.setdefault("load_entry_points", False)
+            kwargs.setdefault("store", url)
+            kwargs.setdefault("environ", {})
+            made.append(Router(**kwargs))
+            return made[-1]
+
+        yield factory
+        for router in made:
+            await router.aclose()
 
 
 def _cost(usage: Usage) -> Decimal:
@@ -135,12 +167,22 @@ async def test_the_ledger_keeps_usage_per_tenant_end_user_provider_model_and_day
     assert mine.cost_usd == Decimal(mine.input_tokens * 2 + mine.output_tokens * 10) / 10**6
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A SQLite file's URL, or a fresh PostgreSQL schema's."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'usage.db'}"
+        return
+    async with fresh_schema() as url:
+        yield url
+
+
 def test_the_usage_command_prints_a_table_and_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from copass_router.cli import main
 
-    monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'usage.db'}")
+    monkeypatch.setenv("COPASS_ROUTER_STORE", store_url)
     assert main(["run", "--end-user", "ana", "hello"], out=io.StringIO()) == 0
     out = io.StringIO()
     assert main(["usage"], out=out) == 0
@@ -237,6 +279,33 @@ async def test_100_concurrent_runs_at_the_limit_overspend_by_at_most_one_call_ea
     assert spent - limit <= 100 * largest, (spent, largest)
     assert set(outcomes) <= {StopReason.BUDGET, None}
     assert await one(100) is None, "a run after the limit is refused"
+
+
+async def test_routers_sharing_a_store_share_its_ledger_and_budgets(
+    make_router: Callable[..., Router],
+) -> None:
+    budget = Budget(metric="tokens", limit=5, tenant="acme")
+    one, two = make_router(budgets=[budget]), make_router(budgets=[budget])
+    meta = {"tenant": "acme"}
+    await one.complete(provider="echo", message="a b c d e f", end_user_id="x", metadata=meta)
+    with pytest.raises(BudgetExceededError):
+        await two.complete(provider="echo", message="hi", end_user_id="y", metadata=meta)
+    assert [(r.end_user_id, r.calls) for r in await two.usage(tenant="acme")] == [("x", 1)]
+
+
+async def test_concurrent_writers_lose_no_call(make_router: Callable[..., Router]) -> None:
+    """The upsert adds on the server: 2 routers x 20 concurrent runs, one row, 40 calls."""
+    routers = [make_router(plugins=[EchoPrices]), make_router(plugins=[EchoPrices])]
+    results = await asyncio.gather(
+        *(
+            routers[i % 2].complete(provider="echo", message="same row", end_user_id="u")
+            for i in range(40)
+        )
+    )
+    [row] = await routers[0].usage()
+    assert row.calls == 40
+    assert row.tokens == sum(r.usage.input_tokens + r.usage.output_tokens for r in results)
+    assert row.cost_usd == sum(r.events[-1].cost_usd for r in results)  # type: ignore[attr-defined]
 
 
 def _budget_rows(data: list[dict[str, Any]]) -> list[Budget]:

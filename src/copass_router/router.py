@@ -72,8 +72,9 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         ``RetryPolicy(max_retries=0)``: none).
     :param failover: the default failover policy: where a turn goes on when its provider
         fails (see :class:`FailoverPolicy`; a run's own ``fallbacks`` replace its list).
-    :param ledger: where model calls are counted (a :class:`UsageLedger` or a SQLite URL);
-        None: the store's SQLite file, or memory when the store is not a SQLite file.
+    :param ledger: where model calls are counted (a :class:`UsageLedger`, or a SQLite or
+        ``postgresql://`` URL); None: beside the store (its PostgreSQL schema, its SQLite
+        file), else in memory.
     :param budgets: spending limits (see :class:`Budget`), besides those configured in
         ``COPASS_ROUTER_BUDGETS``; change them later through :attr:`budgets`.
     :param coordinator: what workers share live (locks, the create budget, signing keys, the

@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from typing import Any
 
-from .store import SessionStore, default_store_url
-from .store.usage_sqlite import open_ledger
+from .store import SessionStore
+from .store.usage_sqlite import SQLiteUsageLedger
 from .usage import UsageLedger, UsageRow
+
+
+def open_ledger(ledger: UsageLedger | str | None, store: SessionStore | None) -> UsageLedger:
+    """The ledger ``Router(ledger=...)`` names: a ledger as given; a URL opened (SQLite, or
+    ``postgresql://``); None: the one beside the session store (a store with a
+    ``usage_ledger()``, e.g. PostgreSQL, gives its own; a SQLite store's file; else memory)."""
+    if ledger is not None and not isinstance(ledger, str):
+        return ledger
+    if ledger is None:
+        beside: Any = getattr(store, "usage_ledger", None)
+        if callable(beside):
+            own: UsageLedger = beside()
+            return own
+        ledger = SQLiteUsageLedger.url_beside(getattr(store, "path", None))
+    if ledger.startswith(("postgresql://", "postgres://")):
+        from .store.usage_postgres import PostgresUsageLedger
+
+        return PostgresUsageLedger.from_url(ledger)
+    return SQLiteUsageLedger.from_url(ledger)
 
 
 class UsageAPI:
     """Mixed into :class:`~copass_router.Router`: its usage ledger (opened on first use)."""
 
-    environ: Mapping[str, str]
-    _store_arg: SessionStore | str | None
     _ledger_arg: UsageLedger | str | None
     _ledger: UsageLedger | None
+
+    @property
+    def store(self) -> SessionStore:
+        raise NotImplementedError
 
     @property
     def ledger(self) -> UsageLedger:
         """The usage ledger (opened on first use)."""
         if self._ledger is None:
-            store = self._store_arg
-            if store is None:
-                store = default_store_url(self.environ)
-            self._ledger = open_ledger(self._ledger_arg, store)
+            arg = self._ledger_arg
+            self._ledger = open_ledger(arg, self.store if arg is None else None)
         return self._ledger
 
     async def usage(

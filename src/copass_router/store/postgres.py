@@ -12,7 +12,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, SessionBusyError, SessionNotFoundError
@@ -20,6 +20,9 @@ from ..types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from ..wire import dumps, turn_from_json, turn_to_json
 from .base import LEASE_SECONDS, TurnStart
 from .postgres_schema import migrate, quoted_schema
+
+if TYPE_CHECKING:
+    from .usage_postgres import PostgresUsageLedger
 
 _OWN_PARAMS = ("schema", "lease_seconds", "pool_size")
 
@@ -74,6 +77,18 @@ class PostgresStore:
                         self.dsn, min_size=1, max_size=self._pool_size, reset=_keep
                     )
         return self._pool
+
+    async def pool(self) -> Any:
+        """The asyncpg pool (opened, and the schema migrated, on first use); the usage ledger
+        beside this store shares it."""
+        return await self._db()
+
+    def usage_ledger(self) -> PostgresUsageLedger:
+        """The usage ledger in this store's schema, on this store's pool: every worker on this
+        database reads and writes the same ledger (the router uses it when this is its store)."""
+        from .usage_postgres import PostgresUsageLedger
+
+        return PostgresUsageLedger(self)
 
     async def migrate(self) -> list[int]:
         """Apply pending migrations now; returns the versions applied."""

@@ -164,8 +164,29 @@ BEGIN
 END $$;
 """
 
+# The usage ledger (store/usage_postgres.py): one row per tenant, end user, provider, model and
+# day; text compared bytewise (COLLATE "C") so rows sort as in the SQLite ledger.
+_V2 = """
+CREATE TABLE {s}.usage_ledger (
+    tenant text COLLATE "C" NOT NULL,
+    end_user_id text COLLATE "C" NOT NULL,
+    provider text COLLATE "C" NOT NULL,
+    model text COLLATE "C" NOT NULL,
+    day date NOT NULL,
+    calls bigint NOT NULL DEFAULT 0,
+    input_tokens bigint NOT NULL DEFAULT 0,
+    output_tokens bigint NOT NULL DEFAULT 0,
+    cache_read_tokens bigint NOT NULL DEFAULT 0,
+    cache_write_tokens bigint NOT NULL DEFAULT 0,
+    cost_usd numeric NOT NULL DEFAULT 0,
+    unpriced_calls bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, end_user_id, day, provider, model)
+);
+CREATE INDEX usage_by_tenant_day ON {s}.usage_ledger (tenant, day);
+"""
+
 #: (version, SQL); append only. A deployed version is never edited.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
 
 
 def quoted_schema(name: str) -> str:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..usage import Spend, UsageEntry, UsageRow
+from . import usage_sql as sql
 
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
@@ -40,48 +41,22 @@ CREATE TABLE IF NOT EXISTS usage_ledger (
 CREATE INDEX IF NOT EXISTS usage_by_tenant_day ON usage_ledger (tenant, day);
 """
 
-_UPSERT = """
-INSERT INTO usage_ledger VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (tenant, end_user_id, day, provider, model) DO UPDATE SET
-    calls = calls + 1,
-    input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens,
-    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-    cost_pico = cost_pico + excluded.cost_pico,
-    unpriced_calls = unpriced_calls + excluded.unpriced_calls
-"""
 
-_COLUMNS = (
-    "tenant, end_user_id, provider, model, day, calls, input_tokens, output_tokens, "
-    "cache_read_tokens, cache_write_tokens, cost_pico, unpriced_calls"
-)
+def _mark(_: int) -> str:
+    return "?"
+
+
+def _iso(day: dt.date) -> str:
+    return day.isoformat()
+
+
+_UPSERT = sql.upsert("usage_ledger", "cost_pico", _mark)
+_SELECT = f"SELECT {sql.columns('cost_pico')} FROM usage_ledger"
+_SPEND = f"SELECT COALESCE(SUM({sql.TOKENS}), 0), COALESCE(SUM(cost_pico), 0) FROM usage_ledger"
 
 
 def _pico(cost: Decimal | None) -> int:
     return 0 if cost is None else int((cost * _PICO).to_integral_value())
-
-
-def _usd(pico: int) -> Decimal:
-    return (Decimal(pico) / _PICO).normalize() if pico else Decimal(0)
-
-
-def _row(values: tuple[Any, ...]) -> UsageRow:
-    tenant, user, provider, model, day, calls, inp, out, read, write, pico, unpriced = values
-    return UsageRow(
-        tenant,
-        user,
-        provider,
-        model,
-        dt.date.fromisoformat(day),
-        calls,
-        inp,
-        out,
-        read,
-        write,
-        _usd(pico),
-        unpriced,
-    )
 
 
 class SQLiteUsageLedger:
@@ -128,20 +103,7 @@ class SQLiteUsageLedger:
         return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
 
     async def record(self, entry: UsageEntry) -> None:
-        u = entry.usage
-        values = (
-            entry.tenant,
-            entry.end_user_id,
-            entry.provider,
-            entry.model,
-            entry.day.isoformat(),
-            u.input_tokens,
-            u.output_tokens,
-            u.cache_read_tokens,
-            u.cache_write_tokens,
-            _pico(entry.cost_usd),
-            1 if entry.cost_usd is None else 0,
-        )
+        values = sql.entry_values(entry, entry.day.isoformat(), _pico(entry.cost_usd))
         await self._run(lambda c: c.execute(_UPSERT, values))
 
     async def query(
@@ -152,22 +114,14 @@ class SQLiteUsageLedger:
         since: dt.date | None = None,
         until: dt.date | None = None,
     ) -> list[UsageRow]:
-        where, args = _filters(tenant, end_user_id, since, until)
-        sql = (
-            f"SELECT {_COLUMNS} FROM usage_ledger{where} "
-            "ORDER BY day, tenant, end_user_id, provider, model"
-        )
-        rows = await self._run(lambda c: c.execute(sql, args).fetchall())
-        return [_row(r) for r in rows]
+        where, args = sql.filters(tenant, end_user_id, since, until, _mark, _iso)
+        rows = await self._run(lambda c: c.execute(_SELECT + where + sql.ORDER, args).fetchall())
+        return [sql.row(r, dt.date.fromisoformat(r[4]), Decimal(r[10]) / _PICO) for r in rows]
 
     async def spend(self, tenant: str, end_user_id: str | None, since: dt.date) -> Spend:
-        where, args = _filters(tenant, end_user_id, since, None)
-        sql = (
-            "SELECT COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + "
-            f"cache_write_tokens), 0), COALESCE(SUM(cost_pico), 0) FROM usage_ledger{where}"
-        )
-        tokens, pico = await self._run(lambda c: c.execute(sql, args).fetchone())
-        return Spend(int(tokens), _usd(int(pico)))
+        where, args = sql.filters(tenant, end_user_id, since, None, _mark, _iso)
+        tokens, pico = await self._run(lambda c: c.execute(_SPEND + where, args).fetchone())
+        return Spend(int(tokens), sql.usd(Decimal(pico) / _PICO))
 
     async def close(self) -> None:
         def shut(conn: sqlite3.Connection) -> None:
@@ -177,30 +131,3 @@ class SQLiteUsageLedger:
         if self._conn is not None:
             await self._run(shut)
         self._executor.shutdown(wait=False)
-
-
-def _filters(
-    tenant: str | None, end_user_id: str | None, since: dt.date | None, until: dt.date | None
-) -> tuple[str, list[str]]:
-    clauses, args = [], []
-    for clause, value in (
-        ("tenant = ?", tenant),
-        ("end_user_id = ?", end_user_id),
-        ("day >= ?", since.isoformat() if since else None),
-        ("day <= ?", until.isoformat() if until else None),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            args.append(value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-def open_ledger(ledger: Any, store: object) -> Any:
-    """The ledger ``Router(ledger=...)`` names: a ledger as given, a SQLite URL opened, or
-    (None) one beside the session store ``store`` (its URL, or a store with a ``path``)."""
-    if ledger is not None and not isinstance(ledger, str):
-        return ledger
-    if ledger is None:
-        url = store if isinstance(store, str) else getattr(store, "path", None)
-        ledger = SQLiteUsageLedger.url_beside(url)
-    return SQLiteUsageLedger.from_url(ledger)
