@@ -21,6 +21,7 @@ MODULES = [
     "resource_creation",
     "store_turn",
     "budgets",
+    "budgets_workers",
     "scale_out",
     "run_log_cost",
 ]

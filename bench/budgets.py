@@ -1,9 +1,11 @@
-"""Budgets: the latency a budget check adds to a turn (SQLite), and the overspend of 100
-concurrent runs started at the limit.
+"""Budgets: the latency a budget check adds to a turn (SQLite, and PostgreSQL), and the
+overspend of 100 concurrent runs started at the limit (one process; across two worker
+processes: bench/budgets_workers.py).
 
-``python -m bench budgets``. The turns run on ``echo`` (no network) against a SQLite file, so
-the figures are the router's own cost: the ledger write every model call pays anyway, and the
-budget queries (one per covering budget before the run and after each model call).
+``python -m bench budgets``. The turns run on ``echo`` (no network) against a SQLite file or a
+PostgreSQL schema (the local service, as figure 4w's: ``synchronous_commit=off``), so the figures
+are the router's own cost: the ledger write every model call pays anyway, and the budget queries
+(one per covering budget before the run and after each model call) on the store's ledger.
 """
 
 from __future__ import annotations
@@ -55,9 +57,9 @@ class CallSizes:
         return event
 
 
-def _router(path: Path, budgets: list[Budget], plugins: tuple[Any, ...] = ()) -> Router:
+def _router(store: str, budgets: list[Budget], plugins: tuple[Any, ...] = ()) -> Router:
     return Router(
-        store=f"sqlite:///{path}",
+        store=store,
         environ={},
         load_entry_points=False,
         budgets=budgets,
@@ -77,11 +79,11 @@ async def _turn_times(router: Router, turns: int) -> list[float]:
     return times
 
 
-async def _latency(tmp: Path) -> tuple[float, float, float]:
+async def _latency(plain_store: str, budgeted_store: str) -> tuple[float, float, float]:
     """Median turn time without budgets, with two covering budgets, and their difference."""
-    plain = _router(tmp / "plain.db", [])
+    plain = _router(plain_store, [])
     budgeted = _router(
-        tmp / "budgeted.db",
+        budgeted_store,
         [
             Budget(metric="tokens", limit=10**12, tenant="t"),
             Budget(metric="cost_usd", limit=10**6, tenant="*", end_user_id="*"),
@@ -101,7 +103,7 @@ async def _latency(tmp: Path) -> tuple[float, float, float]:
 async def _overspend(tmp: Path, prespent: bool) -> dict[str, Any]:
     """Start 100 runs at once against one tenant budget; how far past the limit they go."""
     sizes = CallSizes()
-    router = _router(tmp / f"over-{prespent}.db", [], (sizes,))
+    router = _router(f"sqlite:///{tmp / f'over-{prespent}.db'}", [], (sizes,))
     try:
         if prespent:  # spend up to just under the limit first: the runs start "at the limit"
             filler = 0
@@ -148,21 +150,28 @@ async def _overspend(tmp: Path, prespent: bool) -> dict[str, Any]:
     }
 
 
+def _latency_figure(store: str, timings: tuple[float, float, float]) -> Figure:
+    plain, budgeted, added = timings
+    return Figure(
+        f"budget check: added latency per turn (2 budgets, {store})",
+        added * 1000,
+        "ms",
+        "< 2 ms",
+        ok=added < 0.002,
+        detail={"turn_ms_without": plain * 1000, "turn_ms_with": budgeted * 1000},
+    )
+
+
 async def _measure() -> list[Figure]:
+    from .scale_out import services
+
     with tempfile.TemporaryDirectory() as tmp:
-        plain, budgeted, added = await _latency(Path(tmp))
+        sqlite = await _latency(f"sqlite:///{tmp}/plain.db", f"sqlite:///{tmp}/budgeted.db")
+        async with services() as one, services() as two:
+            postgres = await _latency(one["COPASS_ROUTER_STORE"], two["COPASS_ROUTER_STORE"])
         cold = await _overspend(Path(tmp), prespent=False)
         at_limit = await _overspend(Path(tmp), prespent=True)
-    figures = [
-        Figure(
-            "budget check: added latency per turn (2 budgets, SQLite)",
-            added * 1000,
-            "ms",
-            "< 2 ms",
-            ok=added < 0.002,
-            detail={"turn_ms_without": plain * 1000, "turn_ms_with": budgeted * 1000},
-        )
-    ]
+    figures = [_latency_figure("SQLite", sqlite), _latency_figure("PostgreSQL", postgres)]
     for name, data in (("fresh budget", cold), ("at the limit", at_limit)):
         within = data["overspend_tokens"] <= data["bound_tokens"]
         figures.append(
