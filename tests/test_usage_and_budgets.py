@@ -320,3 +320,21 @@ def test_budgets_come_from_configuration() -> None:
 
     with pytest.raises(ConfigurationError, match="COPASS_ROUTER_BUDGETS"):
         Router(store=":memory:", environ={"COPASS_ROUTER_BUDGETS": "[{}]"})
+
+
+async def test_a_ledger_that_cannot_answer_the_budget_check_refuses_the_run_retryably() -> None:
+    from copass_router import RouterError
+
+    router = Router(
+        store=":memory:",
+        environ={},
+        load_entry_points=False,
+        ledger="postgresql://postgres@127.0.0.1:9/nowhere",  # nothing listens on port 9
+        budgets=[Budget(metric="tokens", limit=10)],
+    )
+    async with router:
+        with pytest.raises(RouterError) as caught:
+            await router.complete(provider="echo", message="hi")
+    assert caught.value.code == "overloaded" and caught.value.retryable
+    assert "budget" in str(caught.value)
+    assert await router.list_sessions("local") == [], "nothing started"
