@@ -1,7 +1,8 @@
 """The usage ledger: tokens and cost per tenant, end user, provider, model and day.
 
 :class:`UsageLedger` is the interface (a host may bring its own, e.g. on its billing database);
-:class:`~copass_router.store.usage_sqlite.SQLiteUsageLedger` is the embedded default.
+:class:`~copass_router.store.usage_sqlite.SQLiteUsageLedger` is the embedded default, and
+:class:`~copass_router.store.usage_postgres.PostgresUsageLedger` the one beside a PostgreSQL store.
 """
 
 from __future__ import annotations
