@@ -8,13 +8,11 @@ by itself from its store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import io
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +32,8 @@ from copass_router import (
     tool,
 )
 
-from .store.conftest import fresh_schema
+# The store suite's fixture: a fresh SQLite file, or a fresh PostgreSQL schema (both tested).
+from .store.conftest import store_url_fixture  # noqa: F401
 
 ECHO_PRICE = {"input": "2", "output": "10", "cache_read": "0.5", "cache_write": "2.5"}
 
@@ -67,28 +66,21 @@ def lookup(key: str) -> str:
     return f"value-{key}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def make_router(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Callable[..., Router]]:
+@pytest.fixture
+async def make_router(store_url: str) -> AsyncIterator[Callable[..., Router]]:
     """Isolated routers on one store per test (so routers of a test share its ledger)."""
     made: list[Router] = []
-    async with contextlib.AsyncExitStack() as stack:
-        if request.param == "postgresql":
-            url = await stack.enter_async_context(fresh_schema())
-        else:
-            url = f"sqlite:///{tmp_path / 'sessions.db'}"
 
-        def factory(**kwargs: Any) -> Router:
-            kwargs.setdefault("load_entry_points", False)
-            kwargs.setdefault("store", url)
-            kwargs.setdefault("environ", {})
-            made.append(Router(**kwargs))
-            return made[-1]
+    def factory(**kwargs: Any) -> Router:
+        kwargs.setdefault("load_entry_points", False)
+        kwargs.setdefault("store", store_url)
+        kwargs.setdefault("environ", {})
+        made.append(Router(**kwargs))
+        return made[-1]
 
-        yield factory
-        for router in made:
-            await router.aclose()
+    yield factory
+    for router in made:
+        await router.aclose()
 
 
 def _cost(usage: Usage) -> Decimal:
@@ -165,16 +157,6 @@ async def test_the_ledger_keeps_usage_per_tenant_end_user_provider_model_and_day
     assert all(r.day == dt.datetime.now(dt.UTC).date() for r in rows)
     [mine] = await router.usage(tenant="acme", end_user_id="u2")
     assert mine.cost_usd == Decimal(mine.input_tokens * 2 + mine.output_tokens * 10) / 10**6
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A SQLite file's URL, or a fresh PostgreSQL schema's."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'usage.db'}"
-        return
-    async with fresh_schema() as url:
-        yield url
 
 
 def test_the_usage_command_prints_a_table_and_json(

@@ -81,8 +81,8 @@ async def fresh_schema() -> AsyncIterator[str]:
         await _drop(base, schema)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture(name="store_url", params=["sqlite", "postgresql"])
+async def store_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A store URL no other test uses: a fresh SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sessions.db'}"
