@@ -33,7 +33,7 @@ from copass_router import (
 )
 
 # The store suite's fixture: a fresh SQLite file, or a fresh PostgreSQL schema (both tested).
-from .store.conftest import store_url_fixture  # noqa: F401
+from .store.conftest import fresh_schema, store_url_fixture  # noqa: F401
 
 ECHO_PRICE = {"input": "2", "output": "10", "cache_read": "0.5", "cache_write": "2.5"}
 
@@ -320,3 +320,20 @@ async def test_a_ledger_that_cannot_answer_the_budget_check_refuses_the_run_retr
     assert caught.value.code == "overloaded" and caught.value.retryable
     assert "budget" in str(caught.value)
     assert await router.list_sessions("local") == [], "nothing started"
+
+
+async def test_router_ledger_overrides_the_ledger_beside_the_store() -> None:
+    from copass_router import SQLiteUsageLedger
+
+    async with fresh_schema() as url:
+        on_postgres = Router(store=url, environ={}, load_entry_points=False, ledger=":memory:")
+        assert isinstance(on_postgres.ledger, SQLiteUsageLedger)
+        await on_postgres.aclose()
+        # A ledger of its own on PostgreSQL (its own pool, closed with the router).
+        router = Router(store=":memory:", environ={}, load_entry_points=False, ledger=url)
+        async with router:
+            await router.complete(provider="echo", message="hi", end_user_id="ana")
+            assert [r.end_user_id for r in await router.usage()] == ["ana"]
+        reader = Router(store=url, environ={}, load_entry_points=False)
+        async with reader:
+            assert [(r.end_user_id, r.calls) for r in await reader.usage()] == [("ana", 1)]
