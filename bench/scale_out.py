@@ -27,7 +27,7 @@ from copass_router import RemoteRouter, StopReason
 
 from .concurrency import RUNS, _one, _ramp, _summary
 from .emulator_process import _free_port
-from .hosted_harness import wait_for_port
+from .hosted_harness import UNCAPPED, wait_for_port
 from .report import Figure
 
 PG = os.environ.get("COPASS_ROUTER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -87,7 +87,8 @@ async def served(env: dict[str, str], workers: int = 1) -> AsyncIterator[tuple[s
         str(workers),
         "--grace",
         "1",
-        env={**os.environ, **env},
+        # No caps on runs in flight: the figures start 1,000 runs at once from one client.
+        env={**os.environ, **UNCAPPED, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
