@@ -7,16 +7,15 @@ price given to six decimal places per million tokens.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..usage import Spend, UsageEntry, UsageRow
+from .worker import SerialWorker
 
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
@@ -89,7 +88,7 @@ class SQLiteUsageLedger:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copass-usage")
+        self._worker = SerialWorker("copass-usage")
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
@@ -124,8 +123,7 @@ class SQLiteUsageLedger:
         return self._conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
+        return await self._worker.run(lambda: fn(self._connect()))
 
     async def record(self, entry: UsageEntry) -> None:
         u = entry.usage
@@ -176,7 +174,7 @@ class SQLiteUsageLedger:
 
         if self._conn is not None:
             await self._run(shut)
-        self._executor.shutdown(wait=False)
+        self._worker.shutdown()
 
 
 def _filters(
