@@ -67,6 +67,7 @@ class SerialWorker:
             self._closed = True
             if self._thread is not None:
                 self._jobs.put(None)
+                self._thread = None  # run() now refuses new work
 
 
 def _work(jobs: queue.SimpleQueue[_Job | None]) -> None:
