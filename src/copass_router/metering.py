@@ -60,6 +60,8 @@ class RunCost:
     #: Model calls accounted so far (every attempt of the run).
     calls: int = 0
     _accounted: asyncio.Event = attrs.field(factory=asyncio.Event)
+    #: Ledger writes running beside the stream (awaited by :meth:`settled`).
+    _writes: list[asyncio.Task[None]] = attrs.field(factory=list)
 
     def add(self, cost: Decimal | None) -> None:
         if cost is not None:
@@ -69,6 +71,11 @@ class RunCost:
         """One more model call is priced, recorded and checked against the budgets."""
         self.calls += 1
         self._accounted.set()
+
+    async def settled(self) -> None:
+        """Wait for the ledger writes of this run's calls (before the run's end is told)."""
+        while self._writes:
+            await self._writes.pop()
 
     async def wait_for_calls(self, count: int, within: float) -> None:
         """Wait until ``count`` calls are accounted (at most ``within`` seconds)."""
@@ -106,23 +113,37 @@ class Meter:
         return MeteredBackend(backend, self, model, cost)
 
     async def account(self, turn: Turn, model: str, usage: Usage, cost: RunCost) -> Usage:
-        """Price ``usage``, record it and stop ``turn`` if it spent a budget."""
+        """Price ``usage``, record it and stop ``turn`` if it spent a budget.
+
+        When a budget covers the run, what comes next depends on the ledger, so the write is
+        awaited here; otherwise it runs beside the stream and the run awaits it at its end
+        (:meth:`RunCost.settled`), before ``RunFinished``.
+        """
         now = dt.datetime.now(dt.UTC)
         tokens = usage.as_token_usage()
         price = self._prices().cost(turn.provider, model, tokens, now.date())
         cost.add(price)
         tenant, user = account_of(turn.request)
         entry = UsageEntry(tenant, user, turn.provider, model, now.date(), tokens, price)
+        write = self._record(turn, entry, cost, now)
+        if len(self.budgets) and self.budgets.covering(tenant, user):
+            await write
+        else:
+            cost._writes.append(asyncio.ensure_future(write))
+        return attrs.evolve(usage, cost_usd=price) if price is not None else usage
+
+    async def _record(self, turn: Turn, entry: UsageEntry, cost: RunCost, now: dt.datetime) -> None:
         ledger = self._ledger()
         try:
             await ledger.record(entry)
-            if len(self.budgets) and await self.budgets.first_spent(ledger, tenant, user, now):
+            if len(self.budgets) and await self.budgets.first_spent(
+                ledger, entry.tenant, entry.end_user_id, now
+            ):
                 cost.over_budget = True
         except Exception as exc:  # a ledger outage must not fail the user's turn
             log.error("usage_not_recorded", run_id=turn.run_id, error=scrub(repr(exc)))
         finally:
             cost.accounted()
-        return attrs.evolve(usage, cost_usd=price) if price is not None else usage
 
     def covers(self, request: RunRequest) -> bool:
         """Whether any budget covers runs like ``request``."""

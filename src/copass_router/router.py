@@ -366,7 +366,10 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             await driver.aclose()
             await lease.stop()
             record = driver.finish(outcome)
-            await store_turn(store, start, record, driver.turn, driver.had_binding)
+            try:
+                await store_turn(store, start, record, driver.turn, driver.had_binding)
+            finally:
+                await cost.settled()  # the usage ledger's writes, begun as the calls ended
             finished = RunFinished(
                 stop_reason=outcome,
                 usage=record.usage,
