@@ -1,11 +1,12 @@
 """Metering: each model call priced, counted in the usage ledger and held to the budgets.
 
-The router wraps each attempt's backend in a :class:`MeteredBackend`: every ``Usage`` event the
-backend yields gets its ``cost_usd`` (from the price book) before middleware or the consumer see
-it, and is recorded in the ledger. When a budget that covers the run is spent after a call, the
-run is over budget: a turn that needs no further model call ends as it would have; one about to
-run tools (whose results would go to the next model call) ends there with stop reason
-``budget``, before the tools run and before that call.
+The run loop hands each attempt's ``Usage`` and ``ToolCall`` events to an
+:class:`AttemptMeter`: every ``Usage`` event the backend yields gets its ``cost_usd`` (from the
+price book) before middleware or the consumer see it, and is recorded in the ledger. When a
+budget that covers the run is spent after a call, the run is over budget: a turn that needs no
+further model call ends as it would have; one about to run tools (whose results would go to the
+next model call) ends there with stop reason ``budget``, before the tools run and before that
+call.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from decimal import Decimal
 
 import attrs
 
-from .backend import AgentBackend, Turn
+from .backend import Turn
 from .budgets import Budgets
 from .events import Event, ToolCall, ToolResult, Usage
 from .logs import get_logger, scrub
 from .prices import PriceBook
-from .run_loop import turn_events
 from .tools import ToolContext, ToolDispatcher
 from .types import RunRequest, StopReason, ToolCallRequest
 from .usage import DEFAULT_TENANT, UsageEntry, UsageLedger
@@ -108,9 +108,9 @@ class Meter:
         if error is not None:
             raise error
 
-    def wrap(self, backend: AgentBackend, model: str, cost: RunCost) -> AgentBackend:
-        """``backend`` with its model calls priced, recorded and budgeted for this run."""
-        return MeteredBackend(backend, self, model, cost)
+    def attempt(self, model: str, cost: RunCost) -> AttemptMeter:
+        """What prices, records and budgets the model calls of one attempt of a run."""
+        return AttemptMeter(self, model, cost)
 
     async def account(self, turn: Turn, model: str, usage: Usage, cost: RunCost) -> Usage:
         """Price ``usage``, record it and stop ``turn`` if it spent a budget.
@@ -185,23 +185,23 @@ class BudgetedDispatcher(ToolDispatcher):
             )
 
 
-class MeteredBackend(AgentBackend):
-    """A backend whose ``Usage`` events go through the :class:`Meter` (one per attempt)."""
+class AttemptMeter:
+    """Meters one attempt's model calls as its events pass the run loop (no generator layer
+    of its own): each ``Usage`` is priced, recorded and budgeted; once the run is over budget,
+    a ``ToolCall`` ends the turn before its tools run."""
 
-    def __init__(self, inner: AgentBackend, meter: Meter, model: str, cost: RunCost) -> None:
-        self.inner = inner
+    def __init__(self, meter: Meter, model: str, cost: RunCost) -> None:
         self._meter = meter
         self._model = model
         self._cost = cost
 
-    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        async with contextlib.aclosing(turn_events(self.inner, turn)) as events:
-            async for event in events:
-                if type(event) is Usage:
-                    event = await self._meter.account(turn, self._model, event, self._cost)
-                elif self._cost.over_budget and type(event) is ToolCall:
-                    # Tools now would feed another model call: end here, before they run
-                    # (closing the stream closes the dispatcher before it starts them).
-                    turn.request_stop(StopReason.BUDGET)
-                    return
-                yield event
+    async def __call__(self, turn: Turn, event: Event) -> Event | None:
+        """``event`` (a ``Usage`` priced), or None: the turn stops here, without it."""
+        if type(event) is Usage:
+            return await self._meter.account(turn, self._model, event, self._cost)
+        if self._cost.over_budget and type(event) is ToolCall:
+            # Tools now would feed another model call: end here, before they run (closing
+            # the backend's stream closes the dispatcher before it starts them).
+            turn.request_stop(StopReason.BUDGET)
+            return None
+        return event

@@ -337,7 +337,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
 
         driver = TurnDriver(
             targets=targets,
-            wrap=lambda target: self.meter.wrap(target.backend, target.model, cost),
+            meter=lambda target: self.meter.attempt(target.model, cost),
             may_fail_over=lambda: not cost.over_budget,  # another provider: another call
             policy=self.failover,
             new_turn=new_turn,
