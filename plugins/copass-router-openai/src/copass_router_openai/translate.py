@@ -150,7 +150,8 @@ def _declared(cls: type) -> frozenset[str]:
 def _extra(delta: Any, name: str) -> Any:
     """A field the SDK's model may not declare (a server's extension, e.g. reasoning text)."""
     extra = getattr(delta, "model_extra", None)
-    if extra is not None and name not in _declared(type(delta)):
+    cls: type = type(delta)
+    if extra is not None and name not in _declared(cls):
         # Undeclared: only the extras can hold it (asking the model for it raises inside
         # pydantic, a few microseconds on every chunk of a stream).
         return extra.get(name)
