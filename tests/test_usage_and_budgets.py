@@ -337,3 +337,41 @@ async def test_router_ledger_overrides_the_ledger_beside_the_store() -> None:
         reader = Router(store=url, environ={}, load_entry_points=False)
         async with reader:
             assert [(r.end_user_id, r.calls) for r in await reader.usage()] == [("ana", 1)]
+
+
+class SlowLedger:
+    """A host's ledger whose writes take a while (e.g. a billing database far away)."""
+
+    def __init__(self) -> None:
+        from copass_router.store.usage_sqlite import SQLiteUsageLedger
+
+        self.inner = SQLiteUsageLedger(":memory:")
+        self.recorded = 0
+
+    async def record(self, entry: Any) -> None:
+        await asyncio.sleep(0.05)
+        await self.inner.record(entry)
+        self.recorded += 1
+
+    async def query(self, **filters: Any) -> Any:
+        return await self.inner.query(**filters)
+
+    async def spend(self, *args: Any) -> Any:
+        return await self.inner.spend(*args)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_run_s_usage_is_in_the_ledger_before_its_end_is_told() -> None:
+    # Without a budget the ledger write runs beside the stream; the run still waits for it
+    # before RunFinished, so whoever reads the run's end reads its usage too.
+    ledger = SlowLedger()
+    async with Router(
+        store=":memory:", environ={}, plugins=[EchoPrices], tools=[lookup], ledger=ledger
+    ) as router:
+        async for event in router.run(provider="echo", message='/tool lookup {"key": "a"}'):
+            if isinstance(event, RunFinished):
+                assert ledger.recorded == 2  # both model calls
+        rows = await router.usage()
+        assert [r.calls for r in rows] == [2]

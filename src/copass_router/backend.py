@@ -144,7 +144,7 @@ class Turn:
         tools: Sequence[ToolSpec],
         dispatch: DispatchFn,
         load_history: Callable[[], Awaitable[Sequence[TranscriptTurn]]],
-        dispatch_token: str | None = None,
+        dispatch_token: str | Callable[[], str] | None = None,
         dispatch_url: str | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
@@ -155,7 +155,7 @@ class Turn:
         self.history: tuple[TranscriptTurn, ...] = tuple(history)
         self.binding = binding
         self.tools: tuple[ToolSpec, ...] = tuple(tools)
-        self.dispatch_token = dispatch_token
+        self._dispatch_token = dispatch_token
         self.dispatch_url = dispatch_url
         self.stop_reason = StopReason.END_TURN
         self.new_binding: Binding | None = None
@@ -175,6 +175,17 @@ class Turn:
         self._load_history = load_history
         self._side: deque[Event] = deque()
         self._wake: Callable[[], None] | None = None  # set while :meth:`merge` runs
+
+    @property
+    def dispatch_token(self) -> str | None:
+        """The run-scoped token a deployed agent presents when it calls a router tool.
+
+        Given as a function, it is minted on first use: most backends never need one.
+        """
+        token = self._dispatch_token
+        if callable(token):
+            token = self._dispatch_token = token()
+        return token
 
     @property
     def provider(self) -> str:

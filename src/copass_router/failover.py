@@ -19,7 +19,7 @@ from .errors import ErrorCode, InvalidRequestError, UnknownProviderError
 from .events import Error, Event, Failover
 from .recorder import TurnRecorder
 from .requests import check_for_backend
-from .run_loop import OUTPUT_EVENTS, TurnRunner
+from .run_loop import OUTPUT_EVENTS, Meter, TurnRunner
 from .tools import ToolContext
 from .types import Binding, RunRequest, StopReason, TranscriptTurn
 
@@ -212,7 +212,7 @@ class TurnDriver:
         started: TranscriptTurn,
         middleware: Sequence[Callable[..., Any]],
         timeout: float | None,
-        wrap: Callable[[Target], AgentBackend] = lambda target: target.backend,
+        meter: Callable[[Target], Meter | None] = lambda target: None,
         may_fail_over: Callable[[], bool] = lambda: True,
     ) -> None:
         self._targets = list(targets)
@@ -222,7 +222,7 @@ class TurnDriver:
         self._sid = session_id
         self._started = started
         self._middleware = tuple(middleware)
-        self._wrap = wrap
+        self._meter = meter
         self._may_fail_over = may_fail_over
         loop = asyncio.get_running_loop()
         self._timeout = timeout
@@ -255,7 +255,10 @@ class TurnDriver:
         return self._targets[self.index]
 
     def _runner(self, turn: Turn, context: ToolContext, timeout: float | None) -> TurnRunner:
-        runner = TurnRunner(turn, self._wrap(self.target), context, self._middleware, timeout)
+        target = self.target
+        runner = TurnRunner(
+            turn, target.backend, context, self._middleware, timeout, self._meter(target)
+        )
         runner.recorder = self.recorder
         return runner
 

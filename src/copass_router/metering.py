@@ -1,11 +1,12 @@
 """Metering: each model call priced, counted in the usage ledger and held to the budgets.
 
-The router wraps each attempt's backend in a :class:`MeteredBackend`: every ``Usage`` event the
-backend yields gets its ``cost_usd`` (from the price book) before middleware or the consumer see
-it, and is recorded in the ledger. When a budget that covers the run is spent after a call, the
-run is over budget: a turn that needs no further model call ends as it would have; one about to
-run tools (whose results would go to the next model call) ends there with stop reason
-``budget``, before the tools run and before that call.
+The run loop hands each attempt's ``Usage`` and ``ToolCall`` events to an
+:class:`AttemptMeter`: every ``Usage`` event the backend yields gets its ``cost_usd`` (from the
+price book) before middleware or the consumer see it, and is recorded in the ledger. When a
+budget that covers the run is spent after a call, the run is over budget: a turn that needs no
+further model call ends as it would have; one about to run tools (whose results would go to the
+next model call) ends there with stop reason ``budget``, before the tools run and before that
+call.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from decimal import Decimal
 
 import attrs
 
-from .backend import AgentBackend, Turn
+from .backend import Turn
 from .budgets import Budgets
 from .events import Event, ToolCall, ToolResult, Usage
 from .logs import get_logger, scrub
 from .prices import PriceBook
-from .run_loop import turn_events
 from .tools import ToolContext, ToolDispatcher
 from .types import RunRequest, StopReason, ToolCallRequest
 from .usage import DEFAULT_TENANT, UsageEntry, UsageLedger
@@ -60,6 +60,8 @@ class RunCost:
     #: Model calls accounted so far (every attempt of the run).
     calls: int = 0
     _accounted: asyncio.Event = attrs.field(factory=asyncio.Event)
+    #: Ledger writes running beside the stream (awaited by :meth:`settled`).
+    _writes: list[asyncio.Task[None]] = attrs.field(factory=list)
 
     def add(self, cost: Decimal | None) -> None:
         if cost is not None:
@@ -69,6 +71,11 @@ class RunCost:
         """One more model call is priced, recorded and checked against the budgets."""
         self.calls += 1
         self._accounted.set()
+
+    async def settled(self) -> None:
+        """Wait for the ledger writes of this run's calls (before the run's end is told)."""
+        while self._writes:
+            await self._writes.pop()
 
     async def wait_for_calls(self, count: int, within: float) -> None:
         """Wait until ``count`` calls are accounted (at most ``within`` seconds)."""
@@ -101,28 +108,42 @@ class Meter:
         if error is not None:
             raise error
 
-    def wrap(self, backend: AgentBackend, model: str, cost: RunCost) -> AgentBackend:
-        """``backend`` with its model calls priced, recorded and budgeted for this run."""
-        return MeteredBackend(backend, self, model, cost)
+    def attempt(self, model: str, cost: RunCost) -> AttemptMeter:
+        """What prices, records and budgets the model calls of one attempt of a run."""
+        return AttemptMeter(self, model, cost)
 
     async def account(self, turn: Turn, model: str, usage: Usage, cost: RunCost) -> Usage:
-        """Price ``usage``, record it and stop ``turn`` if it spent a budget."""
+        """Price ``usage``, record it and stop ``turn`` if it spent a budget.
+
+        When a budget covers the run, what comes next depends on the ledger, so the write is
+        awaited here; otherwise it runs beside the stream and the run awaits it at its end
+        (:meth:`RunCost.settled`), before ``RunFinished``.
+        """
         now = dt.datetime.now(dt.UTC)
         tokens = usage.as_token_usage()
         price = self._prices().cost(turn.provider, model, tokens, now.date())
         cost.add(price)
         tenant, user = account_of(turn.request)
         entry = UsageEntry(tenant, user, turn.provider, model, now.date(), tokens, price)
+        write = self._record(turn, entry, cost, now)
+        if len(self.budgets) and self.budgets.covering(tenant, user):
+            await write
+        else:
+            cost._writes.append(asyncio.ensure_future(write))
+        return attrs.evolve(usage, cost_usd=price) if price is not None else usage
+
+    async def _record(self, turn: Turn, entry: UsageEntry, cost: RunCost, now: dt.datetime) -> None:
         ledger = self._ledger()
         try:
             await ledger.record(entry)
-            if len(self.budgets) and await self.budgets.first_spent(ledger, tenant, user, now):
+            if len(self.budgets) and await self.budgets.first_spent(
+                ledger, entry.tenant, entry.end_user_id, now
+            ):
                 cost.over_budget = True
         except Exception as exc:  # a ledger outage must not fail the user's turn
             log.error("usage_not_recorded", run_id=turn.run_id, error=scrub(repr(exc)))
         finally:
             cost.accounted()
-        return attrs.evolve(usage, cost_usd=price) if price is not None else usage
 
     def covers(self, request: RunRequest) -> bool:
         """Whether any budget covers runs like ``request``."""
@@ -164,23 +185,23 @@ class BudgetedDispatcher(ToolDispatcher):
             )
 
 
-class MeteredBackend(AgentBackend):
-    """A backend whose ``Usage`` events go through the :class:`Meter` (one per attempt)."""
+class AttemptMeter:
+    """Meters one attempt's model calls as its events pass the run loop (no generator layer
+    of its own): each ``Usage`` is priced, recorded and budgeted; once the run is over budget,
+    a ``ToolCall`` ends the turn before its tools run."""
 
-    def __init__(self, inner: AgentBackend, meter: Meter, model: str, cost: RunCost) -> None:
-        self.inner = inner
+    def __init__(self, meter: Meter, model: str, cost: RunCost) -> None:
         self._meter = meter
         self._model = model
         self._cost = cost
 
-    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        async with contextlib.aclosing(turn_events(self.inner, turn)) as events:
-            async for event in events:
-                if type(event) is Usage:
-                    event = await self._meter.account(turn, self._model, event, self._cost)
-                elif self._cost.over_budget and type(event) is ToolCall:
-                    # Tools now would feed another model call: end here, before they run
-                    # (closing the stream closes the dispatcher before it starts them).
-                    turn.request_stop(StopReason.BUDGET)
-                    return
-                yield event
+    async def __call__(self, turn: Turn, event: Event) -> Event | None:
+        """``event`` (a ``Usage`` priced), or None: the turn stops here, without it."""
+        if type(event) is Usage:
+            return await self._meter.account(turn, self._model, event, self._cost)
+        if self._cost.over_budget and type(event) is ToolCall:
+            # Tools now would feed another model call: end here, before they run (closing
+            # the backend's stream closes the dispatcher before it starts them).
+            turn.request_stop(StopReason.BUDGET)
+            return None
+        return event

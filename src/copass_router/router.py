@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
@@ -255,7 +256,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
 
         return asyncio.run(main())
 
-    async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
+    async def _begin(
+        self, request: RunRequest
+    ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
+        """Check ``request`` and claim its session: where the turn may go, what the store
+        began, the run's tools and the dispatch signing keys."""
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
         check_for_backend(request, backend, fields_in_use)
@@ -284,19 +289,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
                 user=request.message,
                 with_binding=backend.keeps_native_session,
             )
-        turn = self._turn(request, targets, start, dispatcher, keys)
-        async with contextlib.aclosing(turn) as events:
-            async for event in events:
-                yield event
+        return targets, start, dispatcher, keys
 
-    async def _turn(
-        self,
-        request: RunRequest,
-        targets: list[Target],
-        start: TurnStart,
-        dispatcher: ToolDispatcher,
-        keys: SigningKeys,
-    ) -> AsyncGenerator[Event]:
+    async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
+        # One generator from the checks to RunFinished: every event passes one layer less.
+        targets, start, dispatcher, keys = await self._begin(request)
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
@@ -323,7 +320,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
                 tools=dispatcher.specs,
                 dispatch=lambda _turn, calls: dispatcher.run(calls, context),
                 load_history=lambda: self._earlier_turns(sid, started.index, so_far),
-                dispatch_token=mint_token(
+                dispatch_token=functools.partial(  # minted if a backend asks for it
+                    mint_token,
                     keys,
                     run_id=run_id,
                     session_id=sid,
@@ -341,7 +339,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
 
         driver = TurnDriver(
             targets=targets,
-            wrap=lambda target: self.meter.wrap(target.backend, target.model, cost),
+            meter=lambda target: self.meter.attempt(target.model, cost),
             may_fail_over=lambda: not cost.over_budget,  # another provider: another call
             policy=self.failover,
             new_turn=new_turn,
@@ -370,7 +368,10 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             await driver.aclose()
             await lease.stop()
             record = driver.finish(outcome)
-            await store_turn(store, start, record, driver.turn, driver.had_binding)
+            try:
+                await store_turn(store, start, record, driver.turn, driver.had_binding)
+            finally:
+                await cost.settled()  # the usage ledger's writes, begun as the calls ended
             finished = RunFinished(
                 stop_reason=outcome,
                 usage=record.usage,

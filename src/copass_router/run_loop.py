@@ -20,6 +20,7 @@ from .events import (
     ThinkingMessage,
     ToolCall,
     ToolResult,
+    Usage,
 )
 from .logs import get_logger, scrub
 from .nesting import MAX_DEPTH, event_too_deep
@@ -29,6 +30,13 @@ from .tools import ToolContext
 from .types import StopReason
 
 log = get_logger("copass_router.run")
+
+#: Prices, records and budgets a model call's events (see :class:`~.metering.AttemptMeter`):
+#: ``(turn, Usage | ToolCall) -> the event to pass on, or None (the turn stopped)``.
+Meter = Callable[[Turn, Event], Awaitable[Event | None]]
+
+#: The events a :data:`Meter` sees.
+METERED_EVENTS = (Usage, ToolCall)
 
 #: Events that show a model request has produced output: after one, a failure is not retried.
 OUTPUT_EVENTS = (TextDelta, ThinkingDelta, Message, ThinkingMessage, ToolCall, ToolResult)
@@ -91,6 +99,7 @@ class TurnRunner:
         context: ToolContext,
         middleware: Sequence[Callable[..., Any]],
         timeout: float | None,
+        meter: Meter | None = None,
     ) -> None:
         self.turn = turn
         self.recorder = TurnRecorder()
@@ -98,6 +107,7 @@ class TurnRunner:
         self._context = context
         self._middleware = tuple(middleware)
         self._timeout = timeout
+        self._meter = meter
         self._seq = 0
         self._agen: AsyncGenerator[Event] | None = None
         self._waiting: asyncio.Task[Any] | None = None
@@ -165,7 +175,10 @@ class TurnRunner:
 
     async def events(self) -> AsyncGenerator[Event]:
         """The backend's events (and those emitted on the turn's side channel), in order."""
-        turn, record, middleware = self.turn, self.recorder.record, self._middleware
+        turn, record, middleware, meter = (
+            self.turn, self.recorder.record, self._middleware, self._meter
+        )  # fmt: skip
+        event: Event | None
         agen = self._agen = turn_events(self._backend, turn)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout if self._timeout else None
@@ -182,6 +195,8 @@ class TurnRunner:
                         event = await agen.__anext__()
                     else:
                         event = await self._next_by(agen, deadline)
+                    if meter is not None and type(event) in METERED_EVENTS:
+                        event = await meter(turn, event)  # None: the meter stopped the turn
                 finally:
                     self._waiting = None
             except StopAsyncIteration:
@@ -212,6 +227,8 @@ class TurnRunner:
                 turn.stop_reason = StopReason.END_TURN
                 agen = self._agen = turn_events(self._backend, turn)
                 continue
+            if event is None:
+                continue  # over budget: the turn ends before the call's tools run
             if event_too_deep(event):
                 failure = _too_deep_error(event, turn)
                 break

@@ -8,13 +8,11 @@ records the turn, and no two turns ever get the same index.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +21,7 @@ from ..types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from ..wire import binding_from_row, dumps, turn_from_json, turn_to_json
 from .base import LEASE_SECONDS, TurnStart
 from .sqlite_schema import connect, immediate
+from .worker import SerialWorker
 
 T = TypeVar("T")
 
@@ -49,7 +48,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path = ":memory:", *, lease_seconds: float = LEASE_SECONDS):
         self.path = str(path)
         self.lease_seconds = lease_seconds
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copass-store")
+        self._worker = SerialWorker("copass-store")
         self._conn: sqlite3.Connection | None = None
         self._applied: list[int] = []
 
@@ -63,8 +62,7 @@ class SQLiteStore:
         return await self._run(lambda c: list(self._applied))
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
+        return await self._worker.run(lambda: fn(self._connect()))
 
     # -- a turn: two calls -------------------------------------------------------------------
 
@@ -297,7 +295,7 @@ class SQLiteStore:
         if self._conn is not None:
             await self._run(close)
             self._conn = None
-        self._executor.shutdown(wait=False)
+        self._worker.shutdown()
 
 
 def _binding(c: sqlite3.Connection, session_id: str, provider: str) -> Binding | None:

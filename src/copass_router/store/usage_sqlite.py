@@ -7,17 +7,16 @@ price given to six decimal places per million tokens.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 from ..usage import Spend, UsageEntry, UsageRow
 from . import usage_sql as sql
+from .worker import SerialWorker
 
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
@@ -64,7 +63,7 @@ class SQLiteUsageLedger:
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copass-usage")
+        self._worker = SerialWorker("copass-usage")
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
@@ -99,8 +98,7 @@ class SQLiteUsageLedger:
         return self._conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connect()))
+        return await self._worker.run(lambda: fn(self._connect()))
 
     async def record(self, entry: UsageEntry) -> None:
         values = sql.entry_values(entry, entry.day.isoformat(), _pico(entry.cost_usd))
@@ -130,4 +128,4 @@ class SQLiteUsageLedger:
 
         if self._conn is not None:
             await self._run(shut)
-        self._executor.shutdown(wait=False)
+        self._worker.shutdown()

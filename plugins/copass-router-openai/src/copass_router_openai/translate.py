@@ -8,6 +8,7 @@ arguments are parsed as JSON only once the request has finished, never per fragm
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -139,10 +140,18 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+@functools.cache
+def _declared(cls: type) -> frozenset[str]:
+    """The fields an SDK model class declares (fixed when the class is made; asking pydantic
+    for ``model_fields`` costs about a microsecond each time)."""
+    return frozenset(getattr(cls, "model_fields", None) or ())
+
+
 def _extra(delta: Any, name: str) -> Any:
     """A field the SDK's model may not declare (a server's extension, e.g. reasoning text)."""
     extra = getattr(delta, "model_extra", None)
-    if extra is not None and name not in type(delta).model_fields:
+    cls: type = type(delta)
+    if extra is not None and name not in _declared(cls):
         # Undeclared: only the extras can hold it (asking the model for it raises inside
         # pydantic, a few microseconds on every chunk of a stream).
         return extra.get(name)
