@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from copass_router import (
     Error,
@@ -97,6 +98,7 @@ class RunTrace:
             },
         )
         self.parent = trace.set_span_in_context(self.span)
+        telemetry.propagate_to(context, self.parent)
         self.awaiting_first = True
         self.error: Error | None = None
         self.tools: dict[str, Span] = {}
@@ -217,7 +219,9 @@ class RunTrace:
         else:
             self.call_tools = True
         own = event.provider_data.get(ROUTER_KEY) if event.provider_data else None
-        via_callback = isinstance(own, Mapping) and own.get("dispatch") == "callback"
+        if not isinstance(own, Mapping):
+            own = {}
+        via_callback = own.get("dispatch") == "callback"
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": event.name,
@@ -234,12 +238,29 @@ class RunTrace:
         previous = self.tools.pop(event.call_id, None)
         if previous is not None:  # the same id again: close the first, keep the newest
             previous.end()
+        parent, links = self.parent, None
+        if via_callback:
+            parent, links = self._callback_parent(own)
         self.tools[event.call_id] = self.t.tracer.start_span(
             f"execute_tool {event.name}",
-            context=self.parent,
+            context=parent,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
+            links=links,
         )
+
+    def _callback_parent(self, own: Mapping[str, Any]) -> tuple[Context, list[Link] | None]:
+        """A callback's tool span: under the span the agent's ``traceparent`` names when it is
+        of this run's trace (the context the run handed the agent, or a span of the agent's
+        own within it), else under the run with a link to what the agent sent (a malformed
+        header counts as none)."""
+        carrier = own.get("trace_context")
+        remote = self.t.remote_span(carrier) if isinstance(carrier, Mapping) else None
+        if remote is None:
+            return self.parent, None
+        if remote.trace_id == self.span.get_span_context().trace_id:
+            return trace.set_span_in_context(NonRecordingSpan(remote)), None
+        return self.parent, [Link(remote)]
 
     def on_tool_result(self, event: ToolResult) -> None:
         span = self.tools.pop(event.call_id, None)
