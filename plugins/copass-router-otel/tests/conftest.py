@@ -11,6 +11,7 @@ from copass_router_otel.testing import InMemoryTelemetry, in_memory
 from copass_router import Router, Tool, tool
 
 GOOGLE_PROJECT = "emulated-project"
+ANTHROPIC_KEY = "sk-ant-api03-TESTKEY0123456789abcdefABCDEF"
 
 
 @pytest.fixture
@@ -105,3 +106,12 @@ async def google_router(
 def google_engine(deploy_engine: Callable[[str | None], str], google_router: Router) -> str:
     """A deployed agent on the emulator that calls ``google_router`` back."""
     return deploy_engine(google_router.dispatch_url)
+
+
+@pytest.fixture
+def anthropic_env() -> Iterator[dict[str, str]]:
+    """What a router needs to reach a fresh Anthropic emulator."""
+    from copass_router_anthropic.emulator import running_emulator
+
+    with running_emulator(api_key=ANTHROPIC_KEY) as emu:
+        yield {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": emu.base_url}

@@ -11,16 +11,7 @@ from copass_router_otel.testing import InMemoryTelemetry as Otel
 
 from copass_router import Router, RunStarted, Tool, ToolCall
 
-ANTHROPIC_KEY = "sk-ant-api03-TESTKEY0123456789abcdefABCDEF"
 OPENAI_KEY = "sk-test-emulator-0123456789"
-
-
-@pytest.fixture
-def anthropic_env() -> Iterator[dict[str, str]]:
-    from copass_router_anthropic.emulator import running_emulator
-
-    with running_emulator(api_key=ANTHROPIC_KEY) as emu:
-        yield {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": emu.base_url}
 
 
 @pytest.fixture(scope="module")
