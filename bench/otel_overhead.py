@@ -37,7 +37,7 @@ from copass_router import (
 from .report import Figure
 
 EVENTS = 50_000
-ROUNDS = 21
+ROUNDS = 31
 
 
 def _text(_: int) -> Event:
