@@ -23,6 +23,7 @@ from copass_router import (
     ToolCall,
     ToolResult,
     Turn,
+    Usage,
     hookimpl,
 )
 from copass_router.server import create_app, start_server
@@ -196,3 +197,47 @@ async def test_the_tool_span_follows_a_valid_header_of_the_runs_trace(
         assert tool_span.parent.span_id == run.context.span_id and not tool_span.parent.is_remote
     linked = [format(link.context.trace_id, "032x") for link in tool_span.links]
     assert linked == ([OTHER_TRACE] if case == "another trace" else [])
+
+
+class CallbackFirst(AgentBackend):
+    """A deployed agent whose tool callback overtakes its own stream: the tool's call and
+    result reach the router before the usage of the model request that asked for it (what a
+    Google run may do, the callback and the stream being two connections)."""
+
+    default_model = "agent-1"
+
+    def __init__(self, router: Callable[[], Router]) -> None:
+        self.router = router
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        assert turn.dispatch_token
+        await self.router().handle_dispatch(turn.dispatch_token, "lookup", {"city": "Paris"}, "a-1")
+        yield Usage(input_tokens=4, output_tokens=1)  # the request that asked for the tool
+        yield Message(text="sunny")
+        yield Usage(input_tokens=8, output_tokens=2)  # the request that answered
+
+
+async def test_a_callback_that_overtakes_the_stream_gives_the_same_tree(
+    make_router: Callable[..., Router], otel: Otel, lookup: Tool
+) -> None:
+    class Agent:
+        @hookimpl
+        def copass_router_register_backends(self, register: Callable[..., None]) -> None:
+            register("agent", lambda context: CallbackFirst(lambda: router))
+
+    router = make_router(plugins=[Agent(), otel.plugin], tools=[lookup])
+    events = [e async for e in router.run(provider="agent", message="go")]
+    kinds = [e.type for e in events]
+    assert kinds.index("tool_result") < kinds.index("usage")  # the race, made certain
+    assert otel.tree() == "\n".join(
+        [
+            "invoke_agent  finish_reasons=end_turn input_tokens=12 output_tokens=3",
+            "  chat agent-1  finish_reasons=tool_call input_tokens=4 output_tokens=1",
+            "  execute_tool lookup  id=a-1 dispatch=callback",
+            "  chat agent-1  finish_reasons=end_turn input_tokens=8 output_tokens=2",
+        ]
+    )
+    first, second = otel.named("chat")
+    (tool_span,) = otel.named("execute_tool")
+    assert first.start_time and tool_span.start_time and second.start_time
+    assert first.start_time <= tool_span.start_time <= second.start_time

@@ -64,6 +64,7 @@ class RunTrace:
         "error",
         "metric_attrs",
         "model",
+        "next_call",
         "parent",
         "provider",
         "provider_key",
@@ -103,6 +104,9 @@ class RunTrace:
         self.error: Error | None = None
         self.tools: dict[str, Span] = {}
         self.ended: ModelCall | None = None  # a request that ended, its finish reason unknown
+        # (start, seq) of the request a tool result began while the request that asked for the
+        # tool had not reported its usage yet: a callback may overtake the provider's stream.
+        self.next_call: tuple[int, int] | None = None
         self._open_call(started.seq)
         telemetry.runs_active.add(1, {"gen_ai.provider.name": self.provider})
 
@@ -142,6 +146,11 @@ class RunTrace:
             self._chat_span(call, "tool_call")
         else:
             self.ended = call
+        if self.next_call is not None:  # the request the early tool result began
+            start, seq = self.next_call
+            self.next_call = None
+            self._open_call(seq)
+            self.call_start_ns = start
 
     def _record_tokens(self, usage: Usage, call: ModelCall) -> None:
         attrs = {
@@ -278,7 +287,12 @@ class RunTrace:
             span.set_attribute("gen_ai.tool.call.result", event.output)
         span.end()
         self.t.tool_calls.add(1, attributes)
-        self._open_call(event.seq)  # the result goes back to the model: a new request begins
+        if self.call_start_ns is not None and self.call_tools:
+            # The request that asked for the tool has not reported its usage yet (the callback
+            # overtook the stream): the next request begins once it has.
+            self.next_call = (time.time_ns(), event.seq)
+        else:
+            self._open_call(event.seq)  # the result goes back to the model: a new request
 
     # -- errors and the end ------------------------------------------------------------------
 
