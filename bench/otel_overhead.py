@@ -6,11 +6,17 @@ SDK tracer provider (spans exported to a counter) and meter provider. Two stream
 (what nearly every event of a run is), and a "mixed" stream in which every 100 events hold one
 model request's Message and Usage and a tool call and result: two spans and four metric points
 per 100 events, far denser than a real run; its figure is the cost per span.
+
+Method, robust to a shared machine: the three routers run in interleaved rounds (the order
+rotating), each round gives each router's time per event, and the figure is the median over the
+rounds of the per-round difference to no middleware, with its quartiles and extremes and the
+load average before and after in the detail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,8 +36,8 @@ from copass_router import (
 
 from .report import Figure
 
-EVENTS = 100_000
-RUNS = 15
+EVENTS = 50_000
+ROUNDS = 31
 
 
 def _text(_: int) -> Event:
@@ -116,10 +122,30 @@ class PassThrough:
         return event
 
 
-async def _measure(make: Callable[[int], Event]) -> tuple[dict[str, float], int]:
-    """Fastest microseconds per event of each router (the least disturbed run: the difference
-    is what is measured, and it drowns in a shared machine's noise otherwise), and the spans one
-    traced run made."""
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _spread(samples: list[float]) -> dict[str, float]:
+    """Median, quartiles and extremes of ``samples`` (microseconds per event)."""
+    q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return {
+        "median": round(median, 3),
+        "q1": round(q1, 3),
+        "q3": round(q3, 3),
+        "min": round(min(samples), 3),
+        "max": round(max(samples), 3),
+    }
+
+
+async def _measure(make: Callable[[int], Event]) -> tuple[dict[str, list[float]], int]:
+    """Microseconds per event of each router in each of ROUNDS interleaved rounds (the order
+    rotates every round, so neither position nor a busy moment favours one router), and the
+    spans one traced run made."""
     plugin, exporter = _otel_plugin()
     routers = {
         name: Router(
@@ -135,34 +161,48 @@ async def _measure(make: Callable[[int], Event]) -> tuple[dict[str, float], int]
     before = exporter.count
     await _routed(routers["otel"])
     spans = exporter.count - before
+    names = list(routers)
     times: dict[str, list[float]] = {name: [] for name in routers}
-    for _ in range(RUNS):  # interleaved, so a busy moment of the machine hits all alike
-        for name, router in routers.items():
-            times[name].append(await _routed(router))
+    for round_ in range(ROUNDS):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(await _routed(routers[name]) / EVENTS * 1e6)
     for router in routers.values():
         await router.aclose()
-    return {k: min(v) / EVENTS * 1e6 for k, v in times.items()}, spans
+    return times, spans
+
+
+def _added(times: dict[str, list[float]], name: str) -> list[float]:
+    """Per round: what ``name`` cost per event beyond no middleware in the same round (a
+    paired difference: load that slows a round slows both sides of it)."""
+    return [b - a for a, b in zip(times["none"], times[name], strict=True)]
 
 
 def run() -> list[Figure]:
     """Added microseconds per event with the plugin (target: under 1 us), and per span."""
-    per_event, _ = asyncio.run(_measure(_text))
-    added = per_event["otel"] - per_event["none"]
+    load_before = _loadavg()
+    text, _ = asyncio.run(_measure(_text))
     mixed, spans = asyncio.run(_measure(_mixed))
+    load_after = _loadavg()
+    added = _added(text, "otel")
+    value = statistics.median(added)
     # What the mixed stream adds with the plugin, beyond what the plugin adds to text deltas.
-    added_mixed = mixed["otel"] - mixed["none"]
-    per_span = (added_mixed - added) * EVENTS / spans
+    per_span = (statistics.median(_added(mixed, "otel")) - value) * EVENTS / spans
     return [
         Figure(
             "1b. per-event overhead added by the otel plugin (text deltas)",
-            added,
+            value,
             "us/event",
             "< 1 us",
-            added < 1,
+            value < 1,
             {
-                "no_middleware_us": per_event["none"],
-                "one_pass_through_middleware_us": per_event["pass_through"],
-                "otel_plugin_us": per_event["otel"],
+                "method": f"median of {ROUNDS} interleaved rounds' paired differences, "
+                f"{EVENTS} events a run",
+                "added_by_otel_us": _spread(added),
+                "added_by_one_pass_through_middleware_us": _spread(_added(text, "pass_through")),
+                "no_middleware_us": _spread(text["none"]),
+                "otel_plugin_us": _spread(text["otel"]),
+                "loadavg_before_after": [load_before, load_after],
             },
         ),
         Figure(
@@ -171,6 +211,9 @@ def run() -> list[Figure]:
             "us/span",
             "",
             None,
-            {"mixed_stream_us_per_event": mixed, "spans_per_run": spans},
+            {
+                "mixed_added_by_otel_us_per_event": _spread(_added(mixed, "otel")),
+                "spans_per_run": spans,
+            },
         ),
     ]

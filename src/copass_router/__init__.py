@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         event_to_json,
     )
     from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
-    from .hookspecs import hookimpl, hookspec
+    from .hookspecs import event_types, hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
     from .logs import get_logger, scrub
     from .plugins import PluginInfo, ProviderInfo
@@ -180,6 +180,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     # For hosts: plugins, stores, coordination, prices, settings, logs
     "hookimpl",
     "hookspec",
+    "event_types",
     "BackendRegistrar",
     "ToolRegistrar",
     "StoreRegistrar",
@@ -285,6 +286,7 @@ _WHERE: dict[str, str] = {
     "Fallback": "failover",
     "MID_TURN_CODES": "failover",
     "hookimpl": "hookspecs",
+    "event_types": "hookspecs",
     "hookspec": "hookspecs",
     "ChatRequest": "http_chat",
     "HttpChatBackend": "http_chat",

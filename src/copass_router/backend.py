@@ -147,6 +147,7 @@ class Turn:
         dispatch_token: str | Callable[[], str] | None = None,
         dispatch_url: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> None:
         self.request = request
         self.run_id = run_id
@@ -157,6 +158,11 @@ class Turn:
         self.tools: tuple[ToolSpec, ...] = tuple(tools)
         self._dispatch_token = dispatch_token
         self.dispatch_url = dispatch_url
+        #: The W3C trace context (``traceparent``, ``tracestate``) to send with the provider
+        #: requests of this turn, so a deployed agent can pass it back on its tool callbacks
+        #: (see ``ToolContext.trace_context``). Read it when the turn starts; empty when no
+        #: tracer plugin set one.
+        self.trace_context: Mapping[str, str] = trace_context if trace_context is not None else {}
         self.stop_reason = StopReason.END_TURN
         self.new_binding: Binding | None = None
         self.retry_policy = retry_policy or RetryPolicy()

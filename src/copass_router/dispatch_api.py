@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from .trace_context import trace_headers
+
 if TYPE_CHECKING:
     from .dispatch_route import DispatchRoute
     from .events import ToolResult
@@ -24,6 +26,7 @@ class DispatchCallbacks:
         arguments: Mapping[str, Any],
         call_id: str,
         round_id: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> ToolResult:
         """Run a tool for a deployed agent calling back with its run-scoped token.
 
@@ -36,8 +39,15 @@ class DispatchCallbacks:
         model response that asked for them) form one round, a call without one is a round of its
         own. A call past the cap is not run: it gets an ``is_error`` result, and the turn ends
         with stop reason ``tool_limit`` (the dispatch endpoint answers ``end_turn: true``).
+
+        ``trace_context``: the W3C trace headers the callback carried (``traceparent``,
+        ``tracestate``); only well-formed ones are kept. Event middleware finds them on the
+        call's ``ToolCall``/``ToolResult`` under ``provider_data["copass_router"]
+        ["trace_context"]``, so a tracer parents the tool's span where the agent says.
         """
-        return await self._route.handle(token, tool_name, arguments, call_id, round_id)
+        return await self._route.handle(
+            token, tool_name, arguments, call_id, round_id, trace_headers(trace_context or {})
+        )
 
     async def verify_dispatch_token(self, token: str) -> None:
         """Check a dispatch token's signature and expiry (cheap: no store, no tool); raises

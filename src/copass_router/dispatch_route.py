@@ -12,6 +12,7 @@ from .errors import DispatchAuthError, RouterError
 from .events import ToolResult
 from .live_runs import LiveRuns
 from .tokens import DispatchClaims, token_key_id, verify_token
+from .trace_context import trace_headers
 
 
 class DispatchRoute:
@@ -65,16 +66,19 @@ class DispatchRoute:
         arguments: Mapping[str, Any],
         call_id: str,
         round_id: str | None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> ToolResult:
         """Run the call here if this worker runs its turn, else forward it to the one that does."""
         claims = await self.verify(token)
         coordinator = self._coordinator()
         if claims.worker is not None and claims.worker != coordinator.worker_id:
-            call = call_message(token, tool_name, arguments, call_id, round_id)
+            call = call_message(token, tool_name, arguments, call_id, round_id, trace_context)
             return read_answer(
                 await coordinator.forward(claims.worker, call, self._forward_timeout)
             )
-        return await self._live.dispatch(claims, tool_name, arguments, call_id, round_id)
+        return await self._live.dispatch(
+            claims, tool_name, arguments, call_id, round_id, trace_context
+        )
 
     async def answer_forwarded(self, call: Mapping[str, Any]) -> dict[str, Any]:
         """Run a call another worker forwarded here; the answer it sends back."""
@@ -88,6 +92,7 @@ class DispatchRoute:
                 call.get("arguments") or {},
                 call.get("call_id"),  # type: ignore[arg-type]
                 call.get("round"),
+                trace_headers(call.get("trace_context") or {}),
             )
         except RouterError as exc:
             return error_answer(exc)

@@ -12,8 +12,8 @@ two.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -32,6 +32,38 @@ if TYPE_CHECKING:
 
 hookspec = pluggy.HookspecMarker("copass_router")
 hookimpl = pluggy.HookimplMarker("copass_router")
+
+#: The attribute :func:`event_types` sets on an implementation.
+EVENT_TYPES_ATTR = "copass_router_event_types"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def event_types(*types: type[Event]) -> Callable[[F], F]:
+    """Declare the events a ``copass_router_process_event`` implementation is called for.
+
+    The run loop then never calls it for other events (a text delta costs such a middleware
+    nothing). ``RunStarted`` and ``RunFinished`` always reach it, and so does a run's first
+    event after ``RunStarted`` whatever its type (so a tracer can time it); like any middleware
+    it returns an event it does not handle unchanged. A class matches its subclasses too.
+
+        @hookimpl
+        @event_types(Usage, ToolCall, ToolResult)
+        def copass_router_process_event(event, context): ...
+
+    :param types: event classes (``copass_router.Usage``...); at least one.
+    """
+    from .events import Event
+
+    if not types or not all(isinstance(t, type) and issubclass(t, Event) for t in types):
+        raise TypeError("event_types() takes event classes, e.g. event_types(Usage, ToolCall)")
+
+    def mark(function: F) -> F:
+        setattr(function, EVENT_TYPES_ATTR, tuple(types))
+        return function
+
+    return mark
+
 
 # -------------------------------------------------------------------------------------------
 # Registration: called once per router, when it first loads its plugins. Every implementation
@@ -152,7 +184,8 @@ def copass_router_process_event(
     move one to either end); each receives what the previous one returned. Return the event
     (or a replacement, e.g. made with ``attrs.evolve``) to pass it on, or None to drop it. May
     be async: the router awaits it before calling the next. ``RunStarted`` and ``RunFinished``
-    pass through middleware too but cannot be dropped.
+    pass through middleware too but cannot be dropped. An implementation marked with
+    :func:`event_types` is called only for the events it names (and the run's bookends).
 
     :param event: the event, already stamped with ``run_id`` and ``seq``.
     :param context: the run's :class:`~copass_router.ToolContext` (run, session, end user).

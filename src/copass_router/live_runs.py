@@ -18,6 +18,8 @@ from .types import StopReason, ToolCallRequest
 
 #: Where a refused result says "the router ended this turn" (``provider_data`` key).
 _ROUTER_DATA = "router"
+#: Where a callback's ToolCall/ToolResult say they came through the callback (``provider_data``).
+_CORE_DATA = "copass_router"
 
 
 def ends_turn(result: ToolResult) -> bool:
@@ -71,6 +73,7 @@ class LiveRuns:
         arguments: Mapping[str, Any],
         call_id: str,
         round_id: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> ToolResult:
         """Run one call for the run ``claims`` names (see ``Router.handle_dispatch``)."""
         live = self._runs.get(claims.run_id)
@@ -100,7 +103,12 @@ class LiveRuns:
         future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
         live.calls[call_id] = (fingerprint, future)
         call = ToolCallRequest(call_id, tool_name, dict(arguments))
-        worker = asyncio.ensure_future(self._run_call(live, call, future))
+        # Marked, so middleware (a tracer) can tell a callback's events from in-process ones
+        # and find the trace context the agent sent back.
+        via: dict[str, Any] = {"dispatch": "callback"}
+        if trace_context:
+            via["trace_context"] = dict(trace_context)
+        worker = asyncio.ensure_future(self._run_call(live, call, future, {_CORE_DATA: via}))
         live.workers.add(worker)
         try:
             await worker
@@ -119,11 +127,12 @@ class LiveRuns:
 
     @staticmethod
     async def _run_call(
-        live: _LiveRun, call: ToolCallRequest, future: asyncio.Future[ToolResult]
+        live: _LiveRun,
+        call: ToolCallRequest,
+        future: asyncio.Future[ToolResult],
+        via: Mapping[str, Any],
     ) -> None:
         async for event in live.dispatcher.run([call], live.context):
-            # Marked, so middleware (a tracer) can tell a callback's events from in-process ones.
-            via = {"copass_router": {"dispatch": "callback"}}
             live.turn.emit(attrs.evolve(event, provider_data=via))
             if isinstance(event, ToolResult):
                 future.set_result(event)

@@ -21,6 +21,7 @@ from . import hookspecs
 from .entry_points import installed, load_reference
 from .errors import PluginLoadError
 from .hook_calls import DispatchChain, bind, registration_order
+from .hookspecs import EVENT_TYPES_ATTR
 from .logs import get_logger
 from .prices import PriceBook
 from .registrars import BackendRegistrar
@@ -263,10 +264,18 @@ class PluginHost:
         return list(self._infos.values())
 
     def middleware(self) -> list[Callable[..., Any]]:
-        """Event middleware functions ``fn(event, context)``, in plugin registration order."""
+        """Event middleware functions ``fn(event, context)``, in plugin registration order (each
+        with the event types it declared, as ``hookspecs.EVENT_TYPES_ATTR``, if it did)."""
         self.load()
         impls = self.pm.hook.copass_router_process_event.get_hookimpls()
-        return [bind(i, ("event", "context")) for i in registration_order(impls)]
+        found = []
+        for impl in registration_order(impls):
+            fn = bind(impl, ("event", "context"))
+            wanted = getattr(impl.function, EVENT_TYPES_ATTR, None)
+            if wanted is not None and fn is not impl.function:  # bind() wrapped it
+                setattr(fn, EVENT_TYPES_ATTR, wanted)
+            found.append(fn)
+        return found
 
     def dispatch_hook(self) -> DispatchChain | None:
         """The dispatch hook's chain, or None when no plugin implements it (the fast path)."""

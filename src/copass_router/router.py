@@ -299,6 +299,9 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         timeout = request.timeout or self.turn_timeout
         cost = RunCost()
         budgeted = self.meter.covers(request)
+        # One per run, shared by every attempt's tool context and turn: middleware fills it at
+        # RunStarted, before the first attempt's backend starts (a failover's turn sees it too).
+        trace_context: dict[str, str] = {}
 
         def new_turn(
             target: Target,
@@ -308,7 +311,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         ) -> tuple[Turn, ToolContext]:
             context = ToolContext(
                 run_id, sid, request.end_user_id, target.provider, target.model,
-                dict(request.metadata),
+                dict(request.metadata), trace_context=trace_context,
             )  # fmt: skip
             turn = Turn(
                 request=target.request,
@@ -332,6 +335,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
                 ),
                 dispatch_url=self.dispatch_url,
                 retry_policy=self.retry_policy,
+                trace_context=trace_context,
             )
             gated = BudgetedDispatcher(dispatcher, cost, turn, budgeted=budgeted)
             self._live.add(turn, gated, context)

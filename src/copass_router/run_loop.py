@@ -15,6 +15,8 @@ from .events import (
     Error,
     Event,
     Message,
+    RunFinished,
+    RunStarted,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
@@ -22,6 +24,7 @@ from .events import (
     ToolResult,
     Usage,
 )
+from .hookspecs import EVENT_TYPES_ATTR
 from .logs import get_logger, scrub
 from .nesting import MAX_DEPTH, event_too_deep
 from .recorder import TurnRecorder
@@ -106,6 +109,11 @@ class TurnRunner:
         self._backend = backend
         self._context = context
         self._middleware = tuple(middleware)
+        # Middleware marked with @event_types is called only for the events it names: the
+        # chain each event type goes through, made on the type's first event.
+        self._wants = tuple(getattr(fn, EVENT_TYPES_ATTR, None) for fn in self._middleware)
+        self._filtered = any(w is not None for w in self._wants)
+        self._chains: dict[type[Event], tuple[Callable[..., Any], ...]] = {}
         self._timeout = timeout
         self._meter = meter
         self._seq = 0
@@ -133,24 +141,41 @@ class TurnRunner:
         object.__setattr__(event, "seq", seq)
         return event
 
-    def _apply(self, event: Event) -> Any:
-        """``event`` through the middleware: an Event, None (dropped), or, once an async
-        middleware is met, an awaitable of either. Synchronous middleware costs no await."""
+    def _chain(self, event: Event) -> tuple[Callable[..., Any], ...]:
+        """The middleware ``event`` goes through: all of it for the run's bookends and its first
+        event (seq 1), else those that want its type."""
+        if not self._filtered or event.seq <= 1 or isinstance(event, RunStarted | RunFinished):
+            return self._middleware
+        kind = type(event)
+        chain = self._chains.get(kind)
+        if chain is None:
+            chain = self._chains[kind] = tuple(
+                fn
+                for fn, wanted in zip(self._middleware, self._wants, strict=True)
+                if wanted is None or issubclass(kind, wanted)
+            )
+        return chain
+
+    def _apply(self, event: Event, chain: tuple[Callable[..., Any], ...]) -> Any:
+        """``event`` through ``chain``: an Event, None (dropped), or, once an async middleware
+        is met, an awaitable of either. Synchronous middleware costs no await."""
         current: Any = event
-        for i, fn in enumerate(self._middleware):
+        for i, fn in enumerate(chain):
             current = fn(current, self._context)
             if current is None:
                 return None
             # An Event passes straight on; anything else must be an async middleware's
             # awaitable (cheaper than inspect.isawaitable on every event).
             if not isinstance(current, Event):
-                return self._apply_rest(current, i + 1)
+                return self._apply_rest(current, chain, i + 1)
         return current
 
-    async def _apply_rest(self, pending: Awaitable[Any], start: int) -> Event | None:
+    async def _apply_rest(
+        self, pending: Awaitable[Any], chain: tuple[Callable[..., Any], ...], start: int
+    ) -> Event | None:
         """The rest of :meth:`_apply`, from the first async middleware's awaitable on."""
         current = await pending
-        for fn in self._middleware[start:]:
+        for fn in chain[start:]:
             if current is None:
                 return None
             current = fn(current, self._context)
@@ -160,7 +185,7 @@ class TurnRunner:
         return result
 
     async def _processed(self, event: Event) -> Event | None:
-        processed = self._apply(event)
+        processed = self._apply(event, self._chain(event))
         if processed is None or isinstance(processed, Event):
             return processed
         result: Event | None = await processed
@@ -178,6 +203,7 @@ class TurnRunner:
         turn, record, middleware, meter = (
             self.turn, self.recorder.record, self._middleware, self._meter
         )  # fmt: skip
+        filtered, chains = self._filtered, self._chains
         event: Event | None
         agen = self._agen = turn_events(self._backend, turn)
         loop = asyncio.get_running_loop()
@@ -242,12 +268,18 @@ class TurnRunner:
             event = self._stamp(event)
             record(event)
             if middleware:
-                processed = self._apply(event)  # as _processed, minus a coroutine per event
-                if processed is not None and not isinstance(processed, Event):
-                    processed = await processed
-                if processed is not None:
-                    yield processed
-                continue
+                chain: tuple[Callable[..., Any], ...] | None = middleware
+                if filtered:  # _chain, with the common case inlined: the per-event path
+                    chain = chains.get(type(event))
+                    if chain is None or event.seq <= 1:
+                        chain = self._chain(event)
+                if chain:
+                    processed = self._apply(event, chain)  # as _processed, minus a coroutine
+                    if processed is not None and not isinstance(processed, Event):
+                        processed = await processed
+                    if processed is not None:
+                        yield processed
+                    continue
             yield event
         if turn.stop_requested is not None:
             await agen.aclose()  # cancels the provider's turn before the run's end is told

@@ -37,6 +37,12 @@ class ToolContext:
     provider: str
     model: str = ""
     metadata: Mapping[str, str] = attrs.field(factory=dict)
+    #: W3C trace context (``traceparent``, optionally ``tracestate``) the run's provider
+    #: requests carry, so work a provider does for the run (a deployed agent's tool callback)
+    #: joins the run's trace. Empty unless a tracer plugin's event middleware fills it when it
+    #: sees ``RunStarted`` (before the backend starts the turn); backends read it as
+    #: :attr:`Turn.trace_context`. Trace ids only: it leaves the router, so nothing secret.
+    trace_context: dict[str, str] = attrs.field(factory=dict, kw_only=True)
 
 
 @attrs.frozen

@@ -86,6 +86,7 @@ class LiveRun:
         call_id: str = "c-1",
         arguments: dict[str, Any] | None = None,
         round_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         body: dict[str, Any] = {
             "tool_name": tool_name,
@@ -97,7 +98,7 @@ class LiveRun:
         if token is not None:
             body["token"] = token
         async with httpx.AsyncClient(timeout=10) as http:
-            return await http.post(self.hosted.url + "/v1/dispatch", json=body)
+            return await http.post(self.hosted.url + "/v1/dispatch", json=body, headers=headers)
 
     async def finish(self) -> list[Event]:
         self.hosted.deployed.release.set()
@@ -164,6 +165,28 @@ async def test_a_good_call_runs_through_the_live_run(hosted: Hosted) -> None:
     results = [e for e in events if isinstance(e, ToolResult)]
     assert [(c.name, c.call_id) for c in calls] == [("lookup", "c-1")]
     assert [(r.name, r.output) for r in results] == [("lookup", "sunny in Rome")]
+
+
+async def test_the_callers_trace_headers_reach_middleware_and_a_malformed_one_is_ignored(
+    hosted: Hosted,
+) -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with LiveRun(hosted) as run:
+        token = run.token()
+        sent = {"traceparent": traceparent, "tracestate": "vendor=opaque"}
+        good = await run.call(token, call_id="traced", headers=sent)
+        bad = await run.call(
+            token, call_id="malformed", headers={"traceparent": "00-xyz-01", "tracestate": "v=1"}
+        )
+        events = await run.finish()
+    assert (good.status_code, bad.status_code) == (200, 200)  # tracing never fails a call
+    marks = {
+        e.call_id: (e.provider_data or {})["copass_router"]
+        for e in events
+        if isinstance(e, ToolCall)
+    }
+    assert marks["traced"] == {"dispatch": "callback", "trace_context": sent}
+    assert marks["malformed"] == {"dispatch": "callback"}
 
 
 async def test_a_token_is_useless_once_its_run_has_ended(hosted: Hosted) -> None:

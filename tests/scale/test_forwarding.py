@@ -24,6 +24,7 @@ from copass_router import (
 )
 
 calls: list[str] = []
+TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 
 
 @tool
@@ -55,7 +56,7 @@ class Relay(AgentBackend):
         for name, arguments, call_id in attempts:
             try:
                 result = await self.other.handle_dispatch(
-                    turn.dispatch_token or "", name, arguments, call_id
+                    turn.dispatch_token or "", name, arguments, call_id, trace_context=TRACE
                 )
                 self.outcomes.append(result.output)
             except (DispatchAuthError, InvalidRequestError) as exc:
@@ -105,6 +106,9 @@ async def test_calls_forwarded_to_the_owner_are_answered_refused_and_deduplicate
     assert isinstance(no_id, InvalidRequestError) and no_id.field == "call_id"
     # The owner's stream shows the call under its real name, once.
     assert [(c.name, c.call_id) for c in result.tool_calls] == [("lookup", "c-1")]
+    # The callback's trace headers travel with the forwarded call to the owner's middleware.
+    (call,) = result.tool_calls
+    assert (call.provider_data or {})["copass_router"]["trace_context"] == TRACE
 
 
 @pytest.mark.parametrize("coordinator", ["local", "redis"])

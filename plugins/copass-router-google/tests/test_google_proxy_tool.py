@@ -140,3 +140,43 @@ def test_names_its_round_and_passes_the_routers_end_of_turn_on() -> None:
         "is_error": True,
         "end_turn": True,  # copass_dispatch takes it out and stops the ADK run
     }
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.mark.parametrize(
+    ("trace", "sent"),
+    [
+        (
+            {"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"},
+            {"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"},
+        ),
+        (
+            {"traceparent": TRACEPARENT, "tracestate": "a\r\nX-Injected: 1"},
+            {"traceparent": TRACEPARENT},
+        ),
+        ({"traceparent": TRACEPARENT + "\r\nX-Injected: 1"}, {}),
+        ({"traceparent": TRACEPARENT.upper()}, {}),
+        ({"traceparent": "ff" + TRACEPARENT[2:]}, {}),
+        ({"traceparent": "00-" + "0" * 32 + "-b7ad6b7169203331-01"}, {}),
+        ({"tracestate": "vendor=opaque"}, {}),
+        ("00-not-a-mapping", {}),
+        (None, {}),
+    ],
+)
+def test_sends_the_runs_trace_context_as_headers_and_drops_a_malformed_one(
+    trace: object, sent: dict[str, str]
+) -> None:
+    seen: list[httpx.Headers] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={"call_id": "call_0", "output": "v1", "is_error": False})
+
+    result = call(client_for(handler), trace=trace)
+    assert result == {"tool_name": "lookup", "output": "v1", "is_error": False}  # never fails
+    (headers,) = seen
+    found = {h: headers[h] for h in ("traceparent", "tracestate") if h in headers}
+    assert found == sent
+    assert "x-injected" not in headers

@@ -3,7 +3,7 @@ through the real provider SDK (the emulators are started the way each plugin's t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,17 +11,7 @@ from copass_router_otel.testing import InMemoryTelemetry as Otel
 
 from copass_router import Router, RunStarted, Tool, ToolCall
 
-ANTHROPIC_KEY = "sk-ant-api03-TESTKEY0123456789abcdefABCDEF"
 OPENAI_KEY = "sk-test-emulator-0123456789"
-GOOGLE_PROJECT = "emulated-project"
-
-
-@pytest.fixture
-def anthropic_env() -> Iterator[dict[str, str]]:
-    from copass_router_anthropic.emulator import running_emulator
-
-    with running_emulator(api_key=ANTHROPIC_KEY) as emu:
-        yield {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": emu.base_url}
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +20,6 @@ def openai_env() -> Iterator[dict[str, str]]:
 
     with running_emulator(api_key=OPENAI_KEY) as emu:
         yield {"OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": emu.base_url}
-
-
-@pytest.fixture(scope="module")
-def google_emulator() -> Iterator[Any]:
-    from copass_router_google.emulator import running_emulator
-
-    with running_emulator() as running:
-        yield running
 
 
 def tree_of_tool_run(otel: Otel, events: list[Any], model: str, *, ordered: bool = True) -> None:
@@ -111,34 +93,10 @@ async def test_openai(
     assert str(chat["gen_ai.response.id"]).startswith("chatcmpl-")
 
 
-@pytest.fixture
-async def google_router(
-    make_router: Callable[..., Router], otel: Otel, google_emulator: Any
-) -> AsyncIterator[Router]:
-    import copass_router_google
-
-    google_emulator.reset()
-    environ = {
-        "COPASS_ROUTER_GOOGLE_BASE_URL": google_emulator.base_url,
-        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
-        "COPASS_ROUTER_GOOGLE_RETRY_DELAY": "0.01",
-        "GOOGLE_CLOUD_PROJECT": GOOGLE_PROJECT,
-    }
-    router = make_router(plugins=[copass_router_google, otel.plugin], environ=environ)
-    server = await router.start_dispatch_server()
-    yield router
-    await server.aclose()
-
-
 async def test_google_tools_through_the_dispatch_callback(
-    google_router: Router, otel: Otel, google_emulator: Any, lookup: Tool, tool_message: str
+    google_router: Router, otel: Otel, google_engine: str, lookup: Tool, tool_message: str
 ) -> None:
-    engine = google_emulator.add_engine(
-        display_name="support-agent",
-        system_prompt="You are a support agent.",
-        dispatch_url=google_router.dispatch_url,
-        project=GOOGLE_PROJECT,
-    )
+    engine = google_engine
     events = [
         e
         async for e in google_router.run(

@@ -26,15 +26,19 @@ def call_message(
     arguments: Mapping[str, Any],
     call_id: str,
     round_id: str | None,
+    trace_context: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A dispatch call as the JSON object a worker forwards."""
-    return {
+    message: dict[str, Any] = {
         "token": token,
         "tool_name": tool_name,
         "arguments": dict(arguments),
         "call_id": call_id,
         "round": round_id,
     }
+    if trace_context:
+        message["trace_context"] = dict(trace_context)
+    return message
 
 
 def result_answer(result: ToolResult) -> dict[str, Any]:

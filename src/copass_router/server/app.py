@@ -26,6 +26,7 @@ from ..errors import InvalidRequestError, RouterError
 from ..events import RunStarted
 from ..logs import get_logger, scrub
 from ..router import Router
+from ..trace_context import trace_headers
 from .access_log import AccessLog
 from .admission import RunLimits, RunSlots
 from .auth import ApiKeys, Principal, bearer_token
@@ -165,7 +166,7 @@ async def _start_run(
         body = await read_json_object(request, state.max_body_bytes)
         policy = disconnect_policy(body)
         fields = run_fields(body, principal)
-        trace = {h: v for h in ("traceparent", "tracestate") if (v := request.headers.get(h))}
+        trace = trace_headers(request.headers)  # a malformed traceparent is ignored
         if trace:  # W3C trace context, for event middleware (copass-router-otel) to parent on
             fields["metadata"] = {**fields.get("metadata", {}), **trace}
         stream = RunStream(state.router.run(**fields), state.heartbeat)

@@ -12,6 +12,10 @@ An optional ``round`` in the body groups the calls one model response made (one 
 Past the run's ``max_tool_rounds`` the call is not run: the answer is an ``is_error`` result with
 ``end_turn: true``, the run ends with stop reason ``tool_limit``, and the agent should stop
 calling its model.
+
+W3C ``traceparent`` / ``tracestate`` headers on the call (the Google agent's proxy tool sends
+back those its run handed it) reach event middleware on the call's ToolCall and ToolResult
+(``provider_data["copass_router"]["trace_context"]``); a malformed one is ignored.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import DispatchAuthError, RouterError
 from ..live_runs import ends_turn
 from ..router import Router
+from ..trace_context import trace_headers
 from .auth import bearer_token
 from .payloads import MAX_BODY_BYTES, dispatch_call, read_json_object
 from .problems import problem_for
@@ -54,7 +59,12 @@ def dispatch_endpoint(
                 raise DispatchAuthError("a dispatch call needs the run's token")
             scope_log["tool"] = call.tool_name
             result = await router.handle_dispatch(
-                call.token, call.tool_name, call.arguments, call.call_id, call.round_id
+                call.token,
+                call.tool_name,
+                call.arguments,
+                call.call_id,
+                call.round_id,
+                trace_headers(request.headers),
             )
         except RouterError as exc:
             return problem_for(exc)

@@ -2,7 +2,8 @@
 
 Per turn: resolve the engine (``reasoning_engine_id``), reuse or create the end user's ADK
 session, then ``async_stream_query`` with SSE streaming mode and a ``state_delta`` carrying the
-run-scoped dispatch token and the run's tool catalogue. Tool calls go from the agent's
+run-scoped dispatch token, the run's tool catalogue and (when a tracer set it) the run's W3C
+trace context. Tool calls go from the agent's
 copass_dispatch back to the router's dispatch endpoint, which puts ToolCall/ToolResult into this
 run's stream (``turn.merge`` shows them live).
 
@@ -44,8 +45,10 @@ from .contract import (
     TEMP_TOKEN_STATE_KEY,
     TOKEN_STATE_KEY,
     TOOLS_STATE_KEY,
+    TRACE_STATE_KEY,
     EngineContract,
     contract_of,
+    trace_headers,
 )
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
@@ -274,7 +277,12 @@ class GoogleBackend(AgentBackend):
         # an earlier turn's values never leak into this one. The token goes under a temp: key
         # (kept for the invocation, never stored in the session) where the agent reads one.
         token_key = TEMP_TOKEN_STATE_KEY if contract.per_run_settings else TOKEN_STATE_KEY
+        delta: dict[str, Any] = {}
+        trace = trace_headers(turn.trace_context)
+        if trace:  # the proxy tool sends it back on its callback (the tool span's parent)
+            delta[TRACE_STATE_KEY] = trace
         return {
+            **delta,
             token_key: turn.dispatch_token,
             SYSTEM_STATE_KEY: turn.request.system,
             MODEL_STATE_KEY: turn.request.model,

@@ -10,6 +10,10 @@ Per run, the backend passes in the ADK session's ``state_delta``:
 - ``copass_tools``: the run's tool catalogue, rendered into the instruction.
 - ``copass_system``: the run's system prompt, or None: the agent uses the deploy-time prompt.
 - ``copass_model``: the run's model, or None: the agent calls the deploy-time model.
+- ``temp:copass_trace_context``: only when a tracer plugin set the run's trace context
+  (``Turn.trace_context``): ``{"traceparent": ..., "tracestate": ...}``, which the proxy tool
+  sends back as W3C headers on its callback so the tool's span joins the run's trace. Trace ids
+  only, kept for the invocation like the token. An agent that does not read it ignores it.
 
 The values are set on every run (None included), because session state persists: a prompt one
 turn passed must not leak into the next.
@@ -22,7 +26,8 @@ version of this plugin that fixed the system prompt and model at deploy time (co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -32,6 +37,7 @@ TEMP_TOKEN_STATE_KEY = f"temp:{TOKEN_STATE_KEY}"
 TOOLS_STATE_KEY = "copass_tools"
 SYSTEM_STATE_KEY = "copass_system"
 MODEL_STATE_KEY = "copass_model"
+TRACE_STATE_KEY = "temp:copass_trace_context"
 
 CONTRACT_ENV = "COPASS_ROUTER_AGENT_CONTRACT"
 MODEL_ENV = "COPASS_ROUTER_AGENT_MODEL"
@@ -40,6 +46,34 @@ MODEL_ENV = "COPASS_ROUTER_AGENT_MODEL"
 #: 2: the run's system prompt and model reach the model (``copass_system``, ``copass_model``).
 CONTRACT_VERSION = 2
 LEGACY_CONTRACT = 1
+
+
+_TRACEPARENT = re.compile(
+    r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+)
+MAX_TRACESTATE = 512
+
+
+def trace_headers(value: object) -> dict[str, str]:
+    """The W3C headers to send for a trace context value (``traceparent`` and, beside it,
+    ``tracestate``); empty when the value holds no well-formed ``traceparent``. Both sides use
+    it: what the backend puts in the state, and what the proxy tool turns into headers (a
+    malformed value never fails a call: it is left out)."""
+    if not isinstance(value, Mapping):
+        return {}
+    traceparent = value.get("traceparent")
+    if not isinstance(traceparent, str) or not _TRACEPARENT.fullmatch(traceparent):
+        return {}
+    found = {"traceparent": traceparent}
+    tracestate = value.get("tracestate")
+    if (
+        isinstance(tracestate, str)
+        and 0 < len(tracestate) <= MAX_TRACESTATE
+        and tracestate.isascii()
+        and tracestate.isprintable()
+    ):
+        found["tracestate"] = tracestate
+    return found
 
 
 def contract_env(model: str) -> dict[str, str]:

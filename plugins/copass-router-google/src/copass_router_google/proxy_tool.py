@@ -11,6 +11,9 @@ router's answer back to the model.
   secret exists on this side.
 - One HTTP client per process. A transient failure (connection error, 408/429/5xx) is retried
   with the same call id, so the router can recognise a repeat.
+- When the run handed the agent its W3C trace context (``temp:copass_trace_context``), the
+  call carries it back as ``traceparent`` / ``tracestate`` headers, so the router's span of the
+  real tool joins the run's trace. A malformed value is left out, never an error.
 - Failures come back to the model as data (``is_error: true``); nothing is raised into ADK.
 - Each call names its ``round``: the ADK event (one model response) that asked for it, so the
   router counts parallel calls as one tool round. When the router answers ``end_turn`` (the
@@ -31,7 +34,7 @@ from typing import Any
 import httpx
 from google.adk.tools.tool_context import ToolContext
 
-from .contract import TEMP_TOKEN_STATE_KEY, TOKEN_STATE_KEY
+from .contract import TEMP_TOKEN_STATE_KEY, TOKEN_STATE_KEY, TRACE_STATE_KEY, trace_headers
 
 DISPATCH_URL_ENV = "COPASS_ROUTER_DISPATCH_URL"
 
@@ -92,6 +95,7 @@ async def copass_dispatch(
         arguments=arguments,
         call_id=call_id,
         round_id=_round_of(tool_context, call_id),
+        trace=trace_headers(tool_context.state.get(TRACE_STATE_KEY)),
     )
     if result.pop("end_turn", False):
         # The router ended the turn: the function response is final, no model call follows.
@@ -119,11 +123,15 @@ def dispatch_call(
     arguments: Mapping[str, Any] | None,
     call_id: str,
     round_id: str | None = None,
+    trace: Mapping[str, str] | None = None,
     client: httpx.Client | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
 ) -> dict[str, Any]:
-    """POST one tool call to the router and return the model-facing result (never raises)."""
+    """POST one tool call to the router and return the model-facing result (never raises).
+
+    ``trace``: W3C trace headers to send with it (see :func:`~.contract.trace_headers`).
+    """
     if not url:
         return _error(tool_name, f"copass_dispatch is not configured: {DISPATCH_URL_ENV} is unset")
     if not token:
@@ -138,6 +146,8 @@ def dispatch_call(
     }
     if round_id:
         body["round"] = round_id
+    # The token also as a header: the router checks it before reading the body.
+    headers = {**trace_headers(trace), "Authorization": f"Bearer {token}"}
     http = client or shared_client()
     problem = "no attempt made"
     for attempt in range(max(1, max_attempts)):
@@ -145,8 +155,7 @@ def dispatch_call(
             # Jittered exponential backoff; the same call id is sent again on purpose.
             time.sleep(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
         try:
-            # The token also as a header: the router checks it before reading the body.
-            response = http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+            response = http.post(url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             problem = f"the router could not be reached ({type(exc).__name__})"
             continue

@@ -62,8 +62,18 @@ class OpenTelemetry:
         return f"OpenTelemetry(runs_in_flight={len(self._runs)})"
 
     @hookimpl
+    @copass_router.event_types(
+        copass_router.RunStarted,
+        copass_router.Usage,
+        copass_router.Message,
+        copass_router.ToolCall,
+        copass_router.ToolResult,
+        copass_router.Error,
+        copass_router.RunFinished,
+    )
     def copass_router_process_event(self, event: Event, context: Any) -> Event:
-        """Look at every event (never change or drop one)."""
+        """Look at the events spans are made of (never change or drop one); the run loop does
+        not call it for text and thinking deltas, but for a run's first event of any kind."""
         run = self._runs.get(event.run_id)
         if run is None:
             if type(event) is copass_router.RunStarted:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from copass_router import (
     Error,
@@ -63,6 +64,7 @@ class RunTrace:
         "error",
         "metric_attrs",
         "model",
+        "next_call",
         "parent",
         "provider",
         "provider_key",
@@ -97,10 +99,14 @@ class RunTrace:
             },
         )
         self.parent = trace.set_span_in_context(self.span)
+        telemetry.propagate_to(context, self.parent)
         self.awaiting_first = True
         self.error: Error | None = None
         self.tools: dict[str, Span] = {}
         self.ended: ModelCall | None = None  # a request that ended, its finish reason unknown
+        # (start, seq) of the request a tool result began while the request that asked for the
+        # tool had not reported its usage yet: a callback may overtake the provider's stream.
+        self.next_call: tuple[int, int] | None = None
         self._open_call(started.seq)
         telemetry.runs_active.add(1, {"gen_ai.provider.name": self.provider})
 
@@ -140,6 +146,11 @@ class RunTrace:
             self._chat_span(call, "tool_call")
         else:
             self.ended = call
+        if self.next_call is not None:  # the request the early tool result began
+            start, seq = self.next_call
+            self.next_call = None
+            self._open_call(seq)
+            self.call_start_ns = start
 
     def _record_tokens(self, usage: Usage, call: ModelCall) -> None:
         attrs = {
@@ -217,7 +228,9 @@ class RunTrace:
         else:
             self.call_tools = True
         own = event.provider_data.get(ROUTER_KEY) if event.provider_data else None
-        via_callback = isinstance(own, Mapping) and own.get("dispatch") == "callback"
+        if not isinstance(own, Mapping):
+            own = {}
+        via_callback = own.get("dispatch") == "callback"
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": event.name,
@@ -234,12 +247,29 @@ class RunTrace:
         previous = self.tools.pop(event.call_id, None)
         if previous is not None:  # the same id again: close the first, keep the newest
             previous.end()
+        parent, links = self.parent, None
+        if via_callback:
+            parent, links = self._callback_parent(own)
         self.tools[event.call_id] = self.t.tracer.start_span(
             f"execute_tool {event.name}",
-            context=self.parent,
+            context=parent,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
+            links=links,
         )
+
+    def _callback_parent(self, own: Mapping[str, Any]) -> tuple[Context, list[Link] | None]:
+        """A callback's tool span: under the span the agent's ``traceparent`` names when it is
+        of this run's trace (the context the run handed the agent, or a span of the agent's
+        own within it), else under the run with a link to what the agent sent (a malformed
+        header counts as none)."""
+        carrier = own.get("trace_context")
+        remote = self.t.remote_span(carrier) if isinstance(carrier, Mapping) else None
+        if remote is None:
+            return self.parent, None
+        if remote.trace_id == self.span.get_span_context().trace_id:
+            return trace.set_span_in_context(NonRecordingSpan(remote)), None
+        return self.parent, [Link(remote)]
 
     def on_tool_result(self, event: ToolResult) -> None:
         span = self.tools.pop(event.call_id, None)
@@ -257,7 +287,12 @@ class RunTrace:
             span.set_attribute("gen_ai.tool.call.result", event.output)
         span.end()
         self.t.tool_calls.add(1, attributes)
-        self._open_call(event.seq)  # the result goes back to the model: a new request begins
+        if self.call_start_ns is not None and self.call_tools:
+            # The request that asked for the tool has not reported its usage yet (the callback
+            # overtook the stream): the next request begins once it has.
+            self.next_call = (time.time_ns(), event.seq)
+        else:
+            self._open_call(event.seq)  # the result goes back to the model: a new request
 
     # -- errors and the end ------------------------------------------------------------------
 

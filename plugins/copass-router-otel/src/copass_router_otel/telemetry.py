@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from importlib import metadata
 from typing import Any
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+#: W3C trace context only: what a run hands its provider never carries the application's
+#: baggage (which the global propagator would add, and which may hold anything).
+W3C = TraceContextTextMapPropagator()
 
 SCOPE = "copass_router_otel"
 
@@ -84,3 +90,18 @@ class Telemetry:
         if isinstance(carrier, Mapping) and "traceparent" in carrier:
             return propagate.extract(carrier)
         return None
+
+    @staticmethod
+    def propagate_to(context: Any, parent: Context) -> None:
+        """Put the W3C trace context of ``parent``'s span on the run's ``trace_context``, which
+        its backend sends to the provider (a deployed agent hands it back on its callbacks)."""
+        carrier = getattr(context, "trace_context", None)
+        if isinstance(carrier, MutableMapping):
+            W3C.inject(carrier, context=parent)
+
+    @staticmethod
+    def remote_span(carrier: Mapping[str, Any]) -> SpanContext | None:
+        """The span a callback's W3C headers name, or None when they are malformed."""
+        span = trace.get_current_span(W3C.extract(carrier))
+        found = span.get_span_context()
+        return found if found.is_valid else None
