@@ -375,3 +375,24 @@ async def test_a_run_s_usage_is_in_the_ledger_before_its_end_is_told() -> None:
                 assert ledger.recorded == 2  # both model calls
         rows = await router.usage()
         assert [r.calls for r in rows] == [2]
+
+
+async def test_beside_a_sqlite_store_the_ledger_uses_the_store_s_thread_and_file(
+    tmp_path: Any,
+) -> None:
+    """No second thread to wake and no second connection per model call; the rows are in the
+    store's file, where another router on that file reads them, and closing closes both."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "router.db"
+    router = Router(store=f"sqlite:///{path}", environ={}, load_entry_points=False)
+    await router.complete(provider="echo", message="a b c", end_user_id="u")
+    names = [t.name for t in threading.enumerate()]
+    assert "copass-store" in names and "copass-usage" not in names, names
+    await router.aclose()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT end_user_id, calls FROM usage_ledger").fetchall() == [("u", 1)]
+    async with Router(store=f"sqlite:///{path}", environ={}, load_entry_points=False) as again:
+        await again.complete(provider="echo", message="d", end_user_id="u")
+        assert [(r.end_user_id, r.calls) for r in await again.usage()] == [("u", 2)]

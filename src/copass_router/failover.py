@@ -256,18 +256,23 @@ class TurnDriver:
 
     def _runner(self, turn: Turn, context: ToolContext, timeout: float | None) -> TurnRunner:
         target = self.target
-        runner = TurnRunner(
-            turn, target.backend, context, self._middleware, timeout, self._meter(target)
-        )
-        runner.recorder = self.recorder
-        return runner
+        return TurnRunner(
+            turn, target.backend, context, self._middleware, timeout, self._meter(target),
+            recorder=self.recorder,
+        )  # fmt: skip
 
     async def bookend(self, event: Event) -> Event:
         """Stamp ``RunStarted``/``RunFinished`` (see :meth:`TurnRunner.bookend`)."""
         return await self.runner.bookend(event)
 
-    async def events(self) -> AsyncGenerator[Event]:
-        """The turn's events, across every attempt it takes."""
+    def events(self) -> AsyncGenerator[Event]:
+        """The turn's events, across every attempt it takes. A turn with nowhere to fail over
+        to streams its one attempt's events as they are (no layer of its own per event)."""
+        if len(self._targets) == 1:
+            return self.runner.events()
+        return self._attempts()
+
+    async def _attempts(self) -> AsyncGenerator[Event]:
         while True:
             # The last error is held back: if the turn fails over, the Failover replaces it.
             held: Error | None = None

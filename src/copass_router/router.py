@@ -272,8 +272,9 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             )
         targets = [Target(request, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
-        async with store_call("check the run's budgets"):  # the ledger lives in the store
-            await self.meter.check(request)
+        if len(self.budgets):  # no budget: nothing to check, no ledger read
+            async with store_call("check the run's budgets"):  # the ledger lives in the store
+                await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         keys = await self._route.prepare()

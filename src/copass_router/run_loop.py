@@ -103,9 +103,10 @@ class TurnRunner:
         middleware: Sequence[Callable[..., Any]],
         timeout: float | None,
         meter: Meter | None = None,
+        recorder: TurnRecorder | None = None,
     ) -> None:
         self.turn = turn
-        self.recorder = TurnRecorder()
+        self.recorder = TurnRecorder() if recorder is None else recorder
         self._backend = backend
         self._context = context
         self._middleware = tuple(middleware)

@@ -13,7 +13,8 @@ from .usage import UsageLedger, UsageRow
 def open_ledger(ledger: UsageLedger | str | None, store: SessionStore | None) -> UsageLedger:
     """The ledger ``Router(ledger=...)`` names: a ledger as given; a URL opened (SQLite, or
     ``postgresql://``); None: the one beside the session store (a store with a
-    ``usage_ledger()``, e.g. PostgreSQL, gives its own; a SQLite store's file; else memory)."""
+    ``usage_ledger()``, PostgreSQL or SQLite, gives its own; else the file at its ``path``,
+    else memory)."""
     if ledger is not None and not isinstance(ledger, str):
         return ledger
     if ledger is None:

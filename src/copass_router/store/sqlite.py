@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import SessionBusyError, SessionNotFoundError
 from ..types import Binding, SessionInfo, TranscriptTurn, TurnStatus
@@ -22,6 +22,9 @@ from ..wire import binding_from_row, dumps, turn_from_json, turn_to_json
 from .base import LEASE_SECONDS, TurnStart
 from .sqlite_schema import connect, immediate
 from .worker import SerialWorker
+
+if TYPE_CHECKING:
+    from .usage_sqlite import SQLiteUsageLedger
 
 T = TypeVar("T")
 
@@ -56,6 +59,13 @@ class SQLiteStore:
         if self._conn is None:
             self._conn, self._applied = connect(self.path)
         return self._conn
+
+    def usage_ledger(self) -> SQLiteUsageLedger:
+        """The usage ledger in this store's file, on this store's thread and connection (the
+        router uses it when this is its store)."""
+        from .usage_sqlite import SQLiteUsageLedger
+
+        return SQLiteUsageLedger.sharing(self.path, self._worker, self._connect)
 
     async def migrate(self) -> list[int]:
         """Open the file, applying pending migrations; returns the versions applied."""

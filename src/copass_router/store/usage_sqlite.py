@@ -1,7 +1,12 @@
-"""The embedded usage ledger: one SQLite table, its own connection on its own worker thread.
+"""The embedded usage ledger: one SQLite table, on a worker thread off the event loop.
 
-It may share the session store's SQLite file (WAL mode lets both connections work at once) or
-live in memory. Costs are kept as integer pico-dollars (1e-12 USD), so sums stay exact for any
+Beside a SQLite session store it lives in the store's file and runs on the store's own thread
+and connection (:meth:`SQLiteStore.usage_ledger`): a model call's write is one more job on the
+thread the turn's store calls use, not a second thread to wake and a second connection whose
+writes make the store's re-read its cached pages. Opened from a URL, it has its own connection
+on its own thread (WAL mode lets it share a file with another connection) or lives in memory.
+
+Costs are kept as integer pico-dollars (1e-12 USD), so sums stay exact for any
 price given to six decimal places per million tokens.
 """
 
@@ -65,6 +70,20 @@ class SQLiteUsageLedger:
         self.path = str(path)
         self._worker = SerialWorker("copass-usage")
         self._conn: sqlite3.Connection | None = None
+        #: The session store's connection, when the ledger runs on the store's thread.
+        self._store_conn: Callable[[], sqlite3.Connection] | None = None
+
+    @classmethod
+    def sharing(
+        cls, path: str, worker: SerialWorker, connect: Callable[[], sqlite3.Connection]
+    ) -> SQLiteUsageLedger:
+        """A ledger in a session store's file that runs on the store's ``worker`` thread and
+        the connection ``connect`` gives there. The store owns both: closing this ledger
+        closes neither."""
+        ledger = cls(path)
+        ledger._worker = worker
+        ledger._store_conn = connect
+        return ledger
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteUsageLedger:
@@ -84,6 +103,10 @@ class SQLiteUsageLedger:
         return ":memory:" if "://" in store_url else "sqlite:///" + store_url
 
     def _connect(self) -> sqlite3.Connection:
+        if self._conn is None and self._store_conn is not None:
+            conn = self._store_conn()  # between the store's transactions: none is open
+            conn.executescript(_SCHEMA)
+            self._conn = conn
         if self._conn is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +149,9 @@ class SQLiteUsageLedger:
             conn.close()
             self._conn = None
 
+        if self._store_conn is not None:  # the store's connection and thread: it closes them
+            self._conn = None
+            return
         if self._conn is not None:
             await self._run(shut)
         self._worker.shutdown()
