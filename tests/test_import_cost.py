@@ -46,3 +46,25 @@ def test_router_construction_and_provider_listing_stay_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_listing_providers_loads_no_event_or_value_classes() -> None:
+    # `copass-router providers` (bench figure 3) loads every installed plugin: none of them may
+    # pull in the run machinery (events, value types) just by being registered.
+    code = (
+        "import sys\n"
+        "from copass_router.cli import main\n"
+        "sys.argv = ['copass-router', 'providers']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED', ','.join(sorted(m for m in sys.modules if m in %r)))"
+        % (("copass_router.events", "copass_router.types", "copass_router.router"),)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = result.stdout.rsplit("LOADED", 1)[1].strip()
+    assert "otel" in result.stdout or "echo" in result.stdout  # the listing ran
+    assert loaded == ""

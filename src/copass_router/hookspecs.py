@@ -39,7 +39,7 @@ EVENT_TYPES_ATTR = "copass_router_event_types"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def event_types(*types: type[Event]) -> Callable[[F], F]:
+def event_types(*types: type[Event] | str) -> Callable[[F], F]:
     """Declare the events a ``copass_router_process_event`` implementation is called for.
 
     The run loop then never calls it for other events (a text delta costs such a middleware
@@ -51,18 +51,40 @@ def event_types(*types: type[Event]) -> Callable[[F], F]:
         @event_types(Usage, ToolCall, ToolResult)
         def copass_router_process_event(event, context): ...
 
-    :param types: event classes (``copass_router.Usage``...); at least one.
+    :param types: event classes (``copass_router.Usage``...) or their names (``"Usage"``: a
+        plugin that names them does not load the event classes until a run starts); at least
+        one.
     """
-    from .events import Event
+    from . import _WHERE  # the public names, and the module each lives in
 
-    if not types or not all(isinstance(t, type) and issubclass(t, Event) for t in types):
-        raise TypeError("event_types() takes event classes, e.g. event_types(Usage, ToolCall)")
+    def is_event(t: object) -> bool:
+        if isinstance(t, str):
+            return _WHERE.get(t) == "events"
+        from .events import Event
+
+        return isinstance(t, type) and issubclass(t, Event)
+
+    if not types or not all(is_event(t) for t in types):
+        raise TypeError(
+            "event_types() takes event classes or their names, e.g. event_types(Usage, ToolCall)"
+            " or event_types('Usage', 'ToolCall')"
+        )
 
     def mark(function: F) -> F:
         setattr(function, EVENT_TYPES_ATTR, tuple(types))
         return function
 
     return mark
+
+
+def wanted_event_types(function: Callable[..., Any]) -> tuple[type[Event], ...] | None:
+    """The event classes :func:`event_types` declared for ``function`` (None: every event)."""
+    declared = getattr(function, EVENT_TYPES_ATTR, None)
+    if declared is None:
+        return None
+    from . import events
+
+    return tuple(getattr(events, t) if isinstance(t, str) else t for t in declared)
 
 
 # -------------------------------------------------------------------------------------------

@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .errors import InvalidRequestError
-from .types import TokenCounts
+
+if TYPE_CHECKING:
+    from .types import TokenCounts
 
 _MILLION = Decimal(1_000_000)
 

@@ -24,7 +24,7 @@ from .events import (
     ToolResult,
     Usage,
 )
-from .hookspecs import EVENT_TYPES_ATTR
+from .hookspecs import wanted_event_types
 from .logs import get_logger, scrub
 from .nesting import MAX_DEPTH, event_too_deep
 from .recorder import TurnRecorder
@@ -112,7 +112,7 @@ class TurnRunner:
         self._middleware = tuple(middleware)
         # Middleware marked with @event_types is called only for the events it names: the
         # chain each event type goes through, made on the type's first event.
-        self._wants = tuple(getattr(fn, EVENT_TYPES_ATTR, None) for fn in self._middleware)
+        self._wants = tuple(wanted_event_types(fn) for fn in self._middleware)
         self._filtered = any(w is not None for w in self._wants)
         self._chains: dict[type[Event], tuple[Callable[..., Any], ...]] = {}
         self._timeout = timeout

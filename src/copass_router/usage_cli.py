@@ -7,9 +7,10 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .usage import UsageRow
+if TYPE_CHECKING:
+    from .usage import UsageRow
 
 COLUMNS = ("day", "tenant", "end_user_id", "provider", "model", "calls", "tokens", "cost_usd")
 

@@ -63,14 +63,8 @@ class OpenTelemetry:
 
     @hookimpl
     @copass_router.event_types(
-        copass_router.RunStarted,
-        copass_router.Usage,
-        copass_router.Message,
-        copass_router.ToolCall,
-        copass_router.ToolResult,
-        copass_router.Error,
-        copass_router.RunFinished,
-    )
+        "RunStarted", "Usage", "Message", "ToolCall", "ToolResult", "Error", "RunFinished"
+    )  # by name: loading the plugin loads no event class
     def copass_router_process_event(self, event: Event, context: Any) -> Event:
         """Look at the events spans are made of (never change or drop one); the run loop does
         not call it for text and thinking deltas, but for a run's first event of any kind."""
