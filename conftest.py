@@ -64,7 +64,7 @@ def _watch_for_secrets() -> Iterator[None]:
         return token
 
     patch.setattr(tokens, "mint_token", mint)
-    patch.setattr("copass_router.router.mint_token", mint)
+    patch.setattr("copass_router.run_turns.mint_token", mint)
 
     real_stamp = run_loop.TurnRunner._stamp
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
-from .backend import AgentBackend, BackendContext, ResourceCache, Turn
+from .backend import AgentBackend, BackendContext, ResourceCache
 from .budgets import Budget, Budgets, budgets_from_env
 from .coordination import Coordinator, SigningKeys, open_coordinator
 from .dispatch_api import DispatchCallbacks
@@ -23,25 +22,23 @@ from .events import Error, Event, RunFinished, RunStarted
 from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .live_runs import LiveRuns
 from .logs import get_logger
-from .metering import BudgetedDispatcher, Meter, RunCost
+from .metering import Meter, RunCost
 from .outages import store_call
 from .plugins import PluginHost, ProviderInfo
 from .recorder import store_turn
 from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
 from .results import RunResult, collect
 from .retries import RetryPolicy
+from .run_turns import RunTurns
 from .sessions_api import SessionsAPI
 from .settings import env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
-from .tokens import mint_token
-from .tools import Tool, ToolContext, ToolDispatcher, as_tool
+from .tools import Tool, ToolDispatcher, as_tool
 from .types import (
-    Binding,
     RunRequest,
     StopReason,
-    TranscriptTurn,
 )
 from .usage import UsageLedger
 from .usage_api import UsageAPI
@@ -299,48 +296,22 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
         cost = RunCost()
-        budgeted = self.meter.covers(request)
-        # One per run, shared by every attempt's tool context and turn: middleware fills it at
-        # RunStarted, before the first attempt's backend starts (a failover's turn sees it too).
-        trace_context: dict[str, str] = {}
-
-        def new_turn(
-            target: Target,
-            history: Sequence[TranscriptTurn],
-            binding: Binding | None,
-            so_far: TranscriptTurn | None = None,
-        ) -> tuple[Turn, ToolContext]:
-            context = ToolContext(
-                run_id, sid, request.end_user_id, target.provider, target.model,
-                dict(request.metadata), trace_context=trace_context,
-            )  # fmt: skip
-            turn = Turn(
-                request=target.request,
-                run_id=run_id,
-                session_id=sid,
-                model=target.model,
-                history=history,
-                binding=binding,
-                tools=dispatcher.specs,
-                dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-                load_history=lambda: self._earlier_turns(sid, started.index, so_far),
-                dispatch_token=functools.partial(  # minted if a backend asks for it
-                    mint_token,
-                    keys,
-                    run_id=run_id,
-                    session_id=sid,
-                    end_user_id=request.end_user_id,
-                    tools=dispatcher.names(),
-                    ttl=(timeout or 3600) + 60,
-                    worker=self.coordinator.worker_id,
-                ),
-                dispatch_url=self.dispatch_url,
-                retry_policy=self.retry_policy,
-                trace_context=trace_context,
-            )
-            gated = BudgetedDispatcher(dispatcher, cost, turn, budgeted=budgeted)
-            self._live.add(turn, gated, context)
-            return turn, context
+        new_turn = RunTurns(
+            request=request,
+            run_id=run_id,
+            session_id=sid,
+            index=started.index,
+            dispatcher=dispatcher,
+            keys=keys,
+            timeout=timeout,
+            cost=cost,
+            budgeted=self.meter.covers(request),
+            worker_id=self.coordinator.worker_id,
+            dispatch_url=self.dispatch_url,
+            retry_policy=self.retry_policy,
+            live=self._live,
+            load_turns=self.store.load_turns,
+        )
 
         driver = TurnDriver(
             targets=targets,
@@ -393,10 +364,3 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         """Cancel a run in flight here as breaking out of its stream does, but let the stream
         end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
         return self._live.cancel(run_id, reason)
-
-    async def _earlier_turns(
-        self, sid: str, before: int, so_far: TranscriptTurn | None = None
-    ) -> list[TranscriptTurn]:
-        # ``so_far``: what failed attempts of this turn did, when the turn failed over.
-        earlier = [t for t in await self.store.load_turns(sid) if t.index < before]
-        return [*earlier, so_far] if so_far is not None else earlier
