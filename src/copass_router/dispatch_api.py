@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from .coordination.forwarding import DispatchCall
 from .trace_context import trace_headers
 
 if TYPE_CHECKING:
@@ -45,9 +46,10 @@ class DispatchCallbacks:
         call's ``ToolCall``/``ToolResult`` under ``provider_data["copass_router"]
         ["trace_context"]``, so a tracer parents the tool's span where the agent says.
         """
-        return await self._route.handle(
-            token, tool_name, arguments, call_id, round_id, trace_headers(trace_context or {})
+        call = DispatchCall(
+            tool_name, arguments, call_id, round_id, trace_headers(trace_context or {})
         )
+        return await self._route.handle(token, call)
 
     async def verify_dispatch_token(self, token: str) -> None:
         """Check a dispatch token's signature and expiry (cheap: no store, no tool); raises

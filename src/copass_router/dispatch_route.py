@@ -7,12 +7,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .coordination import Coordinator, SigningKeys
-from .coordination.forwarding import call_message, error_answer, read_answer, result_answer
+from .coordination.forwarding import DispatchCall, error_answer, read_answer, result_answer
 from .errors import DispatchAuthError, RouterError
 from .events import ToolResult
 from .live_runs import LiveRuns
 from .tokens import DispatchClaims, token_key_id, verify_token
-from .trace_context import trace_headers
 
 
 class DispatchRoute:
@@ -59,41 +58,23 @@ class DispatchRoute:
             keys = await self._keys(refresh=True)
         return verify_token(keys, token)
 
-    async def handle(
-        self,
-        token: str,
-        tool_name: str,
-        arguments: Mapping[str, Any],
-        call_id: str,
-        round_id: str | None,
-        trace_context: Mapping[str, str] | None = None,
-    ) -> ToolResult:
+    async def handle(self, token: str, call: DispatchCall) -> ToolResult:
         """Run the call here if this worker runs its turn, else forward it to the one that does."""
         claims = await self.verify(token)
         coordinator = self._coordinator()
         if claims.worker is not None and claims.worker != coordinator.worker_id:
-            call = call_message(token, tool_name, arguments, call_id, round_id, trace_context)
             return read_answer(
-                await coordinator.forward(claims.worker, call, self._forward_timeout)
+                await coordinator.forward(claims.worker, call.message(token), self._forward_timeout)
             )
-        return await self._live.dispatch(
-            claims, tool_name, arguments, call_id, round_id, trace_context
-        )
+        return await self._live.dispatch(claims, call)
 
-    async def answer_forwarded(self, call: Mapping[str, Any]) -> dict[str, Any]:
+    async def answer_forwarded(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Run a call another worker forwarded here; the answer it sends back."""
         try:
-            claims = await self.verify(str(call.get("token")))
+            claims = await self.verify(str(message.get("token")))
             if claims.worker != self._coordinator().worker_id:
                 raise DispatchAuthError("the run has ended (its worker is gone)", forbidden=True)
-            result = await self._live.dispatch(
-                claims,
-                str(call.get("tool_name")),
-                call.get("arguments") or {},
-                call.get("call_id"),  # type: ignore[arg-type]
-                call.get("round"),
-                trace_headers(call.get("trace_context") or {}),
-            )
+            result = await self._live.dispatch(claims, DispatchCall.from_message(message))
         except RouterError as exc:
             return error_answer(exc)
         return result_answer(result)

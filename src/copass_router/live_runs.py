@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from .backend import Turn
+from .coordination.forwarding import DispatchCall
 from .errors import DispatchAuthError, InvalidRequestError
 from .events import Error, ToolResult
 from .tokens import DispatchClaims
@@ -66,16 +67,11 @@ class LiveRuns:
             for worker in live.workers:
                 worker.cancel()
 
-    async def dispatch(
-        self,
-        claims: DispatchClaims,
-        tool_name: str,
-        arguments: Mapping[str, Any],
-        call_id: str,
-        round_id: str | None = None,
-        trace_context: Mapping[str, str] | None = None,
-    ) -> ToolResult:
+    async def dispatch(self, claims: DispatchClaims, call: DispatchCall) -> ToolResult:
         """Run one call for the run ``claims`` names (see ``Router.handle_dispatch``)."""
+        tool_name, arguments, call_id, round_id = (
+            call.tool_name, call.arguments, call.call_id, call.round_id
+        )  # fmt: skip
         live = self._runs.get(claims.run_id)
         if live is None or live.context.session_id != claims.session_id:
             raise DispatchAuthError(f"run {claims.run_id} has ended", forbidden=True)
@@ -102,13 +98,13 @@ class LiveRuns:
         live.last_round = round_id
         future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
         live.calls[call_id] = (fingerprint, future)
-        call = ToolCallRequest(call_id, tool_name, dict(arguments))
+        request = ToolCallRequest(call_id, tool_name, dict(arguments))
         # Marked, so middleware (a tracer) can tell a callback's events from in-process ones
         # and find the trace context the agent sent back.
         via: dict[str, Any] = {"dispatch": "callback"}
-        if trace_context:
-            via["trace_context"] = dict(trace_context)
-        worker = asyncio.ensure_future(self._run_call(live, call, future, {_CORE_DATA: via}))
+        if call.trace_context:
+            via["trace_context"] = dict(call.trace_context)
+        worker = asyncio.ensure_future(self._run_call(live, request, future, {_CORE_DATA: via}))
         live.workers.add(worker)
         try:
             await worker

@@ -18,27 +18,45 @@ import attrs
 
 from ..errors import DispatchAuthError, InvalidRequestError, RouterError
 from ..events import ToolResult
+from ..trace_context import trace_headers
 
 
-def call_message(
-    token: str,
-    tool_name: str,
-    arguments: Mapping[str, Any],
-    call_id: str,
-    round_id: str | None,
-    trace_context: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """A dispatch call as the JSON object a worker forwards."""
-    message: dict[str, Any] = {
-        "token": token,
-        "tool_name": tool_name,
-        "arguments": dict(arguments),
-        "call_id": call_id,
-        "round": round_id,
-    }
-    if trace_context:
-        message["trace_context"] = dict(trace_context)
-    return message
+@attrs.frozen
+class DispatchCall:
+    """One ``copass_dispatch`` call, as every layer between the endpoint and the live run
+    passes it on (the token, checked first, travels beside it)."""
+
+    tool_name: str
+    arguments: Mapping[str, Any]
+    call_id: str
+    #: The model response that asked for the call (calls of one response are one tool round).
+    round_id: str | None = None
+    #: The W3C trace headers the callback carried, already checked (``trace_headers``).
+    trace_context: Mapping[str, str] = attrs.field(factory=dict)
+
+    def message(self, token: str) -> dict[str, Any]:
+        """The call as the JSON object a worker forwards."""
+        message: dict[str, Any] = {
+            "token": token,
+            "tool_name": self.tool_name,
+            "arguments": dict(self.arguments),
+            "call_id": self.call_id,
+            "round": self.round_id,
+        }
+        if self.trace_context:
+            message["trace_context"] = dict(self.trace_context)
+        return message
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> DispatchCall:
+        """The call a forwarded JSON object carries (its trace headers checked again)."""
+        return cls(
+            str(message.get("tool_name")),
+            message.get("arguments") or {},
+            message.get("call_id"),  # type: ignore[arg-type]  # checked where it runs
+            message.get("round"),
+            trace_headers(message.get("trace_context") or {}),
+        )
 
 
 def result_answer(result: ToolResult) -> dict[str, Any]:
