@@ -165,7 +165,7 @@ async def soak(args: argparse.Namespace) -> Tally:
         where = "2 workers, Redis" if args.redis else "1 worker, memory"
         print(
             f"runs {tally.runs}  events {tally.events}  connections {proxy.connections}  "
-            f"cut {proxy.cuts}  in {elapsed:.1f} s  ({where})"
+            f"cut {proxy.cut}  in {elapsed:.1f} s  ({where})"
         )
     return tally
 
