@@ -12,8 +12,8 @@ from copass_router import AgentBackend, Event, Router, TextDelta, Turn, hookimpl
 
 from .report import Figure
 
-EVENTS = 100_000
-RUNS = 9
+EVENTS = 20_000
+RUNS = 41
 
 
 class FloodBackend(AgentBackend):

@@ -16,6 +16,10 @@ from .events import Error, Event, ToolCall
 
 MAX_DEPTH = 64
 
+#: The event classes with a free-form value of their own (besides ``provider_data``): the only
+#: ones :func:`event_too_deep` walks when ``provider_data`` is None.
+FREE_FORM_EVENTS = frozenset({ToolCall, Error})
+
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether ``value`` nests mappings and lists more than ``limit`` levels deep."""

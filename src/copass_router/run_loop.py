@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -26,13 +27,30 @@ from .events import (
 )
 from .hookspecs import wanted_event_types
 from .logs import get_logger, scrub
-from .nesting import MAX_DEPTH, event_too_deep
+from .nesting import FREE_FORM_EVENTS, MAX_DEPTH, event_too_deep
 from .recorder import TurnRecorder
 from .retries import retry_delay
 from .tools import ToolContext
 from .types import StopReason
 
 log = get_logger("copass_router.run")
+
+# The per-event path asks for the task awaiting the backend on every event: on Python 3.11
+# ``asyncio.current_task`` is a Python function around this dict lookup (a frame per event);
+# from 3.12 it is C.
+if sys.version_info < (3, 12):
+    from asyncio.tasks import _current_tasks
+
+    _current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = (
+        _current_tasks.get
+    )
+else:
+    _current_task = asyncio.current_task
+
+# Stamping sets two fields of a frozen event the router has just been handed: through the slots'
+# own descriptors, half the cost of object.__setattr__ by name.
+_set_run_id = Event.__dict__["run_id"].__set__
+_set_seq = Event.__dict__["seq"].__set__
 
 #: Prices, records and budgets a model call's events (see :class:`~.metering.AttemptMeter`):
 #: ``(turn, Usage | ToolCall) -> the event to pass on, or None (the turn stopped)``.
@@ -138,8 +156,8 @@ class TurnRunner:
         self._seq = seq + 1
         if event.run_id:  # an event object seen before: never mutate what others may hold
             return attrs.evolve(event, run_id=self.turn.run_id, seq=seq)
-        object.__setattr__(event, "run_id", self.turn.run_id)
-        object.__setattr__(event, "seq", seq)
+        _set_run_id(event, self.turn.run_id)
+        _set_seq(event, seq)
         return event
 
     def _chain(self, event: Event) -> tuple[Callable[..., Any], ...]:
@@ -161,14 +179,14 @@ class TurnRunner:
         """``event`` through ``chain``: an Event, None (dropped), or, once an async middleware
         is met, an awaitable of either. Synchronous middleware costs no await."""
         current: Any = event
+        context, cls = self._context, event.__class__
         for i, fn in enumerate(chain):
-            current = fn(current, self._context)
-            if current is None:
-                return None
-            # An Event passes straight on; anything else must be an async middleware's
-            # awaitable (cheaper than inspect.isawaitable on every event).
-            if not isinstance(current, Event):
-                return self._apply_rest(current, chain, i + 1)
+            current = fn(current, context)
+            # An Event passes straight on (the same class: no isinstance); None drops it;
+            # anything else must be an async middleware's awaitable (cheaper than
+            # inspect.isawaitable on every event).
+            if current.__class__ is not cls and not isinstance(current, Event):
+                return None if current is None else self._apply_rest(current, chain, i + 1)
         return current
 
     async def _apply_rest(
@@ -204,14 +222,15 @@ class TurnRunner:
         turn, record, middleware, meter = (
             self.turn, self.recorder.record, self._middleware, self._meter
         )  # fmt: skip
-        filtered, chains = self._filtered, self._chains
+        filtered, chains, run_id = self._filtered, self._chains, turn.run_id
+        add_text = self.recorder.add_text
         event: Event | None
         agen = self._agen = turn_events(self._backend, turn)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
         produced = False
-        current_task = asyncio.current_task
+        current_task = _current_task
         while turn.stop_requested is None:
             # The task awaiting the backend, for _interrupt: asked per event, since a consumer
             # may change tasks (passing the loop spares Python 3.11 looking it up again).
@@ -256,18 +275,29 @@ class TurnRunner:
                 continue
             if event is None:
                 continue  # over budget: the turn ends before the call's tools run
-            if event_too_deep(event):
+            cls = type(event)
+            if (event.provider_data is not None or cls in FREE_FORM_EVENTS) and event_too_deep(
+                event
+            ):
                 failure = _too_deep_error(event, turn)
                 break
             if turn._side:
                 async for out in self._emit(turn.drain()):
                     yield out
-            if type(event) is Error and event.code not in ERROR_CODES:
-                event = neutral_error(event)
+            if cls is Error and event.code not in ERROR_CODES:  # type: ignore[attr-defined]
+                event = neutral_error(event)  # type: ignore[arg-type]
             elif not produced and isinstance(event, OUTPUT_EVENTS):
                 produced = True
-            event = self._stamp(event)
-            record(event)
+            if event.run_id:
+                event = self._stamp(event)
+            else:  # _stamp's common case, inlined: the per-event path
+                _set_run_id(event, run_id)
+                _set_seq(event, self._seq)
+                self._seq += 1
+            if cls is TextDelta:  # record's most common case, minus a call
+                add_text(event.text)  # type: ignore[attr-defined]
+            else:
+                record(event)
             if middleware:
                 chain: tuple[Callable[..., Any], ...] | None = middleware
                 if filtered:  # _chain, with the common case inlined: the per-event path

@@ -14,6 +14,7 @@ import attrs
 
 from .events import Event, ToolCall, ToolResult
 from .types import ToolCallRequest, ToolSpec
+from .worker_threads import ToolThreads
 
 _JSON_TYPES: dict[Any, str] = {
     str: "string",
@@ -141,6 +142,9 @@ def as_tool(value: Tool | Callable[..., Any]) -> Tool:
 #: (it would fill the model's context and the router's memory on every later turn).
 MAX_OUTPUT_CHARS = 1_000_000
 
+#: Where sync tools run: off the event loop, on threads shared by every router in the process.
+_SYNC_TOOLS = ToolThreads()
+
 
 def _encode_output(value: Any) -> str:
     if isinstance(value, str):
@@ -221,11 +225,11 @@ class ToolDispatcher:
         for call in calls:
             arguments = dict(call.arguments) if isinstance(call.arguments, Mapping) else {}
             yield ToolCall(call_id=call.call_id, name=call.name, arguments=arguments)
+        if len(calls) == 1:  # one call: awaited here, no task of its own to create and wake
+            yield await self.call(calls[0], context)
+            return
         tasks = [asyncio.ensure_future(self.call(c, context)) for c in calls]
         try:
-            if len(tasks) == 1:  # one call: its task is the first done (as_completed: ~10 us)
-                yield await tasks[0]
-                return
             for next_done in asyncio.as_completed(tasks):
                 yield await next_done
         finally:
@@ -287,7 +291,7 @@ class ToolDispatcher:
                 if tool.is_async:
                     result = await tool.function(**kwargs)
                 else:
-                    result = await asyncio.to_thread(tool.function, **kwargs)
+                    result = await _SYNC_TOOLS.run(tool.function, **kwargs)
         except TimeoutError:
             return f"tool {call.name!r} timed out after {timeout:g} s", True
         return result, False

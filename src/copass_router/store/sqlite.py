@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import SessionBusyError, SessionNotFoundError
 from ..types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from ..wire import binding_from_row, dumps, turn_from_json, turn_to_json
+from ..worker_threads import SerialWorker
 from .base import LEASE_SECONDS, TurnStart
 from .sqlite_schema import connect, immediate
-from .worker import SerialWorker
 
 if TYPE_CHECKING:
     from .usage_sqlite import SQLiteUsageLedger

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..usage import Spend, UsageEntry, UsageRow
+from ..worker_threads import SerialWorker
 from . import usage_sql as sql
-from .worker import SerialWorker
 
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
