@@ -39,7 +39,7 @@ log = get_logger("copass_router.run")
 # ``asyncio.current_task`` is a Python function around this dict lookup (a frame per event);
 # from 3.12 it is C.
 if sys.version_info < (3, 12):
-    from asyncio.tasks import _current_tasks
+    from asyncio.tasks import _current_tasks  # type: ignore[attr-defined]
 
     _current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None] = (
         _current_tasks.get
