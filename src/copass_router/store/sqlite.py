@@ -92,12 +92,12 @@ class SQLiteStore:
         def begin(c: sqlite3.Connection) -> TurnStart:
             now = time.time()
             with immediate(c):
-                if session_id is None:
+                if session_id is None:  # a new session, claimed as it is made
                     sid = f"ses_{uuid.uuid4().hex}"
                     c.execute(
                         "INSERT INTO sessions (session_id, end_user_id, turn_count, created_at, "
-                        "updated_at) VALUES (?, ?, 0, ?, ?)",
-                        (sid, end_user_id, now, now),
+                        "updated_at, lease_token, lease_expires) VALUES (?, ?, 1, ?, ?, 1, ?)",
+                        (sid, end_user_id, now, now, now + ttl),
                     )
                     index, lease, created = 0, 1, now
                 else:
@@ -114,22 +114,27 @@ class SQLiteStore:
                         if expires > now:
                             raise SessionBusyError(sid)
                         c.execute(_INTERRUPT, (sid, index - 1))
+                    c.execute(
+                        "UPDATE sessions SET turn_count = ?, updated_at = ?, lease_token = ?, "
+                        "lease_expires = ? WHERE session_id = ?",
+                        (index + 1, now, lease, now + ttl, sid),
+                    )
                 turn = TranscriptTurn(index, run_id, provider, model, user)
                 c.execute(
                     "INSERT INTO turns (session_id, idx, body, status) VALUES (?, ?, ?, ?)",
                     (sid, index, turn_to_json(turn), TurnStatus.RUNNING.value),
                 )
-                c.execute(
-                    "UPDATE sessions SET turn_count = ?, updated_at = ?, lease_token = ?, "
-                    "lease_expires = ? WHERE session_id = ?",
-                    (index + 1, now, lease, now + ttl, sid),
+                fresh = session_id is None  # made just now: no binding, no earlier turns
+                binding = _binding(c, sid, provider) if with_binding and not fresh else None
+                bodies = (
+                    c.execute(
+                        "SELECT body FROM turns WHERE session_id = ? AND idx >= ? AND idx < ? "
+                        "ORDER BY idx",
+                        (sid, binding.synced_turns if binding else 0, index),
+                    ).fetchall()
+                    if not fresh
+                    else []
                 )
-                binding = _binding(c, sid, provider) if with_binding else None
-                bodies = c.execute(
-                    "SELECT body FROM turns WHERE session_id = ? AND idx >= ? AND idx < ? "
-                    "ORDER BY idx",
-                    (sid, binding.synced_turns if binding else 0, index),
-                ).fetchall()
             return TurnStart(
                 session=SessionInfo(sid, end_user_id, index + 1, created, now),
                 turn=turn,
