@@ -62,17 +62,18 @@ async def _routed(router: Router) -> float:
     return time.thread_time() - start
 
 
-async def _measure(middleware: int) -> list[float]:
-    """Added seconds per event, one sample per round; each round runs direct then routed."""
+async def _measure(middleware: int) -> tuple[list[float], list[float]]:
+    """Seconds per event of the bare backend and of ``Router.run``, one sample each per round;
+    each round runs direct then routed."""
     plugins: list[object] = [FloodPlugin(), *(PassThrough() for _ in range(middleware))]
     router = Router(plugins=plugins, load_entry_points=False, store=":memory:", environ={})
     await _routed(router)  # warm up: plugin loading, store, imports
-    added = []
+    direct, routed = [], []
     for _ in range(RUNS):
-        direct = await _direct()
-        added.append((await _routed(router) - direct) / EVENTS)
+        direct.append(await _direct() / EVENTS)
+        routed.append(await _routed(router) / EVENTS)
     await router.aclose()
-    return added
+    return direct, routed
 
 
 def run() -> list[Figure]:
@@ -80,8 +81,12 @@ def run() -> list[Figure]:
     rounds; the spread across rounds is in the detail)."""
     figures = []
     for middleware, target in ((0, 1.0), (3, 2.0)):
-        samples = sorted(s * 1e6 for s in asyncio.run(_measure(middleware)))
+        direct, routed = asyncio.run(_measure(middleware))
+        samples = sorted((r - d) * 1e6 for d, r in zip(direct, routed, strict=True))
         added_us = statistics.median(samples)
+        # The steadiest view on a noisy machine: the fastest routed round against the fastest
+        # direct one (reported beside the median, which is what the target is judged on).
+        fastest_us = (min(routed) - min(direct)) * 1e6
         figures.append(
             Figure(
                 f"1. per-event overhead, {middleware} middleware",
@@ -89,7 +94,11 @@ def run() -> list[Figure]:
                 "us/event",
                 f"<= {target:g} us",
                 added_us <= target,
-                {"rounds_us": samples, "spread_us": [samples[0], samples[-1]]},
+                {
+                    "quartiles_us": statistics.quantiles(samples, n=4),
+                    "spread_us": [samples[0], samples[-1]],
+                    "fastest_rounds_us": fastest_us,
+                },
             )
         )
     return figures
