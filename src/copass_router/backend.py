@@ -313,21 +313,21 @@ class Turn:
         provider's next event. ``source`` is iterated in one helper task and closed on exit,
         also as soon as the core ends the turn (:meth:`request_stop`).
         """
-        # One queue carries the provider's items and the wake-ups of emit/request_stop, so
+        # One mailbox carries the provider's items and the wake-ups of emit/request_stop, so
         # waiting for either is one await (no helper tasks per item).
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        queue = _Mailbox()
 
         async def pump() -> None:
             try:
                 async for item in source:
-                    await queue.put(("item", item))
+                    queue.put(("item", item))
             except BaseException as exc:  # handed to the consumer, which re-raises it
-                await queue.put(("error", exc))
+                queue.put(("error", exc))
                 return
-            await queue.put(("end", None))
+            queue.put(("end", None))
 
         task = asyncio.create_task(pump())
-        self._wake = lambda: queue.put_nowait(("wake", None))
+        self._wake = lambda: queue.put(("wake", None))
         try:
             while True:
                 while self._side:
@@ -351,6 +351,32 @@ class Turn:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+class _Mailbox:
+    """Items in order from one task to another: an unbounded ``asyncio.Queue`` without the
+    coroutine per put and the bookkeeping (on the per-event path of :meth:`Turn.merge`)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: tuple[str, Any]) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> tuple[str, Any]:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
 
 
 async def _nothing() -> AsyncIterator[Event]:

@@ -9,6 +9,7 @@ client itself sent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,6 +102,23 @@ def raw(event: Any) -> dict[str, Any]:
     return dict(event) if isinstance(event, Mapping) else {"value": str(event)}
 
 
+@functools.cache
+def _declares_id(cls: type) -> bool:
+    """Whether the SDK's event class has an ``id`` field (delta events have none; fixed when the
+    class is made). Not an SDK model (no ``model_fields``): ask the object."""
+    fields = getattr(cls, "model_fields", None)
+    return fields is None or "id" in fields
+
+
+def _event_id(event: Any) -> Any:
+    """The event's ``id``, None if it has none. Asking a pydantic model for a field it lacks
+    raises and catches an AttributeError inside pydantic: microseconds on every text delta."""
+    cls: type = type(event)
+    if _declares_id(cls):
+        return getattr(event, "id", None)
+    return (getattr(event, "__pydantic_extra__", None) or {}).get("id")
+
+
 def _pd(data: Mapping[str, Any]) -> dict[str, Any]:
     return {PROVIDER: dict(data)}
 
@@ -146,7 +164,7 @@ class Translator:
 
     def translate(self, event: Any) -> list[Event | Action]:
         """Neutral events and actions for one stream event (each event id counts once)."""
-        event_id = getattr(event, "id", None)
+        event_id = _event_id(event)
         if isinstance(event_id, str):
             if event_id in self._seen:
                 return []
