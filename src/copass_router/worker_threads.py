@@ -146,11 +146,11 @@ class ToolThreads:
     def __init__(self, name: str = "copass-tool", max_threads: int | None = None) -> None:
         self._name = name
         self._max = max_threads or min(32, (os.cpu_count() or 1) + 4)
-        self._lock = threading.Lock()
         self._reset()
         os.register_at_fork(after_in_child=self._reset)  # a child has none of the threads
 
     def _reset(self) -> None:
+        self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._threads = 0
         #: Threads waiting for a call that no queued call has claimed yet.
@@ -166,9 +166,9 @@ class ToolThreads:
             if self._free:
                 self._free -= 1
             elif self._threads < self._max:
-                self._threads += 1
-                name = f"{self._name}-{self._threads}"
+                name = f"{self._name}-{self._threads + 1}"
                 threading.Thread(target=self._serve, name=name, daemon=True).start()
+                self._threads += 1  # (counted once it runs: a failed start raises here)
         self._jobs.put((call, loop, future))
         return future
 
