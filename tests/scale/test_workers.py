@@ -95,9 +95,13 @@ async def test_a_callback_for_a_run_whose_worker_is_gone_is_refused(
     await asyncio.to_thread(a.start)
     await asyncio.to_thread(b.start)
     token_file = Path(str(ledger) + ".token")
-    run = asyncio.create_task(_consume(a.url, "callback", "hold", []))
+    seen: list[Any] = []
+    run = asyncio.create_task(_consume(a.url, "callback", "hold", seen))
     await eventually(lambda: token_file.exists() and token_file.read_text())
     token = await asyncio.to_thread(token_file.read_text)
+    # The client has the run's id (from its first event) before A dies, so it can resume on B:
+    # killed before the response began, the run is lost to the client, which says so.
+    await eventually(lambda: seen)
     a.kill()
     async with httpx.AsyncClient(timeout=30) as http:
         answer = await http.post(
