@@ -136,6 +136,9 @@ async def test_a_worker_killed_mid_turn(
         env = {"ANTHROPIC_BASE_URL": emu.base_url}
         await asyncio.to_thread(a.start, **env)
         await asyncio.to_thread(b.start, **env)
+        # B has its provider ready (SDK imported, agent found) before A dies, so the next turn
+        # meets the session while the dead turn's lease still holds it, even on a slow machine.
+        await _consume(b.url, provider, "warm up", [])
         message = '/tool ledger {"note": "once", "seconds": 60}'
         events: list[Any] = []
         run = asyncio.create_task(_consume(a.url, provider, message, events))
