@@ -315,26 +315,26 @@ class Turn:
         """
         # One mailbox carries the provider's items and the wake-ups of emit/request_stop, so
         # waiting for either is one await (no helper tasks per item).
-        queue = _Mailbox()
+        mailbox = _Mailbox()
 
         async def pump() -> None:
             try:
                 async for item in source:
-                    queue.put(("item", item))
+                    mailbox.put(("item", item))
             except BaseException as exc:  # handed to the consumer, which re-raises it
-                queue.put(("error", exc))
+                mailbox.put(("error", exc))
                 return
-            queue.put(("end", None))
+            mailbox.put(("end", None))
 
         task = asyncio.create_task(pump())
-        self._wake = lambda: queue.put(("wake", None))
+        self._wake = lambda: mailbox.put(("wake", None))
         try:
             while True:
                 while self._side:
                     yield self._side.popleft()
                 if self.stop_requested is not None:
                     break
-                kind, item = await queue.get()
+                kind, item = await mailbox.get()
                 if kind == "item":
                     yield item
                 elif kind == "error":

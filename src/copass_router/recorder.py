@@ -31,13 +31,11 @@ class TurnRecorder:
     """Accumulates what a turn said and did. Text that streamed without a closing ``Message``
     (a cut stream, a cancel) is kept too, so nothing the user saw is lost."""
 
-    __slots__ = ("add_text", "errors", "items", "pending_text", "provider_data", "usage")
+    __slots__ = ("errors", "items", "pending_text", "provider_data", "usage")
 
     def __init__(self) -> None:
         self.items: list[TranscriptItem] = []
         self.pending_text: list[str] = []
-        #: What ``record`` does with a TextDelta's text, for the per-event path to call directly.
-        self.add_text = self.pending_text.append
         self.usage = TokenCounts()
         self.errors: list[Error] = []
         self.provider_data: dict[str, Any] = {}
@@ -46,7 +44,7 @@ class TurnRecorder:
         """Take note of one event."""
         cls = event.__class__
         if cls is TextDelta:
-            self.add_text(event.text)  # type: ignore[attr-defined]
+            self.pending_text.append(event.text)  # type: ignore[attr-defined]
         elif cls is Message:
             self.pending_text.clear()
             self.items.append(AssistantItem(event.text))  # type: ignore[attr-defined]

@@ -222,8 +222,7 @@ class TurnRunner:
         turn, record, middleware, meter = (
             self.turn, self.recorder.record, self._middleware, self._meter
         )  # fmt: skip
-        filtered, chains, run_id = self._filtered, self._chains, turn.run_id
-        add_text = self.recorder.add_text
+        filtered, chains = self._filtered, self._chains
         event: Event | None
         agen = self._agen = turn_events(self._backend, turn)
         loop = asyncio.get_running_loop()
@@ -288,16 +287,8 @@ class TurnRunner:
                 event = neutral_error(event)  # type: ignore[arg-type]
             elif not produced and isinstance(event, OUTPUT_EVENTS):
                 produced = True
-            if event.run_id:
-                event = self._stamp(event)
-            else:  # _stamp's common case, inlined: the per-event path
-                _set_run_id(event, run_id)
-                _set_seq(event, self._seq)
-                self._seq += 1
-            if cls is TextDelta:  # record's most common case, minus a call
-                add_text(event.text)  # type: ignore[attr-defined]
-            else:
-                record(event)
+            event = self._stamp(event)
+            record(event)
             if middleware:
                 chain: tuple[Callable[..., Any], ...] | None = middleware
                 if filtered:  # _chain, with the common case inlined: the per-event path
