@@ -141,7 +141,8 @@ async def test_a_reload_answers_the_threads_messages(hosted: Hosted) -> None:
     assert isinstance(snapshot, MessagesSnapshotEvent)
     roles = [m.role for m in snapshot.messages]
     assert roles == ["user", "assistant", "tool", "assistant"]
-    assert snapshot.messages[1].tool_calls[0].function.name == "lookup"  # type: ignore[union-attr]
+    calls: Any = snapshot.messages[1].tool_calls  # type: ignore[union-attr]
+    assert calls[0].function.name == "lookup"
     assert snapshot.messages[2].content == "sunny in Rome"
     assert len(hosted.counter.calls) == 1  # a reload runs no turn
 
