@@ -23,7 +23,7 @@ from ag_ui.core import (
 )
 from pydantic import TypeAdapter
 
-from .conftest import KEY_ALPHA, KEY_BETA, Hosted, parse_frames
+from .conftest import KEY_ALPHA, KEY_BETA, Hosted, parse_frames, wait_until
 
 EVENTS: TypeAdapter[Any] = TypeAdapter(AguiEvent)
 
@@ -179,3 +179,31 @@ async def test_threads_are_per_tenant(hosted: Hosted) -> None:
     events, _ = events_of(await post(hosted, run_input("shared", "/recall"), key=KEY_BETA))
     text = "".join(e.delta for e in events if isinstance(e, TextMessageContentEvent))
     assert "alpha's secret" not in text
+
+
+async def test_cancel_ends_the_run_with_the_cancelled_outcome(hosted: Hosted) -> None:
+    body = run_input("t-9", "/slow 1 a b c d e f g h")
+    async with hosted.http() as http, http.stream("POST", "/v1/agui", json=body) as answer:
+        run_id = answer.headers["x-copass-run-id"]
+        cancelled = await http.post(f"/v1/agui/runs/{run_id}/cancel")
+        assert cancelled.status_code == 202
+        raw = (await answer.aread()).decode()
+    frames = [f for f in parse_frames(raw) if "data" in f]
+    last = EVENTS.validate_python(json.loads(frames[-1]["data"]))
+    assert isinstance(last, RunFinishedEvent)
+    assert last.outcome is not None and last.outcome.type == "cancelled"
+    async with hosted.http() as http:
+        again = await http.post(f"/v1/agui/runs/{run_id}/cancel")
+    assert again.json() == {"runId": run_id, "status": "finished"}
+
+
+async def test_on_disconnect_cancel_stops_the_run_when_the_client_leaves(hosted: Hosted) -> None:
+    body = run_input("t-10", "/slow 1 a b c d e f g h", onDisconnect="cancel")
+    async with hosted.http() as http, http.stream("POST", "/v1/agui", json=body) as answer:
+        run_id = answer.headers["x-copass-run-id"]
+    await wait_until(lambda: not hosted.state.runs)
+    async with hosted.http() as http:
+        replay = await http.get(f"/v1/agui/runs/{run_id}/events")
+    events, _ = events_of(replay)
+    assert isinstance(events[-1], RunFinishedEvent)
+    assert events[-1].outcome is not None and events[-1].outcome.type == "cancelled"

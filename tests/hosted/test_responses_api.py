@@ -21,6 +21,7 @@ from openai.types.responses import (
 )
 
 from copass_router import Message
+from copass_router.server import RunLimits
 
 from .conftest import KEY_ALPHA, KEY_BETA, Hosted, wait_until
 
@@ -250,3 +251,18 @@ async def test_raw_http_stream_frames_name_the_event(hosted: Hosted) -> None:
     assert answer.headers["content-type"].startswith("text/event-stream")
     assert answer.text.startswith("event: response.created\ndata: {")
     await asyncio.sleep(0)
+
+
+async def test_the_per_key_run_limit_holds_across_endpoints(start_hosted: Any) -> None:
+    hosted = await start_hosted(run_limits=RunLimits(max_runs=None, max_runs_per_key=1))
+    sdk = client(hosted)
+    held = await sdk.responses.create(model="echo/echo-1", input="/slow 1 a b c", background=True)
+    with pytest.raises(openai.RateLimitError) as caught:
+        await sdk.responses.create(model="echo/echo-1", input="hi")
+    assert caught.value.body["code"] == "rate_limited"  # type: ignore[index]
+    async with hosted.http() as http:  # the same slots as /v1/runs
+        refused = await http.post("/v1/runs", json={"provider": "echo", "message": "hi"})
+    assert refused.status_code == 429
+    await sdk.responses.cancel(held.id)
+    await wait_until(lambda: not hosted.state.runs)
+    assert (await sdk.responses.create(model="echo/echo-1", input="hi")).status == "completed"

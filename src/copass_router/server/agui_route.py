@@ -8,6 +8,9 @@
   thread's ``MESSAGES_SNAPSHOT`` from the router's transcript, and no turn runs.
 - ``GET /v1/agui/runs/{run_id}/events``: resume, the events after ``Last-Event-ID``
   (``<run id>:<n>``, the SSE id of each event), then the live ones.
+- ``POST /v1/agui/runs/{run_id}/cancel``: cancel the run (it ends with the ``cancelled``
+  outcome). A run goes on when its connection closes, unless ``forwardedProps`` says
+  ``onDisconnect: "cancel"``.
 
 A run is a hosted run (:mod:`.launch`, as ``/v1/runs``), read back from the run log and
 translated (:mod:`.agui_events`). Errors before the stream are problem responses
@@ -21,13 +24,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import InvalidRequestError, RouterError
 from ..logs import get_logger
 from .agui_events import AguiTranslation, messages_snapshot
 from .auth import Principal
+from .hosted_run import ON_DISCONNECT, disconnect_policy
 from .launch import launch_run, request_error
 from .log_events import LogGone, follow_events
 from .payloads import read_json_object, run_fields
@@ -132,11 +136,12 @@ async def run_agent(request: Request) -> Response:
             return await _reload(state, end_user, thread_id, client_run, session_id)
         _check_tools(body.get("tools"), state.router._base_dispatcher().names())
         fields = _fields(state, principal, body, props, session_id)
+        policy = disconnect_policy({ON_DISCONNECT: props.get("onDisconnect")})
     except (RouterError, TypeError) as exc:
         return problem_for(request_error(exc))
 
     async def read_fields() -> tuple[dict[str, Any], str]:
-        return fields, "continue"
+        return fields, policy
 
     started = await launch_run(state, request, principal, read_fields)
     if isinstance(started, Response):
@@ -236,15 +241,14 @@ async def _frames(
         yield _frame(run_id, translation.count, error)
 
 
-async def resume_run(request: Request) -> Response:
-    """``GET /v1/agui/runs/{run_id}/events``: the events after ``Last-Event-ID``, then live."""
+async def _lookup(request: Request) -> tuple[HostedState, str, bool] | Response:
+    """The run the request names, if its caller may see it, and whether it runs."""
     state = _state(request)
     principal = state.authenticate(request)
     if isinstance(principal, Response):
         return principal
     run_id = request.path_params["run_id"]
-    query = request.query_params
-    end_user = principal.scope(query.get("endUserId") or "local")
+    end_user = principal.scope(request.query_params.get("endUserId") or "local")
     info = await state.hosted.log.info(run_id)
     if info is None or info.owner != end_user:
         return problem(
@@ -255,6 +259,17 @@ async def resume_run(request: Request) -> Response:
         )
     if info.expired:
         return problem(410, "run_log_expired", "the run's events are no longer kept")
+    request.scope.setdefault("copass.log", {})["run_id"] = run_id
+    return state, run_id, info.running
+
+
+async def resume_run(request: Request) -> Response:
+    """``GET /v1/agui/runs/{run_id}/events``: the events after ``Last-Event-ID``, then live."""
+    found = await _lookup(request)
+    if isinstance(found, Response):
+        return found
+    state, run_id, _running = found
+    query = request.query_params
     raw = request.headers.get("last-event-id") or query.get("after") or f"{run_id}:-1"
     named, _, position = raw.strip().rpartition(":")
     if named not in ("", run_id) or not position.lstrip("-").isdigit() or len(position) > 16:
@@ -274,7 +289,21 @@ async def resume_run(request: Request) -> Response:
     return SSEResponse(frames, on_close=on_close, headers={"X-Copass-Run-Id": run_id})
 
 
+async def cancel_run(request: Request) -> Response:
+    """``POST /v1/agui/runs/{run_id}/cancel``: 202 while it is cancelled, 200 if it had ended."""
+    found = await _lookup(request)
+    if isinstance(found, Response):
+        return found
+    state, run_id, running = found
+    if not running:
+        return JSONResponse({"runId": run_id, "status": "finished"})
+    await state.hosted.log.request_cancel(run_id)
+    log.info("run_cancel_requested", run_id=run_id)
+    return JSONResponse({"runId": run_id, "status": "cancelling"}, status_code=202)
+
+
 ROUTES = [
     Route("/v1/agui", run_agent, methods=["POST"]),
     Route("/v1/agui/runs/{run_id}/events", resume_run, methods=["GET"]),
+    Route("/v1/agui/runs/{run_id}/cancel", cancel_run, methods=["POST"]),
 ]
