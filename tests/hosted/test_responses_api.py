@@ -20,7 +20,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from copass_router import Message
+from copass_router import Message, StopReason
 from copass_router.server import RunLimits
 
 from .conftest import KEY_ALPHA, KEY_BETA, Hosted, wait_until
@@ -266,3 +266,14 @@ async def test_the_per_key_run_limit_holds_across_endpoints(start_hosted: Any) -
     await sdk.responses.cancel(held.id)
     await wait_until(lambda: not hosted.state.runs)
     assert (await sdk.responses.create(model="echo/echo-1", input="hi")).status == "completed"
+
+
+async def test_a_blocking_response_whose_client_leaves_is_cancelled(hosted: Hosted) -> None:
+    body = {"model": "echo/echo-1", "input": "/slow 1 a b c d e f g h"}
+    async with hosted.http() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/v1/responses", json=body, timeout=0.5)
+    await wait_until(lambda: not hosted.state.runs, seconds=4)  # not the 8 s the run takes
+    (session,) = await hosted.router.list_sessions("alpha:local", 1)
+    (turn,) = await hosted.router.transcript(session.session_id, "alpha:local")
+    assert turn.stop_reason == StopReason.CANCELLED

@@ -113,19 +113,44 @@ async def create_response(request: Request) -> Response:
         await state.hosted.client_left(run_id, disconnected=True)  # it goes on by itself
         translation.feed(started)
         return JSONResponse(translation.response, headers=headers)
-    progress = state.hosted.progress(run_id)
     if asked.stream:
 
         async def on_close(disconnected: bool) -> None:
             await state.hosted.client_left(run_id, disconnected)
 
-        frames = _frames(state, run_id, translation, -1, progress)
+        frames = _frames(state, run_id, translation, -1, state.hosted.progress(run_id))
         return SSEResponse(frames, on_close=on_close, headers=headers)
+    disconnected = False
     try:
-        await _fold(state, run_id, translation, progress=progress)
+        disconnected = await _fold_while_connected(request, state, run_id, translation)
     finally:
-        await state.hosted.client_left(run_id, disconnected=False)
+        await state.hosted.client_left(run_id, disconnected)
     return JSONResponse(translation.response, headers=headers)
+
+
+async def _fold_while_connected(
+    request: Request, state: HostedState, run_id: str, translation: ResponseTranslation
+) -> bool:
+    """Fold the run to its end, unless the client leaves first (then True: it left)."""
+    folding = asyncio.ensure_future(
+        _fold(state, run_id, translation, progress=state.hosted.progress(run_id))
+    )
+    watching = asyncio.ensure_future(_left(request))
+    try:
+        await asyncio.wait({folding, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (folding, watching):
+            task.cancel()
+        await asyncio.wait({folding, watching})
+    if not folding.cancelled() and (failure := folding.exception()) is not None:
+        raise failure
+    return watching.done() and not watching.cancelled()
+
+
+async def _left(request: Request) -> None:
+    """Returns once the client has disconnected (the body was read before)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _fold(
