@@ -17,6 +17,10 @@ const first = await agent.runAgent({ forwardedProps: { model: "echo/echo-1" } },
 agent.addMessage({ id: "u2", role: "user", content: "/recall" });
 const second = await agent.runAgent({ forwardedProps: { model: "echo/echo-1" } });
 
+// Pauses past the router's heartbeat: SSE comments between events.
+agent.addMessage({ id: "u3", role: "user", content: "/slow 0.3 late words" });
+const third = await agent.runAgent({ forwardedProps: { model: "echo/echo-1" } });
+
 const reloaded = new HttpAgent({
   url: `${baseURL}/v1/agui`,
   headers: { Authorization: `Bearer ${apiKey}` },
@@ -29,6 +33,7 @@ console.log(
     types,
     first: first.newMessages.map((m) => ({ role: m.role, content: m.content ?? null })),
     second: second.newMessages.map((m) => m.content ?? null),
+    third: third.newMessages.map((m) => m.content ?? null),
     state: agent.state,
     reloaded: reloaded.messages.map((m) => m.role),
   }),

@@ -22,7 +22,7 @@ for await (const event of stream) {
 
 const background = await client.responses.create({
   model: "echo/echo-1",
-  input: "/slow 0.05 a b c",
+  input: "/slow 0.3 a b c", // pauses past the heartbeat
   background: true,
 });
 const resumed = [];

@@ -68,5 +68,6 @@ async def test_the_agui_npm_client_runs_a_thread(hosted: Hosted) -> None:
     assert roles[-1] == "assistant" and "tool" in roles
     assert seen["first"][-1]["content"] == "tool results: lookup -> sunny in Lima"
     assert any("user: /tool lookup" in (text or "") for text in seen["second"])
+    assert seen["third"] == ["echo: late words"]
     assert seen["state"]["copassRouter"]["provider"] == "echo"
     assert seen["reloaded"][:2] == ["user", "assistant"]  # the snapshot of a reloaded thread

@@ -62,8 +62,8 @@ async def test_the_instructions_reach_the_model(hosted: Hosted) -> None:
 
 
 async def test_stream_speaks_the_responses_event_grammar(hosted: Hosted) -> None:
-    stream = await client(hosted).responses.create(
-        model="echo/echo-1", input="one two three", stream=True
+    stream = await client(hosted).responses.create(  # pauses past the 0.2 s heartbeat
+        model="echo/echo-1", input="/slow 0.3 one two three", stream=True
     )
     events = await collect(stream)
     kinds = [e.type for e in events]
