@@ -207,3 +207,14 @@ async def test_on_disconnect_cancel_stops_the_run_when_the_client_leaves(hosted:
     events, _ = events_of(replay)
     assert isinstance(events[-1], RunFinishedEvent)
     assert events[-1].outcome is not None and events[-1].outcome.type == "cancelled"
+
+
+async def test_a_thread_whose_session_was_deleted_starts_over(hosted: Hosted) -> None:
+    first, _ = events_of(await post(hosted, run_input("t-11", "forget me")))
+    session_id = first[1].snapshot["copassRouter"]["sessionId"]
+    async with hosted.http() as http:
+        assert (await http.delete(f"/v1/sessions/{session_id}")).status_code == 204
+    events, _ = events_of(await post(hosted, run_input("t-11", "forget me", "/recall")))
+    assert events[1].snapshot["copassRouter"]["sessionId"] != session_id
+    text = "".join(e.delta for e in events if isinstance(e, TextMessageContentEvent))
+    assert "forget me" not in text

@@ -130,8 +130,7 @@ async def run_agent(request: Request) -> Response:
         messages = body.get("messages") or []
         if not isinstance(messages, list) or not all(isinstance(m, Mapping) for m in messages):
             raise InvalidRequestError("messages must be a list of messages", field="messages")
-        known = await state.router.store.get_resource(THREADS, _thread_key(end_user, thread_id))
-        session_id = str(known["session_id"]) if known else None
+        session_id = await _thread_session(state, end_user, thread_id)
         if not messages or messages[-1].get("role") != "user":
             return await _reload(state, end_user, thread_id, client_run, session_id)
         _check_tools(body.get("tools"), state.router._base_dispatcher().names())
@@ -146,7 +145,7 @@ async def run_agent(request: Request) -> Response:
     started = await launch_run(state, request, principal, read_fields)
     if isinstance(started, Response):
         return started
-    if session_id is None:  # the thread's first run: its session from now on
+    if session_id is None:  # the thread's first run (or first since its session was deleted)
         await state.router.store.put_resource(
             THREADS, _thread_key(end_user, thread_id), {"session_id": started.session_id}
         )
@@ -162,6 +161,18 @@ async def run_agent(request: Request) -> Response:
         on_close=on_close,
         headers={"X-Copass-Run-Id": run_id, "X-Copass-Session-Id": started.session_id},
     )
+
+
+async def _thread_session(state: HostedState, end_user: str, thread_id: str) -> str | None:
+    """The session of the thread, or None for a new thread (or one whose session was deleted:
+    it starts over)."""
+    known = await state.router.store.get_resource(THREADS, _thread_key(end_user, thread_id))
+    if not known:
+        return None
+    session_id = str(known["session_id"])
+    if await state.router.store.get_session(session_id, end_user) is None:
+        return None
+    return session_id
 
 
 def _fields(

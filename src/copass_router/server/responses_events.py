@@ -77,9 +77,10 @@ def response_object(
     tools: tuple[Mapping[str, Any], ...] = (),
     previous_response_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
-    background: bool = False,
+    background: bool | None = None,
 ) -> dict[str, Any]:
-    """A response object as it stands before its run produced anything."""
+    """A response object as it stands before its run produced anything (``background``: None
+    when not known, as for a response read back from the run log)."""
     return {
         "id": response_id.encode(),
         "object": "response",
