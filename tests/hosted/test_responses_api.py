@@ -16,12 +16,15 @@ from openai import AsyncOpenAI
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
+    ResponseFailedEvent,
     ResponseStreamEvent,
     ResponseTextDeltaEvent,
 )
 
 from copass_router import Message, StopReason
 from copass_router.server import RunLimits
+from copass_router.server.responses_request import ResponseId
+from copass_router.server.run_log import MemoryRunLog, RunLogLimits
 
 from .conftest import KEY_ALPHA, KEY_BETA, Hosted, wait_until
 
@@ -277,3 +280,24 @@ async def test_a_blocking_response_whose_client_leaves_is_cancelled(hosted: Host
     (session,) = await hosted.router.list_sessions("alpha:local", 1)
     (turn,) = await hosted.router.transcript(session.session_id, "alpha:local")
     assert turn.stop_reason == StopReason.CANCELLED
+
+
+async def test_a_stream_whose_events_were_dropped_still_ends_as_failed(start_hosted: Any) -> None:
+    hosted = await start_hosted(run_log=MemoryRunLog(RunLogLimits(max_events=5)))
+    sdk = client(hosted)
+    started = await sdk.responses.create(model="echo/echo-1", input="/long 40", background=True)
+    await wait_until(lambda: not hosted.state.runs)
+    events = await collect(await sdk.responses.retrieve(started.id, stream=True))
+    final = events[-1]
+    assert isinstance(final, ResponseFailedEvent)
+    assert final.response.error is not None
+    assert str(final.response.error.code) == "run_log_trimmed"
+    async with hosted.http() as http:  # AG-UI reads the same log the same way
+        raw = await http.get(f"/v1/agui/runs/{hosted_run_id(started.id)}/events")
+    assert '"type":"RUN_ERROR","message":' in raw.text and "run_log_trimmed" in raw.text
+
+
+def hosted_run_id(response_id: str) -> str:
+    named = ResponseId.decode(response_id)
+    assert named is not None
+    return named.run_id

@@ -63,6 +63,7 @@ class AguiTranslation:
         self._reasoning: str | None = None  # the open reasoning message's id
         self._error: Error | None = None
         self._tag = ""
+        self.finished = False  # RUN_FINISHED or RUN_ERROR was produced
 
     def feed(self, event: Event) -> list[dict[str, Any]]:
         """The AG-UI events ``event`` means."""
@@ -147,6 +148,7 @@ class AguiTranslation:
             self._reasoning = None
 
     def _finish(self, out: list[dict[str, Any]], event: RunFinished) -> None:
+        self.finished = True
         self._close_text(out)
         self._close_reasoning(out)
         if event.stop_reason == StopReason.ERROR:

@@ -33,7 +33,7 @@ from .agui_events import AguiTranslation, messages_snapshot
 from .auth import Principal
 from .hosted_run import ON_DISCONNECT, disconnect_policy
 from .launch import launch_run, request_error
-from .log_events import LogGone, follow_events
+from .log_events import LogGone, cut_short, follow_events
 from .payloads import read_json_object, run_fields
 from .problems import problem, problem_for
 from .responses_request import model_aliases
@@ -248,8 +248,14 @@ async def _frames(
                 yield b"".join(chunk)
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))
-        error = {"type": "RUN_ERROR", "code": "run_log_trimmed", "message": str(exc)}
-        yield _frame(run_id, translation.count, error)
+        ending = cut_short("run_log_trimmed", f"{exc}; the thread's messages have the turn")
+    else:
+        if translation.finished:
+            return
+        ending = cut_short("stream_cut", "the run's log ended before the run did")
+    first = translation.count
+    items = [item for event in ending for item in translation.feed(event)]
+    yield b"".join(_frame(run_id, n, item) for n, item in enumerate(items, first))
 
 
 async def _lookup(request: Request) -> tuple[HostedState, str, bool] | Response:

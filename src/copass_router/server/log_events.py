@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from ..events import Event, event_from_json
+from ..events import Error, Event, RunFinished, event_from_json
 from ..logs import get_logger
+from ..types import StopReason
 from .run_log import LogGone, RunLog
 
 log = get_logger("copass_router.server")
@@ -54,4 +55,13 @@ async def follow_events(
             return
 
 
-__all__ = ["LogGone", "follow_events", "frame_events"]
+def cut_short(code: str, message: str) -> list[Event]:
+    """The ending of a run whose log ended before ``run_finished`` (dropped from the log's
+    window, or the recorder failed): so a translated stream still ends as its protocol says."""
+    return [
+        Error(code=code, message=message),
+        RunFinished(stop_reason=StopReason.ERROR),
+    ]
+
+
+__all__ = ["LogGone", "cut_short", "follow_events", "frame_events"]

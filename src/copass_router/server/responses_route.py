@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from ..logs import get_logger
 from .launch import launch_run
-from .log_events import LogGone, follow_events
+from .log_events import LogGone, cut_short, follow_events
 from .payloads import read_json_object
 from .problems import problem
 from .responses_events import ResponseTranslation, response_object
@@ -171,8 +171,8 @@ async def _fold(
                 translation.feed(event)
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))
-        translation.response["status"] = "failed"
-        translation.response["error"] = {"code": "run_log_trimmed", "message": str(exc)}
+        for event in cut_short("run_log_trimmed", f"{exc}; the session's transcript has the turn"):
+            translation.feed(event)
 
 
 async def _frames(
@@ -200,15 +200,12 @@ async def _frames(
                 yield chunk
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))
-        yield _frame(
-            {
-                "type": "error",
-                "sequence_number": translation.sequence,
-                "code": "run_log_trimmed",
-                "message": f"{exc}; GET /v1/responses/{{id}} has the response",
-                "param": None,
-            }
-        )
+        ending = cut_short("run_log_trimmed", f"{exc}; the session's transcript has the turn")
+    else:
+        if translation.finished:
+            return
+        ending = cut_short("stream_cut", "the run's log ended before the run did")
+    yield b"".join(_frame(item) for event in ending for item in translation.feed(event))
 
 
 def _frame(item: dict[str, Any]) -> bytes:
