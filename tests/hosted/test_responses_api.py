@@ -301,3 +301,25 @@ def hosted_run_id(response_id: str) -> str:
     named = ResponseId.decode(response_id)
     assert named is not None
     return named.run_id
+
+
+async def test_once_the_log_expired_a_response_is_rebuilt_from_the_transcript(
+    start_hosted: Any,
+) -> None:
+    hosted = await start_hosted(run_log=MemoryRunLog(RunLogLimits(retention=0, tombstone=0)))
+    sdk = client(hosted)
+    made = await sdk.responses.create(
+        model="echo/echo-1", input='/tool lookup {"city": "Bern"}', user="u-9"
+    )
+    await wait_until(lambda: not hosted.state.runs)
+    with pytest.raises(openai.NotFoundError):  # the events are gone: no stream
+        await collect(
+            await sdk.responses.retrieve(made.id, stream=True, extra_query={"user": "u-9"})
+        )
+    kept = await sdk.responses.retrieve(made.id, extra_query={"user": "u-9"})
+    assert kept.status == "completed" and kept.id == made.id
+    assert kept.output_text == made.output_text
+    assert [item.type for item in kept.output] == [item.type for item in made.output]
+    assert kept.usage == made.usage
+    with pytest.raises(openai.NotFoundError):  # another end user of the key
+        await sdk.responses.retrieve(made.id, extra_query={"user": "u-8"})

@@ -32,7 +32,14 @@ from ..events import (
     ToolResult,
     Usage,
 )
-from ..types import StopReason, TokenCounts
+from ..types import (
+    AssistantItem,
+    StopReason,
+    TokenCounts,
+    ToolCallItem,
+    ToolResultItem,
+    TranscriptTurn,
+)
 from .responses_request import ResponseId
 
 SERVER_LABEL = "copass-router"
@@ -313,3 +320,33 @@ class ResponseTranslation:
 
     def _snapshot(self) -> dict[str, Any]:
         return copy.deepcopy(self.response)
+
+
+def response_from_turn(response_id: ResponseId, turn: TranscriptTurn) -> dict[str, Any]:
+    """A finished response rebuilt from its turn in the session's transcript (once the run's
+    log is gone): its text, tool calls and usage; reasoning is not kept there."""
+    translation = ResponseTranslation(response_object(response_id, ""), turn.run_id)
+    events: list[Event] = [
+        RunStarted(
+            run_id=turn.run_id,
+            session_id=response_id.session_id,
+            provider=turn.provider,
+            model=turn.model,
+        )
+    ]
+    for item in turn.items:
+        if isinstance(item, AssistantItem):
+            events.append(Message(text=item.text))
+        elif isinstance(item, ToolCallItem):
+            events.append(ToolCall(call_id=item.call_id, name=item.name, arguments=item.arguments))
+        elif isinstance(item, ToolResultItem):
+            events.append(
+                ToolResult(
+                    call_id=item.call_id, name=item.name, output=item.output, is_error=item.is_error
+                )
+            )
+    stop = turn.stop_reason or StopReason.ERROR  # a turn that never finished was interrupted
+    events.append(RunFinished(stop_reason=stop, usage=turn.usage))
+    for event in events:
+        translation.feed(event)
+    return translation.response

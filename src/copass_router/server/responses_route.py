@@ -24,12 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..errors import RouterError
 from ..logs import get_logger
 from .launch import launch_run
 from .log_events import LogGone, cut_short, follow_events
 from .payloads import read_json_object
 from .problems import problem
-from .responses_events import ResponseTranslation, response_object
+from .responses_events import ResponseTranslation, response_from_turn, response_object
 from .responses_request import ResponseId, ResponsesRequest, read_responses_request
 from .sse import HEARTBEAT, SSEResponse
 
@@ -254,11 +255,16 @@ def _translation(named: ResponseId) -> ResponseTranslation:
 async def retrieve_response(request: Request) -> Response:
     """``GET /v1/responses/{id}`` (``?stream=true&starting_after=N`` streams)."""
     found = await _lookup(request)
+    streaming = request.query_params.get("stream", "").lower() == "true"
     if isinstance(found, Response):
+        if found.status_code == 404 and not streaming:
+            kept = await _from_transcript(request)
+            if kept is not None:
+                return JSONResponse(kept)
         return found
     state, named, _running = found
     translation = _translation(named)
-    if request.query_params.get("stream", "").lower() != "true":
+    if not streaming:
         await _fold(state, named.run_id, translation, until_quiet=True)
         return JSONResponse(translation.response)
     raw = request.query_params.get("starting_after", "").strip() or "-1"
@@ -277,6 +283,24 @@ async def retrieve_response(request: Request) -> Response:
 
     frames = _frames(state, named.run_id, translation, int(raw))
     return SSEResponse(frames, on_close=on_close, headers={"X-Copass-Run-Id": named.run_id})
+
+
+async def _from_transcript(request: Request) -> dict[str, Any] | None:
+    """The response rebuilt from its session's transcript, if its caller may see it."""
+    state = _state(request)
+    principal = state.authenticate(request)
+    named = ResponseId.decode(request.path_params["response_id"])
+    if isinstance(principal, Response) or named is None:
+        return None
+    end_user = principal.scope(request.query_params.get("user") or "local")
+    try:
+        turns = await state.router.transcript(named.session_id, end_user)
+    except RouterError:
+        return None
+    for turn in turns:
+        if turn.run_id == named.run_id:
+            return response_from_turn(named, turn)
+    return None
 
 
 async def cancel_response(request: Request) -> Response:
