@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from ..errors import InvalidRequestError, RouterError
 from ..logs import get_logger
+from ..outages import store_call
 from .agui_events import AguiTranslation, messages_snapshot
 from .auth import Principal
 from .hosted_run import ON_DISCONNECT, disconnect_policy
@@ -145,11 +146,15 @@ async def run_agent(request: Request) -> Response:
     started = await launch_run(state, request, principal, read_fields)
     if isinstance(started, Response):
         return started
-    if session_id is None:  # the thread's first run (or first since its session was deleted)
-        await state.router.store.put_resource(
-            THREADS, _thread_key(end_user, thread_id), {"session_id": started.session_id}
-        )
     run_id = started.run_id
+    if session_id is None:  # the thread's first run (or first since its session was deleted)
+        try:
+            async with store_call("remember the thread's session"):
+                await state.router.store.put_resource(
+                    THREADS, _thread_key(end_user, thread_id), {"session_id": started.session_id}
+                )
+        except RouterError as exc:  # the run goes on; the thread's next run starts over
+            log.warning("agui_thread_not_kept", run_id=run_id, error=str(exc))
     translation = AguiTranslation(thread_id, client_run, body.get("state"))
 
     async def on_close(disconnected: bool) -> None:
@@ -166,12 +171,13 @@ async def run_agent(request: Request) -> Response:
 async def _thread_session(state: HostedState, end_user: str, thread_id: str) -> str | None:
     """The session of the thread, or None for a new thread (or one whose session was deleted:
     it starts over)."""
-    known = await state.router.store.get_resource(THREADS, _thread_key(end_user, thread_id))
-    if not known:
-        return None
-    session_id = str(known["session_id"])
-    if await state.router.store.get_session(session_id, end_user) is None:
-        return None
+    async with store_call("find the thread's session"):
+        known = await state.router.store.get_resource(THREADS, _thread_key(end_user, thread_id))
+        if not known:
+            return None
+        session_id = str(known["session_id"])
+        if await state.router.store.get_session(session_id, end_user) is None:
+            return None
     return session_id
 
 
