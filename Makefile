@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test lint typecheck pytest bench profile soak clean
+.PHONY: help setup demo test lint typecheck pytest clients bench profile soak clean
 .DEFAULT_GOAL := help
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)
@@ -35,8 +35,20 @@ lint: setup  ## ruff check and ruff format --check
 typecheck: setup  ## mypy on src/ and plugins/*/src
 	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
 
-pytest: setup  ## the whole test suite
+pytest: setup clients  ## the whole test suite
 	$(VENV)/bin/pytest -q
+
+# The protocols' official npm clients, from tests/clients/package-lock.json; without node their
+# tests skip.
+CLIENTS_STAMP := tests/clients/node_modules/.package-lock.json
+
+clients:  ## the official npm clients the hosted protocol tests drive (needs node; else skipped)
+	@if command -v npm >/dev/null; then \
+		$(MAKE) --no-print-directory $(CLIENTS_STAMP); \
+	else echo "node/npm not installed: the npm client tests will skip"; fi
+
+$(CLIENTS_STAMP): tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 
 bench: setup  ## speed figures; never part of `make test`
 	$(PY) -m bench

@@ -11,7 +11,8 @@ over from command to command (``export`` persists). Rules, all in this file:
   runs at the end of the doc stops with SIGTERM. Each must stop cleanly (exit 0, or by that
   signal once shut down). A doc's client snippet (a ``python`` block opening ``RemoteRouter`` on
   127.0.0.1) runs against the router the doc serves and must get to ``RunFinished``.
-- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs`` must also stream to ``run_finished``);
+- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs``, ``/v1/responses`` or ``/v1/agui``
+  must also stream to the run's end);
   a ``console`` command must print exactly what the doc shows.
 - Substitutions, so commands run side by side and offline (see ``DocSession.substitute``):
   every port a doc listens on becomes a free port (also in its URLs); ``https://router.example.com``
@@ -56,6 +57,12 @@ STAND_INS: dict[str, tuple[str, str, dict[str, str]]] = {
     "openai-compatible": ("openai", "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL", {}),
     "google": ("google", "COPASS_ROUTER_GOOGLE_BASE_URL", {}),
 }
+# What a streamed run's last frame says, per endpoint a doc's curl may call.
+_STREAM_ENDS = (
+    ("/v1/runs", "event: run_finished"),
+    ("/v1/responses", "event: response.completed"),
+    ("/v1/agui", '"type":"RUN_FINISHED"'),
+)
 _DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "PYTEST", "VIRTUAL_ENV")
 _LONG = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*copass-router\s+(serve|emulate)\b")
 _PROVIDER = re.compile(r"^copass-router\s+run\b.*?(?:-p|--provider)[ =]([\w-]+)")
@@ -276,8 +283,9 @@ class DocSession:
             return None if got == shown else f"the doc shows:\n{shown}\nit printed:\n{got}"
         if result.returncode != 0:
             return f"exit {result.returncode}:\n{output[-3000:]}"
-        if text.startswith("curl") and "/v1/runs" in text and "event: run_finished" not in output:
-            return f"the run's stream did not finish:\n{output[-3000:]}"
+        for path, end in _STREAM_ENDS:
+            if text.startswith("curl") and path in text and end not in output:
+                return f"the run's stream did not finish:\n{output[-3000:]}"
         return None
 
     def _carry_over(self, state: Path, used: dict[str, str]) -> None:
