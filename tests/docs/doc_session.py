@@ -72,7 +72,9 @@ _PROVIDER = re.compile(r"^copass-router\s+run\b.*?(?:-p|--provider)[ =]([\w-]+)"
 _ASSIGNMENTS = re.compile(r"((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(.*)", re.S)
 _SESSION = re.compile(r"\bses_[0-9a-f]{32}\b")
 _ASSIGN = re.compile(r"\b([A-Z][A-Z0-9_]+)=(\S+)")
-_PY_PROVIDER = re.compile(r"""["']([\w-]+)["']""")  # any quoted name: a provider if STAND_INS has it
+_PY_PROVIDER = re.compile(
+    r"""["']([\w-]+)["']"""
+)  # any quoted name: a provider if STAND_INS has it
 
 
 def skip_reason(text: str) -> str | None:
