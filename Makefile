@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyprojec
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' \
-		$(foreach p,$(PLUGINS),-e $(p)) 2>&1 \
-		| { grep --line-buffered -E "^(Collecting|Installing collected|Successfully installed)" || true; }
+		$(foreach p,$(PLUGINS),-e $(p)) 2>&1 | { grep --line-buffered -v "^WARNING: Location" || true; }
 	touch $(STAMP)
 	@echo "Done. Use the venv: source $(VENV)/bin/activate (or run $(VENV)/bin/copass-router)."
 
