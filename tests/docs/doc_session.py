@@ -344,7 +344,7 @@ class DocSession:
                 cwd=self.cwd,
                 capture_output=True,
                 text=True,
-                timeout=120,
+                timeout=300,  # a program may deploy an agent to an emulator: slow on a busy machine
             )
         finally:
             snippet.unlink()

@@ -123,6 +123,6 @@ def test_programs_run_files_are_saved_and_fragments_are_only_compiled(tmp_path: 
     found = commands(doc, root=tmp_path)
     assert [(c.kind, c.path, c.line) for c in found] == [
         ("file", "tools_x.py", 4),
-        ("python", None, 9),
+        ("python", None, 8),
     ]
     assert len(python_blocks(doc)) == 3
