@@ -118,20 +118,20 @@ def _uninstall(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _emulator(host: PluginHost, name: str) -> Callable[..., Any] | str:
-    """The emulator named ``name``, or the one of the plugin that provides provider ``name``
-    (``openai-compatible`` -> the openai plugin's)."""
+    """The emulator named ``name``, or for provider ``name`` the emulator its plugin registered
+    under another of its providers' names (``openai-compatible`` -> ``openai``)."""
     emulators = host.emulators
-    if name in emulators:
-        return emulators[name]
-    for info in host.provider_infos():
-        if info.name != name:
-            continue
-        for key in (info.plugin, *(k for k in emulators if k in info.plugin)):
-            if key in emulators:
-                return emulators[key]
-    providers = [p.name for p in host.provider_infos() if p.name != "echo"]
-    known = ", ".join(sorted({*emulators, *providers})) or "none"
-    raise RouterError(f"no emulator for {name!r}; installed emulators: {known}")
+    infos = host.provider_infos()
+    addressable = dict(emulators)
+    for info in infos:
+        siblings = sorted(p.name for p in infos if p.plugin == info.plugin)
+        found = next((emulators[s] for s in siblings if s in emulators), None)
+        if found is not None:
+            addressable.setdefault(info.name, found)
+    if name not in addressable:
+        known = ", ".join(sorted(addressable)) or "none"
+        raise RouterError(f"no emulator for {name!r}; installed emulators: {known}")
+    return addressable[name]
 
 
 def _emulate(args: argparse.Namespace, out: TextIO) -> int:
