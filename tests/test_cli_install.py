@@ -17,7 +17,8 @@ REPO = Path(__file__).parents[1]
 def test_this_checkout_is_found_and_gives_the_plugin_project() -> None:
     assert CHECKOUT == REPO  # the editable install `make setup` made
     assert plugin_sources("copass-router-openai", {}) == [
-        str(REPO / "plugins/copass-router-openai")
+        "--editable",
+        str(REPO / "plugins/copass-router-openai"),
     ]
 
 

@@ -57,7 +57,8 @@ def plugin_sources(
     distribution: str, environ: Mapping[str, str], checkout: Path = CHECKOUT
 ) -> list[str]:
     """pip arguments that install ``distribution`` from outside the package index: the
-    configured source's wheels or project, else this checkout's project; none: the index."""
+    configured source's wheels or project, else this checkout's project (editable); none:
+    the index."""
     configured = environ.get(SOURCE_ENV, "").strip()
     if configured:
         root = Path(configured).expanduser()
@@ -71,7 +72,8 @@ def plugin_sources(
             return [str(project)]
         return ["--find-links", str(root.resolve()), distribution]
     project = checkout / "plugins" / distribution
-    return [str(project)] if (project / "pyproject.toml").is_file() else []
+    # editable, as `make setup` installs the checkout's plugins beside the editable core
+    return ["--editable", str(project)] if (project / "pyproject.toml").is_file() else []
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -174,7 +176,7 @@ def install(
     elif sources[0] == "--find-links":
         where = f"the wheels in {sources[1]}"
     else:
-        where = sources[0]
+        where = sources[-1]
     out.write(f"copass-router: installing {what} from {where}\n")
     out.flush()
     code = _pip("install", *upgrading, *(sources or [entry.distribution]))
