@@ -78,6 +78,13 @@ class AnthropicBackend(AgentBackend):
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
 
     default_model = "claude-sonnet-4-6"
+    models = (
+        "claude-opus-4-7",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5",
+        "claude-opus-4-5",
+        "claude-sonnet-4-5",
+    )
     keeps_native_session = True
 
     def __init__(
