@@ -52,6 +52,7 @@ from .interactions_translate import PROVIDER, StreamTranslator, input_steps
 
 log = get_logger("copass_router_google.interactions_backend")
 
+API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
 OPTIONS: Mapping[str, type | tuple[type, ...]] = {
     "temperature": (int, float),
@@ -95,8 +96,12 @@ class GeminiAgentsBackend(AgentBackend):
         if self._client_obj is None:
             if not self._api_key:
                 raise ConfigurationError(_MISSING_KEY)
-            options = genai_types.HttpOptions(base_url=self._base_url)
-            self._client_obj = genai.Client(api_key=self._api_key, http_options=options)
+            # Everything explicit: the SDK would otherwise read the process environment
+            # (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT...) and may go to Vertex AI.
+            options = genai_types.HttpOptions(base_url=self._base_url, api_version=API_VERSION)
+            self._client_obj = genai.Client(
+                vertexai=False, api_key=self._api_key, http_options=options
+            )
             self._interactions = self._client_obj.aio.interactions
             # The core retries what is retryable (RetryPolicy), so the SDK's own retries are
             # off unless asked for. ``retry_options.attempts`` cannot say "none" here (this SDK
