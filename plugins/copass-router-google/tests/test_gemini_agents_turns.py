@@ -153,6 +153,7 @@ async def test_breaking_out_cancels_the_interaction_provider_side(
 async def test_the_run_timeout_cancels_the_interaction(
     gemini_router: Router, interactions_emu: Any
 ) -> None:
+    await run(gemini_router, "warm up")  # the SDK's first import must not eat the timeout
     events = await run(gemini_router, "/slow 0.2 a b c d e f g h i j", timeout=0.5)
     assert finished(events).stop_reason in (StopReason.CANCELLED, StopReason.ERROR)
     for _ in range(100):

@@ -1,27 +1,32 @@
 """The ``gemini-agents`` backend: a turn on Gemini's Interactions API (``google-genai``).
 
-Each model request is one interaction, streamed. The service keeps the conversation: the next
-interaction names the last one as ``previous_interaction_id`` and sends only what is new (the
-user's message, or the ``function_result`` steps answering the model's function calls), so
-reasoning stays inside the chain, with the runtime that produced it. The router's tools are
+Each model request is one interaction, streamed (see :mod:`.interactions_turn`): the service
+keeps the conversation, the next interaction names the last one as ``previous_interaction_id``,
+so reasoning stays inside the chain, with the runtime that produced it. The router's tools are
 offered as function tools and run in the router (the core's chat loop: calls in parallel, the
-tool-round cap, retries before output). A session's binding is the last interaction of its
-chain; turns another provider ran arrive as the API's own steps (``user_input``,
-``model_output``, ``function_call``, ``function_result``), never as one pasted blob.
+tool-round cap, retries before output).
+
+Two runtimes: by default a *model* interaction (the run's ``model`` and ``system`` on each
+request); when the operator names a base agent, a *managed agent* per configuration, made once
+per fingerprint through the core's resource cache (:mod:`.interactions_agents`), whose
+interactions run in the background on its remote environment.
 
 Settings (the router's environment): ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``),
 ``GEMINI_BASE_URL`` (e.g. the emulator), ``COPASS_GEMINI_AGENTS_MAX_RETRIES`` (the SDK's own
-retries, default 0: the core retries). Built-in tools (``code_execution``, ``google_search``,
-``url_context``) are the operator's to enable: ``Router(provider_settings={"gemini-agents":
-{"builtin_tools": [...]}})`` or ``COPASS_GEMINI_AGENTS_BUILTIN_TOOLS=a,b``; a run cannot.
+retries, default 0: the core retries), ``COPASS_GEMINI_AGENTS_CREATE_LIMIT`` /
+``_CREATE_PERIOD`` (agent creates, default 60 per 60 s), ``COPASS_GEMINI_AGENTS_ARCHIVE_AFTER``
+(delete agents unused this long, default 30 days; 0: never). The operator's, never a run's
+(``Router(provider_settings={"gemini-agents": {...}})`` or the environment variable):
+``builtin_tools`` / ``COPASS_GEMINI_AGENTS_BUILTIN_TOOLS=a,b`` (``code_execution``,
+``google_search``, ``url_context``), ``agent`` / ``COPASS_GEMINI_AGENTS_AGENT`` (a base agent
+such as ``antigravity-preview-05-2026``) and ``environment`` (the agent's base environment).
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar
 
@@ -33,24 +38,22 @@ from copass_router import (
     AgentBackend,
     BackendContext,
     Binding,
-    ChatMessage,
     ConfigurationError,
+    CreatePacer,
     Event,
     InvalidRequestError,
-    ModelStep,
+    ProviderResources,
     RunRequest,
-    StopReason,
     Turn,
+    env_float,
     env_int,
-    get_logger,
     run_chat_loop,
-    transcript_messages,
 )
 
-from .interactions_errors import connection_error, status_error, stream_incomplete
-from .interactions_translate import PROVIDER, StreamTranslator, input_steps
-
-log = get_logger("copass_router_google.interactions_backend")
+from .interactions_agents import AgentSpec, GeminiAgentApi
+from .interactions_errors import status_error
+from .interactions_translate import PROVIDER
+from .interactions_turn import Chain
 
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
@@ -60,10 +63,6 @@ OPTIONS: Mapping[str, type | tuple[type, ...]] = {
     "max_output_tokens": int,
     "thinking_level": str,
 }
-#: Bounds the provider-side cancel of an abandoned interaction (best effort, never blocks long).
-CANCEL_TIMEOUT = 5.0
-#: Interactions remembered per session for clean-up (the oldest are dropped beyond this).
-MAX_REMEMBERED = 500
 
 
 class GeminiAgentsBackend(AgentBackend):
@@ -74,23 +73,41 @@ class GeminiAgentsBackend(AgentBackend):
     keeps_native_session: ClassVar[bool] = True
 
     def __init__(self, context: BackendContext) -> None:
-        env = context.environ
+        env, settings = context.environ, context.settings
         self._api_key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
         self._base_url = env.get("GEMINI_BASE_URL") or None
         self._max_retries = env_int(env, "COPASS_GEMINI_AGENTS_MAX_RETRIES", 0)
-        configured = context.settings.get("builtin_tools")
-        if configured is None:
-            raw = env.get("COPASS_GEMINI_AGENTS_BUILTIN_TOOLS", "")
-            configured = [t.strip() for t in raw.split(",") if t.strip()]
-        unknown = sorted(set(configured) - set(BUILTIN_TOOLS))
-        if unknown:
+        self.builtin_tools = _builtin_tools(settings, env)
+        self.base_agent: str | None = (
+            settings.get("agent") or env.get("COPASS_GEMINI_AGENTS_AGENT") or None
+        )
+        if self.base_agent is not None and not self.base_agent.startswith("antigravity"):
             raise ConfigurationError(
-                f"unknown gemini-agents built-in tool {unknown[0]!r}; "
-                f"the operator may enable {', '.join(BUILTIN_TOOLS)}"
+                f"gemini-agents cannot run router turns on base agent {self.base_agent!r}: "
+                "name an antigravity agent (it takes the run's model and tools), or none"
             )
-        self.builtin_tools: tuple[str, ...] = tuple(configured)
+        environment = settings.get("environment")
+        if environment is not None and not isinstance(environment, Mapping):
+            raise ConfigurationError("the gemini-agents environment setting must be a mapping")
+        self.environment: Mapping[str, Any] | None = environment
         self._client_obj: genai.Client | None = None
         self._interactions: Any = None
+        pacer = CreatePacer(
+            env_int(env, "COPASS_GEMINI_AGENTS_CREATE_LIMIT", 60, minimum=1),
+            env_float(env, "COPASS_GEMINI_AGENTS_CREATE_PERIOD", 60.0),
+            context.coordinator,
+            name=f"{PROVIDER}:creates",
+        )
+        self.resources = ProviderResources(
+            GeminiAgentApi(self.agents),
+            context.resources,
+            provider=PROVIDER,
+            pacer=pacer,
+            coordinator=context.coordinator,
+            kinds=("agent",),
+            idle_after=env_float(env, "COPASS_GEMINI_AGENTS_ARCHIVE_AFTER", 30 * 86400.0),
+            sweep_interval=env_float(env, "COPASS_GEMINI_AGENTS_SWEEP_INTERVAL", 3600.0),
+        )
 
     def _client(self) -> genai.Client:
         if self._client_obj is None:
@@ -118,6 +135,10 @@ class GeminiAgentsBackend(AgentBackend):
         """The SDK's ``client.aio.interactions`` resource."""
         self._client()
         return self._interactions
+
+    def agents(self) -> Any:
+        """The SDK's ``client.aio.agents`` resource."""
+        return self._client().aio.agents
 
     def validate(self, request: RunRequest) -> None:
         """Refuse a run that cannot reach the API before anything is sent."""
@@ -150,7 +171,25 @@ class GeminiAgentsBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the core's chat loop, one interaction per model request."""
-        chain = _Chain(self, turn)
+        spec = self.agent_spec(turn)
+        agent = await self._agent(spec) if spec is not None else None
+
+        async def recover() -> bool:
+            nonlocal agent
+            if spec is None or agent is None:
+                return False
+            if not await self.resources.forget_if_gone("agent", spec.fingerprint, agent):
+                return False
+            agent = await self._agent(spec)
+            return True
+
+        chain = Chain(
+            self.interactions(),
+            turn,
+            lambda: self.body(turn, agent),
+            agent=agent,
+            recover=recover,
+        )
         try:
             async with aclosing(run_chat_loop(turn, chain.step)) as events:
                 async for event in events:
@@ -158,13 +197,46 @@ class GeminiAgentsBackend(AgentBackend):
         finally:
             await chain.abandon()
         if chain.completed is not None:
-            turn.bind(chain.completed, {"interactions": chain.remembered(), "model": turn.model})
+            data = {"interactions": chain.remembered(), "model": turn.model, "agent": agent}
+            turn.bind(chain.completed, data)
 
-    def body(self, turn: Turn) -> dict[str, Any]:
-        """The fields every interaction of ``turn`` carries besides its input."""
-        body: dict[str, Any] = {"model": turn.model, "stream": True, "store": True}
-        if turn.system:
-            body["system_instruction"] = turn.system
+    def agent_spec(self, turn: Turn) -> AgentSpec | None:
+        """The managed agent ``turn`` runs on, when the operator named a base agent."""
+        if self.base_agent is None:
+            return None
+        return AgentSpec(
+            base_agent=self.base_agent,
+            model=turn.model,
+            system=turn.system,
+            builtin_tools=self.builtin_tools,
+            environment=self.environment,
+        )
+
+    async def _agent(self, spec: AgentSpec) -> str:
+        async def create() -> dict[str, Any]:
+            made = await self.agents().create(**spec.create_fields())
+            return {"id": str(made.id or spec.agent_id)}
+
+        try:
+            record = await self.resources.resolve("agent", spec.fingerprint, create)
+        except sdk_errors.APIStatusError as exc:
+            raise status_error(exc, "create the agent") from None
+        return str(record["id"])
+
+    def body(self, turn: Turn, agent: str | None) -> dict[str, Any]:
+        """The fields every interaction of ``turn`` carries besides its input and chain."""
+        body: dict[str, Any] = {"stream": True, "store": True}
+        if agent is not None:
+            # The agent holds the model, instructions and built-in tools; its interactions run
+            # in the background, on the agent's remote environment.
+            body.update(agent=agent, background=True)
+        else:
+            body["model"] = turn.model
+            if turn.system:
+                body["system_instruction"] = turn.system
+            config = {k: turn.options[k] for k in OPTIONS if k in turn.options}
+            if config:
+                body["generation_config"] = config
         tools: list[dict[str, Any]] = [
             {
                 "type": "function",
@@ -174,107 +246,14 @@ class GeminiAgentsBackend(AgentBackend):
             }
             for spec in turn.tools
         ]
-        tools.extend({"type": name} for name in self.builtin_tools)
+        if agent is None:
+            tools.extend({"type": name} for name in self.builtin_tools)
         if tools:
             body["tools"] = tools
-        config = {k: turn.options[k] for k in OPTIONS if k in turn.options}
-        if config:
-            body["generation_config"] = config
         # One stable, opaque label per end user: tenants never merge, no raw user id leaves.
         digest = hashlib.sha256(turn.end_user_id.encode()).hexdigest()[:32]
         body["labels"] = {"copass_end_user": digest}
         return body
-
-
-class _Chain:
-    """The interactions of one turn: what the service has seen, and the step function."""
-
-    def __init__(self, backend: GeminiAgentsBackend, turn: Turn) -> None:
-        self.backend = backend
-        self.turn = turn
-        binding = turn.binding
-        self.previous: str | None = binding.native_id if binding is not None else None
-        self._known: list[str] = list((binding.data.get("interactions") or ()) if binding else ())
-        #: Messages of the core's list the service already holds (the system prompt is no step).
-        self.seen = 1 if turn.system else 0
-        self.history_end = self.seen + len(transcript_messages(turn.history))
-        #: The last interaction that completed with nothing pending (the session's binding).
-        self.completed: str | None = None
-        self._running: str | None = None
-
-    def remembered(self) -> list[str]:
-        return self._known[-MAX_REMEMBERED:]
-
-    async def step(self, messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
-        """One interaction: the new messages as steps, streamed back as neutral events."""
-        api = self.backend.interactions()
-        body = self.backend.body(self.turn)
-        try:
-            stream = await self._create(api, body, messages)
-        except sdk_errors.APIStatusError as exc:
-            raise status_error(exc, "start the interaction") from None
-        except sdk_errors.APIConnectionError as exc:
-            raise connection_error(exc, streaming=False) from None
-        translator = StreamTranslator()
-        try:
-            async with stream:
-                async for raw in stream:
-                    events = translator.feed(raw)
-                    if translator.interaction_id and self._running is None:
-                        self._running = translator.interaction_id
-                        self._known.append(translator.interaction_id)
-                    for event in events:
-                        yield event
-        except sdk_errors.APIConnectionError as exc:
-            raise connection_error(exc, streaming=True) from None
-        if not translator.finished:
-            raise stream_incomplete()
-        self._running = None
-        usage = translator.usage_event()
-        if usage is not None:
-            yield usage
-        if translator.interaction_id and translator.stop_reason is not StopReason.ERROR:
-            self.previous = translator.interaction_id
-            # The core appends the model's own message next: the service holds it already.
-            self.seen = len(messages) + 1
-            if not translator.tool_calls and translator.status == "completed":
-                self.completed = translator.interaction_id
-        yield ModelStep(tuple(translator.tool_calls), translator.stop_reason)
-
-    async def _create(self, api: Any, body: dict[str, Any], messages: list[ChatMessage]) -> Any:
-        new = messages[self.seen :]
-        if self.previous is None:
-            return await api.create(**body, input=input_steps(new), automatic_continuation=False)
-        try:
-            return await api.create(
-                **body,
-                input=input_steps(new),
-                previous_interaction_id=self.previous,
-                automatic_continuation=False,
-            )
-        except sdk_errors.NotFoundError:
-            # The chain is gone (deleted, expired): start a new one from the transcript.
-            log.info("interaction_chain_gone", interaction_id=self.previous)
-            self.previous = None
-            earlier = transcript_messages(
-                [t for t in await self.turn.full_history() if t.run_id != self.turn.run_id]
-            )
-            this_turn = messages[self.history_end :]
-            return await api.create(
-                **body, input=input_steps([*earlier, *this_turn]), automatic_continuation=False
-            )
-
-    async def abandon(self) -> None:
-        """Cancel the interaction still running when the turn ends early (consumer gone,
-        timeout, tool cap): the service must not go on generating for no one."""
-        running, self._running = self._running, None
-        if running is None:
-            return
-        api = self.backend.interactions()
-        try:
-            await asyncio.wait_for(asyncio.shield(api.cancel(running)), CANCEL_TIMEOUT)
-        except (sdk_errors.APIError, TimeoutError) as exc:
-            log.info("cancel_failed", interaction_id=running, error=type(exc).__name__)
 
 
 _MISSING_KEY = (
@@ -282,6 +261,20 @@ _MISSING_KEY = (
     "(or set GEMINI_BASE_URL to an emulator, e.g. `copass-router emulate gemini-agents`, "
     "with its key)"
 )
+
+
+def _builtin_tools(settings: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
+    configured = settings.get("builtin_tools")
+    if configured is None:
+        raw = env.get("COPASS_GEMINI_AGENTS_BUILTIN_TOOLS", "")
+        configured = [t.strip() for t in raw.split(",") if t.strip()]
+    unknown = sorted(set(configured) - set(BUILTIN_TOOLS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown gemini-agents built-in tool {unknown[0]!r}; "
+            f"the operator may enable {', '.join(BUILTIN_TOOLS)}"
+        )
+    return tuple(configured)
 
 
 def make_backend(context: BackendContext) -> GeminiAgentsBackend:

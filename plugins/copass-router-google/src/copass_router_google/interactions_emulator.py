@@ -37,6 +37,7 @@ from copass_router.testing import (
     serve_emulator,
 )
 
+from .interactions_emulator_agents import EmulatedAgents
 from .interactions_emulator_wire import (
     WireError,
     check_tools,
@@ -102,8 +103,11 @@ class InteractionsEmulator:
         self.streams = self.kit.streams
         #: ``http://127.0.0.1:PORT`` once served (the SDK adds ``/v1beta/...``).
         self.base_url = ""
+        #: The managed agents (``/v1beta/agents``).
+        self.agents = EmulatedAgents(self._denied)
         self.app = Starlette(
             routes=[
+                *self.agents.routes(API_VERSION),
                 Route(_PATH, self._create, methods=["POST"]),
                 Route(_PATH + "/{id}", self._get, methods=["GET"]),
                 Route(_PATH + "/{id}", self._delete, methods=["DELETE"]),
@@ -115,6 +119,7 @@ class InteractionsEmulator:
     def reset(self) -> None:
         """Forget interactions, recorded requests, pending faults and stream counters."""
         self.kit.reset()
+        self.agents.clear()
         with self._lock:
             self.interactions.clear()
             self.cancelled.clear()
@@ -199,12 +204,16 @@ class InteractionsEmulator:
     def _start(self, body: Any) -> tuple[Interaction, str | None, set[str]]:
         if not isinstance(body, Mapping):
             raise WireError("the request body must be an object")
+        tools = list(body.get("tools") or [])
+        system = body.get("system_instruction")
         if body.get("agent") is not None:
-            raise WireError("this emulator serves model interactions only (set model)")
-        model = body.get("model")
+            model, system, agent_tools = self.agents.runtime(str(body["agent"]), body)
+            tools.extend(agent_tools)
+        else:
+            model = body.get("model")
         if model not in self.models:
             raise WireError(f"model {model!r} is not found or not supported", 404)
-        _, builtins = check_tools(body.get("tools"))
+        _, builtins = check_tools(tools)
         conversation: list[ChatMessage] = []
         previous_id = body.get("previous_interaction_id")
         if previous_id:
@@ -216,7 +225,7 @@ class InteractionsEmulator:
         interaction = Interaction(f"int_emu_{next(self._ids)}", str(model), conversation)
         with self._lock:
             self.interactions[interaction.id] = interaction
-        return interaction, body.get("system_instruction"), builtins
+        return interaction, system, builtins
 
     async def _run(
         self, interaction: Interaction, system: str | None, builtins: set[str]
