@@ -205,7 +205,8 @@ class InteractionsEmulator:
         if not isinstance(body, Mapping):
             raise WireError("the request body must be an object")
         tools = list(body.get("tools") or [])
-        system = body.get("system_instruction")
+        system: str | None = body.get("system_instruction")
+        model: Any
         if body.get("agent") is not None:
             model, system, agent_tools = self.agents.runtime(str(body["agent"]), body)
             tools.extend(agent_tools)
