@@ -13,6 +13,7 @@ import copass_router_google
 import pytest
 
 from copass_router import (
+    Budget,
     ConfigurationError,
     Event,
     Message,
@@ -226,3 +227,18 @@ async def test_run_started_names_the_model(gemini_router: Router) -> None:
     events = await run(gemini_router, "/whoami", model="gemini-2.5-pro")
     assert isinstance(events[0], RunStarted) and events[0].model == "gemini-2.5-pro"
     assert "model=gemini-2.5-pro" in text(events)
+
+
+async def test_a_budget_spent_mid_turn_stops_the_run_and_its_interaction_chain(
+    gemini_router: Router, interactions_emu: Any
+) -> None:
+    gemini_router.budgets.set(Budget(metric="tokens", limit=40, end_user_id="*"))
+    events = await run(
+        gemini_router, '/loop get_weather {"city": "Lima"}', tools=[get_weather], max_tool_rounds=50
+    )
+    assert finished(events).stop_reason is StopReason.BUDGET
+    usage = [e for e in events if isinstance(e, Usage)]
+    spent = sum(u.input_tokens + u.output_tokens for u in usage)
+    last = usage[-1].input_tokens + usage[-1].output_tokens
+    assert spent - last < 40 <= spent, "it stopped at the interaction that crossed the limit"
+    assert len(interactions_emu.create_bodies()) == len(usage)
