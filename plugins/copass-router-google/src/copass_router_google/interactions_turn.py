@@ -83,6 +83,7 @@ class Chain:
 
     async def step(self, messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
         """One interaction: the new messages as steps, streamed back as neutral events."""
+        await self.abandon()  # an attempt the core is retrying may still run at Gemini
         try:
             stream = await self._create(messages)
         except sdk_errors.APIStatusError as exc:
