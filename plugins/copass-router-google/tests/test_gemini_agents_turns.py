@@ -242,3 +242,15 @@ async def test_a_budget_spent_mid_turn_stops_the_run_and_its_interaction_chain(
     last = usage[-1].input_tokens + usage[-1].output_tokens
     assert spent - last < 40 <= spent, "it stopped at the interaction that crossed the limit"
     assert len(interactions_emu.create_bodies()) == len(usage)
+
+
+async def test_another_model_starts_a_new_chain_with_the_transcript(
+    gemini_router: Router, interactions_emu: Any
+) -> None:
+    first = await run(gemini_router, "/think which fruit")
+    session_id = first[0].session_id  # type: ignore[attr-defined]
+    second = await run(gemini_router, "/recall", session_id=session_id, model="gemini-2.5-pro")
+    assert "user: /think which fruit" in text(second)
+    body = interactions_emu.create_bodies()[-1]
+    assert "previous_interaction_id" not in body  # the other model's reasoning stays behind
+    assert "reasoning:" not in str(body["input"])

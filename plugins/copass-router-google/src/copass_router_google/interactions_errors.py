@@ -13,7 +13,7 @@ from google.genai import _interactions as sdk_errors
 
 from copass_router import ProviderError, get_logger, scrub
 
-from .interactions_translate import ERROR_CODES, PROVIDER
+from .interactions_translate import PROVIDER
 
 log = get_logger("copass_router_google.interactions_errors")
 
@@ -91,4 +91,4 @@ def stream_incomplete() -> ProviderError:
     )
 
 
-__all__ = ["ERROR_CODES", "connection_error", "status_error", "stream_incomplete"]
+__all__ = ["connection_error", "status_error", "stream_incomplete"]

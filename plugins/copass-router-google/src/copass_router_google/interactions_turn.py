@@ -65,7 +65,13 @@ class Chain:
         self._recover = recover
         binding = turn.binding
         data: Mapping[str, Any] = binding.data if binding is not None else {}
-        same_runtime = binding is not None and data.get("agent") == agent
+        # Reasoning (thought signatures) belongs to the runtime that made it: a chain is only
+        # continued on the same agent and model; another one gets the transcript instead.
+        same_runtime = (
+            binding is not None
+            and data.get("agent") == agent
+            and data.get("model", turn.model) == turn.model
+        )
         #: The last interaction of the chain this turn continues (None: a new chain).
         self.previous: str | None = binding.native_id if same_runtime and binding else None
         self._rebuild = binding is not None and not same_runtime
