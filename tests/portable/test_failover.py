@@ -319,8 +319,9 @@ async def test_a_run_crossing_its_budget_stops_before_its_next_model_call(
     rows = await router.usage(end_user_id=f"budget-{provider}")
     assert sum(r.calls for r in rows) == 1, "one model call, then the budget stopped the turn"
     # A chat API (and a Gemini interaction) reports a call's usage before its tool calls: the
-    # turn ends before the tools run. Managed Agents may report it after them (the crossing call's tool then runs, and the
-    # turn ends at the next call's tool use); a deployed agent's tool call arrives by callback.
+    # turn ends before the tools run. Managed Agents may report it after them (the crossing
+    # call's tool then runs, and the turn ends at the next call's tool use); a deployed agent's
+    # tool call arrives by callback.
     most = 0 if provider in ("openai-compatible", "gemini-agents") else 1
     assert len(emulators.lookups) <= most, (provider, emulators.lookups)
     assert emulators.received_since(provider, mark)
