@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         ToolError,
         UnknownProviderError,
         code_for_status,
+        neutral_code,
     )
     from .events import (
         Error,
@@ -236,6 +237,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "chat_messages",
     "transcript_messages",
     "code_for_status",
+    "neutral_code",
 ]
 
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
@@ -270,6 +272,7 @@ _WHERE: dict[str, str] = {
     "PluginLoadError": "errors",
     "ProviderError": "errors",
     "RateLimitError": "errors",
+    "neutral_code": "errors",
     "RouterError": "errors",
     "SessionBusyError": "errors",
     "SessionNotFoundError": "errors",
