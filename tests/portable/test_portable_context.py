@@ -244,6 +244,8 @@ async def test_an_immediate_tool_result_keeps_the_session_portable(
         "OPENAI_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators.gemini.base_url,
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     r = make_router(plugins=plugins, environ=env, tools=[lookup, ready_at_once])

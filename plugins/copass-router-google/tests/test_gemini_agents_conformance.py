@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from copass_router import Router
+from copass_router import Router, StopReason
 from copass_router.testing import BackendConformance, KitProbe
 
 
@@ -14,6 +14,10 @@ class TestGeminiAgentsConformance(BackendConformance):
     provider = "gemini-agents"
     model = "gemini-2.5-flash"
     alternate_model = "gemini-2.5-pro"
+    unsupported_stop_reasons = {
+        StopReason.REFUSAL: "an interaction's statuses (completed, incomplete, failed, "
+        "cancelled, budget_exceeded, requires_action) have no refusal"
+    }
 
     @pytest.fixture
     def conformance_emulator(self, interactions_emu: Any) -> KitProbe:

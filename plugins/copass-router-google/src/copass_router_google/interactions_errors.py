@@ -33,20 +33,18 @@ def _body_error(body: Any) -> tuple[str | None, str | None]:
 
 
 def status_error(exc: sdk_errors.APIStatusError, doing: str) -> ProviderError:
-    """A refused request (4xx/5xx) as a :class:`ProviderError` with the neutral code its status
-    implies; the API's own code stays in ``detail``."""
+    """A refused request (4xx/5xx) as a :class:`ProviderError`: the API's own code
+    (``RESOURCE_EXHAUSTED``...) and the status give the neutral one."""
     status = exc.response.status_code
     native, message = _body_error(exc.body)
-    retry_after = exc.response.headers.get("retry-after")
-    return ProviderError(
+    return ProviderError.from_status(
+        status,
         scrub(f"Gemini returned {status} trying to {doing}: {message or exc.message}")
         + _HINTS.get(status, ""),
         provider=PROVIDER,
-        status=status,
-        retryable=status in (408, 409, 429) or status >= 500,
+        provider_code=native,
         request_id=exc.response.headers.get("x-request-id"),
-        detail={"provider_code": native} if native else None,
-        retry_after=_seconds(retry_after),
+        retry_after=_seconds(exc.response.headers.get("retry-after")),
     )
 
 
@@ -65,17 +63,13 @@ def connection_error(exc: sdk_errors.APIConnectionError, *, streaming: bool) -> 
             "the connection to Gemini broke mid-stream; the reply so far is kept, "
             "send the message again to retry",
             provider=PROVIDER,
-            retryable=True,
             code="stream_cut",
         )
     if isinstance(exc, sdk_errors.APITimeoutError):
-        return ProviderError(
-            "Gemini did not answer in time", provider=PROVIDER, retryable=True, code="timeout"
-        )
+        return ProviderError("Gemini did not answer in time", provider=PROVIDER, code="timeout")
     return ProviderError(
         "cannot reach Gemini; check GEMINI_BASE_URL if you set it",
         provider=PROVIDER,
-        retryable=True,
         code="connection_failed",
     )
 
@@ -86,7 +80,6 @@ def stream_incomplete() -> ProviderError:
         "the stream from Gemini ended before the interaction finished; the reply so far is "
         "kept, send the message again to retry",
         provider=PROVIDER,
-        retryable=True,
         code="stream_cut",
     )
 

@@ -34,19 +34,6 @@ from copass_router import (
 
 PROVIDER = "gemini-agents"
 
-#: The API's error codes -> the core's neutral ones (anything else keeps its own code in detail).
-ERROR_CODES = {
-    "RESOURCE_EXHAUSTED": "rate_limited",
-    "UNAVAILABLE": "overloaded",
-    "INTERNAL": "server_error",
-    "DEADLINE_EXCEEDED": "timeout",
-    "INVALID_ARGUMENT": "invalid_request",
-    "PERMISSION_DENIED": "permission_denied",
-    "UNAUTHENTICATED": "authentication_failed",
-    "NOT_FOUND": "not_found",
-}
-_RETRYABLE = frozenset({"rate_limited", "overloaded", "server_error", "timeout"})
-
 #: How an interaction's final status ends the model request.
 STOP_REASONS = {
     "completed": StopReason.END_TURN,
@@ -215,15 +202,12 @@ def _arguments(start: Any, pieces: str) -> dict[str, Any]:
 
 
 def error_event(error: Any) -> Error:
-    """An in-band ``error`` event as a neutral :class:`Error`."""
-    native = str(field(error, "code") or "UNKNOWN")
-    code = ERROR_CODES.get(native, "provider_error")
+    """An in-band ``error`` event as a neutral :class:`Error`: the API's own code
+    (``RESOURCE_EXHAUSTED``...), which the core maps onto the neutral vocabulary."""
     return Error(
-        code=code,
+        code=str(field(error, "code") or "provider_error"),
         message=scrub(str(field(error, "message") or "the interaction failed")),
-        retryable=code in _RETRYABLE,
         provider=PROVIDER,
-        detail={"provider_code": native},
     )
 
 
