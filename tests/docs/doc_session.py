@@ -66,6 +66,7 @@ STAND_INS: dict[str, tuple[str, str, dict[str, str]]] = {
     "openai": ("openai", "OPENAI_BASE_URL", {}),
     "openai-compatible": ("openai", "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL", {}),
     "google": ("google", "COPASS_ROUTER_GOOGLE_BASE_URL", {}),
+    "gemini-agents": ("gemini-agents", "GEMINI_BASE_URL", {}),
 }
 # What a streamed run's last frame says, per endpoint a doc's curl may call.
 _STREAM_ENDS = (
@@ -73,7 +74,7 @@ _STREAM_ENDS = (
     ("/v1/responses", "event: response.completed"),
     ("/v1/agui", '"type":"RUN_FINISHED"'),
 )
-_DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "PYTEST", "VIRTUAL_ENV")
+_DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "GEMINI_", "PYTEST", "VIRTUAL_ENV")
 _LONG = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*copass-router\s+(serve|emulate)\b")
 _PROVIDER = re.compile(r"^copass-router\s+run\b.*?(?:-p|--provider)[ =]([\w-]+)")
 _ASSIGNMENTS = re.compile(r"((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(.*)", re.S)
