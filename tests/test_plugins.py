@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from copass_router import BackendRegistrar, PluginLoadError, Router, hookimpl
-from copass_router.cli import main
+from copass_router.cli._main import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from plugin_fixtures import install_fake_plugin

@@ -18,7 +18,7 @@ import pytest
 
 from copass_router import AgentBackend, Event, Router, TextDelta, Turn
 from copass_router.server import HostedState, RunningServer, create_app, start_server
-from copass_router.server.connections import ConnectionLimits
+from copass_router.serving._connections import ConnectionLimits
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
 KEY_ALPHA = "alpha-key-0123456789abcdef"

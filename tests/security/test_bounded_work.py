@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from copass_router import Error, Router, RunFinished, StopReason, TextDelta, UnknownProviderError
+from copass_router.builtin._scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 from copass_router.server import RunLimits
-from copass_router.server.runs import QUEUE_EVENTS, RunStream
+from copass_router.server._runs import QUEUE_EVENTS, RunStream
 from copass_router.testing import ScriptedPlugin
-from copass_router.testing.scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 
 from .conftest import (
     KEY_ALPHA,

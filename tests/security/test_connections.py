@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from copass_router import ConfigurationError
-from copass_router.server.connections import ConnectionLimits
+from copass_router.serving._connections import ConnectionLimits
 
 from .conftest import KEY_ALPHA, Served
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from copass_router import tool
-from copass_router.server.dispatch import UNVERIFIED_BODY_BYTES
+from copass_router.serving._dispatch_endpoint import UNVERIFIED_BODY_BYTES
 
 from .conftest import Served, problem_of, wait_until
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from copass_router import RemoteRouter
-from copass_router.server.listener import uvicorn_config
+from copass_router.serving._listener import uvicorn_config
 
 from .conftest import Served, problem_of
 

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .faults import Faults
-from .request_log import RecordedRequest, RequestLog, StreamStats
-from .scripted_backend import ScriptedBackend, ScriptedPlugin, scripted_events
-from .scripted_model import ModelReply, scripted_reply
+from copass_router.builtin._scripted_model import ModelReply, scripted_reply
+from copass_router.testing._faults import Faults
+from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
+from copass_router.testing._scripted_backend import ScriptedBackend, ScriptedPlugin, scripted_events
 
 if TYPE_CHECKING:
-    from .conformance import BackendConformance, EmulatorProbe, KitProbe, conformance_lookup
-    from .emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
+    from copass_router.testing._conformance import (
+        BackendConformance,
+        EmulatorProbe,
+        KitProbe,
+        conformance_lookup,
+    )
+    from copass_router.testing._emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
 
 __all__ = [
     "BackendConformance",
@@ -45,13 +50,13 @@ __all__ = [
 
 # Loaded on first use: the conformance suite imports pytest, the emulator kit Starlette.
 _LAZY = {
-    "BackendConformance": "conformance",
-    "conformance_lookup": "conformance",
-    "EmulatorProbe": "conformance",
-    "KitProbe": "conformance",
-    "EmulatorKit": "emulator_kit",
-    "LoopbackServer": "emulator_kit",
-    "serve_emulator": "emulator_kit",
+    "BackendConformance": "_conformance",
+    "conformance_lookup": "_conformance",
+    "EmulatorProbe": "_conformance",
+    "KitProbe": "_conformance",
+    "EmulatorKit": "_emulator_kit",
+    "LoopbackServer": "_emulator_kit",
+    "serve_emulator": "_emulator_kit",
 }
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from ..router import Router
-from .scripted_backend import ScriptedBackend, ScriptedPlugin
+from copass_router.run._router import Router
+from copass_router.testing._scripted_backend import ScriptedBackend, ScriptedPlugin
 
 _async_fixture: Any
 try:
