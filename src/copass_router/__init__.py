@@ -84,7 +84,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         UsageRow,
     )
     from copass_router.cli._render import EventPrinter
-    from copass_router.client._remote_router import RemoteRouter, RemoteRouterError
+    from copass_router.client._problems import RemoteRouterError
+    from copass_router.client._remote_router import RemoteRouter
     from copass_router.coordination import (
         Coordinator,
         CoordinatorUnavailableError,
@@ -259,7 +260,7 @@ _WHERE: dict[str, str] = {
     "run_chat_loop": "provider_kit._chat_loop",
     "transcript_messages": "provider_kit._chat_loop",
     "RemoteRouter": "client._remote_router",
-    "RemoteRouterError": "client._remote_router",
+    "RemoteRouterError": "client._problems",
     "Coordinator": "coordination",
     "CoordinatorUnavailableError": "coordination",
     "SigningKeys": "coordination",

@@ -109,7 +109,7 @@ class RemoteRun:
         """The run's events, exactly once each, in order, with exactly one end."""
         from httpx_sse import SSEError
 
-        from copass_router.client._remote_router import RemoteRouterError
+        from copass_router.client._problems import RemoteRouterError
 
         failures = 0
         while True:
@@ -143,7 +143,7 @@ class RemoteRun:
         import httpx
         from httpx_sse import EventSource
 
-        from copass_router.client._remote_router import RemoteRouterError, raise_for_problem
+        from copass_router.client._problems import RemoteRouterError, raise_for_problem
 
         try:
             async with self._open() as response:

@@ -24,9 +24,11 @@ def open_ledger(ledger: UsageLedger | str | None, store: SessionStore | None) ->
             return own
         ledger = SQLiteUsageLedger.url_beside(getattr(store, "path", None))
     if ledger.startswith(("postgresql://", "postgres://")):
+        from copass_router.store import postgres_from_url
         from copass_router.store._usage_postgres import PostgresUsageLedger
 
-        return PostgresUsageLedger.from_url(ledger)
+        own_store: Any = postgres_from_url(ledger)  # ``?schema=NAME`` as the store's
+        return PostgresUsageLedger(own_store, owned=True)
     return SQLiteUsageLedger.from_url(ledger)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,10 +30,12 @@ from starlette.responses import JSONResponse, Response
 from copass_router._errors import DispatchAuthError, RouterError
 from copass_router._trace_context import trace_headers
 from copass_router.run._live_runs import ends_turn
-from copass_router.run._router import Router
 from copass_router.serving._auth import bearer_token
 from copass_router.serving._payloads import MAX_BODY_BYTES, dispatch_call, read_json_object
 from copass_router.serving._problems import problem_for
+
+if TYPE_CHECKING:
+    from copass_router.run._router import Router
 
 DISPATCH_PATH = "/v1/dispatch"
 UNVERIFIED_BODY_BYTES = 64 * 1024

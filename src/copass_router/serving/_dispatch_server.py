@@ -7,6 +7,8 @@ and nothing else, so deployed agents can run the router's tools without the full
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from copass_router.run._router import Router
 from copass_router.serving._access_log import AccessLog
 from copass_router.serving._dispatch_endpoint import DISPATCH_PATH, dispatch_endpoint
 from copass_router.serving._listener import RunningServer, start_server
 from copass_router.serving._problems import http_exception_handler, internal_error_handler
+
+if TYPE_CHECKING:
+    from copass_router.run._router import Router
 
 
 async def healthz(request: Request) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from copass_router.accounting._usage import Spend, UsageEntry, UsageRow
 from copass_router.store import _usage_sql as sql
@@ -45,14 +45,6 @@ class PostgresUsageLedger:
         self._spend = (
             f"SELECT COALESCE(SUM({sql.TOKENS}), 0), COALESCE(SUM(cost_usd), 0) FROM {table}"
         )
-
-    @classmethod
-    def from_url(cls, url: str) -> PostgresUsageLedger:
-        """A ledger of its own on ``postgresql://...`` (``?schema=NAME`` as the store's)."""
-        from copass_router.store import postgres_from_url
-
-        store: Any = postgres_from_url(url)
-        return cls(store, owned=True)
 
     async def record(self, entry: UsageEntry) -> None:
         cost = Decimal(0) if entry.cost_usd is None else entry.cost_usd

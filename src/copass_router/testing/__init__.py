@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from copass_router.builtin._scripted_model import ModelReply, scripted_reply
-from copass_router.testing._faults import Faults
-from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
-from copass_router.testing._scripted_backend import ScriptedBackend, ScriptedPlugin, scripted_events
-
 if TYPE_CHECKING:
+    from copass_router.builtin._scripted_model import ModelReply, scripted_reply
     from copass_router.testing._conformance import (
         BackendConformance,
         EmulatorProbe,
@@ -28,6 +24,13 @@ if TYPE_CHECKING:
         conformance_lookup,
     )
     from copass_router.testing._emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
+    from copass_router.testing._faults import Faults
+    from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
+    from copass_router.testing._scripted_backend import (
+        ScriptedBackend,
+        ScriptedPlugin,
+        scripted_events,
+    )
 
 __all__ = [
     "BackendConformance",
@@ -48,8 +51,18 @@ __all__ = [
     "serve_emulator",
 ]
 
-# Loaded on first use: the conformance suite imports pytest, the emulator kit Starlette.
+# Every name is loaded on first use: pytest imports this package at every start (the pytest
+# plugin lives here), and the conformance suite imports pytest, the emulator kit Starlette.
 _LAZY = {
+    "ModelReply": "copass_router.builtin._scripted_model",
+    "scripted_reply": "copass_router.builtin._scripted_model",
+    "Faults": "_faults",
+    "RecordedRequest": "_request_log",
+    "RequestLog": "_request_log",
+    "StreamStats": "_request_log",
+    "ScriptedBackend": "_scripted_backend",
+    "ScriptedPlugin": "_scripted_backend",
+    "scripted_events": "_scripted_backend",
     "BackendConformance": "_conformance",
     "conformance_lookup": "_conformance",
     "EmulatorProbe": "_conformance",
@@ -66,4 +79,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    relative = not module.startswith("copass_router.")
+    value = getattr(importlib.import_module(f".{module}" if relative else module, __name__), name)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value

@@ -34,19 +34,17 @@ from copass_router._events import (
 from copass_router._types import StopReason, TurnStatus
 from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._router import Router
-from copass_router.testing._conformance_contract import ContractTests, EmulatorProbe, KitProbe
-from copass_router.tools._tools import tool
+from copass_router.testing._conformance_contract import (
+    ContractTests,
+    EmulatorProbe,
+    KitProbe,
+    conformance_lookup,
+)
 
 __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
 
 #: Fast retries, so the fault tests see the core retry without waiting for it.
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
-
-
-@tool
-def conformance_lookup(key: str) -> str:
-    """Look a key up (the conformance suite's tool)."""
-    return f"value-of-{key}"
 
 
 class BackendConformance(ContractTests):
