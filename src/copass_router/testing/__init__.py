@@ -9,6 +9,7 @@
   loopback port), :func:`serve_emulator` (``copass-router emulate NAME``). It needs Starlette
   and uvicorn: the ``emulator`` extra. :class:`Faults`, :class:`RequestLog`,
   :class:`RecordedRequest` and :class:`StreamStats` need neither.
+- :class:`CutProxy`: a loopback proxy that cuts responses, to test a client's resume.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         KitProbe,
         conformance_lookup,
     )
+    from copass_router.testing._cut_proxy import CutProxy
     from copass_router.testing._emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
     from copass_router.testing._faults import Faults
     from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackendConformance",
+    "CutProxy",
     "EmulatorKit",
     "EmulatorProbe",
     "Faults",
@@ -56,6 +59,7 @@ __all__ = [
 _LAZY = {
     "ModelReply": "copass_router.builtin._scripted_model",
     "scripted_reply": "copass_router.builtin._scripted_model",
+    "CutProxy": "_cut_proxy",
     "Faults": "_faults",
     "RecordedRequest": "_request_log",
     "RequestLog": "_request_log",
