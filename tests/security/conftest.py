@@ -1,4 +1,4 @@
-"""Fixtures for the security tests (issue 15): a real uvicorn server on loopback, in the test's
+"""Fixtures for the security tests: a real uvicorn server on loopback, in the test's
 loop, with the echo provider, a scripted backend and a backend that counts what it produced.
 
 Each test module takes one point of the issue; the server here is the one ``serve`` runs

@@ -1,4 +1,4 @@
-"""Issue 15, point 1: one request's work is bounded; a flood slows its own runs, no one else's.
+"""One request's work is bounded; a flood slows its own runs, no one else's.
 
 Before the fix a 60-byte ``/long 5000000`` made other clients' ``/healthz`` wait 45 s while the
 worker grew by 1 GiB: the per-run queue was unbounded, the producer never yielded, ``/long`` had

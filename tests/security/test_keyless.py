@@ -1,4 +1,4 @@
-"""Issue 15, point 2: keyless mode (loopback, no API keys) cannot be driven by a web page.
+"""Keyless mode (loopback, no API keys) cannot be driven by a web page.
 
 Before the fix a cross-site ``text/plain`` POST to /v1/runs was accepted and ran tools, and with
 a foreign ``Host`` (DNS rebinding) the transcripts of end user ``local`` were listed and read.
