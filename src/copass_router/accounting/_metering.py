@@ -86,7 +86,7 @@ class RunCost:
                     await self._accounted.wait()
 
 
-class Meter:
+class ModelCallMeter:
     """Prices, records and budgets the model calls of every run of one router."""
 
     def __init__(
@@ -190,7 +190,7 @@ class AttemptMeter:
     of its own): each ``Usage`` is priced, recorded and budgeted; once the run is over budget,
     a ``ToolCall`` ends the turn before its tools run."""
 
-    def __init__(self, meter: Meter, model: str, cost: RunCost) -> None:
+    def __init__(self, meter: ModelCallMeter, model: str, cost: RunCost) -> None:
         self._meter = meter
         self._model = model
         self._cost = cost

@@ -16,7 +16,7 @@ from copass_router._outages import store_call
 from copass_router._settings import env_int
 from copass_router._types import RunRequest, StopReason
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
-from copass_router.accounting._metering import Meter, RunCost
+from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
 from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
@@ -130,7 +130,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         self._ledger: UsageLedger | None = None
         #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
         self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
-        self.meter = Meter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from copass_router.server._hosted_run import (
 from copass_router.server._keyless import KeylessRefusal, check_keyless
 from copass_router.server._resume import ROUTES as RESUME_ROUTES
 from copass_router.server._run_log import RunLog
-from copass_router.server._runs import LiveRuns, RunStream
+from copass_router.server._runs import RunStream, StreamingRuns
 from copass_router.server._session_views import session_dict, turn_dicts
 from copass_router.server._sse import SSEResponse
 from copass_router.server._usage_route import get_usage
@@ -81,7 +81,7 @@ class HostedState:
         self.keys = keys
         self.heartbeat = heartbeat
         self.max_body_bytes = max_body_bytes
-        self.runs = LiveRuns()
+        self.runs = StreamingRuns()
         self.slots = RunSlots(run_limits or RunLimits())
         self.hosted = HostedRuns(  # runs' event logs: resume and cancel by run id
             router,

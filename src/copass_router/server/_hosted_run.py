@@ -24,7 +24,7 @@ from copass_router._logs import get_logger, scrub
 from copass_router._settings import env_int
 from copass_router.run._router import Router
 from copass_router.server._run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
-from copass_router.server._runs import QUEUE_EVENTS, LiveRuns, RunStream
+from copass_router.server._runs import QUEUE_EVENTS, RunStream, StreamingRuns
 from copass_router.server._sse import HEARTBEAT
 
 log = get_logger("copass_router.server")
@@ -102,7 +102,9 @@ class _Hosted:
 class HostedRuns:
     """The hosted runs of one app: their recorders, disconnect policies and cancels."""
 
-    def __init__(self, router: Router, live: LiveRuns, run_log: RunLog, max_detached: int) -> None:
+    def __init__(
+        self, router: Router, live: StreamingRuns, run_log: RunLog, max_detached: int
+    ) -> None:
         self.router = router
         self.live = live
         self.log = run_log

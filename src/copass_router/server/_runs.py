@@ -224,7 +224,7 @@ def _stamped(event: Event, run_id: str, seq: int) -> Event:
     return event
 
 
-class LiveRuns:
+class StreamingRuns:
     """The runs a server is streaming, so shutdown can wait for them and then cancel them."""
 
     def __init__(self) -> None:

@@ -117,7 +117,7 @@ def _refuse_steering(options: Any) -> None:
 
 
 @attrs.frozen
-class DispatchCall:
+class DispatchBody:
     """One ``POST /v1/dispatch`` body."""
 
     token: str
@@ -127,7 +127,7 @@ class DispatchCall:
     round_id: str | None = None
 
 
-def dispatch_call(body: Mapping[str, Any], authorization_token: str | None) -> DispatchCall:
+def dispatch_call(body: Mapping[str, Any], authorization_token: str | None) -> DispatchBody:
     """The dispatch call a deployed agent sent (token in the body or as a bearer credential)."""
     token = authorization_token or body.get("token") or ""
     if not isinstance(token, str):
@@ -146,4 +146,4 @@ def dispatch_call(body: Mapping[str, Any], authorization_token: str | None) -> D
     round_id = body.get("round")
     if round_id is not None and not isinstance(round_id, str):
         raise InvalidRequestError("round must be a string", field="round")
-    return DispatchCall(token, tool_name, arguments, call_id, round_id or None)
+    return DispatchBody(token, tool_name, arguments, call_id, round_id or None)

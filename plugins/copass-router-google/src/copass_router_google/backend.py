@@ -53,7 +53,7 @@ from .contract import (
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
-from .translate import PROVIDER, AdkEventTranslator, neutral_code
+from .translate import PROVIDER, AdkEventTranslator, adk_neutral_code
 
 log = get_logger(__name__)
 
@@ -364,7 +364,7 @@ class _provider_errors:
                 provider=PROVIDER,
                 status=status,
                 retryable=status in RETRY_STATUSES,
-                code=neutral_code(str(exc.status)) if exc.status else None,
+                code=adk_neutral_code(str(exc.status)) if exc.status else None,
             ) from exc
         if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
             log.warning("agent_engine_connection_failed", error=scrub(repr(exc)))

@@ -68,7 +68,7 @@ NEUTRAL_CODES = {
 }
 
 
-def neutral_code(code: str) -> str:
+def adk_neutral_code(code: str) -> str:
     """The core's code for a Gemini / ADK error code (unknown ones are the core's to map)."""
     return NEUTRAL_CODES.get(code.upper(), code)
 
@@ -181,7 +181,7 @@ class AdkEventTranslator:
         code = str(event.get("error_code") or "provider_error")
         self.stop_reason = StopReason.ERROR
         return Error(
-            code=neutral_code(code),
+            code=adk_neutral_code(code),
             message=str(event.get("error_message") or code),
             retryable=error_is_retryable(code),
             provider=PROVIDER,
