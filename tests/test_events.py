@@ -84,7 +84,7 @@ SAMPLES: list[Event] = [
 
 
 def test_every_event_type_has_a_sample() -> None:
-    from copass_router.events import EVENT_TYPES
+    from copass_router._events import EVENT_TYPES
 
     assert {type(e) for e in SAMPLES} == set(EVENT_TYPES.values())
 

@@ -162,7 +162,7 @@ async def test_the_ledger_keeps_usage_per_tenant_end_user_provider_model_and_day
 def test_the_usage_command_prints_a_table_and_json(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_STORE", store_url)
     assert main(["run", "--end-user", "ana", "hello"], out=io.StringIO()) == 0
@@ -343,7 +343,7 @@ class SlowLedger:
     """A host's ledger whose writes take a while (e.g. a billing database far away)."""
 
     def __init__(self) -> None:
-        from copass_router.store.usage_sqlite import SQLiteUsageLedger
+        from copass_router.store._usage_sqlite import SQLiteUsageLedger
 
         self.inner = SQLiteUsageLedger(":memory:")
         self.recorded = 0

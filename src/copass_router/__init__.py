@@ -14,18 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see: every public name, statically
-    from .backend import AgentBackend, BackendContext, ResourceCache, Turn
-    from .budgets import Budget, Budgets
-    from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
-    from .client import RemoteRouter, RemoteRouterError
-    from .coordination import (
-        Coordinator,
-        CoordinatorUnavailableError,
-        SigningKeys,
-        StoreUnavailableError,
-        open_coordinator,
-    )
-    from .errors import (
+    from copass_router._errors import (
         ERROR_CODES,
         BudgetExceededError,
         CodeInfo,
@@ -46,7 +35,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         code_for_status,
         neutral_code,
     )
-    from .events import (
+    from copass_router._events import (
         Error,
         Event,
         Failover,
@@ -114,7 +103,60 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         TurnStatus,
         UserItem,
     )
-    from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
+    from copass_router.accounting._budgets import Budget, Budgets
+    from copass_router.accounting._prices import ModelPrice, PriceBook
+    from copass_router.accounting._usage import (
+        DEFAULT_TENANT,
+        Spend,
+        UsageEntry,
+        UsageLedger,
+        UsageRow,
+    )
+    from copass_router.cli._render import EventPrinter
+    from copass_router.client._problems import RemoteRouterError
+    from copass_router.client._remote_router import RemoteRouter
+    from copass_router.coordination import (
+        Coordinator,
+        CoordinatorUnavailableError,
+        SigningKeys,
+        StoreUnavailableError,
+        open_coordinator,
+    )
+    from copass_router.plugin_host._hookspecs import event_types, hookimpl, hookspec
+    from copass_router.plugin_host._plugins import PluginInfo, ProviderInfo
+    from copass_router.plugin_host._registrars import (
+        BackendRegistrar,
+        CommandRegistrar,
+        EmulatorRegistrar,
+        PriceRegistrar,
+        StoreRegistrar,
+        ToolRegistrar,
+    )
+    from copass_router.provider_kit._backend import (
+        AgentBackend,
+        BackendContext,
+        ResourceCache,
+        Turn,
+    )
+    from copass_router.provider_kit._chat_loop import (
+        ModelStep,
+        chat_messages,
+        run_chat_loop,
+        transcript_messages,
+    )
+    from copass_router.provider_kit._http_chat import ChatRequest, HttpChatBackend, Piece
+    from copass_router.provider_kit._retries import RetryPolicy
+    from copass_router.run._failover import (
+        AVAILABILITY_CODES,
+        MID_TURN_CODES,
+        FailoverPolicy,
+        Fallback,
+    )
+    from copass_router.run._results import RunResult
+    from copass_router.run._router import Router
+    from copass_router.store import SessionStore, SQLiteStore, TurnStart
+    from copass_router.store._usage_sqlite import SQLiteUsageLedger
+    from copass_router.tools._tools import Tool, ToolContext, ToolOutput, tool
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
     # For applications: run turns, read events, handle errors, give tools, watch spend
@@ -244,18 +286,18 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
 #: the imports above).
 _WHERE: dict[str, str] = {
-    "AgentBackend": "backend",
-    "BackendContext": "backend",
-    "ResourceCache": "backend",
-    "Turn": "backend",
-    "Budget": "budgets",
-    "Budgets": "budgets",
-    "ModelStep": "chat_loop",
-    "chat_messages": "chat_loop",
-    "run_chat_loop": "chat_loop",
-    "transcript_messages": "chat_loop",
-    "RemoteRouter": "client",
-    "RemoteRouterError": "client",
+    "AgentBackend": "provider_kit._backend",
+    "BackendContext": "provider_kit._backend",
+    "ResourceCache": "provider_kit._backend",
+    "Turn": "provider_kit._backend",
+    "Budget": "accounting._budgets",
+    "Budgets": "accounting._budgets",
+    "ModelStep": "provider_kit._chat_loop",
+    "chat_messages": "provider_kit._chat_loop",
+    "run_chat_loop": "provider_kit._chat_loop",
+    "transcript_messages": "provider_kit._chat_loop",
+    "RemoteRouter": "client._remote_router",
+    "RemoteRouterError": "client._problems",
     "Coordinator": "coordination",
     "CoordinatorUnavailableError": "coordination",
     "SigningKeys": "coordination",
@@ -338,31 +380,31 @@ _WHERE: dict[str, str] = {
     "SQLiteStore": "store",
     "SessionStore": "store",
     "TurnStart": "store",
-    "SQLiteUsageLedger": "store.usage_sqlite",
-    "Tool": "tools",
-    "ToolContext": "tools",
-    "ToolOutput": "tools",
-    "tool": "tools",
-    "AssistantItem": "types",
-    "Binding": "types",
-    "ChatMessage": "types",
-    "RunRequest": "types",
-    "SessionInfo": "types",
-    "StopReason": "types",
-    "TokenCounts": "types",
-    "ToolCallItem": "types",
-    "ToolCallRequest": "types",
-    "ToolResultItem": "types",
-    "ToolSpec": "types",
-    "TranscriptItem": "types",
-    "TranscriptTurn": "types",
-    "TurnStatus": "types",
-    "UserItem": "types",
-    "DEFAULT_TENANT": "usage",
-    "Spend": "usage",
-    "UsageEntry": "usage",
-    "UsageLedger": "usage",
-    "UsageRow": "usage",
+    "SQLiteUsageLedger": "store._usage_sqlite",
+    "Tool": "tools._tools",
+    "ToolContext": "tools._tools",
+    "ToolOutput": "tools._tools",
+    "tool": "tools._tools",
+    "AssistantItem": "_types",
+    "Binding": "_types",
+    "ChatMessage": "_types",
+    "RunRequest": "_types",
+    "SessionInfo": "_types",
+    "StopReason": "_types",
+    "TokenCounts": "_types",
+    "ToolCallItem": "_types",
+    "ToolCallRequest": "_types",
+    "ToolResultItem": "_types",
+    "ToolSpec": "_types",
+    "TranscriptItem": "_types",
+    "TranscriptTurn": "_types",
+    "TurnStatus": "_types",
+    "UserItem": "_types",
+    "DEFAULT_TENANT": "accounting._usage",
+    "Spend": "accounting._usage",
+    "UsageEntry": "accounting._usage",
+    "UsageLedger": "accounting._usage",
+    "UsageRow": "accounting._usage",
 }
 
 

@@ -27,8 +27,8 @@ from copass_router import (
     ToolError,
     UnknownProviderError,
 )
-from copass_router.client import error_from_problem
-from copass_router.server.problems import problem_for
+from copass_router.client._remote_router import error_from_problem
+from copass_router.serving._problems import problem_for
 
 SAMPLES: list[RouterError] = [
     InvalidRequestError("bad field", field="message"),

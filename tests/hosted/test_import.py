@@ -8,7 +8,7 @@ import sys
 CHECK = """
 import sys
 import copass_router
-import copass_router.client
+import copass_router.client._remote_router
 heavy = sorted(m for m in ("starlette", "uvicorn", "httpx", "httpx_sse") if m in sys.modules)
 print(",".join(heavy) or "none")
 """

@@ -35,8 +35,8 @@ from copass_router import (
     TurnStatus,
     tool,
 )
-from copass_router.client import RemoteRouter
-from copass_router.results import RunResult, collect
+from copass_router.client._remote_router import RemoteRouter
+from copass_router.run._results import RunResult, collect
 from copass_router.server import create_app, start_server
 
 NETWORKED = ["anthropic", "google", "gemini-agents", "openai-compatible"]

@@ -196,7 +196,7 @@ def test_the_cli_continues_a_session_on_another_provider(
 ) -> None:
     import io
 
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from copass_router import Coordinator, DispatchAuthError, Router, open_coordinator
-from copass_router.tokens import mint_token, token_key_id, verify_token
+from copass_router.run._tokens import mint_token, token_key_id, verify_token
 
 CLAIMS = {"run_id": "r", "session_id": "s", "end_user_id": "u", "tools": ["t"], "ttl": 60}
 
@@ -174,7 +174,7 @@ async def test_an_unknown_coordinator_url_says_what_works() -> None:
 def test_the_rotate_key_command_rotates_the_shared_key(
     redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_COORDINATOR", redis_url)
     assert main(["coordinator", "rotate-key", "--retire-after", "60"]) == 0
@@ -197,7 +197,7 @@ def test_the_rotate_key_command_rotates_the_shared_key(
 def test_the_rotate_key_command_needs_a_shared_coordinator(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.delenv("COPASS_ROUTER_COORDINATOR", raising=False)
     assert main(["coordinator", "rotate-key"]) == 1

@@ -1,4 +1,4 @@
-"""Issue 15, point 1: one request's work is bounded; a flood slows its own runs, no one else's.
+"""One request's work is bounded; a flood slows its own runs, no one else's.
 
 Before the fix a 60-byte ``/long 5000000`` made other clients' ``/healthz`` wait 45 s while the
 worker grew by 1 GiB: the per-run queue was unbounded, the producer never yielded, ``/long`` had
@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from copass_router import Error, Router, RunFinished, StopReason, TextDelta, UnknownProviderError
+from copass_router.builtin._scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 from copass_router.server import RunLimits
-from copass_router.server.runs import QUEUE_EVENTS, RunStream
+from copass_router.server._runs import QUEUE_EVENTS, RunStream
 from copass_router.testing import ScriptedPlugin
-from copass_router.testing.scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 
 from .conftest import (
     KEY_ALPHA,

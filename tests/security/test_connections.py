@@ -1,4 +1,4 @@
-"""Issue 15, point 4: idle, trickling and surplus connections are closed, not held for ever.
+"""Idle, trickling and surplus connections are closed, not held for ever.
 
 Before the fix, 300 sockets held open for 96 s (idle, trickling headers, trickling a dispatch
 body with no credentials) all stayed open: uvicorn has no header or body read timeout and no
@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from copass_router import ConfigurationError
-from copass_router.server.connections import ConnectionLimits
+from copass_router.serving._connections import ConnectionLimits
 
 from .conftest import KEY_ALPHA, Served
 

@@ -1,4 +1,4 @@
-"""Issue 15, points 8 and 10: no input gives a 500, and what callers see is neutral.
+"""No input gives a 500, and what callers see is neutral.
 
 Before the fix these were 500s: ``GET /v1/sessions?end_user_id=%00`` (also CR/LF, ``%ff``, 300
 characters), ``limit=²``, ``limit=①`` and a 5,000-digit limit. Error events carried internal

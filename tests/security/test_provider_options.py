@@ -1,4 +1,4 @@
-"""Issue 15, point 7: provider options cannot override the fields the router owns.
+"""Provider options cannot override the fields the router owns.
 
 Before the fix openai's ``options.extra_body`` (merged over the request by the SDK) set
 ``safety_identifier`` to another tenant's digest, and replaced ``model`` and

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from copass_router import Router, SQLiteStore, TurnStatus
-from copass_router.store.sqlite_schema import MIGRATIONS
+from copass_router.store._sqlite_schema import MIGRATIONS
 
 
 def mode(path: Path) -> int:

@@ -18,11 +18,11 @@ from copass_router import (
     TurnStatus,
     Usage,
 )
-from copass_router.client import RemoteRouter
+from copass_router.client._remote_router import RemoteRouter
 from copass_router.server import create_app, start_server
-from copass_router.server.hosted_run import run_log_from_environ
-from copass_router.server.run_log import RunLogLimits
-from copass_router.server.run_log_redis import RedisRunLog
+from copass_router.server._hosted_run import run_log_from_environ
+from copass_router.server._run_log import RunLogLimits
+from copass_router.server._run_log_redis import RedisRunLog
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
 from ..conftest import (

@@ -45,7 +45,7 @@ from .resources import (
     Resources,
 )
 from .sdk_errors import provider_error
-from .turn_driver import PermissionPolicy, ToolPermission, TurnDriver, allow_all
+from .turn_driver import PermissionPolicy, SessionTurnDriver, ToolPermission, allow_all
 
 __all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backend"]
 
@@ -202,14 +202,14 @@ class AnthropicBackend(AgentBackend):
 
     async def _open(
         self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
-    ) -> tuple[TurnDriver, Sequence[TranscriptTurn], Mapping[str, Any] | None, Resources]:
+    ) -> tuple[SessionTurnDriver, Sequence[TranscriptTurn], Mapping[str, Any] | None, Resources]:
         """The driver with its stream open, the turns the session missed, its usage so far
         and the resources it runs on (re-created if the cached ones were gone)."""
         client = self._client()
         policy = self._policy(turn)
         binding = turn.binding
         if binding is not None and binding.data.get("fingerprint") == resources.fingerprint:
-            driver = TurnDriver(client, turn, binding.native_id, policy, self._api_key)
+            driver = SessionTurnDriver(client, turn, binding.native_id, policy, self._api_key)
             try:
                 await driver.open()
                 return driver, turn.history, binding.data.get("usage"), resources
@@ -222,7 +222,7 @@ class AnthropicBackend(AgentBackend):
         else:
             session_id, resources = await self._create_session(turn, resources, agent, environment)
             turn.state["anthropic_session"] = (session_id, resources)
-        driver = TurnDriver(client, turn, session_id, policy, self._api_key)
+        driver = SessionTurnDriver(client, turn, session_id, policy, self._api_key)
         await driver.open()
         return driver, missed, {}, resources
 

@@ -64,7 +64,7 @@ def allow_all(_request: ToolPermission) -> bool:
     return True
 
 
-class TurnDriver:
+class SessionTurnDriver:
     """Drives one turn in session ``session_id``; read ``done`` and ``translator`` after."""
 
     def __init__(
