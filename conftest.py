@@ -118,7 +118,8 @@ def _checked(events: Any, where: str) -> Any:
 
 
 def _watch_streams(patch: pytest.MonkeyPatch) -> None:
-    from copass_router import RemoteRouter, Router, router
+    from copass_router import RemoteRouter, Router
+    from copass_router.run import _router as router
 
     real_run, real_remote_run, real_store_turn = Router.run, RemoteRouter.run, router.store_turn
 

@@ -147,7 +147,7 @@ def _emulate(args: argparse.Namespace, out: TextIO) -> int:
         missing = _missing_emulator_module(exc)
         if missing is None:
             raise
-        from .install import extra_advice
+        from copass_router.cli._install import extra_advice
 
         raise RouterError(
             f"the {args.provider} emulator needs Starlette and uvicorn ({missing} is not "
@@ -183,12 +183,12 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from copass_router.server._serve import serve
     except ImportError as exc:
-        from .install import extra_advice
+        from copass_router.cli._install import extra_advice
 
         raise RouterError(
             f"hosted mode needs the server extra ({exc}): {extra_advice('copass-router', 'server')}"
         ) from exc
-    from .cli_tracing import tracing
+    from copass_router.cli._tracing import tracing
 
     limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     with tracing():
@@ -221,7 +221,7 @@ def _color(out: TextIO) -> bool:
 
 
 def _completion(args: argparse.Namespace, out: TextIO) -> int:
-    from .cli_completion import completion_script
+    from copass_router.cli._completion import completion_script
 
     commands = sorted(_plugin_host().commands)
     out.write(completion_script(build_parser(), args.shell, commands))
@@ -232,14 +232,14 @@ async def _routed(args: argparse.Namespace, out: TextIO) -> int:
     """The commands that open a router: run, sessions, usage."""
     router = _router()
     if args.command == "run":
-        from .cli_run import run_command
+        from copass_router.cli._run import run_command
 
         return await run_command(args, out, router, color=_color(out))
     if args.command == "sessions":
-        from .cli_sessions import sessions_command
+        from copass_router.cli._sessions import sessions_command
 
         return await sessions_command(args, out, router)
-    from .usage_cli import usage_command
+    from copass_router.cli._usage import usage_command
 
     return await usage_command(args, out, router)
 
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command in ("run", "sessions", "usage"):
             import asyncio  # only the commands that run a router need an event loop
 
-            from .cli_tracing import tracing
+            from copass_router.cli._tracing import tracing
 
             with tracing():
                 return asyncio.run(_routed(args, out))

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from . import hookspecs
-from .entry_points import installed, load_reference, reference_problem
-from .errors import PluginLoadError
-from .hook_calls import DispatchChain, bind, registration_order
-from .hookspecs import EVENT_TYPES_ATTR
-from .logs import get_logger
-from .prices import PriceBook
-from .registrars import BackendRegistrar
+from copass_router._errors import PluginLoadError
+from copass_router._logs import get_logger
+from copass_router.accounting._prices import PriceBook
+from copass_router.plugin_host import _hookspecs as hookspecs
+from copass_router.plugin_host._entry_points import installed, load_reference, reference_problem
+from copass_router.plugin_host._hook_calls import DispatchChain, bind, registration_order
+from copass_router.plugin_host._hookspecs import EVENT_TYPES_ATTR
+from copass_router.plugin_host._registrars import BackendRegistrar
 
 if TYPE_CHECKING:
     from copass_router.tools._tools import Tool

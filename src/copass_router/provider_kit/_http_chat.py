@@ -19,12 +19,12 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
-from .backend import AgentBackend, BackendContext, Turn
-from .chat_loop import ModelStep, run_chat_loop
-from .errors import ConfigurationError, InternalError, ProviderError, RouterError
-from .events import Error, Event, Message, TextDelta, ThinkingDelta, Usage
-from .logs import scrub
-from .types import ChatMessage, StopReason, ToolCallRequest
+from copass_router._errors import ConfigurationError, InternalError, ProviderError, RouterError
+from copass_router._events import Error, Event, Message, TextDelta, ThinkingDelta, Usage
+from copass_router._logs import scrub
+from copass_router._types import ChatMessage, StopReason, ToolCallRequest
+from copass_router.provider_kit._backend import AgentBackend, BackendContext, Turn
+from copass_router.provider_kit._chat_loop import ModelStep, run_chat_loop
 
 #: What :meth:`HttpChatBackend.read_chunk` yields: text and reasoning as they stream, token
 #: usage, an ``Error`` the provider reports mid-stream, the tool calls the model asks for, and a

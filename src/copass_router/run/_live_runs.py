@@ -9,13 +9,13 @@ from typing import Any
 
 import attrs
 
-from .backend import Turn
-from .coordination.forwarding import DispatchCall
-from .errors import DispatchAuthError, InvalidRequestError
-from .events import Error, Event, ToolCall, ToolResult
-from .tokens import DispatchClaims
-from .tools import ToolContext, ToolDispatcher
-from .types import StopReason, ToolCallRequest
+from copass_router._errors import DispatchAuthError, InvalidRequestError
+from copass_router._events import Error, Event, ToolCall, ToolResult
+from copass_router._types import StopReason, ToolCallRequest
+from copass_router.coordination._forwarding import DispatchCall
+from copass_router.provider_kit._backend import Turn
+from copass_router.run._tokens import DispatchClaims
+from copass_router.tools._tools import ToolContext, ToolDispatcher
 
 #: Where a refused result says "the router ended this turn" (``provider_data`` key).
 _ROUTER_DATA = "router"

@@ -11,39 +11,33 @@ from typing import Any
 
 import attrs
 
-from .backend import AgentBackend, BackendContext, ResourceCache
-from .budgets import Budget, Budgets, budgets_from_env
-from .coordination import Coordinator, SigningKeys, open_coordinator
-from .dispatch_api import DispatchCallbacks
-from .dispatch_route import DispatchRoute
-from .errors import (
-    InvalidRequestError,
-    UnknownProviderError,
-)
-from .events import Error, Event, RunFinished, RunStarted
-from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
-from .live_runs import LiveRuns
-from .logs import get_logger
-from .metering import Meter, RunCost
-from .outages import store_call
-from .plugins import PluginHost, ProviderInfo
-from .recorder import store_turn
-from .requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
-from .results import RunResult, collect
-from .retries import RetryPolicy
-from .run_turns import RunTurns
-from .sessions_api import SessionsAPI
-from .settings import env_flag, env_int
-from .store import SessionStore, default_store_url, open_store
-from .store.base import TurnStart
-from .store.lease import LeaseKeeper
-from .tools import Tool, ToolDispatcher, as_tool
-from .types import (
-    RunRequest,
-    StopReason,
-)
-from .usage import UsageLedger
-from .usage_api import UsageAPI
+from copass_router._errors import InvalidRequestError, UnknownProviderError
+from copass_router._events import Error, Event, RunFinished, RunStarted
+from copass_router._logs import get_logger
+from copass_router._outages import store_call
+from copass_router._settings import env_flag, env_int
+from copass_router._types import RunRequest, StopReason
+from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
+from copass_router.accounting._metering import Meter, RunCost
+from copass_router.accounting._usage import UsageLedger
+from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
+from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
+from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
+from copass_router.provider_kit._retries import RetryPolicy
+from copass_router.run._dispatch_api import DispatchCallbacks
+from copass_router.run._dispatch_route import DispatchRoute
+from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
+from copass_router.run._live_runs import LiveRuns
+from copass_router.run._recorder import store_turn
+from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
+from copass_router.run._results import RunResult, collect
+from copass_router.run._run_turns import RunTurns
+from copass_router.run._sessions_api import SessionsAPI
+from copass_router.run._usage_api import UsageAPI
+from copass_router.store import SessionStore, default_store_url, open_store
+from copass_router.store._base import TurnStart
+from copass_router.store._lease import LeaseKeeper
+from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
 
 log = get_logger("copass_router.router")
 

@@ -24,14 +24,14 @@ from copass_router._events import (
     ToolResult,
     Usage,
 )
-from .hookspecs import wanted_event_types
-from .logs import get_logger, scrub
-from .nesting import FREE_FORM_EVENTS, MAX_DEPTH, event_too_deep
-from .recorder import TurnRecorder
-from .request_grammar import CLOSED_BY_USAGE, GRAMMAR_EVENTS, RequestGrammar
-from .retries import retry_delay
-from .tools import ToolContext
-from .types import StopReason
+from copass_router._logs import get_logger, scrub
+from copass_router._types import StopReason
+from copass_router.plugin_host._hookspecs import wanted_event_types
+from copass_router.provider_kit._retries import retry_delay
+from copass_router.run._nesting import FREE_FORM_EVENTS, MAX_DEPTH, event_too_deep
+from copass_router.run._recorder import TurnRecorder
+from copass_router.run._request_grammar import CLOSED_BY_USAGE, GRAMMAR_EVENTS, RequestGrammar
+from copass_router.tools._tools import ToolContext
 
 log = get_logger("copass_router.run")
 

@@ -25,38 +25,39 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import RouterError
-from ..logs import get_logger
-from ..router import Router
-from .access_log import AccessLog
-from .admission import RunLimits, RunSlots
-from .agui_route import ROUTES as AGUI_ROUTES
-from .auth import ApiKeys, Principal, bearer_token
-from .dispatch import DISPATCH_PATH, dispatch_endpoint
-from .hosted_run import (
+from copass_router._errors import RouterError
+from copass_router._logs import get_logger
+from copass_router.run._router import Router
+from copass_router.server._admission import RunLimits, RunSlots
+from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
+from copass_router.server._hosted_run import (
     HostedRuns,
     disconnect_policy,
     follow_frames,
     max_detached_from_environ,
     run_log_from_environ,
 )
-from .keyless import KeylessRefusal, check_keyless
-from .launch import launch_run
-from .payloads import MAX_BODY_BYTES, read_json_object, run_fields
-from .problems import (
+from copass_router.server._keyless import KeylessRefusal, check_keyless
+from copass_router.server._launch import launch_run
+from copass_router.server._responses_route import ROUTES as RESPONSES_ROUTES
+from copass_router.server._resume import ROUTES as RESUME_ROUTES
+from copass_router.server._run_log import RunLog
+from copass_router.server._runs import LiveRuns
+from copass_router.server._session_views import session_dict, turn_dicts
+from copass_router.server._sse import SSEResponse
+from copass_router.server._usage_route import get_usage
+from copass_router.serving._access_log import AccessLog
+from copass_router.serving._auth import ApiKeys, Principal, bearer_token
+from copass_router.serving._dispatch_endpoint import DISPATCH_PATH, dispatch_endpoint
+from copass_router.serving._dispatch_server import healthz
+from copass_router.serving._payloads import MAX_BODY_BYTES, read_json_object, run_fields
+from copass_router.serving._problems import (
     http_exception_handler,
     internal_error_handler,
     problem,
     problem_for,
     unauthorized,
 )
-from .responses_route import ROUTES as RESPONSES_ROUTES
-from .resume import ROUTES as RESUME_ROUTES
-from .run_log import RunLog
-from .runs import LiveRuns
-from .session_views import session_dict, turn_dicts
-from .sse import SSEResponse
-from .usage_route import get_usage
 
 log = get_logger("copass_router.server")
 

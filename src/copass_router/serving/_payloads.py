@@ -9,11 +9,11 @@ from typing import Any
 import attrs
 from starlette.requests import ClientDisconnect, Request
 
-from ..errors import InvalidRequestError, PayloadTooLargeError
-from ..nesting import MAX_DEPTH, too_deep
-from ..requests import snake_case_fields
-from ..types import RunRequest
-from .auth import Principal
+from copass_router._errors import InvalidRequestError, PayloadTooLargeError
+from copass_router._types import RunRequest
+from copass_router.run._nesting import MAX_DEPTH, too_deep
+from copass_router.run._requests import snake_case_fields
+from copass_router.serving._auth import Principal
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _RUN_FIELDS = frozenset(f.name for f in attrs.fields(RunRequest))

@@ -15,13 +15,13 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
-from ..errors import ERROR_CODES, InvalidRequestError
-from ..events import Error, Event, Message, Retry, RunStarted, TextDelta, Usage
-from ..plugins import BackendRegistration
-from ..requests import PROVIDER_FIELDS
-from ..router import Router
-from ..tools import Tool, tool
-from ..types import StopReason, TurnStatus
+from copass_router._errors import ERROR_CODES, InvalidRequestError
+from copass_router._events import Error, Event, Message, Retry, RunStarted, TextDelta, Usage
+from copass_router._types import StopReason, TurnStatus
+from copass_router.plugin_host._plugins import BackendRegistration
+from copass_router.run._requests import PROVIDER_FIELDS
+from copass_router.run._router import Router
+from copass_router.tools._tools import Tool, tool
 
 
 class EmulatorProbe(Protocol):

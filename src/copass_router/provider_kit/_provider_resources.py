@@ -27,9 +27,9 @@ from typing import Any, Protocol
 
 import attrs
 
-from .backend import ResourceCache
-from .coordination.base import Coordinator
-from .logs import get_logger, scrub
+from copass_router._logs import get_logger, scrub
+from copass_router.coordination._base import Coordinator
+from copass_router.provider_kit._backend import ResourceCache
 
 log = get_logger("copass_router.provider_resources")
 

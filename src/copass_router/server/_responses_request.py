@@ -26,10 +26,10 @@ from typing import Any
 
 import attrs
 
-from ..errors import InvalidRequestError
-from ..router import Router
-from .auth import Principal
-from .payloads import run_fields
+from copass_router._errors import InvalidRequestError
+from copass_router.run._router import Router
+from copass_router.serving._auth import Principal
+from copass_router.serving._payloads import run_fields
 
 ALIASES_ENV = "COPASS_ROUTER_MODEL_ALIASES"
 ID_PREFIX = "resp_"

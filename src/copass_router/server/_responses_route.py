@@ -24,18 +24,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import RouterError
-from ..logs import get_logger
-from .launch import launch_run
-from .log_events import LogGone, cut_short, follow_events
-from .payloads import read_json_object
-from .problems import problem
-from .responses_events import ResponseTranslation, response_from_turn, response_object
-from .responses_request import ResponseId, ResponsesRequest, read_responses_request
-from .sse import HEARTBEAT, SSEResponse
+from copass_router._errors import RouterError
+from copass_router._logs import get_logger
+from copass_router.server._launch import launch_run
+from copass_router.server._log_events import LogGone, cut_short, follow_events
+from copass_router.server._responses_events import (
+    ResponseTranslation,
+    response_from_turn,
+    response_object,
+)
+from copass_router.server._responses_request import (
+    ResponseId,
+    ResponsesRequest,
+    read_responses_request,
+)
+from copass_router.server._sse import HEARTBEAT, SSEResponse
+from copass_router.serving._payloads import read_json_object
+from copass_router.serving._problems import problem
 
 if TYPE_CHECKING:
-    from .app import HostedState
+    from copass_router.server._app import HostedState
 
 log = get_logger("copass_router.server")
 

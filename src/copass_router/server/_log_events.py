@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from ..events import Error, Event, RunFinished, event_from_json
-from ..logs import get_logger
-from ..types import StopReason
-from .run_log import LogGone, RunLog
+from copass_router._events import Error, Event, RunFinished, event_from_json
+from copass_router._logs import get_logger
+from copass_router._types import StopReason
+from copass_router.server._run_log import LogGone, RunLog
 
 log = get_logger("copass_router.server")
 

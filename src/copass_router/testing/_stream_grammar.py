@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import ERROR_CODES
-from ..events import (
+from copass_router._errors import ERROR_CODES
+from copass_router._events import (
     Error,
     Event,
     Failover,
@@ -27,7 +27,7 @@ from ..events import (
     UnknownEvent,
     Usage,
 )
-from ..types import StopReason, ToolCallItem, ToolResultItem, TranscriptTurn
+from copass_router._types import StopReason, ToolCallItem, ToolResultItem, TranscriptTurn
 
 #: What the model produces inside one model request. Its tool calls belong to it too, and may
 #: be announced after its usage (a stateless chat API's calls are dispatched once it ended).

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from importlib import metadata
 
-from .errors import ConfigurationError
+from copass_router._errors import ConfigurationError
 
 EXPORTER_GROUP = "opentelemetry_traces_exporter"
 

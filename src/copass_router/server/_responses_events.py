@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..events import (
+from copass_router._events import (
     Error,
     Event,
     Message,
@@ -32,7 +32,7 @@ from ..events import (
     ToolResult,
     Usage,
 )
-from ..types import (
+from copass_router._types import (
     AssistantItem,
     StopReason,
     TokenCounts,
@@ -40,7 +40,7 @@ from ..types import (
     ToolResultItem,
     TranscriptTurn,
 )
-from .responses_request import ResponseId
+from copass_router.server._responses_request import ResponseId
 
 SERVER_LABEL = "copass-router"
 

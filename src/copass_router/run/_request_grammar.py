@@ -8,7 +8,7 @@ backend ended without usage is closed with a ``Usage`` that says so.
 
 from __future__ import annotations
 
-from .events import (
+from copass_router._events import (
     Event,
     Failover,
     Message,
@@ -20,8 +20,8 @@ from .events import (
     ToolResult,
     Usage,
 )
-from .logs import get_logger
-from .types import StopReason
+from copass_router._logs import get_logger
+from copass_router._types import StopReason
 
 log = get_logger("copass_router.run")
 

@@ -7,11 +7,11 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import RouterError, SessionNotFoundError
+from copass_router._errors import RouterError, SessionNotFoundError
 
 if TYPE_CHECKING:
-    from .router import Router
-    from .types import SessionInfo
+    from copass_router._types import SessionInfo
+    from copass_router.run._router import Router
 
 
 def _when(timestamp: float) -> str:
@@ -79,8 +79,8 @@ async def _list(args: argparse.Namespace, out: TextIO, router: Router) -> None:
 
 
 async def _show(args: argparse.Namespace, out: TextIO, router: Router) -> None:
-    from .render import EventPrinter
-    from .wire import turn_to_dict
+    from copass_router._wire import turn_to_dict
+    from copass_router.cli._render import EventPrinter
 
     for turn in await router.transcript(args.session_id, args.end_user):
         if args.json:

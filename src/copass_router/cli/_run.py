@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import RouterError
+from copass_router._errors import RouterError
 
 if TYPE_CHECKING:
-    from .router import Router
-    from .tools import Tool
+    from copass_router.run._router import Router
+    from copass_router.tools._tools import Tool
 
 
 def options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def message(args: argparse.Namespace, stdin: TextIO | None = None) -> str:
 def tools_from(modules: Sequence[str]) -> list[Tool]:
     """The tools of each importable module: its ``TOOLS`` list if it has one, else every
     :class:`~copass_router.Tool` (a function decorated with ``@tool``) it defines."""
-    from .tools import Tool, as_tool
+    from copass_router.tools._tools import Tool, as_tool
 
     found: list[Tool] = []
     if modules and "" not in sys.path and os.getcwd() not in sys.path:
@@ -83,7 +83,7 @@ async def run_command(
     args: argparse.Namespace, out: TextIO, router: Router, *, color: bool = False
 ) -> int:
     """Run one turn and print it; the exit status (1 when the run failed)."""
-    from .render import EventPrinter
+    from copass_router.cli._render import EventPrinter
 
     if args.continue_ and args.session:
         raise RouterError("give --session ID or --continue, not both")

@@ -27,21 +27,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import InvalidRequestError, RouterError
-from ..logs import get_logger
-from ..outages import store_call
-from .agui_events import AguiTranslation, messages_snapshot
-from .auth import Principal
-from .hosted_run import ON_DISCONNECT, disconnect_policy
-from .launch import launch_run, request_error
-from .log_events import LogGone, cut_short, follow_events
-from .payloads import read_json_object, run_fields
-from .problems import problem, problem_for
-from .responses_request import model_aliases
-from .sse import HEARTBEAT, SSEResponse
+from copass_router._errors import InvalidRequestError, RouterError
+from copass_router._logs import get_logger
+from copass_router._outages import store_call
+from copass_router.server._agui_events import AguiTranslation, messages_snapshot
+from copass_router.server._hosted_run import ON_DISCONNECT, disconnect_policy
+from copass_router.server._launch import launch_run, request_error
+from copass_router.server._log_events import LogGone, cut_short, follow_events
+from copass_router.server._responses_request import model_aliases
+from copass_router.server._sse import HEARTBEAT, SSEResponse
+from copass_router.serving._auth import Principal
+from copass_router.serving._payloads import read_json_object, run_fields
+from copass_router.serving._problems import problem, problem_for
 
 if TYPE_CHECKING:
-    from .app import HostedState
+    from copass_router.server._app import HostedState
 
 log = get_logger("copass_router.server")
 

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InvalidRequestError, RouterError
-from ..events import RunStarted
-from ..logs import get_logger, scrub
-from ..trace_context import trace_headers
-from .auth import Principal
-from .problems import ShuttingDownError, problem_for
-from .runs import RunStream
+from copass_router._errors import InvalidRequestError, RouterError
+from copass_router._events import RunStarted
+from copass_router._logs import get_logger, scrub
+from copass_router._trace_context import trace_headers
+from copass_router.server._runs import RunStream
+from copass_router.serving._auth import Principal
+from copass_router.serving._problems import ShuttingDownError, problem_for
 
 if TYPE_CHECKING:
-    from .app import HostedState
+    from copass_router.server._app import HostedState
 
 log = get_logger("copass_router.server")
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..events import (
+from copass_router._events import (
     Error,
     Event,
     Message,
@@ -26,7 +26,13 @@ from ..events import (
     ToolCall,
     ToolResult,
 )
-from ..types import AssistantItem, StopReason, ToolCallItem, ToolResultItem, TranscriptTurn
+from copass_router._types import (
+    AssistantItem,
+    StopReason,
+    ToolCallItem,
+    ToolResultItem,
+    TranscriptTurn,
+)
 
 STATE_KEY = "copassRouter"  # the router's part of the thread's state
 
