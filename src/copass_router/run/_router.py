@@ -18,7 +18,7 @@ from copass_router._outages import store_call
 from copass_router._settings import env_flag, env_int
 from copass_router._types import RunRequest, StopReason
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
-from copass_router.accounting._metering import Meter, RunCost
+from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
 from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo

@@ -27,6 +27,7 @@ from copass_router._events import (
 from copass_router._logs import get_logger, scrub
 from copass_router._types import StopReason
 from copass_router.plugin_host._hookspecs import wanted_event_types
+from copass_router.provider_kit._backend import AgentBackend, Turn
 from copass_router.provider_kit._retries import retry_delay
 from copass_router.run._nesting import FREE_FORM_EVENTS, MAX_DEPTH, event_too_deep
 from copass_router.run._recorder import TurnRecorder

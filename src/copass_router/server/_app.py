@@ -42,7 +42,7 @@ from copass_router.server._launch import launch_run
 from copass_router.server._responses_route import ROUTES as RESPONSES_ROUTES
 from copass_router.server._resume import ROUTES as RESUME_ROUTES
 from copass_router.server._run_log import RunLog
-from copass_router.server._runs import LiveRuns
+from copass_router.server._runs import StreamingRuns
 from copass_router.server._session_views import session_dict, turn_dicts
 from copass_router.server._sse import SSEResponse
 from copass_router.server._usage_route import get_usage

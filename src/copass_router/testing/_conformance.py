@@ -34,9 +34,13 @@ from copass_router._events import (
 from copass_router._types import StopReason, TurnStatus
 from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._router import Router
-from copass_router.testing._conformance_contract import ContractTests, EmulatorProbe, KitProbe
+from copass_router.testing._conformance_contract import (
+    ContractTests,
+    EmulatorProbe,
+    KitProbe,
+    conformance_lookup,
+)
 from copass_router.testing._stream_grammar import StreamChecker
-from copass_router.tools._tools import tool
 
 __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
 
