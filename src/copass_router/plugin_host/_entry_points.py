@@ -77,6 +77,8 @@ def reference_problem(reference: str) -> str | None:
         source = Path(spec.origin).read_text(encoding="utf-8")
     except OSError:
         return None
+    if re.search(r"^def __getattr__\b", source, re.M):
+        return None  # the module makes names on first use: only the import can tell
     defined = re.compile(
         rf"^(?:(?:async\s+)?def|class)\s+{re.escape(first)}\b"
         rf"|^{re.escape(first)}\s*(?::[^=\n]*)?="
