@@ -40,7 +40,9 @@ async def test_sessions_are_searchable_and_transcripts_read_as_conversations(
     ids = {await r.get_attribute("data-session") for r in await rows.all()}
     assert {deployment.sessions["switch"], deployment.sessions["hostile"]} <= ids
     assert not ids & {deployment.sessions["google"], deployment.sessions["failed"]}
-    await page.goto(f"{deployment.base}/console/sessions?tenant=globex&end_user=bob&provider=openai")
+    await page.goto(
+        f"{deployment.base}/console/sessions?tenant=globex&end_user=bob&provider=openai"
+    )
     assert [await r.get_attribute("data-session") for r in await rows.all()] == [
         deployment.sessions["failed"]
     ]
@@ -65,7 +67,9 @@ async def test_sessions_are_searchable_and_transcripts_read_as_conversations(
     await screenshot(page, "session", tmp_path)
 
     # A failed turn shows its error.
-    await page.goto(f"{deployment.base}/console/sessions?provider=openai&end_user=bob&tenant=globex")
+    await page.goto(
+        f"{deployment.base}/console/sessions?provider=openai&end_user=bob&tenant=globex"
+    )
     await page.click("#sessions tbody tr[data-session] a")
     await page.wait_for_selector("#transcript")
     failed = await page.locator("#transcript").inner_text()
@@ -103,7 +107,9 @@ async def test_a_live_run_is_followed_and_cancelled(
     assert "Nothing is running." in await page.locator("#runs").inner_text()
     slow = asyncio.create_task(
         deployment.run(
-            ACME_KEY, provider="echo", end_user_id="carol",
+            ACME_KEY,
+            provider="echo",
+            end_user_id="carol",
             message="/slow 0.4 " + " ".join(f"word{i}" for i in range(60)),
         )  # fmt: skip
     )
