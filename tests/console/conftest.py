@@ -102,33 +102,48 @@ async def _seed(d: Deployment) -> None:
     """Real sessions: a tool call on Anthropic then a switch to OpenAI, a Google session of
     another tenant, a failed turn, and a hostile transcript."""
     first = await d.run(
-        ACME_KEY, provider="anthropic", model="claude-haiku-4-5", end_user_id="alice",
+        ACME_KEY,
+        provider="anthropic",
+        model="claude-haiku-4-5",
+        end_user_id="alice",
         message='/tool lookup {"key": "a1"}',
-    )  # fmt: skip
+    )
     assert first.status_code == 200 and "run_finished" in first.text, first.text
     sid = first.headers["x-copass-session-id"]
     second = await d.run(
-        ACME_KEY, provider="openai", model="gpt-4o-mini", end_user_id="alice",
-        message="/recall", session_id=sid,
-    )  # fmt: skip
+        ACME_KEY,
+        provider="openai",
+        model="gpt-4o-mini",
+        end_user_id="alice",
+        message="/recall",
+        session_id=sid,
+    )
     assert "run_finished" in second.text
     d.sessions["switch"] = sid
     google = await d.run(
-        GLOBEX_KEY, provider="google", end_user_id="bob", reasoning_engine_id=d.engine,
+        GLOBEX_KEY,
+        provider="google",
+        end_user_id="bob",
+        reasoning_engine_id=d.engine,
         message='/tool lookup {"key": "g1"}',
-    )  # fmt: skip
+    )
     assert '"stop_reason":"end_turn"' in google.text, google.text
     d.sessions["google"] = google.headers["x-copass-session-id"]
     failed = await d.run(
-        GLOBEX_KEY, provider="openai", model="gpt-4o-mini", end_user_id="bob",
+        GLOBEX_KEY,
+        provider="openai",
+        model="gpt-4o-mini",
+        end_user_id="bob",
         message="/error server_error the provider broke",
-    )  # fmt: skip
+    )
     assert '"stop_reason":"error"' in failed.text
     d.sessions["failed"] = failed.headers["x-copass-session-id"]
     hostile = await d.run(
-        ACME_KEY, provider="echo", end_user_id="mallory",
+        ACME_KEY,
+        provider="echo",
+        end_user_id="mallory",
         message=f"/tool lookup {json.dumps({'key': HOSTILE})}",
-    )  # fmt: skip
+    )
     assert "run_finished" in hostile.text
     d.sessions["hostile"] = hostile.headers["x-copass-session-id"]
 
@@ -169,21 +184,26 @@ async def deployment(emulators: tuple[Any, Any, Any]) -> AsyncIterator[Deploymen
         await router.aclose()
 
 
+def _browser_missing() -> str:
+    if not os.path.exists(CHROMIUM):
+        return f"no browser at {CHROMIUM} (make setup installs Debian's chromium when root)"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (make setup)"
+    return ""
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Any]:
     """Headless chromium (Debian's), driven by Playwright; no browser download."""
-    why = ""
-    if not os.path.exists(CHROMIUM):
-        why = f"no browser at {CHROMIUM} (make setup installs Debian's chromium when root)"
-    else:
-        try:
-            from playwright.async_api import async_playwright
-        except ImportError:
-            why = "playwright is not installed (make setup)"
+    why = _browser_missing()
     if why:
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
+    from playwright.async_api import async_playwright
+
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
@@ -208,6 +228,10 @@ async def signed_in(browser: Any, base: str) -> Any:
 
 async def screenshot(page: Any, name: str, tmp_path: Path) -> None:
     """Keep a screenshot of the page (into docs/ when ``SCREENSHOTS_ENV`` names a folder)."""
+    await page.screenshot(path=_screenshot_path(name, tmp_path), full_page=True)
+
+
+def _screenshot_path(name: str, tmp_path: Path) -> str:
     folder = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    return str(folder / f"{name}.png")

@@ -111,7 +111,7 @@ async def test_a_live_run_is_followed_and_cancelled(
             provider="echo",
             end_user_id="carol",
             message="/slow 0.4 " + " ".join(f"word{i}" for i in range(60)),
-        )  # fmt: skip
+        )
     )
     try:
         # The list refreshes itself: the run appears without a reload.
@@ -169,7 +169,7 @@ async def test_the_usage_charts_carry_the_ledgers_numbers(
     budgets = await page.locator("#budgets").inner_text()
     acme_cost = sum((r.cost_usd for r in rows if r.tenant == "acme"), Decimal(0))
     assert acme_cost > 0
-    assert f"tenant acme: 1 USD per day" in budgets and str(acme_cost) in budgets
+    assert "tenant acme: 1 USD per day" in budgets and str(acme_cost) in budgets
     assert "tenant globex, end user bob: 100000 tokens per day" in budgets
 
 
