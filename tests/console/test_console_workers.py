@@ -4,12 +4,14 @@ every worker, whichever worker serves the page, and cancels a run another worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,23 @@ from ..store.conftest import postgres_url  # noqa: F401 - a fixture
 EXE = str(Path(sys.executable).parent / "copass-router")
 ADMIN = "console-admin-key-0123456789abcdef"
 SLOW = "/slow 0.5 " + " ".join(f"w{i}" for i in range(80))
+
+
+@contextlib.contextmanager
+def _serving(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``copass-router serve --workers 2``, stopped (SIGTERM) on exit."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [EXE, "serve", "--port", str(port), "--workers", "2", "--grace", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
 
 
 async def _sign_in(http: httpx.AsyncClient) -> str:
@@ -68,58 +87,49 @@ async def test_the_console_shows_and_cancels_the_runs_of_every_worker(
         "COPASS_ROUTER_COORDINATOR": redis_url,
         "HOME": str(tmp_path),
     }
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [EXE, "serve", "--port", str(port), "--workers", "2", "--grace", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     runs: list[asyncio.Task[str]] = []
-    try:
-        deadline = time.monotonic() + 60
-        while not await _healthy(base):
-            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
-            await asyncio.sleep(0.1)
-        async with httpx.AsyncClient(base_url=base, timeout=30) as console:
-            csrf = await _sign_in(console)
-            workers: set[str] = set()
-            listed: list[dict[str, str]] = []
+    with _serving(env, port, tmp_path / "serve.log") as proc:
+        try:
             deadline = time.monotonic() + 60
-            while len(workers) < 2:
-                assert time.monotonic() < deadline, f"runs seen on {workers} only"
-                if len(runs) < 12:
-                    runs.append(asyncio.create_task(_run(base, len(runs))))
-                await asyncio.sleep(0.5)
-                listed = (await console.get("/console/runs.json")).json()["runs"]
-                workers = {run["worker_id"] for run in listed}
-            health = await console.get("/console/health")
-            assert len(re.findall(r"<tr data-worker=", health.text)) == 2
-            assert "unreachable" not in health.text
-            page = await console.get("/console/runs")
-            for run in listed:
-                assert run["run_id"] in page.text
-            # Cancel every run, through whichever worker serves each request.
-            cancelled: set[str] = set()
-            deadline = time.monotonic() + 60
-            while listed:
-                assert time.monotonic() < deadline, f"still running: {listed}"
+            while not await _healthy(base):
+                assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+                await asyncio.sleep(0.1)
+            async with httpx.AsyncClient(base_url=base, timeout=30) as console:
+                csrf = await _sign_in(console)
+                workers: set[str] = set()
+                listed: list[dict[str, str]] = []
+                deadline = time.monotonic() + 60
+                while len(workers) < 2:
+                    assert time.monotonic() < deadline, f"runs seen on {workers} only"
+                    if len(runs) < 12:
+                        runs.append(asyncio.create_task(_run(base, len(runs))))
+                    await asyncio.sleep(0.5)
+                    listed = (await console.get("/console/runs.json")).json()["runs"]
+                    workers = {run["worker_id"] for run in listed}
+                health = await console.get("/console/health")
+                assert len(re.findall(r"<tr data-worker=", health.text)) == 2
+                assert "unreachable" not in health.text
+                page = await console.get("/console/runs")
                 for run in listed:
-                    if run["run_id"] not in cancelled:
-                        answer = await console.post(
-                            f"/console/runs/{run['run_id']}/cancel", data={"csrf": csrf}
-                        )
-                        assert answer.status_code == 303
-                        cancelled.add(run["run_id"])
-                await asyncio.sleep(0.5)
-                listed = (await console.get("/console/runs.json")).json()["runs"]
-        texts = await asyncio.wait_for(asyncio.gather(*runs), 60)
-        for run_id in cancelled:
-            [text] = [t for t in texts if run_id in t]
-            assert '"stop_reason":"cancelled"' in text, text[-300:]
-    finally:
-        for task in runs:
-            task.cancel()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
+                    assert run["run_id"] in page.text
+                # Cancel every run, through whichever worker serves each request.
+                cancelled: set[str] = set()
+                deadline = time.monotonic() + 60
+                while listed:
+                    assert time.monotonic() < deadline, f"still running: {listed}"
+                    for run in listed:
+                        if run["run_id"] not in cancelled:
+                            answer = await console.post(
+                                f"/console/runs/{run['run_id']}/cancel", data={"csrf": csrf}
+                            )
+                            assert answer.status_code == 303
+                            cancelled.add(run["run_id"])
+                    await asyncio.sleep(0.5)
+                    listed = (await console.get("/console/runs.json")).json()["runs"]
+            texts = await asyncio.wait_for(asyncio.gather(*runs), 60)
+            for run_id in cancelled:
+                [text] = [t for t in texts if run_id in t]
+                assert '"stop_reason":"cancelled"' in text, text[-300:]
+        finally:
+            for task in runs:
+                task.cancel()
