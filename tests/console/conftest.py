@@ -24,7 +24,7 @@ from copass_router_anthropic.emulator import running_emulator as anthropic_emula
 from copass_router_google.emulator import running_emulator as google_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
-from copass_router import Budget, Router, tool
+from copass_router import Budget, RetryPolicy, Router, tool
 from copass_router.server import create_app, start_server
 from copass_router.server.dispatch import DISPATCH_PATH
 
@@ -63,6 +63,7 @@ class Deployment:
     router: Router
     base: str
     engine: str
+    anthropic: Any
     sessions: dict[str, str] = attrs.field(factory=dict)
 
     async def run(self, key: str, **fields: Any) -> httpx.Response:
@@ -138,6 +139,17 @@ async def _seed(d: Deployment) -> None:
     )
     assert '"stop_reason":"error"' in failed.text
     d.sessions["failed"] = failed.headers["x-copass-session-id"]
+    d.anthropic.faults.fail_next(503, count=2)  # the retry fails too: the turn moves on
+    moved = await d.run(
+        GLOBEX_KEY,
+        provider="anthropic",
+        model="claude-haiku-4-5",
+        end_user_id="dave",
+        message="where does this turn end?",
+        fallbacks=[{"provider": "openai", "model": "gpt-4o-mini"}],
+    )
+    assert '"type":"failover"' in moved.text and '"stop_reason":"end_turn"' in moved.text
+    d.sessions["failover"] = moved.headers["x-copass-session-id"]
     hostile = await d.run(
         ACME_KEY,
         provider="echo",
@@ -157,6 +169,7 @@ async def deployment(emulators: tuple[Any, Any, Any]) -> AsyncIterator[Deploymen
         plugins=[copass_router_anthropic, copass_router_google, copass_router_openai],
         environ=_env(emulators),
         tools=[lookup],
+        retry_policy=RetryPolicy(max_retries=1, initial_delay=0.01, jitter=False),
         budgets=[
             Budget("cost_usd", "1", tenant="acme"),
             Budget("tokens", 100_000, tenant="*", end_user_id="*"),
@@ -173,7 +186,7 @@ async def deployment(emulators: tuple[Any, Any, Any]) -> AsyncIterator[Deploymen
     engine = emulators[1].add_engine(
         display_name="console-agent", dispatch_url=router.dispatch_url, project=PROJECT
     )
-    deployment = Deployment(router, server.base_url, engine)
+    deployment = Deployment(router, server.base_url, engine, emulators[0])
     try:
         await _seed(deployment)
         yield deployment

@@ -66,6 +66,16 @@ async def test_sessions_are_searchable_and_transcripts_read_as_conversations(
     assert "tool results: lookup -> value-a1" in text  # the assistant's reply
     await screenshot(page, "session", tmp_path)
 
+    # A turn that failed over says so.
+    await page.goto(f"{deployment.base}/console/sessions?tenant=globex&end_user=dave")
+    await page.click("#sessions tbody tr[data-session] a")
+    await page.wait_for_selector("#transcript")
+    moved = await page.locator("#transcript").inner_text()
+    assert "failed over from anthropic/claude-haiku-4-5 to openai/gpt-4o-mini (overloaded)" in moved
+    assert await page.locator("#transcript section.turn").get_attribute("data-provider") == (
+        "openai"
+    )
+
     # A failed turn shows its error.
     await page.goto(
         f"{deployment.base}/console/sessions?provider=openai&end_user=bob&tenant=globex"
