@@ -24,7 +24,7 @@ from copass_router_anthropic.emulator import running_emulator as anthropic_emula
 from copass_router_google.emulator import running_emulator as google_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
-from copass_router import Budget, RetryPolicy, Router, tool
+from copass_router import Budget, RetryPolicy, Router, hookimpl, tool
 from copass_router.server import create_app, start_server
 from copass_router.server.dispatch import DISPATCH_PATH
 
@@ -54,6 +54,15 @@ SCREENSHOTS_ENV = "COPASS_ROUTER_CONSOLE_SCREENSHOTS"
 def lookup(key: str) -> str:
     """Look a key up."""
     return f"value-{key}"
+
+
+class BrokenPlugin:
+    """A plugin whose registration fails: the router goes on without it, and says why."""
+
+    @staticmethod
+    @hookimpl
+    def copass_router_register_backends(register: Any) -> None:
+        raise RuntimeError("this plugin is broken on purpose")
 
 
 @attrs.define
@@ -166,7 +175,12 @@ async def deployment(emulators: tuple[Any, Any, Any]) -> AsyncIterator[Deploymen
     router = Router(
         load_entry_points=False,
         store=":memory:",
-        plugins=[copass_router_anthropic, copass_router_google, copass_router_openai],
+        plugins=[
+            copass_router_anthropic,
+            copass_router_google,
+            copass_router_openai,
+            BrokenPlugin(),
+        ],
         environ=_env(emulators),
         tools=[lookup],
         retry_policy=RetryPolicy(max_retries=1, initial_delay=0.01, jitter=False),

@@ -195,4 +195,7 @@ async def test_the_health_page_shows_workers_dependencies_and_plugins(
     providers = await page.locator("#providers").inner_text()
     for name in ("anthropic", "google", "openai", "echo"):
         assert name in providers
+    plugins = await page.locator("#plugins").inner_text()
+    assert "failed" in plugins and "RuntimeError: this plugin is broken on purpose" in plugins
+    assert "copass_router_anthropic" in plugins and "loaded" in plugins
     await screenshot(page, "health", tmp_path)
