@@ -31,6 +31,8 @@ log = get_logger("copass_router.console")
 
 ANNOUNCE_SECONDS = 2.0
 STALE_SECONDS = 10.0
+#: The newest runs a worker lists (``running`` counts them all), so an announcement stays small.
+MAX_RUNS_LISTED = 200
 _COORDINATOR_ENV = "COPASS_ROUTER_COORDINATOR"
 _PREFIX_ENV = "COPASS_ROUTER_REDIS_PREFIX"
 _DEFAULT_PREFIX = "copass:"
@@ -59,6 +61,7 @@ class WorkerInfo:
     started_at: float
     seen_at: float
     runs: tuple[LiveRun, ...] = ()
+    running: int = 0
 
 
 def _worker_json(worker: WorkerInfo) -> str:
@@ -131,13 +134,15 @@ class WorkerBoard:
     async def announce(self) -> WorkerInfo:
         """Publish this worker's state now."""
         now = time.time()
+        runs = sorted(await self._runs_now(), key=lambda run: run.started_at, reverse=True)
         me = WorkerInfo(
             worker_id=self.worker_id,
             pid=os.getpid(),
             host=socket.gethostname(),
             started_at=self._started_at,
             seen_at=now,
-            runs=tuple(await self._runs_now()),
+            runs=tuple(runs[:MAX_RUNS_LISTED]),
+            running=len(runs),
         )
         self._last = me
         if self._url is not None:
