@@ -112,6 +112,17 @@ async def test_the_console_shows_and_cancels_the_runs_of_every_worker(
                 page = await console.get("/console/runs")
                 for run in listed:
                     assert run["run_id"] in page.text
+                # Follow each run's events, through whichever worker serves the request.
+                for run in listed:
+                    path = f"/console/runs/{run['run_id']}/events"
+                    async with console.stream("GET", path) as events:
+                        seen = ""
+                        async for chunk in events.aiter_text():
+                            seen += chunk
+                            if '"type":"text_delta"' in seen:
+                                break
+                    assert seen.startswith('id: 0\ndata: {"type":"run_started"')
+                    assert run["run_id"] in seen and "event:" not in seen
                 # Cancel every run, through whichever worker serves each request.
                 cancelled: set[str] = set()
                 deadline = time.monotonic() + 60
