@@ -138,6 +138,9 @@ async def test_a_live_run_is_followed_and_cancelled(
         # Events keep arriving as they stream (the page's policy forbids evaluating strings).
         await deltas.nth(before).wait_for(timeout=10_000)
         assert "word0" in await page.locator("#run-text-body").inner_text()
+        assert "/console/sessions/ses_" in (
+            await page.locator("#run-meta a").get_attribute("href") or ""
+        )
         await screenshot(page, "run", tmp_path)
         await page.click("#cancel-form button")
         await page.wait_for_selector("#events li[data-type=run_finished]", timeout=15_000)

@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -207,7 +206,7 @@ class Console:
         )
         return self.render(
             request, "runs.html", session, runs=runs, workers=workers, shared=self.board.shared,
-            tenants=self.state.keys.enabled, split=split_end_user, now=time.time(),
+            tenants=self.state.keys.enabled, split=split_end_user,
         )  # fmt: skip
 
     async def runs_json(self, request: Request, session: ConsoleSession) -> Response:
@@ -239,7 +238,7 @@ class Console:
         tenant, user = split_end_user(info.owner, self.state.keys.enabled)
         return self.render(
             request, "run.html", session, run_id=run_id, running=info.running,
-            expired=info.expired, tenant=tenant, end_user=user,
+            expired=info.expired, tenant=tenant, end_user=user, owner=info.owner,
         )  # fmt: skip
 
     async def run_events(self, request: Request, session: ConsoleSession) -> Response:

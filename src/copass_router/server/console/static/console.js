@@ -40,7 +40,13 @@ function followRun() {
     item.appendChild(el("span", summary(event)));
     list.appendChild(item);
     list.scrollTop = list.scrollHeight;
-    if (event.type === "run_started") meta.textContent = event.provider + " / " + event.model;
+    if (event.type === "run_started") {
+      meta.textContent = event.provider + " / " + event.model + " · ";
+      const session = el("a", "session " + event.session_id.slice(0, 16));
+      session.href = "/console/sessions/" + encodeURIComponent(event.session_id) +
+        "?u=" + encodeURIComponent(list.dataset.owner || "");
+      meta.appendChild(session);
+    }
     if (event.type === "text_delta") text.textContent += event.text;
     if (event.type === "run_finished") {
       stream.close();
