@@ -209,6 +209,16 @@ async def test_a_failing_provider_hands_the_turn_to_the_next_with_memory_intact(
     turns = await via.router.transcript(one.session_id, via.user)
     assert [t.provider for t in turns] == [first, second, first]
     assert all(t.status is TurnStatus.COMPLETED for t in turns)
+    assert turns[1].provider_data["failovers"] == [
+        {
+            "from_provider": first,
+            "from_model": notice.from_model,
+            "to_provider": second,
+            "to_model": notice.to_model,
+            "code": "overloaded",
+        }
+    ]
+    assert "failovers" not in turns[0].provider_data and "failovers" not in turns[2].provider_data
 
 
 MID_TURN = [(a, b) for a, b in PAIRS if a in ("anthropic", "openai-compatible")]

@@ -338,6 +338,16 @@ class TurnDriver:
             code=error.code,
             message=error.message,
         )
+        # The transcript says so too (``provider_data["failovers"]``), not only the stream.
+        self.recorder.provider_data.setdefault("failovers", []).append(
+            {
+                "from_provider": old.provider,
+                "from_model": old.model,
+                "to_provider": target.provider,
+                "to_model": target.model,
+                "code": error.code,
+            }
+        )
         return await self.runner.bookend(notice)
 
     async def _history(self, target: Target) -> tuple[list[TranscriptTurn], Binding | None]:

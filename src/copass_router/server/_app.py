@@ -31,6 +31,14 @@ from copass_router.run._router import Router
 from copass_router.server._admission import RunLimits, RunSlots
 from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
 from copass_router.server._hosted_run import (
+from ..errors import InvalidRequestError
+from ..events import RunStarted
+from ..logs import scrub
+from ..trace_context import trace_headers
+from .access_log import AccessLog
+from .auth import ApiKeys, Principal, bearer_token
+from .console.access import admin_key_from
+from .dispatch import DISPATCH_PATH, dispatch_endpoint
     HostedRuns,
     disconnect_policy,
     follow_frames,
@@ -254,6 +262,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     run_limits: RunLimits | None = None,
     run_log: RunLog | None = None,
+    admin_key: str | None = None,
 ) -> Starlette:
     """The hosted router as a Starlette app.
 
@@ -270,6 +279,8 @@ def create_app(
         ``COPASS_ROUTER_MAX_RUNS_PER_KEY`` in the router's environment.
     :param run_log: where runs' events are kept for resuming; None: Redis Streams when
         ``COPASS_ROUTER_COORDINATOR`` is a Redis URL, else memory (limits from the environment).
+    :param admin_key: serve the operator console at ``/console`` to holders of this key; None
+        reads ``COPASS_ROUTER_ADMIN_KEY`` (unset: no console). See docs/console.md.
     """
     if isinstance(api_keys, ApiKeys):
         keys = api_keys
@@ -306,4 +317,10 @@ def create_app(
     app.state.copass_router = HostedState(router, keys, heartbeat, max_body_bytes, limits, run_log)
     if not keys.enabled:
         log.warning("no_api_keys", detail="answering loopback clients only")
+    console_key = admin_key_from(router.environ, keys, admin_key)
+    app.state.copass_console = None
+    if console_key is not None:
+        from .console import add_console
+
+        add_console(app, console_key, router.environ)
     return app

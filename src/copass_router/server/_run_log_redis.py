@@ -230,7 +230,9 @@ class RedisRunLog(RunLog):
 
     async def request_cancel(self, run_id: str) -> None:
         if self._local.has(run_id):
-            await self._local.request_cancel(run_id)  # ours: no round trip
+            # Ours: no round trip. (The local log's own hook is unset: this log's is the one.)
+            if self.on_cancel is not None:
+                self.on_cancel(run_id)
             return
         await self._client().publish(self._channel, run_id)
 

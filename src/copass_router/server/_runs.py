@@ -234,6 +234,10 @@ class StreamingRuns:
     def __len__(self) -> int:
         return len(self._runs)
 
+    def streams(self) -> list[RunStream]:
+        """The runs being streamed now."""
+        return list(self._runs)
+
     def add(self, run: RunStream) -> None:
         """Track ``run`` until its response has ended."""
         self._runs.add(run)

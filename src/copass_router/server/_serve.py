@@ -30,6 +30,7 @@ from copass_router.serving._dispatch_endpoint import DISPATCH_PATH
 from copass_router.serving._listener import RouterServer, base_url, bind_socket, uvicorn_config
 from copass_router.serving._payloads import MAX_BODY_BYTES
 from copass_router.store import SessionStore
+from .console.access import admin_key_from
 
 log = get_logger("copass_router.server")
 
@@ -83,6 +84,7 @@ def serve(
         keys = ApiKeys.parse(api_keys) if api_keys is not None else ApiKeys.from_environ(env)
         limits = run_limits or RunLimits.from_environ(env)
         connection_limits = connection_limits or ConnectionLimits.from_environ(env)
+        admin_key_from(env, keys, None)  # a bad console key stops here, not in each worker
     except ConfigurationError as exc:
         print(f"copass-router serve: {exc}", file=sys.stderr)
         return 2
@@ -168,6 +170,9 @@ async def _serve(
         run_limits=options.run_limits,
     )
     state = app.state.copass_router
+    console = app.state.copass_console
+    if console is not None:  # every worker announces itself and its runs to the console
+        console.board.start()
     config = uvicorn_config(
         app, limits=options.connection_limits, trusted_proxies=options.trusted_proxies
     )
@@ -182,6 +187,8 @@ async def _serve(
     try:
         await server.serve(sockets=[sock])
     finally:
+        if console is not None:
+            await console.board.aclose()
         if given is None:
             await router.aclose()
     log.info("stopped")
