@@ -26,7 +26,7 @@ from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import Budget, RetryPolicy, Router, hookimpl, tool
 from copass_router.server import create_app, start_server
-from copass_router.server.dispatch import DISPATCH_PATH
+from copass_router.serving._dispatch_endpoint import DISPATCH_PATH
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

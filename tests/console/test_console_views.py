@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from copass_router import Router
+from copass_router.accounting._usage import UsageRow
 from copass_router.server.console.charts import usage_chart
 from copass_router.server.console.session_search import SessionQuery, search_sessions
-from copass_router.usage import UsageRow
 
 
 async def test_sessions_are_found_by_tenant_end_user_provider_and_date(

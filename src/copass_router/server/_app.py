@@ -31,14 +31,6 @@ from copass_router.run._router import Router
 from copass_router.server._admission import RunLimits, RunSlots
 from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
 from copass_router.server._hosted_run import (
-from ..errors import InvalidRequestError
-from ..events import RunStarted
-from ..logs import scrub
-from ..trace_context import trace_headers
-from .access_log import AccessLog
-from .auth import ApiKeys, Principal, bearer_token
-from .console.access import admin_key_from
-from .dispatch import DISPATCH_PATH, dispatch_endpoint
     HostedRuns,
     disconnect_policy,
     follow_frames,
@@ -54,6 +46,7 @@ from copass_router.server._runs import StreamingRuns
 from copass_router.server._session_views import session_dict, turn_dicts
 from copass_router.server._sse import SSEResponse
 from copass_router.server._usage_route import get_usage
+from copass_router.server.console.access import admin_key_from
 from copass_router.serving._access_log import AccessLog
 from copass_router.serving._auth import ApiKeys, Principal, bearer_token
 from copass_router.serving._dispatch_endpoint import DISPATCH_PATH, dispatch_endpoint
@@ -320,7 +313,7 @@ def create_app(
     console_key = admin_key_from(router.environ, keys, admin_key)
     app.state.copass_console = None
     if console_key is not None:
-        from .console import add_console
+        from copass_router.server.console import add_console
 
         add_console(app, console_key, router.environ)
     return app

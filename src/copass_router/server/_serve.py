@@ -24,13 +24,13 @@ from copass_router._logs import get_logger
 from copass_router.run._router import Router
 from copass_router.server._admission import RunLimits
 from copass_router.server._app import DEFAULT_HEARTBEAT, create_app
+from copass_router.server.console.access import admin_key_from
 from copass_router.serving._auth import KEYS_ENV, ApiKeys, is_loopback
 from copass_router.serving._connections import ConnectionLimits
 from copass_router.serving._dispatch_endpoint import DISPATCH_PATH
 from copass_router.serving._listener import RouterServer, base_url, bind_socket, uvicorn_config
 from copass_router.serving._payloads import MAX_BODY_BYTES
 from copass_router.store import SessionStore
-from .console.access import admin_key_from
 
 log = get_logger("copass_router.server")
 

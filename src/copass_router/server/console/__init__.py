@@ -11,16 +11,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
-from .access import ADMIN_KEY_ENV, admin_key_from
-from .board import LiveRun, WorkerBoard, board_redis
+from copass_router.server.console.access import ADMIN_KEY_ENV, admin_key_from
+from copass_router.server.console.board import LiveRun, WorkerBoard, board_redis
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
-    from ..app import HostedState
-    from .pages import Console
+    from copass_router.server._app import HostedState
+    from copass_router.server.console.pages import Console
 
 __all__ = ["ADMIN_KEY_ENV", "add_console", "admin_key_from"]
 
@@ -62,8 +62,8 @@ def add_console(app: Starlette, admin_key: str, environ: Mapping[str, str]) -> C
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from .access import ConsoleAccess
-    from .pages import Console
+    from copass_router.server.console.access import ConsoleAccess
+    from copass_router.server.console.pages import Console
 
     state: HostedState = app.state.copass_router
     worker_id = state.router.coordinator.worker_id

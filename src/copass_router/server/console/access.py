@@ -21,8 +21,8 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...errors import ConfigurationError
-from ..auth import ApiKeys
+from copass_router._errors import ConfigurationError
+from copass_router.serving._auth import ApiKeys
 
 ADMIN_KEY_ENV = "COPASS_ROUTER_ADMIN_KEY"
 MIN_ADMIN_KEY_CHARS = 24

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from ...logs import get_logger, scrub
+from copass_router._logs import get_logger, scrub
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

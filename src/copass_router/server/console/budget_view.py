@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import attrs
 
-from ...budgets import Budget, period_end, period_start
-from ...usage import UsageLedger, UsageRow
+from copass_router.accounting._budgets import Budget, period_end, period_start
+from copass_router.accounting._usage import UsageLedger, UsageRow
 
 MAX_BUDGET_ROWS = 50
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import attrs
 
-from ...usage import UsageRow
+from copass_router.accounting._usage import UsageRow
 
 GROUPS = ("provider", "model", "tenant", "end_user_id")
 METRICS = ("cost_usd", "tokens")

@@ -9,10 +9,10 @@ from collections.abc import Awaitable
 
 import attrs
 
-from ...logs import scrub
-from ...router import Router
-from ..run_log import RunLog
-from .board import WorkerBoard
+from copass_router._logs import scrub
+from copass_router.run._router import Router
+from copass_router.server._run_log import RunLog
+from copass_router.server.console.board import WorkerBoard
 
 CHECK_SECONDS = 3.0
 

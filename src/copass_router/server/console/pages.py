@@ -20,11 +20,11 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ...errors import RouterError
-from ...logs import get_logger
-from ..hosted_run import follow_frames
-from ..sse import SSEResponse
-from .access import (
+from copass_router._errors import RouterError
+from copass_router._logs import get_logger
+from copass_router.server._hosted_run import follow_frames
+from copass_router.server._sse import SSEResponse
+from copass_router.server.console.access import (
     CSRF_FIELD,
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -35,15 +35,19 @@ from .access import (
     secured,
     set_cookie,
 )
-from .board import WorkerBoard
-from .budget_view import budget_rows
-from .charts import GROUPS, METRICS, usage_chart
-from .health import dependency_checks
-from .session_search import SessionQuery, search_sessions, split_end_user
-from .transcript_view import turn_views
+from copass_router.server.console.board import WorkerBoard
+from copass_router.server.console.budget_view import budget_rows
+from copass_router.server.console.charts import GROUPS, METRICS, usage_chart
+from copass_router.server.console.health import dependency_checks
+from copass_router.server.console.session_search import (
+    SessionQuery,
+    search_sessions,
+    split_end_user,
+)
+from copass_router.server.console.transcript_view import turn_views
 
 if TYPE_CHECKING:
-    from ..app import HostedState
+    from copass_router.server._app import HostedState
 
 log = get_logger("copass_router.console")
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from ...router import Router
-from ...types import SessionInfo, TranscriptTurn
+from copass_router._types import SessionInfo, TranscriptTurn
+from copass_router.run._router import Router
 
 SCAN_SESSIONS = 500
 PAGE_SESSIONS = 50

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from ...types import AssistantItem, ToolCallItem, ToolResultItem, TranscriptTurn
+from copass_router._types import AssistantItem, ToolCallItem, ToolResultItem, TranscriptTurn
 
 
 @attrs.frozen
