@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see: every public name, statically
+    from .approvals import ApprovalDecision, ApprovalRequest
     from .backend import AgentBackend, BackendContext, ResourceCache, Turn
     from .budgets import Budget, Budgets
     from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         code_for_status,
     )
     from .events import (
+        ApprovalRequested,
         Error,
         Event,
         Failover,
@@ -69,6 +71,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
     from .hookspecs import event_types, hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
+    from .integrations import MCPServer
     from .logs import get_logger, scrub
     from .plugins import PluginInfo, ProviderInfo
     from .prices import ModelPrice, PriceBook
@@ -138,6 +141,9 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Tool",
     "ToolContext",
     "ToolOutput",
+    "MCPServer",
+    "ApprovalRequest",
+    "ApprovalDecision",
     "EventPrinter",
     "Event",
     "RunStarted",
@@ -147,6 +153,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "ThinkingMessage",
     "ToolCall",
     "ToolResult",
+    "ApprovalRequested",
     "Usage",
     "Error",
     "Retry",
@@ -275,6 +282,10 @@ _WHERE: dict[str, str] = {
     "ThinkingMessage": "events",
     "ToolCall": "events",
     "ToolResult": "events",
+    "ApprovalRequested": "events",
+    "ApprovalDecision": "approvals",
+    "ApprovalRequest": "approvals",
+    "MCPServer": "integrations",
     "UnknownEvent": "events",
     "Usage": "events",
     "event_from_dict": "events",

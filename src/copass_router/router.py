@@ -9,6 +9,9 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
+from .approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
+from .approvals import ApprovalHandler, Approvals
+from .approvals_api import ApprovalsAPI
 from .backend import AgentBackend, BackendContext, ResourceCache
 from .budgets import Budget, Budgets, budgets_from_env
 from .coordination import Coordinator, SigningKeys, open_coordinator
@@ -20,6 +23,9 @@ from .errors import (
 )
 from .events import Error, Event, RunFinished, RunStarted
 from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
+from .integrations.catalog import MCPCatalog
+from .integrations.config import MCPServer, server_from_dict, servers_from_environ
+from .integrations.selection import select_tools
 from .live_runs import LiveRuns
 from .logs import get_logger
 from .metering import Meter, RunCost
@@ -39,6 +45,7 @@ from .tools import Tool, ToolDispatcher, as_tool
 from .types import (
     RunRequest,
     StopReason,
+    ToolSpec,
 )
 from .usage import UsageLedger
 from .usage_api import UsageAPI
@@ -46,7 +53,7 @@ from .usage_api import UsageAPI
 log = get_logger("copass_router.router")
 
 
-class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
+class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -78,6 +85,14 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
     :param coordinator: what workers share live (locks, the create budget, signing keys, the
         route of dispatch callbacks): a :class:`Coordinator`, a URL, or None for
         ``COPASS_ROUTER_COORDINATOR`` / the embedded one-process default.
+    :param mcp_servers: MCP servers (:class:`MCPServer` or its JSON form) whose tools every
+        run may use, besides those ``COPASS_ROUTER_MCP_SERVERS`` configures (see
+        docs/integrations.md). Only the operator adds servers; a run can only narrow.
+    :param require_approval: tool names or patterns whose calls wait for approval (beside
+        tools that ask for it themselves); see :meth:`approve`.
+    :param approval_handler: decides waiting calls (True/False, or None to leave it to
+        :meth:`approve`/:meth:`deny`); may be async.
+    :param approval_timeout: seconds a call waits for a decision before it is denied.
     """
 
     def __init__(
@@ -100,6 +115,10 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         ledger: UsageLedger | str | None = None,
         budgets: Sequence[Budget] = (),
         coordinator: Coordinator | str | None = None,
+        mcp_servers: Sequence[MCPServer | Mapping[str, Any]] = (),
+        require_approval: Sequence[str] = (),
+        approval_handler: ApprovalHandler | None = None,
+        approval_timeout: float = APPROVAL_TIMEOUT,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.plugins = PluginHost(
@@ -137,6 +156,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
         self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
         self.meter = Meter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        servers = [*servers_from_environ(self.environ)]
+        servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
+        self._mcp = MCPCatalog(servers, self.environ) if servers else None
+        #: The operator's approval policy and the calls waiting for a decision.
+        self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -151,6 +175,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         for backend in self._backends.values():
             await backend.aclose()
         self._backends.clear()
+        if self._mcp is not None:
+            await self._mcp.aclose()
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -221,9 +247,25 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             tools = dict(self.plugins.tools)
             tools.update({t.name: t for t in self._extra_tools})
             self._dispatcher = ToolDispatcher(
-                tools, self.plugins.dispatch_hook(), self._tool_timeout
+                tools, self.plugins.dispatch_hook(), self._tool_timeout, self.approvals
             )
         return self._dispatcher
+
+    async def _run_dispatcher(self, request: RunRequest) -> ToolDispatcher:
+        """The run's tools: registered, the MCP servers' and the run's own, narrowed to
+        ``request.allowed_tools``."""
+        dispatcher = self._base_dispatcher()
+        if self._mcp is not None:
+            dispatcher = dispatcher.with_tools(await self._mcp.tools())
+        dispatcher = dispatcher.with_tools(as_tool(t) for t in request.tools)
+        if request.allowed_tools is not None:
+            dispatcher = dispatcher.only(select_tools(dispatcher.names(), request.allowed_tools))
+        return dispatcher
+
+    async def list_tools(self) -> list[ToolSpec]:
+        """Every tool a run may use (registered, and the MCP servers' reachable now), as the
+        model is told about them."""
+        return list((await self._run_dispatcher(RunRequest(provider="-", message="-"))).specs)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -272,7 +314,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         if len(self.budgets):  # no budget: nothing to check, no ledger read
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request)
-        dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
+        dispatcher = await self._run_dispatcher(request)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
