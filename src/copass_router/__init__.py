@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
     from .hookspecs import event_types, hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
-    from .integrations import MCPServer
+    from .integrations import MCPServer, normalise_schema
     from .logs import get_logger, scrub
     from .plugins import PluginInfo, ProviderInfo
     from .prices import ModelPrice, PriceBook
@@ -142,6 +142,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "ToolContext",
     "ToolOutput",
     "MCPServer",
+    "normalise_schema",
     "ApprovalRequest",
     "ApprovalDecision",
     "EventPrinter",
@@ -286,6 +287,7 @@ _WHERE: dict[str, str] = {
     "ApprovalDecision": "approvals",
     "ApprovalRequest": "approvals",
     "MCPServer": "integrations",
+    "normalise_schema": "integrations",
     "UnknownEvent": "events",
     "Usage": "events",
     "event_from_dict": "events",

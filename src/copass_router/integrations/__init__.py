@@ -5,11 +5,13 @@ Importing this package is cheap; the ``mcp`` SDK is imported when a server is fi
 
 from .catalog import MCPCatalog, tool_name
 from .config import MCPServer, server_from_dict, servers_from_environ
+from .schemas import normalise_schema
 from .selection import select_tools
 
 __all__ = [
     "MCPCatalog",
     "MCPServer",
+    "normalise_schema",
     "select_tools",
     "server_from_dict",
     "servers_from_environ",

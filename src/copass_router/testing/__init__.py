@@ -23,6 +23,7 @@ from .scripted_model import ModelReply, scripted_reply
 if TYPE_CHECKING:
     from .conformance import BackendConformance, EmulatorProbe, KitProbe, conformance_lookup
     from .emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
+    from .schema_checks import schema_problems
 
 __all__ = [
     "BackendConformance",
@@ -38,6 +39,7 @@ __all__ = [
     "ScriptedPlugin",
     "StreamStats",
     "conformance_lookup",
+    "schema_problems",
     "scripted_events",
     "scripted_reply",
     "serve_emulator",
@@ -52,6 +54,7 @@ _LAZY = {
     "EmulatorKit": "emulator_kit",
     "LoopbackServer": "emulator_kit",
     "serve_emulator": "emulator_kit",
+    "schema_problems": "schema_checks",
 }
 
 

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 import attrs
 
-from copass_router import Coordinator, ProviderError, ResourceCache, ToolSpec, get_logger
+from copass_router import (
+    Coordinator,
+    ProviderError,
+    ResourceCache,
+    ToolSpec,
+    get_logger,
+    normalise_schema,
+)
 
 from .sdk_errors import provider_error, retry_after
 
@@ -42,8 +49,7 @@ def fingerprint(value: Any) -> str:
 
 def custom_tool(spec: ToolSpec) -> dict[str, Any]:
     """A run's tool as a Managed Agents custom tool."""
-    schema = dict(spec.parameters) or {"type": "object", "properties": {}}
-    schema.setdefault("type", "object")
+    schema = normalise_schema(spec.parameters, "json-schema")
     return {
         "type": "custom",
         "name": spec.name,
