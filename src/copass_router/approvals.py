@@ -80,6 +80,11 @@ class Approvals:
         self._handler = handler
         self._waiting: dict[tuple[str, str], tuple[ApprovalRequest, asyncio.Future[Any]]] = {}
 
+    @property
+    def has_handler(self) -> bool:
+        """Whether an approval handler decides calls."""
+        return self._handler is not None
+
     def required(self, name: str, tool_requires: bool) -> bool:
         """Whether a call to ``name`` waits for approval."""
         return tool_requires or any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
@@ -122,3 +127,30 @@ class Approvals:
     def pending(self, run_id: str) -> list[ApprovalRequest]:
         """The calls of ``run_id`` waiting for a decision (a reconnecting client asks)."""
         return [r for (rid, _), (r, f) in self._waiting.items() if rid == run_id and not f.done()]
+
+
+class TurnApprovals:
+    """A turn's way to ask the router's approvals about a call the provider runs itself (a
+    managed runtime's built-in or MCP tool whose permission is "ask"): ``turn.approvals``."""
+
+    def __init__(self, approvals: Approvals, context: Any, emit: Callable[[Any], None]) -> None:
+        self._approvals, self._context, self._emit = approvals, context, emit
+
+    def required(self, name: str) -> bool:
+        """Whether the operator's policy gates calls to ``name`` (patterns or a handler)."""
+        return self._approvals.has_handler or self._approvals.required(name, False)
+
+    async def ask(self, call_id: str, name: str, arguments: Mapping[str, Any]) -> ApprovalDecision:
+        """Emit ``ApprovalRequested`` for the call and wait for its decision."""
+        from .events import ApprovalRequested
+
+        context = self._context
+        request = ApprovalRequest(
+            context.run_id, context.session_id, context.end_user_id, context.provider,
+            call_id, name, dict(arguments),
+        )  # fmt: skip
+        self._approvals.open(request)
+        timeout = self._approvals.timeout
+        asked = ApprovalRequested(call_id=call_id, name=name, arguments=request.arguments)
+        self._emit(attrs.evolve(asked, timeout=timeout))
+        return await self._approvals.wait(request)

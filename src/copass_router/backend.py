@@ -17,6 +17,7 @@ from .retries import RetryPolicy
 from .types import Binding, RunRequest, StopReason, ToolCallRequest, ToolSpec, TranscriptTurn
 
 if TYPE_CHECKING:
+    from .approvals import TurnApprovals
     from .store.base import SessionStore
 
 T = TypeVar("T")
@@ -181,6 +182,9 @@ class Turn:
         self._load_history = load_history
         self._side: deque[Event] = deque()
         self._wake: Callable[[], None] | None = None  # set while :meth:`merge` runs
+        #: The router's approvals, for calls a provider runs itself (a managed runtime's
+        #: built-in or MCP tools asking for permission); None outside a router run.
+        self.approvals: TurnApprovals | None = None
 
     @property
     def dispatch_token(self) -> str | None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
+from .approvals import TurnApprovals
 from .backend import Turn
 from .coordination import SigningKeys
 from .failover import Target
@@ -79,6 +80,8 @@ class RunTurns:
             retry_policy=self.retry_policy,
             trace_context=self.trace_context,
         )
+        if dispatcher.approvals is not None:
+            turn.approvals = TurnApprovals(dispatcher.approvals, context, turn.emit)
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
         self.live.add(turn, gated, context)
         return turn, context

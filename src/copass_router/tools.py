@@ -208,6 +208,11 @@ class ToolDispatcher:
         self._validators = _Validators()
         self._narrowed = False
 
+    @property
+    def approvals(self) -> Approvals | None:
+        """The approval policy calls of this dispatcher wait on."""
+        return self._approvals
+
     def with_tools(self, extra: Iterable[Tool]) -> ToolDispatcher:
         """A dispatcher that also knows ``extra`` (per-run tools win over registered ones)."""
         extra = list(extra)

@@ -74,8 +74,10 @@ class AgentSpec:
         system: str | None,
         tools: Sequence[ToolSpec],
         options: Mapping[str, Any],
+        mcp_servers: Sequence[Mapping[str, Any]] = (),
     ) -> AgentSpec:
-        """The spec of a run: its tools as custom tools, plus the toolsets ``options`` ask for."""
+        """The spec of a run: its tools as custom tools, plus the toolsets ``options`` ask for
+        and the operator's connector servers the run selected (``mcp_servers``)."""
         declared: list[Mapping[str, Any]] = [
             custom_tool(t) for t in sorted(tools, key=lambda t: t.name)
         ]
@@ -83,7 +85,7 @@ class AgentSpec:
         if toolset:
             extra = toolset if isinstance(toolset, Mapping) else {}
             declared.append({**extra, "type": "agent_toolset_20260401"})
-        servers = tuple(dict(s) for s in options.get("mcp_servers") or ())
+        servers = tuple(dict(s) for s in mcp_servers)
         for server in servers:
             declared.append({"type": "mcp_toolset", "mcp_server_name": server["name"]})
         return cls(model, system, tuple(declared), servers)
