@@ -29,6 +29,7 @@ from ..router import Router
 from ..trace_context import trace_headers
 from .access_log import AccessLog
 from .admission import RunLimits, RunSlots
+from .approvals_route import ROUTES as APPROVAL_ROUTES
 from .auth import ApiKeys, Principal, bearer_token
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
 from .hosted_run import (
@@ -332,6 +333,7 @@ def create_app(
     routes = [
         Route("/v1/runs", create_run, methods=["POST"]),
         *RESUME_ROUTES,
+        *APPROVAL_ROUTES,
         Route("/v1/providers", list_providers, methods=["GET"]),
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
