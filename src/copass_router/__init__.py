@@ -142,7 +142,6 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "ToolContext",
     "ToolOutput",
     "MCPServer",
-    "normalise_schema",
     "ApprovalRequest",
     "ApprovalDecision",
     "EventPrinter",
@@ -230,6 +229,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "chat_messages",
     "transcript_messages",
     "code_for_status",
+    "normalise_schema",
 ]
 
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
