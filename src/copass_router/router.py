@@ -25,7 +25,7 @@ from .events import Error, Event, RunFinished, RunStarted
 from .failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from .integrations.catalog import MCPCatalog
 from .integrations.config import MCPServer, server_from_dict, servers_from_environ
-from .integrations.selection import select_tools
+from .integrations.selection import run_dispatcher
 from .live_runs import LiveRuns
 from .logs import get_logger
 from .metering import Meter, RunCost
@@ -251,21 +251,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
             )
         return self._dispatcher
 
-    async def _run_dispatcher(self, request: RunRequest) -> ToolDispatcher:
-        """The run's tools: registered, the MCP servers' and the run's own, narrowed to
-        ``request.allowed_tools``."""
-        dispatcher = self._base_dispatcher()
-        if self._mcp is not None:
-            dispatcher = dispatcher.with_tools(await self._mcp.tools())
-        dispatcher = dispatcher.with_tools(as_tool(t) for t in request.tools)
-        if request.allowed_tools is not None:
-            dispatcher = dispatcher.only(select_tools(dispatcher.names(), request.allowed_tools))
-        return dispatcher
-
     async def list_tools(self) -> list[ToolSpec]:
         """Every tool a run may use (registered, and the MCP servers' reachable now), as the
         model is told about them."""
-        return list((await self._run_dispatcher(RunRequest(provider="-", message="-"))).specs)
+        request = RunRequest(provider="-", message="-")
+        return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -314,7 +304,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
         if len(self.budgets):  # no budget: nothing to check, no ledger read
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request)
-        dispatcher = await self._run_dispatcher(request)
+        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from ..tools import ToolDispatcher
+    from ..types import RunRequest
+    from .catalog import MCPCatalog
 
 _NO_SERVERS = (
     "a run cannot add an MCP server or name a URL: the operator configures servers "
@@ -51,3 +57,19 @@ def select_tools(names: Iterable[str], patterns: Sequence[str]) -> frozenset[str
             )
         kept.update(hits)
     return frozenset(kept)
+
+
+async def run_dispatcher(
+    base: ToolDispatcher, catalog: MCPCatalog | None, request: RunRequest
+) -> ToolDispatcher:
+    """A run's tools: ``base`` (registered), the MCP servers' and the run's own, narrowed to
+    ``request.allowed_tools``."""
+    from ..tools import as_tool
+
+    dispatcher = base
+    if catalog is not None:
+        dispatcher = dispatcher.with_tools(await catalog.tools())
+    dispatcher = dispatcher.with_tools(as_tool(t) for t in request.tools)
+    if request.allowed_tools is not None:
+        dispatcher = dispatcher.only(select_tools(dispatcher.names(), request.allowed_tools))
+    return dispatcher
