@@ -44,3 +44,22 @@ async def test_a_hosted_run_is_approved_by_endpoint_across_a_reconnect(hosted: H
     assert result.output == "sunny in Oslo" and not result.is_error
     assert isinstance(events[-1], RunFinished)
     assert hosted.counter.calls == [{"city": "Oslo"}]
+
+
+async def test_a_remote_router_decides_and_narrows_like_a_local_one(hosted: Hosted) -> None:
+    hosted.router.approvals.patterns = ("lookup",)
+    async with hosted.remote() as remote:
+        events = []
+        async for event in remote.run(
+            provider="echo",
+            message='/tool lookup {"city": "Rome"}',
+            end_user_id="u-3",
+            allowed_tools=["look*"],
+        ):
+            events.append(event)
+            if isinstance(event, ApprovalRequested):
+                assert await remote.deny(event.run_id, event.call_id, "not Rome", end_user_id="u-3")
+                assert not await remote.approve(event.run_id, event.call_id, end_user_id="u-3")
+    (result,) = [e for e in events if isinstance(e, ToolResult)]
+    assert result.is_error and "not Rome" in result.output
+    assert hosted.counter.calls == []
