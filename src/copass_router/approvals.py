@@ -50,8 +50,9 @@ ApprovalHandler = Callable[
     [ApprovalRequest], "bool | ApprovalDecision | Awaitable[bool | ApprovalDecision | None] | None"
 ]
 
-#: How long a call waits for a decision by default, in seconds.
-DEFAULT_TIMEOUT = 300.0
+#: How long a call waits for a decision by default, in seconds (a deployed Google agent's
+#: callback waits 300 s for the wait and the tool together).
+DEFAULT_TIMEOUT = 120.0
 
 
 def _decision(value: object) -> ApprovalDecision | None:

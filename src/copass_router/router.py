@@ -148,7 +148,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
             self._live,
             lambda: self.coordinator,
             SigningKeys.configured(dispatch_secret, self.environ),
-            tool_timeout + 30,
+            tool_timeout + approval_timeout + 30,  # a call may wait for approval first
         )
         self.failover = failover or FailoverPolicy()
         self._ledger_arg = ledger

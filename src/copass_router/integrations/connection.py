@@ -154,7 +154,8 @@ class MCPConnection:
 
     def _forget(self) -> None:
         if self._stop is not None:
-            self._stop.set()
+            with contextlib.suppress(RuntimeError):  # its event loop may be closed already
+                self._stop.set()
         self._session, self._owner, self._stop, self._tools = None, None, None, None
 
     async def reset(self) -> None:
