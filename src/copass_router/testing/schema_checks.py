@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Imported with the emulator, not inside its first request: an import there stalls the
+# emulator's loop for a moment, which shifts rate-limit windows the tests measure.
+import jsonschema
+
 from ..integrations.schemas import GEMINI_KEYWORDS, GEMINI_TYPES
 
 _TOP_REFUSED = ("anyOf", "oneOf", "allOf", "enum", "not")
@@ -30,8 +34,6 @@ def schema_problems(schema: Any, dialect: str) -> list[str]:
     if schema.get("type") != "object":
         problems.append(f"the top-level type must be 'object', got {schema.get('type')!r}")
     problems += [f"'{w}' is not allowed at the top level" for w in _TOP_REFUSED if w in schema]
-    import jsonschema
-
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
