@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         neutral_code,
     )
     from copass_router._events import (
+        ApprovalRequested,
         Error,
         Event,
         Failover,
@@ -57,6 +58,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         event_to_json,
     )
     from copass_router._logs import get_logger, scrub
+    from copass_router.approvals import ApprovalDecision, ApprovalRequest
+    from copass_router.integrations import MCPServer, normalise_schema
     from copass_router._settings import env_flag, env_float, env_int
     from copass_router._types import (
         AssistantItem,
@@ -139,6 +142,11 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.tools._tools import Tool, ToolContext, ToolOutput, tool
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
+    "MCPServer",
+    "ApprovalRequest",
+    "ApprovalDecision",
+    "ApprovalRequested",
+    "normalise_schema",
     # For applications: run turns, read events, handle errors, give tools, watch spend
     "Router",
     "RemoteRouter",
@@ -170,6 +178,9 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Tool",
     "ToolContext",
     "ToolOutput",
+    "MCPServer",
+    "ApprovalRequest",
+    "ApprovalDecision",
     "EventPrinter",
     "Event",
     "RunStarted",
@@ -179,6 +190,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "ThinkingMessage",
     "ToolCall",
     "ToolResult",
+    "ApprovalRequested",
     "Usage",
     "Error",
     "Retry",
@@ -261,6 +273,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "transcript_messages",
     "code_for_status",
     "neutral_code",
+    "normalise_schema",
 ]
 
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
@@ -303,6 +316,11 @@ _WHERE: dict[str, str] = {
     "UnknownProviderError": "_errors",
     "code_for_status": "_errors",
     "Error": "_events",
+    "ApprovalRequested": "_events",
+    "ApprovalDecision": "approvals",
+    "ApprovalRequest": "approvals",
+    "MCPServer": "integrations",
+    "normalise_schema": "integrations",
     "Event": "_events",
     "Failover": "_events",
     "Message": "_events",

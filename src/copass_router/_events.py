@@ -99,6 +99,19 @@ class ToolResult(Event):
 
 
 @attrs.frozen(kw_only=True)
+class ApprovalRequested(Event):
+    """A tool call waits for approval before it runs (after its ``ToolCall``, before its
+    ``ToolResult``): answer with ``Router.approve``/``deny`` (hosted: the run's approvals
+    endpoint). ``timeout`` seconds without a decision deny it."""
+
+    type: ClassVar[str] = "approval_requested"
+    call_id: str
+    name: str
+    arguments: Mapping[str, Any] = attrs.field(factory=dict)
+    timeout: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
 class Usage(Event):
     """Tokens one model request used. The router sums them into ``RunFinished.usage``."""
 
@@ -214,6 +227,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ThinkingMessage,
         ToolCall,
         ToolResult,
+        ApprovalRequested,
         Usage,
         Error,
         Retry,

@@ -183,6 +183,11 @@ class RunRequest:
     reasoning_engine_id: str | None = None
     location: str | None = None
     tools: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
+    #: Narrows the run's tools to these names or ``fnmatch`` patterns (``"docs__*"``); None:
+    #: every tool. A run can only narrow: MCP servers come from the operator's configuration.
+    allowed_tools: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
     max_tool_rounds: int = 8
     timeout: float | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)

@@ -187,6 +187,40 @@ class RemoteRouter:
         """Delete a session of ``end_user_id`` and its transcript."""
         await self._send("DELETE", _session_path(session_id), {"end_user_id": end_user_id})
 
+    # -- approvals ---------------------------------------------------------------------------
+
+    async def approve(self, run_id: str, call_id: str, end_user_id: str = "local") -> bool:
+        """Let a call that waits for approval run (see ``Router.approve``); False: it was not
+        waiting (decided, timed out, or the run streams from another worker)."""
+        return await self._decide(run_id, call_id, end_user_id, {"approved": True})
+
+    async def deny(
+        self, run_id: str, call_id: str, reason: str = "", end_user_id: str = "local"
+    ) -> bool:
+        """Refuse a call that waits for approval; the model sees ``reason``."""
+        return await self._decide(
+            run_id, call_id, end_user_id, {"approved": False, "reason": reason}
+        )
+
+    async def _decide(
+        self, run_id: str, call_id: str, end_user_id: str, body: dict[str, Any]
+    ) -> bool:
+        import httpx
+
+        path = f"/v1/runs/{quote(run_id, safe='')}/approvals/{quote(call_id, safe='')}"
+        try:
+            response = await self._http().post(path, params={"end_user_id": end_user_id}, json=body)
+        except httpx.TransportError as exc:
+            raise RemoteRouterError(
+                f"the hosted router at {self.base_url} could not be reached: {type(exc).__name__}",
+                code="router_unreachable",
+                retryable=True,
+            ) from exc
+        if response.status_code == 409:
+            return False
+        await raise_for_problem(response)
+        return True
+
 
 def _trace_headers() -> dict[str, str]:
     """The caller's W3C trace context (``traceparent``), when OpenTelemetry is in use.

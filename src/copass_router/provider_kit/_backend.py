@@ -25,6 +25,7 @@ from copass_router.provider_kit._retries import RetryPolicy
 
 if TYPE_CHECKING:
     from copass_router.store._base import SessionStore
+from .approvals import TurnApprovals
 
 T = TypeVar("T")
 
@@ -192,6 +193,9 @@ class Turn:
         self._load_history = load_history
         self._side: deque[Event] = deque()
         self._wake: Callable[[], None] | None = None  # set while :meth:`merge` runs
+        #: The router's approvals, for calls a provider runs itself (a managed runtime's
+        #: built-in or MCP tools asking for permission); None outside a router run.
+        self.approvals: TurnApprovals | None = None
 
     @property
     def dispatch_token(self) -> str | None:

@@ -96,6 +96,10 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         raise InvalidRequestError("timeout must be a positive number of seconds", field="timeout")
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
+    if request.allowed_tools is not None:
+        from .integrations.selection import check_allowed_tools
+
+        check_allowed_tools(request.allowed_tools)
 
 
 def snake_case_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,6 +141,10 @@ def build_request(
         validate_request(request, max_message_chars)
         return request
     unknown = sorted(set(fields) - _FIELDS)
+    if "mcp_servers" in unknown:
+        from .integrations.selection import refuse_servers
+
+        raise refuse_servers()
     if unknown:
         raise InvalidRequestError(
             f"unknown run field {unknown[0]!r}; known fields: {', '.join(sorted(_FIELDS))}",

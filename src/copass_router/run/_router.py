@@ -38,11 +38,19 @@ from copass_router.store import SessionStore, default_store_url, open_store
 from copass_router.store._base import TurnStart
 from copass_router.store._lease import LeaseKeeper
 from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
+from .approvals import APPROVAL_TIMEOUT
+from .approvals import ApprovalHandler, Approvals
+from .approvals_api import ApprovalsAPI
+from .integrations.catalog import MCPCatalog
+from .integrations.config import MCPServer, server_from_dict, servers_from_environ
+from .integrations.selection import run_dispatcher
+from .metering import Meter
+from .types import ToolSpec
 
 log = get_logger("copass_router.router")
 
 
-class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
+class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -79,6 +87,14 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         user's conversation carries over from run to run and provider to provider; a run with
         a ``session_id`` is unchanged. Default: ``COPASS_ROUTER_CONTINUE_LATEST_SESSION``
         (``1``/``true``), else off: each run without a session id starts a session.
+    :param mcp_servers: MCP servers (:class:`MCPServer` or its JSON form) whose tools every
+        run may use, besides those ``COPASS_ROUTER_MCP_SERVERS`` configures (see
+        docs/integrations.md). Only the operator adds servers; a run can only narrow.
+    :param require_approval: tool names or patterns whose calls wait for approval (beside
+        tools that ask for it themselves); see :meth:`approve`.
+    :param approval_handler: decides waiting calls (True/False, or None to leave it to
+        :meth:`approve`/:meth:`deny`); may be async.
+    :param approval_timeout: seconds a call waits for a decision before it is denied.
     """
 
     def __init__(
@@ -102,6 +118,10 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         budgets: Sequence[Budget] = (),
         coordinator: Coordinator | str | None = None,
         continue_latest_session: bool | None = None,
+        mcp_servers: Sequence[MCPServer | Mapping[str, Any]] = (),
+        require_approval: Sequence[str] = (),
+        approval_handler: ApprovalHandler | None = None,
+        approval_timeout: float = APPROVAL_TIMEOUT,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -136,7 +156,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             self._live,
             lambda: self.coordinator,
             SigningKeys.configured(dispatch_secret, self.environ),
-            tool_timeout + 30,
+            tool_timeout + approval_timeout + 30,  # a call may wait for approval first
         )
         self.failover = failover or FailoverPolicy()
         self._ledger_arg = ledger
@@ -144,6 +164,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
         self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
         self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        servers = [*servers_from_environ(self.environ)]
+        servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
+        self._mcp = MCPCatalog(servers, self.environ) if servers else None
+        #: The operator's approval policy and the calls waiting for a decision.
+        self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -162,6 +187,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         for backend in self._backends.values():
             await backend.aclose()
         self._backends.clear()
+        if self._mcp is not None:  # its connections' tasks live on this loop
+            await self._mcp.aclose()
         store, ledger = self._store, self._ledger
         if ledger is not None and not _given(self._ledger_arg) and _closes(ledger, loop_bound_only):
             await ledger.close()
@@ -235,9 +262,15 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             tools = dict(self.plugins.tools)
             tools.update({t.name: t for t in self._extra_tools})
             self._dispatcher = ToolDispatcher(
-                tools, self.plugins.dispatch_hook(), self._tool_timeout
+                tools, self.plugins.dispatch_hook(), self._tool_timeout, self.approvals
             )
         return self._dispatcher
+
+    async def list_tools(self) -> list[ToolSpec]:
+        """Every tool a run may use (registered, and the MCP servers' reachable now), as the
+        model is told about them."""
+        request = RunRequest(provider="-", message="-")
+        return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -298,7 +331,7 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         if len(self.budgets):  # no budget: nothing to check, no ledger read
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request)
-        dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
+        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another

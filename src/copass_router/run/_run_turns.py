@@ -17,6 +17,7 @@ from copass_router.run._failover import Target
 from copass_router.run._live_runs import LiveRuns
 from copass_router.run._tokens import mint_token
 from copass_router.tools._tools import ToolContext, ToolDispatcher
+from .approvals import TurnApprovals
 
 
 @attrs.define
@@ -79,6 +80,8 @@ class RunTurns:
             retry_policy=self.retry_policy,
             trace_context=self.trace_context,
         )
+        if dispatcher.approvals is not None:
+            turn.approvals = TurnApprovals(dispatcher.approvals, context, turn.emit)
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
         self.live.add(turn, gated, context)
         return turn, context

@@ -31,6 +31,7 @@ from copass_router.run._router import Router
 from copass_router.server._admission import RunLimits, RunSlots
 from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
 from copass_router.server._hosted_run import (
+from .approvals_route import ROUTES as APPROVAL_ROUTES
     HostedRuns,
     disconnect_policy,
     follow_frames,
@@ -286,6 +287,7 @@ def create_app(
         *RESUME_ROUTES,
         *RESPONSES_ROUTES,
         *AGUI_ROUTES,
+        *APPROVAL_ROUTES,
         Route("/v1/providers", list_providers, methods=["GET"]),
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),

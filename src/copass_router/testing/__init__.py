@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         StreamGrammarError,
         check_stream,
     )
+from .schema_checks import schema_problems
 
 __all__ = [
     "BackendConformance",
@@ -59,6 +60,7 @@ __all__ = [
     "StreamStats",
     "check_stream",
     "conformance_lookup",
+    "schema_problems",
     "scripted_events",
     "scripted_reply",
     "serve_emulator",
@@ -87,6 +89,7 @@ _LAZY = {
     "StreamChecker": "_stream_grammar",
     "StreamGrammarError": "_stream_grammar",
     "check_stream": "_stream_grammar",
+    "schema_problems": "schema_checks",
 }
 
 

@@ -15,6 +15,8 @@ import attrs
 from copass_router._events import Event, ToolCall, ToolResult
 from copass_router._types import ToolCallRequest, ToolSpec
 from copass_router.tools._worker_threads import ToolThreads
+from .approvals import ApprovalRequest, Approvals
+from .events import ApprovalRequested
 
 _JSON_TYPES: dict[Any, str] = {
     str: "string",
@@ -48,7 +50,8 @@ class ToolContext:
 
 @attrs.frozen
 class ToolOutput:
-    """What a dispatch hook returns for a call it handled."""
+    """What a dispatch hook returns for a call it handled, or a tool function returns to
+    mark its result as an error the model sees (``is_error=True``)."""
 
     output: Any
     is_error: bool = False
@@ -61,6 +64,8 @@ class Tool:
     spec: ToolSpec
     function: Callable[..., Any]
     timeout: float | None = None
+    #: Calls wait for a decision (``Router.approve``/``deny`` or the approval handler).
+    requires_approval: bool = False
     #: Whether the function takes a ``tool_context`` argument (read once: the function is fixed).
     wants_context: bool = attrs.field(init=False, eq=False, repr=False)
     #: Whether the function is a coroutine function (awaited) or sync (run on a worker thread).
@@ -109,11 +114,13 @@ def tool(
     description: str | None = None,
     parameters: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    requires_approval: bool = False,
 ) -> Any:
     """Make a :class:`Tool` from a function (sync or async); usable bare or with arguments.
 
     The JSON schema comes from the signature's type hints unless ``parameters`` is given; the
-    description defaults to the docstring's first paragraph.
+    description defaults to the docstring's first paragraph. ``requires_approval``: each call
+    waits for a decision before it runs (see docs/integrations.md).
     """
 
     def build(fn: Callable[..., Any]) -> Tool:
@@ -123,7 +130,7 @@ def tool(
             description=description if description is not None else doc.split("\n\n")[0],
             parameters=dict(parameters) if parameters is not None else _schema_from_signature(fn),
         )
-        return Tool(spec=spec, function=fn, timeout=timeout)
+        return Tool(spec=spec, function=fn, timeout=timeout, requires_approval=requires_approval)
 
     return build(function) if function is not None else build
 
@@ -193,20 +200,39 @@ class ToolDispatcher:
         tools: Mapping[str, Tool],
         hook: Callable[..., Any] | None = None,
         default_timeout: float = 60.0,
+        approvals: Approvals | None = None,
     ) -> None:
         self._tools = dict(tools)
         self._hook = hook
         self._default_timeout = default_timeout
+        self._approvals = approvals
         self._validators = _Validators()
+        self._narrowed = False
+
+    @property
+    def approvals(self) -> Approvals | None:
+        """The approval policy calls of this dispatcher wait on."""
+        return self._approvals
 
     def with_tools(self, extra: Iterable[Tool]) -> ToolDispatcher:
         """A dispatcher that also knows ``extra`` (per-run tools win over registered ones)."""
         extra = list(extra)
         if not extra:
             return self
-        clone = ToolDispatcher(self._tools, self._hook, self._default_timeout)
+        clone = ToolDispatcher(self._tools, self._hook, self._default_timeout, self._approvals)
         clone._tools.update({t.name: t for t in extra})
         clone._validators = self._validators
+        clone._narrowed = self._narrowed
+        return clone
+
+    def only(self, names: Iterable[str]) -> ToolDispatcher:
+        """A dispatcher that offers and runs only ``names`` (a run's narrowed tool set): a
+        call to any other name is refused before any dispatch hook sees it."""
+        keep = set(names)
+        kept = {n: t for n, t in self._tools.items() if n in keep}
+        clone = ToolDispatcher(kept, self._hook, self._default_timeout, self._approvals)
+        clone._validators = self._validators
+        clone._narrowed = True
         return clone
 
     @property
@@ -225,6 +251,13 @@ class ToolDispatcher:
         for call in calls:
             arguments = dict(call.arguments) if isinstance(call.arguments, Mapping) else {}
             yield ToolCall(call_id=call.call_id, name=call.name, arguments=arguments)
+        if self._approvals is not None and any(self._gated(c) for c in calls):
+            approved: list[ToolCallRequest] = []
+            async for event in self._approve(calls, context, approved):
+                yield event
+            calls = approved
+            if not calls:
+                return
         if len(calls) == 1:  # one call: awaited here, no task of its own to create and wake
             yield await self.call(calls[0], context)
             return
@@ -235,6 +268,50 @@ class ToolDispatcher:
         finally:
             for t in tasks:
                 t.cancel()
+
+    def _gated(self, call: ToolCallRequest) -> bool:
+        assert self._approvals is not None
+        tool = self._tools.get(call.name)
+        return self._approvals.required(call.name, tool is not None and tool.requires_approval)
+
+    async def _approve(
+        self,
+        calls: Sequence[ToolCallRequest],
+        context: ToolContext,
+        approved: list[ToolCallRequest],
+    ) -> AsyncIterator[Event]:
+        """Ask for the gated calls' decisions (all at once), fill ``approved`` with the calls
+        to run, and yield the denied calls' results."""
+        approvals = self._approvals
+        assert approvals is not None
+        asks: dict[str, ApprovalRequest] = {}
+        for call in calls:
+            if not self._gated(call):
+                continue
+            arguments = dict(call.arguments) if isinstance(call.arguments, Mapping) else {}
+            asks[call.call_id] = ask = ApprovalRequest(
+                context.run_id, context.session_id, context.end_user_id, context.provider,
+                call.call_id, call.name, arguments,
+            )  # fmt: skip
+            approvals.open(ask)
+            yield ApprovalRequested(
+                call_id=call.call_id, name=call.name, arguments=arguments,
+                timeout=approvals.timeout,
+            )  # fmt: skip
+        decisions = await asyncio.gather(*(approvals.wait(a) for a in asks.values()))
+        verdicts = dict(zip(asks, decisions, strict=True))
+        for call in calls:
+            decision = verdicts.get(call.call_id)
+            if decision is None or decision.approved:
+                approved.append(call)
+                continue
+            why = f": {decision.reason}" if decision.reason else ""
+            yield ToolResult(
+                call_id=call.call_id,
+                name=call.name,
+                output=f"not run: the call to {call.name!r} was denied{why}",
+                is_error=True,
+            )
 
     async def call(self, call: ToolCallRequest, context: ToolContext) -> ToolResult:
         """Run one call and return its result; failures become ``is_error`` results."""
@@ -261,6 +338,9 @@ class ToolDispatcher:
         return ToolResult(call_id=call.call_id, name=call.name, output=text, is_error=is_error)
 
     async def _call(self, call: ToolCallRequest, context: ToolContext) -> tuple[Any, bool]:
+        if self._narrowed and call.name not in self._tools:
+            known = ", ".join(sorted(self._tools)) or "none"
+            return f"tool {call.name!r} is not allowed in this run; allowed: {known}", True
         if self._hook is not None:
             handled = self._hook(call=call, context=context)
             if inspect.isawaitable(handled):
@@ -294,4 +374,6 @@ class ToolDispatcher:
                     result = await _SYNC_TOOLS.run(tool.function, **kwargs)
         except TimeoutError:
             return f"tool {call.name!r} timed out after {timeout:g} s", True
+        if isinstance(result, ToolOutput):  # a tool that says its own result is an error
+            return result.output, result.is_error
         return result, False

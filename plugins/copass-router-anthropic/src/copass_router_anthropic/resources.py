@@ -17,10 +17,15 @@ import anthropic
 import attrs
 
 from copass_router import (
+    Coordinator,
     FINGERPRINT_METADATA,
+    ProviderError,
     ProviderResources,
+    ResourceCache,
     ToolSpec,
     config_fingerprint,
+    get_logger,
+    normalise_schema,
 )
 
 DEFAULT_ENVIRONMENT: Mapping[str, Any] = {"type": "cloud", "networking": {"type": "unrestricted"}}
@@ -31,8 +36,7 @@ fingerprint = config_fingerprint
 
 def custom_tool(spec: ToolSpec) -> dict[str, Any]:
     """A run's tool as a Managed Agents custom tool."""
-    schema = dict(spec.parameters) or {"type": "object", "properties": {}}
-    schema.setdefault("type", "object")
+    schema = normalise_schema(spec.parameters, "json-schema")
     return {
         "type": "custom",
         "name": spec.name,
@@ -57,8 +61,10 @@ class AgentSpec:
         system: str | None,
         tools: Sequence[ToolSpec],
         options: Mapping[str, Any],
+        mcp_servers: Sequence[Mapping[str, Any]] = (),
     ) -> AgentSpec:
-        """The spec of a run: its tools as custom tools, plus the toolsets ``options`` ask for."""
+        """The spec of a run: its tools as custom tools, plus the toolsets ``options`` ask for
+        and the operator's connector servers the run selected (``mcp_servers``)."""
         declared: list[Mapping[str, Any]] = [
             custom_tool(t) for t in sorted(tools, key=lambda t: t.name)
         ]
@@ -66,7 +72,7 @@ class AgentSpec:
         if toolset:
             extra = toolset if isinstance(toolset, Mapping) else {}
             declared.append({**extra, "type": "agent_toolset_20260401"})
-        servers = tuple(dict(s) for s in options.get("mcp_servers") or ())
+        servers = tuple(dict(s) for s in mcp_servers)
         for server in servers:
             declared.append({"type": "mcp_toolset", "mcp_server_name": server["name"]})
         return cls(model, system, tuple(declared), servers)
