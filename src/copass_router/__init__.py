@@ -58,8 +58,6 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         event_to_json,
     )
     from copass_router._logs import get_logger, scrub
-    from copass_router.approvals import ApprovalDecision, ApprovalRequest
-    from copass_router.integrations import MCPServer, normalise_schema
     from copass_router._settings import env_flag, env_float, env_int
     from copass_router._types import (
         AssistantItem,
@@ -97,6 +95,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         StoreUnavailableError,
         open_coordinator,
     )
+    from copass_router.integrations import MCPServer, normalise_schema
     from copass_router.plugin_host._hookspecs import event_types, hookimpl, hookspec
     from copass_router.plugin_host._plugins import PluginInfo, ProviderInfo
     from copass_router.plugin_host._registrars import (
@@ -139,6 +138,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.run._router import Router
     from copass_router.store import SessionStore, SQLiteStore, TurnStart
     from copass_router.store._usage_sqlite import SQLiteUsageLedger
+    from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest
     from copass_router.tools._tools import Tool, ToolContext, ToolOutput, tool
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
@@ -178,9 +178,6 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Tool",
     "ToolContext",
     "ToolOutput",
-    "MCPServer",
-    "ApprovalRequest",
-    "ApprovalDecision",
     "EventPrinter",
     "Event",
     "RunStarted",
@@ -190,7 +187,6 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "ThinkingMessage",
     "ToolCall",
     "ToolResult",
-    "ApprovalRequested",
     "Usage",
     "Error",
     "Retry",
@@ -273,7 +269,6 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "transcript_messages",
     "code_for_status",
     "neutral_code",
-    "normalise_schema",
 ]
 
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
@@ -317,8 +312,8 @@ _WHERE: dict[str, str] = {
     "code_for_status": "_errors",
     "Error": "_events",
     "ApprovalRequested": "_events",
-    "ApprovalDecision": "approvals",
-    "ApprovalRequest": "approvals",
+    "ApprovalDecision": "tools._approvals",
+    "ApprovalRequest": "tools._approvals",
     "MCPServer": "integrations",
     "normalise_schema": "integrations",
     "Event": "_events",

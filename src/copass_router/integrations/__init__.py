@@ -3,10 +3,10 @@
 Importing this package is cheap; the ``mcp`` SDK is imported when a server is first used.
 """
 
-from .catalog import MCPCatalog, tool_name
-from .config import MCPServer, server_from_dict, servers_from_environ
-from .schemas import normalise_schema
-from .selection import select_tools
+from copass_router.integrations.catalog import MCPCatalog, tool_name
+from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
+from copass_router.integrations.schemas import normalise_schema
+from copass_router.integrations.selection import select_tools
 
 __all__ = [
     "MCPCatalog",

@@ -16,12 +16,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..logs import get_logger
-from ..tools import Tool, ToolOutput
-from ..types import ToolSpec
-from .config import MCPServer, check_unique
-from .connection import MCPConnection
-from .results import render_result
+from copass_router._logs import get_logger
+from copass_router._types import ToolSpec
+from copass_router.integrations.config import MCPServer, check_unique
+from copass_router.integrations.connection import MCPConnection
+from copass_router.integrations.results import render_result
+from copass_router.tools._tools import Tool, ToolOutput
 
 log = get_logger("copass_router.integrations")
 

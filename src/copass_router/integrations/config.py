@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import ConfigurationError
+from copass_router._errors import ConfigurationError
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 

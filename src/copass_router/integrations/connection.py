@@ -15,9 +15,9 @@ import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
-from ..logs import get_logger
-from .config import MCPServer
+from copass_router._errors import ConfigurationError
+from copass_router._logs import get_logger
+from copass_router.integrations.config import MCPServer
 
 if TYPE_CHECKING:
     from mcp import ClientSession

@@ -6,12 +6,12 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidRequestError
+from copass_router._errors import InvalidRequestError
 
 if TYPE_CHECKING:
-    from ..tools import ToolDispatcher
-    from ..types import RunRequest
-    from .catalog import MCPCatalog
+    from copass_router._types import RunRequest
+    from copass_router.integrations.catalog import MCPCatalog
+    from copass_router.tools._tools import ToolDispatcher
 
 _NO_SERVERS = (
     "a run cannot add an MCP server or name a URL: the operator configures servers "
@@ -64,7 +64,7 @@ async def run_dispatcher(
 ) -> ToolDispatcher:
     """A run's tools: ``base`` (registered), the MCP servers' and the run's own, narrowed to
     ``request.allowed_tools``."""
-    from ..tools import as_tool
+    from copass_router.tools._tools import as_tool
 
     dispatcher = base
     if catalog is not None:

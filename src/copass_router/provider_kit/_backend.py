@@ -25,7 +25,7 @@ from copass_router.provider_kit._retries import RetryPolicy
 
 if TYPE_CHECKING:
     from copass_router.store._base import SessionStore
-from .approvals import TurnApprovals
+from copass_router.tools._approvals import TurnApprovals
 
 T = TypeVar("T")
 

@@ -97,7 +97,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
     if request.allowed_tools is not None:
-        from .integrations.selection import check_allowed_tools
+        from copass_router.integrations.selection import check_allowed_tools
 
         check_allowed_tools(request.allowed_tools)
 
@@ -142,7 +142,7 @@ def build_request(
         return request
     unknown = sorted(set(fields) - _FIELDS)
     if "mcp_servers" in unknown:
-        from .integrations.selection import refuse_servers
+        from copass_router.integrations.selection import refuse_servers
 
         raise refuse_servers()
     if unknown:

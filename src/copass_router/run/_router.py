@@ -16,14 +16,18 @@ from copass_router._events import Error, Event, RunFinished, RunStarted
 from copass_router._logs import get_logger
 from copass_router._outages import store_call
 from copass_router._settings import env_flag, env_int
-from copass_router._types import RunRequest, StopReason
+from copass_router._types import RunRequest, StopReason, ToolSpec
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
 from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
 from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
+from copass_router.integrations.catalog import MCPCatalog
+from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
+from copass_router.integrations.selection import run_dispatcher
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
 from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
+from copass_router.run._approvals_api import ApprovalsAPI
 from copass_router.run._dispatch_api import DispatchCallbacks
 from copass_router.run._dispatch_route import DispatchRoute
 from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
@@ -37,15 +41,9 @@ from copass_router.run._usage_api import UsageAPI
 from copass_router.store import SessionStore, default_store_url, open_store
 from copass_router.store._base import TurnStart
 from copass_router.store._lease import LeaseKeeper
+from copass_router.tools._approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
+from copass_router.tools._approvals import ApprovalHandler, Approvals
 from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
-from .approvals import APPROVAL_TIMEOUT
-from .approvals import ApprovalHandler, Approvals
-from .approvals_api import ApprovalsAPI
-from .integrations.catalog import MCPCatalog
-from .integrations.config import MCPServer, server_from_dict, servers_from_environ
-from .integrations.selection import run_dispatcher
-from .metering import Meter
-from .types import ToolSpec
 
 log = get_logger("copass_router.router")
 

@@ -16,8 +16,8 @@ from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._failover import Target
 from copass_router.run._live_runs import LiveRuns
 from copass_router.run._tokens import mint_token
+from copass_router.tools._approvals import TurnApprovals
 from copass_router.tools._tools import ToolContext, ToolDispatcher
-from .approvals import TurnApprovals
 
 
 @attrs.define

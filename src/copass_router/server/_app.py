@@ -30,8 +30,8 @@ from copass_router._logs import get_logger
 from copass_router.run._router import Router
 from copass_router.server._admission import RunLimits, RunSlots
 from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
+from copass_router.server._approvals_route import ROUTES as APPROVAL_ROUTES
 from copass_router.server._hosted_run import (
-from .approvals_route import ROUTES as APPROVAL_ROUTES
     HostedRuns,
     disconnect_policy,
     follow_frames,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         StreamGrammarError,
         check_stream,
     )
-from .schema_checks import schema_problems
+from copass_router.testing._schema_checks import schema_problems
 
 __all__ = [
     "BackendConformance",
@@ -89,7 +89,7 @@ _LAZY = {
     "StreamChecker": "_stream_grammar",
     "StreamGrammarError": "_stream_grammar",
     "check_stream": "_stream_grammar",
-    "schema_problems": "schema_checks",
+    "schema_problems": "_schema_checks",
 }
 
 

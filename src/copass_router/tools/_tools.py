@@ -12,11 +12,10 @@ from typing import Any
 
 import attrs
 
-from copass_router._events import Event, ToolCall, ToolResult
+from copass_router._events import ApprovalRequested, Event, ToolCall, ToolResult
 from copass_router._types import ToolCallRequest, ToolSpec
+from copass_router.tools._approvals import ApprovalRequest, Approvals
 from copass_router.tools._worker_threads import ToolThreads
-from .approvals import ApprovalRequest, Approvals
-from .events import ApprovalRequested
 
 _JSON_TYPES: dict[Any, str] = {
     str: "string",

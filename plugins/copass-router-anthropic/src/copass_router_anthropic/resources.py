@@ -17,14 +17,10 @@ import anthropic
 import attrs
 
 from copass_router import (
-    Coordinator,
     FINGERPRINT_METADATA,
-    ProviderError,
     ProviderResources,
-    ResourceCache,
     ToolSpec,
     config_fingerprint,
-    get_logger,
     normalise_schema,
 )
 

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..approvals import ApprovalDecision
-from ..errors import InvalidRequestError, RouterError
-from .payloads import read_json_object
-from .problems import problem, problem_for
-from .resume import _lookup
+from copass_router._errors import InvalidRequestError, RouterError
+from copass_router.server._resume import _lookup
+from copass_router.serving._payloads import read_json_object
+from copass_router.serving._problems import problem, problem_for
+from copass_router.tools._approvals import ApprovalDecision
 
 
 async def list_approvals(request: Request) -> Response:

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigurationError
+from copass_router._errors import ConfigurationError
 
 
 @attrs.frozen
@@ -143,7 +143,7 @@ class TurnApprovals:
 
     async def ask(self, call_id: str, name: str, arguments: Mapping[str, Any]) -> ApprovalDecision:
         """Emit ``ApprovalRequested`` for the call and wait for its decision."""
-        from .events import ApprovalRequested
+        from copass_router._events import ApprovalRequested
 
         context = self._context
         request = ApprovalRequest(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .approvals import ApprovalDecision, ApprovalRequest, Approvals
+from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest, Approvals
 
 
 class ApprovalsAPI:

@@ -19,7 +19,7 @@ from typing import Any
 # emulator's loop for a moment, which shifts rate-limit windows the tests measure.
 import jsonschema
 
-from ..integrations.schemas import GEMINI_KEYWORDS, GEMINI_TYPES
+from copass_router.integrations.schemas import GEMINI_KEYWORDS, GEMINI_TYPES
 
 _TOP_REFUSED = ("anyOf", "oneOf", "allOf", "enum", "not")
 
