@@ -128,7 +128,7 @@ class HostedRuns:
         """Open the run's log and start recording it (``stream`` has started); ``on_end`` is
         called once the run has ended and its log is complete."""
         try:
-            await self.log.open(started.run_id, owner)
+            await self.log.open(started.run_id, owner, started.session_id)
         except Exception as exc:  # e.g. Redis unreachable: the run must not go on unrecorded
             log.error("run_log_unavailable", run_id=started.run_id, error=scrub(repr(exc)))
             await stream.aclose()
@@ -250,3 +250,5 @@ async def follow_frames(
                 on_progress(batch[-1].seq, len(chunk))
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))
+    except Exception as exc:  # e.g. Redis unreachable: the body ends cleanly, the client resumes
+        log.warning("run_log_read_failed", run_id=run_id, error=scrub(repr(exc)))

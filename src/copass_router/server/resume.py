@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..logs import get_logger
+from ..logs import get_logger, scrub
 from .hosted_run import follow_frames
 from .problems import problem
 from .run_log import LogInfo
@@ -57,7 +57,16 @@ async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo] | Respon
         return principal
     run_id = request.path_params["run_id"]
     end_user = principal.scope(request.query_params.get("end_user_id") or "local")
-    info = await state.hosted.log.info(run_id)
+    try:
+        info = await state.hosted.log.info(run_id)
+    except Exception as exc:  # e.g. Redis unreachable
+        log.warning("run_log_unavailable", run_id=run_id, error=scrub(repr(exc)))
+        return problem(
+            503,
+            "run_log_unavailable",
+            "the runs' event log (COPASS_ROUTER_COORDINATOR) could not be reached; retry shortly",
+            run_id=run_id,
+        )
     if info is None or info.owner != end_user:
         return problem(
             404,

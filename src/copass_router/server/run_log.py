@@ -29,19 +29,23 @@ MAX_EVENTS_ENV = "COPASS_ROUTER_RUN_LOG_MAX_EVENTS"
 MAX_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_BYTES"
 RETENTION_ENV = "COPASS_ROUTER_RUN_LOG_RETENTION"
 MAX_TOTAL_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES"
+WORKER_LEASE_ENV = "COPASS_ROUTER_WORKER_LEASE"
 _MAX_TOMBSTONES = 100_000
 ENTRY_COST = 100  # bytes a kept frame costs besides its own (the entry object, list slot)
 
 
 @attrs.frozen
 class RunLogLimits:
-    """How much of a run is kept, and for how long (seconds)."""
+    """How much of a run is kept, and for how long (seconds). ``worker_lease``: a worker
+    sharing its logs (Redis) that has not said it is alive for this long is taken for dead,
+    and the runs it was running end with ``worker_lost``."""
 
     max_events: int = 10_000
     max_bytes: int = 8 * 1024 * 1024
     retention: float = 120.0
     tombstone: float = 86_400.0
     max_total_bytes: int = 32 * 1024 * 1024
+    worker_lease: float = 10.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunLogLimits:
@@ -54,6 +58,7 @@ class RunLogLimits:
             max_total_bytes=env_int(
                 environ, MAX_TOTAL_BYTES_ENV, default.max_total_bytes, minimum=1024
             ),
+            worker_lease=env_float(environ, WORKER_LEASE_ENV, default.worker_lease, minimum=1),
         )
 
 
@@ -92,7 +97,7 @@ class RunLog(abc.ABC):
         self.on_cancel: Callable[[str], None] | None = None
 
     @abc.abstractmethod
-    async def open(self, run_id: str, owner: str) -> None:
+    async def open(self, run_id: str, owner: str, session_id: str = "") -> None:
         """Start the log of a run; ``owner`` is the end user (as stored) it belongs to."""
 
     @abc.abstractmethod
@@ -233,7 +238,7 @@ class MemoryRunLog(RunLog):
         self._sweep()
         return run_id in self._runs
 
-    async def open(self, run_id: str, owner: str) -> None:
+    async def open(self, run_id: str, owner: str, session_id: str = "") -> None:
         self._sweep()
         self._runs[run_id] = _Run(owner)
 
