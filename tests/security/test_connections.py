@@ -104,6 +104,22 @@ async def test_headers_over_the_size_cap_are_refused(
     writer.close()
 
 
+@pytest.mark.parametrize("pad", [5_000, 70_000, 120_000])
+async def test_complete_headers_over_the_size_cap_in_one_write_are_refused(
+    serve_router: Callable[..., Awaitable[Served]], pad: int
+) -> None:
+    # Headers that arrive whole, in one read, are measured too (not only trickled ones).
+    limits = ConnectionLimits(max_header_bytes=4096) if pad < 10_000 else ConnectionLimits()
+    served = await serve_router(limits=limits)
+    reader, writer = await _open(served)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * pad + b"\r\n\r\n")
+    answer = await _closed_within(reader, 5)
+    assert answer.startswith(b"HTTP/1.1 431") or answer == RESET, answer[:200]
+    writer.close()
+    async with served.http(KEY_ALPHA) as http:  # the worker still answers
+        assert (await http.get("/healthz")).status_code == 200
+
+
 async def test_connections_over_the_cap_are_closed_and_the_rest_still_work(
     serve_router: Callable[..., Awaitable[Served]],
 ) -> None:

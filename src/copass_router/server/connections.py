@@ -64,6 +64,10 @@ class ConnectionLimits:
         return type("BoundedHttpProtocol", (BoundedHttpProtocol,), {"limits": self})
 
 
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback to stop a request whose headers are over the cap."""
+
+
 def _status(code: int, reason: str) -> bytes:
     return (f"HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").encode()
 
@@ -77,6 +81,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._parsed_bytes = 0  # the request line and headers as parsed (however they arrived)
+        self._oversize = False
         self._in_headers = True
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -99,13 +105,31 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._in_headers and self._header_bytes > self.limits.max_header_bytes:
             self._refuse(431, "Request Header Fields Too Large")
 
+    def on_url(self, url: bytes) -> None:
+        self._parsed_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsed_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._oversize:  # refused with 431 already
+            super().send_400_response(msg)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._parsed_bytes = 0
         self._in_headers = True
         if self._deadline is None:  # a keep-alive connection's next request
             self._arm(self.limits.header_timeout)
 
     def on_headers_complete(self) -> None:
+        if self._parsed_bytes > self.limits.max_header_bytes:
+            # The headers came whole in one read: refuse them before the app sees them.
+            self._oversize = True
+            self._refuse(431, "Request Header Fields Too Large")
+            raise _HeadersTooLarge
         self._in_headers = False
         self._header_bytes = 0
         self._arm(self.limits.body_timeout)

@@ -39,7 +39,8 @@ def _after(request: Request) -> int | Response:
     if raw is None or raw.strip() == "":
         return -1
     value = raw.strip().rpartition(":")[2]  # also the older "<run_id>:<seq>" form
-    if not value.isdigit() or int(value) > _MAX_SEQ:
+    # isdigit() alone takes "²" and "٣", and int() of 5,000 digits raises: ASCII, short, first.
+    if not (value.isascii() and value.isdigit() and len(value) <= 16) or int(value) > _MAX_SEQ:
         return problem(
             400,
             "invalid_request",
