@@ -202,3 +202,48 @@ def test_the_rotate_key_command_needs_a_shared_coordinator(
     monkeypatch.delenv("COPASS_ROUTER_COORDINATOR", raising=False)
     assert main(["coordinator", "rotate-key"]) == 1
     assert "COPASS_ROUTER_COORDINATOR=redis://" in capsys.readouterr().err
+
+
+async def test_a_retired_key_is_refused_on_every_worker_once_its_time_passes(
+    redis_url: str,
+) -> None:
+    env = {"COPASS_ROUTER_COORDINATOR": redis_url}
+    a = Router(load_entry_points=False, environ=env)
+    b = Router(load_entry_points=False, environ=env)
+    try:
+        async with asyncio.timeout(10):
+            old = mint_token(await a._route._keys(), **CLAIMS)  # type: ignore[arg-type]
+            assert (await b._route.verify(old)).run_id == "r"  # both have read the keys now
+            await a._route._coordinator().rotate_signing_key(retire_after=0)
+            await asyncio.sleep(0.05)
+            for router in (a, b):  # b's copy of the keys does not outlive the retirement
+                with pytest.raises(DispatchAuthError, match="retired"):
+                    await router._route.verify(old)
+            # Tokens b signs now verify everywhere (it signs with the new key).
+            new = mint_token(await b._route.prepare(), **CLAIMS)  # type: ignore[arg-type]
+            assert (await a._route.verify(new)).run_id == "r"
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_signing_keys_at_rest_in_redis_are_not_the_keys(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    env = {"COPASS_ROUTER_COORDINATOR": redis_url, "COPASS_ROUTER_KEY_WRAP_SECRET": "w" * 32}
+    coordinator = open_coordinator(environ=env)
+    try:
+        keys = await coordinator.signing_keys()
+        base, _, prefix = redis_url.partition("?prefix=")
+        client = aioredis.from_url(base)
+        stored = b"".join([await client.get(f"{prefix}:dispatch-keys") or b""])
+        await client.aclose()
+        assert stored
+        for secret in keys.keys.values():
+            assert secret.hex().encode() not in stored and secret not in stored
+        # Another worker with the same wrapping secret reads the same keys.
+        other = open_coordinator(environ=env)
+        assert (await other.signing_keys()).keys == keys.keys
+        await other.aclose()
+    finally:
+        await coordinator.aclose()

@@ -5,7 +5,9 @@ keys and the route of dispatch callbacks (``pip install 'copass-router[redis]'``
 Every key starts with the prefix (default ``copass_router``), so several deployments, or test
 runs, can share one Redis. Nothing here is durable state: losing Redis loses locks in flight,
 the create window and un-answered forwards, never a session or a turn (those are in the store);
-the signing keys are re-created, and tokens signed with the lost ones stop verifying.
+the signing keys are re-created, and tokens signed with the lost ones stop verifying. With
+``COPASS_ROUTER_KEY_WRAP_SECRET`` set, the signing keys are kept wrapped (:class:`.KeyWrap`):
+Redis alone cannot sign a token.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..logs import get_logger
 from ..outages import CoordinatorUnavailableError
 from ..outages import coordinator_call as unavailable
 from .base import Coordinator, ForwardHandler
-from .keys import SigningKeys
+from .keys import KeyWrap, SigningKeys
 
 log = get_logger("copass_router.coordinator")
 
@@ -52,8 +54,9 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-#: How long a worker trusts its copy of the signing keys before reading them again.
-KEYS_REFRESH_SECONDS = 10.0
+#: How long a worker trusts its copy of the signing keys before reading them again: not
+#: long, so a key retired elsewhere stops verifying here on time (a read is one small GET).
+KEYS_REFRESH_SECONDS = 0.0
 #: How long a forward waits for the owning worker to subscribe again (a Redis restart).
 RESUBSCRIBE_GRACE = 2.0
 
@@ -63,8 +66,10 @@ class RedisCoordinator(Coordinator):
 
     shared = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, wrap: KeyWrap | None = None) -> None:
         super().__init__()
+        self._wrap = wrap
+        self._keys_raw: bytes | None = None
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.prefix = query.pop("prefix", "copass_router")
@@ -153,9 +158,10 @@ class RedisCoordinator(Coordinator):
             raw = await self._redis.get(key)
             if raw is None:
                 fresh = SigningKeys.generate()
-                await self._redis.set(key, _keys_json(fresh), nx=True)
+                await self._redis.set(key, _keys_json(fresh, self._wrap), nx=True)
                 raw = await self._redis.get(key)
-        self._keys = _keys_from_json(raw)
+        if self._keys is None or raw != self._keys_raw:
+            self._keys, self._keys_raw = _keys_from_json(raw, self._wrap), raw
         self._keys_read_at = loop.time()
         return self._keys
 
@@ -167,7 +173,7 @@ class RedisCoordinator(Coordinator):
         ):
             keys = await self.signing_keys(refresh=True)
             rotated = keys.rotated(retire_after)
-            await self._redis.set(key, _keys_json(rotated))
+            await self._redis.set(key, _keys_json(rotated, self._wrap))
         self._keys, self._keys_read_at = rotated, asyncio.get_running_loop().time()
         log.info("dispatch_key_rotated", key_id=rotated.current)
         return rotated.current
@@ -245,20 +251,34 @@ class RedisCoordinator(Coordinator):
         await self._redis.aclose()
 
 
-def _keys_json(keys: SigningKeys) -> str:
+def _keys_json(keys: SigningKeys, wrap: KeyWrap | None) -> str:
+    if wrap is None:
+        stored = {k: v.hex() for k, v in keys.keys.items()}
+    else:
+        stored = {k: wrap.wrap(k, v) for k, v in keys.keys.items()}
     return json.dumps(
         {
             "current": keys.current,
-            "keys": {k: v.hex() for k, v in keys.keys.items()},
+            "keys": stored,
             "retire_at": dict(keys.retire_at),
+            "wrapped": wrap is not None,
         }
     )
 
 
-def _keys_from_json(raw: bytes | str) -> SigningKeys:
+def _keys_from_json(raw: bytes | str, wrap: KeyWrap | None) -> SigningKeys:
     data: Mapping[str, Any] = json.loads(raw)
+    if data.get("wrapped"):
+        if wrap is None:
+            raise ConfigurationError(
+                "the dispatch signing keys in Redis are wrapped: set "
+                "COPASS_ROUTER_KEY_WRAP_SECRET on this worker as on the others"
+            )
+        keys = {str(k): wrap.unwrap(str(k), v) for k, v in data["keys"].items()}
+    else:
+        keys = {str(k): bytes.fromhex(v) for k, v in data["keys"].items()}
     return SigningKeys(
         str(data["current"]),
-        {str(k): bytes.fromhex(v) for k, v in data["keys"].items()},
+        keys,
         {str(k): float(v) for k, v in data.get("retire_at", {}).items()},
     )
