@@ -76,6 +76,4 @@ def test_a_problem_response_becomes_the_same_exception(error: RouterError) -> No
 def test_every_code_in_the_table_has_a_sample() -> None:
     answered_directly = {"shutting_down", "run_not_found", "run_log_expired", "run_log_trimmed"}
     in_stream_only = {"run_log_unavailable", "worker_lost"}
-    assert {e.code for e in SAMPLES} | answered_directly | in_stream_only == set(
-        ERROR_CODES
-    )
+    assert {e.code for e in SAMPLES} | answered_directly | in_stream_only == set(ERROR_CODES)

@@ -132,3 +132,25 @@ async def test_an_oversized_traceparent_is_not_copied_anywhere(served: Served) -
     # The one reader of trace headers, for runs and dispatch callbacks alike, drops it.
     assert trace_headers({"traceparent": huge, "tracestate": "k=v"}) == {}
     assert trace_headers({"traceparent": huge[:200]})  # a longer later version still passes
+
+
+@pytest.mark.parametrize("end_user", BAD_END_USERS)
+async def test_a_bad_end_user_in_a_usage_query_is_a_400(served: Served, end_user: str) -> None:
+    async with served.http() as http:
+        response = await http.get(f"/v1/usage?end_user_id={end_user}")
+    assert response.status_code == 400, (end_user, response.status_code, response.text)
+    assert problem_of(response)["field"] == "end_user_id"
+
+
+@pytest.mark.parametrize(
+    "field", [{"model": "echo-1\u0000"}, {"message": "hi\u0000"}, {"system": "a\u0000b"}]
+)
+async def test_a_nul_in_request_text_is_refused_before_anything_runs(
+    served: Served, field: dict[str, str]
+) -> None:
+    # A NUL cannot be stored in PostgreSQL text: the ledger write of such a run failed after
+    # its model call, so the call went unmetered.
+    async with served.http() as http:
+        response = await http.post("/v1/runs", json={"provider": "echo", "message": "hi", **field})
+    assert response.status_code == 400, response.text
+    assert problem_of(response)["field"] == next(iter(field))

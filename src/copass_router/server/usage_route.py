@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import InvalidRequestError
+from ..requests import check_id
 from ..usage import DEFAULT_TENANT
 from .problems import problem_for
 
@@ -30,10 +31,13 @@ async def get_usage(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     tenant = principal.key_id or DEFAULT_TENANT
+    end_user = request.query_params.get("end_user_id")
     try:
+        if end_user is not None:
+            check_id(end_user, "end_user_id")
         rows = await state.router.usage(
             tenant=tenant,
-            end_user_id=request.query_params.get("end_user_id"),
+            end_user_id=end_user,
             since=_day(request, "since"),
             until=_day(request, "until"),
         )
