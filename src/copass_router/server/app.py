@@ -28,7 +28,7 @@ from ..logs import get_logger, scrub
 from ..router import Router
 from ..trace_context import trace_headers
 from .access_log import AccessLog
-from .admission import RunLimits, RunSlots
+from .admission import ReaderSlots, RunLimits, RunSlots
 from .auth import ApiKeys, Principal, bearer_token
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
 from .hosted_run import (
@@ -82,6 +82,7 @@ class HostedState:
         self.max_body_bytes = max_body_bytes
         self.runs = LiveRuns()
         self.slots = RunSlots(run_limits or RunLimits())
+        self.readers = ReaderSlots(self.slots.limits)
         self.hosted = HostedRuns(  # runs' event logs: resume and cancel by run id
             router,
             self.runs,

@@ -16,6 +16,8 @@ The response side is not timed: a streamed run may last as long as its turn does
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +34,9 @@ MAX_CONNECTIONS_ENV = "COPASS_ROUTER_MAX_CONNECTIONS"
 HEADER_TIMEOUT = 10.0
 BODY_TIMEOUT = 30.0
 MAX_HEADER_BYTES = 64 * 1024
+#: The kernel's send buffer per connection (Linux doubles it): what a client that stops reading
+#: can hold of the worker's memory outside the process; past it the response waits for it.
+SEND_BUFFER_BYTES = 256 * 1024
 
 
 @attrs.frozen
@@ -42,12 +47,15 @@ class ConnectionLimits:
     :param header_timeout: seconds for a request's line and headers to arrive.
     :param body_timeout: seconds for a request's body to arrive, once its headers have.
     :param max_header_bytes: a request line and headers larger than this are refused (431).
+    :param send_buffer_bytes: the kernel's send buffer of each connection (None: the system's
+        default, which grows to megabytes for a client that does not read).
     """
 
     max_connections: int = MAX_CONNECTIONS
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     max_header_bytes: int = MAX_HEADER_BYTES
+    send_buffer_bytes: int | None = SEND_BUFFER_BYTES
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ConnectionLimits:
@@ -91,6 +99,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             log.warning("connection_refused", reason="too_many_connections")
             transport.close()
             return
+        sock = transport.get_extra_info("socket")
+        if self.limits.send_buffer_bytes is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
         self._arm(self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -23,7 +23,7 @@ from ..events import Error, RunFinished, RunStarted
 from ..logs import get_logger, scrub
 from ..router import Router
 from ..settings import env_int
-from .run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
+from .run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits, pieces
 from .runs import QUEUE_EVENTS, LiveRuns, RunStream
 from .sse import HEARTBEAT
 
@@ -244,10 +244,14 @@ async def follow_frames(
             if not batch:
                 yield HEARTBEAT
                 continue
-            chunk = b"".join(entry.frame for entry in batch)
-            yield chunk
-            if on_progress is not None:  # the chunk was sent: the client has read this far
-                on_progress(batch[-1].seq, len(chunk))
+            # Sent a piece at a time: the response waits for the client to take each one, so
+            # a reader that does not read holds one piece, not a copy of the run's log.
+            for index, piece in enumerate(pieces(batch)):
+                if index:  # a long replay lets the worker's other clients in between pieces
+                    await asyncio.sleep(0)
+                yield b"".join(entry.frame for entry in piece)
+                if on_progress is not None:  # sent: the client has read this far
+                    on_progress(piece[-1].seq, sum(len(entry.frame) for entry in piece))
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))
     except Exception as exc:  # e.g. Redis unreachable: the body ends cleanly, the client resumes

@@ -17,8 +17,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..logs import get_logger, scrub
+from .admission import TooManyRunsError
 from .hosted_run import follow_frames
-from .problems import problem
+from .problems import problem, problem_for
 from .run_log import LogInfo
 from .sse import SSEResponse
 
@@ -50,7 +51,7 @@ def _after(request: Request) -> int | Response:
     return int(value)
 
 
-async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo] | Response:
+async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo, str | None] | Response:
     """The run the request names, if its caller may see it (else the problem to answer)."""
     state: HostedState = request.app.state.copass_router
     principal = state.authenticate(request)
@@ -77,7 +78,7 @@ async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo] | Respon
             run_id=run_id,
         )
     request.scope.setdefault("copass.log", {})["run_id"] = run_id
-    return state, run_id, info
+    return state, run_id, info, principal.key_id
 
 
 async def run_events(request: Request) -> Response:
@@ -85,7 +86,7 @@ async def run_events(request: Request) -> Response:
     found = await _lookup(request)
     if isinstance(found, Response):
         return found
-    state, run_id, info = found
+    state, run_id, info, key_id = found
     after = _after(request)
     if isinstance(after, Response):
         return after
@@ -110,8 +111,14 @@ async def run_events(request: Request) -> Response:
             run_id=run_id,
         )
 
+    try:
+        state.readers.acquire(run_id, key_id)
+    except TooManyRunsError as exc:
+        return problem_for(exc)
+
     async def on_close(disconnected: bool) -> None:
-        return None  # the run goes on: only the connection that started it has a policy
+        # The run goes on: only the connection that started it has a policy.
+        state.readers.release(run_id, key_id)
 
     return SSEResponse(
         follow_frames(state.hosted.log, run_id, after, state.heartbeat),
@@ -125,7 +132,7 @@ async def cancel_run(request: Request) -> Response:
     found = await _lookup(request)
     if isinstance(found, Response):
         return found
-    state, run_id, info = found
+    state, run_id, info, _ = found
     if not info.running:
         return JSONResponse({"run_id": run_id, "status": "finished"})
     await state.hosted.log.request_cancel(run_id)

@@ -19,7 +19,7 @@ import bisect
 import time
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import attrs
 
@@ -32,6 +32,9 @@ MAX_TOTAL_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES"
 WORKER_LEASE_ENV = "COPASS_ROUTER_WORKER_LEASE"
 _MAX_TOMBSTONES = 100_000
 ENTRY_COST = 100  # bytes a kept frame costs besides its own (the entry object, list slot)
+#: At most this many bytes of a log are handed to one reader at a time (whole frames, unless
+#: one frame is larger): readers share the log, each holds one piece of it while it is sent.
+READ_CHUNK = 16 * 1024
 
 
 @attrs.frozen
@@ -146,14 +149,19 @@ class _Sealed:
         self.last = kept[-1].last
         self.trimmed = trimmed
 
-    def after(self, seq: int) -> LogEntry | None:
-        """The frames after ``seq`` as one entry (None: there are none)."""
-        i = bisect.bisect_right(self.seqs, seq)
-        if i == len(self.seqs):
-            return None
-        prev = self.seqs[i - 1] if i else self.prev
-        blob = self.blob[self.offsets[i] :] if i else self.blob
-        return LogEntry(self.seqs[-1], prev, blob, self.last)
+    def after(self, seq: int) -> Iterator[LogEntry]:
+        """The frames after ``seq``, in entries of about :data:`READ_CHUNK` bytes each (a copy
+        of one piece at a time, never of the whole blob)."""
+        seqs, offsets, count = self.seqs, self.offsets, len(self.seqs)
+        i = bisect.bisect_right(seqs, seq)
+        while i < count:
+            start = offsets[i]
+            j = bisect.bisect_right(offsets, start + READ_CHUNK, i + 1) - 1
+            j = max(j, i + 1)  # one frame larger than a chunk goes alone
+            end = offsets[j] if j < count else len(self.blob)
+            prev = seqs[i - 1] if i else self.prev
+            yield LogEntry(seqs[j - 1], prev, self.blob[start:end], self.last and j == count)
+            i = j
 
 
 class _Run:
@@ -330,9 +338,10 @@ class MemoryRunLog(RunLog):
         if after < run.trimmed:
             raise LogGone(_trimmed_message(self.limits))
         if run.sealed is not None:
-            rest = run.sealed.after(after)
-            if rest is not None:
-                yield [rest]
+            for index, piece in enumerate(run.sealed.after(after)):
+                if index:  # a long replay lets the worker's other clients in between pieces
+                    await asyncio.sleep(0)
+                yield [piece]
             return
         run.readers += 1
         try:
@@ -371,6 +380,20 @@ class MemoryRunLog(RunLog):
     async def request_cancel(self, run_id: str) -> None:
         if self.on_cancel is not None:
             self.on_cancel(run_id)
+
+
+def pieces(batch: list[LogEntry]) -> Iterator[list[LogEntry]]:
+    """``batch`` in runs of consecutive entries of about :data:`READ_CHUNK` bytes."""
+    piece: list[LogEntry] = []
+    size = 0
+    for entry in batch:
+        if piece and size + len(entry.frame) > READ_CHUNK:
+            yield piece
+            piece, size = [], 0
+        piece.append(entry)
+        size += len(entry.frame)
+    if piece:
+        yield piece
 
 
 def _trimmed_message(limits: RunLogLimits) -> str:

@@ -29,7 +29,17 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ErrorCode
 from ..events import Error, RunFinished, StopReason
 from ..logs import get_logger, scrub
-from .run_log import LogEntry, LogGone, LogInfo, MemoryRunLog, RunLog, RunLogLimits
+from .run_log import (
+    LogEntry,
+    LogGone,
+    LogInfo,
+    MemoryRunLog,
+    RunLog,
+    RunLogLimits,
+)
+from .run_log import (
+    pieces as _pieces,
+)
 from .sse import encode_event
 
 if TYPE_CHECKING:
@@ -42,7 +52,8 @@ PREFIX_ENV = "COPASS_ROUTER_REDIS_PREFIX"
 DEFAULT_PREFIX = "copass:"
 #: A run whose worker died mid-run stops being "running" this long after its last frame.
 RUNNING_TTL = 3600.0
-_BATCH = 512
+#: Stream entries one XREAD asks for (each of about READ_CHUNK bytes).
+_BATCH = 4
 #: How long a Redis reply may take beyond the longest ``XREAD`` block before the read fails.
 _READ_MARGIN = 10.0
 
@@ -185,15 +196,17 @@ class RedisRunLog(RunLog):
                 frames.setdefault(run_id, []).append(entry)
         async with self._client().pipeline(transaction=False) as pipe:
             for run_id, entries in frames.items():
-                last = entries[-1]
-                fields: dict[Any, Any] = {
-                    "f": b"".join(e.frame for e in entries),
-                    "s": ",".join(str(e.seq) for e in entries),
-                    "p": entries[0].prev,
-                }
-                if last.last:
-                    fields["l"] = 1
-                pipe.xadd(self._stream(run_id), fields, id=f"0-{last.seq + 1}")
+                # Stream entries of about READ_CHUNK bytes: what a reader holds per entry.
+                for piece in _pieces(entries):
+                    last = piece[-1]
+                    fields: dict[Any, Any] = {
+                        "f": b"".join(e.frame for e in piece),
+                        "s": ",".join(str(e.seq) for e in piece),
+                        "p": piece[0].prev,
+                    }
+                    if last.last:
+                        fields["l"] = 1
+                    pipe.xadd(self._stream(run_id), fields, id=f"0-{last.seq + 1}")
             for run_id, ended in touched.items():
                 meta, stream = self._meta(run_id), self._stream(run_id)
                 if run_id in self._trimmed:
