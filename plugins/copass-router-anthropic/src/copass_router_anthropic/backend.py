@@ -97,6 +97,8 @@ class AnthropicBackend(AgentBackend):
         self._permission = permission_policy or (
             allow_all if verdict == "allow" else _fixed_policy("deny")
         )
+        # A run may make the operator's policy stricter ("deny"), never looser.
+        self._allows_all = self._permission is allow_all
         pacer = CreatePacer(
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
@@ -131,6 +133,13 @@ class AnthropicBackend(AgentBackend):
         permission = request.options.get("tool_permission")
         if permission not in (None, "allow", "deny"):
             raise InvalidRequestError("tool_permission must be 'allow' or 'deny'", field="options")
+        if permission == "allow" and not self._allows_all:
+            raise InvalidRequestError(
+                "tool_permission 'allow' would loosen the operator's tool permission policy "
+                "(COPASS_ANTHROPIC_TOOL_PERMISSION or permission_policy); a run may only "
+                "ask for 'deny'",
+                field="options.tool_permission",
+            )
         servers = request.options.get("mcp_servers") or ()
         if not all(isinstance(s, Mapping) and s.get("name") and s.get("url") for s in servers):
             raise InvalidRequestError("each of mcp_servers needs a name and a url", field="options")
@@ -218,7 +227,7 @@ class AnthropicBackend(AgentBackend):
 
     def _policy(self, turn: Turn) -> PermissionPolicy:
         verdict = turn.options.get("tool_permission")
-        return self._permission if verdict is None else _fixed_policy(verdict)
+        return _fixed_policy("deny") if verdict == "deny" else self._permission
 
     async def _create_session(
         self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
@@ -258,5 +267,6 @@ _MISSING_KEY = (
 
 
 def make_backend(context: BackendContext) -> AnthropicBackend:
-    """The factory the plugin registers: an :class:`AnthropicBackend` with default settings."""
-    return AnthropicBackend(context)
+    """The factory the plugin registers: an :class:`AnthropicBackend`, with the host's
+    ``permission_policy`` when ``Router(provider_settings={"anthropic": {...}})`` gives one."""
+    return AnthropicBackend(context, permission_policy=context.settings.get("permission_policy"))
