@@ -143,6 +143,10 @@ class RedisCoordinator(Coordinator):
             if await self._redis.pttl(key) < ms:
                 await self._redis.set(key, b"1", px=ms)
 
+    async def ping(self) -> None:
+        async with unavailable("answer a ping"):
+            await self._redis.ping()
+
     # -- signing keys ------------------------------------------------------------------------
 
     async def signing_keys(self, *, refresh: bool = False) -> SigningKeys:

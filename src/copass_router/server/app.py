@@ -13,6 +13,7 @@ Every run goes through the very same ``Router.run`` an in-process caller uses.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from starlette.applications import Starlette
@@ -285,16 +286,28 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+#: How long each of /readyz's checks may take: a probe wants its answer within seconds.
+READY_CHECK_SECONDS = 2.0
+
+
 async def readyz(request: Request) -> Response:
-    """``GET /readyz``: the router takes runs (not draining, store reachable)."""
+    """``GET /readyz``: the router takes runs (not draining; store, coordinator and run log
+    reachable, each answering within :data:`READY_CHECK_SECONDS`)."""
     state = _state(request)
     if not state.runs.accepting:
         return JSONResponse({"status": "draining"}, status_code=503)
-    try:
-        await state.router.store.list_sessions(None, 1)
-    except Exception as exc:
-        log.warning("store_unavailable", error=repr(exc))
-        return JSONResponse({"status": "store_unavailable"}, status_code=503)
+    checks = (
+        ("store", lambda: state.router.store.list_sessions(None, 1)),
+        ("coordinator", state.router.coordinator.ping),
+        ("coordinator", state.hosted.log.ping),
+    )
+    for name, check in checks:
+        try:
+            async with asyncio.timeout(READY_CHECK_SECONDS):
+                await check()
+        except Exception as exc:
+            log.warning(f"{name}_unavailable", error=scrub(repr(exc)))
+            return JSONResponse({"status": f"{name}_unavailable"}, status_code=503)
     return JSONResponse({"status": "ready", "runs": len(state.runs)})
 
 

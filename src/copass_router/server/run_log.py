@@ -127,6 +127,9 @@ class RunLog(abc.ABC):
     async def request_cancel(self, run_id: str) -> None:
         """Ask the worker running ``run_id`` to cancel it (it calls :attr:`on_cancel`)."""
 
+    async def ping(self) -> None:  # noqa: B027 - nothing to reach in memory
+        """Raise when the log's storage cannot be reached."""
+
     async def aclose(self) -> None:  # noqa: B027 - nothing to close in memory
         """Release connections."""
 

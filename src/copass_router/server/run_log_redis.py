@@ -320,6 +320,9 @@ class RedisRunLog(RunLog):
             pipe.pexpire(key, keep + int(limits.tombstone * 1000))
             await pipe.execute()
 
+    async def ping(self) -> None:
+        await self._client().ping()
+
     # -- cancelling --------------------------------------------------------------------------
 
     async def request_cancel(self, run_id: str) -> None:
