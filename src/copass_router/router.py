@@ -269,7 +269,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             )
         targets = [Target(request, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
-        if len(self.budgets):  # no budget: nothing to check, no ledger read
+        # No budget and no unrecorded call: nothing to check, no ledger read.
+        if len(self.budgets) or self.meter.unrecorded:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request)
         dispatcher = self._base_dispatcher().with_tools(as_tool(t) for t in request.tools)
