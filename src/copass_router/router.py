@@ -203,7 +203,9 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
             raise UnknownProviderError(provider, self.plugins.backends)
         async with self._backend_lock:
             if provider not in self._backends:
-                factory = registration.load_factory()
+                # Loading a factory imports its provider's SDK (seconds on a busy machine):
+                # in a thread, so the event loop serves everyone else meanwhile.
+                factory = await asyncio.to_thread(registration.load_factory)
                 context = BackendContext(
                     provider=provider,
                     resources=ResourceCache(self.store, provider),

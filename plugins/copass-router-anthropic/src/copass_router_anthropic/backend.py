@@ -12,6 +12,7 @@ config) and ``tool_permission`` (``allow`` / ``deny``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -164,6 +165,9 @@ class AnthropicBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Ensure the agent and environment, pick or start the session, and drive the turn."""
+        if self._client_obj is None and self._api_key:
+            # Building the SDK client loads TLS certificates: not on the event loop.
+            await asyncio.to_thread(self._client)
         agent = AgentSpec.for_run(turn.model, turn.system, turn.tools, turn.options)
         environment = EnvironmentSpec(turn.options.get("environment") or DEFAULT_ENVIRONMENT)
         try:

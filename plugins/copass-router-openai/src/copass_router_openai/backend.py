@@ -7,6 +7,7 @@ the core's shared chat loop and dispatcher, capped at the run's ``max_tool_round
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -170,7 +171,9 @@ class ChatCompletionsBackend(AgentBackend):
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the shared chat loop, one streamed request per model step."""
         endpoint = self.endpoint(turn.options)
-        client = self._client(endpoint)
+        # A new SDK client loads TLS certificates: built in a thread, not on the event loop.
+        known = self._clients.get(endpoint)
+        client = known if known is not None else await asyncio.to_thread(self._client, endpoint)
         retries = turn.options.get("max_retries")
         if retries is not None:
             client = client.with_options(max_retries=retries)
