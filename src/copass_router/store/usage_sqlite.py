@@ -22,6 +22,7 @@ from typing import TypeVar
 from ..usage import Spend, UsageEntry, UsageRow
 from ..worker_threads import SerialWorker
 from . import usage_sql as sql
+from .sqlite_schema import ensure_directory
 
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
@@ -109,7 +110,7 @@ class SQLiteUsageLedger:
             self._conn = conn
         if self._conn is None:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                ensure_directory(Path(self.path))
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )
