@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -247,3 +248,22 @@ async def test_signing_keys_at_rest_in_redis_are_not_the_keys(redis_url: str) ->
         await other.aclose()
     finally:
         await coordinator.aclose()
+
+
+async def test_a_forwarded_call_may_take_longer_than_a_redis_read_timeout(
+    redis_url: str,
+) -> None:
+    owner, other = open_coordinator(redis_url), open_coordinator(redis_url)
+
+    async def slow(call: Any) -> dict[str, Any]:
+        await asyncio.sleep(6.5)  # a tool call longer than redis-py's 5 s read timeout
+        return {"output": f"done {call['n']}"}
+
+    try:
+        await owner.listen(slow)
+        async with asyncio.timeout(30):
+            answer = await other.forward(owner.worker_id, {"n": 1}, wait=20)
+        assert answer == {"output": "done 1"}
+    finally:
+        await owner.aclose()
+        await other.aclose()

@@ -81,6 +81,11 @@ class RedisCoordinator(Coordinator):
                 "the Redis coordinator needs redis-py: pip install 'copass-router[redis]'"
             ) from None
         self._redis: Any = aioredis.from_url(self.url, decode_responses=False)
+        # Blocking reads (BLPOP) wait longer than the client's 5 s read timeout: a client of
+        # their own with none, each read bounded by its own wait instead.
+        self._blocking: Any = aioredis.from_url(
+            self.url, decode_responses=False, socket_timeout=None, socket_connect_timeout=5
+        )
         self._pace_script = self._redis.register_script(_PACE)
         self._release_script = self._redis.register_script(_RELEASE)
         self._renew_script = self._redis.register_script(_RENEW)
@@ -237,7 +242,8 @@ class RedisCoordinator(Coordinator):
                         "the run has ended (its worker is gone)", forbidden=True
                     )
                 await asyncio.sleep(0.1)
-            got = await self._redis.blpop([self.key("reply", reply)], timeout=max(1, wait))
+            async with asyncio.timeout(max(1, wait) + 5):
+                got = await self._blocking.blpop([self.key("reply", reply)], timeout=max(1, wait))
         if got is None:
             raise CoordinatorUnavailableError(
                 f"the worker running this run did not answer within {wait:.0f} s"
@@ -253,6 +259,7 @@ class RedisCoordinator(Coordinator):
                 await task
         self._listener = None
         await self._redis.aclose()
+        await self._blocking.aclose()
 
 
 def _keys_json(keys: SigningKeys, wrap: KeyWrap | None) -> str:
