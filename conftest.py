@@ -1,4 +1,5 @@
-"""Suite-wide secret canaries: the test keys and every dispatch token the suite mints must never
+"""Suite-wide watches: every run's stream keeps the stream grammar (docs/events.md), and secret
+canaries: the test keys and every dispatch token the suite mints must never
 appear in a log line, an event, a RouterError message or a hosted HTTP response.
 
 The watch observes; it changes nothing. A leak fails the run at the end with the test that
@@ -7,6 +8,7 @@ produced it. (Hypothesis-generated and deliberately leaky inputs use other strin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -83,10 +85,55 @@ def _watch_for_secrets() -> Iterator[None]:
 
     patch.setattr(RouterError, "__init__", init)
     _watch_http(patch)
+    _watch_streams(patch)
     yield
     patch.undo()
     root.removeHandler(handler)
     root.setLevel(previous_level)
+
+
+#: The transcript turn each in-process run stored, by run id (read by the stream watch).
+_stored: dict[str, Any] = {}
+
+
+def _checked(events: Any, where: str) -> Any:
+    """``events`` (a run's async generator) passed through a :class:`StreamChecker`: a grammar
+    violation raises in the consumer's loop, failing the test that read the stream; the turn
+    the run stored must hold the stream's tool calls and results in the stream's order."""
+    from copass_router.testing import StreamChecker
+
+    async def stream() -> Any:
+        checker = StreamChecker(f"{where} in {_current['test']}")
+        async with contextlib.aclosing(events) as inner:
+            async for event in inner:
+                checker.feed(event)
+                yield event
+        checker.finish()
+        stored = _stored.pop(checker.events[0].run_id, None)
+        if stored is not None:
+            checker.check_transcript(stored)
+
+    return stream()
+
+
+def _watch_streams(patch: pytest.MonkeyPatch) -> None:
+    from copass_router import RemoteRouter, Router, router
+
+    real_run, real_remote_run, real_store_turn = Router.run, RemoteRouter.run, router.store_turn
+
+    def run(self: Router, request: Any = None, /, **fields: Any) -> Any:
+        return _checked(real_run(self, request, **fields), "Router.run")
+
+    def remote_run(self: RemoteRouter, request: Any = None, /, **fields: Any) -> Any:
+        return _checked(real_remote_run(self, request, **fields), "RemoteRouter.run")
+
+    async def store_turn(store: Any, start: Any, record: Any, *args: Any) -> None:
+        _stored[record.run_id] = record  # seen without a store call of its own
+        await real_store_turn(store, start, record, *args)
+
+    patch.setattr(Router, "run", run)
+    patch.setattr(RemoteRouter, "run", remote_run)
+    patch.setattr(router, "store_turn", store_turn)
 
 
 def _watch_http(patch: pytest.MonkeyPatch) -> None:

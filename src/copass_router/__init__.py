@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         ToolError,
         UnknownProviderError,
         code_for_status,
+        neutral_code,
     )
     from .events import (
         Error,
@@ -72,6 +73,14 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from .logs import get_logger, scrub
     from .plugins import PluginInfo, ProviderInfo
     from .prices import ModelPrice, PriceBook
+    from .provider_resources import (
+        FINGERPRINT_METADATA,
+        CreatePacer,
+        ListedResource,
+        ProviderResources,
+        ResourceApi,
+        config_fingerprint,
+    )
     from .registrars import (
         BackendRegistrar,
         CommandRegistrar,
@@ -82,7 +91,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from .render import EventPrinter
     from .results import RunResult
-    from .retries import RetryPolicy
+    from .retries import PROVIDER_SDK_RETRIES, RetryPolicy
     from .router import Router
     from .settings import env_flag, env_float, env_int
     from .store import SessionStore, SQLiteStore, TurnStart
@@ -114,6 +123,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "RemoteRouterError",
     "RunRequest",
     "RunResult",
+    "PROVIDER_SDK_RETRIES",
     "RetryPolicy",
     "FailoverPolicy",
     "Fallback",
@@ -211,6 +221,12 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Turn",
     "Binding",
     "ResourceCache",
+    "ProviderResources",
+    "ResourceApi",
+    "ListedResource",
+    "CreatePacer",
+    "config_fingerprint",
+    "FINGERPRINT_METADATA",
     "HttpChatBackend",
     "ChatRequest",
     "Piece",
@@ -222,6 +238,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "chat_messages",
     "transcript_messages",
     "code_for_status",
+    "neutral_code",
 ]
 
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
@@ -256,6 +273,7 @@ _WHERE: dict[str, str] = {
     "PluginLoadError": "errors",
     "ProviderError": "errors",
     "RateLimitError": "errors",
+    "neutral_code": "errors",
     "RouterError": "errors",
     "SessionBusyError": "errors",
     "SessionNotFoundError": "errors",
@@ -296,6 +314,12 @@ _WHERE: dict[str, str] = {
     "PluginInfo": "plugins",
     "ModelPrice": "prices",
     "PriceBook": "prices",
+    "CreatePacer": "provider_resources",
+    "FINGERPRINT_METADATA": "provider_resources",
+    "ListedResource": "provider_resources",
+    "ProviderResources": "provider_resources",
+    "ResourceApi": "provider_resources",
+    "config_fingerprint": "provider_resources",
     "BackendRegistrar": "registrars",
     "CommandRegistrar": "registrars",
     "EmulatorRegistrar": "registrars",
@@ -305,6 +329,7 @@ _WHERE: dict[str, str] = {
     "EventPrinter": "render",
     "RunResult": "results",
     "RetryPolicy": "retries",
+    "PROVIDER_SDK_RETRIES": "retries",
     "ProviderInfo": "plugins",
     "Router": "router",
     "env_flag": "settings",

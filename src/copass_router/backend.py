@@ -83,6 +83,10 @@ class AgentBackend:
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
+    #: The models this provider is known to serve, for listings (``copass-router providers
+    #: --models``) and a warning about a model not among them. Empty: the provider cannot tell
+    #: (a local runtime serves whatever it has pulled). Never a reason to refuse a model.
+    models: ClassVar[tuple[str, ...]] = ()
     #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
     keeps_native_session: ClassVar[bool] = False
 
@@ -299,10 +303,15 @@ class Turn:
         if self._wake is not None:
             self._wake()
 
-    def drain(self) -> list[Event]:
-        """Take the events emitted with :meth:`emit` that have not been streamed yet."""
-        items = list(self._side)
-        self._side.clear()
+    def drain(self, count: int | None = None) -> list[Event]:
+        """Take the events emitted with :meth:`emit` that have not been streamed yet (the
+        first ``count`` of them, if given)."""
+        side = self._side
+        if count is None or count >= len(side):
+            items = list(side)
+            side.clear()
+        else:
+            items = [side.popleft() for _ in range(count)]
         return items
 
     async def merge(self, source: AsyncIterator[T]) -> AsyncGenerator[T | Event]:

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from .backend import AgentBackend, BackendContext, ResourceCache
 from .budgets import Budget, Budgets, budgets_from_env
 from .coordination import Coordinator, SigningKeys, open_coordinator
@@ -31,7 +33,7 @@ from .results import RunResult, collect
 from .retries import RetryPolicy
 from .run_turns import RunTurns
 from .sessions_api import SessionsAPI
-from .settings import env_int
+from .settings import env_flag, env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
@@ -78,6 +80,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
     :param coordinator: what workers share live (locks, the create budget, signing keys, the
         route of dispatch callbacks): a :class:`Coordinator`, a URL, or None for
         ``COPASS_ROUTER_COORDINATOR`` / the embedded one-process default.
+    :param continue_latest_session: a run without a ``session_id`` continues its end user's
+        most recently used session (a new one only for an end user without any), so an end
+        user's conversation carries over from run to run and provider to provider; a run with
+        a ``session_id`` is unchanged. Default: ``COPASS_ROUTER_CONTINUE_LATEST_SESSION``
+        (``1``/``true``), else off: each run without a session id starts a session.
     """
 
     def __init__(
@@ -100,8 +107,14 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         ledger: UsageLedger | str | None = None,
         budgets: Sequence[Budget] = (),
         coordinator: Coordinator | str | None = None,
+        continue_latest_session: bool | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
+        self.continue_latest_session = (
+            env_flag(self.environ, "COPASS_ROUTER_CONTINUE_LATEST_SESSION", False)
+            if continue_latest_session is None
+            else continue_latest_session
+        )
         self.plugins = PluginHost(
             plugins=plugins,
             load_entry_points=load_entry_points,
@@ -147,16 +160,23 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every backend and the store."""
+        """Close every backend, and the store, ledger and coordinator this router opened
+        (those passed in as objects are the caller's to close)."""
+        await self._close(loop_bound_only=False)
+
+    async def _close(self, *, loop_bound_only: bool) -> None:
         for backend in self._backends.values():
             await backend.aclose()
         self._backends.clear()
-        if self._store is not None:
-            await self._store.close()
-            self._store = None
-        if self._ledger is not None:
-            await self._ledger.close()
+        store, ledger = self._store, self._ledger
+        if ledger is not None and not _given(self._ledger_arg) and _closes(ledger, loop_bound_only):
+            await ledger.close()
             self._ledger = None
+        if store is not None and not _given(self._store_arg) and _closes(store, loop_bound_only):
+            await store.close()
+            self._store = None
+            if self._ledger is not None and self._ledger_arg is None:
+                self._ledger = None  # it lived on the store
         if self._coordinator is not None:
             if not isinstance(self._coordinator_arg, Coordinator):
                 await self._coordinator.aclose()
@@ -245,15 +265,27 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         return await collect(self.run(request, **fields))
 
     def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
-        """:meth:`complete` for scripts without an event loop."""
+        """:meth:`complete` for scripts without an event loop.
+
+        Each call runs in an event loop of its own; what cannot outlive that loop (provider
+        clients, a coordinator or a network store the router opened) is closed after it. The
+        router stays usable, and a store passed in, or an SQLite store (``:memory:`` too),
+        keeps its sessions from one call to the next.
+        """
 
         async def main() -> RunResult:
             try:
                 return await self.complete(request, **fields)
             finally:
-                await self.aclose()
+                await self._close(loop_bound_only=True)
 
         return asyncio.run(main())
+
+    async def _latest_session(self, request: RunRequest) -> RunRequest:
+        """``request`` on its end user's most recently used session, if they have one."""
+        async with store_call("find the end user's latest session"):
+            latest = await self.store.list_sessions(request.end_user_id, 1)
+        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
 
     async def _begin(
         self, request: RunRequest
@@ -294,6 +326,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.
+        if request.session_id is None and self.continue_latest_session:
+            request = await self._latest_session(request)
         targets, start, dispatcher, keys = await self._begin(request)
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
@@ -367,3 +401,14 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         """Cancel a run in flight here as breaking out of its stream does, but let the stream
         end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
         return self._live.cancel(run_id, reason)
+
+
+def _given(arg: object) -> bool:
+    """Whether a store or ledger argument is an object the caller opened (not a URL)."""
+    return arg is not None and not isinstance(arg, str)
+
+
+def _closes(resource: object, loop_bound_only: bool) -> bool:
+    # A store says ``bound_to_loop = False`` when it works from any event loop (SQLite's
+    # thread); one that does not say is taken to be bound to the loop that opened it.
+    return not loop_bound_only or getattr(resource, "bound_to_loop", True)

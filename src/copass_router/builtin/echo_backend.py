@@ -19,6 +19,7 @@ class EchoBackend(AgentBackend):
     """The scripted model behind the stateless chat loop."""
 
     default_model = "echo-1"
+    models = ("echo-1",)
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         return run_chat_loop(turn, lambda messages: self._step(messages, turn.model))

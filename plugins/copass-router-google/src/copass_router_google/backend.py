@@ -10,8 +10,9 @@ run's stream (``turn.merge`` shows them live).
 Settings (``context.environ``): ``COPASS_ROUTER_GOOGLE_BASE_URL`` (default Google's endpoint),
 ``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION`` for short engine ids, credentials from
 Application Default Credentials (or a static ``COPASS_ROUTER_GOOGLE_ACCESS_TOKEN``),
-``COPASS_ROUTER_GOOGLE_MAX_RETRIES`` (2) and ``COPASS_ROUTER_GOOGLE_RETRY_DELAY`` (1.0 s) for
-429/5xx answers, ``COPASS_ROUTER_GOOGLE_TIMEOUT`` (seconds per request, none by default).
+``COPASS_ROUTER_GOOGLE_MAX_RETRIES`` (0: the core retries) and
+``COPASS_ROUTER_GOOGLE_RETRY_DELAY`` (1.0 s) for 429/5xx answers,
+``COPASS_ROUTER_GOOGLE_TIMEOUT`` (seconds per request, none by default).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 import httpx
 
 from copass_router import (
+    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     Binding,
@@ -53,7 +55,7 @@ from .contract import (
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
-from .translate import PROVIDER, AdkEventTranslator, neutral_code
+from .translate import PROVIDER, AdkEventTranslator
 
 log = get_logger(__name__)
 
@@ -67,6 +69,13 @@ class GoogleBackend(AgentBackend):
     accepts: ClassVar[frozenset[str]] = frozenset({"reasoning_engine_id", "location"})
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
     default_model: ClassVar[str | None] = "gemini-3.1-pro"
+    models: ClassVar[tuple[str, ...]] = (
+        "gemini-3.1-pro",
+        "gemini-3.1-flash",
+        "gemini-3.1-flash-lite",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+    )
     keeps_native_session: ClassVar[bool] = True
 
     def __init__(self, context: BackendContext, *, credentials: Any = None) -> None:
@@ -133,7 +142,7 @@ class GoogleBackend(AgentBackend):
 
     def _http_options(self) -> dict[str, Any]:
         # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
-        retries = env_int(self.environ, "COPASS_ROUTER_GOOGLE_MAX_RETRIES", 0)
+        retries = env_int(self.environ, "COPASS_ROUTER_GOOGLE_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         delay = env_float(self.environ, "COPASS_ROUTER_GOOGLE_RETRY_DELAY", 1.0)
         options: dict[str, Any] = {
             # Only a refused request is retried (for a stream: before any event was sent).
@@ -359,19 +368,18 @@ class _provider_errors:
         if isinstance(exc, genai_errors.APIError):
             status = int(exc.code) if isinstance(exc.code, int) else None
             hint = " (is the engine deployed here?)" if status == 404 else ""
+            message = f"Agent Engine answered {exc.code} {exc.status or ''}: {exc.message or ''}"
             raise ProviderError(
-                f"Agent Engine answered {exc.code} {exc.status or ''}: {exc.message or ''}{hint}",
+                message + hint,
                 provider=PROVIDER,
                 status=status,
-                retryable=status in RETRY_STATUSES,
-                code=neutral_code(str(exc.status)) if exc.status else None,
+                code=str(exc.status) if exc.status else None,
             ) from exc
         if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
             log.warning("agent_engine_connection_failed", error=scrub(repr(exc)))
             raise ProviderError(
                 "the connection to Agent Engine failed; the turn may be incomplete",
                 provider=PROVIDER,
-                retryable=True,
                 code="connection_failed",
             ) from exc
         return False

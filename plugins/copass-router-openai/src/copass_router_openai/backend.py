@@ -17,6 +17,7 @@ import attrs
 import openai
 
 from copass_router import (
+    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     ChatMessage,
@@ -107,7 +108,9 @@ class ChatCompletionsBackend(AgentBackend):
         self.provider = context.provider
         self.environ = context.environ
         # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
-        self.max_retries = env_int(context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES", 0)
+        self.max_retries = env_int(
+            context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES", PROVIDER_SDK_RETRIES
+        )
         self.max_tokens_ceiling = env_int(
             context.environ, MAX_TOKENS_ENV, MAX_TOKENS_CEILING, minimum=1
         )
@@ -178,20 +181,15 @@ class ChatCompletionsBackend(AgentBackend):
         if retries is not None:
             client = client.with_options(max_retries=retries)
         names = ToolNames(spec.name for spec in turn.tools)
-        open_streams: list[Any] = []
 
         def step(messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
-            return self._step(client, endpoint, turn, names, messages, open_streams)
+            return self._step(client, endpoint, turn, names, messages)
 
-        try:
-            async with aclosing(run_chat_loop(turn, step)) as events:
-                async for event in events:
-                    yield event
-        finally:
-            # A consumer that stops early must not leave the provider generating: close any
-            # stream still open (the chat loop does not close the step generator itself).
-            for stream in open_streams:
-                await stream.close()
+        # A consumer that stops early closes the chat loop, which closes the step (and its
+        # stream) at once: the provider stops generating.
+        async with aclosing(run_chat_loop(turn, step)) as events:
+            async for event in events:
+                yield event
 
     async def aclose(self) -> None:
         """Close every client's connection pool."""
@@ -245,7 +243,6 @@ class ChatCompletionsBackend(AgentBackend):
         turn: Turn,
         names: ToolNames,
         messages: list[ChatMessage],
-        open_streams: list[Any],
     ) -> AsyncGenerator[Event | ModelStep]:
         create: Any = client.chat.completions.create
         try:
@@ -255,7 +252,6 @@ class ChatCompletionsBackend(AgentBackend):
         except openai.APIConnectionError as exc:
             raise connection_error(exc, self.provider, endpoint.base_url, streaming=False) from None
         translator = ChunkTranslator(self.provider)
-        open_streams.append(stream)
         try:
             async with stream:
                 async for chunk in stream:
@@ -273,8 +269,6 @@ class ChatCompletionsBackend(AgentBackend):
             yield stream_error_event(exc, self.provider)
             yield ModelStep(stop_reason=StopReason.ERROR)
             return
-        finally:
-            open_streams.remove(stream)
         for event in translator.flush() + translator.usage():
             yield event
         if not translator.finished:
@@ -289,6 +283,7 @@ class OpenAIBackend(ChatCompletionsBackend):
     """OpenAI itself: needs ``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` may point elsewhere."""
 
     default_model: ClassVar[str | None] = "gpt-4o-mini"
+    models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
