@@ -45,6 +45,7 @@ class ErrorCode(enum.StrEnum):
     RUN_LOG_EXPIRED = "run_log_expired"
     RUN_LOG_TRIMMED = "run_log_trimmed"
     RUN_LOG_UNAVAILABLE = "run_log_unavailable"
+    WORKER_LOST = "worker_lost"
     INTERNAL_ERROR = "internal_error"
     # What a client of a hosted router can say.
     ROUTER_UNREACHABLE = "router_unreachable"
@@ -326,6 +327,7 @@ ERROR_CODES: Mapping[str, CodeInfo] = {
     ErrorCode.RUN_LOG_EXPIRED: CodeInfo(410, RouterError),
     ErrorCode.RUN_LOG_TRIMMED: CodeInfo(410, RouterError),
     ErrorCode.RUN_LOG_UNAVAILABLE: CodeInfo(503, RouterError, retryable=True),
+    ErrorCode.WORKER_LOST: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.INTERNAL_ERROR: CodeInfo(500, InternalError),
     ErrorCode.ROUTER_UNREACHABLE: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.CONNECTION_LOST: CodeInfo(502, RouterError, retryable=True),

@@ -17,6 +17,9 @@ from collections.abc import Mapping
 _TRACEPARENT = re.compile(
     r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
 )
+#: The longest ``traceparent`` kept: version 00 is 55 characters, a later version may add fields
+#: after them, but nothing a service copies into its logs and events needs more.
+MAX_TRACEPARENT = 256
 #: The spec's limit for a ``tracestate`` a service must propagate (32 members of <= 256 chars
 #: are allowed, but 512 is what it asks every participant to keep).
 MAX_TRACESTATE = 512
@@ -29,6 +32,8 @@ def trace_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(traceparent, str):
         return {}
     traceparent = traceparent.strip()
+    if len(traceparent) > MAX_TRACEPARENT:
+        return {}
     # A future version may append fields after the four (the spec says to read the four).
     if not _TRACEPARENT.fullmatch(traceparent[:55]) or (
         len(traceparent) > 55 and (traceparent[:2] == "00" or traceparent[55] != "-")

@@ -98,12 +98,23 @@ class ModelCallMeter:
         self._prices = prices
         self._ledger = ledger
         self.budgets = budgets
+        #: Per account, calls whose ledger write failed: written again before its next run.
+        self.unrecorded: dict[tuple[str, str], list[UsageEntry]] = {}
 
     async def check(self, request: RunRequest) -> None:
-        """Refuse a run a spent budget covers (:class:`BudgetExceededError`), before it starts."""
+        """Refuse a run a spent budget covers (:class:`BudgetExceededError`), before it starts,
+        and a run of an account whose earlier calls are not in the ledger yet, unless they can
+        be written now (fail closed: the error says to retry)."""
+        tenant, user = account_of(request)
+        pending = self.unrecorded.get((tenant, user))
+        if pending:
+            ledger = self._ledger()
+            while pending:
+                await ledger.record(pending[0])  # raises while the ledger still fails
+                pending.pop(0)
+            del self.unrecorded[(tenant, user)]
         if not len(self.budgets):
             return
-        tenant, user = account_of(request)
         error = await self.budgets.first_spent(self._ledger(), tenant, user)
         if error is not None:
             raise error
@@ -140,8 +151,10 @@ class ModelCallMeter:
                 ledger, entry.tenant, entry.end_user_id, now
             ):
                 cost.over_budget = True
-        except Exception as exc:  # a ledger outage must not fail the user's turn
+        except Exception as exc:  # a ledger outage must not fail the user's turn...
             log.error("usage_not_recorded", run_id=turn.run_id, error=scrub(repr(exc)))
+            # ...but the account runs nothing more until this call is in the ledger.
+            self.unrecorded.setdefault((entry.tenant, entry.end_user_id), []).append(entry)
         finally:
             cost.accounted()
 

@@ -33,9 +33,11 @@ def open_coordinator(
         return LocalCoordinator()
     scheme = url.partition("://")[0]
     if scheme in ("redis", "rediss", "unix"):
+        from copass_router.coordination._keys import WRAP_SECRET_ENV, KeyWrap
         from copass_router.coordination._redis_coordinator import RedisCoordinator
 
-        return RedisCoordinator(url)
+        wrap_secret = (environ or {}).get(WRAP_SECRET_ENV, "").strip()
+        return RedisCoordinator(url, wrap=KeyWrap(wrap_secret) if wrap_secret else None)
     raise ConfigurationError(
         f"no coordinator for {url.split('@')[-1]!r} ({COORDINATOR_ENV}); use redis://host:6379/0 "
         "or leave it unset for one process"

@@ -98,6 +98,9 @@ class Coordinator:
         """Hand a dispatch call to the worker running its run; its answer (a JSON object)."""
         raise DispatchAuthError("the run has ended (its worker is gone)", forbidden=True)
 
+    async def ping(self) -> None:
+        """Raise when the coordinator cannot be reached (nothing to reach in one process)."""
+
     async def aclose(self) -> None:
         """Release connections and background tasks."""
 

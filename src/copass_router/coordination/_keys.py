@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Mapping
@@ -81,6 +83,51 @@ class SigningKeys:
             k: min(self.retire_at.get(k, now + retire_after), now + retire_after) for k in live
         }
         return SigningKeys(kid, {**live, kid: secrets.token_bytes(32)}, retire)
+
+
+WRAP_SECRET_ENV = "COPASS_ROUTER_KEY_WRAP_SECRET"
+
+
+class KeyWrap:
+    """How signing keys are kept at rest in Redis: each secret XORed with a pad derived from the
+    wrapping secret and the key's (unique, never reused) id, and tagged, so Redis alone holds
+    nothing that signs a token. The wrapping secret lives only in the workers' environment
+    (``COPASS_ROUTER_KEY_WRAP_SECRET``)."""
+
+    def __init__(self, secret: str) -> None:
+        if len(secret) < 16:
+            raise ConfigurationError(
+                f"{WRAP_SECRET_ENV} must be at least 16 characters (32 random bytes, hex or "
+                "base64, is the advice)"
+            )
+        self._secret = secret.encode()
+
+    def _mac(self, purpose: bytes, kid: str, data: bytes = b"") -> bytes:
+        message = purpose + b"\0" + kid.encode() + b"\0" + data
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def wrap(self, kid: str, secret: bytes) -> str:
+        pad = self._pad(kid, len(secret))
+        wrapped = bytes(a ^ b for a, b in zip(secret, pad, strict=True))
+        return (wrapped + self._mac(b"tag", kid, wrapped)).hex()
+
+    def unwrap(self, kid: str, text: str) -> bytes:
+        blob = bytes.fromhex(text)
+        wrapped, tag = blob[:-32], blob[-32:]
+        if not hmac.compare_digest(tag, self._mac(b"tag", kid, wrapped)):
+            raise ConfigurationError(
+                f"the dispatch signing keys in Redis were wrapped with another {WRAP_SECRET_ENV}:"
+                " give every worker the same one"
+            )
+        return bytes(a ^ b for a, b in zip(wrapped, self._pad(kid, len(wrapped)), strict=True))
+
+    def _pad(self, kid: str, size: int) -> bytes:
+        pad = b""
+        counter = 0
+        while len(pad) < size:
+            pad += self._mac(b"pad" + str(counter).encode(), kid)
+            counter += 1
+        return pad[:size]
 
 
 def new_key_id() -> str:

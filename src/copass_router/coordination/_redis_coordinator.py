@@ -5,7 +5,9 @@ keys and the route of dispatch callbacks (``pip install 'copass-router[redis]'``
 Every key starts with the prefix (default ``copass_router``), so several deployments, or test
 runs, can share one Redis. Nothing here is durable state: losing Redis loses locks in flight,
 the create window and un-answered forwards, never a session or a turn (those are in the store);
-the signing keys are re-created, and tokens signed with the lost ones stop verifying.
+the signing keys are re-created, and tokens signed with the lost ones stop verifying. With
+``COPASS_ROUTER_KEY_WRAP_SECRET`` set, the signing keys are kept wrapped (:class:`.KeyWrap`):
+Redis alone cannot sign a token.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from copass_router._outages import CoordinatorUnavailableError
 from copass_router._outages import coordinator_call as unavailable
 from copass_router.coordination._base import Coordinator, ForwardHandler
 from copass_router.coordination._keys import SigningKeys
+
+from .keys import KeyWrap
 
 log = get_logger("copass_router.coordinator")
 
@@ -52,8 +56,9 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-#: How long a worker trusts its copy of the signing keys before reading them again.
-KEYS_REFRESH_SECONDS = 10.0
+#: How long a worker trusts its copy of the signing keys before reading them again: not
+#: long, so a key retired elsewhere stops verifying here on time (a read is one small GET).
+KEYS_REFRESH_SECONDS = 0.0
 #: How long a forward waits for the owning worker to subscribe again (a Redis restart).
 RESUBSCRIBE_GRACE = 2.0
 
@@ -63,8 +68,10 @@ class RedisCoordinator(Coordinator):
 
     shared = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, wrap: KeyWrap | None = None) -> None:
         super().__init__()
+        self._wrap = wrap
+        self._keys_raw: bytes | None = None
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.prefix = query.pop("prefix", "copass_router")
@@ -76,6 +83,11 @@ class RedisCoordinator(Coordinator):
                 "the Redis coordinator needs redis-py: pip install 'copass-router[redis]'"
             ) from None
         self._redis: Any = aioredis.from_url(self.url, decode_responses=False)
+        # Blocking reads (BLPOP) wait longer than the client's 5 s read timeout: a client of
+        # their own with none, each read bounded by its own wait instead.
+        self._blocking: Any = aioredis.from_url(
+            self.url, decode_responses=False, socket_timeout=None, socket_connect_timeout=5
+        )
         self._pace_script = self._redis.register_script(_PACE)
         self._release_script = self._redis.register_script(_RELEASE)
         self._renew_script = self._redis.register_script(_RENEW)
@@ -138,6 +150,10 @@ class RedisCoordinator(Coordinator):
             if await self._redis.pttl(key) < ms:
                 await self._redis.set(key, b"1", px=ms)
 
+    async def ping(self) -> None:
+        async with unavailable("answer a ping"):
+            await self._redis.ping()
+
     # -- signing keys ------------------------------------------------------------------------
 
     async def signing_keys(self, *, refresh: bool = False) -> SigningKeys:
@@ -153,9 +169,10 @@ class RedisCoordinator(Coordinator):
             raw = await self._redis.get(key)
             if raw is None:
                 fresh = SigningKeys.generate()
-                await self._redis.set(key, _keys_json(fresh), nx=True)
+                await self._redis.set(key, _keys_json(fresh, self._wrap), nx=True)
                 raw = await self._redis.get(key)
-        self._keys = _keys_from_json(raw)
+        if self._keys is None or raw != self._keys_raw:
+            self._keys, self._keys_raw = _keys_from_json(raw, self._wrap), raw
         self._keys_read_at = loop.time()
         return self._keys
 
@@ -167,7 +184,7 @@ class RedisCoordinator(Coordinator):
         ):
             keys = await self.signing_keys(refresh=True)
             rotated = keys.rotated(retire_after)
-            await self._redis.set(key, _keys_json(rotated))
+            await self._redis.set(key, _keys_json(rotated, self._wrap))
         self._keys, self._keys_read_at = rotated, asyncio.get_running_loop().time()
         log.info("dispatch_key_rotated", key_id=rotated.current)
         return rotated.current
@@ -227,7 +244,8 @@ class RedisCoordinator(Coordinator):
                         "the run has ended (its worker is gone)", forbidden=True
                     )
                 await asyncio.sleep(0.1)
-            got = await self._redis.blpop([self.key("reply", reply)], timeout=max(1, wait))
+            async with asyncio.timeout(max(1, wait) + 5):
+                got = await self._blocking.blpop([self.key("reply", reply)], timeout=max(1, wait))
         if got is None:
             raise CoordinatorUnavailableError(
                 f"the worker running this run did not answer within {wait:.0f} s"
@@ -243,22 +261,37 @@ class RedisCoordinator(Coordinator):
                 await task
         self._listener = None
         await self._redis.aclose()
+        await self._blocking.aclose()
 
 
-def _keys_json(keys: SigningKeys) -> str:
+def _keys_json(keys: SigningKeys, wrap: KeyWrap | None) -> str:
+    if wrap is None:
+        stored = {k: v.hex() for k, v in keys.keys.items()}
+    else:
+        stored = {k: wrap.wrap(k, v) for k, v in keys.keys.items()}
     return json.dumps(
         {
             "current": keys.current,
-            "keys": {k: v.hex() for k, v in keys.keys.items()},
+            "keys": stored,
             "retire_at": dict(keys.retire_at),
+            "wrapped": wrap is not None,
         }
     )
 
 
-def _keys_from_json(raw: bytes | str) -> SigningKeys:
+def _keys_from_json(raw: bytes | str, wrap: KeyWrap | None) -> SigningKeys:
     data: Mapping[str, Any] = json.loads(raw)
+    if data.get("wrapped"):
+        if wrap is None:
+            raise ConfigurationError(
+                "the dispatch signing keys in Redis are wrapped: set "
+                "COPASS_ROUTER_KEY_WRAP_SECRET on this worker as on the others"
+            )
+        keys = {str(k): wrap.unwrap(str(k), v) for k, v in data["keys"].items()}
+    else:
+        keys = {str(k): bytes.fromhex(v) for k, v in data["keys"].items()}
     return SigningKeys(
         str(data["current"]),
-        {str(k): bytes.fromhex(v) for k, v in data["keys"].items()},
+        keys,
         {str(k): float(v) for k, v in data.get("retire_at", {}).items()},
     )

@@ -35,7 +35,8 @@ def check_id(value: Any, field: str) -> None:
 
 
 def _check_text(value: Any, field: str) -> None:
-    """Strings must be encodable: a lone surrogate would be stored, then break every reader."""
+    """Strings must be storable: a lone surrogate would be stored, then break every reader, and
+    a NUL cannot be stored at all (PostgreSQL text), so the run's usage would go unrecorded."""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
@@ -44,6 +45,11 @@ def _check_text(value: Any, field: str) -> None:
                 f"{field} is not valid Unicode text (a lone surrogate at {exc.start})",
                 field=field,
             ) from None
+        if "\x00" in value:
+            raise InvalidRequestError(
+                f"{field} contains a NUL character (U+0000) at {value.index(chr(0))}; remove it",
+                field=field,
+            )
     elif isinstance(value, Mapping):
         for key, item in value.items():
             _check_text(key, field)

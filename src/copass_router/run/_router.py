@@ -242,7 +242,9 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
             raise UnknownProviderError(provider, self.plugins.backends)
         async with self._backend_lock:
             if provider not in self._backends:
-                factory = registration.load_factory()
+                # Loading a factory imports its provider's SDK (seconds on a busy machine):
+                # in a thread, so the event loop serves everyone else meanwhile.
+                factory = await asyncio.to_thread(registration.load_factory)
                 context = BackendContext(
                     provider=provider,
                     resources=ResourceCache(self.store, provider),
@@ -326,7 +328,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
             )
         targets = [Target(request, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
-        if len(self.budgets):  # no budget: nothing to check, no ledger read
+        # No budget and no unrecorded call: nothing to check, no ledger read.
+        if len(self.budgets) or self.meter.unrecorded:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request)
         dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)

@@ -15,6 +15,7 @@ Every run goes through the very same ``Router.run`` an in-process caller uses.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,9 +27,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from copass_router._errors import RouterError
-from copass_router._logs import get_logger
+from copass_router._logs import get_logger, scrub
 from copass_router.run._router import Router
-from copass_router.server._admission import RunLimits, RunSlots
+from copass_router.server._admission import ReaderSlots, RunLimits, RunSlots
 from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
 from copass_router.server._approvals_route import ROUTES as APPROVAL_ROUTES
 from copass_router.server._hosted_run import (
@@ -88,6 +89,7 @@ class HostedState:
         self.max_body_bytes = max_body_bytes
         self.runs = StreamingRuns()
         self.slots = RunSlots(run_limits or RunLimits())
+        self.readers = ReaderSlots(self.slots.limits)
         self.hosted = HostedRuns(  # runs' event logs: resume and cancel by run id
             router,
             self.runs,
@@ -234,16 +236,28 @@ async def delete_session(request: Request) -> Response:
     return Response(status_code=204)
 
 
+#: How long each of /readyz's checks may take: a probe wants its answer within seconds.
+READY_CHECK_SECONDS = 2.0
+
+
 async def readyz(request: Request) -> Response:
-    """``GET /readyz``: the router takes runs (not draining, store reachable)."""
+    """``GET /readyz``: the router takes runs (not draining; store, coordinator and run log
+    reachable, each answering within :data:`READY_CHECK_SECONDS`)."""
     state = _state(request)
     if not state.runs.accepting:
         return JSONResponse({"status": "draining"}, status_code=503)
-    try:
-        await state.router.store.list_sessions(None, 1)
-    except Exception as exc:
-        log.warning("store_unavailable", error=repr(exc))
-        return JSONResponse({"status": "store_unavailable"}, status_code=503)
+    checks = (
+        ("store", lambda: state.router.store.list_sessions(None, 1)),
+        ("coordinator", state.router.coordinator.ping),
+        ("coordinator", state.hosted.log.ping),
+    )
+    for name, check in checks:
+        try:
+            async with asyncio.timeout(READY_CHECK_SECONDS):
+                await check()
+        except Exception as exc:
+            log.warning(f"{name}_unavailable", error=scrub(repr(exc)))
+            return JSONResponse({"status": f"{name}_unavailable"}, status_code=503)
     return JSONResponse({"status": "ready", "runs": len(state.runs)})
 
 

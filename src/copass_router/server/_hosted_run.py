@@ -27,6 +27,8 @@ from copass_router.server._run_log import LogEntry, LogGone, MemoryRunLog, RunLo
 from copass_router.server._runs import QUEUE_EVENTS, RunStream, StreamingRuns
 from copass_router.server._sse import HEARTBEAT
 
+from .run_log import pieces
+
 log = get_logger("copass_router.server")
 
 ON_DISCONNECT = "on_disconnect"
@@ -135,7 +137,7 @@ class HostedRuns:
         """Open the run's log and start recording it (``stream`` has started); ``on_end`` is
         called once the run has ended and its log is complete."""
         try:
-            await self.log.open(started.run_id, owner)
+            await self.log.open(started.run_id, owner, started.session_id)
         except Exception as exc:  # e.g. Redis unreachable: the run must not go on unrecorded
             log.error("run_log_unavailable", run_id=started.run_id, error=scrub(repr(exc)))
             await stream.aclose()
@@ -251,9 +253,15 @@ async def follow_frames(
             if not batch:
                 yield HEARTBEAT
                 continue
-            chunk = b"".join(entry.frame for entry in batch)
-            yield chunk
-            if on_progress is not None:  # the chunk was sent: the client has read this far
-                on_progress(batch[-1].seq, len(chunk))
+            # Sent a piece at a time: the response waits for the client to take each one, so
+            # a reader that does not read holds one piece, not a copy of the run's log.
+            for index, piece in enumerate(pieces(batch)):
+                if index:  # a long replay lets the worker's other clients in between pieces
+                    await asyncio.sleep(0)
+                yield b"".join(entry.frame for entry in piece)
+                if on_progress is not None:  # sent: the client has read this far
+                    on_progress(piece[-1].seq, sum(len(entry.frame) for entry in piece))
     except LogGone as exc:
         log.warning("run_log_gone", run_id=run_id, error=str(exc))
+    except Exception as exc:  # e.g. Redis unreachable: the body ends cleanly, the client resumes
+        log.warning("run_log_read_failed", run_id=run_id, error=scrub(repr(exc)))

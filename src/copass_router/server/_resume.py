@@ -22,6 +22,10 @@ from copass_router.server._run_log import LogInfo
 from copass_router.server._sse import SSEResponse
 from copass_router.serving._problems import problem
 
+from ..logs import scrub
+from .admission import TooManyRunsError
+from .problems import problem_for
+
 if TYPE_CHECKING:
     from copass_router.server._app import HostedState
 
@@ -39,7 +43,8 @@ def _after(request: Request) -> int | Response:
     if raw is None or raw.strip() == "":
         return -1
     value = raw.strip().rpartition(":")[2]  # also the older "<run_id>:<seq>" form
-    if not value.isdigit() or int(value) > _MAX_SEQ:
+    # isdigit() alone takes "²" and "٣", and int() of 5,000 digits raises: ASCII, short, first.
+    if not (value.isascii() and value.isdigit() and len(value) <= 16) or int(value) > _MAX_SEQ:
         return problem(
             400,
             "invalid_request",
@@ -49,7 +54,7 @@ def _after(request: Request) -> int | Response:
     return int(value)
 
 
-async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo] | Response:
+async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo, str | None] | Response:
     """The run the request names, if its caller may see it (else the problem to answer)."""
     state: HostedState = request.app.state.copass_router
     principal = state.authenticate(request)
@@ -57,7 +62,16 @@ async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo] | Respon
         return principal
     run_id = request.path_params["run_id"]
     end_user = principal.scope(request.query_params.get("end_user_id") or "local")
-    info = await state.hosted.log.info(run_id)
+    try:
+        info = await state.hosted.log.info(run_id)
+    except Exception as exc:  # e.g. Redis unreachable
+        log.warning("run_log_unavailable", run_id=run_id, error=scrub(repr(exc)))
+        return problem(
+            503,
+            "run_log_unavailable",
+            "the runs' event log (COPASS_ROUTER_COORDINATOR) could not be reached; retry shortly",
+            run_id=run_id,
+        )
     if info is None or info.owner != end_user:
         return problem(
             404,
@@ -67,7 +81,7 @@ async def _lookup(request: Request) -> tuple[HostedState, str, LogInfo] | Respon
             run_id=run_id,
         )
     request.scope.setdefault("copass.log", {})["run_id"] = run_id
-    return state, run_id, info
+    return state, run_id, info, principal.key_id
 
 
 async def run_events(request: Request) -> Response:
@@ -75,7 +89,7 @@ async def run_events(request: Request) -> Response:
     found = await _lookup(request)
     if isinstance(found, Response):
         return found
-    state, run_id, info = found
+    state, run_id, info, key_id = found
     after = _after(request)
     if isinstance(after, Response):
         return after
@@ -100,8 +114,14 @@ async def run_events(request: Request) -> Response:
             run_id=run_id,
         )
 
+    try:
+        state.readers.acquire(run_id, key_id)
+    except TooManyRunsError as exc:
+        return problem_for(exc)
+
     async def on_close(disconnected: bool) -> None:
-        return None  # the run goes on: only the connection that started it has a policy
+        # The run goes on: only the connection that started it has a policy.
+        state.readers.release(run_id, key_id)
 
     return SSEResponse(
         follow_frames(state.hosted.log, run_id, after, state.heartbeat),
@@ -115,7 +135,7 @@ async def cancel_run(request: Request) -> Response:
     found = await _lookup(request)
     if isinstance(found, Response):
         return found
-    state, run_id, info = found
+    state, run_id, info, _ = found
     if not info.running:
         return JSONResponse({"run_id": run_id, "status": "finished"})
     await state.hosted.log.request_cancel(run_id)

@@ -19,7 +19,7 @@ import bisect
 import time
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import attrs
 
@@ -29,19 +29,26 @@ MAX_EVENTS_ENV = "COPASS_ROUTER_RUN_LOG_MAX_EVENTS"
 MAX_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_BYTES"
 RETENTION_ENV = "COPASS_ROUTER_RUN_LOG_RETENTION"
 MAX_TOTAL_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES"
+WORKER_LEASE_ENV = "COPASS_ROUTER_WORKER_LEASE"
 _MAX_TOMBSTONES = 100_000
 ENTRY_COST = 100  # bytes a kept frame costs besides its own (the entry object, list slot)
+#: At most this many bytes of a log are handed to one reader at a time (whole frames, unless
+#: one frame is larger): readers share the log, each holds one piece of it while it is sent.
+READ_CHUNK = 16 * 1024
 
 
 @attrs.frozen
 class RunLogLimits:
-    """How much of a run is kept, and for how long (seconds)."""
+    """How much of a run is kept, and for how long (seconds). ``worker_lease``: a worker
+    sharing its logs (Redis) that has not said it is alive for this long is taken for dead,
+    and the runs it was running end with ``worker_lost``."""
 
     max_events: int = 10_000
     max_bytes: int = 8 * 1024 * 1024
     retention: float = 120.0
     tombstone: float = 86_400.0
     max_total_bytes: int = 32 * 1024 * 1024
+    worker_lease: float = 10.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunLogLimits:
@@ -54,6 +61,7 @@ class RunLogLimits:
             max_total_bytes=env_int(
                 environ, MAX_TOTAL_BYTES_ENV, default.max_total_bytes, minimum=1024
             ),
+            worker_lease=env_float(environ, WORKER_LEASE_ENV, default.worker_lease, minimum=1),
         )
 
 
@@ -92,7 +100,7 @@ class RunLog(abc.ABC):
         self.on_cancel: Callable[[str], None] | None = None
 
     @abc.abstractmethod
-    async def open(self, run_id: str, owner: str) -> None:
+    async def open(self, run_id: str, owner: str, session_id: str = "") -> None:
         """Start the log of a run; ``owner`` is the end user (as stored) it belongs to."""
 
     @abc.abstractmethod
@@ -119,6 +127,9 @@ class RunLog(abc.ABC):
     async def request_cancel(self, run_id: str) -> None:
         """Ask the worker running ``run_id`` to cancel it (it calls :attr:`on_cancel`)."""
 
+    async def ping(self) -> None:  # noqa: B027 - nothing to reach in memory
+        """Raise when the log's storage cannot be reached."""
+
     async def aclose(self) -> None:  # noqa: B027 - nothing to close in memory
         """Release connections."""
 
@@ -141,14 +152,19 @@ class _Sealed:
         self.last = kept[-1].last
         self.trimmed = trimmed
 
-    def after(self, seq: int) -> LogEntry | None:
-        """The frames after ``seq`` as one entry (None: there are none)."""
-        i = bisect.bisect_right(self.seqs, seq)
-        if i == len(self.seqs):
-            return None
-        prev = self.seqs[i - 1] if i else self.prev
-        blob = self.blob[self.offsets[i] :] if i else self.blob
-        return LogEntry(self.seqs[-1], prev, blob, self.last)
+    def after(self, seq: int) -> Iterator[LogEntry]:
+        """The frames after ``seq``, in entries of about :data:`READ_CHUNK` bytes each (a copy
+        of one piece at a time, never of the whole blob)."""
+        seqs, offsets, count = self.seqs, self.offsets, len(self.seqs)
+        i = bisect.bisect_right(seqs, seq)
+        while i < count:
+            start = offsets[i]
+            j = bisect.bisect_right(offsets, start + READ_CHUNK, i + 1) - 1
+            j = max(j, i + 1)  # one frame larger than a chunk goes alone
+            end = offsets[j] if j < count else len(self.blob)
+            prev = seqs[i - 1] if i else self.prev
+            yield LogEntry(seqs[j - 1], prev, self.blob[start:end], self.last and j == count)
+            i = j
 
 
 class _Run:
@@ -233,7 +249,7 @@ class MemoryRunLog(RunLog):
         self._sweep()
         return run_id in self._runs
 
-    async def open(self, run_id: str, owner: str) -> None:
+    async def open(self, run_id: str, owner: str, session_id: str = "") -> None:
         self._sweep()
         self._runs[run_id] = _Run(owner)
 
@@ -325,9 +341,10 @@ class MemoryRunLog(RunLog):
         if after < run.trimmed:
             raise LogGone(_trimmed_message(self.limits))
         if run.sealed is not None:
-            rest = run.sealed.after(after)
-            if rest is not None:
-                yield [rest]
+            for index, piece in enumerate(run.sealed.after(after)):
+                if index:  # a long replay lets the worker's other clients in between pieces
+                    await asyncio.sleep(0)
+                yield [piece]
             return
         run.readers += 1
         try:
@@ -366,6 +383,20 @@ class MemoryRunLog(RunLog):
     async def request_cancel(self, run_id: str) -> None:
         if self.on_cancel is not None:
             self.on_cancel(run_id)
+
+
+def pieces(batch: list[LogEntry]) -> Iterator[list[LogEntry]]:
+    """``batch`` in runs of consecutive entries of about :data:`READ_CHUNK` bytes."""
+    piece: list[LogEntry] = []
+    size = 0
+    for entry in batch:
+        if piece and size + len(entry.frame) > READ_CHUNK:
+            yield piece
+            piece, size = [], 0
+        piece.append(entry)
+        size += len(entry.frame)
+    if piece:
+        yield piece
 
 
 def _trimmed_message(limits: RunLogLimits) -> str:

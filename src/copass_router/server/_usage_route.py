@@ -11,6 +11,8 @@ from copass_router._errors import InvalidRequestError
 from copass_router.accounting._usage import DEFAULT_TENANT
 from copass_router.serving._problems import problem_for
 
+from ..requests import check_id
+
 
 def _day(request: Request, name: str) -> dt.date | None:
     raw = request.query_params.get(name)
@@ -30,10 +32,13 @@ async def get_usage(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     tenant = principal.key_id or DEFAULT_TENANT
+    end_user = request.query_params.get("end_user_id")
     try:
+        if end_user is not None:
+            check_id(end_user, "end_user_id")
         rows = await state.router.usage(
             tenant=tenant,
-            end_user_id=request.query_params.get("end_user_id"),
+            end_user_id=end_user,
             since=_day(request, "since"),
             until=_day(request, "until"),
         )

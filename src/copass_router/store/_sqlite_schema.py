@@ -8,6 +8,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import ConfigurationError
+
 #: Seconds a writer waits for another process's write lock before SQLite gives up.
 BUSY_TIMEOUT = 15.0
 
@@ -58,17 +60,36 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 
 def private_file(path: Path) -> None:
-    """Create the store's directory (0700) and file (0600) if missing; tighten an old file."""
+    """Create the store's file (0600) if missing, and its directory (0700) when that is the
+    default data directory; tighten an old file. A path of the operator's own whose directory
+    does not exist is an error (a typo must not create directories anywhere)."""
+    ensure_directory(path)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    tighten(path)
+
+
+def ensure_directory(path: Path) -> None:
+    """Create ``path``'s directory (0700) if it is, or is under, the default data directory;
+    else raise :class:`ConfigurationError` when it does not exist."""
     missing: list[Path] = []
     parent = path.parent
     while not parent.exists():
         missing.append(parent)
         parent = parent.parent
+    if not missing:
+        return
+    import platformdirs
+
+    home = Path(platformdirs.user_data_dir("copass-router")).absolute()
+    wanted = path.parent.absolute()
+    if wanted != home and home not in wanted.parents:
+        raise ConfigurationError(
+            f"the directory {path.parent} of the SQLite file {path} does not exist: create it "
+            f"(mkdir -p {path.parent}) or choose another path (COPASS_ROUTER_STORE)"
+        )
     for directory in reversed(missing):
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=0o700)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    tighten(path)
 
 
 def tighten(path: Path) -> None:

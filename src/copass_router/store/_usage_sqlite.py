@@ -23,6 +23,8 @@ from copass_router.accounting._usage import Spend, UsageEntry, UsageRow
 from copass_router.store import _usage_sql as sql
 from copass_router.tools._worker_threads import SerialWorker
 
+from .sqlite_schema import ensure_directory
+
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
 
@@ -112,7 +114,7 @@ class SQLiteUsageLedger:
             self._conn = conn
         if self._conn is None:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                ensure_directory(Path(self.path))
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )

@@ -15,6 +15,7 @@ stricter; ``allow`` never overrides the operator's policy).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -113,6 +114,8 @@ class AnthropicBackend(AgentBackend):
         )
         #: Anthropic MCP connector servers the operator allows, by name.
         self.connector_servers = _connector_servers(context.settings.get("mcp_servers"))
+        # A run may make the operator's policy stricter ("deny"), never looser.
+        self._allows_all = self._permission is allow_all
         pacer = CreatePacer(
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
@@ -148,6 +151,13 @@ class AnthropicBackend(AgentBackend):
         permission = request.options.get("tool_permission")
         if permission not in (None, "allow", "deny"):
             raise InvalidRequestError("tool_permission must be 'allow' or 'deny'", field="options")
+        if permission == "allow" and not self._allows_all:
+            raise InvalidRequestError(
+                "tool_permission 'allow' would loosen the operator's tool permission policy "
+                "(COPASS_ANTHROPIC_TOOL_PERMISSION or permission_policy); a run may only "
+                "ask for 'deny'",
+                field="options.tool_permission",
+            )
         for server in request.options.get("mcp_servers") or ():
             if not isinstance(server, str):
                 raise InvalidRequestError(_REQUEST_SERVERS, field="options")
@@ -179,6 +189,9 @@ class AnthropicBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Ensure the agent and environment, pick or start the session, and drive the turn."""
+        if self._client_obj is None and self._api_key:
+            # Building the SDK client loads TLS certificates: not on the event loop.
+            await asyncio.to_thread(self._client)
         servers = [self.connector_servers[n] for n in turn.options.get("mcp_servers") or ()]
         agent = AgentSpec.for_run(turn.model, turn.system, turn.tools, turn.options, servers)
         environment = EnvironmentSpec(turn.options.get("environment") or DEFAULT_ENVIRONMENT)
@@ -300,5 +313,6 @@ def _connector_servers(value: Any) -> dict[str, Mapping[str, Any]]:
 
 
 def make_backend(context: BackendContext) -> AnthropicBackend:
-    """The factory the plugin registers: an :class:`AnthropicBackend` with default settings."""
-    return AnthropicBackend(context)
+    """The factory the plugin registers: an :class:`AnthropicBackend`, with the host's
+    ``permission_policy`` when ``Router(provider_settings={"anthropic": {...}})`` gives one."""
+    return AnthropicBackend(context, permission_policy=context.settings.get("permission_policy"))
