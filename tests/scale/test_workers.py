@@ -199,8 +199,9 @@ async def _follow(url: str, run_id: str, after: int, events: list[Any]) -> None:
     """Resume ``run_id`` on the worker at ``url`` from seq ``after``, as a load balancer would
     send a client whose worker died; the decoded events go to ``events``."""
     import httpx
-    from copass_router.remote_stream import _decode
     from httpx_sse import EventSource
+
+    from copass_router.client._remote_stream import _decode
 
     async with (
         httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(5, read=60)) as http,

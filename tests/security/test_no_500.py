@@ -13,9 +13,9 @@ import logging
 import copass_router_openai
 import httpx
 import pytest
-from copass_router.trace_context import trace_headers
 
 from copass_router import Error, RunFinished
+from copass_router._trace_context import trace_headers
 from copass_router.server import create_app
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 

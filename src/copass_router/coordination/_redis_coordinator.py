@@ -25,9 +25,7 @@ from copass_router._logs import get_logger
 from copass_router._outages import CoordinatorUnavailableError
 from copass_router._outages import coordinator_call as unavailable
 from copass_router.coordination._base import Coordinator, ForwardHandler
-from copass_router.coordination._keys import SigningKeys
-
-from .keys import KeyWrap
+from copass_router.coordination._keys import KeyWrap, SigningKeys
 
 log = get_logger("copass_router.coordinator")
 

@@ -27,7 +27,7 @@ async def list_approvals(request: Request) -> Response:
     found = await _lookup(request)
     if isinstance(found, Response):
         return found
-    state, run_id, _ = found
+    state, run_id, _, _ = found
     waiting = state.router.pending_approvals(run_id)
     pending = [
         {"call_id": r.call_id, "name": r.name, "arguments": dict(r.arguments)} for r in waiting
@@ -40,7 +40,7 @@ async def decide_approval(request: Request) -> Response:
     found = await _lookup(request)
     if isinstance(found, Response):
         return found
-    state, run_id, _ = found
+    state, run_id, _, _ = found
     call_id = request.path_params["call_id"]
     try:
         decision = await _decision(request)

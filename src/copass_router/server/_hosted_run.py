@@ -23,11 +23,16 @@ from copass_router._events import Error, RunFinished, RunStarted
 from copass_router._logs import get_logger, scrub
 from copass_router._settings import env_int
 from copass_router.run._router import Router
-from copass_router.server._run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
+from copass_router.server._run_log import (
+    LogEntry,
+    LogGone,
+    MemoryRunLog,
+    RunLog,
+    RunLogLimits,
+    pieces,
+)
 from copass_router.server._runs import QUEUE_EVENTS, RunStream, StreamingRuns
 from copass_router.server._sse import HEARTBEAT
-
-from .run_log import pieces
 
 log = get_logger("copass_router.server")
 

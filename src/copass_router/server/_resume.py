@@ -16,15 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from copass_router._logs import get_logger
+from copass_router._logs import get_logger, scrub
+from copass_router.server._admission import TooManyRunsError
 from copass_router.server._hosted_run import follow_frames
 from copass_router.server._run_log import LogInfo
 from copass_router.server._sse import SSEResponse
-from copass_router.serving._problems import problem
-
-from ..logs import scrub
-from .admission import TooManyRunsError
-from .problems import problem_for
+from copass_router.serving._problems import problem, problem_for
 
 if TYPE_CHECKING:
     from copass_router.server._app import HostedState

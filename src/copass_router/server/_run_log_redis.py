@@ -38,9 +38,10 @@ from copass_router.server._run_log import (
     RunLog,
     RunLogLimits,
 )
-
-from .run_log import _pieces
-from .sse import encode_event
+from copass_router.server._run_log import (
+    pieces as _pieces,
+)
+from copass_router.server._sse import encode_event
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

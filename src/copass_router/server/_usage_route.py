@@ -9,9 +9,8 @@ from starlette.responses import JSONResponse, Response
 
 from copass_router._errors import InvalidRequestError
 from copass_router.accounting._usage import DEFAULT_TENANT
+from copass_router.run._requests import check_id
 from copass_router.serving._problems import problem_for
-
-from ..requests import check_id
 
 
 def _day(request: Request, name: str) -> dt.date | None:

@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ConfigurationError
+from copass_router._errors import ConfigurationError
 
 #: Seconds a writer waits for another process's write lock before SQLite gives up.
 BUSY_TIMEOUT = 15.0

@@ -21,9 +21,8 @@ from typing import TypeVar
 
 from copass_router.accounting._usage import Spend, UsageEntry, UsageRow
 from copass_router.store import _usage_sql as sql
+from copass_router.store._sqlite_schema import ensure_directory
 from copass_router.tools._worker_threads import SerialWorker
-
-from .sqlite_schema import ensure_directory
 
 T = TypeVar("T")
 _PICO = Decimal(10) ** 12
