@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from copass_router.testing._emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
     from copass_router.testing._faults import Faults
     from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
+    from copass_router.testing._schema_checks import schema_problems
     from copass_router.testing._scripted_backend import (
         ScriptedBackend,
         ScriptedPlugin,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
         StreamGrammarError,
         check_stream,
     )
-from copass_router.testing._schema_checks import schema_problems
 
 __all__ = [
     "BackendConformance",
