@@ -219,7 +219,9 @@ class EmulatedSession:
                     self._turn_event("completed", "completed", used)
                     self._session_event("budget_reached")
                     return
-                if not reply.tool_calls:
+                if not self.required:
+                    if reply.tool_calls:
+                        continue  # only the runtime's own tools ran: the model goes on
                     break
                 self._answered.clear()
                 self.status = "requires_action"
@@ -263,7 +265,11 @@ class EmulatedSession:
                 self._delta("output_text", item, index, chunk, content_index=0)
             item.update(content=[{"type": "output_text", "text": reply.text, "annotations": []}])
             self._done(item, index)
+        builtin = {t.get("type") for t in self.agent.get("tools") or []} - {"function"}
         for call in reply.tool_calls:
+            if call.name in builtin:
+                self._builtin(call, index)
+                continue
             item = self._item(
                 "function_call",
                 call_id=f"{call.call_id}_{self._ids('c')}",
@@ -282,8 +288,15 @@ class EmulatedSession:
                 }
             )
 
+    def _builtin(self, call: ToolCallRequest, index: int) -> None:
+        """A call of the runtime's own tool (``web_search``): run here, shown as its item."""
+        query = str(dict(call.arguments).get("query", ""))
+        item = self._item(f"{call.name}_call", action={"type": "search", "query": query})
+        self._added(item, index)
+        self._done(item, index)
+
     def _item(self, kind: str, **fields: Any) -> dict[str, Any]:
-        prefix = {"message": "msg", "reasoning": "rs", "function_call": "fc"}[kind]
+        prefix = {"message": "msg", "reasoning": "rs", "function_call": "fc"}.get(kind, "ws")
         return {
             "id": self._ids(prefix),
             "type": kind,
@@ -349,6 +362,16 @@ class EmulatedSession:
                 args = json.loads(item["arguments"] or "{}")
                 call = ToolCallRequest(item["call_id"], item["name"], args)
                 messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
+            elif kind.endswith("_call") and kind != "function_call":
+                tool = kind.removesuffix("_call")
+                args = dict(item.get("action") or {})
+                args.pop("type", None)
+                call = ToolCallRequest(item["id"], tool, args)
+                messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
+                result = f"3 results for {args.get('query', '')}"
+                messages.append(
+                    ChatMessage(role="tool", text=result, call_id=item["id"], name=tool)
+                )
             elif kind == "function_call_output":
                 failed = item["status"] == "failed"
                 text = str(item.get("error") if failed else item.get("output") or "")
