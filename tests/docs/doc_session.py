@@ -55,6 +55,11 @@ STAND_INS: dict[str, tuple[str, str, dict[str, str]]] = {
     "openai": ("openai", "OPENAI_BASE_URL", {}),
     "openai-compatible": ("openai", "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL", {}),
     "google": ("google", "COPASS_ROUTER_GOOGLE_BASE_URL", {}),
+    "openai-agents": (
+        "openai-agents",
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL",
+        {"OPENAI_API_KEY": "doc-stand-in-key"},
+    ),
 }
 _DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "PYTEST", "VIRTUAL_ENV")
 _LONG = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*copass-router\s+(serve|emulate)\b")

@@ -18,6 +18,7 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_openai.agents_emulator import running_emulator as agents_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
@@ -30,7 +31,7 @@ from copass_router import (
     tool,
 )
 
-PROVIDERS = ["echo", "anthropic", "google", "openai", "openai-compatible"]
+PROVIDERS = ["echo", "anthropic", "google", "openai", "openai-compatible", "openai-agents"]
 ANTHROPIC_KEY = "sk-ant-api03-PORTABLE0123456789abcdef"
 OPENAI_KEY = "sk-portable-0123456789abcdef"
 PROJECT = "portable-project"
@@ -43,12 +44,15 @@ def lookup(key: str) -> str:
 
 
 class Emulators:
-    """The three provider emulators, with a way to read what each received since a mark."""
+    """The provider emulators, with a way to read what each received since a mark."""
 
-    def __init__(self, anthropic: Any, google: Any, openai: Any) -> None:
+    def __init__(self, anthropic: Any, google: Any, openai: Any, agents: Any) -> None:
         self.anthropic, self.google, self.openai = anthropic, google, openai
+        self.agents = agents
 
     def log(self, provider: str) -> list[Any]:
+        if provider == "openai-agents":
+            return [r.body for r in self.agents.requests]
         if provider == "anthropic":
             return [r.body for r in self.anthropic.requests]
         if provider == "google":
@@ -67,8 +71,9 @@ def emulators() -> Iterator[Emulators]:
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
         google_emulator() as google,
         openai_emulator(api_key=OPENAI_KEY) as openai,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield Emulators(anthropic, google, openai)
+        yield Emulators(anthropic, google, openai, agents)
 
 
 @pytest.fixture
@@ -83,6 +88,7 @@ async def router(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators.agents.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
     }
@@ -146,7 +152,9 @@ async def test_a_session_moves_between_providers(
     assert all(t.status is TurnStatus.COMPLETED for t in turns)
 
 
-@pytest.mark.parametrize("next_provider", ["anthropic", "google", "openai-compatible"])
+@pytest.mark.parametrize(
+    "next_provider", ["anthropic", "google", "openai-compatible", "openai-agents"]
+)
 async def test_after_a_provider_fails_mid_turn_the_next_provider_carries_on(
     router: tuple[Router, str], make_router: Callable[..., Router], next_provider: str
 ) -> None:

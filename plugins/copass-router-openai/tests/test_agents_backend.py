@@ -15,6 +15,7 @@ from copass_router_openai.agents_backend import OpenAIAgentsBackend
 from copass_router_openai.agents_emulator import AgentsEmulator, running_emulator
 
 from copass_router import (
+    Budget,
     ConfigurationError,
     Error,
     InvalidRequestError,
@@ -306,3 +307,22 @@ async def test_the_sdk_sees_what_the_router_created(agents_emu: AgentsEmulator) 
         assert listed == [agent.id]
         assert (await client.beta.agents.delete(agent.id)).deleted
     assert isinstance(RunStarted, type)
+
+
+async def test_a_router_budget_stops_the_turn_before_its_tools_run(
+    router_with: Callable[..., Router], agents_env: dict[str, str]
+) -> None:
+    ran: list[str] = []
+
+    @tool
+    def counted(key: str) -> str:
+        """Counts its calls."""
+        ran.append(key)
+        return key
+
+    budget = Budget(metric="tokens", limit=3, period="day", end_user_id="*")
+    router = router_with(agents_env, budgets=[budget])
+    events = await run(router, '/tool counted {"key": "k"}', tools=[counted])
+    assert events[-1].stop_reason is StopReason.BUDGET
+    assert ran == []
+    assert events[-1].usage.input_tokens > 0  # the call that crossed the budget is metered

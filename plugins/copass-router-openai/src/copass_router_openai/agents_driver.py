@@ -2,10 +2,12 @@
 
 The live event stream is open before the message is sent (it carries only new events): a new
 session is created with the message and streamed from its creation; a known one is subscribed
-to, then given the message. Function calls are answered through the router's dispatcher as
-they complete, each in its own task, so calls of one step run at once; the session pauses in
-``requires_action`` until every call has its result, then runs on. A stream that drops is
-reopened and what was missed is read back (the turn's items, then the session's state). A turn
+to, then given the message. The session pauses in ``requires_action`` listing the function
+calls it waits for; each is answered through the router's dispatcher in its own task, so the
+calls of one step run at once, and the session runs on once every call has its result. Each
+call's ``ToolCall`` passes the run loop before its tool starts, so a run over budget ends
+there. A stream that drops is reopened and what was missed is read back (the turn's items,
+then the session's state). A turn
 left before it ends (the consumer stopped, a timeout, the tool-round cap) is cancelled at the
 provider with ``agent.session.input.cancel``.
 """
@@ -21,7 +23,16 @@ from typing import Any
 import httpx2
 import openai
 
-from copass_router import Error, Event, StopReason, ToolResult, Turn, get_logger, scrub
+from copass_router import (
+    Error,
+    Event,
+    StopReason,
+    ToolCall,
+    ToolResult,
+    Turn,
+    get_logger,
+    scrub,
+)
 
 from .agents_errors import PROVIDER, api_error, stream_cut
 from .agents_translate import ToolUse, Translator
@@ -96,6 +107,14 @@ class AgentsTurnDriver:
                             if not self.turn.claim_tool_round(out.round_id):
                                 log.info("tool_round_limit", run_id=self.turn.run_id)
                                 return  # the core ends the turn with tool_limit
+                            # Through the run loop before the tool starts: a run over budget
+                            # ends here, and the tool never runs.
+                            call = out.call
+                            yield ToolCall(
+                                call_id=call.call_id, name=call.name, arguments=dict(call.arguments)
+                            )
+                            if self.turn.stop_requested is not None:
+                                return
                             self._spawn(self._answer(out))
                         else:
                             yield out
@@ -175,6 +194,8 @@ class AgentsTurnDriver:
     async def _answer(self, use: ToolUse) -> None:
         result: ToolResult | None = None
         async for event in self.turn.dispatch([use.call], round_id=use.round_id):
+            if isinstance(event, ToolCall):
+                continue  # already in the stream
             self.turn.emit(event)
             if isinstance(event, ToolResult):
                 result = event

@@ -2,8 +2,9 @@
 
 Text and reasoning-summary deltas stream as ``TextDelta`` / ``ThinkingDelta``; a completed
 assistant message is a ``Message``, a completed reasoning item a ``ThinkingMessage`` (its id in
-``provider_data``, so it is never replayed elsewhere as text). A completed function call is a
-:class:`ToolUse` for the driver to answer through the router. The runtime's own tools (web
+``provider_data``, so it is never replayed elsewhere as text). Each function call the session's
+``requires_action`` pause lists is a :class:`ToolUse` for the driver to answer through the
+router, after the usage that pause reports. The runtime's own tools (web
 search, command execution in a hosted environment, MCP calls) become ``ProviderEvent`` marked
 ``provider_run``. Usage comes from the session snapshots the stream carries (cumulative, so a
 budget sees spend mid-turn) and from the turn's own usage when it completes.
@@ -187,8 +188,9 @@ class Translator:
                 out.append(ThinkingMessage(text=text, provider_data=_pd({"item_id": item.id})))
             return out
         if kind == "function_call":
-            use = self._use(item, item.turn_id)
-            return [use] if use is not None else []
+            # Answered at the session's requires_action pause, which lists the calls to answer
+            # and carries the usage that asked for them (so a budget is checked first).
+            return []
         if kind in PROVIDER_RUN_ITEMS:
             data = {**raw(item), "provider_run": True}
             return [ProviderEvent(kind=f"item.{kind}", provider_data=_pd(data))]
