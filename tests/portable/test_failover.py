@@ -18,6 +18,7 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_openai.agents_emulator import running_emulator as agents_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
@@ -38,7 +39,7 @@ from copass_router.client import RemoteRouter
 from copass_router.results import RunResult, collect
 from copass_router.server import create_app, start_server
 
-NETWORKED = ["anthropic", "google", "openai-compatible"]
+NETWORKED = ["anthropic", "google", "openai-compatible", "openai-agents"]
 PAIRS = [*itertools.permutations(NETWORKED, 2), *((p, "echo") for p in NETWORKED)]
 ANTHROPIC_KEY = "sk-ant-api03-FAILOVER0123456789abcdef"
 OPENAI_KEY = "sk-failover-0123456789abcdef"
@@ -47,11 +48,12 @@ PROJECT = "failover-project"
 
 
 class Emulators:
-    def __init__(self, anthropic: Any, google: Any, openai: Any) -> None:
+    def __init__(self, anthropic: Any, google: Any, openai: Any, agents: Any) -> None:
         self.by_provider = {
             "anthropic": anthropic,
             "google": google,
             "openai-compatible": openai,
+            "openai-agents": agents,
         }
         #: Tool runs, and a fault the ``arm`` tool sets while the turn runs.
         self.lookups: list[str] = []
@@ -80,8 +82,9 @@ def emulators() -> Iterator[Emulators]:
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
         google_emulator() as google,
         openai_emulator(api_key=OPENAI_KEY) as openai,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield Emulators(anthropic, google, openai)
+        yield Emulators(anthropic, google, openai, agents)
 
 
 def _tools(emulators: Emulators) -> list[Any]:
@@ -109,6 +112,8 @@ async def setup(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.of("openai-compatible").base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators.of("openai-agents").base_url,
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     router = make_router(
