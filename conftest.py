@@ -1,4 +1,5 @@
-"""Suite-wide secret canaries: the test keys and every dispatch token the suite mints must never
+"""Suite-wide watches: every run's stream keeps the stream grammar (docs/events.md), and secret
+canaries: the test keys and every dispatch token the suite mints must never
 appear in a log line, an event, a RouterError message or a hosted HTTP response.
 
 The watch observes; it changes nothing. A leak fails the run at the end with the test that
@@ -7,6 +8,7 @@ produced it. (Hypothesis-generated and deliberately leaky inputs use other strin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -83,10 +85,56 @@ def _watch_for_secrets() -> Iterator[None]:
 
     patch.setattr(RouterError, "__init__", init)
     _watch_http(patch)
+    _watch_streams(patch)
     yield
     patch.undo()
     root.removeHandler(handler)
     root.setLevel(previous_level)
+
+
+def _checked(events: Any, where: str, transcript: Any = None) -> Any:
+    """``events`` (a run's async generator) passed through a :class:`StreamChecker`: a grammar
+    violation raises in the consumer's loop, failing the test that read the stream."""
+    from copass_router.testing import StreamChecker
+
+    async def stream() -> Any:
+        checker = StreamChecker(f"{where} in {_current['test']}")
+        async with contextlib.aclosing(events) as inner:
+            async for event in inner:
+                checker.feed(event)
+                yield event
+        checker.finish()
+        if transcript is not None and checker.finished is not None:
+            await transcript(checker)
+
+    return stream()
+
+
+def _watch_streams(patch: pytest.MonkeyPatch) -> None:
+    from copass_router import RemoteRouter, Router
+
+    real_run, real_remote_run = Router.run, RemoteRouter.run
+
+    def run(self: Router, request: Any = None, /, **fields: Any) -> Any:
+        async def transcript(checker: Any) -> None:
+            started, finished = checker.events[0], checker.finished
+            try:
+                turns = await self.transcript(finished.session_id, end_user)
+            except Exception:  # the session was deleted, or the store is gone: nothing to read
+                return
+            for turn in turns:
+                if turn.run_id == started.run_id:
+                    checker.check_transcript(turn)
+
+        inner = real_run(self, request, **fields)
+        end_user = fields.get("end_user_id") or getattr(request, "end_user_id", None) or "local"
+        return _checked(inner, "Router.run", transcript)
+
+    def remote_run(self: RemoteRouter, request: Any = None, /, **fields: Any) -> Any:
+        return _checked(real_remote_run(self, request, **fields), "RemoteRouter.run")
+
+    patch.setattr(Router, "run", run)
+    patch.setattr(RemoteRouter, "run", remote_run)
 
 
 def _watch_http(patch: pytest.MonkeyPatch) -> None:

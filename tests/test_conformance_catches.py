@@ -1,4 +1,4 @@
-"""The conformance kit fails a backend that breaks the contract, each way the issue names.
+"""The conformance kit fails a backend that breaks the contract, each way it can be broken.
 
 Each broken backend is the documented example provider (copass-router-acme) with one defect.
 The kit runs on it in a throwaway project, as a plugin author would run it; the test the defect
@@ -21,7 +21,7 @@ import pytest
 from copass_router_acme.backend import AcmeBackend
 from copass_router_acme.emulator import running_emulator
 
-from copass_router import Router
+from copass_router import Router, StopReason, TextDelta
 from copass_router.testing import BackendConformance, KitProbe
 
 
@@ -75,6 +75,54 @@ class UncappedBackend(AcmeBackend):
         return super().run_turn(turn)
 
 
+class ModelIgnoringBackend(AcmeBackend):
+    """Sends its default model whatever the run asks for."""
+
+    def build_request(self, turn, messages):
+        request = super().build_request(turn, messages)
+        return type(request)(request.path, {**request.body, "model": self.default_model})
+
+
+class LateTextBackend(AcmeBackend):
+    """Says one more thing after the model stopped (after the request's usage)."""
+
+    def run_turn(self, turn):
+        async def events():
+            async for event in AcmeBackend.run_turn(self, turn):
+                yield event
+            yield TextDelta(text=" (one more thing)")
+
+        return events()
+
+
+class FlatStopsBackend(AcmeBackend):
+    """Reports every stop of the model as end_turn (refusal and max_tokens lost)."""
+
+    def read_chunk(self, chunk):
+        for piece in super().read_chunk(chunk):
+            ended = isinstance(piece, StopReason) and piece is not StopReason.ERROR
+            yield StopReason.END_TURN if ended else piece
+
+
+class NoStopBackend(AcmeBackend):
+    """Never maps the provider's end marker to a stop reason."""
+
+    def read_chunk(self, chunk):
+        for piece in super().read_chunk(chunk):
+            if not isinstance(piece, StopReason):
+                yield piece
+
+
+def misspelt_plugin():
+    class Plugin:
+        @staticmethod
+        @copass_router_acme.hookimpl
+        def copass_router_register_backends(register):
+            register("acme", "copass_router_acme.backend:make_backnd")
+
+    return Plugin()
+
+
 @pytest.fixture(scope="module")
 def emulator():
     with running_emulator() as emulator:
@@ -120,8 +168,36 @@ class TestLeaky(Base):
 
 class TestUncapped(Base):
     broken = UncappedBackend
+
+
+class TestModelIgnoring(Base):
+    broken = ModelIgnoringBackend
+
+
+class TestLateText(Base):
+    broken = LateTextBackend
+
+
+class TestFlatStops(Base):
+    broken = FlatStopsBackend
+
+
+class TestNoStop(Base):
+    broken = NoStopBackend
+
+
+class TestMisspeltFactory(Base):
+    @pytest.fixture
+    def conformance_router(self, make_router, emulator):
+        env = {"ACME_BASE_URL": emulator.base_url, "ACME_API_KEY": "k"}
+        return make_router(plugins=[misspelt_plugin()], environ=env)
+
+    def test_the_plugin_reports_the_factory(self, conformance_router):
+        (info,) = [i for i in conformance_router.plugins.infos() if i.name == "Plugin-0"]
+        assert info.status == "failed" and "make_backnd" in info.error
 '''
 
+STILL_PASSES = "test_breaking_out_closes_the_provider_stream"
 #: Per broken backend: a kit test its defect must fail, and one it must still pass.
 CAUGHT = {
     "TestForgetful": ("test_the_whole_history_reaches_the_model", "test_tool_round_trip"),
@@ -134,6 +210,14 @@ CAUGHT = {
         "test_the_tool_round_cap_ends_the_turn_with_tool_limit",
         "test_tool_round_trip",
     ),
+    "TestModelIgnoring": ("test_per_run_system_and_model_reach_the_model", "test_tool_round_trip"),
+    "TestLateText": ("test_text_turn_event_order", STILL_PASSES),
+    "TestFlatStops": (
+        "test_the_models_stop_reason_is_kept[/refuse-refusal]",
+        "test_tool_round_trip",
+    ),
+    "TestNoStop": ("test_text_turn_event_order", STILL_PASSES),
+    "TestMisspeltFactory": ("test_text_turn_event_order", "test_the_plugin_reports_the_factory"),
 }
 
 

@@ -7,10 +7,11 @@ import io
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from copass_router import BackendRegistrar, PluginLoadError, Router, hookimpl
+from copass_router import BackendRegistrar, PluginLoadError, Router, RouterError, hookimpl
 from copass_router.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -275,10 +276,12 @@ def test_string_factories_are_imported_on_first_use(make_router: Callable[..., R
     class Lazy:
         @hookimpl
         def copass_router_register_backends(self, register: Callable[..., None]) -> None:
-            register("lazy", "json:nonexistent_attribute")
+            register("lazy", "colorsys:rgb_to_hsv")  # checked at load, imported on use
 
+    sys.modules.pop("colorsys", None)
     router = make_router(plugins=[Lazy()])
-    assert "lazy" in {p.name for p in router.providers()}  # nothing imported yet
+    assert "lazy" in {p.name for p in router.providers()}
+    assert "colorsys" not in sys.modules, "a string factory is imported on first use only"
 
 
 def test_hookimpl_is_exported_for_plugins() -> None:
@@ -299,3 +302,72 @@ def test_an_implementation_may_name_its_hook_with_specname(
     router = make_router(plugins=[Renamed()])
     assert [i.status for i in router.plugins.infos() if i.name == "Renamed-0"] == ["loaded"]
     assert "renamed" in {p.name for p in router.providers()}
+
+
+def _info(router: Router, prefix: str) -> Any:
+    (info,) = [i for i in router.plugins.infos() if i.name.startswith(prefix)]
+    return info
+
+
+async def test_a_factory_string_that_does_not_resolve_fails_its_plugin_at_load(
+    make_router: Callable[..., Router],
+) -> None:
+    class Misspelt:
+        @hookimpl
+        def copass_router_register_backends(self, register: BackendRegistrar) -> None:
+            register("misspelt", "copass_router.testing.scripted_backend:ScriptedBacknd")
+
+    router = make_router(plugins=[Misspelt()])
+    info = _info(router, "Misspelt")
+    assert info.status == "failed"
+    assert "defines no 'ScriptedBacknd'" in (info.error or "")
+    with pytest.raises(RouterError):
+        await router.complete(provider="misspelt", message="hi")
+
+
+async def test_a_factory_that_fails_to_import_raises_a_router_error_on_use(
+    make_router: Callable[..., Router],
+) -> None:
+    class Shadowed:
+        @hookimpl
+        def copass_router_register_backends(self, register: BackendRegistrar) -> None:
+            # The name is written in the module (a comment mentions it too) but is no
+            # attribute at run time: the load check passes, the import says no.
+            register("shadowed", "copass_router.testing.scripted_backend:_Script.nothing")
+
+    router = make_router(plugins=[Shadowed()])
+    assert _info(router, "Shadowed").status == "loaded"
+    with pytest.raises(PluginLoadError, match="does not resolve"):
+        await router.complete(provider="shadowed", message="hi")
+
+
+def test_an_async_registration_hook_fails_its_plugin(make_router: Callable[..., Router]) -> None:
+    class Eager:
+        @hookimpl
+        async def copass_router_register_backends(self, register: BackendRegistrar) -> None:
+            register("eager", "copass_router.testing:ScriptedBackend")
+
+    info = _info(make_router(plugins=[Eager()]), "Eager")
+    assert info.status == "failed" and "async" in (info.error or "")
+
+
+def test_a_registration_hook_may_take_no_arguments(make_router: Callable[..., Router]) -> None:
+    class Quiet:
+        @hookimpl
+        def copass_router_register_tools(self) -> None:
+            pass
+
+    router = make_router(plugins=[Quiet()])
+    assert _info(router, "Quiet").status == "loaded"
+
+
+def test_a_registration_hook_with_an_argument_the_spec_lacks_fails(
+    make_router: Callable[..., Router],
+) -> None:
+    class Extra:
+        @hookimpl
+        def copass_router_register_tools(self, register: Any, extra: Any) -> None:
+            pass
+
+    info = _info(make_router(plugins=[Extra()]), "Extra")
+    assert info.status == "failed" and "extra" in (info.error or "")

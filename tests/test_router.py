@@ -118,7 +118,7 @@ async def test_transcript_is_intact_after_a_backend_raises_mid_turn(
         TextDelta(text="partial "),
         TextDelta(text="answer"),
         raises=ProviderError(
-            "upstream exploded", provider="scripted", status=503, retryable=True, request_id="req_1"
+            "upstream exploded", provider="scripted", status=503, request_id="req_1"
         ),
     )
     events = await _run(
@@ -252,3 +252,19 @@ async def test_a_plain_break_also_ends_the_backend_turn(
             break
         await asyncio.sleep(0.01)
     assert scripted_backend.cancelled == 1
+
+
+def test_run_sync_keeps_the_store_and_the_router_usable() -> None:
+    from copass_router.store import SQLiteStore
+
+    store = SQLiteStore(":memory:")
+    router = Router(load_entry_points=False, store=store, environ={})
+    first = router.run_sync(provider="echo", message="one")
+    second = router.run_sync(provider="echo", message="/recall", session_id=first.session_id)
+    assert "one" in second.text
+    memory = Router(load_entry_points=False, store=":memory:", environ={})
+    kept = memory.run_sync(provider="echo", message="kept")
+    again = memory.run_sync(provider="echo", message="/recall", session_id=kept.session_id)
+    assert "kept" in again.text
+    asyncio.run(memory.aclose())
+    asyncio.run(store.close())  # the caller's store is the caller's to close

@@ -10,7 +10,11 @@ import attrs
 import pytest
 
 from copass_router import (
+    Error,
     Event,
+    Message,
+    Retry,
+    RetryPolicy,
     Router,
     RunFinished,
     RunRequest,
@@ -19,6 +23,7 @@ from copass_router import (
     TextDelta,
     TranscriptTurn,
     Turn,
+    Usage,
     hookimpl,
 )
 from copass_router.testing import ScriptedBackend
@@ -184,3 +189,60 @@ async def test_merge_hands_on_the_sources_failure() -> None:
         async for event in turn.merge(source()):
             seen.append(event)
     assert len(seen) == 1
+
+
+async def test_text_after_the_usage_that_closed_the_request_is_refused(
+    scripted_router: Router, scripted_backend: ScriptedBackend
+) -> None:
+    scripted_backend.enqueue(
+        TextDelta(text="answer"), Usage(input_tokens=3, output_tokens=1), TextDelta(text="late")
+    )
+    events = [e async for e in scripted_router.run(provider="scripted", message="hi")]
+    assert "late" not in "".join(e.text for e in events if isinstance(e, TextDelta))
+    error = next(e for e in events if isinstance(e, Error))
+    assert error.code == "internal_error" and "ScriptedBackend" in error.message
+    assert events[-1].stop_reason is StopReason.ERROR  # type: ignore[attr-defined]
+    turns = await scripted_router.transcript(events[0].session_id, "local")  # type: ignore[attr-defined]
+    assert "late" not in str(turns[-1].items)
+
+
+async def test_a_request_ended_without_usage_is_closed_by_the_core(
+    scripted_router: Router, scripted_backend: ScriptedBackend
+) -> None:
+    scripted_backend.enqueue(TextDelta(text="answer"), Message(text="answer"))
+    events = [e async for e in scripted_router.run(provider="scripted", message="hi")]
+    usage = [e for e in events if isinstance(e, Usage)]
+    assert len(usage) == 1 and usage[0].provider_data == {
+        "copass_router": {"usage": "not_reported"}
+    }
+    assert isinstance(events[-2], Usage) and events[-1].stop_reason is StopReason.END_TURN  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("code", ["rate_limited", "rate_limit_error", "overloaded"])
+async def test_a_retryable_in_band_error_before_output_is_retried(
+    scripted_router: Router, scripted_backend: ScriptedBackend, code: str
+) -> None:
+    scripted_router.retry_policy = RetryPolicy(initial_delay=0.0, jitter=False)
+    scripted_backend.enqueue(
+        Error(code=code, message="slow down", retryable=False), stop_reason=StopReason.ERROR
+    )
+    scripted_backend.enqueue(TextDelta(text="ok"), Message(text="ok"), Usage(output_tokens=1))
+    events = [e async for e in scripted_router.run(provider="scripted", message="hi")]
+    retries = [e for e in events if isinstance(e, Retry)]
+    assert len(retries) == 1 and retries[0].code in {"rate_limited", "overloaded"}
+    assert not any(isinstance(e, Error) for e in events)
+    assert events[-1].stop_reason is StopReason.END_TURN  # type: ignore[attr-defined]
+
+
+async def test_an_in_band_error_gets_the_tables_code_and_retryable(
+    scripted_router: Router, scripted_backend: ScriptedBackend
+) -> None:
+    scripted_backend.enqueue(
+        TextDelta(text="partial"),
+        Error(code="authentication_error", message="bad key", retryable=True),
+        stop_reason=StopReason.ERROR,
+    )
+    events = [e async for e in scripted_router.run(provider="scripted", message="hi")]
+    error = next(e for e in events if isinstance(e, Error))
+    assert (error.code, error.retryable) == ("authentication_failed", False)
+    assert error.detail == {"provider_code": "authentication_error"}

@@ -42,7 +42,7 @@ def fail() -> None:
 
 
 def fail_well() -> None:
-    raise ProviderError("x", provider="p", status=429, retryable=True)
+    raise ProviderError("x", provider="p", status=429)
 
 
 def make_backend(context: BackendContext) -> ScriptedBackend:

@@ -299,10 +299,15 @@ class Turn:
         if self._wake is not None:
             self._wake()
 
-    def drain(self) -> list[Event]:
-        """Take the events emitted with :meth:`emit` that have not been streamed yet."""
-        items = list(self._side)
-        self._side.clear()
+    def drain(self, count: int | None = None) -> list[Event]:
+        """Take the events emitted with :meth:`emit` that have not been streamed yet (the
+        first ``count`` of them, if given)."""
+        side = self._side
+        if count is None or count >= len(side):
+            items = list(side)
+            side.clear()
+        else:
+            items = [side.popleft() for _ in range(count)]
         return items
 
     async def merge(self, source: AsyncIterator[T]) -> AsyncGenerator[T | Event]:

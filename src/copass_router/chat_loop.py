@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 
 import attrs
 
@@ -103,21 +103,25 @@ async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncGenerator[Event]:
     while True:
         outcome = ModelStep()
         text: list[str] = []
-        async for item in _step_with_retries(turn, step, messages):
-            if isinstance(item, ModelStep):
-                outcome = item
-                continue
-            if isinstance(item, Message):
-                text.append(item.text)
-            yield item
+        # Closed with the loop: a consumer that stops mid-request closes the request's stream
+        # at once, not when the garbage collector finds the generator.
+        async with contextlib.aclosing(_step_with_retries(turn, step, messages)) as items:
+            async for item in items:
+                if isinstance(item, ModelStep):
+                    outcome = item
+                    continue
+                if isinstance(item, Message):
+                    text.append(item.text)
+                yield item
         if not outcome.tool_calls:
             turn.stop_reason = outcome.stop_reason
             return
         results: dict[str, ToolResult] = {}
-        async for event in turn.dispatch(outcome.tool_calls):
-            if isinstance(event, ToolResult):
-                results[event.call_id] = event
-            yield event
+        async with contextlib.aclosing(_generator(turn.dispatch(outcome.tool_calls))) as tools:
+            async for event in tools:
+                if isinstance(event, ToolResult):
+                    results[event.call_id] = event
+                yield event
         if turn.stop_requested is not None:
             turn.stop_reason = turn.stop_requested
             return
@@ -133,6 +137,11 @@ async def run_chat_loop(turn: Turn, step: StepFn) -> AsyncGenerator[Event]:
                     is_error=result.is_error,
                 )
             )
+
+
+async def _generator(source: AsyncIterator[Event]) -> AsyncGenerator[Event]:
+    async for event in source:
+        yield event
 
 
 async def _step_with_retries(

@@ -86,9 +86,7 @@ def error_from_problem(status: int, body: Mapping[str, Any]) -> RouterError:
     # A provider's code without a provider is the router's own trouble (its store or
     # coordinator down): a RemoteRouterError carrying the code, below.
     if provider and (kind is ProviderError or code in ERROR_CODES):
-        return ProviderError(
-            detail, provider=str(provider or ""), status=status, code=code, retryable=retryable
-        )
+        return ProviderError(detail, provider=str(provider or ""), status=status, code=code)
     if kind is RateLimitError:
         return RateLimitError(detail, retry_after=_seconds(body.get("retry_after")))
     if kind is not None and kind not in (RouterError, ProviderError):

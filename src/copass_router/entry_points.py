@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
+import re
 import sys
 import time
 import zlib
+from pathlib import Path
 from typing import Any, NamedTuple
 
 _FORMAT = 1
@@ -53,6 +56,36 @@ def load_reference(reference: str) -> Any:
         if part:
             found = getattr(found, part)
     return found
+
+
+def reference_problem(reference: str) -> str | None:
+    """Why ``"package.module:attribute"`` cannot resolve, found without importing the module
+    (a plugin's backend module imports its provider's SDK: seconds): the module must exist,
+    and its source must define the attribute's first name at top level. None: it may resolve.
+    """
+    module, _, attribute = reference.split("[", 1)[0].partition(":")
+    module, first = module.strip(), attribute.strip().split(".")[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if spec is None:
+        return f"no module named {module!r}"
+    if not first or not spec.origin or not spec.origin.endswith(".py"):
+        return None  # a package's own name, or no source to read: the import will tell
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    defined = re.compile(
+        rf"^(?:(?:async\s+)?def|class)\s+{re.escape(first)}\b"
+        rf"|^{re.escape(first)}\s*(?::[^=\n]*)?="
+        rf"|^(?:from\s+\S+\s+)?import\s[^\n#]*\b{re.escape(first)}\b",
+        re.M,
+    )
+    if defined.search(source) is None:
+        return f"module {module!r} defines no {first!r}"
+    return None
 
 
 class Installed(NamedTuple):

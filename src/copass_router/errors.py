@@ -46,6 +46,9 @@ class ErrorCode(enum.StrEnum):
     RUN_LOG_TRIMMED = "run_log_trimmed"
     RUN_LOG_UNAVAILABLE = "run_log_unavailable"
     INTERNAL_ERROR = "internal_error"
+    # What a client of a hosted router can say.
+    ROUTER_UNREACHABLE = "router_unreachable"
+    CONNECTION_LOST = "connection_lost"
 
 
 class RouterError(Exception):
@@ -162,10 +165,11 @@ class SessionBusyError(RouterError):
 class ProviderError(RouterError):
     """The provider refused or failed a request.
 
-    ``code`` is a neutral :class:`ErrorCode`; without one it follows from ``status``
-    (:func:`code_for_status`). A provider's own code given as ``code`` is kept in
-    ``detail["provider_code"]`` and replaced by the neutral one. ``retryable`` defaults to what
-    the code implies; ``retry_after`` is the wait in seconds the provider asked for, if any.
+    ``code`` is a neutral :class:`ErrorCode`, found by :func:`neutral_code` from what the
+    provider said (its own code, its HTTP status); the provider's own code is kept in
+    ``detail["provider_code"]``. ``retryable`` is always the error table's for the code (one
+    vocabulary, one answer). ``retry_after`` is the wait in seconds the provider asked for.
+    :meth:`from_status` is the one way a plugin turns a refused HTTP request into this error.
     """
 
     code = "provider_error"
@@ -176,7 +180,6 @@ class ProviderError(RouterError):
         *,
         provider: str,
         status: int | None = None,
-        retryable: bool | None = None,
         request_id: str | None = None,
         code: str | None = None,
         detail: Mapping[str, Any] | None = None,
@@ -192,7 +195,34 @@ class ProviderError(RouterError):
         if code is not None and code != neutral:
             self.detail.setdefault("provider_code", code)
         self.code = neutral.value
-        self.retryable = ERROR_CODES[neutral].retryable if retryable is None else retryable
+        self.retryable = ERROR_CODES[neutral].retryable
+
+    @classmethod
+    def from_status(
+        cls,
+        status: int,
+        message: str,
+        *,
+        provider: str,
+        provider_code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> ProviderError:
+        """The error for a request the provider answered with HTTP ``status``.
+
+        ``provider_code`` is the provider's own error code or type, if its body has one (it
+        refines the status: a 400 ``context_length_exceeded``); it is kept in ``detail``.
+        """
+        return cls(
+            message,
+            provider=provider,
+            status=status,
+            request_id=request_id,
+            code=provider_code,
+            detail=detail,
+            retry_after=retry_after,
+        )
 
 
 class BudgetExceededError(RouterError):
@@ -292,6 +322,8 @@ ERROR_CODES: Mapping[str, CodeInfo] = {
     ErrorCode.RUN_LOG_TRIMMED: CodeInfo(410, RouterError),
     ErrorCode.RUN_LOG_UNAVAILABLE: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.INTERNAL_ERROR: CodeInfo(500, InternalError),
+    ErrorCode.ROUTER_UNREACHABLE: CodeInfo(503, RouterError, retryable=True),
+    ErrorCode.CONNECTION_LOST: CodeInfo(502, RouterError, retryable=True),
 }
 
 _BY_STATUS = {
@@ -319,8 +351,51 @@ def code_for_status(status: int | None) -> ErrorCode:
     return ErrorCode.SERVER_ERROR if status >= 500 else ErrorCode.INVALID_REQUEST
 
 
+#: Providers' own error codes and types (lower case) -> neutral codes: Anthropic's error types,
+#: OpenAI's codes, Google's RPC statuses. A code not here falls back to the HTTP status.
+PROVIDER_CODES: Mapping[str, ErrorCode] = {
+    "invalid_request_error": ErrorCode.INVALID_REQUEST,
+    "invalid_argument": ErrorCode.INVALID_REQUEST,
+    "failed_precondition": ErrorCode.INVALID_REQUEST,
+    "invalid_value": ErrorCode.INVALID_REQUEST,
+    "authentication_error": ErrorCode.AUTHENTICATION_FAILED,
+    "invalid_api_key": ErrorCode.AUTHENTICATION_FAILED,
+    "unauthenticated": ErrorCode.AUTHENTICATION_FAILED,
+    "permission_error": ErrorCode.PERMISSION_DENIED,
+    "billing_error": ErrorCode.PERMISSION_DENIED,
+    "insufficient_quota": ErrorCode.PERMISSION_DENIED,
+    "not_found_error": ErrorCode.NOT_FOUND,
+    "model_not_found": ErrorCode.NOT_FOUND,
+    "request_too_large": ErrorCode.CONTEXT_LENGTH_EXCEEDED,
+    "string_above_max_length": ErrorCode.CONTEXT_LENGTH_EXCEEDED,
+    "rate_limit_error": ErrorCode.RATE_LIMITED,
+    "rate_limit_exceeded": ErrorCode.RATE_LIMITED,
+    "resource_exhausted": ErrorCode.RATE_LIMITED,
+    "overloaded_error": ErrorCode.OVERLOADED,
+    "server_overloaded": ErrorCode.OVERLOADED,
+    "service_unavailable": ErrorCode.OVERLOADED,
+    "unavailable": ErrorCode.OVERLOADED,
+    "model_overloaded_error": ErrorCode.OVERLOADED,
+    "model_rate_limited_error": ErrorCode.RATE_LIMITED,
+    "model_request_failed_error": ErrorCode.SERVER_ERROR,
+    "api_error": ErrorCode.SERVER_ERROR,
+    "internal": ErrorCode.SERVER_ERROR,
+    "retries_exhausted": ErrorCode.SERVER_ERROR,
+    "timeout_error": ErrorCode.TIMEOUT,
+    "deadline_exceeded": ErrorCode.TIMEOUT,
+}
+
+
 def neutral_code(code: str | None, status: int | None = None) -> ErrorCode:
-    """``code`` if it is neutral, else what ``status`` implies, else ``provider_error``."""
-    if code is not None and code in ERROR_CODES:
-        return ErrorCode(code)
+    """The neutral code for what a provider said: ``code`` if it is neutral, else the neutral
+    code of the provider's own ``code`` (:data:`PROVIDER_CODES`), else what ``status`` implies
+    (:func:`code_for_status`), else ``provider_error``."""
+    if code is not None:
+        if code in ERROR_CODES:
+            return ErrorCode(code)
+        known = PROVIDER_CODES.get(code.lower())
+        if known is not None:
+            return known
+        if status is None and code.isdigit() and len(code) == 3:  # a status given as a code
+            status = int(code)
     return code_for_status(status)

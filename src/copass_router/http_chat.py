@@ -21,7 +21,7 @@ import httpx
 
 from .backend import AgentBackend, BackendContext, Turn
 from .chat_loop import ModelStep, run_chat_loop
-from .errors import ConfigurationError, ProviderError
+from .errors import ConfigurationError, InternalError, ProviderError, RouterError
 from .events import Error, Event, Message, TextDelta, ThinkingDelta, Usage
 from .logs import scrub
 from .types import ChatMessage, StopReason, ToolCallRequest
@@ -125,19 +125,27 @@ class HttpChatBackend(AgentBackend):
         client = self._client()
         text: list[str] = []
         calls: list[ToolCallRequest] = []
+        usage: list[Usage] = []  # told after the text's Message: a usage closes the request
         stop: StopReason | None = None
+        # Whether the stream ended as a complete one does: an SSE stream's [DONE], or an
+        # NDJSON stream that ended cleanly on a chunk read_chunk had nothing to say about.
+        ended = [False]
         try:
             async with client.stream(
                 "POST", request.path, json=dict(request.body), headers=dict(request.headers)
             ) as response:
                 if response.status_code >= 400:
                     raise await self._refused(response)
-                async for chunk in self._chunks(response):
+                async for chunk in self._chunks(response, ended):
+                    ended[0] = self.stream_format != "sse"
                     for piece in self.read_chunk(chunk):
+                        ended[0] = False
                         if isinstance(piece, StopReason):
                             stop = piece
                         elif isinstance(piece, ToolCallRequest):
                             calls.append(piece)
+                        elif isinstance(piece, Usage):
+                            usage.append(piece)
                         else:
                             if isinstance(piece, TextDelta):
                                 text.append(piece.text)
@@ -148,15 +156,31 @@ class HttpChatBackend(AgentBackend):
             raise self._broken(exc, started=bool(text) or stop is not None) from None
         if text:
             yield Message(text="".join(text))
+        for piece in usage:
+            yield piece
         if stop is None:
-            raise ProviderError(
+            raise self._no_stop(ended[0])
+        yield ModelStep(tool_calls=tuple(calls), stop_reason=stop)
+
+    def _no_stop(self, ended: bool) -> RouterError:
+        """A reply that never said why it stopped: the stream was cut before its end, or
+        (it ended as a complete stream does) :meth:`read_chunk` never maps the end marker."""
+        if not ended:
+            return ProviderError(
                 f"the stream from {self.provider!r} ended before the reply was complete",
                 provider=self.provider,
                 code="stream_cut",
             )
-        yield ModelStep(tool_calls=tuple(calls), stop_reason=stop)
+        backend = f"{type(self).__module__}.{type(self).__qualname__}"
+        return InternalError(
+            f"provider {self.provider!r}: the stream ended and {backend}.read_chunk never "
+            "yielded a StopReason; map the provider's finish marker (e.g. finish_reason) "
+            "to a StopReason"
+        )
 
-    async def _chunks(self, response: httpx.Response) -> AsyncIterator[Mapping[str, Any]]:
+    async def _chunks(
+        self, response: httpx.Response, done: list[bool]
+    ) -> AsyncIterator[Mapping[str, Any]]:
         async for line in response.aiter_lines():
             line = line.strip()
             if self.stream_format == "sse":
@@ -164,6 +188,7 @@ class HttpChatBackend(AgentBackend):
                     continue
                 line = line[5:].strip()
                 if line == "[DONE]":
+                    done[0] = True
                     continue
             if not line:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import attrs
@@ -12,7 +12,7 @@ import attrs
 from .backend import Turn
 from .coordination.forwarding import DispatchCall
 from .errors import DispatchAuthError, InvalidRequestError
-from .events import Error, ToolResult
+from .events import Error, Event, ToolCall, ToolResult
 from .tokens import DispatchClaims
 from .tools import ToolContext, ToolDispatcher
 from .types import StopReason, ToolCallRequest
@@ -75,10 +75,6 @@ class LiveRuns:
         live = self._runs.get(claims.run_id)
         if live is None or live.context.session_id != claims.session_id:
             raise DispatchAuthError(f"run {claims.run_id} has ended", forbidden=True)
-        if tool_name not in claims.tools:
-            raise DispatchAuthError(
-                f"tool {tool_name!r} is not allowed for this run", forbidden=True
-            )
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequestError("call_id must be a non-empty string", field="call_id")
         fingerprint = json.dumps(arguments, sort_keys=True, default=str)
@@ -104,7 +100,12 @@ class LiveRuns:
         via: dict[str, Any] = {"dispatch": "callback"}
         if call.trace_context:
             via["trace_context"] = dict(call.trace_context)
-        worker = asyncio.ensure_future(self._run_call(live, request, future, {_CORE_DATA: via}))
+        # A tool the token does not name never runs: the model gets an error result, as it
+        # would from an in-process dispatcher, and the stream shows the call and its result.
+        allowed = None if tool_name in claims.tools else sorted(claims.tools)
+        worker = asyncio.ensure_future(
+            self._run_call(live, request, future, {_CORE_DATA: via}, allowed)
+        )
         live.workers.add(worker)
         try:
             await worker
@@ -127,11 +128,27 @@ class LiveRuns:
         call: ToolCallRequest,
         future: asyncio.Future[ToolResult],
         via: Mapping[str, Any],
+        unknown_among: list[str] | None,
     ) -> None:
-        async for event in live.dispatcher.run([call], live.context):
+        events = (
+            live.dispatcher.run([call], live.context)
+            if unknown_among is None
+            else _unknown_tool(call, unknown_among)
+        )
+        async for event in events:
             live.turn.emit(attrs.evolve(event, provider_data=via))
             if isinstance(event, ToolResult):
                 future.set_result(event)
+
+
+async def _unknown_tool(call: ToolCallRequest, known: list[str]) -> AsyncIterator[Event]:
+    yield ToolCall(call_id=call.call_id, name=call.name, arguments=dict(call.arguments))
+    yield ToolResult(
+        call_id=call.call_id,
+        name=call.name,
+        output=f"unknown tool {call.name!r}; available tools: {', '.join(known) or 'none'}",
+        is_error=True,
+    )
 
 
 def _refused(turn: Turn, call_id: str, tool_name: str) -> ToolResult:

@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .entry_points import installed, load_reference
+from .entry_points import installed, load_reference, reference_problem
 from .errors import PluginLoadError
 from .hook_calls import DispatchChain, bind, registration_order
 from .hookspecs import EVENT_TYPES_ATTR
@@ -34,6 +34,8 @@ log = get_logger("copass_router.plugins")
 GROUP = "copass_router"
 BUILTINS = ("copass_router.builtin.echo", "copass_router.builtin.stores")
 HOOKS = tuple(sorted(name for name in vars(hookspecs) if name.startswith(GROUP + "_")))
+#: The hooks each plugin's implementation is called once, at load, with a ``register`` callable.
+REGISTRATION_HOOKS = frozenset(h for h in HOOKS if h.startswith(GROUP + "_register_"))
 
 
 @attrs.frozen
@@ -71,11 +73,26 @@ class BackendRegistration:
     fields: frozenset[str] = frozenset()
 
     def load_factory(self) -> Callable[..., Any]:
-        """The factory, importing it first if it was given as ``"module:attribute"``."""
+        """The factory, importing it first if it was given as ``"module:attribute"``.
+
+        Raises :class:`PluginLoadError` naming the plugin when the reference does not resolve.
+        """
         if callable(self.factory):
             return self.factory
-        loaded: Callable[..., Any] = load_reference(self.factory)
-        return loaded
+        try:
+            loaded: Any = load_reference(self.factory)
+        except (ImportError, AttributeError) as exc:
+            raise PluginLoadError(
+                f"provider {self.name!r} of plugin {self.plugin!r} cannot be built: its factory "
+                f"{self.factory!r} does not resolve ({type(exc).__name__}: {exc})"
+            ) from exc
+        if not callable(loaded):
+            raise PluginLoadError(
+                f"provider {self.name!r} of plugin {self.plugin!r}: its factory {self.factory!r} "
+                "is not callable"
+            )
+        factory: Callable[..., Any] = loaded
+        return factory
 
 
 def _names(value: str | None) -> set[str] | None:
@@ -230,6 +247,12 @@ class PluginHost:
             description: str = "",
             fields: Iterable[str] = (),
         ) -> None:
+            if isinstance(factory, str):
+                problem = reference_problem(factory)
+                if problem is not None:
+                    raise PluginLoadError(
+                        f"provider {name!r}: factory {factory!r} does not resolve: {problem}"
+                    )
             if name in self.backends:
                 log.warning(
                     "provider_registered_twice",
@@ -248,8 +271,14 @@ class PluginHost:
         if self._infos.get(impl.plugin_name, PluginInfo("", "loaded")).status != "loaded":
             return
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+        def collect(*args: Any, **kwargs: Any) -> None:
+            calls.append((args, kwargs))
+
         try:
-            impl.function(register=lambda *args, **kwargs: calls.append((args, kwargs)))
+            # The spec's one argument, unless the implementation takes none (pluggy's rule:
+            # an implementation may take fewer arguments than its spec).
+            impl.function(**({"register": collect} if impl.argnames else {}))
             for args, kwargs in calls:  # all or nothing: a failed plugin registers nothing
                 register(*args, **kwargs)
         except Exception as exc:
@@ -302,6 +331,10 @@ class PluginHost:
         ]
 
 
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+
+
 def _identity(obj: object) -> object:
     return obj
 
@@ -313,6 +346,11 @@ def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     problems = []
     for caller in pm.get_hookcallers(plugin) or ():
         mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
+        if caller.name in REGISTRATION_HOOKS and any(_is_async(i.function) for i in mine):
+            problems.append(
+                f"{caller.name!r} is async; registration hooks run once at start-up and must "
+                "be plain functions (def, not async def)"
+            )
         if not caller.has_spec():
             if any(not i.optionalhook for i in mine):
                 problems.append(_unknown_hook(caller.name))

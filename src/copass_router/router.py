@@ -147,16 +147,23 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every backend and the store."""
+        """Close every backend, and the store, ledger and coordinator this router opened
+        (those passed in as objects are the caller's to close)."""
+        await self._close(loop_bound_only=False)
+
+    async def _close(self, *, loop_bound_only: bool) -> None:
         for backend in self._backends.values():
             await backend.aclose()
         self._backends.clear()
-        if self._store is not None:
-            await self._store.close()
-            self._store = None
-        if self._ledger is not None:
-            await self._ledger.close()
+        store, ledger = self._store, self._ledger
+        if ledger is not None and not _given(self._ledger_arg) and _closes(ledger, loop_bound_only):
+            await ledger.close()
             self._ledger = None
+        if store is not None and not _given(self._store_arg) and _closes(store, loop_bound_only):
+            await store.close()
+            self._store = None
+            if self._ledger is not None and self._ledger_arg is None:
+                self._ledger = None  # it lived on the store
         if self._coordinator is not None:
             if not isinstance(self._coordinator_arg, Coordinator):
                 await self._coordinator.aclose()
@@ -243,13 +250,19 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         return await collect(self.run(request, **fields))
 
     def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
-        """:meth:`complete` for scripts without an event loop."""
+        """:meth:`complete` for scripts without an event loop.
+
+        Each call runs in an event loop of its own; what cannot outlive that loop (provider
+        clients, a coordinator or a network store the router opened) is closed after it. The
+        router stays usable, and a store passed in, or an SQLite store (``:memory:`` too),
+        keeps its sessions from one call to the next.
+        """
 
         async def main() -> RunResult:
             try:
                 return await self.complete(request, **fields)
             finally:
-                await self.aclose()
+                await self._close(loop_bound_only=True)
 
         return asyncio.run(main())
 
@@ -364,3 +377,14 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         """Cancel a run in flight here as breaking out of its stream does, but let the stream
         end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
         return self._live.cancel(run_id, reason)
+
+
+def _given(arg: object) -> bool:
+    """Whether a store or ledger argument is an object the caller opened (not a URL)."""
+    return arg is not None and not isinstance(arg, str)
+
+
+def _closes(resource: object, loop_bound_only: bool) -> bool:
+    # A store says ``bound_to_loop = False`` when it works from any event loop (SQLite's
+    # thread); one that does not say is taken to be bound to the loop that opened it.
+    return not loop_bound_only or getattr(resource, "bound_to_loop", True)

@@ -29,6 +29,7 @@ from .hookspecs import wanted_event_types
 from .logs import get_logger, scrub
 from .nesting import FREE_FORM_EVENTS, MAX_DEPTH, event_too_deep
 from .recorder import TurnRecorder
+from .request_grammar import CLOSED_BY_USAGE, GRAMMAR_EVENTS, RequestGrammar
 from .retries import retry_delay
 from .tools import ToolContext
 from .types import StopReason
@@ -79,10 +80,11 @@ def error_event(exc: BaseException, provider: str) -> Error:
             detail={k: v for k, v in detail.items() if v is not None},
         )
     if isinstance(exc, RouterError):
+        code = neutral_code(exc.code)
         return Error(
-            code=neutral_code(exc.code).value,
+            code=code.value,
             message=scrub(str(exc)) or exc.code,
-            retryable=exc.retryable,
+            retryable=ERROR_CODES[code].retryable,
             provider=provider,
         )
     return Error(
@@ -93,10 +95,21 @@ def error_event(exc: BaseException, provider: str) -> Error:
 
 
 def neutral_error(event: Error) -> Error:
-    """``event`` with a neutral code: a provider's own code moves to ``detail``."""
+    """``event`` in the one vocabulary: a neutral code (a provider's own code moves to
+    ``detail["provider_code"]``) and the error table's ``retryable`` for it."""
+    code = neutral_code(event.code)
+    retryable = ERROR_CODES[code].retryable
+    if code == event.code and retryable == event.retryable:
+        return event
     detail = dict(event.detail or {})
-    detail.setdefault("provider_code", event.code)
-    return attrs.evolve(event, code=ErrorCode.PROVIDER_ERROR.value, detail=detail)
+    if code != event.code:
+        detail.setdefault("provider_code", event.code)
+    return attrs.evolve(event, code=code.value, retryable=retryable, detail=detail or None)
+
+
+def _as_exception(error: Error, provider: str) -> ProviderError:
+    """An in-band error as the exception a backend could have raised (for the retry path)."""
+    return ProviderError(error.message, provider=error.provider or provider, code=error.code)
 
 
 def _too_deep_error(event: Event, turn: Turn) -> Error:
@@ -139,6 +152,7 @@ class TurnRunner:
         self._agen: AsyncGenerator[Event] | None = None
         self._waiting: asyncio.Task[Any] | None = None
         self._interrupted = False
+        self._grammar = RequestGrammar()
         turn._on_stop = self._interrupt
 
     def _interrupt(self) -> None:
@@ -218,34 +232,57 @@ class TurnRunner:
         return event
 
     async def events(self) -> AsyncGenerator[Event]:
-        """The backend's events (and those emitted on the turn's side channel), in order."""
+        """The backend's events (and those emitted on the turn's side channel), in order.
+
+        The stream keeps its grammar whatever the backend does: an in-band error the table
+        calls retryable, before any output and as the backend's last word, is retried like a
+        raised one; text after the usage that closed a model request is refused (the turn
+        ends with an error naming the backend); a request the backend ended without usage is
+        closed by a ``Usage`` marked ``not_reported``.
+        """
         turn, record, middleware, meter = (
             self.turn, self.recorder.record, self._middleware, self._meter
         )  # fmt: skip
-        filtered, chains = self._filtered, self._chains
+        filtered, chains, grammar = self._filtered, self._chains, self._grammar
         event: Event | None
         agen = self._agen = turn_events(self._backend, turn)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
+        held: Error | None = None  # a retryable in-band error before output, not yet shown
         produced = False
         current_task = _current_task
         while turn.stop_requested is None:
             # The task awaiting the backend, for _interrupt: asked per event, since a consumer
             # may change tasks (passing the loop spares Python 3.11 looking it up again).
             self._waiting = current_task(loop)
+            earlier = 0
             try:
                 try:
                     if deadline is None:
                         event = await agen.__anext__()
                     else:
                         event = await self._next_by(agen, deadline)
+                    # What was emitted while the backend waited comes before its event; what
+                    # the meter's await lets in (a tool result) comes after it. Inside
+                    # Turn.merge the backend streams the emitted events itself, in order.
+                    earlier = len(turn._side) if turn._wake is None else 0
                     if meter is not None and type(event) in METERED_EVENTS:
                         event = await meter(turn, event)  # None: the meter stopped the turn
                 finally:
                     self._waiting = None
             except StopAsyncIteration:
-                break
+                if held is None:
+                    break
+                exc: Exception = _as_exception(held, turn.provider)
+                delay = self._retry_delay(exc, deadline)
+                if delay is None:
+                    break  # the held error is told with the turn's end
+                held = None
+                async for out in self._restart(agen, exc, delay):
+                    yield out
+                agen = self._agen = turn_events(self._backend, turn)
+                continue
             except asyncio.CancelledError:
                 if self._absorb_interrupt():
                     break
@@ -264,14 +301,18 @@ class TurnRunner:
                     log.warning("turn_failed", run_id=turn.run_id, error=scrub(repr(exc)))
                     failure = error_event(exc, turn.provider)
                     break
-                notice = turn.note_retry(exc, delay)  # type: ignore[arg-type]
-                async for out in self._emit([notice]):
+                async for out in self._restart(agen, exc, delay):
                     yield out
-                await agen.aclose()
-                await asyncio.sleep(delay)
-                turn.stop_reason = StopReason.END_TURN
                 agen = self._agen = turn_events(self._backend, turn)
                 continue
+            if held is not None:  # the backend went on after it: the error is shown
+                shown: list[Event] = [held]
+                held = None
+                async for out in self._emit(shown):
+                    yield out
+            if earlier:
+                async for out in self._emit(turn.drain(earlier)):
+                    yield out
             if event is None:
                 continue  # over budget: the turn ends before the call's tools run
             cls = type(event)
@@ -280,13 +321,17 @@ class TurnRunner:
             ):
                 failure = _too_deep_error(event, turn)
                 break
-            if turn._side:
-                async for out in self._emit(turn.drain()):
-                    yield out
-            if cls is Error and event.code not in ERROR_CODES:  # type: ignore[attr-defined]
-                event = neutral_error(event)  # type: ignore[arg-type]
+            if cls is Error:
+                error = neutral_error(event)  # type: ignore[arg-type]
+                if not produced and error.retryable and held is None:
+                    held = error
+                    continue  # retried if it is the backend's last word
+                event = error
             elif not produced and isinstance(event, OUTPUT_EVENTS):
                 produced = True
+            if cls in GRAMMAR_EVENTS and (broken := grammar.note(event)) is not None:
+                failure = self._contract_error(broken)
+                break
             event = self._stamp(event)
             record(event)
             if middleware:
@@ -307,11 +352,36 @@ class TurnRunner:
             await agen.aclose()  # cancels the provider's turn before the run's end is told
             turn.stop_reason = turn.stop_requested
         pending = turn.drain()
+        if held is not None:
+            pending.append(held)
         if failure is not None:
             turn.stop_reason = StopReason.ERROR
             pending.append(failure)
+        elif turn.stop_requested is None and turn.stop_reason in CLOSED_BY_USAGE:
+            pending.extend(grammar.unclosed(self._backend))
         async for out in self._emit(pending):
             yield out
+
+    async def _restart(
+        self, agen: AsyncGenerator[Event], exc: Exception, delay: float
+    ) -> AsyncGenerator[Event]:
+        """Announce a retry of the turn, close the failed attempt and wait ``delay`` s."""
+        notice = self.turn.note_retry(exc, delay)  # type: ignore[arg-type]
+        async for out in self._emit([notice]):
+            yield out
+        await agen.aclose()
+        await asyncio.sleep(delay)
+        self.turn.stop_reason = StopReason.END_TURN
+
+    def _contract_error(self, broken: str) -> Error:
+        backend = f"{type(self._backend).__module__}.{type(self._backend).__qualname__}"
+        log.error("backend_broke_stream_contract", run_id=self.turn.run_id, backend=backend)
+        return Error(
+            code=ErrorCode.INTERNAL_ERROR.value,
+            message=f"provider {self.turn.provider!r} broke the stream's grammar: {broken}; "
+            f"this is a bug in its backend ({backend})",
+            provider=self.turn.provider,
+        )
 
     async def _next_by(self, agen: AsyncGenerator[Event], deadline: float) -> Event:
         async with asyncio.timeout_at(deadline):
@@ -333,8 +403,10 @@ class TurnRunner:
 
     async def _emit(self, events: list[Event]) -> AsyncGenerator[Event]:
         for event in events:
-            if type(event) is Error and event.code not in ERROR_CODES:
+            if type(event) is Error:
                 event = neutral_error(event)
+            elif type(event) in GRAMMAR_EVENTS:
+                self._grammar.note(event)
             event = self._stamp(event)
             self.recorder.record(event)
             if not self._middleware:

@@ -187,7 +187,7 @@ async def test_disconnect_with_the_cancel_policy_cancels_the_backend_turn(
 async def test_errors_after_the_stream_starts_are_events(hosted: Hosted) -> None:
     hosted.scripted.enqueue(
         TextDelta(text="partial"),
-        raises=ProviderError("overloaded", provider="scripted", status=529, retryable=True),
+        raises=ProviderError("overloaded", provider="scripted", status=529),
     )
     async with hosted.remote() as remote:
         result = await remote.complete(provider="scripted", message="go")

@@ -26,6 +26,7 @@ from copass_router import (
     Router,
     StopReason,
     ThinkingMessage,
+    ToolCall,
     ToolResult,
     TurnStatus,
     tool,
@@ -205,3 +206,54 @@ def test_the_cli_continues_a_session_on_another_provider(
     assert main(["run", "--session", session, "--provider", "anthropic", "/recall"], out=out) == 0
     assert "user: the first turn, on echo" in out.getvalue()
     assert "[anthropic/" in out.getvalue()
+
+
+@tool
+async def ready_at_once(key: str) -> str:
+    """A tool whose result is ready without awaiting anything."""
+    return f"ready-{key}"
+
+
+#: Tool calls whose result is ready at once: a coroutine that never suspends, a tool nobody has,
+#: arguments the schema refuses.
+IMMEDIATE = {
+    "async_tool": '/tool ready_at_once {"key": "k1"}',
+    "unknown_tool": '/tool no_such_tool {"key": "k1"}',
+    "bad_arguments": '/tool ready_at_once {"wrong": 1}',
+}
+
+
+@pytest.mark.parametrize("trigger", sorted(IMMEDIATE))
+@pytest.mark.parametrize(("first", "second"), list(itertools.permutations(PROVIDERS, 2)))
+async def test_an_immediate_tool_result_keeps_the_session_portable(
+    make_router: Callable[..., Router],
+    emulators: Emulators,
+    first: str,
+    second: str,
+    trigger: str,
+) -> None:
+    env = {
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": emulators.anthropic.base_url,
+        "COPASS_ROUTER_GOOGLE_BASE_URL": emulators.google.base_url,
+        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "OPENAI_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+    }
+    plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
+    r = make_router(plugins=plugins, environ=env, tools=[lookup, ready_at_once])
+    server = await r.start_dispatch_server()
+    try:
+        engine = emulators.google.add_engine(
+            display_name="portable-immediate", dispatch_url=r.dispatch_url, project=PROJECT
+        )
+        one = await _turn(r, engine, first, IMMEDIATE[trigger], None)
+        kinds = [type(e).__name__ for e in one.events if isinstance(e, ToolCall | ToolResult)]
+        assert kinds == ["ToolCall", "ToolResult"], (first, trigger, kinds)
+        two = await _turn(r, engine, second, "/recall", one.session_id)
+        assert "/tool" in two.text
+    finally:
+        await server.aclose()

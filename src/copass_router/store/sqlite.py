@@ -48,6 +48,9 @@ class SQLiteStore:
     :param lease_seconds: how long a turn's claim on its session lasts unless renewed.
     """
 
+    #: Works from any event loop (its SQL runs on its own thread): ``Router.run_sync`` keeps it.
+    bound_to_loop = False
+
     def __init__(self, path: str | Path = ":memory:", *, lease_seconds: float = LEASE_SECONDS):
         self.path = str(path)
         self.lease_seconds = lease_seconds

@@ -66,6 +66,9 @@ def _pico(cost: Decimal | None) -> int:
 class SQLiteUsageLedger:
     """A :class:`~copass_router.UsageLedger` on a SQLite file (or ``:memory:``)."""
 
+    #: Works from any event loop (its SQL runs on its own thread).
+    bound_to_loop = False
+
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
         self._worker = SerialWorker("copass-usage")

@@ -4,6 +4,8 @@
 - :class:`ScriptedBackend`: a backend whose turns a test enqueues; :class:`ScriptedPlugin`
   registers it under a provider name.
 - :class:`BackendConformance`: the contract every backend must pass; subclass it.
+- :class:`StreamChecker` / :func:`check_stream`: the grammar of a run's stream, checked event by
+  event (:class:`StreamGrammarError` names the rule and the events that broke it).
 - The emulator kit, what every provider emulator is built on: :class:`EmulatorKit` (request
   log, the one fault API, event streams), :class:`LoopbackServer` (a test's emulator on a free
   loopback port), :func:`serve_emulator` (``copass-router emulate NAME``). It needs Starlette
@@ -19,6 +21,7 @@ from .faults import Faults
 from .request_log import RecordedRequest, RequestLog, StreamStats
 from .scripted_backend import ScriptedBackend, ScriptedPlugin, scripted_events
 from .scripted_model import ModelReply, scripted_reply
+from .stream_grammar import StreamChecker, StreamGrammarError, check_stream
 
 if TYPE_CHECKING:
     from .conformance import BackendConformance, EmulatorProbe, KitProbe, conformance_lookup
@@ -36,7 +39,10 @@ __all__ = [
     "RequestLog",
     "ScriptedBackend",
     "ScriptedPlugin",
+    "StreamChecker",
+    "StreamGrammarError",
     "StreamStats",
+    "check_stream",
     "conformance_lookup",
     "scripted_events",
     "scripted_reply",

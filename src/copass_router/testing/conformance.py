@@ -36,6 +36,7 @@ from ..router import Router
 from ..tools import tool
 from ..types import StopReason, TurnStatus
 from .conformance_contract import ContractTests, EmulatorProbe, KitProbe
+from .stream_grammar import StreamChecker
 
 __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
 
@@ -91,7 +92,11 @@ class BackendConformance(ContractTests):
 
     async def _events(self, router: Router, message: str, **extra: Any) -> list[Event]:
         router.retry_policy = KIT_RETRIES
-        return [e async for e in router.run(**self._fields(message, **extra))]
+        checker = StreamChecker(f"provider {self.provider!r}, message {message!r}")
+        async for event in router.run(**self._fields(message, **extra)):
+            checker.feed(event)
+        checker.finish()
+        return checker.events
 
     # -- the event contract ------------------------------------------------------------------
 

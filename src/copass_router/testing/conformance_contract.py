@@ -2,7 +2,8 @@
 
 Per-run system prompt and model, the tool-round cap (dispatch callbacks included), the whole
 history of earlier turns and of other providers, neutral error codes, retries, cancellation
-reaching the provider, and one set of fields whichever provider runs.
+reaching the provider, the model's own stop reasons, and one set of fields whichever provider
+runs. Every stream the suite reads is checked against the stream grammar too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 import pytest
 
 from ..errors import ERROR_CODES, InvalidRequestError
-from ..events import Error, Event, Message, Retry, RunStarted, TextDelta
+from ..events import Error, Event, Message, Retry, RunStarted, TextDelta, Usage
 from ..plugins import BackendRegistration
 from ..requests import PROVIDER_FIELDS
 from ..router import Router
@@ -101,7 +102,9 @@ class ContractTests:
         self, conformance_router: Router
     ) -> None:
         first_model = await self._model(conformance_router)
-        second_model = self.alternate_model or first_model
+        # A backend that sends its default whatever the run asks must fail here.
+        second_model = self.alternate_model or "conformance-alternate-model"
+        assert second_model != first_model, "set alternate_model to a model other than `model`"
         first = await self._events(
             conformance_router, "/whoami", system="You are conformance agent A1.", model=first_model
         )
@@ -159,11 +162,28 @@ class ContractTests:
         )
         assert len(ran) == 2, f"{len(ran)} tool calls ran under max_tool_rounds=2"
         assert events[-1].stop_reason is StopReason.TOOL_LIMIT  # type: ignore[attr-defined]
+        requests = sum(isinstance(e, Usage) for e in events)  # each model request closes with one
+        assert requests <= 3, f"{requests} model requests under max_tool_rounds=2 (at most 3)"
         session_id = events[0].session_id  # type: ignore[attr-defined]
         turns = await conformance_router.transcript(session_id, self.end_user_id)
         assert turns[-1].stop_reason is StopReason.TOOL_LIMIT
         after = await self._events(conformance_router, "after the cap", session_id=session_id)
         assert after[-1].stop_reason is StopReason.END_TURN  # type: ignore[attr-defined]
+
+    # -- how the model stopped --------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize(
+        ("command", "reason"),
+        [("/refuse", StopReason.REFUSAL), ("/max_tokens", StopReason.MAX_TOKENS)],
+    )
+    async def test_the_models_stop_reason_is_kept(
+        self, conformance_router: Router, command: str, reason: StopReason
+    ) -> None:
+        events = await self._events(conformance_router, command)
+        assert events[-1].stop_reason is reason, (  # type: ignore[attr-defined]
+            f"the model stopped with {reason.value}; the run says {events[-1].stop_reason.value}"  # type: ignore[attr-defined]
+        )
 
     # -- history -----------------------------------------------------------------------------
 

@@ -10,20 +10,6 @@ from copass_router import ProviderError, get_logger, scrub
 
 log = get_logger("copass_router_anthropic.sdk_errors")
 
-#: Neutral error codes by HTTP status.
-_CODES = {
-    400: "invalid_request",
-    401: "authentication_failed",
-    403: "permission_denied",
-    404: "not_found",
-    408: "timeout",
-    409: "conflict",
-    413: "request_too_large",
-    429: "rate_limited",
-    529: "overloaded",
-}
-_RETRYABLE = frozenset({408, 409, 429})
-
 
 def _clean(text: str, secret: str | None) -> str:
     if secret:
@@ -41,26 +27,23 @@ def provider_error(exc: Exception, action: str, *, secret: str | None = None) ->
         status = exc.status_code
         detail = exc.api_message or exc.type or "no message"
         kind = f" {exc.type}" if exc.type else ""
-        return ProviderError(
+        return ProviderError.from_status(
+            status,
             _clean(f"Anthropic API: {action} failed ({status}{kind}): {detail}", secret),
             provider="anthropic",
-            status=status,
-            retryable=status in _RETRYABLE or status >= 500,
+            provider_code=exc.type,
             request_id=exc.request_id,
-            code=_CODES.get(status, "provider_unavailable" if status >= 500 else "provider_error"),
         )
     if isinstance(exc, anthropic.APITimeoutError):
         return ProviderError(
             f"Anthropic API: {action} timed out",
             provider="anthropic",
-            retryable=True,
             code="timeout",
         )
     if isinstance(exc, anthropic.APIConnectionError):
         return ProviderError(
             f"Anthropic API: {action} failed: could not connect",
             provider="anthropic",
-            retryable=True,
             code="connection_failed",
         )
     log.warning("unexpected_sdk_error", action=action, error=_clean(repr(exc), secret))

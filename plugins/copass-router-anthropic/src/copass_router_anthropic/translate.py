@@ -40,21 +40,6 @@ _IDLE_STOPS = {
 }
 #: Neutral codes for session error types with an obvious common name.
 #: session.error types -> the core's neutral codes (the type itself stays in ``detail``).
-_ERROR_CODES = {
-    "model_overloaded_error": "overloaded",
-    "overloaded_error": "overloaded",
-    "model_rate_limited_error": "rate_limited",
-    "rate_limit_error": "rate_limited",
-    "billing_error": "permission_denied",
-    "model_request_failed_error": "server_error",
-    "permission_error": "permission_denied",
-    "authentication_error": "authentication_failed",
-    "invalid_request_error": "invalid_request",
-    "not_found_error": "not_found",
-    "request_too_large": "context_length_exceeded",
-    "api_error": "server_error",
-    "timeout_error": "timeout",
-}
 #: Events this client sent, echoed back by the stream: already known, not news.
 _ECHOES = frozenset(
     {
@@ -286,9 +271,8 @@ class Translator:
         self._error_seen = retry != "retrying"
         return [
             Error(
-                code=_ERROR_CODES.get(error_type, "provider_error"),
+                code=error_type,  # the core maps Anthropic's error type to a neutral code
                 message=str(getattr(error, "message", "") or error_type),
-                retryable=retry != "terminal",
                 provider=PROVIDER,
                 detail={"type": error_type, "retry_status": retry},
             )
@@ -309,7 +293,6 @@ class Translator:
                 Error(
                     code="retries_exhausted",
                     message="the agent's retries ran out",
-                    retryable=True,
                     provider=PROVIDER,
                 )
             )
@@ -318,7 +301,7 @@ class Translator:
     def _ended(self, code: str, message: str) -> list[Event | Action]:
         self.stop_reason = StopReason.ERROR
         self.session_over = True
-        return [Error(code=code, message=message, retryable=False, provider=PROVIDER)]
+        return [Error(code=code, message=message, provider=PROVIDER)]
 
     def _terminated(self, event: Any) -> list[Event | Action]:
         if self._error_seen:

@@ -174,7 +174,6 @@ class TurnDriver:
                 raise ProviderError(
                     f"the Anthropic event stream dropped {MAX_RECONNECTS + 1} times in one turn",
                     provider="anthropic",
-                    retryable=True,
                     code="stream_cut",
                 )
             try:

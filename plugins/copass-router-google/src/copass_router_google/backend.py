@@ -53,7 +53,7 @@ from .contract import (
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
-from .translate import PROVIDER, AdkEventTranslator, neutral_code
+from .translate import PROVIDER, AdkEventTranslator
 
 log = get_logger(__name__)
 
@@ -359,19 +359,18 @@ class _provider_errors:
         if isinstance(exc, genai_errors.APIError):
             status = int(exc.code) if isinstance(exc.code, int) else None
             hint = " (is the engine deployed here?)" if status == 404 else ""
+            message = f"Agent Engine answered {exc.code} {exc.status or ''}: {exc.message or ''}"
             raise ProviderError(
-                f"Agent Engine answered {exc.code} {exc.status or ''}: {exc.message or ''}{hint}",
+                message + hint,
                 provider=PROVIDER,
                 status=status,
-                retryable=status in RETRY_STATUSES,
-                code=neutral_code(str(exc.status)) if exc.status else None,
+                code=str(exc.status) if exc.status else None,
             ) from exc
         if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
             log.warning("agent_engine_connection_failed", error=scrub(repr(exc)))
             raise ProviderError(
                 "the connection to Agent Engine failed; the turn may be incomplete",
                 provider=PROVIDER,
-                retryable=True,
                 code="connection_failed",
             ) from exc
         return False

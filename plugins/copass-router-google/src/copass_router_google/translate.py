@@ -39,44 +39,6 @@ PROXY_TOOL = "copass_dispatch"
 _REFUSALS = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 )
-_RETRYABLE_WORDS = (
-    "unavailable",
-    "exhausted",
-    "overload",
-    "rate",
-    "timeout",
-    "deadline",
-    "internal",
-    "server_error",
-    "429",
-    "500",
-    "503",
-)
-
-
-#: Gemini / Vertex status names -> the core's neutral codes.
-NEUTRAL_CODES = {
-    "RESOURCE_EXHAUSTED": "rate_limited",
-    "UNAVAILABLE": "overloaded",
-    "INTERNAL": "server_error",
-    "DEADLINE_EXCEEDED": "timeout",
-    "PERMISSION_DENIED": "permission_denied",
-    "UNAUTHENTICATED": "authentication_failed",
-    "NOT_FOUND": "not_found",
-    "INVALID_ARGUMENT": "invalid_request",
-    "FAILED_PRECONDITION": "invalid_request",
-}
-
-
-def neutral_code(code: str) -> str:
-    """The core's code for a Gemini / ADK error code (unknown ones are the core's to map)."""
-    return NEUTRAL_CODES.get(code.upper(), code)
-
-
-def error_is_retryable(code: str) -> bool:
-    """Whether an ADK/Gemini error code names a transient condition."""
-    lowered = code.lower()
-    return any(word in lowered for word in _RETRYABLE_WORDS)
 
 
 class AdkEventTranslator:
@@ -180,10 +142,9 @@ class AdkEventTranslator:
     def _error(self, event: Mapping[str, Any]) -> Error:
         code = str(event.get("error_code") or "provider_error")
         self.stop_reason = StopReason.ERROR
-        return Error(
-            code=neutral_code(code),
+        return Error(  # the core maps ADK's own code onto the neutral vocabulary
+            code=code,
             message=str(event.get("error_message") or code),
-            retryable=error_is_retryable(code),
             provider=PROVIDER,
             detail={
                 "provider_code": code,

@@ -142,20 +142,15 @@ class ChatCompletionsBackend(AgentBackend):
         if retries is not None:
             client = client.with_options(max_retries=retries)
         names = ToolNames(spec.name for spec in turn.tools)
-        open_streams: list[Any] = []
 
         def step(messages: list[ChatMessage]) -> AsyncGenerator[Event | ModelStep]:
-            return self._step(client, endpoint, turn, names, messages, open_streams)
+            return self._step(client, endpoint, turn, names, messages)
 
-        try:
-            async with aclosing(run_chat_loop(turn, step)) as events:
-                async for event in events:
-                    yield event
-        finally:
-            # A consumer that stops early must not leave the provider generating: close any
-            # stream still open (the chat loop does not close the step generator itself).
-            for stream in open_streams:
-                await stream.close()
+        # A consumer that stops early closes the chat loop, which closes the step (and its
+        # stream) at once: the provider stops generating.
+        async with aclosing(run_chat_loop(turn, step)) as events:
+            async for event in events:
+                yield event
 
     async def aclose(self) -> None:
         """Close every client's connection pool."""
@@ -210,7 +205,6 @@ class ChatCompletionsBackend(AgentBackend):
         turn: Turn,
         names: ToolNames,
         messages: list[ChatMessage],
-        open_streams: list[Any],
     ) -> AsyncGenerator[Event | ModelStep]:
         create: Any = client.chat.completions.create
         try:
@@ -220,7 +214,6 @@ class ChatCompletionsBackend(AgentBackend):
         except openai.APIConnectionError as exc:
             raise connection_error(exc, self.provider, endpoint.base_url, streaming=False) from None
         translator = ChunkTranslator(self.provider)
-        open_streams.append(stream)
         try:
             async with stream:
                 async for chunk in stream:
@@ -238,8 +231,6 @@ class ChatCompletionsBackend(AgentBackend):
             yield stream_error_event(exc, self.provider)
             yield ModelStep(stop_reason=StopReason.ERROR)
             return
-        finally:
-            open_streams.remove(stream)
         for event in translator.flush() + translator.usage():
             yield event
         if not translator.finished:

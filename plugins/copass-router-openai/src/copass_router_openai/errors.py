@@ -14,20 +14,6 @@ from copass_router import Error, ProviderError, get_logger, scrub
 
 log = get_logger("copass_router_openai.errors")
 
-#: Statuses the SDK itself retries (after ``max_retries`` attempts the error reaches us).
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
-#: Mid-stream error codes and types that say "try again later".
-_RETRYABLE_KINDS = frozenset(
-    {
-        "server_error",
-        "overloaded",
-        "server_overloaded",
-        "rate_limit_exceeded",
-        "service_unavailable",
-        "timeout",
-    }
-)
-
 
 def _label(provider: str) -> str:
     return "OpenAI" if provider == "openai" else f"the {provider} server"
@@ -42,14 +28,12 @@ def status_error(exc: openai.APIStatusError, provider: str) -> ProviderError:
         hint = "; check the API key in the environment"
     elif status == 404:
         hint = "; check the model name (the provider does not serve it)"
-    return ProviderError(
+    return ProviderError.from_status(
+        status,
         scrub(f"{_label(provider)} returned {status}{detail}: {exc.message}{hint}"),
         provider=provider,
-        status=status,
-        retryable=status in _RETRYABLE_STATUS or status >= 500,
+        provider_code=exc.code or None,
         request_id=exc.request_id,
-        # The core's neutral code follows from the status; OpenAI's own code stays in detail.
-        detail={"provider_code": exc.code} if exc.code else None,
     )
 
 
@@ -67,14 +51,12 @@ def connection_error(
             f"the connection to {_label(provider)} broke mid-stream; "
             "the reply so far is kept, send the message again to retry",
             provider=provider,
-            retryable=True,
             code="stream_cut",
         )
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(
             f"{_label(provider)} did not answer in time",
             provider=provider,
-            retryable=True,
             code="timeout",
         )
     hint = (
@@ -86,34 +68,18 @@ def connection_error(
     return ProviderError(
         f"cannot reach {_label(provider)}{hint}",
         provider=provider,
-        retryable=True,
         code="connection_failed",
     )
 
 
-#: Codes and types of a stream's error frame -> the core's neutral codes.
-_STREAM_CODES = {
-    "rate_limit_exceeded": "rate_limited",
-    "server_overloaded": "overloaded",
-    "overloaded": "overloaded",
-    "service_unavailable": "overloaded",
-    "server_error": "server_error",
-    "timeout": "timeout",
-    "context_length_exceeded": "context_length_exceeded",
-    "invalid_request_error": "invalid_request",
-}
-
-
 def stream_error_event(exc: openai.APIError, provider: str) -> Error:
-    """An error the provider reported inside the stream (a ``{"error": ...}`` frame)."""
+    """An error the provider reported inside the stream (a ``{"error": ...}`` frame): its
+    own code or type, which the core maps onto the neutral vocabulary."""
     body: Any = exc.body if isinstance(exc.body, dict) else {}
-    kinds = {str(exc.code or ""), str(exc.type or "")}
     detail = {k: body.get(k) for k in ("type", "code", "param") if body.get(k) is not None}
-    native = str(exc.code or exc.type or "provider_error")
     return Error(
-        code=_STREAM_CODES.get(native, native),
+        code=str(exc.code or exc.type or "provider_error"),
         message=scrub(exc.message),
-        retryable=bool(kinds & _RETRYABLE_KINDS),
         provider=provider,
         detail=detail or None,
     )
@@ -125,7 +91,6 @@ def stream_incomplete(provider: str) -> ProviderError:
         f"the stream from {_label(provider)} ended before the reply was complete; "
         "the reply so far is kept, send the message again to retry",
         provider=provider,
-        retryable=True,
         code="stream_cut",
     )
 
