@@ -16,13 +16,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from copass_router import ChatMessage, ToolCallRequest
+from copass_router import ChatMessage, StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
 #: Agent fields a session keeps (from the saved agent, overridden by ``agent`` on create or
 #: update).
 AGENT_FIELDS = ("model", "instructions", "tools")
 #: Scripted error codes -> the session ``error`` event's code and type.
+#: Scripted stops the API reports as a failed turn's error: (code, message).
+_TURN_ERRORS = {
+    StopReason.MAX_TOKENS: ("max_output_tokens", "The response reached max_output_tokens."),
+    StopReason.REFUSAL: ("misalignment_policy_violation", "The request was refused by policy."),
+}
 _ERRORS = {
     "rate_limited": ("rate_limit_exceeded", "rate_limit_error"),
     "overloaded": ("server_overloaded", "server_error"),
@@ -117,8 +122,11 @@ class EmulatedSession:
         for queue in list(self.subscribers):
             queue.put_nowait(event)
 
-    def _turn(self, status: str, usage: list[int] | None = None) -> dict[str, Any]:
+    def _turn(
+        self, status: str, usage: list[int] | None = None, error: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
+            "error": error,
             "id": self.turn_id,
             "object": "agent.session.turn",
             "agent_id": self.agent.get("id", ""),
@@ -131,8 +139,14 @@ class EmulatedSession:
     def _session_event(self, kind: str) -> None:
         self.publish({"type": f"agent.session.{kind}", "session": self.view()})
 
-    def _turn_event(self, kind: str, status: str, usage: list[int] | None = None) -> None:
-        turn = self._turn(status, usage)
+    def _turn_event(
+        self,
+        kind: str,
+        status: str,
+        usage: list[int] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        turn = self._turn(status, usage, error)
         event: dict[str, Any] = {"type": f"agent.session.turn.{kind}", "session_id": self.id}
         event.update(turn_id=self.turn_id, turn=turn)
         if kind != "created":
@@ -214,6 +228,13 @@ class EmulatedSession:
                 if reply.error_code is not None:
                     self._fail(reply, used)
                     return
+                if reply.stop_reason in _TURN_ERRORS:
+                    self.status = "idle"
+                    code, message = _TURN_ERRORS[reply.stop_reason]
+                    error = {"code": code, "message": message}
+                    self._turn_event("failed", "failed", used, error)
+                    self._session_event("idle")
+                    return
                 if self.spend_limit is not None and self.consumed >= self.spend_limit:
                     self.status = "budget_reached"
                     self._turn_event("completed", "completed", used)
@@ -244,7 +265,7 @@ class EmulatedSession:
         error = {"code": code, "message": reply.error_message, "type": kind, "param": None}
         self.publish({"type": "error", "session_id": self.id, "error": error})
         self.status = "idle"
-        self._turn_event("failed", "failed", used)
+        self._turn_event("failed", "failed", used, {"code": code, "message": reply.error_message})
         self._session_event("idle")
 
     async def _render(self, reply: ModelReply) -> None:
@@ -264,7 +285,8 @@ class EmulatedSession:
                     await asyncio.sleep(reply.chunk_delay)
                 self._delta("output_text", item, index, chunk, content_index=0)
             item.update(content=[{"type": "output_text", "text": reply.text, "annotations": []}])
-            self._done(item, index)
+            cut = reply.stop_reason is StopReason.MAX_TOKENS  # cut by the output limit
+            self._done(item, index, "incomplete" if cut else "completed")
         builtin = {t.get("type") for t in self.agent.get("tools") or []} - {"function"}
         for call in reply.tool_calls:
             if call.name in builtin:
@@ -316,8 +338,8 @@ class EmulatedSession:
             }
         )
 
-    def _done(self, item: dict[str, Any], index: int) -> None:
-        item["status"] = "completed"
+    def _done(self, item: dict[str, Any], index: int, status: str = "completed") -> None:
+        item["status"] = status
         self.items.append(item)
         self.publish(
             {

@@ -7,22 +7,23 @@ from typing import Any
 
 import openai
 
-from copass_router import Error, ProviderError, get_logger, scrub
+from copass_router import ERROR_CODES, Error, ProviderError, get_logger, scrub
 
 PROVIDER = "openai-agents"
 log = get_logger("copass_router_openai.agents_errors")
 
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
-#: The session ``error`` event's codes and types -> the core's neutral codes.
+#: The session ``error`` event's and a failed turn's codes the core's table does not know ->
+#: neutral codes (the rest the core maps itself).
 _SESSION_CODES = {
-    "rate_limit_exceeded": "rate_limited",
-    "server_overloaded": "overloaded",
     "server_error": "server_error",
-    "invalid_request_error": "invalid_request",
-    "context_length_exceeded": "context_length_exceeded",
-    "content_filter": "refusal",
+    "internal_error": "server_error",
+    "request_timeout": "timeout",
+    "resource_not_found": "not_found",
+    "authentication_error": "authentication_failed",
+    "invalid_request": "invalid_request",
+    "session_budget_exceeded": "budget_exceeded",
+    "connection_failed": "connection_failed",
 }
-_RETRYABLE_CODES = frozenset({"rate_limited", "overloaded", "server_error"})
 
 
 def api_error(exc: openai.APIError, action: str) -> ProviderError:
@@ -33,26 +34,21 @@ def api_error(exc: openai.APIError, action: str) -> ProviderError:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         detail = f" ({exc.code})" if exc.code else ""
-        return ProviderError(
+        return ProviderError.from_status(
+            status,
             scrub(f"OpenAI Agents API: {action} failed with {status}{detail}: {exc.message}"),
             provider=PROVIDER,
-            status=status,
-            retryable=status in _RETRYABLE_STATUS or status >= 500,
+            provider_code=exc.code,
             request_id=exc.request_id,
-            detail={"provider_code": exc.code} if exc.code else None,
         )
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError(
-            f"OpenAI Agents API: {action} timed out",
-            provider=PROVIDER,
-            retryable=True,
-            code="timeout",
+            f"OpenAI Agents API: {action} timed out", provider=PROVIDER, code="timeout"
         )
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(
             f"OpenAI Agents API: {action} failed: could not connect",
             provider=PROVIDER,
-            retryable=True,
             code="connection_failed",
         )
     log.warning("unexpected_sdk_error", action=action, error=scrub(repr(exc)))
@@ -78,7 +74,8 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def session_error(error: Any) -> Error:
-    """The session's ``error`` event (``{code, message, type, param}``) as a neutral Error."""
+    """The session's ``error`` event or a failed turn's error (``{code, message, type?,
+    param?}``) as a neutral Error; the provider's own code stays in ``detail``."""
     native = str(getattr(error, "code", None) or getattr(error, "type", None) or "provider_error")
     code = _SESSION_CODES.get(native, native)
     detail = {
@@ -86,10 +83,11 @@ def session_error(error: Any) -> Error:
         for k in ("type", "code", "param")
         if getattr(error, k, None) is not None
     }
+    known = ERROR_CODES.get(code)
     return Error(
         code=code,
         message=scrub(str(getattr(error, "message", "") or "the agent session failed")),
-        retryable=code in _RETRYABLE_CODES,
+        retryable=bool(known and known.retryable),
         provider=PROVIDER,
         detail=detail or None,
     )
@@ -100,6 +98,5 @@ def stream_cut(times: int) -> ProviderError:
     return ProviderError(
         f"the OpenAI Agents event stream dropped {times} times in one turn",
         provider=PROVIDER,
-        retryable=True,
         code="stream_cut",
     )

@@ -108,15 +108,29 @@ class Translator:
     def _turn_ended(self, event: Any) -> list[Event | ToolUse]:
         self.turn_ended = True
         kind = event.type.rsplit(".", 1)[-1]
+        out: list[Event | ToolUse] = []
         if kind == "failed":
-            self.failed = True
-            self.stop_reason = StopReason.ERROR
+            out.extend(self._failed_turn(getattr(event.turn, "error", None)))
         elif kind == "cancelled":
             self.stop_reason = StopReason.CANCELLED
         usage = getattr(event, "usage", None) or getattr(event.turn, "usage", None)
-        if usage is None:
+        if usage is not None:
+            out.extend(self._report(_minus(usage_counts(usage), self.reported)))
+        return out
+
+    def _failed_turn(self, error: Any) -> list[Event | ToolUse]:
+        """A failed turn: the model's own stop (output limit, policy refusal) or an error."""
+        code = getattr(error, "code", None)
+        stop = _MODEL_STOPS.get(str(code))
+        if stop is not None:
+            self.stop_reason = stop
             return []
-        return self._report(_minus(usage_counts(usage), self.reported))
+        self.stop_reason = StopReason.ERROR
+        if self.failed or error is None:  # the session's error event already said why
+            self.failed = True
+            return []
+        self.failed = True
+        return [session_error(error)]
 
     def _snapshot(self, event: Any) -> list[Event | ToolUse]:
         """A session snapshot (requires_action, idle, budget_reached, failed)."""
@@ -230,6 +244,13 @@ def _spend(session: Any) -> dict[str, Any]:
     spend = raw(getattr(session, "spend_control", None) or {})
     return {"spend_control": spend, "session_id": getattr(session, "id", None)}
 
+
+#: A failed turn's error codes that are the model's own stop, not a failure.
+_MODEL_STOPS = {
+    "max_output_tokens": StopReason.MAX_TOKENS,
+    "cyber_policy": StopReason.REFUSAL,
+    "misalignment_policy_violation": StopReason.REFUSAL,
+}
 
 _HANDLERS = {
     "agent.session.turn.created": Translator._turn_created,
