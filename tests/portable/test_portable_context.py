@@ -240,6 +240,7 @@ async def test_an_immediate_tool_result_keeps_the_session_portable(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators.agents.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
     }
