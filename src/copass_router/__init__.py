@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         ToolError,
         UnknownProviderError,
         code_for_status,
+        neutral_code,
     )
     from .events import (
         Error,
@@ -90,7 +91,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from .render import EventPrinter
     from .results import RunResult
-    from .retries import RetryPolicy
+    from .retries import PROVIDER_SDK_RETRIES, RetryPolicy
     from .router import Router
     from .settings import env_flag, env_float, env_int
     from .store import SessionStore, SQLiteStore, TurnStart
@@ -122,6 +123,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "RemoteRouterError",
     "RunRequest",
     "RunResult",
+    "PROVIDER_SDK_RETRIES",
     "RetryPolicy",
     "FailoverPolicy",
     "Fallback",
@@ -236,6 +238,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "chat_messages",
     "transcript_messages",
     "code_for_status",
+    "neutral_code",
 ]
 
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
@@ -270,6 +273,7 @@ _WHERE: dict[str, str] = {
     "PluginLoadError": "errors",
     "ProviderError": "errors",
     "RateLimitError": "errors",
+    "neutral_code": "errors",
     "RouterError": "errors",
     "SessionBusyError": "errors",
     "SessionNotFoundError": "errors",
@@ -325,6 +329,7 @@ _WHERE: dict[str, str] = {
     "EventPrinter": "render",
     "RunResult": "results",
     "RetryPolicy": "retries",
+    "PROVIDER_SDK_RETRIES": "retries",
     "ProviderInfo": "plugins",
     "Router": "router",
     "env_flag": "settings",

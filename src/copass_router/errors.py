@@ -386,6 +386,9 @@ PROVIDER_CODES: Mapping[str, ErrorCode] = {
 }
 
 
+_GENERIC = frozenset({ErrorCode.SERVER_ERROR, ErrorCode.INVALID_REQUEST})
+
+
 def neutral_code(code: str | None, status: int | None = None) -> ErrorCode:
     """The neutral code for what a provider said: ``code`` if it is neutral, else the neutral
     code of the provider's own ``code`` (:data:`PROVIDER_CODES`), else what ``status`` implies
@@ -394,7 +397,8 @@ def neutral_code(code: str | None, status: int | None = None) -> ErrorCode:
         if code in ERROR_CODES:
             return ErrorCode(code)
         known = PROVIDER_CODES.get(code.lower())
-        if known is not None:
+        # A generic provider code ("api_error") says less than the status (503: overloaded).
+        if known is not None and (status is None or known not in _GENERIC):
             return known
         if status is None and code.isdigit() and len(code) == 3:  # a status given as a code
             status = int(code)

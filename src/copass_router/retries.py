@@ -8,6 +8,12 @@ import attrs
 
 from .errors import ProviderError
 
+#: The default of every provider SDK's own retries: none. The core retries a failed model
+#: request (:class:`RetryPolicy`, default 2); an SDK retrying too would multiply the attempts
+#: (three of the SDK's for each of the core's). A plugin's ``*_MAX_RETRIES`` setting turns an
+#: SDK's retries on.
+PROVIDER_SDK_RETRIES = 0
+
 
 @attrs.frozen
 class RetryPolicy:

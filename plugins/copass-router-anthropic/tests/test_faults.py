@@ -94,7 +94,11 @@ async def test_session_error_while_retrying_then_recovering(
     events = await run(anthropic_router, "overloaded but fine")
     (error,) = errors(events)
     assert (error.code, error.retryable) == ("overloaded", True)
-    assert error.detail == {"type": "model_overloaded_error", "retry_status": "retrying"}
+    assert error.detail == {
+        "type": "model_overloaded_error",
+        "retry_status": "retrying",
+        "provider_code": "model_overloaded_error",
+    }
     assert events[-1].stop_reason is StopReason.END_TURN
     assert "echo: overloaded but fine" in "".join(e.text for e in events if isinstance(e, Message))
 

@@ -8,6 +8,7 @@ from copass_router_google.history_block import HEADER, split_history, with_histo
 from copass_router_google.translate import AdkEventTranslator
 
 from copass_router import (
+    ERROR_CODES,
     AssistantItem,
     ChatMessage,
     Error,
@@ -21,6 +22,7 @@ from copass_router import (
     ToolResultItem,
     TranscriptTurn,
     Usage,
+    neutral_code,
 )
 
 FULL = "projects/p-1/locations/europe-west4/reasoningEngines/123"
@@ -161,11 +163,9 @@ def test_translator_error_events_and_unstreamed_text() -> None:
     assert text == [TextDelta(text="whole"), Message(text="whole", provider_data={"google": {}})]
     failed = translator.feed({"error_code": "RESOURCE_EXHAUSTED", "error_message": "quota"})
     assert len(failed) == 1 and isinstance(failed[0], Error)
-    assert (failed[0].code, failed[0].message, failed[0].retryable) == (
-        "rate_limited",
-        "quota",
-        True,
-    )
+    # ADK's own code: the core maps it onto the neutral vocabulary (and the table's retryable).
+    assert (failed[0].code, failed[0].message) == ("RESOURCE_EXHAUSTED", "quota")
+    assert neutral_code(failed[0].code) == "rate_limited" and ERROR_CODES["rate_limited"].retryable
     assert translator.stop_reason is StopReason.ERROR
 
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import anthropic
 
 from copass_router import (
+    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     Binding,
@@ -92,7 +93,7 @@ class AnthropicBackend(AgentBackend):
         self._base_url = env.get("ANTHROPIC_BASE_URL") or None
         # The core retries what is retryable (RetryPolicy); the SDK's own retries are off
         # unless asked for.
-        self._max_retries = env_int(env, "ANTHROPIC_MAX_RETRIES", 0)
+        self._max_retries = env_int(env, "ANTHROPIC_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
         verdict = env.get("COPASS_ANTHROPIC_TOOL_PERMISSION", "allow").strip().lower()
         self._permission = permission_policy or (

@@ -10,8 +10,9 @@ run's stream (``turn.merge`` shows them live).
 Settings (``context.environ``): ``COPASS_ROUTER_GOOGLE_BASE_URL`` (default Google's endpoint),
 ``GOOGLE_CLOUD_PROJECT`` / ``GOOGLE_CLOUD_LOCATION`` for short engine ids, credentials from
 Application Default Credentials (or a static ``COPASS_ROUTER_GOOGLE_ACCESS_TOKEN``),
-``COPASS_ROUTER_GOOGLE_MAX_RETRIES`` (2) and ``COPASS_ROUTER_GOOGLE_RETRY_DELAY`` (1.0 s) for
-429/5xx answers, ``COPASS_ROUTER_GOOGLE_TIMEOUT`` (seconds per request, none by default).
+``COPASS_ROUTER_GOOGLE_MAX_RETRIES`` (0: the core retries) and
+``COPASS_ROUTER_GOOGLE_RETRY_DELAY`` (1.0 s) for 429/5xx answers,
+``COPASS_ROUTER_GOOGLE_TIMEOUT`` (seconds per request, none by default).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 import httpx
 
 from copass_router import (
+    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     Binding,
@@ -133,7 +135,7 @@ class GoogleBackend(AgentBackend):
 
     def _http_options(self) -> dict[str, Any]:
         # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
-        retries = env_int(self.environ, "COPASS_ROUTER_GOOGLE_MAX_RETRIES", 0)
+        retries = env_int(self.environ, "COPASS_ROUTER_GOOGLE_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         delay = env_float(self.environ, "COPASS_ROUTER_GOOGLE_RETRY_DELAY", 1.0)
         options: dict[str, Any] = {
             # Only a refused request is retried (for a stream: before any event was sent).

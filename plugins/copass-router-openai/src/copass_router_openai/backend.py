@@ -16,6 +16,7 @@ import attrs
 import openai
 
 from copass_router import (
+    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     ChatMessage,
@@ -98,7 +99,9 @@ class ChatCompletionsBackend(AgentBackend):
         self.provider = context.provider
         self.environ = context.environ
         # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
-        self.max_retries = env_int(context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES", 0)
+        self.max_retries = env_int(
+            context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES", PROVIDER_SDK_RETRIES
+        )
         self._clients: dict[Endpoint, openai.AsyncOpenAI] = {}
 
     # -- what subclasses decide ----------------------------------------------------------------
