@@ -8,7 +8,8 @@ Router tools are the agent's client-side function tools, answered by the router.
 
 Settings come from the router's environment: ``OPENAI_API_KEY`` (required),
 ``COPASS_ROUTER_OPENAI_AGENTS_BASE_URL`` (else ``OPENAI_BASE_URL``; e.g. the emulator),
-``COPASS_OPENAI_AGENTS_MAX_RETRIES`` (SDK retries, default 0: the core retries),
+``COPASS_ROUTER_OPENAI_MAX_RETRIES`` (SDK retries, default ``PROVIDER_SDK_RETRIES``: the core
+retries),
 ``COPASS_OPENAI_AGENTS_CREATE_LIMIT`` / ``_CREATE_PERIOD`` (agent creates, default 60 per 60 s),
 ``COPASS_OPENAI_AGENTS_DELETE_AFTER`` (seconds an unused agent is kept, default 30 days; 0:
 forever) and what only the operator may enable: ``COPASS_OPENAI_AGENTS_BUILTIN_TOOLS`` (a
@@ -28,6 +29,7 @@ from typing import Any
 import openai
 
 from copass_router import (
+    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     Binding,
@@ -71,7 +73,7 @@ class OpenAIAgentsBackend(AgentBackend):
         self._base_url = (
             env.get("COPASS_ROUTER_OPENAI_AGENTS_BASE_URL") or env.get("OPENAI_BASE_URL") or None
         )
-        self._max_retries = env_int(env, "COPASS_OPENAI_AGENTS_MAX_RETRIES", 0)
+        self._max_retries = env_int(env, "COPASS_ROUTER_OPENAI_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
         self.builtin_tools = _builtin_tools(
             settings.get("builtin_tools", env.get("COPASS_OPENAI_AGENTS_BUILTIN_TOOLS", ""))

@@ -16,8 +16,6 @@ import asyncio
 import itertools
 import json
 import os
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +27,7 @@ from starlette.routing import Route
 
 from copass_router.testing import EmulatorKit, Faults, LoopbackServer, serve_emulator
 
+from .agents_emulator_agents import AgentRegistry, RateLimited
 from .agents_emulator_session import AGENT_FIELDS, EmulatedSession
 from .emulator_wire import WireError
 
@@ -52,16 +51,13 @@ class AgentsEmulator:
         publish_usage: bool = True,
     ) -> None:
         self.api_key = api_key
-        self.create_limit = create_limit
-        self.create_period = create_period
         self.publish_usage = publish_usage
-        self.agents: dict[str, dict[str, Any]] = {}
-        self.sessions: dict[str, EmulatedSession] = {}
-        #: Creates that succeeded, by kind (``agent``, ``session``).
-        self.creates: dict[str, int] = {"agent": 0, "session": 0}
-        self.rate_limited = 0
-        self._create_times: deque[float] = deque()
         self._counter = itertools.count(1)
+        self.registry = AgentRegistry(self.ids, create_limit, create_period)
+        #: The saved agents, by id.
+        self.agents = self.registry.agents
+        self.sessions: dict[str, EmulatedSession] = {}
+        self.sessions_created = 0
         self.faults = Faults()
         self.kit = EmulatorKit(self._render_fault, faults=self.faults)
         self.requests = self.kit.requests
@@ -83,6 +79,16 @@ class AgentsEmulator:
             ],
             middleware=[self.kit.middleware()],
         )
+
+    @property
+    def creates(self) -> dict[str, int]:
+        """Creates that succeeded, by kind (``agent``, ``session``)."""
+        return {"agent": self.registry.created, "session": self.sessions_created}
+
+    @property
+    def rate_limited(self) -> int:
+        """Agent creates refused with 429."""
+        return self.registry.rate_limited
 
     def ids(self, prefix: str) -> str:
         return f"{prefix}_emu{next(self._counter):06d}"
@@ -143,89 +149,37 @@ class AgentsEmulator:
 
     # --- agents --------------------------------------------------------------------------------
 
-    def _take_create(self) -> float | None:
-        """Count a create against the limit, or the seconds until one is allowed."""
-        now = time.monotonic()
-        while self._create_times and now - self._create_times[0] >= self.create_period:
-            self._create_times.popleft()
-        if len(self._create_times) >= self.create_limit:
-            return self.create_period - (now - self._create_times[0])
-        self._create_times.append(now)
-        return None
-
     async def _create_agent(self, request: Request) -> Response:
         try:
             if (denied := self._check(request)) is not None:
                 return denied
-            body = await self._body(request)
-            if not body.get("model"):
-                raise WireError("Missing required parameter: 'model'.", param="model")
-            for tool in body.get("tools") or []:
-                if tool.get("type") == "function" and not tool.get("name"):
-                    raise WireError("A function tool needs a name.", param="tools")
+            return self._json(self.registry.create(await self._body(request)))
+        except RateLimited as limited:
+            return self._error(limited, {"retry-after": f"{limited.wait:.3f}"})
         except WireError as error:
             return self._error(error)
-        wait = self._take_create()
-        if wait is not None:
-            self.rate_limited += 1
-            return self._error(
-                WireError(
-                    "Rate limit reached for agent creates.",
-                    status=429,
-                    type="rate_limit_error",
-                    code="rate_limit_exceeded",
-                ),
-                {"retry-after": f"{max(wait, 0.01):.3f}"},
-            )
-        agent = {
-            "id": self.ids("agent"),
-            "object": "agent",
-            "created_at": int(time.time()),
-            "updated_at": int(time.time()),
-            "name": body.get("name"),
-            "model": body["model"],
-            "instructions": body.get("instructions"),
-            "tools": body.get("tools") or [],
-            "metadata": body.get("metadata") or {},
-            "multi_agent": {},
-            "reasoning": {},
-            "service_tier": "auto",
-            "text": {},
-        }
-        self.agents[agent["id"]] = agent
-        self.creates["agent"] += 1
-        return self._json(agent)
 
     async def _list_agents(self, request: Request) -> Response:
         if (denied := self._check(request)) is not None:
             return denied
-        ids = sorted(self.agents)
         after = request.query_params.get("after")
-        if after:
-            ids = [i for i in ids if i > after]
-        limit = int(request.query_params.get("limit") or 20)
-        page = [self.agents[i] for i in ids[:limit]]
-        return self._json({"object": "list", "data": page, "has_more": len(ids) > limit})
+        return self._json(self.registry.page(after, int(request.query_params.get("limit") or 20)))
 
     async def _get_agent(self, request: Request) -> Response:
-        if (denied := self._check(request)) is not None:
-            return denied
-        agent = self.agents.get(request.path_params["aid"])
-        if agent is None:
-            return self._error(
-                WireError("No agent found with that id.", status=404, code="not_found")
-            )
-        return self._json(agent)
+        try:
+            if (denied := self._check(request)) is not None:
+                return denied
+            return self._json(self.registry.get(request.path_params["aid"]))
+        except WireError as error:
+            return self._error(error)
 
     async def _delete_agent(self, request: Request) -> Response:
-        if (denied := self._check(request)) is not None:
-            return denied
-        aid = request.path_params["aid"]
-        if self.agents.pop(aid, None) is None:
-            return self._error(
-                WireError("No agent found with that id.", status=404, code="not_found")
-            )
-        return self._json({"id": aid, "object": "agent.deleted", "deleted": True})
+        try:
+            if (denied := self._check(request)) is not None:
+                return denied
+            return self._json(self.registry.delete(request.path_params["aid"]))
+        except WireError as error:
+            return self._error(error)
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -251,7 +205,7 @@ class AgentsEmulator:
         except WireError as error:
             return self._error(error)
         self.sessions[session.id] = session
-        self.creates["session"] += 1
+        self.sessions_created += 1
         if not body.get("stream"):
             if messages:
                 session.start(messages)
@@ -265,9 +219,7 @@ class AgentsEmulator:
     def _agent_config(self, body: Mapping[str, Any]) -> dict[str, Any]:
         config: dict[str, Any] = {}
         if body.get("agent_id"):
-            saved = self.agents.get(str(body["agent_id"]))
-            if saved is None:
-                raise WireError("No agent found with that id.", status=404, code="not_found")
+            saved = self.registry.get(str(body["agent_id"]))
             config = {k: saved.get(k) for k in (*AGENT_FIELDS, "id", "name")}
         override = body.get("agent") or {}
         config.update({k: override[k] for k in AGENT_FIELDS if k in override})

@@ -16,18 +16,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
+
+from .agents_emulator_model import conversation
 
 #: Agent fields a session keeps (from the saved agent, overridden by ``agent`` on create or
 #: update).
 AGENT_FIELDS = ("model", "instructions", "tools")
-#: Scripted error codes -> the session ``error`` event's code and type.
 #: Scripted stops the API reports as a failed turn's error: (code, message).
 _TURN_ERRORS = {
     StopReason.MAX_TOKENS: ("max_output_tokens", "The response reached max_output_tokens."),
     StopReason.REFUSAL: ("misalignment_policy_violation", "The request was refused by policy."),
 }
+#: Scripted error codes -> the session ``error`` event's code and type.
 _ERRORS = {
     "rate_limited": ("rate_limit_exceeded", "rate_limit_error"),
     "overloaded": ("server_overloaded", "server_error"),
@@ -219,7 +221,8 @@ class EmulatedSession:
         self._session_event("in_progress")
         try:
             while True:
-                reply = scripted_reply(self.conversation(), model=str(self.agent.get("model")))
+                messages = conversation(self.items, self.agent.get("instructions"))
+                reply = scripted_reply(messages, model=str(self.agent.get("model")))
                 used[0] += reply.input_tokens
                 used[1] += reply.output_tokens
                 self.tokens[0] += reply.input_tokens
@@ -365,45 +368,3 @@ class EmulatedSession:
                 **where,
             }
         )
-
-    # --- what the model sees -------------------------------------------------------------------
-
-    def conversation(self) -> list[ChatMessage]:
-        """The session's items as neutral chat messages (reasoning stays out)."""
-        instructions = self.agent.get("instructions")
-        messages = [ChatMessage(role="system", text=str(instructions))] if instructions else []
-        names: dict[str, str] = {}
-        for item in self.items:
-            kind = item["type"]
-            if kind == "message":
-                parts = item.get("content") or []
-                text = "\n".join(str(p.get("text", "")) for p in parts if "text" in p)
-                messages.append(ChatMessage(role=item["role"], text=text))
-            elif kind == "function_call":
-                names[item["call_id"]] = item["name"]
-                args = json.loads(item["arguments"] or "{}")
-                call = ToolCallRequest(item["call_id"], item["name"], args)
-                messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
-            elif kind.endswith("_call") and kind != "function_call":
-                tool = kind.removesuffix("_call")
-                args = dict(item.get("action") or {})
-                args.pop("type", None)
-                call = ToolCallRequest(item["id"], tool, args)
-                messages.append(ChatMessage(role="assistant", tool_calls=(call,)))
-                result = f"3 results for {args.get('query', '')}"
-                messages.append(
-                    ChatMessage(role="tool", text=result, call_id=item["id"], name=tool)
-                )
-            elif kind == "function_call_output":
-                failed = item["status"] == "failed"
-                text = str(item.get("error") if failed else item.get("output") or "")
-                messages.append(
-                    ChatMessage(
-                        role="tool",
-                        text=text,
-                        call_id=item["call_id"],
-                        name=names.get(item["call_id"], ""),
-                        is_error=failed,
-                    )
-                )
-        return messages
