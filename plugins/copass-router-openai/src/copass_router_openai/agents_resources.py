@@ -123,18 +123,30 @@ class AgentCache:
     def __init__(self, client: Callable[[], openai.AsyncOpenAI], store: ProviderResources):
         self._client = client
         self.store = store
+        self._no_retries: tuple[openai.AsyncOpenAI, openai.AsyncOpenAI] | None = None
+
+    def _creator(self) -> openai.AsyncOpenAI:
+        """The client without SDK retries (the pacer retries), made before a create's slot
+        under the pacer comes, so nothing but the request runs in it."""
+        base = self._client()
+        if self._no_retries is None or self._no_retries[0] is not base:
+            self._no_retries = (base, base.with_options(max_retries=0))
+        return self._no_retries[1]
 
     async def ensure(self, spec: AgentSpec) -> str:
         """The id of the agent of ``spec``, created if no run made it before."""
-        record = await self.store.resolve("agent", spec.fingerprint, lambda: self._create(spec))
+        client = self._creator()
+        record = await self.store.resolve(
+            "agent", spec.fingerprint, lambda: self._create(client, spec)
+        )
         return str(record["id"])
 
     async def forget_if_gone(self, spec: AgentSpec, agent_id: str) -> bool:
         """After a 404: whether the cached agent is gone (then forgotten, made anew next)."""
         return await self.store.forget_if_gone("agent", spec.fingerprint, agent_id)
 
-    async def _create(self, spec: AgentSpec) -> dict[str, Any]:
-        client = self._client().with_options(max_retries=0)
+    @staticmethod
+    async def _create(client: openai.AsyncOpenAI, spec: AgentSpec) -> dict[str, Any]:
         agent = await client.beta.agents.create(**spec.create_body())
         return {"id": agent.id}
 
