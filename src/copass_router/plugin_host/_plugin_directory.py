@@ -43,8 +43,9 @@ DIRECTORY: tuple[PluginEntry, ...] = (
     PluginEntry(
         "openai",
         "copass-router-openai",
-        "OpenAI Chat Completions and OpenAI-compatible runtimes (Ollama, vLLM, llama.cpp)",
-        ("openai", "openai-compatible"),
+        "OpenAI Chat Completions, OpenAI-compatible runtimes (Ollama, vLLM, llama.cpp) and the "
+        "OpenAI Agents API's managed agents",
+        ("openai", "openai-agents", "openai-compatible"),
     ),
     PluginEntry(
         "otel",

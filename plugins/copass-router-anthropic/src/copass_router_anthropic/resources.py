@@ -129,13 +129,27 @@ class ResourceManager:
     def __init__(self, client: Callable[[], anthropic.AsyncAnthropic], store: ProviderResources):
         self._client = client
         self.store = store
+        self._no_retries: tuple[anthropic.AsyncAnthropic, anthropic.AsyncAnthropic] | None = None
+
+    def _creator(self) -> anthropic.AsyncAnthropic:
+        """The client without SDK retries (the pacer retries), made before a create's turn
+        under the pacer comes, so nothing but the request runs in its slot."""
+        base = self._client()
+        if self._no_retries is None or self._no_retries[0] is not base:
+            self._no_retries = (base, base.with_options(max_retries=0))
+        return self._no_retries[1]
 
     async def ensure(self, agent: AgentSpec, environment: EnvironmentSpec) -> Resources:
         """The resources for these specs, created if no run made them before."""
+        client = self._creator()
         agent_rec, env_rec = await asyncio.gather(
-            self.store.resolve("agent", agent.fingerprint, lambda: self._create_agent(agent)),
             self.store.resolve(
-                "environment", environment.fingerprint, lambda: self._create_env(environment)
+                "agent", agent.fingerprint, lambda: self._create_agent(client, agent)
+            ),
+            self.store.resolve(
+                "environment",
+                environment.fingerprint,
+                lambda: self._create_env(client, environment),
             ),
         )
         return Resources(
@@ -160,12 +174,14 @@ class ResourceManager:
             return None
         return await self.ensure(agent, environment)
 
-    async def _create_agent(self, spec: AgentSpec) -> dict[str, Any]:
-        client = self._client().with_options(max_retries=0)
+    @staticmethod
+    async def _create_agent(client: anthropic.AsyncAnthropic, spec: AgentSpec) -> dict[str, Any]:
         agent = await client.beta.agents.create(**spec.create_body())
         return {"id": agent.id, "version": agent.version}
 
-    async def _create_env(self, spec: EnvironmentSpec) -> dict[str, Any]:
-        client = self._client().with_options(max_retries=0)
+    @staticmethod
+    async def _create_env(
+        client: anthropic.AsyncAnthropic, spec: EnvironmentSpec
+    ) -> dict[str, Any]:
         env = await client.beta.environments.create(**spec.create_body())
         return {"id": env.id}
