@@ -6,11 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from ..backend import AgentBackend, BackendContext, Turn
-from ..chat_loop import ModelStep, run_chat_loop
-from ..events import Error, Event, Message, TextDelta, ThinkingDelta, ThinkingMessage, Usage
-from ..testing.scripted_model import scripted_reply
-from ..types import ChatMessage
+from copass_router._events import (
+    Error,
+    Event,
+    Message,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingMessage,
+    Usage,
+)
+from copass_router._types import ChatMessage
+from copass_router.builtin._scripted_model import scripted_reply
+from copass_router.provider_kit._backend import AgentBackend, BackendContext, Turn
+from copass_router.provider_kit._chat_loop import ModelStep, run_chat_loop
 
 YIELD_EVERY = 32
 
@@ -19,6 +27,7 @@ class EchoBackend(AgentBackend):
     """The scripted model behind the stateless chat loop."""
 
     default_model = "echo-1"
+    models = ("echo-1",)
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         return run_chat_loop(turn, lambda messages: self._step(messages, turn.model))

@@ -38,6 +38,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    normalise_schema,
     scrub,
 )
 
@@ -69,6 +70,13 @@ class GoogleBackend(AgentBackend):
     accepts: ClassVar[frozenset[str]] = frozenset({"reasoning_engine_id", "location"})
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
     default_model: ClassVar[str | None] = "gemini-3.1-pro"
+    models: ClassVar[tuple[str, ...]] = (
+        "gemini-3.1-pro",
+        "gemini-3.1-flash",
+        "gemini-3.1-flash-lite",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+    )
     keeps_native_session: ClassVar[bool] = True
 
     def __init__(self, context: BackendContext, *, credentials: Any = None) -> None:
@@ -289,7 +297,12 @@ class GoogleBackend(AgentBackend):
             SYSTEM_STATE_KEY: turn.request.system,
             MODEL_STATE_KEY: turn.request.model,
             TOOLS_STATE_KEY: [
-                {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    # The deployed agent's Gemini model reads these: Gemini's schema subset.
+                    "parameters": normalise_schema(t.parameters, "gemini"),
+                }
                 for t in turn.tools
             ],
         }
