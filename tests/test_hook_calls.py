@@ -168,4 +168,4 @@ async def test_implementations_get_the_arguments_they_name_in_any_order(
     assert [e.output for e in events if isinstance(e, ToolResult)] == ["the account is gone"]
     dispatch = [entry for entry in seen if entry[0] != "middleware"]
     assert dispatch == [("context-only", "u"), ("reordered", ("u", "t"))]
-    assert {entry for entry in seen if entry[0] == "middleware"} == {("middleware", "ToolContext")}
+    assert {entry for entry in seen if entry[0] == "middleware"} == {("middleware", "RunContext")}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         StoreRegistrar,
         ToolRegistrar,
     )
-    from copass_router.tools._tools import ToolContext, ToolOutput
+    from copass_router.tools._tools import RunContext, ToolContext, ToolOutput
 
 hookspec = pluggy.HookspecMarker("copass_router")
 hookimpl = pluggy.HookimplMarker("copass_router")
@@ -198,7 +198,7 @@ def copass_router_dispatch_tool(
 
 @hookspec
 def copass_router_process_event(
-    event: Event, context: ToolContext
+    event: Event, context: RunContext
 ) -> Event | Awaitable[Event | None] | None:
     """Look at, change or drop an event before the consumer sees it.
 
@@ -210,5 +210,5 @@ def copass_router_process_event(
     :func:`event_types` is called only for the events it names (and the run's bookends).
 
     :param event: the event, already stamped with ``run_id`` and ``seq``.
-    :param context: the run's :class:`~copass_router.ToolContext` (run, session, end user).
+    :param context: the run's :class:`~copass_router.RunContext` (run, session, end user).
     """
