@@ -181,8 +181,8 @@ def copass_router_dispatch_tool(
     Stops at the first non-None result: return a :class:`~copass_router.ToolOutput` (a plain
     JSON value counts as a successful output) to answer the call, or None to let the next
     implementation, and finally the registered tool, handle it. Implementations are asked in
-    pluggy's order: the last registered first, ``tryfirst``/``trylast`` honoured. An
-    implementation may be async: the router awaits it before asking the next, so an async
+    plugin registration order, like every hook's (``tryfirst``/``trylast`` move one to either
+    end). An implementation may be async: the router awaits it before asking the next, so an async
     pass-through never hides a policy gate registered before it.
     Raising turns into an error result the model sees.
 
