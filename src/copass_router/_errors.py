@@ -389,6 +389,9 @@ PROVIDER_CODES: Mapping[str, ErrorCode] = {
     "internal": ErrorCode.SERVER_ERROR,
     "retries_exhausted": ErrorCode.SERVER_ERROR,
     "timeout_error": ErrorCode.TIMEOUT,
+    "request_timeout": ErrorCode.TIMEOUT,
+    "resource_not_found": ErrorCode.NOT_FOUND,
+    "session_budget_exceeded": ErrorCode.BUDGET_EXCEEDED,
     "deadline_exceeded": ErrorCode.TIMEOUT,
 }
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from copass_router._errors import ERROR_CODES
 from copass_router._events import (
+    ApprovalRequested,
     Error,
     Event,
     Failover,
@@ -65,6 +66,7 @@ class StreamChecker:
         self.finished: RunFinished | None = None
         self._calls: dict[str, ToolCall] = {}
         self._answered: dict[str, ToolResult] = {}
+        self._approvals: dict[str, ApprovalRequested] = {}
         #: The Usage that closed the current model request (None: the request is open).
         self._closed_by: Usage | None = None
         self._request_output: Event | None = None
@@ -98,6 +100,8 @@ class StreamChecker:
             self._tool_call(event)
         elif isinstance(event, ToolResult):
             self._tool_result(event)
+        elif isinstance(event, ApprovalRequested):
+            self._approval(event)
         elif isinstance(event, Usage):
             self._usage_event(event)
         elif isinstance(event, Retry | Failover):
@@ -139,6 +143,21 @@ class StreamChecker:
         if self._closed_by is None:
             self._request_output = event
             self._after_result = False
+
+    def _approval(self, event: ApprovalRequested) -> None:
+        call = self._calls.get(event.call_id)
+        if call is None:
+            self._fail("an approval_requested comes after the tool_call with its call_id", event)
+        elif event.call_id in self._answered:
+            self._fail(
+                "an approval_requested comes before its call's tool_result",
+                event,
+                self._answered[event.call_id],
+            )
+        earlier = self._approvals.get(event.call_id)
+        if earlier is not None:
+            self._fail("one approval_requested per tool_call", event, earlier)
+        self._approvals[event.call_id] = event
 
     def _tool_result(self, event: ToolResult) -> None:
         call = self._calls.get(event.call_id)

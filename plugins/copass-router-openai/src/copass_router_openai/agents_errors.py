@@ -7,23 +7,14 @@ from typing import Any
 
 import openai
 
-from copass_router import ERROR_CODES, Error, ProviderError, get_logger, scrub
+from copass_router import Error, ProviderError, get_logger, scrub
 
 PROVIDER = "openai-agents"
 log = get_logger("copass_router_openai.agents_errors")
 
-#: The session ``error`` event's and a failed turn's codes the core's table does not know ->
-#: neutral codes (the rest the core maps itself).
-_SESSION_CODES = {
-    "server_error": "server_error",
-    "internal_error": "server_error",
-    "request_timeout": "timeout",
-    "resource_not_found": "not_found",
-    "authentication_error": "authentication_failed",
-    "invalid_request": "invalid_request",
-    "session_budget_exceeded": "budget_exceeded",
-    "connection_failed": "connection_failed",
-}
+#: The API's ``internal_error`` is the service's failure, not a bug in the router (the neutral
+#: ``internal_error``): named as the provider's own. The core maps every other code.
+_SERVICE_FAILURE = "internal_error"
 
 
 def api_error(exc: openai.APIError, action: str) -> ProviderError:
@@ -77,17 +68,15 @@ def session_error(error: Any) -> Error:
     """The session's ``error`` event or a failed turn's error (``{code, message, type?,
     param?}``) as a neutral Error; the provider's own code stays in ``detail``."""
     native = str(getattr(error, "code", None) or getattr(error, "type", None) or "provider_error")
-    code = _SESSION_CODES.get(native, native)
+    code = "api_error" if native == _SERVICE_FAILURE else native
     detail = {
         k: getattr(error, k, None)
         for k in ("type", "code", "param")
         if getattr(error, k, None) is not None
     }
-    known = ERROR_CODES.get(code)
     return Error(
         code=code,
         message=scrub(str(getattr(error, "message", "") or "the agent session failed")),
-        retryable=bool(known and known.retryable),
         provider=PROVIDER,
         detail=detail or None,
     )
