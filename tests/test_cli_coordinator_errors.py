@@ -1,0 +1,36 @@
+"""A coordinator URL the CLI cannot use: one line naming it (password masked) and the cause."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from copass_router.cli._main import main
+
+
+def _cli_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code = main(list(argv), out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("redis://:hunter2secret@127.0.0.1:6379/99", "DB index is out of range"),
+        ("redis://:hunter2secret@127.0.0.1:6379/0?pool_size=abc", "pool_size"),
+    ],
+)
+def test_a_coordinator_url_redis_refuses_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, cause: str
+) -> None:
+    monkeypatch.setenv("COPASS_ROUTER_COORDINATOR", url)
+    err = _cli_error(capsys, "run", "hi")
+    assert cause in err
+    assert "redis://:***@127.0.0.1:6379" in err
+    assert "hunter2secret" not in err
+    assert "retry" not in err  # nothing a retry would fix
