@@ -1,8 +1,9 @@
-"""A coordinator URL the CLI cannot use: one line naming it (password masked) and the cause."""
+"""Settings the CLI cannot use (a coordinator URL, a port): one line naming them and the cause."""
 
 from __future__ import annotations
 
 import io
+import socket
 
 import pytest
 
@@ -34,3 +35,13 @@ def test_a_coordinator_url_redis_refuses_is_one_line_naming_it(
     assert "redis://:***@127.0.0.1:6379" in err
     assert "hunter2secret" not in err
     assert "retry" not in err  # nothing a retry would fix
+
+
+def test_emulate_on_a_taken_port_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = _cli_error(capsys, "emulate", "openai", "--host", "127.0.0.1", "--port", str(port))
+    assert f"127.0.0.1:{port}" in err
+    assert "--port" in err
