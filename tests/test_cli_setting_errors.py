@@ -45,3 +45,41 @@ def test_emulate_on_a_taken_port_is_one_line_naming_it(capsys: pytest.CaptureFix
         err = _cli_error(capsys, "emulate", "openai", "--host", "127.0.0.1", "--port", str(port))
     assert f"127.0.0.1:{port}" in err
     assert "--port" in err
+
+
+@pytest.mark.parametrize(
+    ("url", "cause", "advice"),
+    [
+        (
+            "postgresql://postgres:hunter2secret@127.0.0.1:5432/copass_no_such_db",
+            'database "copass_no_such_db" does not exist',
+            "create it",
+        ),
+        (
+            "postgresql://postgres:hunter2secret@127.0.0.1:5432/test?pool_size=abc",
+            "pool_size",
+            "fix",
+        ),
+    ],
+)
+def test_a_store_url_that_cannot_open_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    cause: str,
+    advice: str,
+) -> None:
+    monkeypatch.setenv("COPASS_ROUTER_STORE", url)
+    err = _cli_error(capsys, "sessions", "list")
+    assert cause in err and advice in err
+    assert "postgresql://postgres:***@127.0.0.1" in err
+    assert "hunter2secret" not in err
+
+
+def test_a_store_that_does_not_answer_is_one_line_saying_to_retry(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COPASS_ROUTER_STORE", "postgresql://postgres:hunter2secret@127.0.0.1:1/x")
+    err = _cli_error(capsys, "sessions", "list")
+    assert "failed to answer" in err and "retry" in err
+    assert "hunter2secret" not in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
 from copass_router._errors import ConfigurationError, RouterError
 from copass_router._logs import get_logger, scrub
@@ -87,3 +88,14 @@ def _redis_connection_error(exc: BaseException) -> bool:
     import redis.exceptions as rex
 
     return isinstance(exc, rex.ConnectionError | rex.TimeoutError | rex.BusyLoadingError)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from copass_router._errors import ConfigurationError, DispatchAuthError
 from copass_router._logs import get_logger, scrub
-from copass_router._outages import CoordinatorUnavailableError, coordinator_call
+from copass_router._outages import CoordinatorUnavailableError, coordinator_call, masked_url
 from copass_router.coordination._base import Coordinator, ForwardHandler
 from copass_router.coordination._keys import KeyWrap, SigningKeys
 
@@ -265,17 +265,6 @@ class RedisCoordinator(Coordinator):
         self._listener = None
         await self._redis.aclose()
         await self._blocking.aclose()
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def _check_settings(url: str, shown: str) -> None:
