@@ -69,7 +69,7 @@ def run() -> list[Figure]:
     ]
     figures += [
         _ratio(samples, "import copass_router", "import asyncio", 1.5),
-        _ratio(samples, "from copass_router import Router", "import asyncio", None),
+        _ratio(samples, "from copass_router import Router", "import asyncio", 1.5),
         _ratio(samples, "copass-router --help", "python -c pass", 5),
         _ratio(samples, "copass-router providers", "python -c pass", 5),
     ]

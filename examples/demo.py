@@ -69,8 +69,8 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
     the google emulator (the demo agent is deployed on it once the router is up)."""
     from copass_router_anthropic.emulator import running_emulator as anthropic
     from copass_router_google.emulator import running_emulator as google
-    from copass_router_openai.agents_emulator import running_emulator as agents
     from copass_router_openai.emulator import running_emulator as openai
+    from copass_router_openai.emulator.agents import running_emulator as agents
 
     key = "sk-ant-demo-offline-key"
     with (

@@ -153,7 +153,7 @@ def test_no_colour_in_a_pipe_and_reasoning_on_its_own_line() -> None:
 
 
 def test_colour_only_for_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
-    from copass_router.cli import _color
+    from copass_router.cli._main import _color
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -171,7 +171,7 @@ def test_colour_only_for_a_terminal_without_no_color(monkeypatch: pytest.MonkeyP
 
 
 def test_emulators_answer_to_their_provider_names(capsys: pytest.CaptureFixture[str]) -> None:
-    from copass_router.cli import _emulator
+    from copass_router.cli._main import _emulator
     from copass_router.plugin_host._plugins import PluginHost
 
     host = PluginHost(environ={})

@@ -1,15 +1,20 @@
-"""How the router calls the hooks that may be async: every implementation gets its turn."""
+"""How the router calls hooks: in one order, every implementation getting its turn."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 
 from copass_router import (
+    BackendRegistrar,
     Event,
     Router,
+    RunContext,
     TextDelta,
     ToolCallRequest,
     ToolContext,
@@ -18,6 +23,9 @@ from copass_router import (
     hookimpl,
     tool,
 )
+from copass_router.plugin_host import _hookspecs as hookspecs
+from copass_router.plugin_host._hook_calls import HOOK_CALLS
+from copass_router.plugin_host._plugins import HOOKS
 
 
 def _forbidden() -> str:
@@ -43,21 +51,21 @@ async def test_an_async_pass_through_does_not_skip_a_sync_policy_gate(
                 return ToolOutput("not allowed", is_error=True)
             return None
 
-    class AsyncPassThrough:  # registered after the gate: pluggy calls it first
+    class AsyncPassThrough:  # registered before the gate: asked first
         @hookimpl
         async def copass_router_dispatch_tool(self, call: ToolCallRequest) -> None:
             await asyncio.sleep(0)
             passed_through.append(call.name)
 
     protected = tool(_forbidden, name="delete_account")
-    router = make_router(plugins=[PolicyGate(), AsyncPassThrough()], tools=[protected])
+    router = make_router(plugins=[AsyncPassThrough(), PolicyGate()], tools=[protected])
     results = await _results(router, "/tool delete_account {}")
     assert passed_through == ["delete_account"]
     assert gate_calls == ["delete_account"], "the policy gate never ran"
     assert results[0].is_error and results[0].output == "not allowed"
 
 
-async def test_dispatch_asks_implementations_in_the_order_pluggy_would(
+async def test_dispatch_asks_implementations_in_registration_order(
     make_router: Callable[..., Router],
 ) -> None:
     asked: list[str] = []
@@ -85,16 +93,33 @@ async def test_dispatch_asks_implementations_in_the_order_pluggy_would(
     router = make_router(plugins=plugins, tools=[tool(_forbidden, name="t")])
     results = await _results(router, "/tool t {}")
     assert results[0].output == "the account is gone", "all passed: the tool itself ran"
-    by_router, asked[:] = list(asked), []
+    assert asked == ["first", "a", "async", "b", "last"]
 
-    # pluggy's own call, with the async implementation's coroutine closed unawaited
-    context = ToolContext(run_id="r", session_id="s", end_user_id="u", provider="echo")
-    router.plugins.pm.unregister(plugins[2])
-    router.plugins.pm.hook.copass_router_dispatch_tool(
-        call=ToolCallRequest(call_id="c", name="t", arguments={}), context=context
-    )
-    assert by_router == ["first", "b", "async", "a", "last"]
-    assert [label for label in by_router if label != "async"] == asked
+
+async def test_every_hook_has_one_row_in_the_call_table_and_the_docs() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "plugin-hooks.md").read_text()
+    rows = dict(re.findall(r"^\| `(copass_router_\w+)` \| ([^|]+) \|", doc, re.MULTILINE))
+    assert set(HOOK_CALLS) == set(HOOKS) == set(rows)
+    for hook, how in HOOK_CALLS.items():
+        spec = inspect.signature(getattr(hookspecs, hook)).parameters
+        assert how.arguments == tuple(spec), hook
+        assert rows[hook].strip() == ", ".join(f"`{a}`" for a in how.arguments), hook
+
+
+async def test_registration_hooks_run_in_registration_order(
+    make_router: Callable[..., Router],
+) -> None:
+    def provider_of(label: str, **opts: bool) -> object:
+        class Plugin:
+            @hookimpl(**opts)
+            def copass_router_register_backends(self, register: BackendRegistrar) -> None:
+                register("shared", lambda **_: None, description=label)
+
+        return Plugin()
+
+    plugins = [provider_of("a"), provider_of("first", tryfirst=True), provider_of("b")]
+    infos = make_router(plugins=plugins).plugins.provider_infos()
+    assert [i.description for i in infos if i.name == "shared"] == ["first"], "first kept"
 
 
 async def test_an_async_answer_ends_the_chain(make_router: Callable[..., Router]) -> None:
@@ -111,7 +136,7 @@ async def test_an_async_answer_ends_the_chain(make_router: Callable[..., Router]
             await asyncio.sleep(0)
             return ToolOutput({"answered": call.name})
 
-    router = make_router(plugins=[Later(), AsyncAnswer()], tools=[tool(_forbidden, name="t")])
+    router = make_router(plugins=[AsyncAnswer(), Later()], tools=[tool(_forbidden, name="t")])
     results = await _results(router, "/tool t {}")
     assert results[0].output == '{"answered": "t"}' and not results[0].is_error
     assert later == []
@@ -123,10 +148,8 @@ async def test_middleware_runs_in_registration_order_with_tryfirst_first(
     def tagger(tag: str, **opts: bool) -> object:
         class Plugin:
             @hookimpl(**opts)
-            async def copass_router_process_event(
-                self, event: Event, context: ToolContext
-            ) -> Event:
-                assert isinstance(context, ToolContext) and context.provider == "echo"
+            async def copass_router_process_event(self, event: Event, context: RunContext) -> Event:
+                assert isinstance(context, RunContext) and context.provider == "echo"
                 await asyncio.sleep(0)
                 if isinstance(event, TextDelta):
                     return attrs.evolve(event, text=event.text + tag)
@@ -167,5 +190,5 @@ async def test_implementations_get_the_arguments_they_name_in_any_order(
     events = [e async for e in router.run(provider="echo", message="/tool t {}", end_user_id="u")]
     assert [e.output for e in events if isinstance(e, ToolResult)] == ["the account is gone"]
     dispatch = [entry for entry in seen if entry[0] != "middleware"]
-    assert dispatch == [("context-only", "u"), ("reordered", ("u", "t"))]
-    assert {entry for entry in seen if entry[0] == "middleware"} == {("middleware", "ToolContext")}
+    assert dispatch == [("reordered", ("u", "t")), ("context-only", "u")]
+    assert {entry for entry in seen if entry[0] == "middleware"} == {("middleware", "RunContext")}

@@ -68,3 +68,18 @@ def test_listing_providers_loads_no_event_or_value_classes() -> None:
     loaded = result.stdout.rsplit("LOADED", 1)[1].strip()
     assert "otel" in result.stdout or "echo" in result.stdout  # the listing ran
     assert loaded == ""
+
+
+def test_a_router_without_mcp_servers_never_loads_the_mcp_catalog() -> None:
+    code = (
+        "import sys\n"
+        "import copass_router as c\n"
+        "c.Router(store=':memory:').providers()\n"
+        "first = 'copass_router.integrations.catalog' in sys.modules\n"
+        "c.Router(store=':memory:', mcp_servers=[{'name': 'm', 'url': 'http://127.0.0.1:9/mcp'}])\n"
+        "print(first, 'copass_router.integrations.catalog' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]

@@ -29,6 +29,7 @@ from copass_router import (
     EmulatorRegistrar,
     Event,
     ProviderError,
+    RunContext,
     StoreRegistrar,
     ToolContext,
     ToolRegistrar,
@@ -87,8 +88,13 @@ def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
 
 
 @hookimpl
-def copass_router_process_event(event: Event, context: ToolContext) -> Event:
+def copass_router_process_event(event: Event, context: RunContext) -> Event:
     print(context.end_usr_id)  # error: end_usr_id
+    return event
+
+
+def middleware_annotated_with_the_tool_name(event: Event, context: ToolContext) -> Event:
+    print(context.end_user_id, context.run_idd)  # error: run_idd
     return event
 """
 
@@ -143,10 +149,17 @@ def test_register_calls_are_checked_against_the_registrar_protocols(
     assert "[arg-type]" in mypy_errors[_line('register("deploy", serve)')]
 
 
-def test_process_event_context_is_a_typed_tool_context(mypy_errors: dict[int, str]) -> None:
-    assert '"ToolContext" has no attribute "end_usr_id"' in mypy_errors[_line("end_usr_id")]
+def test_process_event_context_is_a_typed_run_context(mypy_errors: dict[int, str]) -> None:
+    assert '"RunContext" has no attribute "end_usr_id"' in mypy_errors[_line("end_usr_id")]
     hints = typing.get_type_hints(hookspecs.copass_router_process_event, localns=PUBLIC)
-    assert hints["context"] is copass_router.ToolContext
+    assert hints["context"] is copass_router.RunContext
+
+
+def test_middleware_annotated_with_tool_context_is_typed_alike(
+    mypy_errors: dict[int, str],
+) -> None:
+    assert copass_router.ToolContext is copass_router.RunContext
+    assert '"RunContext" has no attribute "run_idd"' in mypy_errors[_line("run_idd")]
 
 
 def test_correct_plugin_code_passes_mypy(mypy_errors: dict[int, str]) -> None:

@@ -139,7 +139,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.store import SessionStore, SQLiteStore, TurnStart
     from copass_router.store._usage_sqlite import SQLiteUsageLedger
     from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest
-    from copass_router.tools._tools import Tool, ToolContext, ToolOutput, tool
+    from copass_router.tools._tools import RunContext, Tool, ToolContext, ToolOutput, tool
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
     "MCPServer",
@@ -177,6 +177,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "tool",
     "Tool",
     "ToolContext",
+    "RunContext",
     "ToolOutput",
     "EventPrinter",
     "Event",
@@ -376,6 +377,7 @@ _WHERE: dict[str, str] = {
     "SQLiteUsageLedger": "store._usage_sqlite",
     "Tool": "tools._tools",
     "ToolContext": "tools._tools",
+    "RunContext": "tools._tools",
     "ToolOutput": "tools._tools",
     "tool": "tools._tools",
     "AssistantItem": "_types",

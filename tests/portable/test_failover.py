@@ -18,9 +18,9 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
-from copass_router_google.interactions_emulator import running_emulator as gemini_emulator
-from copass_router_openai.agents_emulator import running_emulator as agents_emulator
+from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
+from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import (
     Error,

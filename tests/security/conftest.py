@@ -1,7 +1,7 @@
 """Fixtures for the security tests: a real uvicorn server on loopback, in the test's
 loop, with the echo provider, a scripted backend and a backend that counts what it produced.
 
-Each test module takes one point of the issue; the server here is the one ``serve`` runs
+Each test module checks one kind of attack; the server here is the one ``serve`` runs
 (``start_server`` with the same uvicorn settings), so connection limits apply as in production.
 """
 

@@ -1,9 +1,9 @@
 """One request's work is bounded; a flood slows its own runs, no one else's.
 
-Before the fix a 60-byte ``/long 5000000`` made other clients' ``/healthz`` wait 45 s while the
-worker grew by 1 GiB: the per-run queue was unbounded, the producer never yielded, ``/long`` had
-no limit, runs in flight had no cap and echo could not be turned off. (The latency and memory
-figures come from ``python -m soak.flood``; these tests check the mechanisms.)
+A 60-byte ``/long 5000000`` must not make other clients' ``/healthz`` wait or the worker grow
+without bound: the per-run queue is bounded, the producer yields, ``/long`` has a limit, runs in
+flight have a cap and echo can be turned off. (The latency and memory figures come from
+``python -m soak.flood``; these tests check the mechanisms.)
 """
 
 from __future__ import annotations

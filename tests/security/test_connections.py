@@ -1,8 +1,8 @@
 """Idle, trickling and surplus connections are closed, not held for ever.
 
-Before the fix, 300 sockets held open for 96 s (idle, trickling headers, trickling a dispatch
-body with no credentials) all stayed open: uvicorn has no header or body read timeout and no
-connection cap. Each test opens raw sockets and checks the server hangs up on them.
+uvicorn alone has no header or body read timeout and no connection cap, so sockets left idle,
+trickling headers or trickling a dispatch body with no credentials would stay open. Each test
+opens raw sockets and checks the server hangs up on them.
 """
 
 from __future__ import annotations

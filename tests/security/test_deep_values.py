@@ -1,9 +1,9 @@
 """Deep values end the turn with an error event, never a cut stream.
 
-Before the fix, tool-call arguments nested about 350 deep (2 KB) raised RecursionError while
-the event was serialised: the stream was cut mid-chunk with no ``run_finished``, the turn stayed
-``running`` in the store, and nothing was logged. Values from every source are checked here: a
-model's tool-call arguments, a tool's result, a backend's ``provider_data``, a request's options.
+A value nested deeper than serialising can follow (tool-call arguments about 350 deep, 2 KB)
+ends the turn with an error event and ``run_finished``, the stored turn leaves ``running``, and
+the cause is logged. Values from every source are checked here: a model's tool-call arguments,
+a tool's result, a backend's ``provider_data``, a request's options.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """``/v1/dispatch`` checks its token before it reads a body, applies the body limit, and a retry
 racing its run's end gets a problem.
 
-Before the fix the endpoint parsed the whole body (7.6 MiB tried) before looking at the token,
-ignored ``max_body_bytes`` (8 MiB accepted with ``max_body_bytes=1000``), and a retried call
-waiting on the first attempt when the run ended got a bare text/plain 500.
+A bad token is refused before any of a large body (7.6 MiB tried) is parsed, ``max_body_bytes``
+applies (8 MiB refused with ``max_body_bytes=1000``), and a retried call waiting on the first
+attempt when the run ends gets a problem, not a bare text/plain 500.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Keyless mode (loopback, no API keys) cannot be driven by a web page.
 
-Before the fix a cross-site ``text/plain`` POST to /v1/runs was accepted and ran tools, and with
-a foreign ``Host`` (DNS rebinding) the transcripts of end user ``local`` were listed and read.
-Proxy headers were believed from wherever uvicorn's environment said (``*`` included).
+A cross-site ``text/plain`` POST to /v1/runs is refused before it runs tools, a foreign
+``Host`` (DNS rebinding) cannot list or read the transcripts of end user ``local``, and proxy
+headers are believed only from the proxies configured (never ``*`` from uvicorn's environment).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """No input gives a 500, and what callers see is neutral.
 
-Before the fix these were 500s: ``GET /v1/sessions?end_user_id=%00`` (also CR/LF, ``%ff``, 300
-characters), ``limit=²``, ``limit=①`` and a 5,000-digit limit. Error events carried internal
-exception names and text (``ValueError: ...``) and internal URLs, and a missing
-``OPENAI_API_KEY`` was a 500 naming the variable. The detail belongs in the operator's log.
+Inputs checked: ``GET /v1/sessions?end_user_id=%00`` (also CR/LF, ``%ff``, 300 characters),
+``limit=²``, ``limit=①`` and a 5,000-digit limit get a 4xx problem. Error events carry no
+internal exception names or text (``ValueError: ...``) and no internal URLs, and a missing
+``OPENAI_API_KEY`` is a 503 that does not name the variable. The detail belongs in the operator's log.
 """
 
 from __future__ import annotations

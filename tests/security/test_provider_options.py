@@ -1,7 +1,7 @@
 """Provider options cannot override the fields the router owns.
 
-Before the fix openai's ``options.extra_body`` (merged over the request by the SDK) set
-``safety_identifier`` to another tenant's digest, and replaced ``model`` and
+openai's ``options.extra_body`` is merged over the request by the SDK, so unchecked it could
+set ``safety_identifier`` to another tenant's digest or replace ``model`` and
 ``max_completion_tokens``. Driven here through the real openai SDK against the plugin's
 emulator; anthropic and google options are checked for the same hole.
 """

@@ -88,7 +88,7 @@ GEMINI_KEY = "gemini-test-key-0123456789"
 @pytest.fixture(scope="session")
 def interactions_server() -> Iterator[Any]:
     """The Interactions API emulator, shared by every test."""
-    from copass_router_google.interactions_emulator import running_emulator as running
+    from copass_router_google.emulator.interactions import running_emulator as running
 
     with running(api_key=GEMINI_KEY) as emu:
         yield emu

@@ -7,9 +7,9 @@ from typing import Any
 
 import copass_router_openai
 import pytest
-from copass_router_openai.agents_emulator import AgentsEmulator
-from copass_router_openai.agents_emulator import running_emulator as running_agents_emulator
 from copass_router_openai.emulator import OpenAIEmulator, running_emulator
+from copass_router_openai.emulator.agents import AgentsEmulator
+from copass_router_openai.emulator.agents import running_emulator as running_agents_emulator
 
 from copass_router import Router
 

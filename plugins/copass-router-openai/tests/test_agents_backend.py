@@ -12,7 +12,7 @@ import copass_router_openai
 import openai
 import pytest
 from copass_router_openai.agents_backend import OpenAIAgentsBackend
-from copass_router_openai.agents_emulator import AgentsEmulator, running_emulator
+from copass_router_openai.emulator.agents import AgentsEmulator, running_emulator
 
 from copass_router import (
     Budget,

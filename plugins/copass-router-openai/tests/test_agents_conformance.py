@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import copass_router_openai
 import pytest
-from copass_router_openai.agents_emulator import AgentsEmulator
+from copass_router_openai.emulator.agents import AgentsEmulator
 
 from copass_router import Router
 from copass_router.testing import BackendConformance, KitProbe

@@ -32,7 +32,7 @@ from copass_router.plugin_host._plugin_directory import (
 _ARCHIVES = (".whl", ".tar.gz", ".zip")
 SOURCE_ENV = "COPASS_ROUTER_PLUGIN_SOURCE"
 #: The checkout this module runs from, when it is one (an editable install, as `make setup` does).
-CHECKOUT = Path(__file__).resolve().parents[2]
+CHECKOUT = Path(__file__).resolve().parents[3]
 
 
 def _pip(*args: str) -> int:

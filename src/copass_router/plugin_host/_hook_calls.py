@@ -1,10 +1,10 @@
-"""How the router calls hook implementations: itself, one at a time, awaiting the async ones.
+"""How the router calls hook implementations: one table, one order, one way.
 
-pluggy calls implementations synchronously. An async implementation of a first-result hook
-hands pluggy a coroutine, which is not None, so pluggy stops there: when that coroutine later
-resolves to None, the implementations after it never ran. An async pass-through registered
-after a synchronous policy gate would make the gate never run. So the router asks pluggy only
-for the implementations and their order, and calls them here.
+Every hook's implementations are called in plugin registration order (``tryfirst`` ones first,
+``trylast`` ones last), each by the router itself, one at a time, awaiting the async ones.
+pluggy supplies only the implementations: an async implementation of a first-result hook hands
+pluggy a coroutine, which is not None, so pluggy would stop there and the implementations after
+it (a synchronous policy gate) would never run.
 """
 
 from __future__ import annotations
@@ -13,11 +13,47 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 if TYPE_CHECKING:
+    import pluggy
     from pluggy import HookImpl
 
     from copass_router._types import ToolCallRequest
     from copass_router.tools._tools import ToolContext
+
+
+@attrs.frozen
+class HookCall:
+    """How the router calls one hook: the arguments it passes and what it does with results."""
+
+    #: The spec's arguments, in the order the router passes them.
+    arguments: tuple[str, ...]
+    #: ``register``: each implementation once, at load, with a ``register`` callable;
+    #: ``first result``: each in turn until one returns non-None, per call;
+    #: ``chain``: each in turn, each receiving what the previous one returned, per event.
+    mode: str
+    #: When the router calls it.
+    when: str
+
+
+_AT_LOAD = "once per router, when its plugins load"
+
+#: Every hook, in the order docs/plugin-hooks.md lists them. All are called in registration order.
+HOOK_CALLS: dict[str, HookCall] = {
+    "copass_router_register_backends": HookCall(("register",), "register", _AT_LOAD),
+    "copass_router_register_tools": HookCall(("register",), "register", _AT_LOAD),
+    "copass_router_register_stores": HookCall(("register",), "register", _AT_LOAD),
+    "copass_router_register_commands": HookCall(("register",), "register", _AT_LOAD),
+    "copass_router_register_emulators": HookCall(("register",), "register", _AT_LOAD),
+    "copass_router_register_prices": HookCall(("register",), "register", _AT_LOAD),
+    "copass_router_dispatch_tool": HookCall(
+        ("call", "context"), "first result", "for every tool call, before the tool runs"
+    ),
+    "copass_router_process_event": HookCall(
+        ("event", "context"), "chain", "for every event of every run"
+    ),
+}
 
 
 def registration_order(impls: Sequence[HookImpl]) -> list[HookImpl]:
@@ -32,9 +68,14 @@ def registration_order(impls: Sequence[HookImpl]) -> list[HookImpl]:
     return first + middle + last
 
 
-def pluggy_order(impls: Sequence[HookImpl]) -> list[HookImpl]:
-    """The order pluggy itself would call ``impls`` in: the newest first, tryfirst/trylast kept."""
-    return list(reversed(impls))
+def implementations(
+    pm: pluggy.PluginManager, hook: str
+) -> list[tuple[HookImpl, Callable[..., Any]]]:
+    """``hook``'s implementations in the order the router calls them, each with its function
+    bound to take the arguments of :data:`HOOK_CALLS` positionally."""
+    arguments = HOOK_CALLS[hook].arguments
+    impls = getattr(pm.hook, hook).get_hookimpls()
+    return [(impl, bind(impl, arguments)) for impl in registration_order(impls)]
 
 
 def bind(impl: HookImpl, spec: tuple[str, ...]) -> Callable[..., Any]:
@@ -60,14 +101,15 @@ def bind(impl: HookImpl, spec: tuple[str, ...]) -> Callable[..., Any]:
 
 
 class DispatchChain:
-    """Asks each ``copass_router_dispatch_tool`` implementation in turn for a call's result.
+    """Asks each ``copass_router_dispatch_tool`` implementation in turn for a call's result, in
+    registration order (``calls``, from :func:`implementations`).
 
     Async implementations are awaited before the next is asked; the first non-None result
     wins, as with pluggy's ``firstresult`` for synchronous implementations.
     """
 
-    def __init__(self, impls: Sequence[HookImpl]) -> None:
-        self._calls = tuple(bind(i, ("call", "context")) for i in pluggy_order(impls))
+    def __init__(self, calls: Sequence[Callable[..., Any]]) -> None:
+        self._calls = tuple(calls)
 
     async def __call__(self, call: ToolCallRequest, context: ToolContext) -> Any:
         """The first implementation's non-None result for ``call``, or None."""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         StoreRegistrar,
         ToolRegistrar,
     )
-    from copass_router.tools._tools import ToolContext, ToolOutput
+    from copass_router.tools._tools import RunContext, ToolContext, ToolOutput
 
 hookspec = pluggy.HookspecMarker("copass_router")
 hookimpl = pluggy.HookimplMarker("copass_router")
@@ -181,8 +181,8 @@ def copass_router_dispatch_tool(
     Stops at the first non-None result: return a :class:`~copass_router.ToolOutput` (a plain
     JSON value counts as a successful output) to answer the call, or None to let the next
     implementation, and finally the registered tool, handle it. Implementations are asked in
-    pluggy's order: the last registered first, ``tryfirst``/``trylast`` honoured. An
-    implementation may be async: the router awaits it before asking the next, so an async
+    plugin registration order, like every hook's (``tryfirst``/``trylast`` move one to either
+    end). An implementation may be async: the router awaits it before asking the next, so an async
     pass-through never hides a policy gate registered before it.
     Raising turns into an error result the model sees.
 
@@ -198,7 +198,7 @@ def copass_router_dispatch_tool(
 
 @hookspec
 def copass_router_process_event(
-    event: Event, context: ToolContext
+    event: Event, context: RunContext
 ) -> Event | Awaitable[Event | None] | None:
     """Look at, change or drop an event before the consumer sees it.
 
@@ -210,5 +210,5 @@ def copass_router_process_event(
     :func:`event_types` is called only for the events it names (and the run's bookends).
 
     :param event: the event, already stamped with ``run_id`` and ``seq``.
-    :param context: the run's :class:`~copass_router.ToolContext` (run, session, end user).
+    :param context: the run's :class:`~copass_router.RunContext` (run, session, end user).
     """

@@ -22,7 +22,7 @@ from copass_router._logs import get_logger
 from copass_router.accounting._prices import PriceBook
 from copass_router.plugin_host import _hookspecs as hookspecs
 from copass_router.plugin_host._entry_points import installed, load_reference, reference_problem
-from copass_router.plugin_host._hook_calls import DispatchChain, bind, registration_order
+from copass_router.plugin_host._hook_calls import HOOK_CALLS, DispatchChain, implementations
 from copass_router.plugin_host._hookspecs import EVENT_TYPES_ATTR
 from copass_router.plugin_host._registrars import BackendRegistrar
 
@@ -36,6 +36,8 @@ BUILTINS = ("copass_router.builtin.echo", "copass_router.builtin.stores")
 HOOKS = tuple(sorted(name for name in vars(hookspecs) if name.startswith(GROUP + "_")))
 #: The hooks each plugin's implementation is called once, at load, with a ``register`` callable.
 REGISTRATION_HOOKS = frozenset(h for h in HOOKS if h.startswith(GROUP + "_register_"))
+#: The registration hooks in the order they run: providers first, prices last.
+_REGISTRATION_ORDER = [h for h in HOOK_CALLS if h in REGISTRATION_HOOKS]
 
 
 @attrs.frozen
@@ -212,19 +214,20 @@ class PluginHost:
             self.pm.unregister(plugin)
 
     def _collect(self) -> None:
-        hook = self.pm.hook
-        for impl in registration_order(hook.copass_router_register_backends.get_hookimpls()):
-            self._call_register(impl, self._backend_register(impl.plugin_name))
-        for impl in registration_order(hook.copass_router_register_tools.get_hookimpls()):
-            self._call_register(impl, self._register_tool)
-        for impl in registration_order(hook.copass_router_register_stores.get_hookimpls()):
-            self._call_register(impl, self.stores.__setitem__)
-        for impl in registration_order(hook.copass_router_register_commands.get_hookimpls()):
-            self._call_register(impl, self._register_command)
-        for impl in registration_order(hook.copass_router_register_emulators.get_hookimpls()):
-            self._call_register(impl, self.emulators.__setitem__)
-        for impl in registration_order(hook.copass_router_register_prices.get_hookimpls()):
-            self._call_register(impl, self.prices.register)
+        targets: dict[str, Callable[..., Any]] = {
+            "copass_router_register_tools": self._register_tool,
+            "copass_router_register_stores": self.stores.__setitem__,
+            "copass_router_register_commands": self._register_command,
+            "copass_router_register_emulators": self.emulators.__setitem__,
+            "copass_router_register_prices": self.prices.register,
+        }
+        for hook in _REGISTRATION_ORDER:
+            for impl, call in implementations(self.pm, hook):
+                if hook == "copass_router_register_backends":
+                    target = self._backend_register(impl.plugin_name)
+                else:
+                    target = targets[hook]
+                self._call_register(impl, call, target)
 
     def _register_tool(self, value: Tool | Callable[..., Any]) -> None:
         from copass_router.tools._tools import (
@@ -269,7 +272,9 @@ class PluginHost:
 
         return register
 
-    def _call_register(self, impl: pluggy.HookImpl, register: Callable[..., Any]) -> None:
+    def _call_register(
+        self, impl: pluggy.HookImpl, call: Callable[..., Any], register: Callable[..., Any]
+    ) -> None:
         if self._infos.get(impl.plugin_name, PluginInfo("", "loaded")).status != "loaded":
             return
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
@@ -278,9 +283,7 @@ class PluginHost:
             calls.append((args, kwargs))
 
         try:
-            # The spec's one argument, unless the implementation takes none (pluggy's rule:
-            # an implementation may take fewer arguments than its spec).
-            impl.function(**({"register": collect} if impl.argnames else {}))
+            call(collect)  # bound: an implementation that takes no argument gets none
             for args, kwargs in calls:  # all or nothing: a failed plugin registers nothing
                 register(*args, **kwargs)
         except Exception as exc:
@@ -298,10 +301,8 @@ class PluginHost:
         """Event middleware functions ``fn(event, context)``, in plugin registration order (each
         with the event types it declared, as ``hookspecs.EVENT_TYPES_ATTR``, if it did)."""
         self.load()
-        impls = self.pm.hook.copass_router_process_event.get_hookimpls()
         found = []
-        for impl in registration_order(impls):
-            fn = bind(impl, ("event", "context"))
+        for impl, fn in implementations(self.pm, "copass_router_process_event"):
             wanted = getattr(impl.function, EVENT_TYPES_ATTR, None)
             if wanted is not None and fn is not impl.function:  # bind() wrapped it
                 setattr(fn, EVENT_TYPES_ATTR, wanted)
@@ -311,8 +312,8 @@ class PluginHost:
     def dispatch_hook(self) -> DispatchChain | None:
         """The dispatch hook's chain, or None when no plugin implements it (the fast path)."""
         self.load()
-        impls = self.pm.hook.copass_router_dispatch_tool.get_hookimpls()
-        return DispatchChain(impls) if impls else None
+        calls = implementations(self.pm, "copass_router_dispatch_tool")
+        return DispatchChain([fn for _, fn in calls]) if calls else None
 
     def fields_in_use(self) -> frozenset[str]:
         """The provider-specific request fields some installed provider uses."""

@@ -7,7 +7,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,7 +21,6 @@ from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
 from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
 from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
-from copass_router.integrations.catalog import MCPCatalog
 from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
 from copass_router.integrations.selection import run_dispatcher
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
@@ -38,6 +37,9 @@ from copass_router.run._results import RunResult, collect
 from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
 from copass_router.run._usage_api import UsageAPI
+
+if TYPE_CHECKING:
+    from copass_router.integrations.catalog import MCPCatalog
 from copass_router.store import SessionStore, default_store_url, open_store
 from copass_router.store._base import TurnStart
 from copass_router.store._lease import LeaseKeeper
@@ -164,7 +166,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
         self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
         servers = [*servers_from_environ(self.environ)]
         servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
-        self._mcp = MCPCatalog(servers, self.environ) if servers else None
+        self._mcp: MCPCatalog | None = None
+        if servers:  # the catalog's machinery is imported only by a router that has servers
+            from copass_router.integrations.catalog import MCPCatalog
+
+            self._mcp = MCPCatalog(servers, self.environ)
         #: The operator's approval policy and the calls waiting for a decision.
         self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 

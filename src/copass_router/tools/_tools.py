@@ -29,9 +29,9 @@ _JSON_TYPES: dict[Any, str] = {
 
 
 @attrs.frozen
-class ToolContext:
-    """The run a tool call belongs to. A tool function receives it if it has a ``tool_context``
-    parameter; dispatch and event hooks receive it as ``context``."""
+class RunContext:
+    """The run a tool call or an event belongs to. Event middleware and dispatch hooks receive
+    it as ``context``; a tool function receives it if it has a ``tool_context`` parameter."""
 
     run_id: str
     session_id: str
@@ -45,6 +45,11 @@ class ToolContext:
     #: sees ``RunStarted`` (before the backend starts the turn); backends read it as
     #: :attr:`Turn.trace_context`. Trace ids only: it leaves the router, so nothing secret.
     trace_context: dict[str, str] = attrs.field(factory=dict, kw_only=True)
+
+
+#: The name tools and dispatch hooks know :class:`RunContext` by: the same class, so code that
+#: annotates a parameter with either name is typed alike.
+ToolContext = RunContext
 
 
 @attrs.frozen

@@ -148,7 +148,12 @@ class Translator:
         self._started = message_event_id is None
 
     def translate(self, event: Any) -> list[Event | Action]:
-        """Neutral events and actions for one stream event (each event id counts once)."""
+        """Neutral events and actions for one stream event (each event id counts once).
+
+        ``event`` is the SDK's model, or for a text delta its decoded JSON (a ``dict``).
+        """
+        if type(event) is dict:
+            return self._plain(event)
         event_id = _event_id(event)
         if isinstance(event_id, str):
             if event_id in self._seen:
@@ -187,6 +192,30 @@ class Translator:
             return [ProviderEvent(kind="event_delta", provider_data=_pd(raw(event)))]
         index = int(getattr(delta, "index", None) or 0)
         text = str(getattr(content, "text", "") or "")
+        parts[index] = parts.get(index, "") + text
+        return [TextDelta(text=text)] if text else []
+
+    def _plain(self, data: dict[str, Any]) -> list[Event | Action]:
+        """An ``event_delta`` as decoded JSON: the per-token path, read without SDK models."""
+        event_id = data.get("id")
+        if isinstance(event_id, str):
+            if event_id in self._seen:
+                return []
+            self._seen.add(event_id)
+        if not self._started:
+            return []  # left over from before this turn
+        delta = data.get("delta")
+        content = delta.get("content") if isinstance(delta, dict) else None
+        parts = self._previews.get(data.get("event_id"))  # type: ignore[arg-type]
+        if (
+            parts is None
+            or not isinstance(content, dict)
+            or delta.get("type") != "content_delta"  # type: ignore[union-attr]
+            or content.get("type") != "text"
+        ):
+            return [ProviderEvent(kind=str(data.get("type")), provider_data=_pd(data))]
+        index = int(delta.get("index") or 0)  # type: ignore[union-attr]
+        text = str(content.get("text") or "")
         parts[index] = parts.get(index, "") + text
         return [TextDelta(text=text)] if text else []
 

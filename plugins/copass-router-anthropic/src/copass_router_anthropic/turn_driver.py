@@ -32,6 +32,7 @@ from copass_router import (
     scrub,
 )
 
+from .event_stream import open_event_stream
 from .sdk_errors import provider_error
 from .translate import Confirm, ToolUse, Translator
 
@@ -95,7 +96,7 @@ class SessionTurnDriver:
 
     async def open(self) -> None:
         """Open the event stream. Raises the SDK's error (e.g. NotFoundError) as is."""
-        self._stream = await self._events.stream(self.session_id, event_deltas=DELTAS)  # type: ignore[arg-type]
+        self._stream = await open_event_stream(self._client, self.session_id, DELTAS)
 
     async def run(
         self, message: Mapping[str, Any], on_sent: Callable[[], None]

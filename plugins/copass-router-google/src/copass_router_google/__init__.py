@@ -51,7 +51,7 @@ def copass_router_register_backends(register: BackendRegistrar) -> None:
 def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Offer ``copass-router emulate google`` and ``copass-router emulate gemini-agents``."""
     register("google", "copass_router_google.emulator:serve")
-    register("gemini-agents", "copass_router_google.interactions_emulator:serve")
+    register("gemini-agents", "copass_router_google.emulator.interactions:serve")
 
 
 @hookimpl

@@ -47,7 +47,7 @@ def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
     """Offer ``copass-router emulate openai`` (also serves the openai-compatible provider) and
     ``copass-router emulate openai-agents``."""
     register("openai", "copass_router_openai.emulator:serve")
-    register("openai-agents", "copass_router_openai.agents_emulator:serve")
+    register("openai-agents", "copass_router_openai.emulator.agents:serve")
 
 
 @hookimpl

@@ -27,9 +27,9 @@ from starlette.routing import Route
 
 from copass_router.testing import EmulatorKit, Faults, LoopbackServer, serve_emulator
 
-from .agents_emulator_agents import AgentRegistry, RateLimited
-from .agents_emulator_session import AGENT_FIELDS, EmulatedSession
-from .emulator_wire import WireError
+from ._agent_registry import AgentRegistry, RateLimited
+from ._agents_session import AGENT_FIELDS, EmulatedSession
+from ._wire import WireError
 
 BASE = "/v1/agents"
 

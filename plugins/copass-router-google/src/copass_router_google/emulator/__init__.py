@@ -11,7 +11,7 @@ Routes (``v1beta1`` and ``v1``; the SDK's default is ``v1beta1``)::
 
 Errors use Google's body ``{"error": {"code", "message", "status"}}``; a mid-stream failure is
 an ``data: {"error": {...}}`` frame, which the SDK raises as ``APIError``. Behind it run real
-ADK apps (see :mod:`.emulator_engines`). The request log, the shared faults and the loopback
+ADK apps (see :mod:`._engines`). The request log, the shared faults and the loopback
 server are the core's emulator kit (``copass_router.testing.EmulatorKit``). Tests use
 :func:`running_emulator`; the CLI uses :func:`serve` (``copass-router emulate google --port N``).
 """
@@ -33,13 +33,13 @@ from starlette.routing import Route
 
 from copass_router.testing import EmulatorKit, LoopbackServer, RecordedRequest, serve_emulator
 
-from .agent_app import DEFAULT_MODEL
-from .contract import contract_env
-from .deploy import CLASS_METHODS
-from .emulator_engines import Engine, EngineError, EngineHost
-from .emulator_faults import GoogleFaults
-from .emulator_model import ModelCall
-from .proxy_tool import DISPATCH_URL_ENV
+from ..agent_app import DEFAULT_MODEL
+from ..contract import contract_env
+from ..deploy import CLASS_METHODS
+from ..proxy_tool import DISPATCH_URL_ENV
+from ._engines import Engine, EngineError, EngineHost
+from ._faults import GoogleFaults
+from ._model import ModelCall
 
 _PARENT = r"projects/[^/]+/locations/[^/]+"
 _ENGINE = _PARENT + r"/reasoningEngines/[^/:]+"

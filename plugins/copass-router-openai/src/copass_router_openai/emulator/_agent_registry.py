@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .emulator_wire import WireError
+from ._wire import WireError
 
 
 class AgentRegistry:

@@ -4,8 +4,9 @@ The request log and the shared faults are the core's emulator kit; :func:`error_
 API's error body, which the kit renders its failures with.
 
 Everything a test may want to read or flip lives here, in plain attributes. The HTTP layer
-(``emulator.py``) and the session engine (``emulator_session.py``) run in the server's event loop;
-tests read counters and set switches from their own thread, which is safe for these simple values.
+(``emulator/__init__.py``) and the session engine (``emulator/_session.py``) run in the server's
+event loop; tests read counters and set switches from their own thread, which is safe for these
+simple values.
 """
 
 from __future__ import annotations

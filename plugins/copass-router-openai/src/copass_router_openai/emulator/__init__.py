@@ -36,7 +36,7 @@ from copass_router.testing import (
     serve_emulator,
 )
 
-from .emulator_wire import ChunkRenderer, WireError, check_tools, to_chat_messages
+from ._wire import ChunkRenderer, WireError, check_tools, to_chat_messages
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "llama3.2")
 TOOL_CALL_STYLES = ("interleaved", "sequential", "whole")
@@ -74,7 +74,7 @@ class OpenAIEmulator:
     :param api_key: if set, requests must carry ``Authorization: Bearer <api_key>`` (401
         otherwise); if None any or no key is accepted, as local runtimes do.
     :param tool_call_style: ``interleaved``, ``sequential`` or ``whole`` (see
-        :func:`~copass_router_openai.emulator_wire.tool_call_deltas`).
+        :func:`~copass_router_openai.emulator._wire.tool_call_deltas`).
     :param argument_piece: characters of tool-call arguments per chunk.
     :param reasoning_field: the delta field reasoning streams in (``reasoning_content`` as vLLM
         and DeepSeek, ``reasoning`` as Ollama), or None to drop it as OpenAI does.

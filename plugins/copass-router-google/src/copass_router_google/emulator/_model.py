@@ -24,7 +24,7 @@ from pydantic import Field
 from copass_router import ChatMessage, StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
-from .history_block import split_history
+from ..history_block import split_history
 
 PROXY_TOOL = "copass_dispatch"
 

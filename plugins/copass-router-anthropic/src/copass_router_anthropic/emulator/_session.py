@@ -15,8 +15,8 @@ from typing import Any
 from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
-from .emulator_model import BUILTIN_TOOLS, conversation, error_type_for
-from .emulator_state import EmulatorState, new_id, now_iso
+from ._model import BUILTIN_TOOLS, conversation, error_type_for
+from ._state import EmulatorState, new_id, now_iso
 
 _MAX_ROUNDS = 50
 

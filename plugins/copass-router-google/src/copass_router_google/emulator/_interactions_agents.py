@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .interactions_emulator_wire import WireError, check_tools
+from ._interactions_wire import WireError, check_tools
 
 BASE_AGENTS = ("antigravity-preview-05-2026",)
 _PATH = "/{version}/agents"

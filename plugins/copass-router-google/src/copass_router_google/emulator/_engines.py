@@ -27,10 +27,10 @@ import attrs
 
 from copass_router.testing import schema_problems
 
-from .agent_app import agent_name, build_app, render_catalogue
-from .contract import TOOLS_STATE_KEY
-from .emulator_model import ScriptedGemini
-from .proxy_tool import copass_dispatch, runtime_environ
+from ..agent_app import agent_name, build_app, render_catalogue
+from ..contract import TOOLS_STATE_KEY
+from ..proxy_tool import copass_dispatch, runtime_environ
+from ._model import ScriptedGemini
 
 
 class EngineError(Exception):

@@ -37,8 +37,8 @@ from copass_router.testing import (
     serve_emulator,
 )
 
-from .interactions_emulator_agents import EmulatedAgents
-from .interactions_emulator_wire import (
+from ._interactions_agents import EmulatedAgents
+from ._interactions_wire import (
     WireError,
     check_tools,
     error_event,

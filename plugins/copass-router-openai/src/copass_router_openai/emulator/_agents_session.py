@@ -19,7 +19,7 @@ from typing import Any
 from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
-from .agents_emulator_model import conversation
+from ._agents_model import conversation
 
 #: Agent fields a session keeps (from the saved agent, overridden by ``agent`` on create or
 #: update).

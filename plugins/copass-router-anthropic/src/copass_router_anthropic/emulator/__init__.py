@@ -30,8 +30,8 @@ from copass_router.testing import (
     serve_emulator,
 )
 
-from .emulator_routes import EmulatorApi
-from .emulator_state import AnthropicFaults, EmulatorState
+from ._routes import EmulatorApi
+from ._state import AnthropicFaults, EmulatorState
 
 __all__ = [
     "AnthropicFaults",

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .emulator_resources import agent_tool, invalid, new_agent, new_environment, new_session
-from .emulator_session import ApiError, SessionEngine
-from .emulator_state import EmulatorState, error_response, new_id, now_iso, paginate
+from ._resources import agent_tool, invalid, new_agent, new_environment, new_session
+from ._session import ApiError, SessionEngine
+from ._state import EmulatorState, error_response, new_id, now_iso, paginate
 
 BETA = "managed-agents-2026-04-01"
 Handler = Callable[[Request, Any], Awaitable[Response]]
