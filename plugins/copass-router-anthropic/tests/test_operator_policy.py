@@ -55,7 +55,9 @@ async def test_a_run_cannot_allow_what_the_operator_denies(
     options = {"agent_toolset": TOOLSET, "tool_permission": "allow"}
     with pytest.raises(InvalidRequestError, match="loosen the operator's"):
         await _events(router, '/tool bash {"command": "ls"}', options=options)
-    events = await _events(router, '/tool bash {"command": "ls"}', options={**options, "tool_permission": "deny"})
+    events = await _events(
+        router, '/tool bash {"command": "ls"}', options={**options, "tool_permission": "deny"}
+    )
     assert next(e for e in events if isinstance(e, ToolResult)).is_error
     assert emulator.state.sent_events("user.tool_confirmation")[-1]["result"] == "deny"
 
