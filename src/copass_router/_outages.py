@@ -62,6 +62,10 @@ async def store_call(doing: str) -> AsyncIterator[None]:
     refused one, a server restarting) into :class:`StoreUnavailableError`."""
     try:
         yield
+    except StoreUnavailableError as exc:
+        if str(exc).startswith("cannot "):
+            raise
+        raise StoreUnavailableError(f"cannot {doing}: {exc}") from None
     except RouterError:
         raise
     except Exception as exc:

@@ -137,8 +137,7 @@ class PostgresStore:
         except (OSError, TimeoutError) as exc:
             # No URL here: a hosted router tells this one to its callers.
             raise StoreUnavailableError(
-                "cannot open the session store: the session store failed to answer "
-                f"({type(exc).__name__}); retry when it is back"
+                f"the session store failed to answer ({type(exc).__name__}); retry when it is back"
             ) from None
 
     # -- a turn: two calls -------------------------------------------------------------------
