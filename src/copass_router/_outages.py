@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
 
-from copass_router._errors import RouterError
+from copass_router._errors import ConfigurationError, RouterError
 from copass_router._logs import get_logger, scrub
 
 log = get_logger("copass_router.outages")
@@ -30,12 +31,23 @@ class StoreUnavailableError(RouterError):
 
 
 @contextlib.asynccontextmanager
-async def coordinator_call(doing: str) -> AsyncIterator[None]:
+async def coordinator_call(doing: str, where: str = "") -> AsyncIterator[None]:
     """Turn the Redis client's connection and timeout errors into
-    :class:`CoordinatorUnavailableError` saying what could not be done."""
+    :class:`CoordinatorUnavailableError` saying what could not be done, and Redis refusing the
+    URL's settings (a database it does not have, a wrong password) into
+    :class:`ConfigurationError`: no retry fixes those. ``where``: the URL, password masked,
+    named in the configuration error only (a hosted router shows that one to its operator,
+    never to a caller)."""
+    at = f" at {where}" if where else ""
     try:
         yield
     except Exception as exc:
+        refused = _redis_refusal(exc)
+        if refused:
+            raise ConfigurationError(
+                f"cannot {doing}: the coordinator{at} refused: {scrub(refused)}; "
+                "fix COPASS_ROUTER_COORDINATOR"
+            ) from None
         if isinstance(exc, OSError | TimeoutError) or _redis_connection_error(exc):
             raise CoordinatorUnavailableError(
                 f"cannot {doing}: the coordinator is unreachable ({type(exc).__name__}); "
@@ -50,6 +62,10 @@ async def store_call(doing: str) -> AsyncIterator[None]:
     refused one, a server restarting) into :class:`StoreUnavailableError`."""
     try:
         yield
+    except StoreUnavailableError as exc:
+        if str(exc).startswith("cannot "):
+            raise
+        raise StoreUnavailableError(f"cannot {doing}: {exc}") from None
     except RouterError:
         raise
     except Exception as exc:
@@ -59,9 +75,31 @@ async def store_call(doing: str) -> AsyncIterator[None]:
         ) from None
 
 
+def _redis_refusal(exc: BaseException) -> str | None:
+    """What Redis said when it refused the URL's settings (None: another failure)."""
+    if not type(exc).__module__.startswith("redis"):
+        return None
+    import redis.exceptions as rex
+
+    if isinstance(exc, rex.AuthenticationError | rex.ResponseError):
+        return str(exc) or type(exc).__name__
+    return None
+
+
 def _redis_connection_error(exc: BaseException) -> bool:
     if not type(exc).__module__.startswith("redis"):
         return False
     import redis.exceptions as rex
 
     return isinstance(exc, rex.ConnectionError | rex.TimeoutError | rex.BusyLoadingError)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

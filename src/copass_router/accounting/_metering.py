@@ -21,7 +21,7 @@ import attrs
 
 from copass_router._events import Event, ToolCall, ToolResult, Usage
 from copass_router._logs import get_logger, scrub
-from copass_router._types import RunRequest, StopReason, ToolCallRequest
+from copass_router._types import RunRequest, StopReason, ToolCallRequest, TranscriptItem
 from copass_router.accounting._budgets import Budgets
 from copass_router.accounting._prices import PriceBook
 from copass_router.accounting._usage import DEFAULT_TENANT, UsageEntry, UsageLedger
@@ -38,6 +38,29 @@ ACCOUNTING_WAIT = 2.0
 
 #: The run metadata key naming its tenant (a hosted router sets it from the caller's key).
 TENANT_KEY = "tenant"
+
+
+#: Characters per token in an estimate (the usual figure for English text and JSON).
+CHARS_PER_TOKEN = 4
+
+#: ``provider_data`` of the usage the router estimates for a call cut before its usage came.
+ESTIMATED = {"copass_router": {"usage": "estimated"}}
+
+
+def estimated_usage(turn: Turn, said: Sequence[TranscriptItem], streamed: int) -> Usage:
+    """What a model call cut before the provider reported its usage is charged: the prompt it
+    was sent (the request, the history the provider was given, what this turn said so far) and
+    the ``streamed`` characters it produced, counted at :data:`CHARS_PER_TOKEN`."""
+    request = turn.request
+    sent = len(request.message) + len(request.system or "")
+    for earlier in turn.history:
+        sent += len(earlier.user) + sum(len(repr(item)) for item in earlier.items)
+    sent += sum(len(repr(item)) for item in said)
+    return Usage(
+        input_tokens=-(-sent // CHARS_PER_TOKEN),
+        output_tokens=-(-streamed // CHARS_PER_TOKEN),
+        provider_data=ESTIMATED,
+    )
 
 
 def account_of(request: RunRequest) -> tuple[str, str]:

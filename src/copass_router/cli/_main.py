@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -143,6 +144,13 @@ def _emulate(args: argparse.Namespace, out: TextIO) -> int:
 
             serve = load_reference(serve)
         serve(args.host, args.port)
+    except OSError as exc:
+        if exc.errno not in _LISTEN_ERRNOS:
+            raise
+        raise RouterError(
+            f"the {args.provider} emulator cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror}; choose another with --port (0: any free port)"
+        ) from None
     except ImportError as exc:
         missing = _missing_emulator_module(exc)
         if missing is None:
@@ -157,6 +165,8 @@ def _emulate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 _EMULATOR_MODULES = ("starlette", "uvicorn", "anyio")
+#: Why a socket cannot listen on a host and port: taken, not this machine's, not allowed.
+_LISTEN_ERRNOS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
 
 
 def _missing_emulator_module(exc: BaseException | None) -> str | None:

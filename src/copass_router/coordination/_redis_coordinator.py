@@ -21,9 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from copass_router._errors import ConfigurationError, DispatchAuthError
-from copass_router._logs import get_logger
-from copass_router._outages import CoordinatorUnavailableError
-from copass_router._outages import coordinator_call as unavailable
+from copass_router._logs import get_logger, scrub
+from copass_router._outages import CoordinatorUnavailableError, coordinator_call, masked_url
 from copass_router.coordination._base import Coordinator, ForwardHandler
 from copass_router.coordination._keys import KeyWrap, SigningKeys
 
@@ -74,12 +73,15 @@ class RedisCoordinator(Coordinator):
         query = dict(parse_qsl(parts.query))
         self.prefix = query.pop("prefix", "copass_router")
         self.url = urlunsplit(parts._replace(query=urlencode(query)))
+        #: The URL as errors show it (password masked).
+        self.shown_url = masked_url(url)
         try:
             import redis.asyncio as aioredis
         except ImportError:
             raise ConfigurationError(
                 "the Redis coordinator needs redis-py: pip install 'copass-router[redis]'"
             ) from None
+        _check_settings(self.url, self.shown_url)
         self._redis: Any = aioredis.from_url(self.url, decode_responses=False)
         # Blocking reads (BLPOP) wait longer than the client's 5 s read timeout: a client of
         # their own with none, each read bounded by its own wait instead.
@@ -94,6 +96,9 @@ class RedisCoordinator(Coordinator):
         self._subscribed = asyncio.Event()
         self._handling: set[asyncio.Task[None]] = set()
 
+    def _unavailable(self, doing: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return coordinator_call(doing, self.shown_url)
+
     def key(self, *parts: str) -> str:
         """A key under this coordinator's prefix."""
         return ":".join((self.prefix, *parts))
@@ -104,7 +109,7 @@ class RedisCoordinator(Coordinator):
     async def lock(self, name: str, *, ttl: float = 30.0) -> AsyncIterator[None]:
         key, token, ms = self.key("lock", name), secrets.token_hex(8), max(1, int(ttl * 1000))
         delay = 0.01
-        async with unavailable("take a lock"):
+        async with self._unavailable("take a lock"):
             while not await self._redis.set(key, token, nx=True, px=ms):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.2)
@@ -132,7 +137,7 @@ class RedisCoordinator(Coordinator):
         keys = [self.key("pace", name), self.key("hold", name)]
         member = secrets.token_hex(8)
         while True:
-            async with unavailable("pace a create"):
+            async with self._unavailable("pace a create"):
                 wait_ms = await self._pace_script(
                     keys=keys, args=[max(1, limit), max(1, int(period * 1000)), member]
                 )
@@ -143,13 +148,13 @@ class RedisCoordinator(Coordinator):
     async def hold(self, name: str, seconds: float) -> None:
         ms = max(1, int(seconds * 1000))
         key = self.key("hold", name)
-        async with unavailable("hold a create budget"):
+        async with self._unavailable("hold a create budget"):
             # Only ever lengthens a hold: a shorter retry-after does not cut a longer one.
             if await self._redis.pttl(key) < ms:
                 await self._redis.set(key, b"1", px=ms)
 
     async def ping(self) -> None:
-        async with unavailable("answer a ping"):
+        async with self._unavailable("answer a ping"):
             await self._redis.ping()
 
     # -- signing keys ------------------------------------------------------------------------
@@ -163,7 +168,7 @@ class RedisCoordinator(Coordinator):
         ):
             return self._keys
         key = self.key("dispatch-keys")
-        async with unavailable("read the dispatch signing keys"):
+        async with self._unavailable("read the dispatch signing keys"):
             raw = await self._redis.get(key)
             if raw is None:
                 fresh = SigningKeys.generate()
@@ -177,7 +182,7 @@ class RedisCoordinator(Coordinator):
     async def rotate_signing_key(self, *, retire_after: float) -> str:
         key = self.key("dispatch-keys")
         async with (
-            unavailable("rotate the dispatch signing key"),
+            self._unavailable("rotate the dispatch signing key"),
             self.lock("dispatch-keys-rotation", ttl=10),
         ):
             keys = await self.signing_keys(refresh=True)
@@ -193,7 +198,7 @@ class RedisCoordinator(Coordinator):
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(handler))
         if not self._subscribed.is_set():
-            async with unavailable("subscribe to forwarded dispatch calls"):
+            async with self._unavailable("subscribe to forwarded dispatch calls"):
                 await asyncio.wait_for(self._subscribed.wait(), 2)
 
     async def _listen(self, handler: ForwardHandler) -> None:
@@ -235,7 +240,7 @@ class RedisCoordinator(Coordinator):
         channel = self.key("worker", worker_id)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + RESUBSCRIBE_GRACE
-        async with unavailable("forward a dispatch call to its run's worker"):
+        async with self._unavailable("forward a dispatch call to its run's worker"):
             while not await self._redis.publish(channel, message):
                 if loop.time() >= give_up:
                     raise DispatchAuthError(
@@ -260,6 +265,33 @@ class RedisCoordinator(Coordinator):
         self._listener = None
         await self._redis.aclose()
         await self._blocking.aclose()
+
+
+def _check_settings(url: str, shown: str) -> None:
+    """Refuse URL settings redis-py would only trip on at the first command (a traceback)."""
+    import inspect
+
+    from redis.asyncio.connection import (
+        AbstractConnection,
+        Connection,
+        ConnectionPool,
+        SSLConnection,
+        parse_url,
+    )
+
+    try:
+        settings = parse_url(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"coordinator URL {shown}: {scrub(str(exc))}") from None
+    known = {"connection_class", "max_connections"}
+    for cls in (AbstractConnection, Connection, SSLConnection, ConnectionPool):
+        known.update(inspect.signature(cls.__init__).parameters)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"coordinator URL {shown}: unknown setting {', '.join(unknown)}; "
+            "see redis-py's URL settings (e.g. max_connections, socket_timeout)"
+        )
 
 
 def _keys_json(keys: SigningKeys, wrap: KeyWrap | None) -> str:

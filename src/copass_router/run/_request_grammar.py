@@ -26,6 +26,7 @@ from copass_router._types import StopReason
 log = get_logger("copass_router.run")
 
 _TEXT = frozenset({TextDelta, ThinkingDelta, Message, ThinkingMessage})
+_DELTAS = frozenset({TextDelta, ThinkingDelta})
 _NEW_REQUEST = frozenset({ToolResult, Retry, Failover})
 #: The events :meth:`RequestGrammar.note` looks at.
 GRAMMAR_EVENTS = frozenset({*_TEXT, ToolCall, Usage, *_NEW_REQUEST})
@@ -33,6 +34,8 @@ GRAMMAR_EVENTS = frozenset({*_TEXT, ToolCall, Usage, *_NEW_REQUEST})
 CLOSED_BY_USAGE = frozenset(
     {StopReason.END_TURN, StopReason.MAX_TOKENS, StopReason.REFUSAL, StopReason.TOOL_LIMIT}
 )
+#: Stops the core asks for between model requests, before the next one is sent.
+_BEFORE_SEND = frozenset({StopReason.TOOL_LIMIT, StopReason.BUDGET})
 #: ``provider_data`` of the usage the core closes an unreported request with.
 NOT_REPORTED = {"copass_router": {"usage": "not_reported"}}
 
@@ -40,12 +43,13 @@ NOT_REPORTED = {"copass_router": {"usage": "not_reported"}}
 class RequestGrammar:
     """Where the current model request stands, event by event."""
 
-    __slots__ = ("after_result", "closed", "open_output")
+    __slots__ = ("after_result", "closed", "open_output", "streamed")
 
     def __init__(self) -> None:
         self.closed = False  # a Usage closed the request; no tool result since
         self.open_output = False  # the request produced output and has no usage yet
         self.after_result = False  # a tool result went back; the new request said nothing yet
+        self.streamed = 0  # characters of text and reasoning the open request produced
 
     def note(self, event: Event) -> str | None:
         """Take note of ``event``; a description of the rule it breaks, or None."""
@@ -53,6 +57,8 @@ class RequestGrammar:
         if cls in _TEXT:
             if self.closed:
                 return f"a {event.type} event after the usage that closed its model request"
+            if cls in _DELTAS or not self.open_output:  # a message repeats its deltas
+                self.streamed += len(event.text)  # type: ignore[attr-defined]
             self.open_output, self.after_result = True, False
         elif cls is ToolCall:
             if not self.closed:
@@ -61,11 +67,20 @@ class RequestGrammar:
             # Before the new request said anything, a usage is the previous request's, reported
             # late (a deployed agent's tool callback can overtake its stream): it closes nothing.
             if not (self.after_result and not self.open_output):
-                self.closed, self.open_output = True, False
+                self.closed, self.open_output, self.streamed = True, False, 0
         elif cls in _NEW_REQUEST:
             self.closed = self.open_output = False
+            self.streamed = 0
             self.after_result = cls is ToolResult
         return None
+
+    def in_flight(self, stop: StopReason | None) -> bool:
+        """Whether a model request was sent and has no usage yet, for a turn that ended early
+        with ``stop`` (a stop for the tool-round cap or the budget comes before the request
+        after a tool result is sent)."""
+        if self.closed:
+            return False
+        return not (self.after_result and not self.open_output and stop in _BEFORE_SEND)
 
     def unclosed(self, backend: object) -> list[Event]:
         """The ``Usage`` that closes a request the backend ended without one (or nothing)."""

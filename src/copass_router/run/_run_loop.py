@@ -26,6 +26,7 @@ from copass_router._events import (
 )
 from copass_router._logs import get_logger, scrub
 from copass_router._types import StopReason
+from copass_router.accounting._metering import estimated_usage
 from copass_router.plugin_host._hookspecs import wanted_event_types
 from copass_router.provider_kit._backend import AgentBackend, Turn
 from copass_router.provider_kit._retries import retry_delay
@@ -153,6 +154,7 @@ class TurnRunner:
         self._waiting: asyncio.Task[Any] | None = None
         self._interrupted = False
         self._grammar = RequestGrammar()
+        self._ended = False  # the stream ended with the model request it had closed
         turn._on_stop = self._interrupt
 
     def _interrupt(self) -> None:
@@ -249,6 +251,7 @@ class TurnRunner:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout if self._timeout else None
         failure: Error | None = None
+        timed_out = False
         held: Error | None = None  # a retryable in-band error before output, not yet shown
         produced = False
         current_task = _current_task
@@ -288,6 +291,7 @@ class TurnRunner:
                     break
                 raise
             except TimeoutError:
+                timed_out = True
                 failure = Error(
                     code=ErrorCode.TIMEOUT.value,
                     message=f"the turn took longer than {self._timeout:g} s",
@@ -352,6 +356,9 @@ class TurnRunner:
             await agen.aclose()  # cancels the provider's turn before the run's end is told
             turn.stop_reason = turn.stop_requested
         pending = turn.drain()
+        if turn.stop_requested is not None or timed_out:
+            pending.extend(await self._charge_unreported())
+        self._ended = True
         if held is not None:
             pending.append(held)
         if failure is not None:
@@ -414,10 +421,26 @@ class TurnRunner:
             elif (processed := await self._processed(event)) is not None:
                 yield processed
 
+    async def _charge_unreported(self) -> list[Event]:
+        """The estimated, metered ``Usage`` of a model request cut before its usage came (a
+        cancel, a stop, a timeout), or nothing: no model call goes unmetered."""
+        grammar, meter = self._grammar, self._meter
+        if meter is None or not grammar.in_flight(self.turn.stop_requested):
+            return []
+        usage = estimated_usage(self.turn, self.recorder.items, grammar.streamed)
+        grammar.closed, grammar.open_output, grammar.streamed = True, False, 0
+        charged = await meter(self.turn, usage)
+        return [] if charged is None else [charged]
+
     async def aclose(self) -> None:
-        """Close the backend's generator (its cleanup cancels the provider's turn)."""
+        """Close the backend's generator (its cleanup cancels the provider's turn); a request
+        it left without usage (the consumer left, the run was cancelled) is charged."""
         if self._agen is not None:
             await self._agen.aclose()
+        if not self._ended:
+            self._ended = True
+            for usage in await self._charge_unreported():
+                self.recorder.record(usage)
 
 
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from copass_router._errors import ConfigurationError, SessionBusyError, SessionNotFoundError
+from copass_router._logs import scrub
+from copass_router._outages import StoreUnavailableError, masked_url
 from copass_router._types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from copass_router._wire import dumps, turn_from_json, turn_to_json
 from copass_router.store._base import LEASE_SECONDS, TurnStart
@@ -61,8 +63,16 @@ class PostgresStore:
             self._s = quoted_schema(self.schema)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        self.lease_seconds = lease_seconds or float(own.get("lease_seconds", LEASE_SECONDS))
-        self._pool_size = int(own.get("pool_size", 10))
+        #: The URL as errors show it (password masked).
+        self.shown_url = masked_url(self.dsn)
+        try:
+            self.lease_seconds = lease_seconds or float(own.get("lease_seconds", LEASE_SECONDS))
+            self._pool_size = int(own.get("pool_size", 10))
+        except ValueError:
+            raise ConfigurationError(
+                f"session store {self.shown_url}: pool_size must be a whole number and "
+                "lease_seconds a number; fix COPASS_ROUTER_STORE"
+            ) from None
         self._pool: Any = None
         self._opening = asyncio.Lock()
 
@@ -98,11 +108,37 @@ class PostgresStore:
             raise ConfigurationError(
                 "the PostgreSQL store needs asyncpg: pip install 'copass-router[postgres]'"
             ) from None
-        conn = await asyncpg.connect(self.dsn)
+        conn = await self._connect(asyncpg)
         try:
             return await migrate(conn, self.schema)
         finally:
             await conn.close()
+
+    async def _connect(self, asyncpg: Any) -> Any:
+        """A connection, or an error saying the cause and what fixes it: a database or role
+        that does not exist is configuration (named with the URL, password masked, which a
+        hosted router keeps in its log), not an outage."""
+        shown = self.shown_url
+        try:
+            return await asyncpg.connect(self.dsn)
+        except asyncpg.InvalidCatalogNameError as exc:
+            raise ConfigurationError(
+                f"session store {shown}: {scrub(str(exc))}; create it (createdb) or fix "
+                "COPASS_ROUTER_STORE"
+            ) from None
+        except (
+            asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InvalidPasswordError,
+        ) as exc:
+            raise ConfigurationError(
+                f"session store {shown}: {scrub(str(exc))}; fix the user or password in "
+                "COPASS_ROUTER_STORE"
+            ) from None
+        except (OSError, TimeoutError) as exc:
+            # No URL here: a hosted router tells this one to its callers.
+            raise StoreUnavailableError(
+                f"the session store failed to answer ({type(exc).__name__}); retry when it is back"
+            ) from None
 
     # -- a turn: two calls -------------------------------------------------------------------
 

@@ -181,6 +181,25 @@ class BackendConformance(ContractTests):
         assert after[-1].stop_reason is StopReason.END_TURN  # type: ignore[attr-defined]
 
     @pytest.mark.asyncio
+    async def test_a_call_cancelled_before_its_usage_is_charged(
+        self, conformance_router: Router
+    ) -> None:
+        # Breaking out mid-stream leaves the provider's call without its usage: the ledger
+        # still counts what was sent and what streamed (estimated when the provider said none).
+        account = f"{self.end_user_id}-cancelled"
+        stream = conformance_router.run(
+            **self._fields("/slow 0.05 one two three four five six", end_user_id=account)
+        )
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    break
+        rows = await conformance_router.usage(end_user_id=account)
+        assert sum(r.calls for r in rows) == 1
+        assert sum(r.input_tokens for r in rows) > 0
+        assert sum(r.output_tokens for r in rows) > 0
+
+    @pytest.mark.asyncio
     async def test_events_survive_the_wire(self, conformance_router: Router) -> None:
         events = await self._events(
             conformance_router, '/tool conformance_lookup {"key": "k2"}', tools=[conformance_lookup]

@@ -28,6 +28,7 @@ from copass_router import (
     AgentBackend,
     BackendContext,
     Binding,
+    ConfigurationError,
     Event,
     InvalidRequestError,
     ProviderError,
@@ -114,6 +115,8 @@ class GoogleBackend(AgentBackend):
         """
         try:
             runtime = await self._runtime(self._engine(request))
+        except ConfigurationError:
+            raise  # no credentials: refused before the turn starts, not inside it
         except RouterError as exc:
             log.debug("engine not readable before the turn", error=type(exc).__name__)
             return request.model or self.default_model

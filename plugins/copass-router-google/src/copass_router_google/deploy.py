@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from copass_router import ConfigurationError
+
 from .agent_app import DEFAULT_MODEL, build_app
 from .contract import contract_env
 from .proxy_tool import DISPATCH_URL_ENV
@@ -114,17 +116,43 @@ def make_client(
     emulator; ``credentials`` default to Application Default Credentials, or to a static token
     from ``COPASS_ROUTER_GOOGLE_ACCESS_TOKEN`` when that is set.
     """
+    if credentials is None and os.environ.get(ACCESS_TOKEN_ENV):
+        credentials = static_token_credentials(os.environ[ACCESS_TOKEN_ENV])
+    if credentials is None:  # before the SDK's import (seconds): a missing login fails fast
+        credentials = application_default_credentials()
     import agentplatform
 
     options: dict[str, Any] = dict(http_options or {})
     url = base_url or os.environ.get(BASE_URL_ENV)
     if url:
         options["base_url"] = url
-    if credentials is None and os.environ.get(ACCESS_TOKEN_ENV):
-        credentials = static_token_credentials(os.environ[ACCESS_TOKEN_ENV])
     return agentplatform.Client(
         project=project, location=location, credentials=credentials, http_options=options
     )
+
+
+#: What Application Default Credentials are asked for (Agent Engine's scope).
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+NO_CREDENTIALS = (
+    "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
+    "file, run `gcloud auth application-default login`, or set "
+    f"{ACCESS_TOKEN_ENV} to an access token"
+)
+
+
+def application_default_credentials() -> Any:
+    """The machine's Application Default Credentials, or :class:`ConfigurationError` saying
+    how to provide them (the SDK would otherwise fail deep in its first request). Blocking:
+    call it from a thread."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        credentials, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except DefaultCredentialsError as exc:
+        raise ConfigurationError(NO_CREDENTIALS) from exc
+    return credentials
 
 
 def static_token_credentials(token: str) -> Any:
