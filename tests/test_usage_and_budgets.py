@@ -133,7 +133,13 @@ def test_every_provider_plugin_registers_prices_with_their_source() -> None:
     )
     router.plugins.load()
     prices = router.plugins.prices.all()
-    assert {p.provider for p in prices} == {"anthropic", "gemini-agents", "google", "openai"}
+    assert {p.provider for p in prices} == {
+        "anthropic",
+        "gemini-agents",
+        "google",
+        "openai",
+        "openai-agents",
+    }
     assert all(p.source and p.input > 0 and p.output > 0 for p in prices)
 
 
