@@ -20,7 +20,7 @@ from copass_router._types import RunRequest, StopReason, ToolSpec
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
 from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
-from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
+from copass_router.coordination import Coordinator, SigningKeys
 from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
 from copass_router.integrations.selection import run_dispatcher
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
@@ -31,6 +31,7 @@ from copass_router.run._dispatch_api import DispatchCallbacks
 from copass_router.run._dispatch_route import DispatchRoute
 from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from copass_router.run._live_runs import LiveRuns
+from copass_router.run._opened_resources import OpenedResources
 from copass_router.run._recorder import store_turn
 from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
 from copass_router.run._results import RunResult, collect
@@ -40,7 +41,7 @@ from copass_router.run._usage_api import UsageAPI
 
 if TYPE_CHECKING:
     from copass_router.integrations.catalog import MCPCatalog
-from copass_router.store import SessionStore, default_store_url, open_store
+from copass_router.store import SessionStore
 from copass_router.store._base import TurnStart
 from copass_router.store._lease import LeaseKeeper
 from copass_router.tools._approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
@@ -50,7 +51,7 @@ from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
 log = get_logger("copass_router.router")
 
 
-class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
+class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -186,50 +187,6 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
         """Close every backend, and the store, ledger and coordinator this router opened
         (those passed in as objects are the caller's to close)."""
         await self._close(loop_bound_only=False)
-
-    async def _close(self, *, loop_bound_only: bool) -> None:
-        for backend in self._backends.values():
-            await backend.aclose()
-        self._backends.clear()
-        if self._mcp is not None:  # its connections' tasks live on this loop
-            await self._mcp.aclose()
-        store, ledger = self._store, self._ledger
-        if ledger is not None and not _given(self._ledger_arg) and _closes(ledger, loop_bound_only):
-            await ledger.close()
-            self._ledger = None
-        if store is not None and not _given(self._store_arg) and _closes(store, loop_bound_only):
-            await store.close()
-            self._store = None
-            if self._ledger is not None and self._ledger_arg is None:
-                self._ledger = None  # it lived on the store
-        if self._coordinator is not None:
-            if not isinstance(self._coordinator_arg, Coordinator):
-                await self._coordinator.aclose()
-            self._coordinator = None
-
-    @property
-    def coordinator(self) -> Coordinator:
-        """What this router shares with other workers (opened on first use)."""
-        if self._coordinator is None:
-            arg = self._coordinator_arg
-            self._coordinator = (
-                arg if isinstance(arg, Coordinator) else open_coordinator(arg, self.environ)
-            )
-        return self._coordinator
-
-    @property
-    def store(self) -> SessionStore:
-        """The session store (opened on first use)."""
-        if self._store is None:
-            arg = self._store_arg
-            if arg is None or isinstance(arg, str):
-                self.plugins.load()
-                self._store = open_store(
-                    arg or default_store_url(self.environ), self.plugins.stores
-                )
-            else:
-                self._store = arg
-        return self._store
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -432,14 +389,3 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
         """Cancel a run in flight here as breaking out of its stream does, but let the stream
         end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
         return self._live.cancel(run_id, reason)
-
-
-def _given(arg: object) -> bool:
-    """Whether a store or ledger argument is an object the caller opened (not a URL)."""
-    return arg is not None and not isinstance(arg, str)
-
-
-def _closes(resource: object, loop_bound_only: bool) -> bool:
-    # A store says ``bound_to_loop = False`` when it works from any event loop (SQLite's
-    # thread); one that does not say is taken to be bound to the loop that opened it.
-    return not loop_bound_only or getattr(resource, "bound_to_loop", True)
