@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         event_to_json,
     )
     from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
+    from .generation import GENERATION_FIELDS, GenerationSettings
     from .hookspecs import event_types, hookimpl, hookspec
     from .http_chat import ChatRequest, HttpChatBackend, Piece
     from .logs import get_logger, scrub
@@ -211,6 +212,8 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "AgentBackend",
     "BackendContext",
     "Turn",
+    "GenerationSettings",
+    "GENERATION_FIELDS",
     "Binding",
     "ResourceCache",
     "HttpChatBackend",
@@ -289,6 +292,8 @@ _WHERE: dict[str, str] = {
     "FailoverPolicy": "failover",
     "Fallback": "failover",
     "MID_TURN_CODES": "failover",
+    "GENERATION_FIELDS": "generation",
+    "GenerationSettings": "generation",
     "hookimpl": "hookspecs",
     "event_types": "hookspecs",
     "hookspec": "hookspecs",

@@ -12,6 +12,7 @@ import attrs
 from .coordination.base import Coordinator
 from .errors import ProviderError
 from .events import Event, Retry
+from .generation import GenerationSettings
 from .logs import scrub
 from .retries import RetryPolicy
 from .types import Binding, RunRequest, StopReason, ToolCallRequest, ToolSpec, TranscriptTurn
@@ -81,6 +82,9 @@ class AgentBackend:
     #: The run options (``options={...}``) this backend takes, with their types. The core refuses
     #: any other option and any value of another type, naming it, before the backend runs.
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
+    #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
+    #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
+    generation_settings: ClassVar[frozenset[str]] = frozenset()
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
@@ -217,6 +221,11 @@ class Turn:
     def options(self) -> Mapping[str, Any]:
         """Provider-specific options from the request."""
         return self.request.options
+
+    @property
+    def generation(self) -> GenerationSettings:
+        """The run's generation settings (only those the backend declares can be set)."""
+        return GenerationSettings.of(self.request)
 
     def bind(self, native_id: str, data: Mapping[str, Any] | None = None) -> None:
         """Record the native session this turn ran in; it will be reused by the next turn.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import InvalidRequestError, PayloadTooLargeError
+from .generation import check_generation, check_generation_for_backend, run_field_hint
 from .types import RunRequest
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         "location",
         "options",
         "metadata",
+        "stop",
     ):
         _check_text(getattr(request, name), name)
     for name in ("model", "system", "reasoning_engine_id", "location"):
@@ -95,6 +97,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         raise InvalidRequestError("timeout must be a positive number of seconds", field="timeout")
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
+    check_generation(request)
 
 
 def build_request(
@@ -130,8 +133,10 @@ def check_for_backend(
     A provider field this backend does not use is ignored when another installed provider uses
     it (``fields_in_use``), so one set of fields can go to whichever provider runs; a field no
     installed provider uses is refused. Options must be ones the backend lists in
-    ``option_types``, with values of the listed type.
+    ``option_types``, with values of the listed type; generation settings ones it lists in
+    ``generation_settings``.
     """
+    check_generation_for_backend(request, backend)
     known = set(fields_in_use)
     for name in PROVIDER_FIELDS:
         if getattr(request, name) is None or name in backend.accepts or name in known:
@@ -147,7 +152,7 @@ def check_for_backend(
         listed = ", ".join(sorted(types)) or "none"
         raise InvalidRequestError(
             f"provider {request.provider!r} does not take option(s) {', '.join(unknown)}; "
-            f"its options: {listed}",
+            f"its options: {listed}{run_field_hint(unknown)}",
             field="options",
         )
     for name, value in request.options.items():

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from ..backend import AgentBackend, BackendContext, Turn
 from ..chat_loop import ModelStep, run_chat_loop
 from ..events import Error, Event, Message, TextDelta, ThinkingDelta, ThinkingMessage, Usage
+from ..generation import GENERATION_FIELDS, GenerationSettings
 from ..testing.scripted_model import scripted_reply
 from ..types import ChatMessage
 
@@ -19,14 +20,17 @@ class EchoBackend(AgentBackend):
     """The scripted model behind the stateless chat loop."""
 
     default_model = "echo-1"
+    generation_settings = frozenset(GENERATION_FIELDS)
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        return run_chat_loop(turn, lambda messages: self._step(messages, turn.model))
+        return run_chat_loop(
+            turn, lambda messages: self._step(messages, turn.model, turn.generation)
+        )
 
     async def _step(
-        self, messages: list[ChatMessage], model: str
+        self, messages: list[ChatMessage], model: str, settings: GenerationSettings
     ) -> AsyncGenerator[Event | ModelStep]:
-        reply = scripted_reply(messages, model=model)
+        reply = scripted_reply(messages, model=model, settings=settings)
         if reply.thinking:
             async for piece in _paced(reply.thinking_chunks()):
                 yield ThinkingDelta(text=piece)

@@ -8,8 +8,8 @@ plugin's emulator), ``conformance_emulator`` returns an :class:`EmulatorProbe` o
 
 What the suite needs from the provider's model: it follows the scripted-model syntax
 (:func:`copass_router.testing.scripted_reply`), as every emulator built on the kit does. The
-suite uses ``/tool``, ``/loop``, ``/error CODE``, ``/slow``, ``/recall`` and ``/whoami``
-(docs/scripted-model.md).
+suite uses ``/tool``, ``/loop``, ``/error CODE``, ``/slow``, ``/recall``, ``/whoami`` and
+``/settings`` (docs/scripted-model.md).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from ..router import Router
 from ..tools import tool
 from ..types import StopReason, TurnStatus
 from .conformance_contract import ContractTests, EmulatorProbe, KitProbe
+from .conformance_generation import GenerationTests
 from .stream_grammar import StreamChecker
 
 __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
@@ -50,7 +51,7 @@ def conformance_lookup(key: str) -> str:
     return f"value-of-{key}"
 
 
-class BackendConformance(ContractTests):
+class BackendConformance(ContractTests, GenerationTests):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""

@@ -16,6 +16,7 @@ import attrs
 import openai
 
 from copass_router import (
+    GENERATION_FIELDS,
     PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
@@ -43,16 +44,14 @@ from .translate import ChunkTranslator
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 COMPATIBLE_BASE_URL = "http://localhost:11434/v1"  # Ollama's default
 
-#: Options passed to the API as they are.
-_PASSTHROUGH = ("temperature", "top_p", "seed", "stop", "reasoning_effort", "parallel_tool_calls")
+#: Options passed to the API as they are. (Temperature, the token limit and stop sequences are
+#: the run's own fields: ``temperature``, ``max_output_tokens``, ``stop``.)
+_PASSTHROUGH = ("top_p", "seed", "reasoning_effort", "parallel_tool_calls")
 _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "temperature": (int, float),
     "top_p": (int, float),
     "seed": int,
-    "stop": (str, list),
     "reasoning_effort": str,
     "parallel_tool_calls": bool,
-    "max_tokens": int,
     "max_retries": int,
     "include_usage": bool,
     "extra_body": Mapping,
@@ -74,6 +73,8 @@ ROUTER_OWNED = frozenset(
         "max_completion_tokens",
         "safety_identifier",
         "user",
+        "temperature",
+        "stop",
         *_PASSTHROUGH,
     }
 )
@@ -92,7 +93,8 @@ class ChatCompletionsBackend(AgentBackend):
 
     keeps_native_session: ClassVar[bool] = False
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = _OPTIONS
-    #: The request field a token limit goes in.
+    generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    #: The request field ``max_output_tokens`` goes in.
     max_tokens_field: ClassVar[str] = "max_tokens"
 
     def __init__(self, context: BackendContext) -> None:
@@ -190,8 +192,13 @@ class ChatCompletionsBackend(AgentBackend):
         for name in _PASSTHROUGH:
             if name in turn.options and (name != "parallel_tool_calls" or turn.tools):
                 body[name] = turn.options[name]
-        if "max_tokens" in turn.options:
-            body[self.max_tokens_field] = turn.options["max_tokens"]
+        settings = turn.generation
+        if settings.temperature is not None:
+            body["temperature"] = settings.temperature
+        if settings.max_output_tokens is not None:
+            body[self.max_tokens_field] = settings.max_output_tokens
+        if settings.stop:
+            body["stop"] = list(settings.stop)
         extra = self.extra_body(turn)
         if extra:
             body["extra_body"] = extra
