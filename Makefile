@@ -8,15 +8,19 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test lint typecheck pytest bench profile soak clean
+.PHONY: help setup demo test lint typecheck pytest clients bench profile soak wheels clean
 .DEFAULT_GOAL := help
 
+# Shows pip's progress: a first run downloads the provider SDKs (about 400 MB) and takes minutes.
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)
+	@echo "Setting up $(VENV): the core and $(words $(PLUGINS)) plugins, editable, and the dev tools."
+	@test -e $(VENV) || echo "First run: downloads about 400 MB of provider SDKs; a few minutes."
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(foreach p,$(PLUGINS),-e $(p)) \
-		2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]' \
+		$(foreach p,$(PLUGINS),-e $(p)) 2>&1 | { grep --line-buffered -v "^WARNING: Location" || true; }
 	touch $(STAMP)
+	@echo "Done. Use the venv: source $(VENV)/bin/activate (or run $(VENV)/bin/copass-router)."
 
 help:  ## list the targets (what `make` alone does)
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 12
@@ -35,8 +39,20 @@ lint: setup  ## ruff check and ruff format --check
 typecheck: setup  ## mypy on src/ and plugins/*/src
 	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
 
-pytest: setup  ## the whole test suite
+pytest: setup clients  ## the whole test suite
 	$(VENV)/bin/pytest -q
+
+# The protocols' official npm clients, from tests/clients/package-lock.json; without node their
+# tests skip.
+CLIENTS_STAMP := tests/clients/node_modules/.package-lock.json
+
+clients:  ## the official npm clients the hosted protocol tests drive (needs node; else skipped)
+	@if command -v npm >/dev/null; then \
+		$(MAKE) --no-print-directory $(CLIENTS_STAMP); \
+	else echo "node/npm not installed: the npm client tests will skip"; fi
+
+$(CLIENTS_STAMP): tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 
 bench: setup  ## speed figures; never part of `make test`
 	$(PY) -m bench
@@ -46,6 +62,10 @@ profile: setup  ## pyinstrument profiles of figures 1, 2z and 2 (bench/profile-*
 
 soak: setup  ## 60 s of 1,000 concurrent hosted runs, echo then the Anthropic emulator; not a test
 	$(PY) -m soak.run_soak --seconds 60 --concurrency 1000
+
+wheels: setup  ## wheels of the core and every plugin in dist/, to install where no checkout is
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist . $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+	@ls dist/*.whl
 
 clean:  ## remove the .venv
 	rm -rf $(VENV)

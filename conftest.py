@@ -92,9 +92,14 @@ def _watch_for_secrets() -> Iterator[None]:
     root.setLevel(previous_level)
 
 
-def _checked(events: Any, where: str, transcript: Any = None) -> Any:
+#: The transcript turn each in-process run stored, by run id (read by the stream watch).
+_stored: dict[str, Any] = {}
+
+
+def _checked(events: Any, where: str) -> Any:
     """``events`` (a run's async generator) passed through a :class:`StreamChecker`: a grammar
-    violation raises in the consumer's loop, failing the test that read the stream."""
+    violation raises in the consumer's loop, failing the test that read the stream; the turn
+    the run stored must hold the stream's tool calls and results in the stream's order."""
     from copass_router.testing import StreamChecker
 
     async def stream() -> Any:
@@ -104,37 +109,31 @@ def _checked(events: Any, where: str, transcript: Any = None) -> Any:
                 checker.feed(event)
                 yield event
         checker.finish()
-        if transcript is not None and checker.finished is not None:
-            await transcript(checker)
+        stored = _stored.pop(checker.events[0].run_id, None)
+        if stored is not None:
+            checker.check_transcript(stored)
 
     return stream()
 
 
 def _watch_streams(patch: pytest.MonkeyPatch) -> None:
-    from copass_router import RemoteRouter, Router
+    from copass_router import RemoteRouter, Router, router
 
-    real_run, real_remote_run = Router.run, RemoteRouter.run
+    real_run, real_remote_run, real_store_turn = Router.run, RemoteRouter.run, router.store_turn
 
     def run(self: Router, request: Any = None, /, **fields: Any) -> Any:
-        async def transcript(checker: Any) -> None:
-            started, finished = checker.events[0], checker.finished
-            try:
-                turns = await self.transcript(finished.session_id, end_user)
-            except Exception:  # the session was deleted, or the store is gone: nothing to read
-                return
-            for turn in turns:
-                if turn.run_id == started.run_id:
-                    checker.check_transcript(turn)
-
-        inner = real_run(self, request, **fields)
-        end_user = fields.get("end_user_id") or getattr(request, "end_user_id", None) or "local"
-        return _checked(inner, "Router.run", transcript)
+        return _checked(real_run(self, request, **fields), "Router.run")
 
     def remote_run(self: RemoteRouter, request: Any = None, /, **fields: Any) -> Any:
         return _checked(real_remote_run(self, request, **fields), "RemoteRouter.run")
 
+    async def store_turn(store: Any, start: Any, record: Any, *args: Any) -> None:
+        _stored[record.run_id] = record  # seen without a store call of its own
+        await real_store_turn(store, start, record, *args)
+
     patch.setattr(Router, "run", run)
     patch.setattr(RemoteRouter, "run", remote_run)
+    patch.setattr(router, "store_turn", store_turn)
 
 
 def _watch_http(patch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ MODULES = [
     "otel_overhead",
     "turn_latency",
     "anthropic_turn",
+    "gemini_agents_turn",
     "router_turn",
     "cold_start",
     "concurrency",

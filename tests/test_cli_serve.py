@@ -184,3 +184,21 @@ def test_serve_help_lists_every_flag() -> None:
     assert result.returncode == 0
     shown = set(re.findall(r"(--[a-z-]+)", result.stdout)) - {"--help"}
     assert shown == _serve_flags()
+
+
+def test_serve_traces_with_the_standard_opentelemetry_variables(env: dict[str, str]) -> None:
+    served = _start(
+        env={**env, "OTEL_TRACES_EXPORTER": "console", "OTEL_SERVICE_NAME": "svc-probe"}
+    )
+    try:
+        run = httpx.post(
+            f"{served.base}/v1/runs",
+            json={"provider": "echo", "message": "traced"},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        assert run.status_code == 200
+    finally:
+        code = served.stop(signal.SIGINT)
+    assert code == 0
+    out = served.proc.stdout.read() if served.proc.stdout else ""
+    assert '"name": "invoke_agent"' in out and '"service.name": "svc-probe"' in out

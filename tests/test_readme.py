@@ -12,7 +12,7 @@ README = Path(__file__).parents[1] / "README.md"
 
 def test_the_python_api_example_runs(tmp_path: Path) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    example = next(b for b in blocks if "asyncio.run(main())" in b)
+    example = next(b for b in blocks if "router.complete(" in b)
     script = tmp_path / "example.py"
     script.write_text(example)
     result = subprocess.run(

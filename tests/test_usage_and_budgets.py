@@ -133,7 +133,7 @@ def test_every_provider_plugin_registers_prices_with_their_source() -> None:
     )
     router.plugins.load()
     prices = router.plugins.prices.all()
-    assert {p.provider for p in prices} == {"anthropic", "google", "openai"}
+    assert {p.provider for p in prices} == {"anthropic", "gemini-agents", "google", "openai"}
     assert all(p.source and p.input > 0 and p.output > 0 for p in prices)
 
 
@@ -385,11 +385,14 @@ async def test_beside_a_sqlite_store_the_ledger_uses_the_store_s_thread_and_file
     import sqlite3
     import threading
 
+    def threads(name: str) -> int:  # other tests' routers may still be closing theirs
+        return [t.name for t in threading.enumerate()].count(name)
+
     path = tmp_path / "router.db"
+    usage_threads = threads("copass-usage")
     router = Router(store=f"sqlite:///{path}", environ={}, load_entry_points=False)
     await router.complete(provider="echo", message="a b c", end_user_id="u")
-    names = [t.name for t in threading.enumerate()]
-    assert "copass-store" in names and "copass-usage" not in names, names
+    assert threads("copass-store") >= 1 and threads("copass-usage") <= usage_threads
     await router.aclose()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT end_user_id, calls FROM usage_ledger").fetchall() == [("u", 1)]

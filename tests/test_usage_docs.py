@@ -14,16 +14,21 @@ import pytest
 DOC = Path(__file__).parents[1] / "docs" / "usage-and-budgets.md"
 
 
-def test_the_worked_example_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("time", ["first", "second"])
+def test_the_worked_example_runs_again_and_again(
+    tmp_path_factory: pytest.TempPathFactory, time: str
+) -> None:
+    # The reader's own store (one for both runs): the example must not spend the budget there.
+    store = tmp_path_factory.getbasetemp() / "readers-store.db"
     [example] = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-    script = tmp_path / "example.py"
+    script = tmp_path_factory.mktemp(time) / "example.py"
     script.write_text(example)
     result = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COPASS_ROUTER_STORE": ":memory:", "COPASS_ROUTER_LOAD_PLUGINS": ""},
+        env={"COPASS_ROUTER_STORE": f"sqlite:///{store}", "COPASS_ROUTER_LOAD_PLUGINS": ""},
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -74,6 +74,14 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from .logs import get_logger, scrub
     from .plugins import PluginInfo, ProviderInfo
     from .prices import ModelPrice, PriceBook
+    from .provider_resources import (
+        FINGERPRINT_METADATA,
+        CreatePacer,
+        ListedResource,
+        ProviderResources,
+        ResourceApi,
+        config_fingerprint,
+    )
     from .registrars import (
         BackendRegistrar,
         CommandRegistrar,
@@ -216,6 +224,12 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "GENERATION_FIELDS",
     "Binding",
     "ResourceCache",
+    "ProviderResources",
+    "ResourceApi",
+    "ListedResource",
+    "CreatePacer",
+    "config_fingerprint",
+    "FINGERPRINT_METADATA",
     "HttpChatBackend",
     "ChatRequest",
     "Piece",
@@ -305,6 +319,12 @@ _WHERE: dict[str, str] = {
     "PluginInfo": "plugins",
     "ModelPrice": "prices",
     "PriceBook": "prices",
+    "CreatePacer": "provider_resources",
+    "FINGERPRINT_METADATA": "provider_resources",
+    "ListedResource": "provider_resources",
+    "ProviderResources": "provider_resources",
+    "ResourceApi": "provider_resources",
+    "config_fingerprint": "provider_resources",
     "BackendRegistrar": "registrars",
     "CommandRegistrar": "registrars",
     "EmulatorRegistrar": "registrars",

@@ -87,6 +87,10 @@ class AgentBackend:
     generation_settings: ClassVar[frozenset[str]] = frozenset()
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
+    #: The models this provider is known to serve, for listings (``copass-router providers
+    #: --models``) and a warning about a model not among them. Empty: the provider cannot tell
+    #: (a local runtime serves whatever it has pulled). Never a reason to refuse a model.
+    models: ClassVar[tuple[str, ...]] = ()
     #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
     keeps_native_session: ClassVar[bool] = False
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import RouterError
@@ -35,45 +34,11 @@ def _plugin_host() -> PluginHost:
     return host
 
 
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise RouterError(f"--option needs KEY=VALUE, got {pair!r}")
-        options[key] = value
-    return options
-
-
-async def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from .render import EventPrinter
-
-    router = _router()
-    printer = EventPrinter(out, as_json=args.json, verbose=args.verbose)
-    fields: dict[str, Any] = {
-        "provider": args.provider,
-        "message": args.message,
-        "model": args.model,
-        "system": args.system,
-        "session_id": args.session,
-        "end_user_id": args.end_user,
-        "options": _options(args.option),
-    }
-    if args.reasoning_engine_id:
-        fields["reasoning_engine_id"] = args.reasoning_engine_id
-    if args.location:
-        fields["location"] = args.location
-    try:
-        # aclosing: a reader gone mid-run (a closed pipe) ends the turn before the store closes
-        async with contextlib.aclosing(router.run(**fields)) as events:
-            async for event in events:
-                printer.show(event)
-    finally:
-        await router.aclose()
-    return 1 if printer.failed else 0
-
-
 def _providers(args: argparse.Namespace, out: TextIO) -> int:
+    if args.models:
+        import asyncio
+
+        return asyncio.run(_provider_models(args, out))
     rows = _plugin_host().provider_infos()
     if args.json:
         for p in rows:
@@ -91,6 +56,29 @@ def _providers(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     for p in rows:
         out.write(f"{p.name:<20} {p.plugin} {p.version or ''}  {p.description}\n".rstrip() + "\n")
+    return 0
+
+
+async def _provider_models(args: argparse.Namespace, out: TextIO) -> int:
+    """Each provider's models as its plugin declares them, the default marked ``*``."""
+    router = _router()
+    try:
+        for info in router.providers():
+            backend = await router.backend(info.name)
+            default = backend.default_model
+            models = list(backend.models)
+            if default and default not in models:
+                models.insert(0, default)
+            if args.json:
+                row = {"name": info.name, "default_model": default, "models": models}
+                out.write(json.dumps(row) + "\n")
+                continue
+            listed = " ".join(f"{m}*" if m == default else m for m in models)
+            if not backend.models:
+                listed += "  (no list: the plugin cannot tell which models its endpoint serves)"
+            out.write(f"{info.name:<20} {listed}\n")
+    finally:
+        await router.aclose()
     return 0
 
 
@@ -116,29 +104,6 @@ def _plugins(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-async def _sessions(args: argparse.Namespace, out: TextIO) -> int:
-    from .render import EventPrinter
-    from .wire import turn_to_dict
-
-    router = _router()
-    try:
-        if args.sessions_command == "show":
-            turns = await router.transcript(args.session_id, args.end_user)
-            for turn in turns:
-                if args.json:
-                    out.write(json.dumps(turn_to_dict(turn), default=str) + "\n")
-                    continue
-                out.write(f"[{turn.index}] {turn.provider}/{turn.model} ({turn.status.value})\n")
-                out.write(f"  user: {turn.user}\n")
-                EventPrinter(out).show_items(turn.items)
-            return 0
-        for s in await router.list_sessions(args.end_user, args.limit):
-            out.write(f"{s.session_id}  user={s.end_user_id}  turns={s.turn_count}\n")
-        return 0
-    finally:
-        await router.aclose()
-
-
 def _install(args: argparse.Namespace, out: TextIO) -> int:
     from .install import install
 
@@ -152,12 +117,25 @@ def _uninstall(args: argparse.Namespace, out: TextIO) -> int:
     return uninstall(args.target, args.package, installed, out)
 
 
+def _emulator(host: PluginHost, name: str) -> Callable[..., Any] | str:
+    """The emulator named ``name``, or for provider ``name`` the emulator its plugin registered
+    under another of its providers' names (``openai-compatible`` -> ``openai``)."""
+    emulators = host.emulators
+    infos = host.provider_infos()
+    addressable = dict(emulators)
+    for info in infos:
+        siblings = sorted(p.name for p in infos if p.plugin == info.plugin)
+        found = next((emulators[s] for s in siblings if s in emulators), None)
+        if found is not None:
+            addressable.setdefault(info.name, found)
+    if name not in addressable:
+        known = ", ".join(sorted(addressable)) or "none"
+        raise RouterError(f"no emulator for {name!r}; installed emulators: {known}")
+    return addressable[name]
+
+
 def _emulate(args: argparse.Namespace, out: TextIO) -> int:
-    emulators = _plugin_host().emulators
-    serve = emulators.get(args.provider)
-    if serve is None:
-        known = ", ".join(sorted(emulators)) or "none"
-        raise RouterError(f"no emulator for {args.provider!r}; installed emulators: {known}")
+    serve = _emulator(_plugin_host(), args.provider)
     target = serve
     try:
         if isinstance(serve, str):
@@ -169,9 +147,11 @@ def _emulate(args: argparse.Namespace, out: TextIO) -> int:
         missing = _missing_emulator_module(exc)
         if missing is None:
             raise
+        from .install import extra_advice
+
         raise RouterError(
             f"the {args.provider} emulator needs Starlette and uvicorn ({missing} is not "
-            f"installed): pip install '{_distribution_of(target)}[emulator]'"
+            f"installed): {extra_advice(_distribution_of(target), 'emulator')}"
         ) from exc
     return 0
 
@@ -203,19 +183,24 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from .server.serve import serve
     except ImportError as exc:
+        from .install import extra_advice
+
         raise RouterError(
-            f"hosted mode needs the server extra: pip install 'copass-router[server]' ({exc})"
+            f"hosted mode needs the server extra ({exc}): {extra_advice('copass-router', 'server')}"
         ) from exc
+    from .cli_tracing import tracing
+
     limits = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
-    result: int = serve(
-        args.host,
-        args.port,
-        store=args.store,
-        grace=args.grace,
-        public_url=args.public_url,
-        workers=args.workers,
-        **limits,
-    )
+    with tracing():
+        result: int = serve(
+            args.host,
+            args.port,
+            store=args.store,
+            grace=args.grace,
+            public_url=args.public_url,
+            workers=args.workers,
+            **limits,
+        )
     return result
 
 
@@ -225,6 +210,38 @@ def _plugin_command(argv: list[str], out: TextIO) -> int | None:
         return None
     result: int = command[0](argv[1:])
     return result
+
+
+def _color(out: TextIO) -> bool:
+    """Escape codes only for a terminal, and never with ``NO_COLOR`` set (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _completion(args: argparse.Namespace, out: TextIO) -> int:
+    from .cli_completion import completion_script
+
+    commands = sorted(_plugin_host().commands)
+    out.write(completion_script(build_parser(), args.shell, commands))
+    return 0
+
+
+async def _routed(args: argparse.Namespace, out: TextIO) -> int:
+    """The commands that open a router: run, sessions, usage."""
+    router = _router()
+    if args.command == "run":
+        from .cli_run import run_command
+
+        return await run_command(args, out, router, color=_color(out))
+    if args.command == "sessions":
+        from .cli_sessions import sessions_command
+
+        return await sessions_command(args, out, router)
+    from .usage_cli import usage_command
+
+    return await usage_command(args, out, router)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -243,12 +260,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command in ("run", "sessions", "usage"):
             import asyncio  # only the commands that run a router need an event loop
 
-            if args.command == "usage":
-                from .usage_cli import usage_command
+            from .cli_tracing import tracing
 
-                return asyncio.run(usage_command(args, out, _router()))
-            return asyncio.run((_run if args.command == "run" else _sessions)(args, out))
+            with tracing():
+                return asyncio.run(_routed(args, out))
         handlers = {
+            "completion": _completion,
             "providers": _providers,
             "plugins": _plugins,
             "install": _install,

@@ -33,8 +33,9 @@ class DispatchCallbacks:
 
         The call goes through the run's own dispatcher and shows up in the run's event stream
         under the real tool name. A repeated ``call_id`` gets the first call's result without
-        running the tool again; the same id with other arguments is refused. Raises
-        :class:`DispatchAuthError` for a bad token, a finished run or a tool not allowed.
+        running the tool again; the same id for another tool or other arguments is refused. Raises
+        :class:`DispatchAuthError` for a bad token or a finished run (a tool the token does not
+        allow never runs: its result is an error the model sees).
 
         Calls count against the run's ``max_tool_rounds``: calls with the same ``round_id`` (the
         model response that asked for them) form one round, a call without one is a round of its

@@ -131,7 +131,7 @@ def _unknown_provider_message(provider: str, installed: list[str]) -> str:
         )
     return (
         f"{head} {entry.distribution} provides it: copass-router install {entry.name} "
-        f"(or: pip install {entry.distribution}; if it is installed, "
+        "(from this checkout or COPASS_ROUTER_PLUGIN_SOURCE; if it is installed, "
         "'copass-router plugins' shows why it did not load)."
     )
 

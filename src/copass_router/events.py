@@ -232,7 +232,9 @@ _FIELDS: dict[type[Event], frozenset[str]] = {
 def event_to_dict(event: Event) -> dict[str, Any]:
     """The JSON-ready form of ``event``, with its ``type`` discriminator first."""
     if isinstance(event, UnknownEvent):
-        return {"type": event.event_type, **event.data}
+        # Stamped by this router (a backend passed it on): its run_id and seq are this run's.
+        stamped = {"run_id": event.run_id, "seq": event.seq} if event.run_id else {}
+        return {"type": event.event_type, **event.data, **stamped}
     body = get_converter().unstructure(event)
     if body.get("provider_data") is None:
         body.pop("provider_data", None)

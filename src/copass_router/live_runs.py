@@ -77,12 +77,12 @@ class LiveRuns:
             raise DispatchAuthError(f"run {claims.run_id} has ended", forbidden=True)
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequestError("call_id must be a non-empty string", field="call_id")
-        fingerprint = json.dumps(arguments, sort_keys=True, default=str)
+        fingerprint = json.dumps([tool_name, arguments], sort_keys=True, default=str)
         seen = live.calls.get(call_id)
         if seen is not None:
             if seen[0] != fingerprint:
                 raise DispatchAuthError(
-                    f"call id {call_id!r} was already used with other arguments", forbidden=True
+                    f"call id {call_id!r} was already used for another call", forbidden=True
                 )
             return await asyncio.shield(seen[1])
         # Calls of one model response form one round: the agent names it (``round_id``); without

@@ -36,8 +36,9 @@ DIRECTORY: tuple[PluginEntry, ...] = (
     PluginEntry(
         "google",
         "copass-router-google",
-        "Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id",
-        ("google",),
+        "Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id; "
+        "Gemini's Interactions API (models and managed agents)",
+        ("gemini-agents", "google"),
     ),
     PluginEntry(
         "openai",

@@ -29,21 +29,44 @@ def _short(text: str, limit: int = 200) -> str:
 class EventPrinter:
     """Writes events to a stream, readably or as JSON lines.
 
-    Provider-specific events (``ProviderEvent``) are shown only with ``verbose``.
+    Provider-specific events (``ProviderEvent``) are shown only with ``verbose``; escape
+    codes (dimmed reasoning) only with ``color``, which the CLI sets for a terminal without
+    ``NO_COLOR``.
     """
 
-    def __init__(self, out: TextIO, *, as_json: bool = False, verbose: bool = False) -> None:
+    def __init__(
+        self, out: TextIO, *, as_json: bool = False, verbose: bool = False, color: bool = False
+    ) -> None:
         self.out = out
         self.as_json = as_json
         self.verbose = verbose
+        self.color = color
         self.failed = False
         self._mid_line = False
+        self._streaming: type[Event] | None = None  # TextDelta or ThinkingDelta, mid-stream
 
     def _line(self, text: str) -> None:
         if self._mid_line:
             self.out.write("\n")
             self._mid_line = False
+        self._streaming = None
         self.out.write(text + "\n")
+
+    def _stream(self, event: TextDelta | ThinkingDelta) -> None:
+        """Text and reasoning as they stream, each on lines of its own (reasoning marked, and
+        dimmed when colour is on)."""
+        kind = type(event)
+        if self._streaming is not kind:
+            if self._mid_line:
+                self.out.write("\n")
+            if isinstance(event, ThinkingDelta):
+                self.out.write(self._dim("(thinking) "))
+            self._streaming = kind
+        self.out.write(event.text if isinstance(event, TextDelta) else self._dim(event.text))
+        self._mid_line = True
+
+    def _dim(self, text: str) -> str:
+        return f"\x1b[2m{text}\x1b[0m" if self.color else text
 
     def show(self, event: Event) -> None:
         """Print one event."""
@@ -54,10 +77,7 @@ class EventPrinter:
         if self.as_json:
             self.out.write(event_to_json(event) + "\n")
         elif isinstance(event, TextDelta | ThinkingDelta):
-            self.out.write(
-                event.text if isinstance(event, TextDelta) else f"\x1b[2m{event.text}\x1b[0m"
-            )
-            self._mid_line = True
+            self._stream(event)
         elif isinstance(event, RunStarted):
             self._line(f"[{event.provider}/{event.model} session={event.session_id}]")
         elif isinstance(event, ToolCall):
@@ -81,6 +101,7 @@ class EventPrinter:
         elif isinstance(event, Message) and self._mid_line:
             self.out.write("\n")
             self._mid_line = False
+            self._streaming = None
         self.out.flush()
 
     def show_items(self, items: Iterable[TranscriptItem]) -> None:

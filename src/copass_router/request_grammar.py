@@ -40,11 +40,12 @@ NOT_REPORTED = {"copass_router": {"usage": "not_reported"}}
 class RequestGrammar:
     """Where the current model request stands, event by event."""
 
-    __slots__ = ("closed", "open_output")
+    __slots__ = ("after_result", "closed", "open_output")
 
     def __init__(self) -> None:
         self.closed = False  # a Usage closed the request; no tool result since
         self.open_output = False  # the request produced output and has no usage yet
+        self.after_result = False  # a tool result went back; the new request said nothing yet
 
     def note(self, event: Event) -> str | None:
         """Take note of ``event``; a description of the rule it breaks, or None."""
@@ -52,14 +53,18 @@ class RequestGrammar:
         if cls in _TEXT:
             if self.closed:
                 return f"a {event.type} event after the usage that closed its model request"
-            self.open_output = True
+            self.open_output, self.after_result = True, False
         elif cls is ToolCall:
             if not self.closed:
-                self.open_output = True
+                self.open_output, self.after_result = True, False
         elif cls is Usage:
-            self.closed, self.open_output = True, False
+            # Before the new request said anything, a usage is the previous request's, reported
+            # late (a deployed agent's tool callback can overtake its stream): it closes nothing.
+            if not (self.after_result and not self.open_output):
+                self.closed, self.open_output = True, False
         elif cls in _NEW_REQUEST:
             self.closed = self.open_output = False
+            self.after_result = cls is ToolResult
         return None
 
     def unclosed(self, backend: object) -> list[Event]:

@@ -21,6 +21,7 @@ PROVIDER_FIELDS = ("reasoning_engine_id", "location")
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$")
 _FIELDS = {f.name for f in attrs.fields(RunRequest)}
+_CAMEL = re.compile(r"(?<=[a-z0-9])[A-Z]")
 MAX_MESSAGE_CHARS = 1_000_000
 
 
@@ -100,15 +101,42 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
     check_generation(request)
 
 
+def snake_case_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with camelCase names of run fields (``endUserId``, ``reasoningEngineId``, as
+    JavaScript clients spell them) renamed to the field they spell; other names are kept as
+    given, so an unknown one is still refused by name. Both spellings of one field: refused."""
+    renamed: dict[str, Any] = {}
+    for name, value in fields.items():
+        if not isinstance(name, str):
+            raise InvalidRequestError(f"run field names are strings; got {name!r:.60}")
+        snake = _CAMEL.sub(lambda m: "_" + m.group(0).lower(), name)
+        field = snake if snake in _FIELDS else name
+        if field in renamed:
+            raise InvalidRequestError(
+                f"{field!r} is given twice (as {field!r} and as {name!r}); give it once",
+                field=field,
+            )
+        renamed[field] = value
+    return renamed
+
+
 def build_request(
-    request: RunRequest | None,
+    request: RunRequest | Mapping[str, Any] | None,
     fields: Mapping[str, Any],
     max_message_chars: int = MAX_MESSAGE_CHARS,
 ) -> RunRequest:
-    """A checked RunRequest from either a RunRequest or keyword fields (not both)."""
+    """A checked RunRequest from either a RunRequest, a mapping of its fields (snake_case or
+    camelCase names) or keyword fields (not two of them)."""
     if request is not None:
         if fields:
             raise InvalidRequestError("pass a RunRequest or keyword fields, not both")
+        if isinstance(request, Mapping):
+            return build_request(None, snake_case_fields(request), max_message_chars)
+        if not isinstance(request, RunRequest):
+            raise InvalidRequestError(
+                f"a run takes a RunRequest, a dict of its fields or keyword fields; got a "
+                f"{type(request).__name__}"
+            )
         validate_request(request, max_message_chars)
         return request
     unknown = sorted(set(fields) - _FIELDS)

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from .backend import AgentBackend, BackendContext, ResourceCache
 from .budgets import Budget, Budgets, budgets_from_env
 from .coordination import Coordinator, SigningKeys, open_coordinator
@@ -31,7 +33,7 @@ from .results import RunResult, collect
 from .retries import RetryPolicy
 from .run_turns import RunTurns
 from .sessions_api import SessionsAPI
-from .settings import env_int
+from .settings import env_flag, env_int
 from .store import SessionStore, default_store_url, open_store
 from .store.base import TurnStart
 from .store.lease import LeaseKeeper
@@ -78,6 +80,11 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
     :param coordinator: what workers share live (locks, the create budget, signing keys, the
         route of dispatch callbacks): a :class:`Coordinator`, a URL, or None for
         ``COPASS_ROUTER_COORDINATOR`` / the embedded one-process default.
+    :param continue_latest_session: a run without a ``session_id`` continues its end user's
+        most recently used session (a new one only for an end user without any), so an end
+        user's conversation carries over from run to run and provider to provider; a run with
+        a ``session_id`` is unchanged. Default: ``COPASS_ROUTER_CONTINUE_LATEST_SESSION``
+        (``1``/``true``), else off: each run without a session id starts a session.
     """
 
     def __init__(
@@ -100,8 +107,14 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
         ledger: UsageLedger | str | None = None,
         budgets: Sequence[Budget] = (),
         coordinator: Coordinator | str | None = None,
+        continue_latest_session: bool | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
+        self.continue_latest_session = (
+            env_flag(self.environ, "COPASS_ROUTER_CONTINUE_LATEST_SESSION", False)
+            if continue_latest_session is None
+            else continue_latest_session
+        )
         self.plugins = PluginHost(
             plugins=plugins,
             load_entry_points=load_entry_points,
@@ -266,6 +279,12 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
 
         return asyncio.run(main())
 
+    async def _latest_session(self, request: RunRequest) -> RunRequest:
+        """``request`` on its end user's most recently used session, if they have one."""
+        async with store_call("find the end user's latest session"):
+            latest = await self.store.list_sessions(request.end_user_id, 1)
+        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
+
     async def _begin(
         self, request: RunRequest
     ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
@@ -304,6 +323,8 @@ class Router(SessionsAPI, DispatchCallbacks, UsageAPI):
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.
+        if request.session_id is None and self.continue_latest_session:
+            request = await self._latest_session(request)
         targets, start, dispatcher, keys = await self._begin(request)
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id

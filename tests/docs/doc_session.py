@@ -9,19 +9,24 @@ over from command to command (``export`` persists). Rules, all in this file:
   probed (the printed address, ``/healthz`` for a router) and left running for the doc's later
   commands; a later one on the same port stops the earlier with SIGINT (Ctrl-C), and whatever
   runs at the end of the doc stops with SIGTERM. Each must stop cleanly (exit 0, or by that
-  signal once shut down). A doc's client snippet (a ``python`` block opening ``RemoteRouter`` on
-  127.0.0.1) runs against the router the doc serves and must get to ``RunFinished``.
-- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs`` must also stream to ``run_finished``);
+  signal once shut down). A doc's ``python`` program is saved as a file and run with the venv's
+  ``python`` in the doc's directory (so files the doc saved import); it must exit 0, and one
+  opening a ``RemoteRouter`` runs against the router the doc serves and must get to
+  ``RunFinished``. A ``file`` block is saved where the doc says (``.py``: it must compile).
+  ``node`` commands run when Node.js is installed (skipped, and said, when it is not).
+- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs``, ``/v1/responses`` or ``/v1/agui``
+  must also stream to the run's end);
   a ``console`` command must print exactly what the doc shows.
 - Substitutions, so commands run side by side and offline (see ``DocSession.substitute``):
   every port a doc listens on becomes a free port (also in its URLs); ``https://router.example.com``
-  becomes the doc's running router; ``ses_...`` / ``SESSION_ID`` become the last session id a
-  command of the doc printed; ``<dispatch port>`` becomes a free port (deploy only records it);
+  becomes the doc's running router; ``ses_...`` / ``SESSION_ID`` become the session id the last
+  command printing one printed first (a listing's newest); ``<dispatch port>`` becomes a free port (deploy only records it);
   ``curl`` gets ``--fail-with-body`` so an HTTP error fails; ``make`` runs in the repository
-  (``make -C``: the reader is in their clone, the runner in a temporary directory); pip reads no
-  index (``PIP_NO_INDEX=1``: what a doc installs must be what ``make setup`` installed).
-- Stand-ins: ``copass-router run -p PROVIDER`` for a real provider whose endpoint the doc has not
-  set goes to that provider's emulator (started once for the suite), with the variables the
+  (``make -C``: the reader is in their clone, the runner in a temporary directory), and so does
+  ``.venv/bin/`` (the clone's venv is the one this suite runs in); pip reads no index
+  (``PIP_NO_INDEX=1``: what a doc installs must be what ``make setup`` installed).
+- Stand-ins: ``copass-router run -p PROVIDER`` (or ``provider="PROVIDER"`` in a ``python``
+  program) for a real provider whose endpoint the doc has not set goes to that provider's emulator (started once for the suite), with the variables the
   emulator prints and a stand-in key. No command reaches a real provider.
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +54,11 @@ SKIP: tuple[tuple[str, str], ...] = (
     (r"^make demo\b", "make setup + examples/demo.py, which tests/portable/test_demo.py runs"),
     (r"^make bench\b", "minutes of timings by design; never part of the suite"),
     (r"^ollama ", "needs Ollama and a model download; the openai emulator stands in for it"),
+    (
+        r"^pip install -e '\.",
+        "installs the checkout into the venv this suite runs in: make setup made that same "
+        "editable install, with the extras the docs name",
+    ),
 )
 # provider -> (emulator, the variable that points the provider at it, a stand-in key if needed)
 STAND_INS: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -55,23 +66,23 @@ STAND_INS: dict[str, tuple[str, str, dict[str, str]]] = {
     "openai": ("openai", "OPENAI_BASE_URL", {}),
     "openai-compatible": ("openai", "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL", {}),
     "google": ("google", "COPASS_ROUTER_GOOGLE_BASE_URL", {}),
+    "gemini-agents": ("gemini-agents", "GEMINI_BASE_URL", {}),
 }
-_DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "PYTEST", "VIRTUAL_ENV")
+# What a streamed run's last frame says, per endpoint a doc's curl may call.
+_STREAM_ENDS = (
+    ("/v1/runs", "event: run_finished"),
+    ("/v1/responses", "event: response.completed"),
+    ("/v1/agui", '"type":"RUN_FINISHED"'),
+)
+_DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "GEMINI_", "PYTEST", "VIRTUAL_ENV")
 _LONG = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*copass-router\s+(serve|emulate)\b")
 _PROVIDER = re.compile(r"^copass-router\s+run\b.*?(?:-p|--provider)[ =]([\w-]+)")
 _ASSIGNMENTS = re.compile(r"((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)(.*)", re.S)
 _SESSION = re.compile(r"\bses_[0-9a-f]{32}\b")
 _ASSIGN = re.compile(r"\b([A-Z][A-Z0-9_]+)=(\S+)")
-_RUN_PY = (
-    "import ast, asyncio, sys\n"
-    "code = compile(open(sys.argv[1]).read(), sys.argv[1], 'exec', "
-    "flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)\n"
-    "async def main():\n"
-    "    result = eval(code, {'__name__': '__main__'})\n"
-    "    if result is not None:\n"
-    "        await result\n"
-    "asyncio.run(main())\n"
-)
+_PY_PROVIDER = re.compile(
+    r"""["']([\w-]+)["']"""
+)  # any quoted name: a provider if STAND_INS has it
 
 
 def skip_reason(text: str) -> str | None:
@@ -217,6 +228,7 @@ class DocSession:
             text = re.sub(r"\bses_\.\.\.|\bSESSION_ID\b", self.session, text)
         text = text.replace("<dispatch port>", str(free_port()))
         text = re.sub(r"^make\b", f"make -C {shlex.quote(str(ROOT))}", text)
+        text = re.sub(r"(^|\s)\.venv/bin/", rf"\g<1>{BIN}/", text)
         return re.sub(r"^curl\b", "curl --fail-with-body --silent --show-error", text)
 
     def run(self) -> list[str]:
@@ -238,27 +250,35 @@ class DocSession:
         if reason:
             self.skipped.append((command, reason))
             return None
+        if re.match(r"node\b", command.text) and shutil.which("node") is None:
+            self.skipped.append((command, "Node.js is not installed"))
+            return None
         text = self.substitute(command.text)
+        if command.kind == "file":
+            return self._save(text, command.path or "")
         if command.kind == "python":
             return self._python(text)
         if _LONG.match(text):
             return self._start(text, command)
         return self._shell(text, command)
 
-    def _overlay(self, text: str) -> dict[str, str]:
-        match = _PROVIDER.match(text)
-        if not match or match.group(1) not in STAND_INS:
-            return {}
-        emulator, endpoint, key = STAND_INS[match.group(1)]
-        if endpoint in self.env:
-            return {}  # the doc pointed the provider somewhere itself
-        found = self.stand_ins.variables(emulator)
-        return {k: v for k, v in {**key, **found}.items() if k not in self.env}
+    def _overlay(self, providers: list[str]) -> dict[str, str]:
+        overlay: dict[str, str] = {}
+        for provider in providers:
+            if provider not in STAND_INS:
+                continue
+            emulator, endpoint, key = STAND_INS[provider]
+            if endpoint in self.env:
+                continue  # the doc pointed the provider somewhere itself
+            found = self.stand_ins.variables(emulator)
+            overlay |= {k: v for k, v in {**key, **found}.items() if k not in self.env}
+        return overlay
 
     def _shell(self, text: str, command: Command) -> str | None:
         state = self.tmp / "state"
         script = f'{text}\n__rc=$?\nenv -0 > "{state}.env"\npwd > "{state}.cwd"\nexit $__rc\n'
-        env = {**self.env, **self._overlay(text)}
+        match = _PROVIDER.match(text)
+        env = {**self.env, **self._overlay([match.group(1)] if match else [])}
         result = subprocess.run(
             ["bash", "-c", script],
             env=env,
@@ -269,15 +289,16 @@ class DocSession:
         )
         output = result.stdout + result.stderr
         self._carry_over(state, env)
-        self.session = (_SESSION.findall(output) or [self.session])[-1]
+        self.session = (_SESSION.findall(output) or [self.session])[0]  # a listing's newest
         if command.kind == "console":
             shown = "\n".join(line.rstrip() for line in (command.shown or "").strip().splitlines())
             got = "\n".join(line.rstrip() for line in output.strip().splitlines())
             return None if got == shown else f"the doc shows:\n{shown}\nit printed:\n{got}"
         if result.returncode != 0:
             return f"exit {result.returncode}:\n{output[-3000:]}"
-        if text.startswith("curl") and "/v1/runs" in text and "event: run_finished" not in output:
-            return f"the run's stream did not finish:\n{output[-3000:]}"
+        for path, end in _STREAM_ENDS:
+            if text.startswith("curl") and path in text and end not in output:
+                return f"the run's stream did not finish:\n{output[-3000:]}"
         return None
 
     def _carry_over(self, state: Path, used: dict[str, str]) -> None:
@@ -311,17 +332,32 @@ class DocSession:
             wait_for_port(port)
         return None
 
+    def _save(self, text: str, name: str) -> str | None:
+        path = self.cwd / name
+        path.write_text(text)
+        if name.endswith(".py"):
+            try:
+                compile(text, name, "exec")
+            except SyntaxError as exc:
+                return f"{name} does not compile as a file: {exc}"
+        return None
+
     def _python(self, source: str) -> str | None:
-        snippet = self.tmp / "snippet.py"
+        snippet = self.cwd / "doc_snippet.py"
         snippet.write_text(source)
-        result = subprocess.run(
-            [str(BIN / "python"), "-c", _RUN_PY, str(snippet)],
-            env=self.env,
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if result.returncode != 0 or "RunFinished(" not in result.stdout:
+        env = {**self.env, **self._overlay(_PY_PROVIDER.findall(source))}
+        try:
+            result = subprocess.run(
+                [str(BIN / "python"), snippet.name],
+                env=env,
+                cwd=self.cwd,
+                capture_output=True,
+                text=True,
+                timeout=300,  # a program may deploy an agent to an emulator: slow on a busy machine
+            )
+        finally:
+            snippet.unlink()
+        client = "RemoteRouter(" in source
+        if result.returncode != 0 or (client and "RunFinished(" not in result.stdout):
             return f"exit {result.returncode}:\n{(result.stdout + result.stderr)[-3000:]}"
         return None

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from .doc_commands import ROOT, all_commands, commands, doc_paths, unlabeled_fences
+from .doc_commands import (
+    ROOT,
+    all_commands,
+    commands,
+    doc_paths,
+    python_blocks,
+    unlabeled_fences,
+)
 from .doc_session import SKIP, DocSession, StandIns, skip_reason
 
 DOCS = [str(p.relative_to(ROOT)) for p in doc_paths()]
@@ -60,8 +67,21 @@ def test_every_code_block_says_what_it_is(doc: str) -> None:
 def test_the_docs_have_commands_to_run() -> None:
     found = all_commands()
     kinds = {c.kind for c in found}
-    assert len(found) >= 20 and kinds == {"sh", "console", "python"}, kinds
+    assert len(found) >= 20 and kinds == {"sh", "console", "python", "file"}, kinds
     assert any("copass-router serve" in c.text for c in found)
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(ROOT / d)])
+def test_every_python_block_compiles_as_a_file(doc: str) -> None:
+    for block in python_blocks(ROOT / doc):
+        try:
+            compile("\n".join(block.body), f"{doc}:{block.line}", "exec")
+        except SyntaxError as exc:
+            pytest.fail(
+                f"{doc}:{block.line}: this block raises SyntaxError when saved to a file and run "
+                f"({exc.msg}): put top-level async for/with/await inside an async def run by "
+                "asyncio.run()"
+            )
 
 
 def test_each_skip_is_needed_and_says_why() -> None:
@@ -91,3 +111,18 @@ def test_a_new_command_is_collected_without_registering_it(tmp_path: Path) -> No
     ]
     assert found[1].shown == "{...}\n"
     assert unlabeled_fences(doc) == [14]
+
+
+def test_programs_run_files_are_saved_and_fragments_are_only_compiled(tmp_path: Path) -> None:
+    doc = tmp_path / "new.md"
+    doc.write_text(
+        "Save this as `tools_x.py`:\n\n```python\nX = 1\n```\n\n"
+        "```python\nimport asyncio\nasyncio.run(main())\n```\n\n"
+        "```python\ndef fragment(): ...\n```\n"
+    )
+    found = commands(doc, root=tmp_path)
+    assert [(c.kind, c.path, c.line) for c in found] == [
+        ("file", "tools_x.py", 4),
+        ("python", None, 8),
+    ]
+    assert len(python_blocks(doc)) == 3

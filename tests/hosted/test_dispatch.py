@@ -137,17 +137,29 @@ async def test_bad_tokens_are_refused_and_run_nothing(hosted: Hosted) -> None:
             "missing": (await run.call(None), 401),
             "wrong run": (await run.call(run.token(run_id="run_someone_else")), 403),
             "wrong session": (await run.call(run.token(session_id="ses_other")), 403),
-            "tool outside the allow-list": (await run.call(run.token(tools=[]), "lookup"), 403),
-            "unknown tool": (await run.call(good, "drop_database"), 403),
         }
+        # A good token naming a tool it does not allow: the tool never runs; the model gets an
+        # error result, and the run's stream shows the call and its result, as in process.
+        outside = await run.call(run.token(tools=[]), "lookup", call_id="c-outside")
+        unknown = await run.call(good, "drop_database", call_id="c-unknown")
         events = await run.finish()
     for name, (response, status) in refused.items():
         assert response.status_code == status, name
         assert problem_of(response)["code"] == "dispatch_unauthorized", name
         assert KEY_ALPHA not in response.text and good not in response.text, name
+    for response in (outside, unknown):
+        assert response.status_code == 200 and response.json()["is_error"] is True
+        assert response.json()["output"].startswith("unknown tool")
     assert hosted.counter.calls == []
     assert events[-1].type == "run_finished"
-    assert not any(isinstance(e, ToolCall | ToolResult) for e in events)
+    shown = [(type(e).__name__, e.name) for e in events if isinstance(e, ToolCall | ToolResult)]
+    assert sorted(shown) == sorted(
+        [
+            (kind, tool)
+            for tool in ("lookup", "drop_database")
+            for kind in ("ToolCall", "ToolResult")
+        ]
+    )
 
 
 async def test_a_good_call_runs_through_the_live_run(hosted: Hosted) -> None:

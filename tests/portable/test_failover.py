@@ -18,6 +18,7 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_google.interactions_emulator import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
@@ -38,19 +39,21 @@ from copass_router.client import RemoteRouter
 from copass_router.results import RunResult, collect
 from copass_router.server import create_app, start_server
 
-NETWORKED = ["anthropic", "google", "openai-compatible"]
+NETWORKED = ["anthropic", "google", "gemini-agents", "openai-compatible"]
 PAIRS = [*itertools.permutations(NETWORKED, 2), *((p, "echo") for p in NETWORKED)]
 ANTHROPIC_KEY = "sk-ant-api03-FAILOVER0123456789abcdef"
 OPENAI_KEY = "sk-failover-0123456789abcdef"
+GEMINI_KEY = "gemini-failover-0123456789abcdef"
 API_KEY = "failover-key-0123456789abcdef"
 PROJECT = "failover-project"
 
 
 class Emulators:
-    def __init__(self, anthropic: Any, google: Any, openai: Any) -> None:
+    def __init__(self, anthropic: Any, google: Any, openai: Any, gemini: Any) -> None:
         self.by_provider = {
             "anthropic": anthropic,
             "google": google,
+            "gemini-agents": gemini,
             "openai-compatible": openai,
         }
         #: Tool runs, and a fault the ``arm`` tool sets while the turn runs.
@@ -80,8 +83,9 @@ def emulators() -> Iterator[Emulators]:
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
         google_emulator() as google,
         openai_emulator(api_key=OPENAI_KEY) as openai,
+        gemini_emulator(api_key=GEMINI_KEY) as gemini,
     ):
-        yield Emulators(anthropic, google, openai)
+        yield Emulators(anthropic, google, openai, gemini)
 
 
 def _tools(emulators: Emulators) -> list[Any]:
@@ -109,6 +113,8 @@ async def setup(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.of("openai-compatible").base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators.of("gemini-agents").base_url,
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     router = make_router(
@@ -312,10 +318,11 @@ async def test_a_run_crossing_its_budget_stops_before_its_next_model_call(
     assert result.stop_reason is StopReason.BUDGET, result.errors
     rows = await router.usage(end_user_id=f"budget-{provider}")
     assert sum(r.calls for r in rows) == 1, "one model call, then the budget stopped the turn"
-    # A chat API reports a call's usage before its tool calls: the turn ends before the tools
-    # run. Managed Agents may report it after them (the crossing call's tool then runs, and the
-    # turn ends at the next call's tool use); a deployed agent's tool call arrives by callback.
-    most = 0 if provider == "openai-compatible" else 1
+    # A chat API (and a Gemini interaction) reports a call's usage before its tool calls: the
+    # turn ends before the tools run. Managed Agents may report it after them (the crossing
+    # call's tool then runs, and the turn ends at the next call's tool use); a deployed agent's
+    # tool call arrives by callback.
+    most = 0 if provider in ("openai-compatible", "gemini-agents") else 1
     assert len(emulators.lookups) <= most, (provider, emulators.lookups)
     assert emulators.received_since(provider, mark)
     [turn] = await router.transcript(result.session_id, f"budget-{provider}")

@@ -18,6 +18,7 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_google.interactions_emulator import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
@@ -31,9 +32,10 @@ from copass_router import (
     tool,
 )
 
-PROVIDERS = ["echo", "anthropic", "google", "openai", "openai-compatible"]
+PROVIDERS = ["echo", "anthropic", "google", "gemini-agents", "openai", "openai-compatible"]
 ANTHROPIC_KEY = "sk-ant-api03-PORTABLE0123456789abcdef"
 OPENAI_KEY = "sk-portable-0123456789abcdef"
+GEMINI_KEY = "gemini-portable-0123456789abcdef"
 PROJECT = "portable-project"
 
 
@@ -44,16 +46,19 @@ def lookup(key: str) -> str:
 
 
 class Emulators:
-    """The three provider emulators, with a way to read what each received since a mark."""
+    """The provider emulators, with a way to read what each received since a mark."""
 
-    def __init__(self, anthropic: Any, google: Any, openai: Any) -> None:
+    def __init__(self, anthropic: Any, google: Any, openai: Any, gemini: Any) -> None:
         self.anthropic, self.google, self.openai = anthropic, google, openai
+        self.gemini = gemini
 
     def log(self, provider: str) -> list[Any]:
         if provider == "anthropic":
             return [r.body for r in self.anthropic.requests]
         if provider == "google":
             return [r.body for r in self.google.requests]
+        if provider == "gemini-agents":
+            return [r.body for r in self.gemini.requests]
         if provider.startswith("openai"):
             return [r.body for r in self.openai.requests]
         return []
@@ -68,8 +73,9 @@ def emulators() -> Iterator[Emulators]:
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
         google_emulator() as google,
         openai_emulator(api_key=OPENAI_KEY) as openai,
+        gemini_emulator(api_key=GEMINI_KEY) as gemini,
     ):
-        yield Emulators(anthropic, google, openai)
+        yield Emulators(anthropic, google, openai, gemini)
 
 
 @pytest.fixture
@@ -86,6 +92,8 @@ async def router(
         "OPENAI_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators.gemini.base_url,
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     router = make_router(plugins=plugins, environ=env, tools=[lookup])
@@ -147,7 +155,9 @@ async def test_a_session_moves_between_providers(
     assert all(t.status is TurnStatus.COMPLETED for t in turns)
 
 
-@pytest.mark.parametrize("next_provider", ["anthropic", "google", "openai-compatible"])
+@pytest.mark.parametrize(
+    "next_provider", ["anthropic", "google", "gemini-agents", "openai-compatible"]
+)
 async def test_after_a_provider_fails_mid_turn_the_next_provider_carries_on(
     router: tuple[Router, str], make_router: Callable[..., Router], next_provider: str
 ) -> None:
@@ -234,6 +244,8 @@ async def test_an_immediate_tool_result_keeps_the_session_portable(
         "OPENAI_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators.gemini.base_url,
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     r = make_router(plugins=plugins, environ=env, tools=[lookup, ready_at_once])

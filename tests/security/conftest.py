@@ -16,7 +16,7 @@ import attrs
 import httpx
 import pytest
 
-from copass_router import AgentBackend, Event, Router, TextDelta, Turn
+from copass_router import AgentBackend, Event, Router, TextDelta, Turn, Usage
 from copass_router.server import HostedState, RunningServer, create_app, start_server
 from copass_router.server.connections import ConnectionLimits
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
@@ -28,7 +28,8 @@ SECRET = b"security-test-dispatch-secret"
 
 class FloodBackend(AgentBackend):
     """Yields ``count`` TextDeltas of ``size`` characters without ever waiting, and counts them:
-    a backend whose whole output is already in memory (the worst case for a server)."""
+    a backend whose whole output is already in memory (the worst case for a server). Then the
+    request's usage (one event more)."""
 
     default_model = "flood-1"
 
@@ -42,6 +43,7 @@ class FloodBackend(AgentBackend):
         for _ in range(self.count):
             self.produced += 1
             yield TextDelta(text=text)
+        yield Usage(input_tokens=1, output_tokens=self.count)
 
 
 @attrs.define

@@ -77,7 +77,7 @@ async def test_a_reader_that_stops_reading_pauses_its_run_at_the_queue_bound() -
             frames += 1
         await stream.aclose()
     assert flood.produced == flood.count
-    assert frames == flood.count + 2  # run_started, the deltas, run_finished
+    assert frames == flood.count + 3  # run_started, the deltas, usage, run_finished
 
 
 async def test_a_slow_http_reader_slows_its_own_run(served: Served) -> None:
@@ -94,7 +94,7 @@ async def test_a_slow_http_reader_slows_its_own_run(served: Served) -> None:
     # The queue and the socket buffers hold a bounded amount; the rest waited for the reader.
     assert paused_at < served.flood.count // 2, paused_at
     events = sse_events(body.decode())
-    assert events[-1]["type"] == "run_finished" and len(events) == served.flood.count + 2
+    assert events[-1]["type"] == "run_finished" and len(events) == served.flood.count + 3
 
 
 async def test_a_producer_that_never_waits_still_lets_the_loop_run() -> None:

@@ -57,4 +57,4 @@ async def test_the_sweep_can_be_turned_off(
     assert isinstance(backend, AnthropicBackend)
     backend.sweeper.clock = lambda: 1e12
     backend.sweeper.maybe_sweep()
-    assert backend.sweeper._task is None
+    assert not backend.sweeper.sweeping

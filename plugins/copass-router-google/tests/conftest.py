@@ -78,3 +78,36 @@ def run_google(google_router: Router, engine: str) -> RunGoogle:
         return [e async for e in google_router.run(**fields)]
 
     return run
+
+
+# --- gemini-agents: the Interactions API emulator ---------------------------------------------
+
+GEMINI_KEY = "gemini-test-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def interactions_server() -> Iterator[Any]:
+    """The Interactions API emulator, shared by every test."""
+    from copass_router_google.interactions_emulator import running_emulator as running
+
+    with running(api_key=GEMINI_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def interactions_emu(interactions_server: Any) -> Any:
+    """The shared Interactions emulator with no interactions, log or faults."""
+    interactions_server.reset()
+    return interactions_server
+
+
+@pytest.fixture
+def gemini_env(interactions_emu: Any) -> dict[str, str]:
+    """The environment of a router whose ``gemini-agents`` provider is the emulator."""
+    return {"GEMINI_API_KEY": GEMINI_KEY, "GEMINI_BASE_URL": interactions_emu.base_url}
+
+
+@pytest.fixture
+def gemini_router(make_router: Callable[..., Router], gemini_env: dict[str, str]) -> Router:
+    """A router whose ``gemini-agents`` provider talks to the emulator."""
+    return make_router(plugins=[copass_router_google], environ=gemini_env)

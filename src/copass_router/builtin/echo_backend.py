@@ -20,6 +20,7 @@ class EchoBackend(AgentBackend):
     """The scripted model behind the stateless chat loop."""
 
     default_model = "echo-1"
+    models = ("echo-1",)
     generation_settings = frozenset(GENERATION_FIELDS)
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:

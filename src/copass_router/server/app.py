@@ -5,6 +5,8 @@ Routes (the wire format is described in docs/hosted.md):
 - ``POST /v1/runs``: a run request as JSON, answered as Server-Sent Events.
 - ``GET /v1/runs/{id}/events`` (resume) and ``POST /v1/runs/{id}/cancel``: see :mod:`.resume`.
 - ``GET /v1/providers``; ``GET /v1/sessions``; ``GET``/``DELETE /v1/sessions/{id}``.
+- ``/v1/responses`` (Open Responses, :mod:`.responses_route`) and ``/v1/agui`` (AG-UI,
+  :mod:`.agui_route`): the same runs in those protocols' shapes.
 - ``POST /v1/dispatch``: the tool callback of deployed agents (run-scoped token, no API key).
 - ``GET /healthz`` (the process is up) and ``GET /readyz`` (it takes runs; 503 while draining).
 
@@ -14,6 +16,7 @@ Every run goes through the very same ``Router.run`` an in-process caller uses.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,13 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import InvalidRequestError, RouterError
-from ..events import RunStarted
-from ..logs import get_logger, scrub
+from ..errors import RouterError
+from ..logs import get_logger
 from ..router import Router
-from ..trace_context import trace_headers
 from .access_log import AccessLog
 from .admission import RunLimits, RunSlots
+from .agui_route import ROUTES as AGUI_ROUTES
 from .auth import ApiKeys, Principal, bearer_token
 from .dispatch import DISPATCH_PATH, dispatch_endpoint
 from .hosted_run import (
@@ -39,18 +41,19 @@ from .hosted_run import (
     run_log_from_environ,
 )
 from .keyless import KeylessRefusal, check_keyless
+from .launch import launch_run
 from .payloads import MAX_BODY_BYTES, read_json_object, run_fields
 from .problems import (
-    ShuttingDownError,
     http_exception_handler,
     internal_error_handler,
     problem,
     problem_for,
     unauthorized,
 )
+from .responses_route import ROUTES as RESPONSES_ROUTES
 from .resume import ROUTES as RESUME_ROUTES
 from .run_log import RunLog
-from .runs import LiveRuns, RunStream
+from .runs import LiveRuns
 from .session_views import session_dict, turn_dicts
 from .sse import SSEResponse
 from .usage_route import get_usage
@@ -124,29 +127,19 @@ async def create_run(request: Request) -> Response:
     principal = state.authenticate(request)
     if isinstance(principal, Response):
         return principal
-    if not state.runs.accepting:
-        return problem_for(ShuttingDownError())
-    try:
-        state.slots.acquire(principal.key_id)
-    except RouterError as exc:
-        log.warning("run_refused", reason=exc.code, key_id=principal.key_id)
-        return problem_for(exc)
-    try:
-        outcome = await _start_run(state, request, principal)
-    except BaseException:
-        state.slots.release(principal.key_id)
-        raise
-    if isinstance(outcome, Response):
-        state.slots.release(principal.key_id)
-        return outcome
-    started = outcome
+
+    async def read() -> tuple[dict[str, Any], str]:
+        body = await read_json_object(request, state.max_body_bytes)
+        policy = disconnect_policy(body)
+        return run_fields(body, principal), policy
+
+    started = await launch_run(state, request, principal, read)
+    if isinstance(started, Response):
+        return started
     run_id = started.run_id
-    request.scope.setdefault("copass.log", {}).update(
-        run_id=run_id, session_id=started.session_id, provider=started.provider
-    )
 
     async def on_close(disconnected: bool) -> None:
-        # The run holds its slot until it ends (see _start_run), connected or not.
+        # The run holds its slot until it ends (see launch_run), connected or not.
         await state.hosted.client_left(run_id, disconnected)
 
     return SSEResponse(
@@ -154,47 +147,6 @@ async def create_run(request: Request) -> Response:
         on_close=on_close,
         headers={"X-Copass-Run-Id": started.run_id, "X-Copass-Session-Id": started.session_id},
     )
-
-
-async def _start_run(
-    state: HostedState, request: Request, principal: Principal
-) -> RunStarted | Response:
-    """Read the request and start its run and its recorder: its first event, or the problem to
-    answer. Once started, the run gives its slot back when it ends."""
-    stream: RunStream | None = None
-    try:
-        body = await read_json_object(request, state.max_body_bytes)
-        policy = disconnect_policy(body)
-        fields = run_fields(body, principal)
-        trace = trace_headers(request.headers)  # a malformed traceparent is ignored
-        if trace:  # W3C trace context, for event middleware (copass-router-otel) to parent on
-            fields["metadata"] = {**fields.get("metadata", {}), **trace}
-        stream = RunStream(state.router.run(**fields), state.heartbeat)
-        state.runs.add(stream)
-        started = await stream.start()
-        await state.hosted.begin(
-            stream,
-            started,
-            fields["end_user_id"],
-            principal.key_id,
-            policy,
-            on_end=lambda: state.slots.release(principal.key_id),
-        )
-        return started
-    except BaseException as exc:
-        if stream is not None:
-            state.runs.discard(stream)
-        if not isinstance(exc, RouterError | TypeError):
-            raise
-        return problem_for(_request_error(exc))
-
-
-def _request_error(exc: RouterError | TypeError) -> RouterError:
-    if isinstance(exc, RouterError):
-        return exc
-    # A field of the wrong JSON type that the request type rejects; its text names internals.
-    log.info("run_request_refused", error=scrub(str(exc)))
-    return InvalidRequestError("a run request field has the wrong JSON type (see the docs)")
 
 
 async def list_providers(request: Request) -> Response:
@@ -332,6 +284,8 @@ def create_app(
     routes = [
         Route("/v1/runs", create_run, methods=["POST"]),
         *RESUME_ROUTES,
+        *RESPONSES_ROUTES,
+        *AGUI_ROUTES,
         Route("/v1/providers", list_providers, methods=["GET"]),
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),

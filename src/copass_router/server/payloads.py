@@ -11,6 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..errors import InvalidRequestError, PayloadTooLargeError
 from ..nesting import MAX_DEPTH, too_deep
+from ..requests import snake_case_fields
 from ..types import RunRequest
 from .auth import Principal
 
@@ -57,8 +58,14 @@ def run_fields(body: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
 
     The end user is namespaced by the caller's key (see :mod:`.auth`). Per-run ``tools`` are
     refused: a tool is a Python function and cannot travel over HTTP, so a hosted run may use
-    only the tools registered on the server's router, which every run gets anyway.
+    only the tools registered on the server's router, which every run gets anyway. Field names
+    may be snake_case or camelCase (``end_user_id`` or ``endUserId``).
     """
+    body = snake_case_fields(body)  # JavaScript clients' endUserId, reasoningEngineId...
+    if isinstance(body.get("fallbacks"), list):
+        body["fallbacks"] = [
+            snake_case_fields(f) if isinstance(f, Mapping) else f for f in body["fallbacks"]
+        ]
     unknown = sorted(set(body) - _RUN_FIELDS)
     if unknown:
         raise InvalidRequestError(

@@ -16,6 +16,7 @@ from copass_router import (
     StopReason,
     TextDelta,
     TurnStatus,
+    Usage,
     event_to_dict,
 )
 from copass_router.client import RemoteRouter
@@ -173,9 +174,9 @@ async def test_a_log_keeps_its_last_events_and_says_when_older_ones_are_gone(
     start_hosted: Callable[..., Awaitable[Hosted]],
 ) -> None:
     hosted = await start_hosted(run_log=MemoryRunLog(RunLogLimits(max_events=5)))
-    hosted.scripted.enqueue(*(TextDelta(text=f"t{i}") for i in range(20)))
+    hosted.scripted.enqueue(*(TextDelta(text=f"t{i}") for i in range(19)), Usage(output_tokens=19))
     async with hosted.http() as http:
-        # run_started is seq 0, the deltas 1-20, run_finished 21; the log keeps 17-21.
+        # run_started is seq 0, the deltas 1-19, usage 20, run_finished 21; the log keeps 17-21.
         done = await http.post("/v1/runs", json={"provider": "scripted", "message": "go"})
         run_id = done.headers["x-copass-run-id"]
         await wait_until(lambda: not hosted.state.runs)

@@ -16,6 +16,7 @@ from copass_router import (
     StopReason,
     TextDelta,
     TurnStatus,
+    Usage,
 )
 from copass_router.client import RemoteRouter
 from copass_router.server import create_app, start_server
@@ -147,9 +148,9 @@ async def test_cancel_on_another_worker_cancels_the_turn(workers: Workers) -> No
 
 async def test_expired_and_trimmed_logs_are_410_on_every_worker(workers: Workers) -> None:
     a, b = await workers(retention=0.3, max_events=5)
-    a.scripted.enqueue(*(TextDelta(text=f"t{i}") for i in range(12)))
+    a.scripted.enqueue(*(TextDelta(text=f"t{i}") for i in range(11)), Usage(output_tokens=11))
     async with a.http() as on_a, b.http() as on_b:
-        # run_started is seq 0, the deltas 1-12, run_finished 13; the log keeps 9-13.
+        # run_started is seq 0, the deltas 1-11, usage 12, run_finished 13; the log keeps 9-13.
         done = await on_a.post("/v1/runs", json={"provider": "scripted", "message": "go"})
         run_id = done.headers["x-copass-run-id"]
         await wait_until(lambda: not a.state.runs)
@@ -159,7 +160,7 @@ async def test_expired_and_trimmed_logs_are_410_on_every_worker(workers: Workers
         expired = await on_b.get(f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": "9"})
     kept = frame_events(tail.text)
     assert [e.seq for e in kept] == [9, 10, 11, 12, 13]
-    assert [e.text for e in kept[:-1]] == ["t8", "t9", "t10", "t11"]  # type: ignore[attr-defined]
+    assert [getattr(e, "text", e.type) for e in kept[:-1]] == ["t8", "t9", "t10", "usage"]
     assert isinstance(kept[-1], RunFinished)
     assert trimmed.status_code == 410 and problem_of(trimmed)["code"] == "run_log_trimmed"
     assert expired.status_code == 410 and problem_of(expired)["code"] == "run_log_expired"

@@ -23,8 +23,10 @@ from copass_router import (
     BackendContext,
     Binding,
     ConfigurationError,
+    CreatePacer,
     Event,
     InvalidRequestError,
+    ProviderResources,
     RunRequest,
     TranscriptTurn,
     Turn,
@@ -34,11 +36,10 @@ from copass_router import (
 )
 
 from .history import user_message
-from .resource_sweep import ResourceSweeper
+from .resource_api import AnthropicResourceApi
 from .resources import (
     DEFAULT_ENVIRONMENT,
     AgentSpec,
-    CreatePacer,
     EnvironmentSpec,
     ResourceManager,
     Resources,
@@ -78,6 +79,13 @@ class AnthropicBackend(AgentBackend):
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
 
     default_model = "claude-sonnet-4-6"
+    models = (
+        "claude-opus-4-7",
+        "claude-sonnet-4-6",
+        "claude-haiku-4-5",
+        "claude-opus-4-5",
+        "claude-sonnet-4-5",
+    )
     keeps_native_session = True
 
     def __init__(
@@ -102,19 +110,20 @@ class AnthropicBackend(AgentBackend):
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
             context.coordinator,
+            name="anthropic:creates",
         )
         # Agents and environments unused this long are archived (0: never), checked at most
         # once per sweep interval, in the background.
-        self.sweeper = ResourceSweeper(
-            self._client,
+        self.sweeper = ProviderResources(
+            AnthropicResourceApi(self._client),
             context.resources,
-            pacer,
+            provider="anthropic",
+            pacer=pacer,
+            coordinator=context.coordinator,
             idle_after=env_float(env, "COPASS_ANTHROPIC_ARCHIVE_AFTER", 30 * 86400.0),
-            interval=env_float(env, "COPASS_ANTHROPIC_SWEEP_INTERVAL", 3600.0),
+            sweep_interval=env_float(env, "COPASS_ANTHROPIC_SWEEP_INTERVAL", 3600.0),
         )
-        self.resources = ResourceManager(
-            self._client, context.resources, pacer, context.coordinator, self.sweeper
-        )
+        self.resources = ResourceManager(self._client, self.sweeper)
 
     # --- setup -----------------------------------------------------------------------------
 

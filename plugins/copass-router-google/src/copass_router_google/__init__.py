@@ -1,4 +1,5 @@
-"""copass-router provider for Vertex AI Agent Engine (ADK agents with the copass_dispatch proxy).
+"""copass-router providers for Google: ``google`` (Vertex AI Agent Engine, ADK agents with the
+copass_dispatch proxy) and ``gemini-agents`` (Gemini's Interactions API).
 
 This module only registers hooks: the Google SDKs (seconds to import) load on first use.
 """
@@ -32,19 +33,25 @@ def __getattr__(name: str) -> Any:
 
 @hookimpl
 def copass_router_register_backends(register: BackendRegistrar) -> None:
-    """Register the ``google`` provider (Vertex AI Agent Engine)."""
+    """Register ``google`` (Vertex AI Agent Engine) and ``gemini-agents`` (Interactions API)."""
     register(
         "google",
         "copass_router_google.backend:make_backend",
         description="Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id",
         fields=("reasoning_engine_id", "location"),
     )
+    register(
+        "gemini-agents",
+        "copass_router_google.interactions_backend:make_backend",
+        description="Gemini's Interactions API (GEMINI_API_KEY; GEMINI_BASE_URL optional)",
+    )
 
 
 @hookimpl
 def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
-    """Offer ``copass-router emulate google``."""
+    """Offer ``copass-router emulate google`` and ``copass-router emulate gemini-agents``."""
     register("google", "copass_router_google.emulator:serve")
+    register("gemini-agents", "copass_router_google.interactions_emulator:serve")
 
 
 @hookimpl
@@ -61,7 +68,7 @@ def _google_command(argv: list[str]) -> int:
 
 @hookimpl
 def copass_router_register_prices(register: PriceRegistrar) -> None:
-    """Register Gemini list prices on Vertex AI (see prices.py)."""
+    """Register Gemini list prices for both providers (see prices.py)."""
     from .prices import register_prices
 
     register_prices(register)

@@ -72,6 +72,13 @@ class GoogleBackend(AgentBackend):
     accepts: ClassVar[frozenset[str]] = frozenset({"reasoning_engine_id", "location"})
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
     default_model: ClassVar[str | None] = "gemini-3.1-pro"
+    models: ClassVar[tuple[str, ...]] = (
+        "gemini-3.1-pro",
+        "gemini-3.1-flash",
+        "gemini-3.1-flash-lite",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+    )
     keeps_native_session: ClassVar[bool] = True
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
 

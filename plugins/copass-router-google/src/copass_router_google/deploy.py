@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .agent_app import DEFAULT_MODEL, build_app
 from .contract import contract_env
@@ -133,11 +134,55 @@ def static_token_credentials(token: str) -> Any:
     return Credentials(token=token)
 
 
+class DeployedAgent(str):
+    """A deployed engine's resource name (``projects/.../reasoningEngines/ID``): a ``str``,
+    with the name also as :attr:`resource_name` and the id as :attr:`engine_id`."""
+
+    __slots__ = ()
+
+    @property
+    def resource_name(self) -> str:
+        """``projects/{project}/locations/{location}/reasoningEngines/{id}``."""
+        return str(self)
+
+    @property
+    def engine_id(self) -> str:
+        """The engine's id, the last part of its resource name."""
+        return str(self).rsplit("/", 1)[-1]
+
+
+_NO_DEPLOYED_KEY = (
+    "deploy_adk_agent takes no API key: nothing long-lived is deployed with the agent. Each "
+    "run gives the agent a run-scoped token, signed by the router and good for that run's "
+    "tools only, so a copy of the engine's settings lets nobody call the router. Remove "
+    "copass_api_key (the router's own API keys stay on the router)."
+)
+
+
+def dispatch_endpoint(router_url: str | None, copass_api_url: str | None) -> str:
+    """The dispatch endpoint from ``router_url`` (the endpoint itself) or ``copass_api_url``
+    (the router's base URL, as the Copass SDK's keyword names it; ``/v1/dispatch`` is added
+    when it has no path)."""
+    if router_url is not None and copass_api_url is not None:
+        raise ValueError("give router_url or copass_api_url, not both")
+    url = router_url if router_url is not None else copass_api_url
+    if url is None:
+        raise ValueError(
+            "router_url is required: the router's dispatch endpoint, "
+            "e.g. https://router.example.com/v1/dispatch"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"router_url must be an http(s) URL, got {url!r}")
+    if router_url is None and urlsplit(url).path in ("", "/"):
+        url = url.rstrip("/") + "/v1/dispatch"
+    return url
+
+
 def deploy_adk_agent(
     display_name: str,
     project: str,
     system_prompt: str,
-    router_url: str,
+    router_url: str | None = None,
     location: str = "us-central1",
     model: str = DEFAULT_MODEL,
     staging_bucket: str | None = None,
@@ -148,7 +193,9 @@ def deploy_adk_agent(
     env_vars: Mapping[str, str] | None = None,
     base_url: str | None = None,
     client: Any = None,
-) -> str:
+    copass_api_url: str | None = None,
+    copass_api_key: str | None = None,
+) -> DeployedAgent:
     """Deploy an ADK agent carrying the copass_dispatch proxy; return its resource name.
 
     Blocks until the create operation completes.
@@ -167,10 +214,15 @@ def deploy_adk_agent(
     :param env_vars: more engine environment variables (never put secrets here).
     :param base_url: API base URL; default ``COPASS_ROUTER_GOOGLE_BASE_URL``, else Google's.
     :param client: an existing ``agentplatform.Client`` to use instead of making one.
-    :returns: ``projects/{project}/locations/{location}/reasoningEngines/{id}``.
+    :param copass_api_url: instead of ``router_url``, the router's base URL (the Copass SDK's
+        keyword); its dispatch endpoint ``/v1/dispatch`` is used when the URL has no path.
+    :param copass_api_key: refused (:class:`ValueError`): no long-lived key is deployed.
+    :returns: ``projects/{project}/locations/{location}/reasoningEngines/{id}``, a
+        :class:`DeployedAgent` (a ``str`` with ``.resource_name`` and ``.engine_id``).
     """
-    if not router_url.startswith(("http://", "https://")):
-        raise ValueError(f"router_url must be an http(s) URL, got {router_url!r}")
+    if copass_api_key is not None:
+        raise ValueError(_NO_DEPLOYED_KEY)
+    router_url = dispatch_endpoint(router_url, copass_api_url)
     client = client or make_client(
         project=project, location=location, credentials=credentials, base_url=base_url
     )
@@ -199,7 +251,7 @@ def deploy_adk_agent(
     name = getattr(getattr(runtime, "api_resource", None), "name", None)
     if not name:
         raise RuntimeError(f"deploying {display_name!r} returned no engine resource name")
-    return str(name)
+    return DeployedAgent(name)
 
 
 class _source_package:

@@ -7,6 +7,11 @@ price; Google bills cache storage per hour rather than per token written, so cac
 here. The ``gemini-3.1-*`` models have no
 registered price (unknown to this plugin's authors), so their calls have no cost until a host
 registers one. Agent Engine also bills runtime (vCPU and memory hours): not modelled.
+
+``gemini-agents`` (the Interactions API) bills the model's tokens: the same table is registered
+for it, with the same caveat. Hosted-agent prices are unpublished and never guessed: a model
+with no entry here has no cost. Built-in tools (search queries) are billed per use by Google:
+the counts ride in each ``Usage`` event's ``provider_data``, unpriced.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ PRICES = {
 
 
 def register_prices(register: PriceRegistrar) -> None:
-    """Register every price above for provider ``google``."""
-    for model, (input_price, output_price, read) in PRICES.items():
+    """Register every price above for providers ``google`` and ``gemini-agents``."""
+    for provider, model in ((p, m) for p in ("google", "gemini-agents") for m in PRICES):
+        input_price, output_price, read = PRICES[model]
         register(
-            "google",
+            provider,
             model,
             input=input_price,
             output=output_price,

@@ -255,6 +255,7 @@ class OpenAIBackend(ChatCompletionsBackend):
     """OpenAI itself: needs ``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` may point elsewhere."""
 
     default_model: ClassVar[str | None] = "gpt-4o-mini"
+    models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
