@@ -7,9 +7,13 @@ from typing import Any
 import pytest
 
 from copass_router import (
+    GENERATION_FIELDS,
+    Failover,
     GenerationSettings,
     InvalidRequestError,
     Message,
+    ProviderError,
+    RetryPolicy,
     Router,
     RunFinished,
     RunRequest,
@@ -118,3 +122,25 @@ async def test_settings_reach_the_backend_on_the_turn(make_router: Any) -> None:
     events = await _events(router, provider="sampling", message="hi", temperature=1, stop="Q")
     assert isinstance(events[-1], RunFinished)
     assert scripted.turns[0].generation == GenerationSettings(1, None, ("Q",))
+
+
+async def test_the_settings_go_on_to_the_fallback_that_takes_over(make_router: Any) -> None:
+    class Sampling(ScriptedBackend):
+        generation_settings = frozenset(GENERATION_FIELDS)
+
+    primary = Sampling()
+    primary.enqueue(raises=ProviderError("down", provider="primary", status=503))
+    router = make_router(
+        plugins=[ScriptedPlugin(primary=primary)], retry_policy=RetryPolicy(max_retries=0)
+    )
+    events = await _events(
+        router,
+        provider="primary",
+        message="/settings",
+        temperature=0.7,
+        stop="END",
+        fallbacks=[{"provider": "echo"}],
+    )
+    assert any(isinstance(e, Failover) for e in events)
+    assert _text(events) == 'temperature=0.7 max_output_tokens=none stop=["END"]'
+    assert events[-1].stop_reason is StopReason.END_TURN
