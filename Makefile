@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test lint typecheck pytest clients bench profile soak wheels clean
+.PHONY: help setup browser demo test lint typecheck pytest clients bench profile soak wheels clean
 .DEFAULT_GOAL := help
 
 # Shows pip's progress: a first run downloads the provider SDKs (about 400 MB) and takes minutes.
@@ -25,7 +25,16 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyprojec
 help:  ## list the targets (what `make` alone does)
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 12
 
-setup: $(STAMP)  ## .venv with the core and every plugin under plugins/, editable, plus dev tools
+setup: $(STAMP) browser  ## .venv with the core and every plugin under plugins/, editable, plus dev tools
+
+# The console's browser tests drive Debian's chromium (never a downloaded browser build); they
+# skip with one line where it is missing and this cannot install it (not root, not Debian).
+browser:  ## Debian's chromium for the console's browser tests (installed when root and missing)
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium (the console's browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
 
 demo: setup  ## the main job: a multi-provider conversation, offline
 	$(PY) examples/demo.py

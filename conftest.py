@@ -49,7 +49,8 @@ class _LogWatch(logging.Handler):
 
 @pytest.fixture(scope="session", autouse=True)
 def _watch_for_secrets() -> Iterator[None]:
-    from copass_router import run_loop, tokens
+    from copass_router.run import _run_loop as run_loop
+    from copass_router.run import _tokens as tokens
 
     handler = _LogWatch(level=logging.DEBUG)
     root = logging.getLogger()
@@ -66,7 +67,7 @@ def _watch_for_secrets() -> Iterator[None]:
         return token
 
     patch.setattr(tokens, "mint_token", mint)
-    patch.setattr("copass_router.run_turns.mint_token", mint)
+    patch.setattr("copass_router.run._run_turns.mint_token", mint)
 
     real_stamp = run_loop.TurnRunner._stamp
 
@@ -117,7 +118,8 @@ def _checked(events: Any, where: str) -> Any:
 
 
 def _watch_streams(patch: pytest.MonkeyPatch) -> None:
-    from copass_router import RemoteRouter, Router, router
+    from copass_router import RemoteRouter, Router
+    from copass_router.run import _router as router
 
     real_run, real_remote_run, real_store_turn = Router.run, RemoteRouter.run, router.store_turn
 

@@ -15,6 +15,7 @@ MODULES = [
     "turn_latency",
     "anthropic_turn",
     "gemini_agents_turn",
+    "openai_agents_turn",
     "router_turn",
     "cold_start",
     "concurrency",

@@ -28,7 +28,7 @@ from copass_router import (
     Usage,
     UsageEntry,
 )
-from copass_router.store.usage_postgres import PostgresUsageLedger
+from copass_router.store._usage_postgres import PostgresUsageLedger
 
 from .hosted_harness import UNCAPPED
 from .report import Figure

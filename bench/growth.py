@@ -20,7 +20,7 @@ from copass_router import (
     TurnStatus,
     hookimpl,
 )
-from copass_router.types import AssistantItem
+from copass_router._types import AssistantItem
 
 from .report import Figure
 

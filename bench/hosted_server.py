@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from copass_router import Router
-from copass_router.server.serve import serve
+from copass_router.server._serve import serve
 
 from .turn_latency import lookup
 

@@ -1,5 +1,5 @@
-"""`python -m bench.profile`: pyinstrument profiles of figures 1, 2 and 2z (what
-docs/performance.md names as hot spots). Writes bench/profile-*.txt."""
+"""`python -m bench.profile`: pyinstrument profiles of figures 1, 2 and 2z of
+docs/performance.md, to see where their time goes. Writes bench/profile-*.txt."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from copass_router import TextDelta
-from copass_router.server.run_log import LogEntry, MemoryRunLog, RunLog, RunLogLimits
-from copass_router.server.sse import encode_event
+from copass_router.server._run_log import LogEntry, MemoryRunLog, RunLog, RunLogLimits
+from copass_router.server._sse import encode_event
 
 from .report import Figure
 
@@ -117,7 +117,7 @@ async def _measure() -> dict[str, float]:
     results["memory"] = await _median(lambda: _log_handoff(frames, memory, memory, nothing))
     if not await _redis_reachable():
         return results
-    from copass_router.server.run_log_redis import RedisRunLog
+    from copass_router.server._run_log_redis import RedisRunLog
 
     prefix = f"copass-bench-{uuid.uuid4().hex[:8]}:"
     writer = RedisRunLog(REDIS_URL, LIMITS, prefix=prefix)

@@ -1,4 +1,5 @@
-"""The main job: one conversation that moves anthropic -> google -> openai-compatible.
+"""The main job: one conversation that moves anthropic -> google -> openai-agents ->
+openai-compatible.
 
 `make demo` runs it offline: each provider's emulator starts on loopback and the real provider
 SDKs talk to it; the scripted model follows the command syntax in docs/scripted-model.md. With
@@ -7,6 +8,7 @@ real credentials in the environment the same program runs on the real providers:
     ANTHROPIC_API_KEY=...                         Claude Managed Agents
     COPASS_DEMO_REASONING_ENGINE_ID=projects/...  a Vertex AI agent deployed with
                                                   `copass-router google deploy` (and ADC)
+    OPENAI_API_KEY=...                            the OpenAI Agents API
     COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL=http://localhost:11434/v1   e.g. Ollama
     COPASS_DEMO_OPENAI_MODEL=llama3.2
 
@@ -29,7 +31,8 @@ from copass_router import EventPrinter, Router, RunStarted, tool
 @tool
 def order_status(order_id: str) -> dict[str, str]:
     """Where an order is."""
-    status = {"A-1001": "shipped", "B-2002": "packing"}.get(order_id, "unknown")
+    known = {"A-1001": "shipped", "B-2002": "packing", "C-3003": "delivered"}
+    status = known.get(order_id, "unknown")
     return {"order_id": order_id, "status": status}
 
 
@@ -37,12 +40,14 @@ SYSTEM = "You are a support agent. Use the order_status tool to look orders up."
 OFFLINE_TURNS = [
     ("anthropic", '/tool order_status {"order_id": "A-1001"}'),
     ("google", '/tool order_status {"order_id": "B-2002"}'),
+    ("openai-agents", '/tool order_status {"order_id": "C-3003"}'),
     ("openai-compatible", "/recall"),
 ]
 ONLINE_TURNS = [
     ("anthropic", "Where is my order A-1001?"),
     ("google", "And order B-2002?"),
-    ("openai-compatible", "Summarise both orders in one sentence."),
+    ("openai-agents", "And order C-3003?"),
+    ("openai-compatible", "Summarise the three orders in one sentence."),
 ]
 
 
@@ -52,6 +57,7 @@ def _online() -> bool:
         for name in (
             "ANTHROPIC_API_KEY",
             "COPASS_DEMO_REASONING_ENGINE_ID",
+            "OPENAI_API_KEY",
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL",
         )
     )
@@ -59,20 +65,28 @@ def _online() -> bool:
 
 @contextlib.contextmanager
 def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
-    """Start the three emulators in this process; yield the environment that points at them,
-    and the google emulator (the demo agent is deployed on it once the router is up)."""
+    """Start the emulators in this process; yield the environment that points at them, and
+    the google emulator (the demo agent is deployed on it once the router is up)."""
     from copass_router_anthropic.emulator import running_emulator as anthropic
     from copass_router_google.emulator import running_emulator as google
+    from copass_router_openai.agents_emulator import running_emulator as agents
     from copass_router_openai.emulator import running_emulator as openai
 
     key = "sk-ant-demo-offline-key"
-    with anthropic(api_key=key) as claude, google() as vertex, openai() as local:
+    with (
+        anthropic(api_key=key) as claude,
+        google() as vertex,
+        agents() as managed,
+        openai() as local,
+    ):
         environ = {
             "ANTHROPIC_API_KEY": key,
             "ANTHROPIC_BASE_URL": claude.base_url,
             "COPASS_ROUTER_GOOGLE_BASE_URL": vertex.base_url,
             "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "offline-token",
             "GOOGLE_CLOUD_PROJECT": "demo-project",
+            "OPENAI_API_KEY": "sk-demo-offline-key",
+            "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": managed.base_url,
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": local.base_url,
             # where the caller keeps sessions (empty: the user data directory)
             "COPASS_ROUTER_STORE": os.environ.get("COPASS_ROUTER_STORE", ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from copass_router.testing.cut_proxy import CutProxy
+from copass_router.testing._cut_proxy import CutProxy
 
 
 class RandomCutProxy(CutProxy):

@@ -36,7 +36,7 @@ from copass_router import (
     hookimpl,
 )
 from copass_router.server import create_app, start_server
-from copass_router.server.run_log import MemoryRunLog, RunLog
+from copass_router.server._run_log import MemoryRunLog, RunLog
 
 from .cut_proxy import RandomCutProxy
 
@@ -109,7 +109,7 @@ async def workers(args: argparse.Namespace, backend: DripBackend) -> AsyncIterat
             )
             log: RunLog
             if args.redis:
-                from copass_router.server.run_log_redis import RedisRunLog
+                from copass_router.server._run_log_redis import RedisRunLog
 
                 log = RedisRunLog(args.redis, prefix=prefix)
             else:

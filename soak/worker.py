@@ -12,7 +12,7 @@ import sys
 
 from bench.turn_latency import lookup
 from copass_router import Router
-from copass_router.server.serve import serve
+from copass_router.server._serve import serve
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.cli import main
+from copass_router.cli._main import main
 
 
 @pytest.fixture(autouse=True)

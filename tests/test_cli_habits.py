@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.cli import main
-from copass_router.errors import RouterError
-from copass_router.events import TextDelta, ThinkingDelta
-from copass_router.render import EventPrinter
+from copass_router._errors import RouterError
+from copass_router._events import TextDelta, ThinkingDelta
+from copass_router.cli._main import main
+from copass_router.cli._render import EventPrinter
 
 EXE = str(Path(sys.executable).parent / "copass-router")
 
@@ -172,7 +172,7 @@ def test_colour_only_for_a_terminal_without_no_color(monkeypatch: pytest.MonkeyP
 
 def test_emulators_answer_to_their_provider_names(capsys: pytest.CaptureFixture[str]) -> None:
     from copass_router.cli import _emulator
-    from copass_router.plugins import PluginHost
+    from copass_router.plugin_host._plugins import PluginHost
 
     host = PluginHost(environ={})
     host.load()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.errors import RouterError
-from copass_router.install import CHECKOUT, SOURCE_ENV, install, plugin_sources
+from copass_router._errors import RouterError
+from copass_router.cli._install import CHECKOUT, SOURCE_ENV, install, plugin_sources
 
 REPO = Path(__file__).parents[1]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from copass_router.cli import main
-from copass_router.cli_parser import build_parser
+from copass_router.cli._main import main
+from copass_router.cli._parser import build_parser
 
 KEY = "serve-test-key-0123456789"
 EXE = str(Path(sys.executable).parent / "copass-router")

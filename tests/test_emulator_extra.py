@@ -49,7 +49,7 @@ def test_a_plugins_backend_imports_without_the_emulator_extra(plugin: str) -> No
 @pytest.mark.parametrize("plugin", PLUGINS)
 def test_emulate_without_the_extra_names_the_pip_line(plugin: str) -> None:
     run = python(
-        "from copass_router.cli import main\n"
+        "from copass_router.cli._main import main\n"
         f"raise SystemExit(main(['emulate', '{plugin}', '--port', '0']))\n"
     )
     assert run.returncode == 2, run.stderr

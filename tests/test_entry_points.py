@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.entry_points import _cache_file, load_reference
+from copass_router.plugin_host._entry_points import _cache_file, load_reference
 
 LIST = """
 import json, sys
-from copass_router.entry_points import installed
+from copass_router.plugin_host._entry_points import installed
 found = installed("copass_router")
 print(json.dumps({
     "plugins": {ep.name: [ep.value, ep.dist, ep.version] for ep in found.entry_points},

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from copass_router import (
+    ApprovalRequested,
     Error,
     Event,
     Failover,
@@ -38,6 +39,7 @@ SAMPLES: list[Event] = [
     ThinkingMessage(run_id="r", seq=4, text="hmm"),
     ToolCall(run_id="r", seq=5, call_id="c1", name="add", arguments={"a": [1, {"b": None}]}),
     ToolResult(run_id="r", seq=6, call_id="c1", name="add", output="3", is_error=True),
+    ApprovalRequested(run_id="r", seq=6, call_id="c1", name="add", arguments={"a": 1}, timeout=9.5),
     Usage(
         run_id="r",
         seq=7,
@@ -84,7 +86,7 @@ SAMPLES: list[Event] = [
 
 
 def test_every_event_type_has_a_sample() -> None:
-    from copass_router.events import EVENT_TYPES
+    from copass_router._events import EVENT_TYPES
 
     assert {type(e) for e in SAMPLES} == set(EVENT_TYPES.values())
 

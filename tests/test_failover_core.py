@@ -22,7 +22,7 @@ from copass_router import (
     Usage,
     hookimpl,
 )
-from copass_router.failover import CONTINUE_MESSAGE
+from copass_router.run._failover import CONTINUE_MESSAGE
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import copass_router
-from copass_router import Router, hookspecs
+from copass_router import Router
+from copass_router.plugin_host import _hookspecs as hookspecs
 
 
 def _router() -> Router:

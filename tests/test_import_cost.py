@@ -53,14 +53,14 @@ def test_listing_providers_loads_no_event_or_value_classes() -> None:
     # pull in the run machinery (events, value types) just by being registered.
     code = (
         "import sys\n"
-        "from copass_router.cli import main\n"
+        "from copass_router.cli._main import main\n"
         "sys.argv = ['copass-router', 'providers']\n"
         "try:\n"
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
         "print('LOADED', ','.join(sorted(m for m in sys.modules if m in %r)))"
-        % (("copass_router.events", "copass_router.types", "copass_router.router"),)
+        % (("copass_router._events", "copass_router._types", "copass_router.run._router"),)
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

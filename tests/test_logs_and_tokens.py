@@ -8,7 +8,7 @@ import time
 import pytest
 
 from copass_router import DispatchAuthError, get_logger, scrub
-from copass_router.tokens import mint_token, verify_token
+from copass_router.run._tokens import mint_token, verify_token
 
 SECRET = b"k" * 32
 

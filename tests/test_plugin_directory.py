@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.cli import main
-from copass_router.plugin_directory import DIRECTORY, find_plugin, nearest
+from copass_router.cli._main import main
+from copass_router.plugin_host._plugin_directory import DIRECTORY, find_plugin, nearest
 
 ROOT = Path(__file__).parents[1]
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from copass_router import BackendRegistrar, PluginLoadError, Router, RouterError, hookimpl
-from copass_router.cli import main
+from copass_router.cli._main import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from plugin_fixtures import install_fake_plugin
@@ -315,7 +315,7 @@ async def test_a_factory_string_that_does_not_resolve_fails_its_plugin_at_load(
     class Misspelt:
         @hookimpl
         def copass_router_register_backends(self, register: BackendRegistrar) -> None:
-            register("misspelt", "copass_router.testing.scripted_backend:ScriptedBacknd")
+            register("misspelt", "copass_router.testing._scripted_backend:ScriptedBacknd")
 
     router = make_router(plugins=[Misspelt()])
     info = _info(router, "Misspelt")
@@ -333,7 +333,7 @@ async def test_a_factory_that_fails_to_import_raises_a_router_error_on_use(
         def copass_router_register_backends(self, register: BackendRegistrar) -> None:
             # The name is written in the module (a comment mentions it too) but is no
             # attribute at run time: the load check passes, the import says no.
-            register("shadowed", "copass_router.testing.scripted_backend:_Script.nothing")
+            register("shadowed", "copass_router.testing._scripted_backend:_Script.nothing")
 
     router = make_router(plugins=[Shadowed()])
     assert _info(router, "Shadowed").status == "loaded"

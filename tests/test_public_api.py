@@ -14,11 +14,14 @@ INIT = Path(copass_router.__file__)
 
 
 def _static_imports() -> dict[str, str]:
-    """Name -> submodule, from the ``if TYPE_CHECKING:`` imports type checkers read."""
+    """Name -> submodule (relative to the package), from the ``if TYPE_CHECKING:`` imports
+    type checkers read."""
     names: dict[str, str] = {}
     for node in ast.walk(ast.parse(INIT.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-            names.update({alias.name: node.module for alias in node.names})
+        module = node.module if isinstance(node, ast.ImportFrom) else None
+        if module and module.startswith("copass_router."):
+            relative = module.removeprefix("copass_router.")
+            names.update({alias.name: relative for alias in node.names})
     return names
 
 

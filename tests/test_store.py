@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from copass_router import (
     AgentBackend,
     Event,
@@ -155,3 +157,17 @@ async def test_provider_settings_reach_the_factory(make_router: Callable[..., Ro
     router = make_router(plugins=[Plugin()], provider_settings={"configured": {"policy": policy}})
     await router.complete(provider="configured", message="hi")
     assert contexts[0].settings["policy"] is policy
+
+
+async def test_a_store_path_whose_directory_does_not_exist_is_an_error_not_a_mkdir(
+    tmp_path: Path,
+) -> None:
+    from copass_router import ConfigurationError, Router
+
+    missing = tmp_path / "no-such-dir"
+    router = Router(store=f"sqlite:///{missing / 'x.db'}", environ={}, load_entry_points=False)
+    with pytest.raises(ConfigurationError) as refused:
+        await router.complete(provider="echo", message="hi")
+    await router.aclose()
+    assert str(missing) in str(refused.value) and "mkdir" in str(refused.value)
+    assert not missing.exists()

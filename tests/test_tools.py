@@ -177,7 +177,7 @@ async def test_tool_round_cap_ends_with_tool_limit(router: Router) -> None:
 
 
 async def test_a_huge_tool_output_is_an_error_result_not_a_huge_event(router: Router) -> None:
-    from copass_router.tools import MAX_OUTPUT_CHARS
+    from copass_router.tools._tools import MAX_OUTPUT_CHARS
 
     def dump() -> str:
         return "x" * (MAX_OUTPUT_CHARS + 1)

@@ -17,8 +17,8 @@ from copass_router import (
     Turn,
     hookimpl,
 )
+from copass_router._trace_context import trace_headers
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
-from copass_router.trace_context import trace_headers
 
 TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -13,7 +13,7 @@ import pytest
 from mypy import api
 
 import copass_router
-from copass_router import hookspecs
+from copass_router.plugin_host import _hookspecs as hookspecs
 
 #: Every public name (the package root imports each on first use, so ``vars()`` lists only
 #: those used so far).

@@ -162,7 +162,7 @@ async def test_the_ledger_keeps_usage_per_tenant_end_user_provider_model_and_day
 def test_the_usage_command_prints_a_table_and_json(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_STORE", store_url)
     assert main(["run", "--end-user", "ana", "hello"], out=io.StringIO()) == 0
@@ -343,7 +343,7 @@ class SlowLedger:
     """A host's ledger whose writes take a while (e.g. a billing database far away)."""
 
     def __init__(self) -> None:
-        from copass_router.store.usage_sqlite import SQLiteUsageLedger
+        from copass_router.store._usage_sqlite import SQLiteUsageLedger
 
         self.inner = SQLiteUsageLedger(":memory:")
         self.recorded = 0
@@ -399,3 +399,31 @@ async def test_beside_a_sqlite_store_the_ledger_uses_the_store_s_thread_and_file
     async with Router(store=f"sqlite:///{path}", environ={}, load_entry_points=False) as again:
         await again.complete(provider="echo", message="d", end_user_id="u")
         assert [(r.end_user_id, r.calls) for r in await again.usage()] == [("u", 2)]
+
+
+async def test_a_ledger_write_that_fails_refuses_the_account_s_next_runs_until_it_is_recorded(
+    tmp_path: Any,
+) -> None:
+    import sqlite3
+
+    from copass_router import RouterError
+
+    path = tmp_path / "router.db"
+
+    def rename(old: str, new: str) -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+    async with Router(store=f"sqlite:///{path}", environ={}, load_entry_points=False) as router:
+        await router.complete(provider="echo", message="one", end_user_id="u")
+        await asyncio.to_thread(rename, "usage_ledger", "usage_off")  # the ledger fails
+        await router.complete(provider="echo", message="two", end_user_id="u")
+        with pytest.raises(RouterError) as refused:  # fail closed: no run goes unmetered
+            await router.complete(provider="echo", message="three", end_user_id="u")
+        assert refused.value.retryable
+        other = await router.complete(provider="echo", message="other", end_user_id="v")
+        assert other.stop_reason.value == "end_turn"  # only that account waits
+        await asyncio.to_thread(rename, "usage_off", "usage_ledger")  # back
+        await router.complete(provider="echo", message="four", end_user_id="u")
+        calls = {r.end_user_id: r.calls for r in await router.usage()}
+    assert calls["u"] == 3  # one, two (recorded late, not lost) and four

@@ -42,7 +42,7 @@ def test_the_worked_example_runs_again_and_again(
 
 
 def test_every_shell_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'doc.db'}")
     assert main(["run", "--end-user", "ana", "hello"], out=io.StringIO()) == 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.worker_threads import SerialWorker, ToolThreads
+from copass_router.tools._worker_threads import SerialWorker, ToolThreads
 
 
 async def test_results_errors_and_order_come_back_to_the_awaiting_coroutine() -> None:
@@ -67,7 +67,7 @@ def test_work_queued_when_the_interpreter_exits_is_finished(tmp_path: Path) -> N
         f"""
         import asyncio, time
         from pathlib import Path
-        from copass_router.worker_threads import SerialWorker, ToolThreads
+        from copass_router.tools._worker_threads import SerialWorker, ToolThreads
 
         async def main():
             worker = SerialWorker("w")

@@ -14,18 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see: every public name, statically
-    from .backend import AgentBackend, BackendContext, ResourceCache, Turn
-    from .budgets import Budget, Budgets
-    from .chat_loop import ModelStep, chat_messages, run_chat_loop, transcript_messages
-    from .client import RemoteRouter, RemoteRouterError
-    from .coordination import (
-        Coordinator,
-        CoordinatorUnavailableError,
-        SigningKeys,
-        StoreUnavailableError,
-        open_coordinator,
-    )
-    from .errors import (
+    from copass_router._errors import (
         ERROR_CODES,
         BudgetExceededError,
         CodeInfo,
@@ -46,7 +35,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         code_for_status,
         neutral_code,
     )
-    from .events import (
+    from copass_router._events import (
+        ApprovalRequested,
         Error,
         Event,
         Failover,
@@ -67,38 +57,10 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         event_to_dict,
         event_to_json,
     )
-    from .failover import AVAILABILITY_CODES, MID_TURN_CODES, FailoverPolicy, Fallback
-    from .generation import GENERATION_FIELDS, GenerationSettings
-    from .hookspecs import event_types, hookimpl, hookspec
-    from .http_chat import ChatRequest, HttpChatBackend, Piece
-    from .logs import get_logger, scrub
-    from .plugins import PluginInfo, ProviderInfo
-    from .prices import ModelPrice, PriceBook
-    from .provider_resources import (
-        FINGERPRINT_METADATA,
-        CreatePacer,
-        ListedResource,
-        ProviderResources,
-        ResourceApi,
-        config_fingerprint,
-    )
-    from .registrars import (
-        BackendRegistrar,
-        CommandRegistrar,
-        EmulatorRegistrar,
-        PriceRegistrar,
-        StoreRegistrar,
-        ToolRegistrar,
-    )
-    from .render import EventPrinter
-    from .results import RunResult
-    from .retries import PROVIDER_SDK_RETRIES, RetryPolicy
-    from .router import Router
-    from .settings import env_flag, env_float, env_int
-    from .store import SessionStore, SQLiteStore, TurnStart
-    from .store.usage_sqlite import SQLiteUsageLedger
-    from .tools import Tool, ToolContext, ToolOutput, tool
-    from .types import (
+    from copass_router._generation import GENERATION_FIELDS, GenerationSettings
+    from copass_router._logs import get_logger, scrub
+    from copass_router._settings import env_flag, env_float, env_int
+    from copass_router._types import (
         AssistantItem,
         Binding,
         ChatMessage,
@@ -115,9 +77,77 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         TurnStatus,
         UserItem,
     )
-    from .usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger, UsageRow
+    from copass_router.accounting._budgets import Budget, Budgets
+    from copass_router.accounting._prices import ModelPrice, PriceBook
+    from copass_router.accounting._usage import (
+        DEFAULT_TENANT,
+        Spend,
+        UsageEntry,
+        UsageLedger,
+        UsageRow,
+    )
+    from copass_router.cli._render import EventPrinter
+    from copass_router.client._problems import RemoteRouterError
+    from copass_router.client._remote_router import RemoteRouter
+    from copass_router.coordination import (
+        Coordinator,
+        CoordinatorUnavailableError,
+        SigningKeys,
+        StoreUnavailableError,
+        open_coordinator,
+    )
+    from copass_router.integrations import MCPServer, normalise_schema
+    from copass_router.plugin_host._hookspecs import event_types, hookimpl, hookspec
+    from copass_router.plugin_host._plugins import PluginInfo, ProviderInfo
+    from copass_router.plugin_host._registrars import (
+        BackendRegistrar,
+        CommandRegistrar,
+        EmulatorRegistrar,
+        PriceRegistrar,
+        StoreRegistrar,
+        ToolRegistrar,
+    )
+    from copass_router.provider_kit._backend import (
+        AgentBackend,
+        BackendContext,
+        ResourceCache,
+        Turn,
+    )
+    from copass_router.provider_kit._chat_loop import (
+        ModelStep,
+        chat_messages,
+        run_chat_loop,
+        transcript_messages,
+    )
+    from copass_router.provider_kit._http_chat import ChatRequest, HttpChatBackend, Piece
+    from copass_router.provider_kit._provider_resources import (
+        FINGERPRINT_METADATA,
+        CreatePacer,
+        ListedResource,
+        ProviderResources,
+        ResourceApi,
+        config_fingerprint,
+    )
+    from copass_router.provider_kit._retries import PROVIDER_SDK_RETRIES, RetryPolicy
+    from copass_router.run._failover import (
+        AVAILABILITY_CODES,
+        MID_TURN_CODES,
+        FailoverPolicy,
+        Fallback,
+    )
+    from copass_router.run._results import RunResult
+    from copass_router.run._router import Router
+    from copass_router.store import SessionStore, SQLiteStore, TurnStart
+    from copass_router.store._usage_sqlite import SQLiteUsageLedger
+    from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest
+    from copass_router.tools._tools import Tool, ToolContext, ToolOutput, tool
 
 __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetically
+    "MCPServer",
+    "ApprovalRequest",
+    "ApprovalDecision",
+    "ApprovalRequested",
+    "normalise_schema",
     # For applications: run turns, read events, handle errors, give tools, watch spend
     "Router",
     "RemoteRouter",
@@ -247,127 +277,132 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
 #: Where each public name lives (tests/test_public_api.py keeps it equal to ``__all__`` and to
 #: the imports above).
 _WHERE: dict[str, str] = {
-    "AgentBackend": "backend",
-    "BackendContext": "backend",
-    "ResourceCache": "backend",
-    "Turn": "backend",
-    "Budget": "budgets",
-    "Budgets": "budgets",
-    "ModelStep": "chat_loop",
-    "chat_messages": "chat_loop",
-    "run_chat_loop": "chat_loop",
-    "transcript_messages": "chat_loop",
-    "RemoteRouter": "client",
-    "RemoteRouterError": "client",
+    "AgentBackend": "provider_kit._backend",
+    "BackendContext": "provider_kit._backend",
+    "ResourceCache": "provider_kit._backend",
+    "Turn": "provider_kit._backend",
+    "Budget": "accounting._budgets",
+    "Budgets": "accounting._budgets",
+    "ModelStep": "provider_kit._chat_loop",
+    "chat_messages": "provider_kit._chat_loop",
+    "run_chat_loop": "provider_kit._chat_loop",
+    "transcript_messages": "provider_kit._chat_loop",
+    "RemoteRouter": "client._remote_router",
+    "RemoteRouterError": "client._problems",
     "Coordinator": "coordination",
     "CoordinatorUnavailableError": "coordination",
     "SigningKeys": "coordination",
     "StoreUnavailableError": "coordination",
     "open_coordinator": "coordination",
-    "BudgetExceededError": "errors",
-    "CodeInfo": "errors",
-    "ConfigurationError": "errors",
-    "DispatchAuthError": "errors",
-    "ERROR_CODES": "errors",
-    "ErrorCode": "errors",
-    "InternalError": "errors",
-    "InvalidRequestError": "errors",
-    "PayloadTooLargeError": "errors",
-    "PluginLoadError": "errors",
-    "ProviderError": "errors",
-    "RateLimitError": "errors",
-    "neutral_code": "errors",
-    "RouterError": "errors",
-    "SessionBusyError": "errors",
-    "SessionNotFoundError": "errors",
-    "ToolError": "errors",
-    "UnknownProviderError": "errors",
-    "code_for_status": "errors",
-    "Error": "events",
-    "Event": "events",
-    "Failover": "events",
-    "Message": "events",
-    "ProviderEvent": "events",
-    "Retry": "events",
-    "RunFinished": "events",
-    "RunStarted": "events",
-    "TextDelta": "events",
-    "ThinkingDelta": "events",
-    "ThinkingMessage": "events",
-    "ToolCall": "events",
-    "ToolResult": "events",
-    "UnknownEvent": "events",
-    "Usage": "events",
-    "event_from_dict": "events",
-    "event_from_json": "events",
-    "event_to_dict": "events",
-    "event_to_json": "events",
-    "AVAILABILITY_CODES": "failover",
-    "FailoverPolicy": "failover",
-    "Fallback": "failover",
-    "MID_TURN_CODES": "failover",
-    "GENERATION_FIELDS": "generation",
-    "GenerationSettings": "generation",
-    "hookimpl": "hookspecs",
-    "event_types": "hookspecs",
-    "hookspec": "hookspecs",
-    "ChatRequest": "http_chat",
-    "HttpChatBackend": "http_chat",
-    "Piece": "http_chat",
-    "get_logger": "logs",
-    "scrub": "logs",
-    "PluginInfo": "plugins",
-    "ModelPrice": "prices",
-    "PriceBook": "prices",
-    "CreatePacer": "provider_resources",
-    "FINGERPRINT_METADATA": "provider_resources",
-    "ListedResource": "provider_resources",
-    "ProviderResources": "provider_resources",
-    "ResourceApi": "provider_resources",
-    "config_fingerprint": "provider_resources",
-    "BackendRegistrar": "registrars",
-    "CommandRegistrar": "registrars",
-    "EmulatorRegistrar": "registrars",
-    "PriceRegistrar": "registrars",
-    "StoreRegistrar": "registrars",
-    "ToolRegistrar": "registrars",
-    "EventPrinter": "render",
-    "RunResult": "results",
-    "RetryPolicy": "retries",
-    "PROVIDER_SDK_RETRIES": "retries",
-    "ProviderInfo": "plugins",
-    "Router": "router",
-    "env_flag": "settings",
-    "env_float": "settings",
-    "env_int": "settings",
+    "BudgetExceededError": "_errors",
+    "CodeInfo": "_errors",
+    "ConfigurationError": "_errors",
+    "DispatchAuthError": "_errors",
+    "ERROR_CODES": "_errors",
+    "ErrorCode": "_errors",
+    "InternalError": "_errors",
+    "InvalidRequestError": "_errors",
+    "PayloadTooLargeError": "_errors",
+    "PluginLoadError": "_errors",
+    "ProviderError": "_errors",
+    "RateLimitError": "_errors",
+    "neutral_code": "_errors",
+    "RouterError": "_errors",
+    "SessionBusyError": "_errors",
+    "SessionNotFoundError": "_errors",
+    "ToolError": "_errors",
+    "UnknownProviderError": "_errors",
+    "code_for_status": "_errors",
+    "Error": "_events",
+    "ApprovalRequested": "_events",
+    "ApprovalDecision": "tools._approvals",
+    "ApprovalRequest": "tools._approvals",
+    "MCPServer": "integrations",
+    "normalise_schema": "integrations",
+    "Event": "_events",
+    "Failover": "_events",
+    "Message": "_events",
+    "ProviderEvent": "_events",
+    "Retry": "_events",
+    "RunFinished": "_events",
+    "RunStarted": "_events",
+    "TextDelta": "_events",
+    "ThinkingDelta": "_events",
+    "ThinkingMessage": "_events",
+    "ToolCall": "_events",
+    "ToolResult": "_events",
+    "UnknownEvent": "_events",
+    "Usage": "_events",
+    "event_from_dict": "_events",
+    "event_from_json": "_events",
+    "event_to_dict": "_events",
+    "event_to_json": "_events",
+    "GENERATION_FIELDS": "_generation",
+    "GenerationSettings": "_generation",
+    "AVAILABILITY_CODES": "run._failover",
+    "FailoverPolicy": "run._failover",
+    "Fallback": "run._failover",
+    "MID_TURN_CODES": "run._failover",
+    "hookimpl": "plugin_host._hookspecs",
+    "event_types": "plugin_host._hookspecs",
+    "hookspec": "plugin_host._hookspecs",
+    "ChatRequest": "provider_kit._http_chat",
+    "HttpChatBackend": "provider_kit._http_chat",
+    "Piece": "provider_kit._http_chat",
+    "get_logger": "_logs",
+    "scrub": "_logs",
+    "PluginInfo": "plugin_host._plugins",
+    "ModelPrice": "accounting._prices",
+    "PriceBook": "accounting._prices",
+    "CreatePacer": "provider_kit._provider_resources",
+    "FINGERPRINT_METADATA": "provider_kit._provider_resources",
+    "ListedResource": "provider_kit._provider_resources",
+    "ProviderResources": "provider_kit._provider_resources",
+    "ResourceApi": "provider_kit._provider_resources",
+    "config_fingerprint": "provider_kit._provider_resources",
+    "BackendRegistrar": "plugin_host._registrars",
+    "CommandRegistrar": "plugin_host._registrars",
+    "EmulatorRegistrar": "plugin_host._registrars",
+    "PriceRegistrar": "plugin_host._registrars",
+    "StoreRegistrar": "plugin_host._registrars",
+    "ToolRegistrar": "plugin_host._registrars",
+    "EventPrinter": "cli._render",
+    "RunResult": "run._results",
+    "RetryPolicy": "provider_kit._retries",
+    "PROVIDER_SDK_RETRIES": "provider_kit._retries",
+    "ProviderInfo": "plugin_host._plugins",
+    "Router": "run._router",
+    "env_flag": "_settings",
+    "env_float": "_settings",
+    "env_int": "_settings",
     "SQLiteStore": "store",
     "SessionStore": "store",
     "TurnStart": "store",
-    "SQLiteUsageLedger": "store.usage_sqlite",
-    "Tool": "tools",
-    "ToolContext": "tools",
-    "ToolOutput": "tools",
-    "tool": "tools",
-    "AssistantItem": "types",
-    "Binding": "types",
-    "ChatMessage": "types",
-    "RunRequest": "types",
-    "SessionInfo": "types",
-    "StopReason": "types",
-    "TokenCounts": "types",
-    "ToolCallItem": "types",
-    "ToolCallRequest": "types",
-    "ToolResultItem": "types",
-    "ToolSpec": "types",
-    "TranscriptItem": "types",
-    "TranscriptTurn": "types",
-    "TurnStatus": "types",
-    "UserItem": "types",
-    "DEFAULT_TENANT": "usage",
-    "Spend": "usage",
-    "UsageEntry": "usage",
-    "UsageLedger": "usage",
-    "UsageRow": "usage",
+    "SQLiteUsageLedger": "store._usage_sqlite",
+    "Tool": "tools._tools",
+    "ToolContext": "tools._tools",
+    "ToolOutput": "tools._tools",
+    "tool": "tools._tools",
+    "AssistantItem": "_types",
+    "Binding": "_types",
+    "ChatMessage": "_types",
+    "RunRequest": "_types",
+    "SessionInfo": "_types",
+    "StopReason": "_types",
+    "TokenCounts": "_types",
+    "ToolCallItem": "_types",
+    "ToolCallRequest": "_types",
+    "ToolResultItem": "_types",
+    "ToolSpec": "_types",
+    "TranscriptItem": "_types",
+    "TranscriptTurn": "_types",
+    "TurnStatus": "_types",
+    "UserItem": "_types",
+    "DEFAULT_TENANT": "accounting._usage",
+    "Spend": "accounting._usage",
+    "UsageEntry": "accounting._usage",
+    "UsageLedger": "accounting._usage",
+    "UsageRow": "accounting._usage",
 }
 
 

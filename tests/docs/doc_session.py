@@ -67,6 +67,11 @@ STAND_INS: dict[str, tuple[str, str, dict[str, str]]] = {
     "openai-compatible": ("openai", "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL", {}),
     "google": ("google", "COPASS_ROUTER_GOOGLE_BASE_URL", {}),
     "gemini-agents": ("gemini-agents", "GEMINI_BASE_URL", {}),
+    "openai-agents": (
+        "openai-agents",
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL",
+        {"OPENAI_API_KEY": "doc-stand-in-key"},
+    ),
 }
 # What a streamed run's last frame says, per endpoint a doc's curl may call.
 _STREAM_ENDS = (

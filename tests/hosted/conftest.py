@@ -25,7 +25,7 @@ from copass_router import (
     event_from_json,
     tool,
 )
-from copass_router.client import RemoteRouter
+from copass_router.client._remote_router import RemoteRouter
 from copass_router.server import HostedState, RunningServer, create_app, start_server
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 

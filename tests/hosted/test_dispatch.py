@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from copass_router import Event, Message, StopReason, ToolCall, ToolResult, Turn
+from copass_router.run._tokens import mint_token
 from copass_router.testing import ScriptedPlugin
-from copass_router.tokens import mint_token
 
 from .conftest import (
     KEY_ALPHA,

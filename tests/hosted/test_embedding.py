@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from copass_router import StopReason, ToolResult
-from copass_router.client import RemoteRouter
+from copass_router.client._remote_router import RemoteRouter
 from copass_router.server import create_app, start_server
 
 from .conftest import KEY_ALPHA, ToolCounter, make_router

@@ -11,7 +11,7 @@ from copass_router import (
     TextDelta,
     UnknownProviderError,
 )
-from copass_router.client import RemoteRouterError
+from copass_router.client._remote_router import RemoteRouterError
 
 from .conftest import KEY_ALPHA, Hosted, problem_of, wait_until
 

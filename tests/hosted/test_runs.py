@@ -28,9 +28,9 @@ from copass_router import (
     Usage,
     event_to_dict,
 )
-from copass_router.client import RemoteRouter, RemoteRouterError
+from copass_router.client._remote_router import RemoteRouter, RemoteRouterError
 from copass_router.server import start_server
-from copass_router.server.sse import encode_event
+from copass_router.server._sse import encode_event
 
 from .conftest import (
     KEY_ALPHA,

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from copass_router import Error, Event, RunFinished, StopReason, TextDelta, TurnStatus
-from copass_router.client import RemoteRouter, RemoteRouterError
+from copass_router.client._remote_router import RemoteRouter, RemoteRouterError
 from copass_router.server import create_app, serve
-from copass_router.server.listener import bind_socket
+from copass_router.serving._listener import bind_socket
 
 from .conftest import KEY_ALPHA, Hosted, ToolCounter, make_router, problem_of, wait_until
 
@@ -73,7 +73,7 @@ async def test_a_draining_app_refuses_new_runs() -> None:
     assert (ready.status_code, ready.json()["status"]) == (503, "draining")
     assert health.status_code == 200
     with pytest.raises(RemoteRouterError) as caught:
-        from copass_router.client import error_from_problem
+        from copass_router.client._remote_router import error_from_problem
 
         raise error_from_problem(503, run.json())
     assert caught.value.retryable and caught.value.code == "shutting_down"

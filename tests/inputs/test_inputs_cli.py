@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from copass_router import cli, install
-from copass_router.cli import BUILTIN_COMMANDS, main
+from copass_router.cli import _install as install
+from copass_router.cli import _main as cli
+from copass_router.cli._main import BUILTIN_COMMANDS, main
 
 from .conftest import TRACEBACK_MARKS, texts
 

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
 from copass_router import Event, TextDelta, Turn
-from copass_router.tokens import mint_token
+from copass_router.run._tokens import mint_token
 
 from .conftest import (
     JSON_VALUES,

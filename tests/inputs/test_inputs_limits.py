@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from copass_router.server import create_app, start_server
-from copass_router.server.payloads import MAX_BODY_BYTES
+from copass_router.serving._payloads import MAX_BODY_BYTES
 from copass_router.testing import ScriptedBackend
 
 from .conftest import KEY, TENANT, Served, ToolLog, make_router, problem_of

@@ -19,6 +19,7 @@ import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
 from copass_router_google.interactions_emulator import running_emulator as gemini_emulator
+from copass_router_openai.agents_emulator import running_emulator as agents_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
@@ -35,11 +36,11 @@ from copass_router import (
     TurnStatus,
     tool,
 )
-from copass_router.client import RemoteRouter
-from copass_router.results import RunResult, collect
+from copass_router.client._remote_router import RemoteRouter
+from copass_router.run._results import RunResult, collect
 from copass_router.server import create_app, start_server
 
-NETWORKED = ["anthropic", "google", "gemini-agents", "openai-compatible"]
+NETWORKED = ["anthropic", "google", "gemini-agents", "openai-compatible", "openai-agents"]
 PAIRS = [*itertools.permutations(NETWORKED, 2), *((p, "echo") for p in NETWORKED)]
 ANTHROPIC_KEY = "sk-ant-api03-FAILOVER0123456789abcdef"
 OPENAI_KEY = "sk-failover-0123456789abcdef"
@@ -49,12 +50,13 @@ PROJECT = "failover-project"
 
 
 class Emulators:
-    def __init__(self, anthropic: Any, google: Any, openai: Any, gemini: Any) -> None:
+    def __init__(self, anthropic: Any, google: Any, openai: Any, gemini: Any, agents: Any) -> None:
         self.by_provider = {
             "anthropic": anthropic,
             "google": google,
             "gemini-agents": gemini,
             "openai-compatible": openai,
+            "openai-agents": agents,
         }
         #: Tool runs, and a fault the ``arm`` tool sets while the turn runs.
         self.lookups: list[str] = []
@@ -84,8 +86,9 @@ def emulators() -> Iterator[Emulators]:
         google_emulator() as google,
         openai_emulator(api_key=OPENAI_KEY) as openai,
         gemini_emulator(api_key=GEMINI_KEY) as gemini,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield Emulators(anthropic, google, openai, gemini)
+        yield Emulators(anthropic, google, openai, gemini, agents)
 
 
 def _tools(emulators: Emulators) -> list[Any]:
@@ -115,6 +118,8 @@ async def setup(
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
         "GEMINI_API_KEY": GEMINI_KEY,
         "GEMINI_BASE_URL": emulators.of("gemini-agents").base_url,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators.of("openai-agents").base_url,
     }
     plugins = [copass_router_anthropic, copass_router_google, copass_router_openai]
     router = make_router(
@@ -209,6 +214,16 @@ async def test_a_failing_provider_hands_the_turn_to_the_next_with_memory_intact(
     turns = await via.router.transcript(one.session_id, via.user)
     assert [t.provider for t in turns] == [first, second, first]
     assert all(t.status is TurnStatus.COMPLETED for t in turns)
+    assert turns[1].provider_data["failovers"] == [
+        {
+            "from_provider": first,
+            "from_model": notice.from_model,
+            "to_provider": second,
+            "to_model": notice.to_model,
+            "code": "overloaded",
+        }
+    ]
+    assert "failovers" not in turns[0].provider_data and "failovers" not in turns[2].provider_data
 
 
 MID_TURN = [(a, b) for a, b in PAIRS if a in ("anthropic", "openai-compatible")]

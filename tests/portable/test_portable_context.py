@@ -19,6 +19,7 @@ import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
 from copass_router_google.interactions_emulator import running_emulator as gemini_emulator
+from copass_router_openai.agents_emulator import running_emulator as agents_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import (
@@ -32,7 +33,15 @@ from copass_router import (
     tool,
 )
 
-PROVIDERS = ["echo", "anthropic", "google", "gemini-agents", "openai", "openai-compatible"]
+PROVIDERS = [
+    "echo",
+    "anthropic",
+    "google",
+    "gemini-agents",
+    "openai",
+    "openai-compatible",
+    "openai-agents",
+]
 ANTHROPIC_KEY = "sk-ant-api03-PORTABLE0123456789abcdef"
 OPENAI_KEY = "sk-portable-0123456789abcdef"
 GEMINI_KEY = "gemini-portable-0123456789abcdef"
@@ -48,11 +57,13 @@ def lookup(key: str) -> str:
 class Emulators:
     """The provider emulators, with a way to read what each received since a mark."""
 
-    def __init__(self, anthropic: Any, google: Any, openai: Any, gemini: Any) -> None:
+    def __init__(self, anthropic: Any, google: Any, openai: Any, gemini: Any, agents: Any) -> None:
         self.anthropic, self.google, self.openai = anthropic, google, openai
-        self.gemini = gemini
+        self.gemini, self.agents = gemini, agents
 
     def log(self, provider: str) -> list[Any]:
+        if provider == "openai-agents":
+            return [r.body for r in self.agents.requests]
         if provider == "anthropic":
             return [r.body for r in self.anthropic.requests]
         if provider == "google":
@@ -74,8 +85,9 @@ def emulators() -> Iterator[Emulators]:
         google_emulator() as google,
         openai_emulator(api_key=OPENAI_KEY) as openai,
         gemini_emulator(api_key=GEMINI_KEY) as gemini,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield Emulators(anthropic, google, openai, gemini)
+        yield Emulators(anthropic, google, openai, gemini, agents)
 
 
 @pytest.fixture
@@ -90,6 +102,7 @@ async def router(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators.agents.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
         "GEMINI_API_KEY": GEMINI_KEY,
@@ -156,7 +169,8 @@ async def test_a_session_moves_between_providers(
 
 
 @pytest.mark.parametrize(
-    "next_provider", ["anthropic", "google", "gemini-agents", "openai-compatible"]
+    "next_provider",
+    ["anthropic", "google", "gemini-agents", "openai-compatible", "openai-agents"],
 )
 async def test_after_a_provider_fails_mid_turn_the_next_provider_carries_on(
     router: tuple[Router, str], make_router: Callable[..., Router], next_provider: str
@@ -196,7 +210,7 @@ def test_the_cli_continues_a_session_on_another_provider(
 ) -> None:
     import io
 
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_STORE", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
@@ -242,6 +256,7 @@ async def test_an_immediate_tool_result_keeps_the_session_portable(
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators.openai.base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators.agents.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators.openai.base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
         "GEMINI_API_KEY": GEMINI_KEY,

@@ -9,36 +9,14 @@ line.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from ..services import redis_base, require_redis, write_summary
 from ..store.conftest import fresh_schema
-
-REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
-_unreachable: dict[str, str] = {}
-
-
-def redis_base() -> str:
-    return os.environ.get("COPASS_ROUTER_TEST_REDIS", REDIS_DEFAULT)
-
-
-def _reachable(url: str) -> str | None:
-    try:
-        import redis
-    except ImportError:
-        return "redis-py is not installed (pip install 'copass-router[redis]')"
-    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-    try:
-        client.ping()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        client.close()
-    return None
 
 
 def drop_prefix(url: str, prefix: str) -> None:
@@ -63,14 +41,7 @@ def redis_url() -> Iterator[str]:
     """A coordinator URL with a key prefix no other test uses (skip or fail when Redis is
     unreachable)."""
     base = redis_base()
-    if base not in _unreachable:
-        _unreachable[base] = _reachable(base) or ""
-    why = _unreachable[base]
-    if why:
-        message = f"Redis at {base} unreachable: {why}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_redis(base)
     prefix = f"copass_test_{uuid.uuid4().hex[:12]}"
     try:
         yield with_prefix(base, prefix)
@@ -86,11 +57,4 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for base, why in _unreachable.items():
-        if why:
-            terminalreporter.write_line(
-                f"SCALE SUITE: Redis cases SKIPPED, {base} unreachable ({why}); "
-                "set COPASS_ROUTER_TEST_REDIS or start the service",
-                red=True,
-                bold=True,
-            )
+    write_summary(terminalreporter)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from copass_router import Coordinator, DispatchAuthError, Router, open_coordinator
-from copass_router.tokens import mint_token, token_key_id, verify_token
+from copass_router.run._tokens import mint_token, token_key_id, verify_token
 
 CLAIMS = {"run_id": "r", "session_id": "s", "end_user_id": "u", "tools": ["t"], "ttl": 60}
 
@@ -174,7 +175,7 @@ async def test_an_unknown_coordinator_url_says_what_works() -> None:
 def test_the_rotate_key_command_rotates_the_shared_key(
     redis_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.setenv("COPASS_ROUTER_COORDINATOR", redis_url)
     assert main(["coordinator", "rotate-key", "--retire-after", "60"]) == 0
@@ -197,8 +198,72 @@ def test_the_rotate_key_command_rotates_the_shared_key(
 def test_the_rotate_key_command_needs_a_shared_coordinator(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from copass_router.cli import main
+    from copass_router.cli._main import main
 
     monkeypatch.delenv("COPASS_ROUTER_COORDINATOR", raising=False)
     assert main(["coordinator", "rotate-key"]) == 1
     assert "COPASS_ROUTER_COORDINATOR=redis://" in capsys.readouterr().err
+
+
+async def test_a_retired_key_is_refused_on_every_worker_once_its_time_passes(
+    redis_url: str,
+) -> None:
+    env = {"COPASS_ROUTER_COORDINATOR": redis_url}
+    a = Router(load_entry_points=False, environ=env)
+    b = Router(load_entry_points=False, environ=env)
+    try:
+        async with asyncio.timeout(10):
+            old = mint_token(await a._route._keys(), **CLAIMS)  # type: ignore[arg-type]
+            assert (await b._route.verify(old)).run_id == "r"  # both have read the keys now
+            await a._route._coordinator().rotate_signing_key(retire_after=0)
+            await asyncio.sleep(0.05)
+            for router in (a, b):  # b's copy of the keys does not outlive the retirement
+                with pytest.raises(DispatchAuthError, match="retired"):
+                    await router._route.verify(old)
+            # Tokens b signs now verify everywhere (it signs with the new key).
+            new = mint_token(await b._route.prepare(), **CLAIMS)  # type: ignore[arg-type]
+            assert (await a._route.verify(new)).run_id == "r"
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_signing_keys_at_rest_in_redis_are_not_the_keys(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    env = {"COPASS_ROUTER_COORDINATOR": redis_url, "COPASS_ROUTER_KEY_WRAP_SECRET": "w" * 32}
+    coordinator = open_coordinator(environ=env)
+    try:
+        keys = await coordinator.signing_keys()
+        base, _, prefix = redis_url.partition("?prefix=")
+        client = aioredis.from_url(base)
+        stored = b"".join([await client.get(f"{prefix}:dispatch-keys") or b""])
+        await client.aclose()
+        assert stored
+        for secret in keys.keys.values():
+            assert secret.hex().encode() not in stored and secret not in stored
+        # Another worker with the same wrapping secret reads the same keys.
+        other = open_coordinator(environ=env)
+        assert (await other.signing_keys()).keys == keys.keys
+        await other.aclose()
+    finally:
+        await coordinator.aclose()
+
+
+async def test_a_forwarded_call_may_take_longer_than_a_redis_read_timeout(
+    redis_url: str,
+) -> None:
+    owner, other = open_coordinator(redis_url), open_coordinator(redis_url)
+
+    async def slow(call: Any) -> dict[str, Any]:
+        await asyncio.sleep(6.5)  # a tool call longer than redis-py's 5 s read timeout
+        return {"output": f"done {call['n']}"}
+
+    try:
+        await owner.listen(slow)
+        async with asyncio.timeout(30):
+            answer = await other.forward(owner.worker_id, {"n": 1}, wait=20)
+        assert answer == {"output": "done 1"}
+    finally:
+        await owner.aclose()
+        await other.aclose()

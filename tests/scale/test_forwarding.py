@@ -120,7 +120,7 @@ async def test_a_token_naming_another_worker_is_refused_without_one(
 ) -> None:
     # A router whose coordinator cannot reach the worker a token names says the run is gone.
     url = request.getfixturevalue("redis_url") if coordinator == "redis" else "local"
-    from copass_router.tokens import mint_token
+    from copass_router.run._tokens import mint_token
 
     router = Router(
         store=":memory:",

@@ -178,3 +178,34 @@ async def test_a_postgres_outage_under_load(
     finally:
         await proxy.stop()
     print(f"postgres outage: {load.ok} runs ok, {len(load.clear_errors)} refused while down")
+
+
+async def test_readyz_is_503_while_the_coordinator_or_the_store_is_unreachable(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    import httpx
+
+    from .cluster import free_port
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    parts = urlsplit(postgres_url)
+    dead_pg = urlunsplit(parts._replace(netloc=f"127.0.0.1:{free_port()}"))
+    cases = {
+        "up": ({"COPASS_ROUTER_STORE": postgres_url, "COPASS_ROUTER_COORDINATOR": redis_url}, 200),
+        "coordinator": (
+            {"COPASS_ROUTER_STORE": postgres_url, "COPASS_ROUTER_COORDINATOR": dead_redis},
+            503,
+        ),
+        "store": ({"COPASS_ROUTER_STORE": dead_pg, "COPASS_ROUTER_COORDINATOR": redis_url}, 503),
+    }
+    for name, (env, status) in cases.items():
+        with cluster({**env, "SCALE_LEDGER": str(tmp_path / "l")}, tmp_path, count=1) as (worker,):
+            await asyncio.to_thread(worker.start)
+            async with httpx.AsyncClient(timeout=30) as http:
+                started = asyncio.get_running_loop().time()
+                answer = await http.get(worker.url + "/readyz")
+                took = asyncio.get_running_loop().time() - started
+        assert answer.status_code == status, (name, answer.text)
+        assert took < 5, (name, took)  # a probe gets its answer in time
+        if status == 503:
+            assert answer.json()["status"] == f"{name}_unavailable"

@@ -193,3 +193,69 @@ async def test_a_worker_killed_mid_turn(
         )
         if provider == "anthropic":
             assert emu.state.creates["agent"] == 1
+
+
+async def _follow(url: str, run_id: str, after: int, events: list[Any]) -> None:
+    """Resume ``run_id`` on the worker at ``url`` from seq ``after``, as a load balancer would
+    send a client whose worker died; the decoded events go to ``events``."""
+    import httpx
+    from httpx_sse import EventSource
+
+    from copass_router.client._remote_stream import _decode
+
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(5, read=60)) as http,
+        http.stream(
+            "GET",
+            f"/v1/runs/{run_id}/events",
+            params={"end_user_id": "u-1"},
+            headers={"Last-Event-ID": str(after)} if after >= 0 else {},
+        ) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        async for sse in EventSource(response).aiter_sse():
+            event = _decode(sse.event, sse.data)
+            if event is not None:
+                events.append(event)
+
+
+async def test_a_reader_of_a_run_whose_worker_dies_gets_worker_lost_within_the_lease(
+    workers: list[Worker], ledger: Path
+) -> None:
+    a, b = workers
+    # The heartbeat (15 s) is above redis-py's default read timeout (5 s): a reader on B of a
+    # quiet run must not be cut meanwhile.
+    env = {"COPASS_ROUTER_WORKER_LEASE": str(LEASE_SECONDS)}
+    await asyncio.to_thread(a.start, **env)
+    await asyncio.to_thread(b.start, **env)
+    events: list[Any] = []
+    message = '/tool ledger {"note": "once", "seconds": 60}'
+    run = asyncio.create_task(_consume(a.url, "echo", message, events))
+    await eventually(
+        lambda: bool(_lines(ledger)) and any(isinstance(e, RunStarted) for e in events)
+    )
+    (started,) = [e for e in events if isinstance(e, RunStarted)]
+    # A reader on B follows the quiet run for longer than a Redis read timeout.
+    live: list[Any] = []
+    following = asyncio.create_task(_follow(b.url, started.run_id, -1, live))
+    await asyncio.sleep(7)
+    assert not following.done(), following.exception()
+    killed_at = time.monotonic()
+    a.kill()
+    async with asyncio.timeout(30):
+        await following
+    noticed = time.monotonic() - killed_at
+    assert isinstance(live[-1], RunFinished), live
+    assert live[-1].stop_reason is StopReason.ERROR
+    assert live[-1].session_id == started.session_id
+    (lost,) = [e for e in live if isinstance(e, Error)]
+    assert (lost.code, lost.retryable) == ("worker_lost", True)
+    assert noticed <= LEASE_SECONDS * 1.5 + 2, noticed  # the lease, then one blocked read
+    # A later resume replays the same end, at once.
+    again: list[Any] = []
+    resumed_at = time.monotonic()
+    await asyncio.wait_for(_follow(b.url, started.run_id, 0, again), 10)
+    assert time.monotonic() - resumed_at < 2
+    assert [(e.type, e.seq) for e in again] == [(e.type, e.seq) for e in live if e.seq > 0]
+    run.cancel()
+    print(f"SIGKILL: a reader on the other worker got worker_lost {noticed:.2f} s after the kill")

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from copass_router import AgentBackend, Event, Message, Router, Turn, hookimpl, tool
-from copass_router.server.serve import serve
+from copass_router.server._serve import serve
 
 
 @tool

@@ -1,4 +1,4 @@
-"""Fixtures for the security tests (issue 15): a real uvicorn server on loopback, in the test's
+"""Fixtures for the security tests: a real uvicorn server on loopback, in the test's
 loop, with the echo provider, a scripted backend and a backend that counts what it produced.
 
 Each test module takes one point of the issue; the server here is the one ``serve`` runs
@@ -18,7 +18,7 @@ import pytest
 
 from copass_router import AgentBackend, Event, Router, TextDelta, Turn, Usage
 from copass_router.server import HostedState, RunningServer, create_app, start_server
-from copass_router.server.connections import ConnectionLimits
+from copass_router.serving._connections import ConnectionLimits
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
 KEY_ALPHA = "alpha-key-0123456789abcdef"

@@ -1,4 +1,4 @@
-"""Issue 15, point 1: one request's work is bounded; a flood slows its own runs, no one else's.
+"""One request's work is bounded; a flood slows its own runs, no one else's.
 
 Before the fix a 60-byte ``/long 5000000`` made other clients' ``/healthz`` wait 45 s while the
 worker grew by 1 GiB: the per-run queue was unbounded, the producer never yielded, ``/long`` had
@@ -14,14 +14,16 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from copass_router import Error, Router, RunFinished, StopReason, TextDelta, UnknownProviderError
+from copass_router.builtin._scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 from copass_router.server import RunLimits
-from copass_router.server.runs import QUEUE_EVENTS, RunStream
+from copass_router.server._run_log import MemoryRunLog, RunLogLimits
+from copass_router.server._runs import QUEUE_EVENTS, RunStream
 from copass_router.testing import ScriptedPlugin
-from copass_router.testing.scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 
 from .conftest import (
     KEY_ALPHA,
@@ -206,3 +208,93 @@ async def test_serve_says_which_providers_it_exposes(disabled: str, shown: str) 
         proc.terminate()
         await proc.wait()
     assert line.strip() == f"copass-router providers: {shown}"
+
+
+async def _long_finished_run(served: Served, words: int = MAX_LONG_WORDS) -> str:
+    async with served.http(KEY_ALPHA) as alpha:
+        response = await alpha.post(
+            "/v1/runs", json={"provider": "echo", "message": f"/long {words}"}
+        )
+    assert response.status_code == 200 and "run_finished" in response.text
+    assert len(response.content) > words * 100  # a log of megabytes
+    return response.headers["x-copass-run-id"]
+
+
+def _sndbuf(connection: Any) -> int:
+    import socket
+
+    server_sock = connection.transport.get_extra_info("socket")
+    return int(server_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+
+
+async def _resume_without_reading(
+    served: Served, run_id: str, key: str = KEY_ALPHA
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", served.port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    # The server's side of it gets a small send buffer too, as under memory pressure with
+    # hundreds of them: what the kernel cannot take stays in the worker's memory.
+    connections = served.server._server.server_state.connections
+    await wait_until(lambda: any(_sndbuf(c) > 8192 for c in connections))
+    for connection in connections:
+        server_sock = connection.transport.get_extra_info("socket")
+        server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    writer.write(
+        (
+            f"GET /v1/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {key}\r\nLast-Event-ID: 0\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    return reader, writer
+
+
+async def test_resumers_that_never_read_share_the_log_instead_of_copying_it(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    import tracemalloc
+
+    limits = RunLogLimits(max_events=50_000, max_total_bytes=64 * 2**20)
+    served = await serve_router(run_log=MemoryRunLog(limits))
+    run_id = await _long_finished_run(served)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        held = [await _resume_without_reading(served, run_id) for _ in range(20)]
+        await asyncio.sleep(1.0)  # every response has written what it could
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    for _, writer in held:
+        writer.close()
+    # A copy of the log per reader would be 20 x 2+ MiB; a shared log costs each a chunk.
+    print(f"{grown / 2**20:.1f} MiB for 20 resumers")
+    assert grown < 20 * 512 * 1024, f"{grown / 2**20:.1f} MiB for 20 resumers"
+
+
+async def test_readers_are_capped_per_run_and_per_key_with_a_429(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    served = await serve_router(run_limits=RunLimits(max_readers_per_run=3, max_readers_per_key=5))
+    first, second = await _long_finished_run(served, 9000), await _long_finished_run(served, 9000)
+    held = [await _resume_without_reading(served, first) for _ in range(3)]
+    async with served.http(KEY_ALPHA) as alpha, served.http(KEY_BETA) as beta:
+        over_run = await alpha.get(f"/v1/runs/{first}/events")
+        held += [await _resume_without_reading(served, second) for _ in range(2)]
+        over_key = await alpha.get(f"/v1/runs/{second}/events")
+        other_key = await beta.get("/healthz")
+        for response in (over_run, over_key):
+            assert response.status_code == 429, response.text
+            assert problem_of(response)["code"] == "rate_limited"
+            assert response.headers["retry-after"] == "1"
+        assert other_key.status_code == 200
+        for _, writer in held:
+            writer.close()
+        await asyncio.sleep(0.3)  # the server notices they left: their slots come back
+        again = await alpha.get(f"/v1/runs/{first}/events")
+    assert again.status_code == 200 and "run_finished" in again.text

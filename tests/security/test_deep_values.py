@@ -1,4 +1,4 @@
-"""Issue 15, point 3: deep values end the turn with an error event, never a cut stream.
+"""Deep values end the turn with an error event, never a cut stream.
 
 Before the fix, tool-call arguments nested about 350 deep (2 KB) raised RecursionError while
 the event was serialised: the stream was cut mid-chunk with no ``run_finished``, the turn stayed

@@ -1,5 +1,5 @@
-"""Issue 15, point 5 (and the dispatch race of point 8): ``/v1/dispatch`` checks its token before
-it reads a body, applies the body limit, and a retry racing its run's end gets a problem.
+"""``/v1/dispatch`` checks its token before it reads a body, applies the body limit, and a retry
+racing its run's end gets a problem.
 
 Before the fix the endpoint parsed the whole body (7.6 MiB tried) before looking at the token,
 ignored ``max_body_bytes`` (8 MiB accepted with ``max_body_bytes=1000``), and a retried call
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from copass_router import tool
-from copass_router.server.dispatch import UNVERIFIED_BODY_BYTES
+from copass_router.serving._dispatch_endpoint import UNVERIFIED_BODY_BYTES
 
 from .conftest import Served, problem_of, wait_until
 

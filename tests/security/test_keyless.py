@@ -1,4 +1,4 @@
-"""Issue 15, point 2: keyless mode (loopback, no API keys) cannot be driven by a web page.
+"""Keyless mode (loopback, no API keys) cannot be driven by a web page.
 
 Before the fix a cross-site ``text/plain`` POST to /v1/runs was accepted and ran tools, and with
 a foreign ``Host`` (DNS rebinding) the transcripts of end user ``local`` were listed and read.
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from copass_router import RemoteRouter
-from copass_router.server.listener import uvicorn_config
+from copass_router.serving._listener import uvicorn_config
 
 from .conftest import Served, problem_of
 

@@ -1,4 +1,4 @@
-"""Issue 15, points 8 and 10: no input gives a 500, and what callers see is neutral.
+"""No input gives a 500, and what callers see is neutral.
 
 Before the fix these were 500s: ``GET /v1/sessions?end_user_id=%00`` (also CR/LF, ``%ff``, 300
 characters), ``limit=²``, ``limit=①`` and a 5,000-digit limit. Error events carried internal
@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from copass_router import Error, RunFinished
+from copass_router._trace_context import trace_headers
 from copass_router.server import create_app
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
@@ -98,3 +99,58 @@ async def test_the_in_process_error_event_is_neutral_too() -> None:
     (error,) = [e for e in events if isinstance(e, Error)]
     assert "KeyError" not in error.message and "secret internals" not in error.message
     assert isinstance(events[-1], RunFinished)
+
+
+BAD_AFTER = ["9" * 5000, "²", "①", "٣", "-1", "1.5", "run_x:²"]
+
+
+@pytest.mark.parametrize("after", BAD_AFTER)
+async def test_a_bad_resume_position_is_a_400(served: Served, after: str) -> None:
+    async with served.http() as http:
+        run = await http.post("/v1/runs", json={"provider": "echo", "message": "hi"})
+        run_id = run.headers["x-copass-run-id"]
+        by_header = await http.get(
+            f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": after.encode()}
+        )
+        by_query = await http.get(f"/v1/runs/{run_id}/events", params={"after": after})
+    for response in (by_header, by_query):
+        assert response.status_code == 400, (after, response.status_code, response.text)
+        assert problem_of(response)["code"] == "invalid_request"
+
+
+async def test_an_oversized_traceparent_is_not_copied_anywhere(served: Served) -> None:
+    # A later trace-context version may add fields, but not 60 KB of them.
+    huge = "01-" + "a" * 32 + "-" + "b" * 16 + "-01-" + "c" * 60_000
+    async with served.http() as http:
+        response = await http.post(
+            "/v1/runs",
+            json={"provider": "echo", "message": "hi"},
+            headers={"traceparent": huge, "tracestate": "k=v"},
+        )
+    assert response.status_code == 200
+    assert "c" * 1000 not in response.text
+    # The one reader of trace headers, for runs and dispatch callbacks alike, drops it.
+    assert trace_headers({"traceparent": huge, "tracestate": "k=v"}) == {}
+    assert trace_headers({"traceparent": huge[:200]})  # a longer later version still passes
+
+
+@pytest.mark.parametrize("end_user", BAD_END_USERS)
+async def test_a_bad_end_user_in_a_usage_query_is_a_400(served: Served, end_user: str) -> None:
+    async with served.http() as http:
+        response = await http.get(f"/v1/usage?end_user_id={end_user}")
+    assert response.status_code == 400, (end_user, response.status_code, response.text)
+    assert problem_of(response)["field"] == "end_user_id"
+
+
+@pytest.mark.parametrize(
+    "field", [{"model": "echo-1\u0000"}, {"message": "hi\u0000"}, {"system": "a\u0000b"}]
+)
+async def test_a_nul_in_request_text_is_refused_before_anything_runs(
+    served: Served, field: dict[str, str]
+) -> None:
+    # A NUL cannot be stored in PostgreSQL text: the ledger write of such a run failed after
+    # its model call, so the call went unmetered.
+    async with served.http() as http:
+        response = await http.post("/v1/runs", json={"provider": "echo", "message": "hi", **field})
+    assert response.status_code == 400, response.text
+    assert problem_of(response)["field"] == next(iter(field))

@@ -1,4 +1,4 @@
-"""Issue 15, point 7: provider options cannot override the fields the router owns.
+"""Provider options cannot override the fields the router owns.
 
 Before the fix openai's ``options.extra_body`` (merged over the request by the SDK) set
 ``safety_identifier`` to another tenant's digest, and replaced ``model`` and
@@ -102,3 +102,68 @@ async def test_anthropic_and_google_refuse_options_they_do_not_own() -> None:
                         provider=provider, message="hi", options={option: "x"}, **extra
                     ):
                         pass
+
+
+@pytest.mark.parametrize(
+    ("environ", "settings"),
+    [
+        ({"COPASS_ANTHROPIC_TOOL_PERMISSION": "deny"}, None),
+        ({}, {"anthropic": {"permission_policy": lambda request: request.name != "bash"}}),
+    ],
+    ids=["environment", "code"],
+)
+async def test_a_run_option_cannot_loosen_the_operators_tool_permission(
+    environ: dict[str, str], settings: dict[str, object] | None
+) -> None:
+    env = {"ANTHROPIC_API_KEY": "sk-ant-api03-TESTKEY0123456789abcdefABCDEF", **environ}
+    async with make_router(
+        copass_router_anthropic, environ=env, provider_settings=settings
+    ) as router:
+        with pytest.raises(InvalidRequestError) as refused:
+            async for _ in router.run(
+                provider="anthropic", message="hi", options={"tool_permission": "allow"}
+            ):
+                pass
+    assert "operator" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"include_usage": False},
+        {"extra_body": {"service_tier": "priority"}},
+        {"extra_body": {"store": True}},
+        {"max_tokens": 10**12},
+    ],
+    ids=["include_usage", "service_tier", "store", "max_tokens"],
+)
+@pytest.mark.parametrize("provider", ["openai", "openai-compatible"])
+async def test_options_that_change_cost_or_metering_are_refused(
+    emulator: OpenAIEmulator, options: dict[str, object], provider: str
+) -> None:
+    emulator.reset()
+    env = {
+        **_env(emulator),
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulator.base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": API_KEY,
+    }
+    async with make_router(copass_router_openai, environ=env) as router:
+        with pytest.raises(InvalidRequestError):
+            async for _ in router.run(provider=provider, message="hi", options=options):
+                pass
+    assert emulator.chat_requests() == []  # nothing was sent
+
+
+async def test_an_operator_may_raise_the_token_ceiling(emulator: OpenAIEmulator) -> None:
+    emulator.reset()
+    env = {**_env(emulator), "COPASS_ROUTER_OPENAI_MAX_TOKENS": "200000"}
+    async with make_router(copass_router_openai, environ=env) as router:
+        events = [
+            e
+            async for e in router.run(
+                provider="openai", message="hi", options={"max_tokens": 150_000}
+            )
+        ]
+    assert isinstance(events[-1], RunFinished)
+    (sent,) = emulator.chat_requests()
+    assert sent.body["max_completion_tokens"] == 150_000

@@ -8,47 +8,17 @@ elsewhere, with one summary line saying so.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from copass_router import Router, SessionStore
 
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-_unreachable: dict[str, str] = {}
-
-
-def postgres_base() -> str:
-    return os.environ.get("COPASS_ROUTER_TEST_POSTGRES", PG_DEFAULT)
-
-
-def _shown(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
-
-
-async def _reachable(url: str) -> str | None:
-    """None if PostgreSQL answers at ``url`` (with asyncpg installed), else why not."""
-    try:
-        import asyncpg
-    except ImportError:
-        return "asyncpg is not installed (pip install 'copass-router[postgres]')"
-    try:
-        conn = await asyncio.wait_for(asyncpg.connect(url), 5)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    await conn.close()
-    return None
+from ..services import postgres_base, require_postgres, write_summary
 
 
 async def _drop(base: str, schema: str) -> None:
@@ -66,14 +36,7 @@ async def fresh_schema() -> AsyncIterator[str]:
     """A PostgreSQL URL naming a schema of its own, dropped on exit (skip or fail when the
     server is unreachable)."""
     base = postgres_base()
-    if base not in _unreachable:
-        _unreachable[base] = await _reachable(base) or ""
-    why = _unreachable[base]
-    if why:
-        message = f"PostgreSQL at {_shown(base)} unreachable: {why}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    await require_postgres(base)
     schema = f"copass_test_{uuid.uuid4().hex[:12]}"
     try:
         yield base + ("&" if "?" in base else "?") + f"schema={schema}"
@@ -123,11 +86,4 @@ async def store(open_store: Callable[..., SessionStore]) -> SessionStore:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for base, why in _unreachable.items():
-        if why:
-            terminalreporter.write_line(
-                f"STORE SUITE: PostgreSQL cases SKIPPED, {_shown(base)} unreachable ({why}); "
-                "set COPASS_ROUTER_TEST_POSTGRES or start the service",
-                red=True,
-                bold=True,
-            )
+    write_summary(terminalreporter)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from copass_router import ConfigurationError, Router
-from copass_router.store.postgres import PostgresStore
+from copass_router.store._postgres import PostgresStore
 
 from .conftest import postgres_base
 

@@ -23,7 +23,7 @@ from copass_router import (
     TurnStatus,
     hookimpl,
 )
-from copass_router.cli import main as cli_main
+from copass_router.cli._main import main as cli_main
 
 CRASH = Path(__file__).with_name("crash_mid_turn.py")
 

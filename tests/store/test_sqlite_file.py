@@ -7,16 +7,22 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+
 from copass_router import Router, SQLiteStore, TurnStatus
-from copass_router.store.sqlite_schema import MIGRATIONS
+from copass_router.store._sqlite_schema import MIGRATIONS
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-async def test_the_file_is_0600_in_a_0700_directory(tmp_path: Path) -> None:
-    db = tmp_path / "new" / "deeper" / "sessions.db"
+async def test_the_file_is_0600_in_a_0700_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The data directory is created when missing (a path of the operator's own is not).
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "new"))
+    db = tmp_path / "new" / "copass-router" / "sessions.db"
     router = Router(store=f"sqlite:///{db}", load_entry_points=False, environ={})
     await router.complete(provider="echo", message="secret transcript")
     files = [db, db.with_name("sessions.db-wal"), db.with_name("sessions.db-shm")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import copass_router_anthropic
 from copass_router_anthropic.backend import AnthropicBackend
 from copass_router_anthropic.emulator import EmulatorServer
 from copass_router_anthropic.turn_driver import ToolPermission
@@ -171,15 +172,21 @@ async def test_builtin_tools_follow_the_permission_policy(
 
 
 async def test_mcp_tools_and_unknown_events_pass_through(
-    anthropic_router: Router, emulator: EmulatorServer
+    make_router: Any, emulator: EmulatorServer
 ) -> None:
     servers = [{"type": "url", "name": "docs", "url": "https://mcp.example/docs"}]
+    env = {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": emulator.base_url}
+    anthropic_router = make_router(
+        plugins=[copass_router_anthropic],
+        environ=env,
+        provider_settings={"anthropic": {"mcp_servers": servers}},
+    )
     emulator.faults.inject = [
         {"type": "session.thread_created", "session_thread_id": "t1"},
         {"type": "session.brand_new_kind", "payload": {"n": 1}},
     ]
     events = await run(
-        anthropic_router, '/tool docs.search {"q": "x"}', options={"mcp_servers": servers}
+        anthropic_router, '/tool docs.search {"q": "x"}', options={"mcp_servers": ["docs"]}
     )
     call = next(e for e in events if isinstance(e, ToolCall))
     assert call.name == "search" and call.provider_data["anthropic"]["mcp_server_name"] == "docs"

@@ -7,6 +7,8 @@ from typing import Any
 
 import copass_router_openai
 import pytest
+from copass_router_openai.agents_emulator import AgentsEmulator
+from copass_router_openai.agents_emulator import running_emulator as running_agents_emulator
 from copass_router_openai.emulator import OpenAIEmulator, running_emulator
 
 from copass_router import Router
@@ -81,3 +83,25 @@ def compatible_router(
 def api_key() -> str:
     """The key the emulator expects from the ``openai`` provider."""
     return API_KEY
+
+
+# --- the OpenAI Agents API -----------------------------------------------------------------
+
+
+@pytest.fixture
+def agents_emu() -> Iterator[AgentsEmulator]:
+    """A fresh Agents API emulator (the real 60-creates-a-minute limit) for each test."""
+    with running_agents_emulator(api_key=API_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def agents_env(agents_emu: AgentsEmulator) -> dict[str, str]:
+    """The environment of a router whose ``openai-agents`` provider is the emulator."""
+    return {"OPENAI_API_KEY": API_KEY, "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": agents_emu.base_url}
+
+
+@pytest.fixture
+def agents_router(router_with: Callable[..., Router], agents_env: dict[str, str]) -> Router:
+    """A router whose ``openai-agents`` provider talks to the emulator."""
+    return router_with(agents_env)

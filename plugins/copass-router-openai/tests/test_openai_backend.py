@@ -354,13 +354,13 @@ async def test_a_session_from_another_provider_continues_here(
 async def test_options_reach_openai_in_its_own_fields(
     openai_router: Router, emu: OpenAIEmulator
 ) -> None:
-    options = {"seed": 7, "parallel_tool_calls": False, "include_usage": False}
+    options = {"seed": 7, "parallel_tool_calls": False}
     await events_of(openai_router, "plain", options=options, max_output_tokens=64)
     await events_of(
         openai_router, "with tools", options=options, tools=[get_time], max_output_tokens=64
     )
     plain, with_tools = (r.body for r in emu.chat_requests())
     assert plain["max_completion_tokens"] == 64 and "max_tokens" not in plain
-    assert plain["seed"] == 7 and "stream_options" not in plain
+    assert plain["seed"] == 7 and plain["stream_options"] == {"include_usage": True}
     assert "parallel_tool_calls" not in plain and "tools" not in plain
     assert with_tools["parallel_tool_calls"] is False

@@ -62,8 +62,13 @@ def test_only_public_core_api_is_imported() -> None:
 
 def test_the_walker_catches_private_imports(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("from copass_router.chat_loop import ModelStep\nimport copass_router._x\n")
-    assert [m for m, _ in _imports(bad)] == ["copass_router.chat_loop", "copass_router._x"]
+    bad.write_text(
+        "from copass_router.provider_kit._chat_loop import ModelStep\nimport copass_router._x\n"
+    )
+    assert [m for m, _ in _imports(bad)] == [
+        "copass_router.provider_kit._chat_loop",
+        "copass_router._x",
+    ]
 
 
 def test_importing_core_and_plugin_loads_no_sdk_or_server() -> None:

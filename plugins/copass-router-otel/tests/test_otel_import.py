@@ -45,5 +45,5 @@ def test_the_first_run_imports_it() -> None:
 
 
 def test_remote_router_imports_no_opentelemetry_to_send_a_request() -> None:
-    code = "from copass_router.client import _trace_headers\nassert _trace_headers() == {}"
+    code = "from copass_router.client._remote_router import _trace_headers\nassert _trace_headers() == {}"
     assert _otel_modules_after(code) == []

@@ -7,8 +7,8 @@ and tests exercise every path of the router without a provider.
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from ..registrars import BackendRegistrar
+from copass_router.plugin_host._hookspecs import hookimpl
+from copass_router.plugin_host._registrars import BackendRegistrar
 
 
 @hookimpl

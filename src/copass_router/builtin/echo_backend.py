@@ -6,12 +6,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from ..backend import AgentBackend, BackendContext, Turn
-from ..chat_loop import ModelStep, run_chat_loop
-from ..events import Error, Event, Message, TextDelta, ThinkingDelta, ThinkingMessage, Usage
-from ..generation import GENERATION_FIELDS, GenerationSettings
-from ..testing.scripted_model import scripted_reply
-from ..types import ChatMessage
+from copass_router._events import (
+    Error,
+    Event,
+    Message,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingMessage,
+    Usage,
+)
+from copass_router._generation import GENERATION_FIELDS, GenerationSettings
+from copass_router._types import ChatMessage
+from copass_router.builtin._scripted_model import scripted_reply
+from copass_router.provider_kit._backend import AgentBackend, BackendContext, Turn
+from copass_router.provider_kit._chat_loop import ModelStep, run_chat_loop
 
 YIELD_EVERY = 32
 

@@ -9,37 +9,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
-from ..registrars import CommandRegistrar, StoreRegistrar
+from copass_router.plugin_host._hookspecs import hookimpl
+from copass_router.plugin_host._registrars import CommandRegistrar, StoreRegistrar
 
 if TYPE_CHECKING:
-    from ..store import SessionStore
+    from copass_router.store import SessionStore
 
 
 def sqlite_from_url(url: str) -> SessionStore:
     """The SQLite store for ``url`` (see ``copass_router.store.sqlite_from_url``)."""
-    from .. import store
+    from copass_router import store
 
     return store.sqlite_from_url(url)
 
 
 def postgres_from_url(url: str) -> SessionStore:
     """The PostgreSQL store for ``url`` (see ``copass_router.store.postgres_from_url``)."""
-    from .. import store
+    from copass_router import store
 
     return store.postgres_from_url(url)
 
 
 def coordinator_command(argv: list[str]) -> int:
-    """``copass-router coordinator ...`` (see ``copass_router.coordination.command``)."""
-    from ..coordination.command import coordinator_command
+    """``copass-router coordinator ...`` (see ``copass_router.cli._coordination``)."""
+    from copass_router.cli._coordination import coordinator_command
 
     return coordinator_command(argv)
 
 
 def store_command(argv: list[str]) -> int:
-    """``copass-router store ...`` (see ``copass_router.store.command``)."""
-    from ..store.command import store_command
+    """``copass-router store ...`` (see ``copass_router.cli._store``)."""
+    from copass_router.cli._store import store_command
 
     return store_command(argv)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..errors import ConfigurationError
-from ..outages import CoordinatorUnavailableError, StoreUnavailableError
-from .base import Coordinator, ForwardHandler, LocalCoordinator
-from .keys import SigningKeys
+from copass_router._errors import ConfigurationError
+from copass_router._outages import CoordinatorUnavailableError, StoreUnavailableError
+from copass_router.coordination._base import Coordinator, ForwardHandler, LocalCoordinator
+from copass_router.coordination._keys import SigningKeys
 
 COORDINATOR_ENV = "COPASS_ROUTER_COORDINATOR"
 
@@ -33,9 +33,11 @@ def open_coordinator(
         return LocalCoordinator()
     scheme = url.partition("://")[0]
     if scheme in ("redis", "rediss", "unix"):
-        from .redis_coordinator import RedisCoordinator
+        from copass_router.coordination._keys import WRAP_SECRET_ENV, KeyWrap
+        from copass_router.coordination._redis_coordinator import RedisCoordinator
 
-        return RedisCoordinator(url)
+        wrap_secret = (environ or {}).get(WRAP_SECRET_ENV, "").strip()
+        return RedisCoordinator(url, wrap=KeyWrap(wrap_secret) if wrap_secret else None)
     raise ConfigurationError(
         f"no coordinator for {url.split('@')[-1]!r} ({COORDINATOR_ENV}); use redis://host:6379/0 "
         "or leave it unset for one process"

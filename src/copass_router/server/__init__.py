@@ -18,13 +18,13 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "hosted mode needs the server extra: pip install 'copass-router[server]'"
     ) from exc
 
-from .admission import RunLimits
-from .app import HostedState, create_app
-from .auth import ApiKeys
-from .connections import ConnectionLimits
-from .listener import RunningServer, start_server
-from .serve import serve
-from .standalone import create_dispatch_app, start_dispatch_server
+from copass_router.server._admission import RunLimits
+from copass_router.server._app import HostedState, create_app
+from copass_router.server._serve import serve
+from copass_router.serving._auth import ApiKeys
+from copass_router.serving._connections import ConnectionLimits
+from copass_router.serving._dispatch_server import create_dispatch_app, start_dispatch_server
+from copass_router.serving._listener import RunningServer, start_server
 
 __all__ = [
     "ApiKeys",

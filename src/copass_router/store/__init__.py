@@ -6,9 +6,9 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..errors import ConfigurationError
-from .base import SessionStore, TurnStart
-from .sqlite import SQLiteStore
+from copass_router._errors import ConfigurationError
+from copass_router.store._base import SessionStore, TurnStart
+from copass_router.store._sqlite import SQLiteStore
 
 StoreFactory = Callable[[str], SessionStore]
 
@@ -50,7 +50,7 @@ def postgres_from_url(url: str) -> SessionStore:
         raise ConfigurationError(
             "the PostgreSQL store needs asyncpg: pip install 'copass-router[postgres]'"
         )
-    from .postgres import PostgresStore
+    from copass_router.store._postgres import PostgresStore
 
     return PostgresStore(url)
 

@@ -11,24 +11,40 @@
   loopback port), :func:`serve_emulator` (``copass-router emulate NAME``). It needs Starlette
   and uvicorn: the ``emulator`` extra. :class:`Faults`, :class:`RequestLog`,
   :class:`RecordedRequest` and :class:`StreamStats` need neither.
+- :class:`CutProxy`: a loopback proxy that cuts responses, to test a client's resume.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .faults import Faults
-from .request_log import RecordedRequest, RequestLog, StreamStats
-from .scripted_backend import ScriptedBackend, ScriptedPlugin, scripted_events
-from .scripted_model import ModelReply, scripted_reply
-from .stream_grammar import StreamChecker, StreamGrammarError, check_stream
-
 if TYPE_CHECKING:
-    from .conformance import BackendConformance, EmulatorProbe, KitProbe, conformance_lookup
-    from .emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
+    from copass_router.builtin._scripted_model import ModelReply, scripted_reply
+    from copass_router.testing._conformance import (
+        BackendConformance,
+        EmulatorProbe,
+        KitProbe,
+        conformance_lookup,
+    )
+    from copass_router.testing._cut_proxy import CutProxy
+    from copass_router.testing._emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
+    from copass_router.testing._faults import Faults
+    from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
+    from copass_router.testing._schema_checks import schema_problems
+    from copass_router.testing._scripted_backend import (
+        ScriptedBackend,
+        ScriptedPlugin,
+        scripted_events,
+    )
+    from copass_router.testing._stream_grammar import (
+        StreamChecker,
+        StreamGrammarError,
+        check_stream,
+    )
 
 __all__ = [
     "BackendConformance",
+    "CutProxy",
     "EmulatorKit",
     "EmulatorProbe",
     "Faults",
@@ -44,20 +60,36 @@ __all__ = [
     "StreamStats",
     "check_stream",
     "conformance_lookup",
+    "schema_problems",
     "scripted_events",
     "scripted_reply",
     "serve_emulator",
 ]
 
-# Loaded on first use: the conformance suite imports pytest, the emulator kit Starlette.
+# Every name is loaded on first use: pytest imports this package at every start (the pytest
+# plugin lives here), and the conformance suite imports pytest, the emulator kit Starlette.
 _LAZY = {
-    "BackendConformance": "conformance",
-    "conformance_lookup": "conformance",
-    "EmulatorProbe": "conformance",
-    "KitProbe": "conformance",
-    "EmulatorKit": "emulator_kit",
-    "LoopbackServer": "emulator_kit",
-    "serve_emulator": "emulator_kit",
+    "ModelReply": "copass_router.builtin._scripted_model",
+    "scripted_reply": "copass_router.builtin._scripted_model",
+    "CutProxy": "_cut_proxy",
+    "Faults": "_faults",
+    "RecordedRequest": "_request_log",
+    "RequestLog": "_request_log",
+    "StreamStats": "_request_log",
+    "ScriptedBackend": "_scripted_backend",
+    "ScriptedPlugin": "_scripted_backend",
+    "scripted_events": "_scripted_backend",
+    "BackendConformance": "_conformance",
+    "conformance_lookup": "_conformance",
+    "EmulatorProbe": "_conformance",
+    "KitProbe": "_conformance",
+    "EmulatorKit": "_emulator_kit",
+    "LoopbackServer": "_emulator_kit",
+    "serve_emulator": "_emulator_kit",
+    "StreamChecker": "_stream_grammar",
+    "StreamGrammarError": "_stream_grammar",
+    "check_stream": "_stream_grammar",
+    "schema_problems": "_schema_checks",
 }
 
 
@@ -67,4 +99,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    relative = not module.startswith("copass_router.")
+    value = getattr(importlib.import_module(f".{module}" if relative else module, __name__), name)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value

@@ -12,12 +12,16 @@ needed): ``make_router`` is a pytest-asyncio fixture, run in the loop its
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..router import Router
-from .scripted_backend import ScriptedBackend, ScriptedPlugin
+if TYPE_CHECKING:
+    from copass_router.run._router import Router
+    from copass_router.testing._scripted_backend import ScriptedBackend
+
+# pytest loads this module at every start in any environment with copass-router installed: it
+# imports nothing of the router until a test uses one of its fixtures.
 
 _async_fixture: Any
 try:
@@ -31,6 +35,8 @@ except ImportError:  # pragma: no cover - without the testing extra; another asy
 @_async_fixture
 async def make_router() -> AsyncIterator[Callable[..., Router]]:
     """A factory of isolated routers, closed at teardown. Keywords go to :class:`Router`."""
+    from copass_router.run._router import Router
+
     made: list[Router] = []
 
     def factory(**kwargs: Any) -> Router:
@@ -55,6 +61,8 @@ def router(make_router: Callable[..., Router]) -> Router:
 @pytest.fixture
 def scripted_backend() -> ScriptedBackend:
     """A :class:`ScriptedBackend`; ``scripted_router`` serves it as provider ``scripted``."""
+    from copass_router.testing._scripted_backend import ScriptedBackend
+
     return ScriptedBackend()
 
 
@@ -63,4 +71,6 @@ def scripted_router(
     make_router: Callable[..., Router], scripted_backend: ScriptedBackend
 ) -> Router:
     """An isolated router whose provider ``scripted`` is the ``scripted_backend`` fixture."""
+    from copass_router.testing._scripted_backend import ScriptedPlugin
+
     return make_router(plugins=[ScriptedPlugin(scripted=scripted_backend)])

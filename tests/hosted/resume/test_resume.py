@@ -19,8 +19,8 @@ from copass_router import (
     Usage,
     event_to_dict,
 )
-from copass_router.client import RemoteRouter
-from copass_router.server.run_log import MemoryRunLog, RunLogLimits
+from copass_router.client._remote_router import RemoteRouter
+from copass_router.server._run_log import MemoryRunLog, RunLogLimits
 
 from ..conftest import (
     KEY_ALPHA,
@@ -286,7 +286,7 @@ async def _rest(stream: Any) -> list[Event]:
 async def test_a_run_whose_log_cannot_be_opened_is_refused_and_cancelled(
     start_hosted: Callable[..., Awaitable[Hosted]],
 ) -> None:
-    from copass_router.server.run_log_redis import RedisRunLog
+    from copass_router.server._run_log_redis import RedisRunLog
 
     hosted = await start_hosted(run_log=RedisRunLog("redis://127.0.0.1:1/0"))
     hosted.scripted.enqueue(TextDelta(text="first"), hang=True)

@@ -18,11 +18,11 @@ from copass_router import (
     TurnStatus,
     Usage,
 )
-from copass_router.client import RemoteRouter
+from copass_router.client._remote_router import RemoteRouter
 from copass_router.server import create_app, start_server
-from copass_router.server.hosted_run import run_log_from_environ
-from copass_router.server.run_log import RunLogLimits
-from copass_router.server.run_log_redis import RedisRunLog
+from copass_router.server._hosted_run import run_log_from_environ
+from copass_router.server._run_log import RunLogLimits
+from copass_router.server._run_log_redis import RedisRunLog
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
 from ..conftest import (
@@ -144,6 +144,25 @@ async def test_cancel_on_another_worker_cancels_the_turn(workers: Workers) -> No
     assert a.scripted.cancelled == 1 and a.scripted.finished == 0
     turns = await b.router.transcript(finished.session_id, "alpha:u-1")
     assert turns[-1].status is TurnStatus.CANCELLED
+
+
+async def test_cancel_on_the_worker_running_the_turn_cancels_it(workers: Workers) -> None:
+    # The run is this worker's own: the cancel must not need the Redis channel to reach it.
+    [a] = await workers(1)
+    a.scripted.enqueue(TextDelta(text="first"), hang=True)
+    async with a.http() as on_a, a.http() as again_a, asyncio.timeout(15):
+        body = {"provider": "scripted", "message": "go", "end_user_id": "u-1"}
+        async with on_a.stream("POST", "/v1/runs", json=body) as response:
+            run_id = response.headers["x-copass-run-id"]
+            raw, cancel = "", None
+            async for chunk in response.aiter_text():
+                raw += chunk
+                if cancel is None and "event: text_delta" in raw and raw.endswith("\n\n"):
+                    cancel = await again_a.post(f"/v1/runs/{run_id}/cancel?end_user_id=u-1")
+    assert cancel is not None and cancel.status_code == 202
+    finished = frame_events(raw)[-1]
+    assert isinstance(finished, RunFinished) and finished.stop_reason is StopReason.CANCELLED
+    assert a.scripted.cancelled == 1
 
 
 async def test_expired_and_trimmed_logs_are_410_on_every_worker(workers: Workers) -> None:

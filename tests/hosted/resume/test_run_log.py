@@ -9,14 +9,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from copass_router import TextDelta
-from copass_router.server.run_log import (
-    LogEntry,
-    LogGone,
-    MemoryRunLog,
-    RunLog,
-    RunLogLimits,
-)
-from copass_router.server.sse import encode_event
+from copass_router.server._run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
+from copass_router.server._sse import encode_event
 
 LogPair = Callable[[RunLogLimits], tuple[RunLog, RunLog]]
 
@@ -44,7 +38,7 @@ async def logs(redis_target: tuple[str, str] | None) -> AsyncIterator[LogPair]:
             log = MemoryRunLog(limits)
             made.append(log)
             return log, log
-        from copass_router.server.run_log_redis import RedisRunLog
+        from copass_router.server._run_log_redis import RedisRunLog
 
         url, prefix = redis_target
         writer = RedisRunLog(url, limits, prefix=prefix)

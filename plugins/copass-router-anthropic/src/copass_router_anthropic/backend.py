@@ -5,13 +5,17 @@ Settings come from the router's environment: ``ANTHROPIC_API_KEY`` (required),
 the core retries),
 ``COPASS_ANTHROPIC_CREATE_LIMIT`` / ``COPASS_ANTHROPIC_CREATE_PERIOD`` (create pacing, default 60
 per 60 s) and ``COPASS_ANTHROPIC_TOOL_PERMISSION`` (``allow`` or ``deny`` for built-in tools
-that ask). Per-run ``options``: ``agent_toolset`` (True or the toolset's config),
-``mcp_servers`` (URL servers; each gets an ``mcp_toolset``), ``environment`` (the environment
-config) and ``tool_permission`` (``allow`` / ``deny``).
+that ask). Host settings (``Router(provider_settings={"anthropic": {...}})``):
+``permission_policy`` and ``mcp_servers`` (Anthropic's MCP connector: URL servers the operator
+allows). Per-run ``options``: ``agent_toolset`` (True or the toolset's config), ``mcp_servers``
+(names of the operator's connector servers; each gets an ``mcp_toolset``: a run never gives a
+URL), ``environment`` (the environment config) and ``tool_permission`` (``deny`` makes a run
+stricter; ``allow`` never overrides the operator's policy).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -45,7 +49,7 @@ from .resources import (
     Resources,
 )
 from .sdk_errors import provider_error
-from .turn_driver import PermissionPolicy, ToolPermission, TurnDriver, allow_all
+from .turn_driver import PermissionPolicy, SessionTurnDriver, ToolPermission, allow_all
 
 __all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backend"]
 
@@ -103,9 +107,15 @@ class AnthropicBackend(AgentBackend):
         self._max_retries = env_int(env, "ANTHROPIC_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
         verdict = env.get("COPASS_ANTHROPIC_TOOL_PERMISSION", "allow").strip().lower()
-        self._permission = permission_policy or (
-            allow_all if verdict == "allow" else _fixed_policy("deny")
+        self._permission = (
+            permission_policy
+            or context.settings.get("permission_policy")
+            or (allow_all if verdict == "allow" else _fixed_policy("deny"))
         )
+        #: Anthropic MCP connector servers the operator allows, by name.
+        self.connector_servers = _connector_servers(context.settings.get("mcp_servers"))
+        # A run may make the operator's policy stricter ("deny"), never looser.
+        self._allows_all = self._permission is allow_all
         pacer = CreatePacer(
             env_int(env, "COPASS_ANTHROPIC_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_ANTHROPIC_CREATE_PERIOD", 60.0),
@@ -141,9 +151,23 @@ class AnthropicBackend(AgentBackend):
         permission = request.options.get("tool_permission")
         if permission not in (None, "allow", "deny"):
             raise InvalidRequestError("tool_permission must be 'allow' or 'deny'", field="options")
-        servers = request.options.get("mcp_servers") or ()
-        if not all(isinstance(s, Mapping) and s.get("name") and s.get("url") for s in servers):
-            raise InvalidRequestError("each of mcp_servers needs a name and a url", field="options")
+        if permission == "allow" and not self._allows_all:
+            raise InvalidRequestError(
+                "tool_permission 'allow' would loosen the operator's tool permission policy "
+                "(COPASS_ANTHROPIC_TOOL_PERMISSION or permission_policy); a run may only "
+                "ask for 'deny'",
+                field="options.tool_permission",
+            )
+        for server in request.options.get("mcp_servers") or ():
+            if not isinstance(server, str):
+                raise InvalidRequestError(_REQUEST_SERVERS, field="options")
+            if server not in self.connector_servers:
+                known = ", ".join(sorted(self.connector_servers)) or "none"
+                raise InvalidRequestError(
+                    f"mcp_servers: {server!r} is not an MCP connector server the operator "
+                    f"configured; configured: {known}",
+                    field="options",
+                )
         if self._client_obj is None and not self._api_key:
             raise ConfigurationError(_MISSING_KEY)
 
@@ -165,7 +189,11 @@ class AnthropicBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Ensure the agent and environment, pick or start the session, and drive the turn."""
-        agent = AgentSpec.for_run(turn.model, turn.system, turn.tools, turn.options)
+        if self._client_obj is None and self._api_key:
+            # Building the SDK client loads TLS certificates: not on the event loop.
+            await asyncio.to_thread(self._client)
+        servers = [self.connector_servers[n] for n in turn.options.get("mcp_servers") or ()]
+        agent = AgentSpec.for_run(turn.model, turn.system, turn.tools, turn.options, servers)
         environment = EnvironmentSpec(turn.options.get("environment") or DEFAULT_ENVIRONMENT)
         try:
             resources = await self.resources.ensure(agent, environment)
@@ -202,14 +230,14 @@ class AnthropicBackend(AgentBackend):
 
     async def _open(
         self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
-    ) -> tuple[TurnDriver, Sequence[TranscriptTurn], Mapping[str, Any] | None, Resources]:
+    ) -> tuple[SessionTurnDriver, Sequence[TranscriptTurn], Mapping[str, Any] | None, Resources]:
         """The driver with its stream open, the turns the session missed, its usage so far
         and the resources it runs on (re-created if the cached ones were gone)."""
         client = self._client()
         policy = self._policy(turn)
         binding = turn.binding
         if binding is not None and binding.data.get("fingerprint") == resources.fingerprint:
-            driver = TurnDriver(client, turn, binding.native_id, policy, self._api_key)
+            driver = SessionTurnDriver(client, turn, binding.native_id, policy, self._api_key)
             try:
                 await driver.open()
                 return driver, turn.history, binding.data.get("usage"), resources
@@ -222,13 +250,14 @@ class AnthropicBackend(AgentBackend):
         else:
             session_id, resources = await self._create_session(turn, resources, agent, environment)
             turn.state["anthropic_session"] = (session_id, resources)
-        driver = TurnDriver(client, turn, session_id, policy, self._api_key)
+        driver = SessionTurnDriver(client, turn, session_id, policy, self._api_key)
         await driver.open()
         return driver, missed, {}, resources
 
     def _policy(self, turn: Turn) -> PermissionPolicy:
+        # The operator's policy wins: a run may only make it stricter ("deny").
         verdict = turn.options.get("tool_permission")
-        return self._permission if verdict is None else _fixed_policy(verdict)
+        return _fixed_policy("deny") if verdict == "deny" else self._permission
 
     async def _create_session(
         self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
@@ -267,6 +296,23 @@ _MISSING_KEY = (
 )
 
 
+_REQUEST_SERVERS = (
+    "options.mcp_servers lists names of MCP connector servers the operator configured "
+    "(provider_settings={'anthropic': {'mcp_servers': [{'name': ..., 'url': ...}]}}); a run "
+    "cannot give a server or a URL. Router tools from MCP servers: Router(mcp_servers=...)"
+)
+
+
+def _connector_servers(value: Any) -> dict[str, Mapping[str, Any]]:
+    servers: dict[str, Mapping[str, Any]] = {}
+    for server in value or ():
+        if not isinstance(server, Mapping) or not server.get("name") or not server.get("url"):
+            raise ConfigurationError("each anthropic mcp_servers setting needs a name and a url")
+        servers[str(server["name"])] = {"type": "url", **server}
+    return servers
+
+
 def make_backend(context: BackendContext) -> AnthropicBackend:
-    """The factory the plugin registers: an :class:`AnthropicBackend` with default settings."""
-    return AnthropicBackend(context)
+    """The factory the plugin registers: an :class:`AnthropicBackend`, with the host's
+    ``permission_policy`` when ``Router(provider_settings={"anthropic": {...}})`` gives one."""
+    return AnthropicBackend(context, permission_policy=context.settings.get("permission_policy"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from copass_router.testing import schema_problems
+
 from .emulator_session import ApiError
 from .emulator_state import new_id, now_iso
 
@@ -65,6 +67,9 @@ def agent_tool(tool: Any) -> dict[str, Any]:
         schema = tool.get("input_schema")
         if not isinstance(schema, dict) or schema.get("type") != "object":
             raise invalid("tools: input_schema.type must be object")
+        problems = schema_problems(schema, "json-schema")
+        if problems:
+            raise invalid(f"tools.{tool['name']}.input_schema: {problems[0]}")
         return {
             "type": "custom",
             "name": tool["name"],

@@ -21,6 +21,7 @@ from copass_router import (
     ProviderResources,
     ToolSpec,
     config_fingerprint,
+    normalise_schema,
 )
 
 DEFAULT_ENVIRONMENT: Mapping[str, Any] = {"type": "cloud", "networking": {"type": "unrestricted"}}
@@ -31,8 +32,7 @@ fingerprint = config_fingerprint
 
 def custom_tool(spec: ToolSpec) -> dict[str, Any]:
     """A run's tool as a Managed Agents custom tool."""
-    schema = dict(spec.parameters) or {"type": "object", "properties": {}}
-    schema.setdefault("type", "object")
+    schema = normalise_schema(spec.parameters, "json-schema")
     return {
         "type": "custom",
         "name": spec.name,
@@ -57,8 +57,10 @@ class AgentSpec:
         system: str | None,
         tools: Sequence[ToolSpec],
         options: Mapping[str, Any],
+        mcp_servers: Sequence[Mapping[str, Any]] = (),
     ) -> AgentSpec:
-        """The spec of a run: its tools as custom tools, plus the toolsets ``options`` ask for."""
+        """The spec of a run: its tools as custom tools, plus the toolsets ``options`` ask for
+        and the operator's connector servers the run selected (``mcp_servers``)."""
         declared: list[Mapping[str, Any]] = [
             custom_tool(t) for t in sorted(tools, key=lambda t: t.name)
         ]
@@ -66,7 +68,7 @@ class AgentSpec:
         if toolset:
             extra = toolset if isinstance(toolset, Mapping) else {}
             declared.append({**extra, "type": "agent_toolset_20260401"})
-        servers = tuple(dict(s) for s in options.get("mcp_servers") or ())
+        servers = tuple(dict(s) for s in mcp_servers)
         for server in servers:
             declared.append({"type": "mcp_toolset", "mcp_server_name": server["name"]})
         return cls(model, system, tuple(declared), servers)
@@ -127,13 +129,27 @@ class ResourceManager:
     def __init__(self, client: Callable[[], anthropic.AsyncAnthropic], store: ProviderResources):
         self._client = client
         self.store = store
+        self._no_retries: tuple[anthropic.AsyncAnthropic, anthropic.AsyncAnthropic] | None = None
+
+    def _creator(self) -> anthropic.AsyncAnthropic:
+        """The client without SDK retries (the pacer retries), made before a create's turn
+        under the pacer comes, so nothing but the request runs in its slot."""
+        base = self._client()
+        if self._no_retries is None or self._no_retries[0] is not base:
+            self._no_retries = (base, base.with_options(max_retries=0))
+        return self._no_retries[1]
 
     async def ensure(self, agent: AgentSpec, environment: EnvironmentSpec) -> Resources:
         """The resources for these specs, created if no run made them before."""
+        client = self._creator()
         agent_rec, env_rec = await asyncio.gather(
-            self.store.resolve("agent", agent.fingerprint, lambda: self._create_agent(agent)),
             self.store.resolve(
-                "environment", environment.fingerprint, lambda: self._create_env(environment)
+                "agent", agent.fingerprint, lambda: self._create_agent(client, agent)
+            ),
+            self.store.resolve(
+                "environment",
+                environment.fingerprint,
+                lambda: self._create_env(client, environment),
             ),
         )
         return Resources(
@@ -158,12 +174,14 @@ class ResourceManager:
             return None
         return await self.ensure(agent, environment)
 
-    async def _create_agent(self, spec: AgentSpec) -> dict[str, Any]:
-        client = self._client().with_options(max_retries=0)
+    @staticmethod
+    async def _create_agent(client: anthropic.AsyncAnthropic, spec: AgentSpec) -> dict[str, Any]:
         agent = await client.beta.agents.create(**spec.create_body())
         return {"id": agent.id, "version": agent.version}
 
-    async def _create_env(self, spec: EnvironmentSpec) -> dict[str, Any]:
-        client = self._client().with_options(max_retries=0)
+    @staticmethod
+    async def _create_env(
+        client: anthropic.AsyncAnthropic, spec: EnvironmentSpec
+    ) -> dict[str, Any]:
         env = await client.beta.environments.create(**spec.create_body())
         return {"id": env.id}

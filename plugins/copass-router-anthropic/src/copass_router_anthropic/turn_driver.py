@@ -64,7 +64,7 @@ def allow_all(_request: ToolPermission) -> bool:
     return True
 
 
-class TurnDriver:
+class SessionTurnDriver:
     """Drives one turn in session ``session_id``; read ``done`` and ``translator`` after."""
 
     def __init__(
@@ -248,13 +248,20 @@ class TurnDriver:
         if inspect.isawaitable(verdict):
             verdict = await verdict
         allowed = verdict is True or verdict == "allow"
+        message = "denied by the router's tool permission policy"
+        approvals = self.turn.approvals
+        if allowed and approvals is not None and approvals.required(request.name):
+            # The operator gates this tool: "ask" becomes the router's approval step.
+            decision = await approvals.ask(request.tool_use_id, request.name, request.arguments)
+            allowed = decision.approved
+            message = f"denied: {decision.reason}" if decision.reason else "denied"
         answer: dict[str, Any] = {
             "type": "user.tool_confirmation",
             "tool_use_id": request.tool_use_id,
             "result": "allow" if allowed else "deny",
         }
         if not allowed:
-            answer["deny_message"] = "denied by the router's tool permission policy"
+            answer["deny_message"] = message
         log.info("tool_permission", tool=request.name, result=answer["result"])
         await self._events.send(self.session_id, events=[answer])  # type: ignore[list-item]
 

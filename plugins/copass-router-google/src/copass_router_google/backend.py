@@ -40,6 +40,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    normalise_schema,
     scrub,
 )
 
@@ -311,7 +312,12 @@ class GoogleBackend(AgentBackend):
             MODEL_STATE_KEY: turn.request.model,
             GENERATION_STATE_KEY: _generation_config(turn.generation),
             TOOLS_STATE_KEY: [
-                {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                {
+                    "name": t.name,
+                    "description": t.description,
+                    # The deployed agent's Gemini model reads these: Gemini's schema subset.
+                    "parameters": normalise_schema(t.parameters, "gemini"),
+                }
                 for t in turn.tools
             ],
         }

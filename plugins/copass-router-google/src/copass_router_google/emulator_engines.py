@@ -25,6 +25,8 @@ from typing import Any
 
 import attrs
 
+from copass_router.testing import schema_problems
+
 from .agent_app import agent_name, build_app, render_catalogue
 from .contract import TOOLS_STATE_KEY
 from .emulator_model import ScriptedGemini
@@ -249,6 +251,7 @@ class EngineHost:
         user_id, session_id = payload.get("user_id"), payload.get("session_id")
         if not isinstance(user_id, str) or not user_id:
             raise EngineError(400, "INVALID_ARGUMENT", "user_id is required")
+        _check_catalogue((payload.get("state_delta") or {}).get(TOOLS_STATE_KEY))
         if session_id is None:
             return
         owner = _session_owner(engine.app, str(session_id))
@@ -325,6 +328,19 @@ def _prepare(app: Any) -> ScriptedGemini:
         warnings.simplefilter("ignore", UserWarning)
         app.set_up()
     return scripted
+
+
+def _check_catalogue(tools: Any) -> None:
+    """The run's tool catalogue reaches a Gemini model: its schemas must be ones Gemini's
+    function declarations take (what Gemini refuses, the emulator refuses)."""
+    for tool in tools if isinstance(tools, list) else ():
+        parameters = tool.get("parameters") if isinstance(tool, Mapping) else None
+        problems = schema_problems(parameters or {"type": "object"}, "gemini")
+        if problems:
+            name = tool.get("name") if isinstance(tool, Mapping) else "?"
+            raise EngineError(
+                400, "INVALID_ARGUMENT", f"tool {name}: invalid schema: {problems[0]}"
+            )
 
 
 def _session_owner(app: Any, session_id: str) -> str | None:

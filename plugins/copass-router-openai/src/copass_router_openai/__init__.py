@@ -1,4 +1,5 @@
-"""copass-router providers ``openai`` and ``openai-compatible`` (Ollama, vLLM, llama.cpp...).
+"""copass-router providers ``openai``, ``openai-compatible`` (Ollama, vLLM, llama.cpp...) and
+``openai-agents`` (the OpenAI Agents API's managed agents).
 
 This module only registers; the ``openai`` SDK, starlette and uvicorn are imported when a run
 first uses a provider or the emulator starts, so loading the plugin stays cheap.
@@ -17,7 +18,7 @@ __all__ = [
 
 @hookimpl
 def copass_router_register_backends(register: BackendRegistrar) -> None:
-    """Register ``openai`` and ``openai-compatible``."""
+    """Register ``openai``, ``openai-compatible`` and ``openai-agents``."""
     register(
         "openai",
         "copass_router_openai.backend:make_openai_backend",
@@ -31,17 +32,27 @@ def copass_router_register_backends(register: BackendRegistrar) -> None:
             "(base_url option or COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL; no key needed)"
         ),
     )
+    register(
+        "openai-agents",
+        "copass_router_openai.agents_backend:make_backend",
+        description=(
+            "OpenAI Agents API managed agents (OPENAI_API_KEY; "
+            "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL optional)"
+        ),
+    )
 
 
 @hookimpl
 def copass_router_register_emulators(register: EmulatorRegistrar) -> None:
-    """Offer ``copass-router emulate openai`` (also serves the openai-compatible provider)."""
+    """Offer ``copass-router emulate openai`` (also serves the openai-compatible provider) and
+    ``copass-router emulate openai-agents``."""
     register("openai", "copass_router_openai.emulator:serve")
+    register("openai-agents", "copass_router_openai.agents_emulator:serve")
 
 
 @hookimpl
 def copass_router_register_prices(register: PriceRegistrar) -> None:
-    """Register OpenAI's list prices (``openai`` only; see prices.py)."""
+    """Register OpenAI's list prices (``openai`` and ``openai-agents``; see prices.py)."""
     from .prices import register_prices
 
     register_prices(register)

@@ -7,6 +7,7 @@ the core's shared chat loop and dispatcher, capped at the run's ``max_tool_round
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
@@ -56,6 +57,14 @@ _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
     "include_usage": bool,
     "extra_body": Mapping,
 }
+#: Request fields that change what a call costs or what the provider keeps: the operator's to
+#: decide (in the server's configuration), never a run's, so ``extra_body`` may not name them.
+OPERATOR_OWNED = frozenset(
+    {"service_tier", "store", "prediction", "modalities", "audio", "web_search_options"}
+)
+#: The highest ``max_tokens`` a run may ask for, unless ``COPASS_ROUTER_OPENAI_MAX_TOKENS`` says.
+MAX_TOKENS_CEILING = 131_072
+MAX_TOKENS_ENV = "COPASS_ROUTER_OPENAI_MAX_TOKENS"
 #: Request fields the router sets (what runs, for whom, on what, how much, how it streams).
 #: ``extra_body`` is merged over the request by the SDK, so it may not name any of them.
 ROUTER_OWNED = frozenset(
@@ -104,6 +113,9 @@ class ChatCompletionsBackend(AgentBackend):
         self.max_retries = env_int(
             context.environ, "COPASS_ROUTER_OPENAI_MAX_RETRIES", PROVIDER_SDK_RETRIES
         )
+        self.max_tokens_ceiling = env_int(
+            context.environ, MAX_TOKENS_ENV, MAX_TOKENS_CEILING, minimum=1
+        )
         self._clients: dict[Endpoint, openai.AsyncOpenAI] = {}
 
     # -- what subclasses decide ----------------------------------------------------------------
@@ -130,6 +142,28 @@ class ChatCompletionsBackend(AgentBackend):
         extra = request.options.get("extra_body")
         if extra is not None and not isinstance(extra, Mapping):
             raise InvalidRequestError("option extra_body must be a mapping", field="options")
+        if request.options.get("include_usage", True) is not True:
+            raise InvalidRequestError(
+                "option include_usage cannot be switched off: the router meters every model "
+                "call from the usage the provider reports",
+                field="options.include_usage",
+            )
+        tokens = request.options.get("max_tokens")
+        if tokens is not None and (
+            not isinstance(tokens, int) or not 1 <= tokens <= self.max_tokens_ceiling
+        ):
+            raise InvalidRequestError(
+                f"option max_tokens must be a whole number from 1 to {self.max_tokens_ceiling} "
+                f"(the operator's ceiling, {MAX_TOKENS_ENV})",
+                field="options.max_tokens",
+            )
+        kept = sorted(str(k) for k in extra or () if k in OPERATOR_OWNED)
+        if kept:
+            raise InvalidRequestError(
+                f"options.extra_body cannot set {kept[0]!r}: it changes what a call costs or "
+                "what the provider keeps, which the router's operator decides",
+                field=f"options.extra_body.{kept[0]}",
+            )
         owned = sorted(str(k) for k in extra or () if k in ROUTER_OWNED)
         if owned:
             raise InvalidRequestError(
@@ -142,7 +176,9 @@ class ChatCompletionsBackend(AgentBackend):
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the shared chat loop, one streamed request per model step."""
         endpoint = self.endpoint(turn.options)
-        client = self._client(endpoint)
+        # A new SDK client loads TLS certificates: built in a thread, not on the event loop.
+        known = self._clients.get(endpoint)
+        client = known if known is not None else await asyncio.to_thread(self._client, endpoint)
         retries = turn.options.get("max_retries")
         if retries is not None:
             client = client.with_options(max_retries=retries)
@@ -185,8 +221,7 @@ class ChatCompletionsBackend(AgentBackend):
             "messages": wire_messages(messages, names),
             "stream": True,
         }
-        if turn.options.get("include_usage", True):
-            body["stream_options"] = {"include_usage": True}
+        body["stream_options"] = {"include_usage": True}  # how the call is metered: always
         if turn.tools:
             body["tools"] = wire_tools(turn.tools, names)
         for name in _PASSTHROUGH:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from copass_router import ChatMessage, StopReason, ToolCallRequest
-from copass_router.testing import ModelReply
+from copass_router.testing import ModelReply, schema_problems
 
 #: OpenAI refuses longer tool call ids ("string too long ... maximum length 40").
 MAX_CALL_ID = 40
@@ -155,6 +155,13 @@ def check_tools(tools: Any) -> None:
         function = entry.get("function") if isinstance(entry, Mapping) else None
         if entry.get("type") != "function" or not isinstance(function, Mapping):
             raise WireError(f"Invalid 'tools[{n}]': expected a function tool.", param="tools")
+        problems = schema_problems(function.get("parameters", {"type": "object"}), "json-schema")
+        if problems:
+            raise WireError(
+                f"Invalid schema for function '{function.get('name')}': {problems[0]}.",
+                param=f"tools[{n}].function.parameters",
+                code="invalid_function_parameters",
+            )
         if not _TOOL_NAME.match(str(function.get("name", ""))):
             raise WireError(
                 f"Invalid 'tools[{n}].function.name': string does not match pattern. Expected "

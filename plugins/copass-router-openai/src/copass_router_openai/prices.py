@@ -12,6 +12,9 @@ from __future__ import annotations
 from copass_router import PriceRegistrar
 
 SOURCE = "unverified list prices from memory; check the provider's price page"
+#: The Agents API meters the model tokens of a session's turns; hosted-environment time or
+#: built-in tool calls it may charge on top have no price here (none is guessed).
+AGENTS_SOURCE = f"{SOURCE}; model tokens only (hosted environment and tool fees not included)"
 EFFECTIVE = "2025-08-01"
 
 #: model: (input, output, cached input)
@@ -24,15 +27,20 @@ PRICES = {
 
 
 def register_prices(register: PriceRegistrar) -> None:
-    """Register every price above for provider ``openai``."""
+    """Register every price above for ``openai`` and, for its model tokens, ``openai-agents``."""
+    for provider, source in (("openai", SOURCE), ("openai-agents", AGENTS_SOURCE)):
+        _register(register, provider, source)
+
+
+def _register(register: PriceRegistrar, provider: str, source: str) -> None:
     for model, (input_price, output_price, cached) in PRICES.items():
         register(
-            "openai",
+            provider,
             model,
             input=input_price,
             output=output_price,
             cache_read=cached,
             cache_write="0",
             effective=EFFECTIVE,
-            source=SOURCE,
+            source=source,
         )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from copass_router import ChatMessage, ToolCallRequest, ToolSpec
+from copass_router import ChatMessage, ToolCallRequest, ToolSpec, normalise_schema
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -107,9 +107,6 @@ def wire_tools(tools: Sequence[ToolSpec], names: ToolNames) -> list[dict[str, An
 
 
 def _parameters(schema: Mapping[str, Any]) -> dict[str, Any]:
-    parameters = dict(schema)
-    # OpenAI requires an object schema with "properties", even when empty.
-    parameters.setdefault("type", "object")
-    if parameters["type"] == "object":
-        parameters.setdefault("properties", {})
-    return parameters
+    # OpenAI requires an object schema with "properties", even when empty, and no combinator
+    # at the top; $ref resolved inline.
+    return normalise_schema(schema, "json-schema")

@@ -1,0 +1,7 @@
+"""The run path: Router, a run's turns, the per-event loop, failover, the recorder, the
+runs in flight and dispatch tokens.
+
+Private: applications import from ``copass_router``. May import the vocabulary, tools,
+the plugin host, the provider kit, accounting, store and coordination; never server,
+client, cli or testing.
+"""

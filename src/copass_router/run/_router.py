@@ -1,0 +1,439 @@
+"""Router: validate -> pick backend -> run the turn -> middleware -> record the transcript."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from copass_router._errors import InvalidRequestError, UnknownProviderError
+from copass_router._events import Error, Event, RunFinished, RunStarted
+from copass_router._logs import get_logger
+from copass_router._outages import store_call
+from copass_router._settings import env_flag, env_int
+from copass_router._types import RunRequest, StopReason, ToolSpec
+from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
+from copass_router.accounting._metering import ModelCallMeter, RunCost
+from copass_router.accounting._usage import UsageLedger
+from copass_router.coordination import Coordinator, SigningKeys, open_coordinator
+from copass_router.integrations.catalog import MCPCatalog
+from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
+from copass_router.integrations.selection import run_dispatcher
+from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
+from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
+from copass_router.provider_kit._retries import RetryPolicy
+from copass_router.run._approvals_api import ApprovalsAPI
+from copass_router.run._dispatch_api import DispatchCallbacks
+from copass_router.run._dispatch_route import DispatchRoute
+from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
+from copass_router.run._live_runs import LiveRuns
+from copass_router.run._recorder import store_turn
+from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
+from copass_router.run._results import RunResult, collect
+from copass_router.run._run_turns import RunTurns
+from copass_router.run._sessions_api import SessionsAPI
+from copass_router.run._usage_api import UsageAPI
+from copass_router.store import SessionStore, default_store_url, open_store
+from copass_router.store._base import TurnStart
+from copass_router.store._lease import LeaseKeeper
+from copass_router.tools._approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
+from copass_router.tools._approvals import ApprovalHandler, Approvals
+from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
+
+log = get_logger("copass_router.router")
+
+
+class Router(SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
+    """Runs agent turns on any installed provider and streams neutral events.
+
+    :param plugins: plugin objects or modules to register beside the installed ones.
+    :param load_entry_points: load plugins installed under the ``copass_router`` entry point.
+    :param store: a :class:`SessionStore`, a store URL, or None for ``COPASS_ROUTER_STORE`` /
+        the SQLite file in the user data directory.
+    :param environ: where backends read keys and base URLs (default: ``os.environ``).
+    :param strict_plugins: raise when a plugin fails to load instead of skipping it.
+    :param tools: tools every run may use, beside those plugins register.
+    :param tool_timeout: seconds a tool may run unless it sets its own timeout.
+    :param turn_timeout: default bound on a whole turn, in seconds (None: unbounded).
+    :param dispatch_secret: key for run-scoped dispatch tokens (default:
+        ``COPASS_ROUTER_DISPATCH_SECRET``, ``COPASS_ROUTER_DISPATCH_KEYS``, else the
+        coordinator's keys: random per process, or shared and rotatable on Redis).
+    :param dispatch_url: where deployed agents reach this router's dispatch endpoint.
+    :param max_message_chars: longer messages are refused (``PayloadTooLargeError``).
+    :param provider_settings: per provider, settings handed to its backend factory as
+        ``BackendContext.settings`` (e.g. ``{"anthropic": {"permission_policy": fn}}``).
+    :param retry_policy: how retryable provider errors before any output are retried
+        (default: ``COPASS_ROUTER_MAX_RETRIES`` or two retries with jittered backoff;
+        ``RetryPolicy(max_retries=0)``: none).
+    :param failover: the default failover policy: where a turn goes on when its provider
+        fails (see :class:`FailoverPolicy`; a run's own ``fallbacks`` replace its list).
+    :param ledger: where model calls are counted (a :class:`UsageLedger`, or a SQLite or
+        ``postgresql://`` URL); None: beside the store (its PostgreSQL schema, its SQLite
+        file), else in memory.
+    :param budgets: spending limits (see :class:`Budget`), besides those configured in
+        ``COPASS_ROUTER_BUDGETS``; change them later through :attr:`budgets`.
+    :param coordinator: what workers share live (locks, the create budget, signing keys, the
+        route of dispatch callbacks): a :class:`Coordinator`, a URL, or None for
+        ``COPASS_ROUTER_COORDINATOR`` / the embedded one-process default.
+    :param continue_latest_session: a run without a ``session_id`` continues its end user's
+        most recently used session (a new one only for an end user without any), so an end
+        user's conversation carries over from run to run and provider to provider; a run with
+        a ``session_id`` is unchanged. Default: ``COPASS_ROUTER_CONTINUE_LATEST_SESSION``
+        (``1``/``true``), else off: each run without a session id starts a session.
+    :param mcp_servers: MCP servers (:class:`MCPServer` or its JSON form) whose tools every
+        run may use, besides those ``COPASS_ROUTER_MCP_SERVERS`` configures (see
+        docs/integrations.md). Only the operator adds servers; a run can only narrow.
+    :param require_approval: tool names or patterns whose calls wait for approval (beside
+        tools that ask for it themselves); see :meth:`approve`.
+    :param approval_handler: decides waiting calls (True/False, or None to leave it to
+        :meth:`approve`/:meth:`deny`); may be async.
+    :param approval_timeout: seconds a call waits for a decision before it is denied.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Sequence[object] = (),
+        load_entry_points: bool = True,
+        store: SessionStore | str | None = None,
+        environ: Mapping[str, str] | None = None,
+        strict_plugins: bool = False,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        tool_timeout: float = 60.0,
+        turn_timeout: float | None = None,
+        dispatch_secret: bytes | str | None = None,
+        dispatch_url: str | None = None,
+        provider_settings: Mapping[str, Mapping[str, Any]] | None = None,
+        max_message_chars: int = MAX_MESSAGE_CHARS,
+        retry_policy: RetryPolicy | None = None,
+        failover: FailoverPolicy | None = None,
+        ledger: UsageLedger | str | None = None,
+        budgets: Sequence[Budget] = (),
+        coordinator: Coordinator | str | None = None,
+        continue_latest_session: bool | None = None,
+        mcp_servers: Sequence[MCPServer | Mapping[str, Any]] = (),
+        require_approval: Sequence[str] = (),
+        approval_handler: ApprovalHandler | None = None,
+        approval_timeout: float = APPROVAL_TIMEOUT,
+    ) -> None:
+        self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
+        self.continue_latest_session = (
+            env_flag(self.environ, "COPASS_ROUTER_CONTINUE_LATEST_SESSION", False)
+            if continue_latest_session is None
+            else continue_latest_session
+        )
+        self.plugins = PluginHost(
+            plugins=plugins,
+            load_entry_points=load_entry_points,
+            strict=strict_plugins,
+            environ=self.environ,
+        )
+        self._store_arg = store
+        self._store: SessionStore | None = None
+        self._extra_tools = [as_tool(t) for t in tools]
+        self._tool_timeout = tool_timeout
+        self.turn_timeout = turn_timeout
+        self._coordinator_arg = coordinator
+        self._coordinator: Coordinator | None = None
+        self.dispatch_url = dispatch_url or self.environ.get("COPASS_ROUTER_DISPATCH_URL")
+        self.max_message_chars = max_message_chars
+        self.retry_policy = retry_policy or RetryPolicy(
+            max_retries=env_int(self.environ, "COPASS_ROUTER_MAX_RETRIES", 2, maximum=10)
+        )
+        self._provider_settings = {k: dict(v) for k, v in (provider_settings or {}).items()}
+        self._backends: dict[str, AgentBackend] = {}
+        self._backend_lock = asyncio.Lock()
+        self._dispatcher: ToolDispatcher | None = None
+        self._live = LiveRuns()
+        self._route = DispatchRoute(
+            self._live,
+            lambda: self.coordinator,
+            SigningKeys.configured(dispatch_secret, self.environ),
+            tool_timeout + approval_timeout + 30,  # a call may wait for approval first
+        )
+        self.failover = failover or FailoverPolicy()
+        self._ledger_arg = ledger
+        self._ledger: UsageLedger | None = None
+        #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
+        self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
+        self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        servers = [*servers_from_environ(self.environ)]
+        servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
+        self._mcp = MCPCatalog(servers, self.environ) if servers else None
+        #: The operator's approval policy and the calls waiting for a decision.
+        self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every backend, and the store, ledger and coordinator this router opened
+        (those passed in as objects are the caller's to close)."""
+        await self._close(loop_bound_only=False)
+
+    async def _close(self, *, loop_bound_only: bool) -> None:
+        for backend in self._backends.values():
+            await backend.aclose()
+        self._backends.clear()
+        if self._mcp is not None:  # its connections' tasks live on this loop
+            await self._mcp.aclose()
+        store, ledger = self._store, self._ledger
+        if ledger is not None and not _given(self._ledger_arg) and _closes(ledger, loop_bound_only):
+            await ledger.close()
+            self._ledger = None
+        if store is not None and not _given(self._store_arg) and _closes(store, loop_bound_only):
+            await store.close()
+            self._store = None
+            if self._ledger is not None and self._ledger_arg is None:
+                self._ledger = None  # it lived on the store
+        if self._coordinator is not None:
+            if not isinstance(self._coordinator_arg, Coordinator):
+                await self._coordinator.aclose()
+            self._coordinator = None
+
+    @property
+    def coordinator(self) -> Coordinator:
+        """What this router shares with other workers (opened on first use)."""
+        if self._coordinator is None:
+            arg = self._coordinator_arg
+            self._coordinator = (
+                arg if isinstance(arg, Coordinator) else open_coordinator(arg, self.environ)
+            )
+        return self._coordinator
+
+    @property
+    def store(self) -> SessionStore:
+        """The session store (opened on first use)."""
+        if self._store is None:
+            arg = self._store_arg
+            if arg is None or isinstance(arg, str):
+                self.plugins.load()
+                self._store = open_store(
+                    arg or default_store_url(self.environ), self.plugins.stores
+                )
+            else:
+                self._store = arg
+        return self._store
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    def providers(self) -> list[ProviderInfo]:
+        """Every installed provider with the plugin and version that gave it."""
+        return self.plugins.provider_infos()
+
+    async def backend(self, provider: str) -> AgentBackend:
+        """The backend for ``provider``, built on first use."""
+        backend = self._backends.get(provider)
+        if backend is not None:
+            return backend
+        self.plugins.load()
+        registration = self.plugins.backends.get(provider)
+        if registration is None:
+            raise UnknownProviderError(provider, self.plugins.backends)
+        async with self._backend_lock:
+            if provider not in self._backends:
+                # Loading a factory imports its provider's SDK (seconds on a busy machine):
+                # in a thread, so the event loop serves everyone else meanwhile.
+                factory = await asyncio.to_thread(registration.load_factory)
+                context = BackendContext(
+                    provider=provider,
+                    resources=ResourceCache(self.store, provider),
+                    environ=self.environ,
+                    dispatch_url=self.dispatch_url,
+                    settings=self._provider_settings.get(provider, {}),
+                    coordinator=self.coordinator,
+                )
+                self._backends[provider] = factory(context)
+        return self._backends[provider]
+
+    def _base_dispatcher(self) -> ToolDispatcher:
+        if self._dispatcher is None:
+            self.plugins.load()
+            tools = dict(self.plugins.tools)
+            tools.update({t.name: t for t in self._extra_tools})
+            self._dispatcher = ToolDispatcher(
+                tools, self.plugins.dispatch_hook(), self._tool_timeout, self.approvals
+            )
+        return self._dispatcher
+
+    async def list_tools(self) -> list[ToolSpec]:
+        """Every tool a run may use (registered, and the MCP servers' reachable now), as the
+        model is told about them."""
+        request = RunRequest(provider="-", message="-")
+        return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, request: RunRequest | None = None, /, **fields: Any) -> AsyncGenerator[Event]:
+        """Run one turn and stream its events: ``RunStarted`` first, ``RunFinished`` last.
+
+        Takes a :class:`RunRequest` or its fields as keywords (``provider``, ``model``,
+        ``message``, ``system``, ``end_user_id``, ``session_id``, ``tools``, ``fallbacks``...).
+        Invalid requests, and runs a spent budget covers, raise before anything starts. To stop
+        early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
+        provider's turn is cancelled.
+        """
+        return self._run(build_request(request, fields, self.max_message_chars))
+
+    async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
+        """Run one turn to the end and collect it into a :class:`RunResult`."""
+        return await collect(self.run(request, **fields))
+
+    def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
+        """:meth:`complete` for scripts without an event loop.
+
+        Each call runs in an event loop of its own; what cannot outlive that loop (provider
+        clients, a coordinator or a network store the router opened) is closed after it. The
+        router stays usable, and a store passed in, or an SQLite store (``:memory:`` too),
+        keeps its sessions from one call to the next.
+        """
+
+        async def main() -> RunResult:
+            try:
+                return await self.complete(request, **fields)
+            finally:
+                await self._close(loop_bound_only=True)
+
+        return asyncio.run(main())
+
+    async def _latest_session(self, request: RunRequest) -> RunRequest:
+        """``request`` on its end user's most recently used session, if they have one."""
+        async with store_call("find the end user's latest session"):
+            latest = await self.store.list_sessions(request.end_user_id, 1)
+        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
+
+    async def _begin(
+        self, request: RunRequest
+    ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
+        """Check ``request`` and claim its session: where the turn may go, what the store
+        began, the run's tools and the dispatch signing keys."""
+        backend = await self.backend(request.provider)
+        fields_in_use = self.plugins.fields_in_use()
+        check_for_backend(request, backend, fields_in_use)
+        backend.validate(request)
+        model = await backend.resolve_model(request)
+        if not model:
+            raise InvalidRequestError(
+                f"provider {request.provider!r} needs a model; pass model=...", field="model"
+            )
+        targets = [Target(request, backend, model)]
+        targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
+        # No budget and no unrecorded call: nothing to check, no ledger read.
+        if len(self.budgets) or self.meter.unrecorded:
+            async with store_call("check the run's budgets"):  # the ledger lives in the store
+                await self.meter.check(request)
+        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)
+        # Before the session is claimed: a coordinator outage refuses the run cleanly.
+        keys = await self._route.prepare()
+        # One store call claims the session (SessionBusyError in any process while another
+        # turn holds it), records this turn and reads what the provider has not seen.
+        async with store_call("start the turn"):
+            start = await self.store.begin_turn(
+                session_id=request.session_id,
+                end_user_id=request.end_user_id,
+                run_id=f"run_{uuid.uuid4().hex}",
+                provider=request.provider,
+                model=model,
+                user=request.message,
+                with_binding=backend.keeps_native_session,
+            )
+        return targets, start, dispatcher, keys
+
+    async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
+        # One generator from the checks to RunFinished: every event passes one layer less.
+        if request.session_id is None and self.continue_latest_session:
+            request = await self._latest_session(request)
+        targets, start, dispatcher, keys = await self._begin(request)
+        store, sid, started = self.store, start.session.session_id, start.turn
+        model, run_id = targets[0].model, started.run_id
+        timeout = request.timeout or self.turn_timeout
+        cost = RunCost()
+        new_turn = RunTurns(
+            request=request,
+            run_id=run_id,
+            session_id=sid,
+            index=started.index,
+            dispatcher=dispatcher,
+            keys=keys,
+            timeout=timeout,
+            cost=cost,
+            budgeted=self.meter.covers(request),
+            worker_id=self.coordinator.worker_id,
+            dispatch_url=self.dispatch_url,
+            retry_policy=self.retry_policy,
+            live=self._live,
+            load_turns=self.store.load_turns,
+        )
+
+        driver = TurnDriver(
+            targets=targets,
+            meter=lambda target: self.meter.attempt(target.model, cost),
+            may_fail_over=lambda: not cost.over_budget,  # another provider: another call
+            policy=self.failover,
+            new_turn=new_turn,
+            store=store,
+            session_id=sid,
+            started=started,
+            middleware=self.plugins.middleware(),
+            timeout=timeout,
+        )
+        await driver.start(start.history, start.binding)
+        outcome = StopReason.CANCELLED  # until the stream ends on its own
+        lease = LeaseKeeper(self.store, start)
+        lease.start()
+        left = True  # the consumer stopped reading (or the turn raised) before the end
+        try:
+            yield await driver.bookend(
+                RunStarted(session_id=sid, provider=request.provider, model=model)
+            )
+            async with contextlib.aclosing(driver.events()) as stream:
+                async for event in stream:
+                    yield event
+            outcome = driver.turn.stop_requested or driver.turn.stop_reason
+            left = False
+        finally:
+            self._live.remove(run_id)
+            await driver.aclose()
+            await lease.stop()
+            record = driver.finish(outcome)
+            try:
+                await store_turn(store, start, record, driver.turn, driver.had_binding)
+            finally:
+                await cost.settled()  # the usage ledger's writes, begun as the calls ended
+            finished = RunFinished(
+                stop_reason=outcome,
+                usage=record.usage,
+                session_id=sid,
+                provider=record.provider,
+                model=record.model,
+                cost_usd=cost.cost_usd,
+            )
+            if left:  # nobody reads it, but middleware (a tracer) still sees the run end
+                await driver.bookend(finished)
+        yield await driver.bookend(finished)
+
+    def cancel(self, run_id: str, reason: Error | None = None) -> bool:
+        """Cancel a run in flight here as breaking out of its stream does, but let the stream
+        end: ``reason`` (if given), then ``RunFinished(cancelled)``. False: no such run."""
+        return self._live.cancel(run_id, reason)
+
+
+def _given(arg: object) -> bool:
+    """Whether a store or ledger argument is an object the caller opened (not a URL)."""
+    return arg is not None and not isinstance(arg, str)
+
+
+def _closes(resource: object, loop_bound_only: bool) -> bool:
+    # A store says ``bound_to_loop = False`` when it works from any event loop (SQLite's
+    # thread); one that does not say is taken to be bound to the loop that opened it.
+    return not loop_bound_only or getattr(resource, "bound_to_loop", True)

@@ -1,0 +1,67 @@
+"""A run's log read back as neutral events, for the endpoints that speak other protocols.
+
+The log holds the run's ``/v1/runs`` SSE frames; the Open Responses and AG-UI endpoints read
+them back as events and translate those, so every protocol follows the very same recorded run
+(and resumes from the same log) instead of running a turn of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from copass_router._events import Error, Event, RunFinished, event_from_json
+from copass_router._logs import get_logger
+from copass_router._types import StopReason
+from copass_router.server._run_log import LogGone, RunLog
+
+log = get_logger("copass_router.server")
+
+
+def frame_events(chunk: bytes) -> list[Event]:
+    """The events of one or more SSE frames of the run log."""
+    events = []
+    for block in chunk.split(b"\n\n"):
+        for line in block.split(b"\n"):
+            if line.startswith(b"data: "):
+                events.append(event_from_json(line[6:]))
+    return events
+
+
+async def follow_events(
+    run_log: RunLog,
+    run_id: str,
+    quiet: float,
+    *,
+    until_quiet: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[list[Event]]:
+    """The run's events from its first, in batches, then live ones until ``run_finished``.
+
+    An empty batch means ``quiet`` seconds passed without an event (time for a heartbeat);
+    with ``until_quiet`` the reading stops there instead (what the run has done so far).
+    ``on_progress(seq, bytes)`` hears how far the reader has read (see ``HostedRuns.progress``).
+    Raises :class:`LogGone` when events were dropped from the log's window.
+    """
+    async for batch in run_log.follow(run_id, -1, quiet):
+        if not batch:
+            if until_quiet:
+                return
+            yield []
+            continue
+        yield [event for entry in batch for event in frame_events(entry.frame)]
+        if on_progress is not None:  # the reader asked for more: it has handled this batch
+            on_progress(batch[-1].seq, sum(len(entry.frame) for entry in batch))
+        if batch[-1].last:
+            return
+
+
+def cut_short(code: str, message: str) -> list[Event]:
+    """The ending of a run whose log ended before ``run_finished`` (dropped from the log's
+    window, or the recorder failed): so a translated stream still ends as its protocol says."""
+    return [
+        Error(code=code, message=message),
+        RunFinished(stop_reason=StopReason.ERROR),
+    ]
+
+
+__all__ = ["LogGone", "cut_short", "follow_events", "frame_events"]

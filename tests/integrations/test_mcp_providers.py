@@ -1,0 +1,133 @@
+"""One MCP tool on every provider: the session moves anthropic -> google -> openai-compatible
+using the same server's tool, and keeps its memory; approvals and narrowing hold everywhere.
+Each provider runs its real SDK against its emulator; google calls back through copass_dispatch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import copass_router_anthropic
+import copass_router_google
+import copass_router_openai
+import pytest
+from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
+from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_openai.emulator import running_emulator as openai_emulator
+
+from copass_router import ApprovalRequested, Event, Router, StopReason, ToolResult
+
+from .conftest import HttpServer
+
+ANTHROPIC_KEY = "sk-ant-api03-INTEGRATIONS0123456789ab"
+OPENAI_KEY = "sk-integrations-0123456789abcdef"
+PROJECT = "integrations-project"
+PROVIDERS = ["anthropic", "google", "openai", "openai-compatible", "echo"]
+
+
+@pytest.fixture(scope="module")
+def emulators() -> Iterator[dict[str, Any]]:
+    with (
+        anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
+        google_emulator() as google,
+        openai_emulator(api_key=OPENAI_KEY) as openai,
+    ):
+        yield {"anthropic": anthropic, "google": google, "openai": openai}
+
+
+@pytest.fixture
+async def setup(
+    make_router: Callable[..., Router], emulators: dict[str, Any], http_server: HttpServer
+) -> AsyncIterator[tuple[Router, str]]:
+    env = {
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": emulators["anthropic"].base_url,
+        "COPASS_ROUTER_GOOGLE_BASE_URL": emulators["google"].base_url,
+        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "OPENAI_BASE_URL": emulators["openai"].base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
+        "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
+    }
+    router = make_router(
+        plugins=[copass_router_anthropic, copass_router_google, copass_router_openai],
+        environ=env,
+        mcp_servers=[{"name": "docs", "url": http_server.url, "require_approval": ["add"]}],
+    )
+    server = await router.start_dispatch_server()
+    engine = emulators["google"].add_engine(
+        display_name="integrations-agent", dispatch_url=router.dispatch_url, project=PROJECT
+    )
+    yield router, engine
+    await server.aclose()
+
+
+def _fields(provider: str, engine: str, **extra: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"provider": provider, "end_user_id": "integrator", **extra}
+    if provider == "google":
+        fields["reasoning_engine_id"] = engine
+    if provider.startswith("openai"):
+        fields["model"] = "gpt-test"
+    return fields
+
+
+async def test_a_session_uses_one_mcp_tool_on_three_providers(setup: tuple[Router, str]) -> None:
+    router, engine = setup
+    session = None
+    for provider, word in (
+        ("anthropic", "alpha"),
+        ("google", "beta"),
+        ("openai-compatible", "gamma"),
+    ):
+        run = await router.complete(
+            message=f'/tool docs__search {{"query": "{word}"}}',
+            session_id=session,
+            **_fields(provider, engine),
+        )
+        assert run.stop_reason is StopReason.END_TURN, (provider, run.errors)
+        (result,) = run.tool_results
+        assert result.name == "docs__search" and result.output.startswith(f"found: {word}")
+        session = run.session_id
+    recall = await router.complete(
+        message="/recall", session_id=session, **_fields("openai-compatible", engine)
+    )
+    for word in ("alpha", "beta", "gamma"):
+        assert f"found: {word}" in recall.text, recall.text
+    turns = await router.transcript(session, "integrator")
+    providers = ["anthropic", "google", "openai-compatible", "openai-compatible"]
+    assert [t.provider for t in turns] == providers
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_approvals_pause_the_run_on_every_provider(
+    setup: tuple[Router, str], provider: str
+) -> None:
+    router, engine = setup
+    events: list[Event] = []
+    message = '/tool docs__add {"a": {"x": 1, "y": 2}, "b": {"x": 3, "y": 4}}'
+    async for event in router.run(message=message, **_fields(provider, engine)):
+        events.append(event)
+        if isinstance(event, ApprovalRequested):
+            assert router.deny(event.run_id, event.call_id, "not now")
+    asked = [e for e in events if isinstance(e, ApprovalRequested)]
+    results = [e for e in events if isinstance(e, ToolResult)]
+    assert [a.name for a in asked] == ["docs__add"], provider
+    assert results[0].is_error and "not now" in results[0].output, provider
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+async def test_a_narrowed_run_declares_only_its_tools(
+    setup: tuple[Router, str], emulators: dict[str, Any], provider: str
+) -> None:
+    router, engine = setup
+    emulator = emulators[provider]
+    mark = len(emulator.requests)
+    run = await router.complete(
+        message="hello", allowed_tools=["docs__search"], **_fields(provider, engine)
+    )
+    assert run.stop_reason is StopReason.END_TURN
+    sent = json.dumps([r.body for r in emulator.requests[mark:]], default=str)
+    assert "docs__search" in sent and "docs__add" not in sent
