@@ -62,7 +62,7 @@ _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
 OPERATOR_OWNED = frozenset(
     {"service_tier", "store", "prediction", "modalities", "audio", "web_search_options"}
 )
-#: The highest ``max_tokens`` a run may ask for, unless ``COPASS_ROUTER_OPENAI_MAX_TOKENS`` says.
+#: The highest ``max_output_tokens`` a run may ask for (``COPASS_ROUTER_OPENAI_MAX_TOKENS``).
 MAX_TOKENS_CEILING = 131_072
 MAX_TOKENS_ENV = "COPASS_ROUTER_OPENAI_MAX_TOKENS"
 #: Request fields the router sets (what runs, for whom, on what, how much, how it streams).
@@ -148,14 +148,12 @@ class ChatCompletionsBackend(AgentBackend):
                 "call from the usage the provider reports",
                 field="options.include_usage",
             )
-        tokens = request.options.get("max_tokens")
-        if tokens is not None and (
-            not isinstance(tokens, int) or not 1 <= tokens <= self.max_tokens_ceiling
-        ):
+        tokens = request.max_output_tokens
+        if tokens is not None and tokens > self.max_tokens_ceiling:
             raise InvalidRequestError(
-                f"option max_tokens must be a whole number from 1 to {self.max_tokens_ceiling} "
+                f"max_output_tokens must be at most {self.max_tokens_ceiling} here "
                 f"(the operator's ceiling, {MAX_TOKENS_ENV})",
-                field="options.max_tokens",
+                field="max_output_tokens",
             )
         kept = sorted(str(k) for k in extra or () if k in OPERATOR_OWNED)
         if kept:
