@@ -49,6 +49,17 @@ def test_run_json_and_continue_a_session() -> None:
     assert session in out and "turns=2" in out
 
 
+def test_run_passes_the_generation_settings() -> None:
+    code, out = _cli(
+        "run", "--temperature", "0", "--max-output-tokens", "9", "--stop", "A", "--stop", "B",
+        "/settings",
+    )  # fmt: skip
+    assert code == 0
+    assert 'temperature=0.0 max_output_tokens=9 stop=["A", "B"]' in out
+    code, out = _cli("run", "--max-output-tokens", "2", "/long 5")
+    assert "w1 w2" in out and "w3" not in out and "[max_tokens]" in out
+
+
 def test_unknown_provider_offers_the_nearest_and_invents_no_package(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -113,6 +113,21 @@ class NoStopBackend(AcmeBackend):
                 yield piece
 
 
+class SamplingDroppingBackend(AcmeBackend):
+    """Lists temperature and max_output_tokens as taken but never sends them."""
+
+    def build_request(self, turn, messages):
+        request = super().build_request(turn, messages)
+        body = {k: v for k, v in request.body.items() if k not in ("temperature", "max_tokens")}
+        return type(request)(request.path, body)
+
+
+class StopClaimingBackend(AcmeBackend):
+    """Claims stop sequences, which Acme has no way to send."""
+
+    generation_settings = frozenset({"temperature", "max_output_tokens", "stop"})
+
+
 def misspelt_plugin():
     class Plugin:
         @staticmethod
@@ -186,6 +201,14 @@ class TestNoStop(Base):
     broken = NoStopBackend
 
 
+class TestSamplingDropping(Base):
+    broken = SamplingDroppingBackend
+
+
+class TestStopClaiming(Base):
+    broken = StopClaimingBackend
+
+
 class TestMisspeltFactory(Base):
     @pytest.fixture
     def conformance_router(self, make_router, emulator):
@@ -217,6 +240,8 @@ CAUGHT = {
         "test_tool_round_trip",
     ),
     "TestNoStop": ("test_text_turn_event_order", STILL_PASSES),
+    "TestSamplingDropping": ("test_generation_settings_reach_the_model", "test_tool_round_trip"),
+    "TestStopClaiming": ("test_generation_settings_reach_the_model", "test_tool_round_trip"),
     "TestMisspeltFactory": ("test_text_turn_event_order", "test_the_plugin_reports_the_factory"),
 }
 

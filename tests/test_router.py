@@ -53,7 +53,7 @@ async def test_unknown_provider_names_installed_ones_and_only_a_known_plugin(
         ({"provider": "echo", "message": "  "}, "message"),
         ({"provider": "echo", "message": "hi", "end_user_id": "bad user!"}, "end_user_id"),
         ({"provider": "echo", "message": "hi", "session_id": "../etc"}, "session_id"),
-        ({"provider": "echo", "message": "hi", "temperature": 1}, "temperature"),
+        ({"provider": "echo", "message": "hi", "temperatur": 1}, "temperatur"),
         (
             {"provider": "echo", "message": "hi", "reasoning_engine_id": "123"},
             "reasoning_engine_id",

@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         event_to_dict,
         event_to_json,
     )
+    from copass_router._generation import GENERATION_FIELDS, GenerationSettings
     from copass_router._logs import get_logger, scrub
     from copass_router._settings import env_flag, env_float, env_int
     from copass_router._types import (
@@ -250,6 +251,8 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "AgentBackend",
     "BackendContext",
     "Turn",
+    "GenerationSettings",
+    "GENERATION_FIELDS",
     "Binding",
     "ResourceCache",
     "ProviderResources",
@@ -335,6 +338,8 @@ _WHERE: dict[str, str] = {
     "event_from_json": "_events",
     "event_to_dict": "_events",
     "event_to_json": "_events",
+    "GENERATION_FIELDS": "_generation",
+    "GenerationSettings": "_generation",
     "AVAILABILITY_CODES": "run._failover",
     "FailoverPolicy": "run._failover",
     "Fallback": "run._failover",

@@ -166,6 +166,13 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _stop_sequences(value: Any) -> Any:
+    # One string is one stop sequence (not one per character); other shapes reach the check.
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 @attrs.frozen(kw_only=True)
 class RunRequest:
     """Everything one turn needs. ``Router.run`` accepts this or the same fields as keywords.
@@ -190,6 +197,11 @@ class RunRequest:
     )
     max_tool_rounds: int = 8
     timeout: float | None = None
+    #: Portable generation settings, honoured by every provider that declares them and refused
+    #: by the others (see ``GenerationSettings``). ``stop``: one string or up to four.
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    stop: tuple[str, ...] = attrs.field(default=(), converter=_stop_sequences)
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,

@@ -27,7 +27,9 @@ RESPONSES_BODIES: list[Any] = [
     {"model": "echo/echo-1", "input": [{"type": "function_call_output", "output": "x"}]},
     {"model": "echo/echo-1", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
     {"model": "echo/echo-1", "input": [{"role": "user", "content": [{"type": "input_text"}]}]},
-    {"model": "echo/echo-1", "input": "hi", "temperature": 0.2},
+    {"model": "echo/echo-1", "input": "hi", "temperature": 5},
+    {"model": "echo/echo-1", "input": "hi", "max_output_tokens": 0},
+    {"model": "scripted/s-1", "input": "hi", "temperature": 0.2},  # it has no temperature
     {"model": "echo/echo-1", "input": "hi", "store": False},
     {"model": "echo/echo-1", "input": "hi", "tool_choice": "required"},
     {"model": "echo/echo-1", "input": "hi", "tools": "lookup"},

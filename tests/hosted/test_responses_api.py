@@ -64,6 +64,17 @@ async def test_the_instructions_reach_the_model(hosted: Hosted) -> None:
     assert text_of(response) == "model=echo-7 system=You are terse."
 
 
+async def test_generation_settings_reach_the_model_and_the_response(hosted: Hosted) -> None:
+    sdk = client(hosted)
+    response = await sdk.responses.create(
+        model="echo/echo-1", input="/settings", temperature=0.4, max_output_tokens=50
+    )
+    assert text_of(response) == "temperature=0.4 max_output_tokens=50 stop=none"
+    assert response.temperature == 0.4 and response.max_output_tokens == 50
+    cut = await sdk.responses.create(model="echo/echo-1", input="/long 9", max_output_tokens=2)
+    assert text_of(cut) == "w1 w2" and cut.status == "incomplete"
+
+
 async def test_stream_speaks_the_responses_event_grammar(hosted: Hosted) -> None:
     stream = await client(hosted).responses.create(  # pauses past the 0.2 s heartbeat
         model="echo/echo-1", input="/slow 0.3 one two three", stream=True

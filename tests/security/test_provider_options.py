@@ -159,11 +159,18 @@ async def test_an_operator_may_raise_the_token_ceiling(emulator: OpenAIEmulator)
     env = {**_env(emulator), "COPASS_ROUTER_OPENAI_MAX_TOKENS": "200000"}
     async with make_router(copass_router_openai, environ=env) as router:
         events = [
-            e
-            async for e in router.run(
-                provider="openai", message="hi", options={"max_tokens": 150_000}
-            )
+            e async for e in router.run(provider="openai", message="hi", max_output_tokens=150_000)
         ]
     assert isinstance(events[-1], RunFinished)
     (sent,) = emulator.chat_requests()
     assert sent.body["max_completion_tokens"] == 150_000
+
+
+async def test_the_token_ceiling_bounds_max_output_tokens(emulator: OpenAIEmulator) -> None:
+    emulator.reset()
+    async with make_router(copass_router_openai, environ=_env(emulator)) as router:
+        with pytest.raises(InvalidRequestError, match="operator's ceiling") as refused:
+            async for _ in router.run(provider="openai", message="hi", max_output_tokens=500_000):
+                pass
+    assert refused.value.field == "max_output_tokens"
+    assert emulator.chat_requests() == []

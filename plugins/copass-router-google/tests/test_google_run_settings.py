@@ -153,7 +153,7 @@ async def test_a_deployed_agent_records_its_contract_and_honours_them(
         base_url=fresh_emulator.base_url,
     )
     env = fresh_emulator.engines[name].env
-    assert env["COPASS_ROUTER_AGENT_CONTRACT"] == "2"
+    assert env["COPASS_ROUTER_AGENT_CONTRACT"] == "3"
     assert env["COPASS_ROUTER_AGENT_MODEL"] == "gemini-3.1-flash"
     plain = await google_router.complete(
         provider="google", reasoning_engine_id=name, message="/whoami"

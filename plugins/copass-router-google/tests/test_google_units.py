@@ -219,3 +219,4 @@ def test_engine_contract_from_its_environment(
     contract = contract_from_env(env.items())
     assert (contract.version, contract.model) == (version, model)
     assert contract.per_run_settings is (version >= 2)
+    assert contract.per_run_generation is (version >= 3)

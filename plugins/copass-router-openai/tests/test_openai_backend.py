@@ -234,11 +234,27 @@ async def test_compatible_base_url_per_run(
         router,
         "via option",
         "openai-compatible",
-        options={"base_url": emu.base_url, "temperature": 0.2, "max_tokens": 50},
+        options={"base_url": emu.base_url},
+        temperature=0.2,
+        max_output_tokens=50,
+        stop="END",
     )
     assert finished(events).stop_reason is StopReason.END_TURN
     [request] = emu.chat_requests()
     assert request.body["temperature"] == 0.2 and request.body["max_tokens"] == 50
+    assert request.body["stop"] == ["END"] and "max_completion_tokens" not in request.body
+
+
+@pytest.mark.parametrize(
+    ("option", "field"),
+    [("temperature", "temperature"), ("max_tokens", "max_output_tokens"), ("stop", "stop")],
+)
+async def test_sampling_options_point_to_the_run_fields(
+    openai_router: Router, option: str, field: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        await events_of(openai_router, "old style", options={option: 1})
+    assert f"pass {field}=" in str(refused.value)
 
 
 async def test_unreachable_runtime_names_the_setting_and_logs_the_url(
@@ -338,9 +354,11 @@ async def test_a_session_from_another_provider_continues_here(
 async def test_options_reach_openai_in_its_own_fields(
     openai_router: Router, emu: OpenAIEmulator
 ) -> None:
-    options = {"max_tokens": 64, "seed": 7, "parallel_tool_calls": False}
-    await events_of(openai_router, "plain", options=options)
-    await events_of(openai_router, "with tools", options=options, tools=[get_time])
+    options = {"seed": 7, "parallel_tool_calls": False}
+    await events_of(openai_router, "plain", options=options, max_output_tokens=64)
+    await events_of(
+        openai_router, "with tools", options=options, tools=[get_time], max_output_tokens=64
+    )
     plain, with_tools = (r.body for r in emu.chat_requests())
     assert plain["max_completion_tokens"] == 64 and "max_tokens" not in plain
     assert plain["seed"] == 7 and plain["stream_options"] == {"include_usage": True}

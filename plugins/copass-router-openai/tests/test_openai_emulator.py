@@ -209,3 +209,28 @@ async def test_request_log_records_what_was_sent(
     assert request.method == "POST"
     assert request.sent("authorization", f"Bearer {api_key}")
     assert request.body["temperature"] == 0.5 and request.body["stream"] is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"temperature": 2.5}, "temperature"),
+        ({"max_completion_tokens": 0}, "max_completion_tokens"),
+        ({"max_tokens": 5, "max_completion_tokens": 5}, "max_tokens"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ],
+)
+async def test_sampling_fields_are_checked_as_openai_checks_them(
+    client: openai.AsyncOpenAI, fields: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await _chunks(client, "hello", **fields)
+    assert caught.value.param == param
+
+
+async def test_sampling_fields_reach_the_model(client: openai.AsyncOpenAI) -> None:
+    chunks = await _chunks(client, "/settings", temperature=0.7, max_completion_tokens=9, stop="ZZ")
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == 'temperature=0.7 max_output_tokens=9 stop=["ZZ"]'
+    cut = await _chunks(client, "/long 12", max_tokens=4)
+    assert cut[-1].choices[0].finish_reason == "length"

@@ -16,6 +16,12 @@ with a small command syntax (documented in docs/scripted-model.md):
   check what a provider actually received
 - ``/whoami``: replies ``model=<model> system=<system prompt>`` with the model name and the
   system prompt this request reached the model with (``none`` for either when absent)
+- ``/settings``: replies ``temperature=<t> max_output_tokens=<n> stop=<json list>`` with the
+  generation settings this request reached the model with (``none`` when absent)
+
+Generation settings are honoured as a model would: a reply is cut before the first stop
+sequence in it, and one longer than ``max_output_tokens`` words is cut there and stops with
+``max_tokens`` (``/settings`` itself is never cut, so it can report them).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from copass_router._generation import GenerationSettings
 from copass_router._types import ChatMessage, StopReason, ToolCallRequest
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
@@ -99,6 +106,33 @@ def _recall(history: Sequence[ChatMessage]) -> str:
     return "recall:\n" + "\n".join(lines)
 
 
+def _settings(settings: GenerationSettings) -> str:
+    stop = json.dumps(list(settings.stop)) if settings.stop else "none"
+    return (
+        f"temperature={_none(settings.temperature)} "
+        f"max_output_tokens={_none(settings.max_output_tokens)} stop={stop}"
+    )
+
+
+def _none(value: object) -> str:
+    return "none" if value is None else str(value)
+
+
+def _honour(settings: GenerationSettings, reply: ModelReply) -> ModelReply:
+    """``reply`` as a model given ``settings`` would end it: at a stop sequence or the limit."""
+    text = reply.text
+    if not text or reply.error_code:
+        return reply
+    cuts = [text.find(s) for s in settings.stop if s in text]
+    if cuts:
+        text = text[: min(cuts)]
+    limit = settings.max_output_tokens
+    if limit is not None and len(text.split()) > limit:
+        kept = " ".join(text.split()[:limit])
+        return attrs.evolve(reply, text=kept, tool_calls=(), stop_reason=StopReason.MAX_TOKENS)
+    return attrs.evolve(reply, text=text)
+
+
 def _number(text: str) -> float | None:
     try:
         value = float(text)
@@ -118,11 +152,18 @@ def _words(messages: Sequence[ChatMessage]) -> int:
     return sum(len(m.text.split()) + len(m.tool_calls) for m in messages)
 
 
-def scripted_reply(messages: Sequence[ChatMessage], model: str | None = None) -> ModelReply:
+def scripted_reply(
+    messages: Sequence[ChatMessage],
+    model: str | None = None,
+    settings: GenerationSettings | None = None,
+) -> ModelReply:
     """Decide the next reply to ``messages`` (system, user, assistant and tool messages).
 
-    ``model`` is the model name the request asked for (what ``/whoami`` reports).
+    ``model`` is the model name the request asked for (what ``/whoami`` reports);
+    ``settings`` the generation settings it carried (what ``/settings`` reports and the reply
+    honours).
     """
+    settings = settings or GenerationSettings()
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
     prompt = messages[last_user].text.strip() if last_user >= 0 else ""
     since = messages[last_user + 1 :]
@@ -132,8 +173,12 @@ def scripted_reply(messages: Sequence[ChatMessage], model: str | None = None) ->
     if command == "/whoami":
         system = "\n".join(m.text for m in messages if m.role == "system") or "none"
         reply = ModelReply(text=f"model={model or 'none'} system={system}")
+    elif command == "/settings":
+        reply = ModelReply(text=_settings(settings))
     else:
-        reply = _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
+        reply = _honour(
+            settings, _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
+        )
     return attrs.evolve(
         reply,
         input_tokens=_words(messages),

@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the end user's most recent session",
     )
     run.add_argument("--end-user", default="local", help="end user id (default: local)")
+    run.add_argument("--temperature", type=float, help="sampling temperature (0-2)")
+    run.add_argument(
+        "--max-output-tokens", type=int, metavar="N", help="stop the reply after N tokens"
+    )
+    run.add_argument(
+        "--stop", action="append", default=[], metavar="TEXT", help="a stop sequence (repeatable)"
+    )
     run.add_argument("--reasoning-engine-id", help="google: the deployed agent engine")
     run.add_argument("--location", help="google: the engine's region")
     run.add_argument(

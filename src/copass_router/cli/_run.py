@@ -97,6 +97,10 @@ async def run_command(
         "options": options(args.option),
         "tools": tools_from(args.tools),
     }
+    for name in ("temperature", "max_output_tokens", "stop"):
+        value = getattr(args, name)
+        if value is not None and value != []:  # unset: left out (a provider may not have it)
+            fields[name] = value
     if args.reasoning_engine_id:
         fields["reasoning_engine_id"] = args.reasoning_engine_id
     if args.location:

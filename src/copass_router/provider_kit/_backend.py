@@ -11,6 +11,7 @@ import attrs
 
 from copass_router._errors import ProviderError
 from copass_router._events import Event, Retry
+from copass_router._generation import GenerationSettings
 from copass_router._logs import scrub
 from copass_router._types import (
     Binding,
@@ -89,6 +90,9 @@ class AgentBackend:
     #: The run options (``options={...}``) this backend takes, with their types. The core refuses
     #: any other option and any value of another type, naming it, before the backend runs.
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
+    #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
+    #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
+    generation_settings: ClassVar[frozenset[str]] = frozenset()
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: The models this provider is known to serve, for listings (``copass-router providers
@@ -232,6 +236,11 @@ class Turn:
     def options(self) -> Mapping[str, Any]:
         """Provider-specific options from the request."""
         return self.request.options
+
+    @property
+    def generation(self) -> GenerationSettings:
+        """The run's generation settings (only those the backend declares can be set)."""
+        return GenerationSettings.of(self.request)
 
     def bind(self, native_id: str, data: Mapping[str, Any] | None = None) -> None:
         """Record the native session this turn ran in; it will be reused by the next turn.

@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from copass_router._errors import InvalidRequestError, PayloadTooLargeError
+from copass_router._generation import (
+    check_generation,
+    check_generation_for_backend,
+    run_field_hint,
+)
 from copass_router._types import RunRequest
 
 if TYPE_CHECKING:
@@ -79,6 +84,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         "location",
         "options",
         "metadata",
+        "stop",
     ):
         _check_text(getattr(request, name), name)
     for name in ("model", "system", "reasoning_engine_id", "location"):
@@ -102,6 +108,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         raise InvalidRequestError("timeout must be a positive number of seconds", field="timeout")
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
+    check_generation(request)
     if request.allowed_tools is not None:
         from copass_router.integrations.selection import check_allowed_tools
 
@@ -172,8 +179,10 @@ def check_for_backend(
     A provider field this backend does not use is ignored when another installed provider uses
     it (``fields_in_use``), so one set of fields can go to whichever provider runs; a field no
     installed provider uses is refused. Options must be ones the backend lists in
-    ``option_types``, with values of the listed type.
+    ``option_types``, with values of the listed type; generation settings ones it lists in
+    ``generation_settings``.
     """
+    check_generation_for_backend(request, backend)
     known = set(fields_in_use)
     for name in PROVIDER_FIELDS:
         if getattr(request, name) is None or name in backend.accepts or name in known:
@@ -189,7 +198,7 @@ def check_for_backend(
         listed = ", ".join(sorted(types)) or "none"
         raise InvalidRequestError(
             f"provider {request.provider!r} does not take option(s) {', '.join(unknown)}; "
-            f"its options: {listed}",
+            f"its options: {listed}{run_field_hint(unknown)}",
             field="options",
         )
     for name, value in request.options.items():

@@ -85,6 +85,8 @@ def response_object(
     previous_response_id: str | None = None,
     metadata: Mapping[str, str] | None = None,
     background: bool | None = None,
+    temperature: float | None = None,
+    max_output_tokens: int | None = None,
 ) -> dict[str, Any]:
     """A response object as it stands before its run produced anything (``background``: None
     when not known, as for a response read back from the run log)."""
@@ -103,7 +105,8 @@ def response_object(
         "parallel_tool_calls": True,
         "previous_response_id": previous_response_id,
         "store": True,
-        "temperature": None,
+        "temperature": temperature,
+        "max_output_tokens": max_output_tokens,
         "tool_choice": "auto",
         "tools": [dict(t) for t in tools],
         "top_p": None,

@@ -12,6 +12,8 @@ What a router can mean by each field:
   in the router, so a request cannot define one, and since every run may use all of them a
   list must name them all.
 - ``user``: the end user (as ``end_user_id`` of ``/v1/runs``); ``metadata`` as there.
+- ``temperature``, ``max_output_tokens``: the run's generation settings (refused, naming them,
+  by a provider that has no equivalent).
 
 A response id carries the run id, the session id and the creation time, so continuing or
 reading a response needs no table beside the session store and the run log.
@@ -55,6 +57,8 @@ _FIELDS = frozenset(
         "user",
         "metadata",
         "stream_options",
+        "temperature",
+        "max_output_tokens",
         *_DEFAULTS,
     }
 )
@@ -159,6 +163,8 @@ def read_responses_request(
         "session_id": session_id,
         "end_user_id": user,
         "metadata": body.get("metadata"),
+        "temperature": body.get("temperature"),
+        "max_output_tokens": body.get("max_output_tokens"),
     }
     fields = run_fields(run_body, principal)
     for name in ("stream", "background"):

@@ -113,6 +113,8 @@ async def create_response(request: Request) -> Response:
             previous_response_id=asked.previous_response_id,
             metadata=asked.metadata,
             background=asked.background,
+            temperature=asked.fields.get("temperature"),
+            max_output_tokens=asked.fields.get("max_output_tokens"),
         ),
         started.run_id,
     )

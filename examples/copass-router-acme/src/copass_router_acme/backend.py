@@ -24,14 +24,16 @@ class AcmeBackend(HttpChatBackend):
     default_model = "acme-1"
     base_url_env = "ACME_BASE_URL"
     api_key_env = "ACME_API_KEY"
-    option_types = {"temperature": (int, float)}
+    generation_settings = frozenset({"temperature", "max_output_tokens"})  # no stop sequences
 
     def build_request(self, turn: Turn, messages: list[ChatMessage]) -> ChatRequest:
         tools = [
             {"name": t.name, "about": t.description, "schema": t.parameters} for t in turn.tools
         ]
+        g = turn.generation  # a setting the run leaves unset is None: Acme's default
+        sampling = {"temperature": g.temperature, "max_tokens": g.max_output_tokens}
         body = {"model": turn.model, "messages": [_message(m) for m in messages], "tools": tools}
-        return ChatRequest("/v1/chat", {**body, **turn.options})
+        return ChatRequest("/v1/chat", {**body, **sampling})
 
     def read_chunk(self, chunk: Mapping[str, Any]) -> Iterable[Piece]:
         if "text" in chunk:

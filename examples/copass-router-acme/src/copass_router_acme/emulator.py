@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from copass_router import ChatMessage, ToolCallRequest
+from copass_router import ChatMessage, GenerationSettings, ToolCallRequest
 from copass_router.testing import (
     EmulatorKit,
     LoopbackServer,
@@ -56,7 +56,8 @@ class AcmeEmulator:
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         messages = [_neutral(m) for m in body.get("messages", [])]
-        reply = scripted_reply(messages, model=str(body.get("model")))
+        settings = GenerationSettings(body.get("temperature"), body.get("max_tokens"))
+        reply = scripted_reply(messages, model=str(body.get("model")), settings=settings)
         return self.kit.event_stream(_lines(reply), media_type="application/x-ndjson")
 
 

@@ -13,8 +13,9 @@ tools and how to call them.
 
 The run's system prompt and model travel the same way (``copass_system``, ``copass_model``;
 see :mod:`.contract`): the instruction provider uses the run's prompt instead of the deployed
-one, and a before-model callback (:func:`apply_run_model`) sets the model the request goes to.
-Each falls back to the deploy-time value when the run gives none.
+one, and a before-model callback (:func:`apply_run_model`) sets the model the request goes to
+and the run's generation settings (``copass_generation``). Each falls back to the deploy-time
+value when the run gives none.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .contract import MODEL_STATE_KEY, SYSTEM_STATE_KEY, TOOLS_STATE_KEY
+from .contract import GENERATION_STATE_KEY, MODEL_STATE_KEY, SYSTEM_STATE_KEY, TOOLS_STATE_KEY
 from .proxy_tool import copass_dispatch
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from google.adk.models.llm_request import LlmRequest
 
 DEFAULT_MODEL = "gemini-3.1-pro"
+#: The ``GenerateContentConfig`` fields a run's generation settings set.
+GENERATION_CONFIG_FIELDS = ("temperature", "max_output_tokens", "stop_sequences")
 
 
 def agent_name(display_name: str) -> str:
@@ -77,14 +80,20 @@ def render_instruction(system_prompt: str, context: ReadonlyContext) -> str:
 
 
 def apply_run_model(callback_context: CallbackContext, llm_request: LlmRequest) -> None:
-    """Before-model callback: send the request to the run's model when the run names one.
+    """Before-model callback: send the request to the run's model when the run names one, with
+    the run's generation settings.
 
-    ADK's Gemini calls ``llm_request.model``; without a run model it keeps the agent's own
-    (deploy-time) model. Returns None so the model is always called.
+    ADK's Gemini calls ``llm_request.model`` with ``llm_request.config``; without a run model it
+    keeps the agent's own (deploy-time) model. Returns None so the model is always called.
     """
     model = callback_context.state.get(MODEL_STATE_KEY)
     if isinstance(model, str) and model.strip():
         llm_request.model = model.strip()
+    settings = callback_context.state.get(GENERATION_STATE_KEY)
+    if isinstance(settings, Mapping) and llm_request.config is not None:
+        for name in GENERATION_CONFIG_FIELDS:
+            if settings.get(name) is not None:
+                setattr(llm_request.config, name, settings[name])
 
 
 def build_agent(*, display_name: str, system_prompt: str, model: str = DEFAULT_MODEL) -> LlmAgent:

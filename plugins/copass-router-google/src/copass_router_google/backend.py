@@ -24,12 +24,14 @@ from typing import Any, ClassVar
 import httpx
 
 from copass_router import (
+    GENERATION_FIELDS,
     PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     Binding,
     ConfigurationError,
     Event,
+    GenerationSettings,
     InvalidRequestError,
     ProviderError,
     RouterError,
@@ -44,6 +46,7 @@ from copass_router import (
 )
 
 from .contract import (
+    GENERATION_STATE_KEY,
     MODEL_STATE_KEY,
     SYSTEM_STATE_KEY,
     TEMP_TOKEN_STATE_KEY,
@@ -79,6 +82,7 @@ class GoogleBackend(AgentBackend):
         "gemini-2.5-flash",
     )
     keeps_native_session: ClassVar[bool] = True
+    generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
 
     def __init__(self, context: BackendContext, *, credentials: Any = None) -> None:
         self.context = context
@@ -126,6 +130,16 @@ class GoogleBackend(AgentBackend):
 
     @staticmethod
     def _check_contract(request: RunRequest, contract: EngineContract) -> None:
+        given = GenerationSettings.of(request).given()
+        if given and not contract.per_run_generation:
+            raise InvalidRequestError(
+                f"engine {request.reasoning_engine_id} was deployed by an older "
+                "copass-router-google whose agent does not take generation settings, so the "
+                f"run's {given[0]!r} would be ignored: redeploy the agent "
+                "(copass_router_google.deploy_adk_agent or `copass-router google deploy`), "
+                f"or leave {given[0]!r} out",
+                field=given[0],
+            )
         if contract.per_run_settings:
             return
         for field in ("system", "model"):
@@ -299,6 +313,7 @@ class GoogleBackend(AgentBackend):
             token_key: turn.dispatch_token,
             SYSTEM_STATE_KEY: turn.request.system,
             MODEL_STATE_KEY: turn.request.model,
+            GENERATION_STATE_KEY: _generation_config(turn.generation),
             TOOLS_STATE_KEY: [
                 {
                     "name": t.name,
@@ -395,3 +410,14 @@ class _provider_errors:
 
 
 __all__ = ["DEFAULT_LOCATION", "GoogleBackend", "make_backend"]
+
+
+def _generation_config(settings: GenerationSettings) -> dict[str, Any] | None:
+    """The run's generation settings as the agent's model config names them (None: none)."""
+    config = {
+        "temperature": settings.temperature,
+        "max_output_tokens": settings.max_output_tokens,
+        "stop_sequences": list(settings.stop) or None,
+    }
+    given = {k: v for k, v in config.items() if v is not None}
+    return given or None

@@ -10,6 +10,8 @@ Per run, the backend passes in the ADK session's ``state_delta``:
 - ``copass_tools``: the run's tool catalogue, rendered into the instruction.
 - ``copass_system``: the run's system prompt, or None: the agent uses the deploy-time prompt.
 - ``copass_model``: the run's model, or None: the agent calls the deploy-time model.
+- ``copass_generation``: the run's generation settings (``temperature``, ``max_output_tokens``,
+  ``stop_sequences``; only those set), or None: the model's own defaults.
 - ``temp:copass_trace_context``: only when a tracer plugin set the run's trace context
   (``Turn.trace_context``): ``{"traceparent": ..., "tracestate": ...}``, which the proxy tool
   sends back as W3C headers on its callback so the tool's span joins the run's trace. Trace ids
@@ -37,6 +39,7 @@ TEMP_TOKEN_STATE_KEY = f"temp:{TOKEN_STATE_KEY}"
 TOOLS_STATE_KEY = "copass_tools"
 SYSTEM_STATE_KEY = "copass_system"
 MODEL_STATE_KEY = "copass_model"
+GENERATION_STATE_KEY = "copass_generation"
 TRACE_STATE_KEY = "temp:copass_trace_context"
 
 CONTRACT_ENV = "COPASS_ROUTER_AGENT_CONTRACT"
@@ -44,7 +47,8 @@ MODEL_ENV = "COPASS_ROUTER_AGENT_MODEL"
 
 #: 1: tools per run, system prompt and model fixed at deploy time.
 #: 2: the run's system prompt and model reach the model (``copass_system``, ``copass_model``).
-CONTRACT_VERSION = 2
+#: 3: the run's generation settings reach the model too (``copass_generation``).
+CONTRACT_VERSION = 3
 LEGACY_CONTRACT = 1
 
 
@@ -92,6 +96,11 @@ class EngineContract:
     def per_run_settings(self) -> bool:
         """Whether the agent takes the run's system prompt and model."""
         return self.version >= 2
+
+    @property
+    def per_run_generation(self) -> bool:
+        """Whether the agent takes the run's generation settings."""
+        return self.version >= 3
 
 
 def contract_from_env(env: Iterable[tuple[str, str]]) -> EngineContract:

@@ -35,12 +35,14 @@ from google.genai import _interactions as sdk_errors
 from google.genai import types as genai_types
 
 from copass_router import (
+    GENERATION_FIELDS,
     AgentBackend,
     BackendContext,
     Binding,
     ConfigurationError,
     CreatePacer,
     Event,
+    GenerationSettings,
     InvalidRequestError,
     ProviderResources,
     RunRequest,
@@ -58,9 +60,7 @@ from .interactions_turn import Chain
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
 OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "temperature": (int, float),
     "top_p": (int, float),
-    "max_output_tokens": int,
     "thinking_level": str,
 }
 
@@ -69,6 +69,7 @@ class GeminiAgentsBackend(AgentBackend):
     """Gemini's Interactions API: one interaction per model request, chained per session."""
 
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
+    generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
 
@@ -144,6 +145,15 @@ class GeminiAgentsBackend(AgentBackend):
         """Refuse a run that cannot reach the API before anything is sent."""
         if self._client_obj is None and not self._api_key:
             raise ConfigurationError(_MISSING_KEY)
+        given = GenerationSettings.of(request).given()
+        sampling = [*given, *(k for k in OPTIONS if k in request.options)]
+        if self.base_agent is not None and sampling:
+            raise InvalidRequestError(
+                f"gemini-agents runs this router's turns on the managed agent {self.base_agent!r}, "
+                f"whose interactions take no generation config, so {sampling[0]!r} would be "
+                "ignored: leave it out, or run without a base agent",
+                field=sampling[0] if sampling[0] not in OPTIONS else "options",
+            )
         level = request.options.get("thinking_level")
         if level is not None and level not in ("minimal", "low", "medium", "high"):
             raise InvalidRequestError(
@@ -235,6 +245,7 @@ class GeminiAgentsBackend(AgentBackend):
             if turn.system:
                 body["system_instruction"] = turn.system
             config = {k: turn.options[k] for k in OPTIONS if k in turn.options}
+            config.update(generation_config(turn.generation))
             if config:
                 body["generation_config"] = config
         tools: list[dict[str, Any]] = [
@@ -283,3 +294,13 @@ def make_backend(context: BackendContext) -> GeminiAgentsBackend:
 
 
 __all__ = ["PROVIDER", "GeminiAgentsBackend", "make_backend"]
+
+
+def generation_config(settings: GenerationSettings) -> dict[str, Any]:
+    """The run's generation settings under the Interactions API's ``generation_config`` names."""
+    config = {
+        "temperature": settings.temperature,
+        "max_output_tokens": settings.max_output_tokens,
+        "stop_sequences": list(settings.stop) or None,
+    }
+    return {k: v for k, v in config.items() if v is not None}

@@ -17,6 +17,7 @@ import attrs
 import openai
 
 from copass_router import (
+    GENERATION_FIELDS,
     PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
@@ -44,16 +45,14 @@ from .translate import ChunkTranslator
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 COMPATIBLE_BASE_URL = "http://localhost:11434/v1"  # Ollama's default
 
-#: Options passed to the API as they are.
-_PASSTHROUGH = ("temperature", "top_p", "seed", "stop", "reasoning_effort", "parallel_tool_calls")
+#: Options passed to the API as they are. (Temperature, the token limit and stop sequences are
+#: the run's own fields: ``temperature``, ``max_output_tokens``, ``stop``.)
+_PASSTHROUGH = ("top_p", "seed", "reasoning_effort", "parallel_tool_calls")
 _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "temperature": (int, float),
     "top_p": (int, float),
     "seed": int,
-    "stop": (str, list),
     "reasoning_effort": str,
     "parallel_tool_calls": bool,
-    "max_tokens": int,
     "max_retries": int,
     "include_usage": bool,
     "extra_body": Mapping,
@@ -63,7 +62,7 @@ _OPTIONS: Mapping[str, type | tuple[type, ...]] = {
 OPERATOR_OWNED = frozenset(
     {"service_tier", "store", "prediction", "modalities", "audio", "web_search_options"}
 )
-#: The highest ``max_tokens`` a run may ask for, unless ``COPASS_ROUTER_OPENAI_MAX_TOKENS`` says.
+#: The highest ``max_output_tokens`` a run may ask for (``COPASS_ROUTER_OPENAI_MAX_TOKENS``).
 MAX_TOKENS_CEILING = 131_072
 MAX_TOKENS_ENV = "COPASS_ROUTER_OPENAI_MAX_TOKENS"
 #: Request fields the router sets (what runs, for whom, on what, how much, how it streams).
@@ -83,6 +82,8 @@ ROUTER_OWNED = frozenset(
         "max_completion_tokens",
         "safety_identifier",
         "user",
+        "temperature",
+        "stop",
         *_PASSTHROUGH,
     }
 )
@@ -101,7 +102,8 @@ class ChatCompletionsBackend(AgentBackend):
 
     keeps_native_session: ClassVar[bool] = False
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = _OPTIONS
-    #: The request field a token limit goes in.
+    generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    #: The request field ``max_output_tokens`` goes in.
     max_tokens_field: ClassVar[str] = "max_tokens"
 
     def __init__(self, context: BackendContext) -> None:
@@ -146,14 +148,12 @@ class ChatCompletionsBackend(AgentBackend):
                 "call from the usage the provider reports",
                 field="options.include_usage",
             )
-        tokens = request.options.get("max_tokens")
-        if tokens is not None and (
-            not isinstance(tokens, int) or not 1 <= tokens <= self.max_tokens_ceiling
-        ):
+        tokens = request.max_output_tokens
+        if tokens is not None and tokens > self.max_tokens_ceiling:
             raise InvalidRequestError(
-                f"option max_tokens must be a whole number from 1 to {self.max_tokens_ceiling} "
+                f"max_output_tokens must be at most {self.max_tokens_ceiling} here "
                 f"(the operator's ceiling, {MAX_TOKENS_ENV})",
-                field="options.max_tokens",
+                field="max_output_tokens",
             )
         kept = sorted(str(k) for k in extra or () if k in OPERATOR_OWNED)
         if kept:
@@ -225,8 +225,13 @@ class ChatCompletionsBackend(AgentBackend):
         for name in _PASSTHROUGH:
             if name in turn.options and (name != "parallel_tool_calls" or turn.tools):
                 body[name] = turn.options[name]
-        if "max_tokens" in turn.options:
-            body[self.max_tokens_field] = turn.options["max_tokens"]
+        settings = turn.generation
+        if settings.temperature is not None:
+            body["temperature"] = settings.temperature
+        if settings.max_output_tokens is not None:
+            body[self.max_tokens_field] = settings.max_output_tokens
+        if settings.stop:
+            body["stop"] = list(settings.stop)
         extra = self.extra_body(turn)
         if extra:
             body["extra_body"] = extra

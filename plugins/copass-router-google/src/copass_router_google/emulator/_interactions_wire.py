@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router import ChatMessage, GenerationSettings, StopReason, ToolCallRequest
 from copass_router.testing import ModelReply
 
 #: The Interactions API's error codes for the scripted model's neutral ones.
@@ -198,3 +198,27 @@ def error_event(reply: ModelReply) -> dict[str, Any]:
     """The in-band ``error`` event of a scripted error."""
     code = ERROR_CODES.get(reply.error_code or "", reply.error_code or "INTERNAL")
     return {"event_type": "error", "error": {"code": code, "message": reply.error_message}}
+
+
+#: Gemini's own bounds on a generation config.
+MAX_TEMPERATURE = 2.0
+MAX_STOP_SEQUENCES = 5
+
+
+def generation_settings(config: Any) -> GenerationSettings:
+    """The sampling fields of a ``generation_config``, checked as the API checks them."""
+    if config is None:
+        return GenerationSettings()
+    if not isinstance(config, Mapping):
+        raise WireError("generation_config must be an object")
+    temperature, limit = config.get("temperature"), config.get("max_output_tokens")
+    stop = config.get("stop_sequences") or []
+    if temperature is not None and (
+        not isinstance(temperature, int | float) or not 0 <= temperature <= MAX_TEMPERATURE
+    ):
+        raise WireError(f"temperature must be in [0.0, {MAX_TEMPERATURE}], got {temperature}")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise WireError(f"max_output_tokens must be a positive integer, got {limit}")
+    if not isinstance(stop, list) or len(stop) > MAX_STOP_SEQUENCES:
+        raise WireError(f"stop_sequences must be a list of at most {MAX_STOP_SEQUENCES} strings")
+    return GenerationSettings(temperature, limit, tuple(str(s) for s in stop))

@@ -21,7 +21,7 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import Field
 
-from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router import ChatMessage, GenerationSettings, StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
 from ..history_block import split_history
@@ -32,6 +32,26 @@ _FINISH = {
     StopReason.MAX_TOKENS: types.FinishReason.MAX_TOKENS,
     StopReason.REFUSAL: types.FinishReason.SAFETY,
 }
+
+
+#: Gemini's own bounds on the generation config.
+MAX_TEMPERATURE = 2.0
+MAX_STOP_SEQUENCES = 5
+
+
+def generation_settings(config: types.GenerateContentConfig | None) -> GenerationSettings:
+    """The generation settings a model call carries, checked as Gemini checks them."""
+    if config is None:
+        return GenerationSettings()
+    temperature, limit = config.temperature, config.max_output_tokens
+    stop = tuple(config.stop_sequences or ())
+    if temperature is not None and not 0 <= temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be in [0.0, {MAX_TEMPERATURE}], got {temperature}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"max_output_tokens must be positive, got {limit}")
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop_sequences, got {len(stop)}")
+    return GenerationSettings(temperature, limit, stop)
 
 
 def _system_text(instruction: Any) -> str:
@@ -152,7 +172,12 @@ class ScriptedGemini(BaseLlm):
         self.calls.append(
             ModelCall(model, _system_text(config.system_instruction if config else None))
         )
-        reply = scripted_reply(chat_from_request(llm_request), model=model)
+        try:
+            settings = generation_settings(config)
+        except ValueError as exc:  # as Gemini refuses a bad config: 400 INVALID_ARGUMENT
+            yield LlmResponse(error_code="INVALID_ARGUMENT", error_message=str(exc))
+            return
+        reply = scripted_reply(chat_from_request(llm_request), model=model, settings=settings)
         if reply.error_code:
             yield LlmResponse(
                 error_code=reply.error_code,

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from copass_router import ChatMessage, ToolCallRequest
+from copass_router import ChatMessage, GenerationSettings, ToolCallRequest
 from copass_router.testing import (
     EmulatorKit,
     LoopbackServer,
@@ -44,6 +44,7 @@ from ._interactions_wire import (
     error_event,
     final_status,
     frame,
+    generation_settings,
     input_messages,
     reply_steps,
     usage,
@@ -61,6 +62,7 @@ class Interaction:
     id: str
     model: str
     conversation: list[ChatMessage]
+    settings: GenerationSettings = GenerationSettings()
     status: str = "in_progress"
     usage: dict[str, int] = attrs.field(factory=dict)
     steps: list[dict[str, Any]] = attrs.field(factory=list)
@@ -223,7 +225,8 @@ class InteractionsEmulator:
                 raise WireError(f"previous interaction {previous_id} not found", 404)
             conversation = list(previous.conversation)
         conversation.extend(input_messages(body.get("input")))
-        interaction = Interaction(f"int_emu_{next(self._ids)}", str(model), conversation)
+        settings = generation_settings(body.get("generation_config"))
+        interaction = Interaction(f"int_emu_{next(self._ids)}", str(model), conversation, settings)
         with self._lock:
             self.interactions[interaction.id] = interaction
         return interaction, system, builtins
@@ -238,7 +241,7 @@ class InteractionsEmulator:
             messages = (
                 [ChatMessage("system", system)] if system else []
             ) + interaction.conversation
-            reply = scripted_reply(messages, model=interaction.model)
+            reply = scripted_reply(messages, model=interaction.model, settings=interaction.settings)
             step_usage = usage(reply)
             total = {k: total.get(k, 0) + v for k, v in step_usage.items()}
             served = [c for c in reply.tool_calls if c.name in builtins]

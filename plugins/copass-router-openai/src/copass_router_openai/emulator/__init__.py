@@ -36,6 +36,7 @@ from copass_router.testing import (
     serve_emulator,
 )
 
+from ._settings import generation_settings
 from ._wire import ChunkRenderer, WireError, check_tools, to_chat_messages
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "llama3.2")
@@ -195,9 +196,10 @@ class OpenAIEmulator:
                 raise WireError("you must provide a model parameter", param="model")
             messages = to_chat_messages(body.get("messages"))
             check_tools(body.get("tools"))
+            settings = generation_settings(body)
         except WireError as error:
             return self._error(error)
-        reply = scripted_reply(messages, model=str(body["model"]))
+        reply = scripted_reply(messages, model=str(body["model"]), settings=settings)
         filtered = self.faults.take_filter()
         renderer = ChunkRenderer(
             completion_id=f"chatcmpl-emu{next(self._ids)}",
