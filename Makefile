@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml examples/*/pyprojec
 help:  ## list the targets (what `make` alone does)
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 12
 
-setup: $(STAMP) browser  ## .venv with the core and every plugin under plugins/, editable, plus dev tools
+setup: $(STAMP)  ## .venv with the core and every plugin under plugins/, editable, plus dev tools
 
 # The console's browser tests drive Debian's chromium (never a downloaded browser build); they
 # skip with one line where it is missing and this cannot install it (not root, not Debian).
@@ -48,7 +48,7 @@ lint: setup  ## ruff check and ruff format --check
 typecheck: setup  ## mypy on src/ and plugins/*/src
 	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
 
-pytest: setup clients  ## the whole test suite
+pytest: setup clients browser  ## the whole test suite
 	$(VENV)/bin/pytest -q
 
 # The protocols' official npm clients, from tests/clients/package-lock.json; without node their
