@@ -1,5 +1,5 @@
-"""The main job: one conversation that moves anthropic -> google -> openai-agents ->
-openai-compatible.
+"""The main job: one conversation that moves anthropic -> google -> gemini-agents ->
+openai-agents -> openai-compatible: every vendor's hosted agent runtime, then a local model.
 
 `make demo` runs it offline: each provider's emulator starts on loopback and the real provider
 SDKs talk to it; the scripted model follows the command syntax in docs/scripted-model.md. With
@@ -8,6 +8,7 @@ real credentials in the environment the same program runs on the real providers:
     ANTHROPIC_API_KEY=...                         Claude Managed Agents
     COPASS_DEMO_REASONING_ENGINE_ID=projects/...  a Vertex AI agent deployed with
                                                   `copass-router google deploy` (and ADC)
+    GEMINI_API_KEY=...                            Gemini's Interactions API
     OPENAI_API_KEY=...                            the OpenAI Agents API
     COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL=http://localhost:11434/v1   e.g. Ollama
     COPASS_DEMO_OPENAI_MODEL=llama3.2
@@ -31,7 +32,7 @@ from copass_router import EventPrinter, Router, RunStarted, tool
 @tool
 def order_status(order_id: str) -> dict[str, str]:
     """Where an order is."""
-    known = {"A-1001": "shipped", "B-2002": "packing", "C-3003": "delivered"}
+    known = {"A-1001": "shipped", "B-2002": "packing", "C-3003": "delivered", "D-4004": "held"}
     status = known.get(order_id, "unknown")
     return {"order_id": order_id, "status": status}
 
@@ -40,14 +41,16 @@ SYSTEM = "You are a support agent. Use the order_status tool to look orders up."
 OFFLINE_TURNS = [
     ("anthropic", '/tool order_status {"order_id": "A-1001"}'),
     ("google", '/tool order_status {"order_id": "B-2002"}'),
+    ("gemini-agents", '/tool order_status {"order_id": "D-4004"}'),
     ("openai-agents", '/tool order_status {"order_id": "C-3003"}'),
     ("openai-compatible", "/recall"),
 ]
 ONLINE_TURNS = [
     ("anthropic", "Where is my order A-1001?"),
     ("google", "And order B-2002?"),
+    ("gemini-agents", "And order D-4004?"),
     ("openai-agents", "And order C-3003?"),
-    ("openai-compatible", "Summarise the three orders in one sentence."),
+    ("openai-compatible", "Summarise the four orders in one sentence."),
 ]
 
 
@@ -57,6 +60,7 @@ def _online() -> bool:
         for name in (
             "ANTHROPIC_API_KEY",
             "COPASS_DEMO_REASONING_ENGINE_ID",
+            "GEMINI_API_KEY",
             "OPENAI_API_KEY",
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL",
         )
@@ -69,6 +73,7 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
     the google emulator (the demo agent is deployed on it once the router is up)."""
     from copass_router_anthropic.emulator import running_emulator as anthropic
     from copass_router_google.emulator import running_emulator as google
+    from copass_router_google.emulator.interactions import running_emulator as gemini
     from copass_router_openai.emulator import running_emulator as openai
     from copass_router_openai.emulator.agents import running_emulator as agents
 
@@ -76,6 +81,7 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
     with (
         anthropic(api_key=key) as claude,
         google() as vertex,
+        gemini(api_key="gemini-demo-offline-key") as interactions,
         agents() as managed,
         openai() as local,
     ):
@@ -85,6 +91,8 @@ def _emulators() -> Iterator[tuple[dict[str, str], Any]]:
             "COPASS_ROUTER_GOOGLE_BASE_URL": vertex.base_url,
             "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "offline-token",
             "GOOGLE_CLOUD_PROJECT": "demo-project",
+            "GEMINI_API_KEY": "gemini-demo-offline-key",
+            "GEMINI_BASE_URL": interactions.base_url,
             "OPENAI_API_KEY": "sk-demo-offline-key",
             "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": managed.base_url,
             "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": local.base_url,

@@ -10,7 +10,7 @@ from pathlib import Path
 DEMO = Path(__file__).parents[2] / "examples" / "demo.py"
 
 
-def test_the_demo_runs_offline_across_four_providers(tmp_path: Path) -> None:
+def test_the_demo_runs_offline_across_five_providers(tmp_path: Path) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -23,12 +23,19 @@ def test_the_demo_runs_offline_across_four_providers(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "running offline" in out
-    for provider in ("[anthropic/", "[google/", "[openai-agents/", "[openai-compatible/"):
+    for provider in (
+        "[anthropic/",
+        "[google/",
+        "[gemini-agents/",
+        "[openai-agents/",
+        "[openai-compatible/",
+    ):
         assert provider in out
-    assert out.count("[end_turn]") == 4
+    assert out.count("[end_turn]") == 5
     recall = out.split(">>> openai-compatible: /recall", 1)[1]
     assert 'tool_result order_status: {"order_id": "A-1001", "status": "shipped"}' in recall
     assert 'tool_result order_status: {"order_id": "B-2002", "status": "packing"}' in recall
     assert 'tool_result order_status: {"order_id": "C-3003", "status": "delivered"}' in recall
+    assert 'tool_result order_status: {"order_id": "D-4004", "status": "held"}' in recall
     sessions = {line.split()[-1] for line in out.splitlines() if line.startswith("[end_turn]")}
-    assert len(sessions) == 1, "one session across the four providers"
+    assert len(sessions) == 1, "one session across the five providers"
