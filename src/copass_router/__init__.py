@@ -110,7 +110,6 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.provider_kit._backend import (
         AgentBackend,
         BackendContext,
-        ResourceCache,
         Turn,
     )
     from copass_router.provider_kit._chat_loop import (
@@ -128,6 +127,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         ResourceApi,
         config_fingerprint,
     )
+    from copass_router.provider_kit._resource_cache import ResourceCache
     from copass_router.provider_kit._retries import PROVIDER_SDK_RETRIES, RetryPolicy
     from copass_router.run._failover import (
         AVAILABILITY_CODES,
@@ -280,7 +280,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
 _WHERE: dict[str, str] = {
     "AgentBackend": "provider_kit._backend",
     "BackendContext": "provider_kit._backend",
-    "ResourceCache": "provider_kit._backend",
+    "ResourceCache": "provider_kit._resource_cache",
     "Turn": "provider_kit._backend",
     "Budget": "accounting._budgets",
     "Budgets": "accounting._budgets",

@@ -29,7 +29,7 @@ import attrs
 
 from copass_router._logs import get_logger, scrub
 from copass_router.coordination._base import Coordinator
-from copass_router.provider_kit._backend import ResourceCache
+from copass_router.provider_kit._resource_cache import ResourceCache
 
 log = get_logger("copass_router.provider_resources")
 
