@@ -89,6 +89,9 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.cli._render import EventPrinter
     from copass_router.client._problems import RemoteRouterError
     from copass_router.client._remote_router import RemoteRouter
+    from copass_router.content._blobs import PartQuota, PartQuotaError
+    from copass_router.content._parts import FilePart, ImagePart, Part, TextPart
+    from copass_router.content._support import PartNotTakenError, PartSupport
     from copass_router.coordination import (
         Coordinator,
         CoordinatorUnavailableError,
@@ -153,6 +156,13 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "RemoteRouter",
     "RemoteRouterError",
     "RunRequest",
+    "TextPart",
+    "ImagePart",
+    "FilePart",
+    "Part",
+    "PartNotTakenError",
+    "PartQuota",
+    "PartQuotaError",
     "RunResult",
     "PROVIDER_SDK_RETRIES",
     "RetryPolicy",
@@ -253,6 +263,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Turn",
     "GenerationSettings",
     "GENERATION_FIELDS",
+    "PartSupport",
     "Binding",
     "ResourceCache",
     "ProviderResources",
@@ -338,6 +349,14 @@ _WHERE: dict[str, str] = {
     "event_from_json": "_events",
     "event_to_dict": "_events",
     "event_to_json": "_events",
+    "TextPart": "content._parts",
+    "ImagePart": "content._parts",
+    "FilePart": "content._parts",
+    "Part": "content._parts",
+    "PartSupport": "content._support",
+    "PartNotTakenError": "content._support",
+    "PartQuota": "content._blobs",
+    "PartQuotaError": "content._blobs",
     "GENERATION_FIELDS": "_generation",
     "GenerationSettings": "_generation",
     "AVAILABILITY_CODES": "run._failover",

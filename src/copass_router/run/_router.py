@@ -20,6 +20,7 @@ from copass_router._types import RunRequest, StopReason, ToolSpec
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
 from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
+from copass_router.content._blobs import PartQuota
 from copass_router.coordination import Coordinator, SigningKeys
 from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
 from copass_router.integrations.selection import run_dispatcher
@@ -31,9 +32,10 @@ from copass_router.run._dispatch_api import DispatchCallbacks
 from copass_router.run._dispatch_route import DispatchRoute
 from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
 from copass_router.run._live_runs import LiveRuns
+from copass_router.run._message_parts import MessageParts
 from copass_router.run._opened_resources import OpenedResources
 from copass_router.run._recorder import store_turn
-from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
+from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request
 from copass_router.run._results import RunResult, collect
 from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
@@ -96,6 +98,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
     :param approval_timeout: seconds a call waits for a decision before it is denied.
+    :param part_quota: bytes of images and files kept per end user and tenant (PartQuota).
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float = APPROVAL_TIMEOUT,
+        part_quota: PartQuota | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -174,6 +178,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             self._mcp = MCPCatalog(servers, self.environ)
         #: The operator's approval policy and the calls waiting for a decision.
         self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
+        self.parts = MessageParts(part_quota or PartQuota.from_environ(self.environ))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -282,7 +287,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         began, the run's tools and the dispatch signing keys."""
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
-        check_for_backend(request, backend, fields_in_use)
+        await self.parts.check_for_backend(request, backend, fields_in_use, self)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
@@ -301,15 +306,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
         async with store_call("start the turn"):
+            user = await self.parts.keep(self.store, request)  # the images and files first
             start = await self.store.begin_turn(
                 session_id=request.session_id,
                 end_user_id=request.end_user_id,
                 run_id=f"run_{uuid.uuid4().hex}",
                 provider=request.provider,
                 model=model,
-                user=request.message,
                 with_binding=backend.keeps_native_session,
+                **user,
             )
+            start = await self.parts.loaded(self.store, start)  # the history's images and files
         return targets, start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
@@ -317,7 +324,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
         targets, start, dispatcher, keys = await self._begin(request)
-        store, sid, started = self.store, start.session.session_id, start.turn
+        store = self.parts.view(self.store, start)  # its turns come with their images and files
+        sid, started = start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
         cost = RunCost()
@@ -335,7 +343,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             dispatch_url=self.dispatch_url,
             retry_policy=self.retry_policy,
             live=self._live,
-            load_turns=self.store.load_turns,
+            load_turns=store.load_turns,
         )
 
         driver = TurnDriver(

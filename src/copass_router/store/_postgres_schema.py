@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from copass_router.store._blobs_postgres import BLOBS_SCHEMA
+
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 # {s} is the quoted schema name. Columns idx and status are authoritative over the copies
@@ -186,7 +188,7 @@ CREATE INDEX usage_by_tenant_day ON {s}.usage_ledger (tenant, day);
 """
 
 #: (version, SQL); append only. A deployed version is never edited.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, BLOBS_SCHEMA))
 
 
 def quoted_schema(name: str) -> str:
