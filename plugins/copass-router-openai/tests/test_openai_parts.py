@@ -82,3 +82,37 @@ async def test_the_emulator_refuses_parts_as_openai_does(
                 model="gpt-4o-mini",
                 messages=[{"role": "user", "content": [part]}],  # type: ignore[list-item]
             )
+
+
+async def test_the_agents_api_takes_images_and_keeps_them_in_its_session(
+    agents_router: Router,
+) -> None:
+    first = await _run(agents_router, "openai-agents", message=["/parts", IMAGE])
+    assert _text(first) == f"parts: image image/png {IMAGE.sha256[:12]}"
+    later = await _run(
+        agents_router, "openai-agents", message="/parts", session_id=first[-1].session_id
+    )
+    assert _text(later) == f"parts: image image/png {IMAGE.sha256[:12]}"
+    with pytest.raises(PartNotTakenError, match="openai-agents' cannot take message\\[1\\]"):
+        await _run(agents_router, "openai-agents", message=["read", DOCUMENT])
+
+
+async def test_a_fresh_agents_session_gets_the_images_of_turns_it_missed(
+    agents_router: Router,
+) -> None:
+    first = await _run(agents_router, "echo", message=["look", IMAGE])
+    later = await _run(
+        agents_router, "openai-agents", message="/parts", session_id=first[-1].session_id
+    )
+    assert _text(later) == f"parts: image image/png {IMAGE.sha256[:12]}"
+
+
+async def test_a_pdf_in_the_history_stops_a_turn_on_the_agents_api_before_any_call(
+    agents_router: Router,
+) -> None:
+    first = await _run(agents_router, "echo", message=["read", DOCUMENT])
+    later = await _run(
+        agents_router, "openai-agents", message="go on", session_id=first[-1].session_id
+    )
+    errors = [e for e in later if e.type == "error"]
+    assert errors and "the file the user sent in turn 0" in errors[0].message

@@ -87,3 +87,24 @@ def user_parts(content: Any, index: int) -> tuple[Part, ...]:
                 f"{param}.type",
             )
     return tuple(parts)
+
+
+def agents_input_parts(content: Any, where: str) -> tuple[Part, ...]:
+    """The parts of an Agents API input message's content (``input_text``, ``input_image``
+    with a web URL or a base64 image ``data:`` URL); refuses what the API refuses."""
+    if not isinstance(content, list):
+        raise PartError("'content' must be a list of input content.", where)
+    parts: list[Part] = []
+    for n, item in enumerate(content):
+        param = f"{where}.content[{n}]"
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        if kind == "input_text":
+            parts.append(TextPart(str(item.get("text", ""))))
+        elif kind == "input_image":
+            parts.append(_image({"image_url": {"url": item.get("image_url")}}, param))
+        else:
+            raise PartError(
+                f"Invalid value: {kind!r}. Supported values are: 'input_text' and 'input_image'.",
+                f"{param}.type",
+            )
+    return tuple(parts)
