@@ -167,6 +167,20 @@ def part_from(value: Any, index: int) -> Part:
     return FilePart(media_type, data, value.get("url"), name=value.get("name"))
 
 
+def part_to_json(part: Part) -> dict[str, Any]:
+    """A part in its JSON form (bytes as base64), as :func:`part_from` reads it back."""
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    data: dict[str, Any] = {"type": part.kind, "media_type": part.media_type}
+    if part.url is not None:
+        data["url"] = part.url
+    else:
+        data["data"] = part.base64
+    if isinstance(part, FilePart) and part.name is not None:
+        data["name"] = part.name
+    return data
+
+
 def message_parts(value: Any) -> Any:
     """The converter of ``RunRequest.message``: a string stays a string; a list of parts (or
     their dicts) becomes a tuple of parts. Other shapes reach the request check."""
