@@ -45,6 +45,10 @@ def _bytes_or_base64(value: Any) -> Any:
     return value
 
 
+def _bytes_repr(data: bytes | None) -> str:
+    return "None" if data is None else f"<{len(data)} bytes>"
+
+
 @attrs.frozen
 class TextPart:
     """Text in a message of parts."""
@@ -66,9 +70,7 @@ class _BinaryPart:
     """
 
     media_type: str
-    data: bytes | None = attrs.field(
-        default=None, converter=_bytes_or_base64, repr=lambda d: f"<{len(d)} bytes>"
-    )
+    data: bytes | None = attrs.field(default=None, converter=_bytes_or_base64, repr=_bytes_repr)
     url: str | None = None
     sha256: str = ""
     size: int = 0

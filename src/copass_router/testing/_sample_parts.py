@@ -52,3 +52,19 @@ def pdf(text: str = "Invoice 42: one parcel, damaged") -> bytes:
 #: A 2x2 red PNG and a one-page PDF: what tests of parts send.
 SAMPLE_PNG = png()
 SAMPLE_PDF = pdf()
+
+
+#: A small valid-looking sample of each media type the kit sends (each starts the way its format
+#: does, which is what providers check before reading further).
+SAMPLES: dict[str, bytes] = {
+    "image/png": SAMPLE_PNG,
+    "image/jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9",
+    "image/gif": b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
+    "image/webp": (
+        b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00/\x00\x00\x00"
+        b"\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
+    ),
+    "application/pdf": SAMPLE_PDF,
+    "text/plain": b"Order 42: one parcel, damaged in transit.\n",
+    "text/csv": b"order,status\n42,damaged\n",
+}
