@@ -89,7 +89,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.cli._render import EventPrinter
     from copass_router.client._problems import RemoteRouterError
     from copass_router.client._remote_router import RemoteRouter
-    from copass_router.content._blobs import PartQuota, PartQuotaError
+    from copass_router.content._blobs import PartPolicy, PartQuotaError
     from copass_router.content._parts import FilePart, ImagePart, Part, TextPart
     from copass_router.content._support import PartNotTakenError, PartSupport
     from copass_router.coordination import (
@@ -161,7 +161,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "FilePart",
     "Part",
     "PartNotTakenError",
-    "PartQuota",
+    "PartPolicy",
     "PartQuotaError",
     "RunResult",
     "PROVIDER_SDK_RETRIES",
@@ -355,7 +355,7 @@ _WHERE: dict[str, str] = {
     "Part": "content._parts",
     "PartSupport": "content._support",
     "PartNotTakenError": "content._support",
-    "PartQuota": "content._blobs",
+    "PartPolicy": "content._blobs",
     "PartQuotaError": "content._blobs",
     "GENERATION_FIELDS": "_generation",
     "GenerationSettings": "_generation",

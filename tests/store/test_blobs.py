@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from copass_router import ImagePart, Message, PartQuota, PartQuotaError, Router
+from copass_router import ImagePart, Message, PartPolicy, PartQuotaError, Router
 from copass_router.content._blobs import Blob
 from copass_router.testing import SAMPLE_PDF, SAMPLE_PNG, png
 
@@ -33,14 +33,14 @@ async def test_a_later_turn_reads_the_parts_back(store_url: str) -> None:
 async def test_the_same_bytes_are_kept_once_and_quotas_hold(store_url: str) -> None:
     async with Router(store=store_url, load_entry_points=False, environ={}) as router:
         store: Any = router.store
-        quota = PartQuota(end_user_bytes=len(SAMPLE_PNG) + len(SAMPLE_PDF), tenant_bytes=10_000)
+        quota = PartPolicy(end_user_bytes=len(SAMPLE_PNG) + len(SAMPLE_PDF), tenant_bytes=10_000)
         blob = Blob("a" * 64, "image/png", SAMPLE_PNG)
         await store.put_blobs("t1", "u1", [blob], quota)
         await store.put_blobs("t1", "u1", [blob], quota)  # already kept: adds nothing
         await store.put_blobs("t1", "u1", [Blob("b" * 64, "application/pdf", SAMPLE_PDF)], quota)
         with pytest.raises(PartQuotaError, match="the end user keeps"):
             await store.put_blobs("t1", "u1", [Blob("c" * 64, "image/png", b"x")], quota)
-        tight = PartQuota(end_user_bytes=10**9, tenant_bytes=len(SAMPLE_PNG) + len(SAMPLE_PDF))
+        tight = PartPolicy(end_user_bytes=10**9, tenant_bytes=len(SAMPLE_PNG) + len(SAMPLE_PDF))
         with pytest.raises(PartQuotaError, match="the tenant keeps"):
             await store.put_blobs("t1", "u2", [Blob("d" * 64, "image/png", b"x")], tight)
         assert await store.get_blobs("u2", ["d" * 64]) == {}, "a refused blob is not kept"
@@ -49,9 +49,9 @@ async def test_the_same_bytes_are_kept_once_and_quotas_hold(store_url: str) -> N
 async def test_a_run_over_the_quota_is_refused_before_anything_is_recorded(
     store_url: str,
 ) -> None:
-    quota = PartQuota(end_user_bytes=len(SAMPLE_PNG) + 10)
+    quota = PartPolicy(end_user_bytes=len(SAMPLE_PNG) + 10)
     async with Router(
-        store=store_url, load_entry_points=False, environ={}, part_quota=quota
+        store=store_url, load_entry_points=False, environ={}, part_policy=quota
     ) as router:
         await router.complete(provider="echo", message=["one", ImagePart("image/png", SAMPLE_PNG)])
         other = ImagePart("image/png", png(3, 3))

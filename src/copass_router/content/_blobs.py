@@ -4,7 +4,7 @@ A turn's JSON keeps each image or file as a reference (kind, media type, sha256,
 bytes live once per end user in the store's blob table, named by their sha256, so a session
 that shows the same screenshot twice stores it once. A store that keeps blobs implements
 :class:`BlobStore` (the SQLite and PostgreSQL stores do). Each end user, and each tenant,
-may hold up to a quota of bytes (:class:`PartQuota`); a message over it is refused before
+may hold up to a quota of bytes (:class:`PartPolicy`); a message over it is refused before
 anything is recorded.
 """
 
@@ -35,24 +35,32 @@ class Blob:
     data: bytes
 
 
-@attrs.frozen
-class PartQuota:
-    """How many bytes of images and files the store keeps per end user and per tenant.
+def _hosts(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in values if v.strip())
 
-    ``COPASS_ROUTER_PART_QUOTA`` and ``COPASS_ROUTER_TENANT_PART_QUOTA`` (bytes) set the
-    defaults.
+
+@attrs.frozen
+class PartPolicy:
+    """The operator's policy for images and files: how many bytes the store keeps per end
+    user and per tenant, and the hosts whose part URLs the router fetches itself (none by
+    default: a URL goes to the provider as a URL; see ``content._fetch``).
+
+    ``COPASS_ROUTER_PART_QUOTA`` and ``COPASS_ROUTER_TENANT_PART_QUOTA`` (bytes) and
+    ``COPASS_ROUTER_PART_URL_HOSTS`` (comma-separated) set the defaults.
     """
 
     end_user_bytes: int = END_USER_QUOTA
     tenant_bytes: int = TENANT_QUOTA
+    url_hosts: frozenset[str] = attrs.field(default=frozenset(), converter=_hosts)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> PartQuota:
-        """The quota the environment configures (the defaults where it says nothing)."""
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> PartPolicy:
+        """The policy the environment configures (the defaults where it says nothing)."""
         env = os.environ if environ is None else environ
         return cls(
             _bytes(env, "COPASS_ROUTER_PART_QUOTA", END_USER_QUOTA),
             _bytes(env, "COPASS_ROUTER_TENANT_PART_QUOTA", TENANT_QUOTA),
+            env.get("COPASS_ROUTER_PART_URL_HOSTS", "").split(","),
         )
 
 
@@ -90,7 +98,7 @@ class BlobStore(Protocol):
     """A session store that keeps the bytes of message parts."""
 
     async def put_blobs(
-        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartQuota
+        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
     ) -> None:
         """Keep ``blobs`` for ``end_user_id`` (those it already has are not stored twice).
 

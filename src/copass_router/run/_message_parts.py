@@ -13,32 +13,40 @@ from copass_router._types import RunRequest, TranscriptTurn
 from copass_router.accounting._metering import account_of
 from copass_router.content._blobs import (
     BlobStore,
-    PartQuota,
+    PartPolicy,
     blobs_of,
     unloaded_hashes,
     with_blobs,
 )
+from copass_router.content._fetch import PartFetching
 from copass_router.content._parts import message_text
 from copass_router.content._support import PartNotTakenError, takes_part
-from copass_router.run._requests import check_for_backend
+from copass_router.run._requests import check_for_backend, validate_request
 from copass_router.store._base import TurnStart
 
 
 class MessageParts:
     """What the router does with the images and files of runs, under one quota."""
 
-    def __init__(self, quota: PartQuota) -> None:
-        self.quota = quota
+    def __init__(self, policy: PartPolicy) -> None:
+        self.quota = policy
+        self.fetching = PartFetching(policy.url_hosts)
 
     async def check_for_backend(
         self, request: RunRequest, backend: Any, fields_in_use: Iterable[str], router: Any
-    ) -> None:
-        """:func:`check_for_backend`, whose refusal of a part names the installed providers
-        that take it (``router``: where their backends come from)."""
+    ) -> RunRequest:
+        """``request`` with the part URLs the operator lets the router fetch replaced by their
+        bytes, checked by :func:`check_for_backend`, whose refusal of a part names the
+        installed providers that take it (``router``: where their backends come from)."""
+        message = await self.fetching.fetched(request.message)
+        if message is not request.message:
+            request = attrs.evolve(request, message=message)
+            validate_request(request, router.max_message_chars)
         try:
             check_for_backend(request, backend, fields_in_use)
         except PartNotTakenError as exc:
             raise await part_takers(exc, router.plugins.providers(), router.backend) from None
+        return request
 
     async def keep(self, store: Any, request: RunRequest) -> dict[str, Any]:
         """Keep the bytes of ``request``'s images and files (one store call, none for a

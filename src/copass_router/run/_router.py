@@ -20,7 +20,7 @@ from copass_router._types import RunRequest, StopReason, ToolSpec
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
 from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
-from copass_router.content._blobs import PartQuota
+from copass_router.content._blobs import PartPolicy
 from copass_router.coordination import Coordinator, SigningKeys
 from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
 from copass_router.integrations.selection import run_dispatcher
@@ -98,7 +98,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
     :param approval_timeout: seconds a call waits for a decision before it is denied.
-    :param part_quota: bytes of images and files kept per end user and tenant (PartQuota).
+    :param part_policy: images and files: bytes kept per end user and tenant, URLs fetched.
     """
 
     def __init__(
@@ -126,7 +126,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float = APPROVAL_TIMEOUT,
-        part_quota: PartQuota | None = None,
+        part_policy: PartPolicy | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -178,7 +178,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             self._mcp = MCPCatalog(servers, self.environ)
         #: The operator's approval policy and the calls waiting for a decision.
         self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
-        self.parts = MessageParts(part_quota or PartQuota.from_environ(self.environ))
+        self.parts = MessageParts(part_policy or PartPolicy.from_environ(self.environ))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -287,7 +287,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         began, the run's tools and the dispatch signing keys."""
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
-        await self.parts.check_for_backend(request, backend, fields_in_use, self)
+        request = await self.parts.check_for_backend(request, backend, fields_in_use, self)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
@@ -324,7 +324,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
         targets, start, dispatcher, keys = await self._begin(request)
-        store = self.parts.view(self.store, start)  # its turns come with their images and files
+        request, store = targets[0].request, self.parts.view(self.store, start)  # parts fetched
         sid, started = start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout

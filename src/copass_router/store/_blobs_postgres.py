@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from copass_router.content._blobs import Blob, PartQuota, PartQuotaError
+from copass_router.content._blobs import Blob, PartPolicy, PartQuotaError
 
 # {s} is the quoted schema name (see _postgres_schema.MIGRATIONS).
 BLOBS_SCHEMA = """
@@ -59,7 +59,7 @@ END $$;
 
 
 async def put_blobs(
-    db: Any, s: str, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartQuota
+    db: Any, s: str, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
 ) -> None:
     """Keep ``blobs`` after checking both quotas (one statement)."""
     row = await db.fetchrow(

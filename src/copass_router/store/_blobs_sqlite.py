@@ -6,12 +6,12 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from copass_router.content._blobs import Blob, PartQuota, PartQuotaError
+from copass_router.content._blobs import Blob, PartPolicy, PartQuotaError
 from copass_router.store._sqlite_schema import immediate
 
 
 def put_blobs(
-    c: sqlite3.Connection, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartQuota
+    c: sqlite3.Connection, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
 ) -> None:
     """Keep ``blobs`` in one write transaction, after checking both quotas."""
     with immediate(c):

@@ -27,7 +27,7 @@ from copass_router.store._base import LEASE_SECONDS, TurnStart
 from copass_router.store._postgres_schema import migrate, quoted_schema
 
 if TYPE_CHECKING:
-    from copass_router.content._blobs import Blob, PartQuota
+    from copass_router.content._blobs import Blob, PartPolicy
     from copass_router.content._parts import Part
     from copass_router.store._usage_postgres import PostgresUsageLedger
 
@@ -277,7 +277,7 @@ class PostgresStore:
     # -- the bytes of message parts -----------------------------------------------------------
 
     async def put_blobs(
-        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartQuota
+        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
     ) -> None:
         """Keep the bytes of message parts (see ``content._blobs.BlobStore``)."""
         await blob_sql.put_blobs(await self._db(), self._s, tenant, end_user_id, blobs, quota)

@@ -25,7 +25,7 @@ from copass_router.store._sqlite_schema import connect, immediate
 from copass_router.tools._worker_threads import SerialWorker
 
 if TYPE_CHECKING:
-    from copass_router.content._blobs import Blob, PartQuota
+    from copass_router.content._blobs import Blob, PartPolicy
     from copass_router.content._parts import Part
     from copass_router.store._usage_sqlite import SQLiteUsageLedger
 
@@ -313,7 +313,7 @@ class SQLiteStore:
     # -- the bytes of message parts -----------------------------------------------------------
 
     async def put_blobs(
-        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartQuota
+        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
     ) -> None:
         """Keep the bytes of message parts (see ``content._blobs.BlobStore``)."""
         await self._run(lambda c: put_blobs(c, tenant, end_user_id, blobs, quota))
