@@ -149,3 +149,19 @@ async def test_a_history_image_the_next_provider_cannot_take_fails_the_turn_clea
 def test_a_backend_declares_no_parts_by_default() -> None:
     assert AgentBackend.part_support == {}
     assert TranscriptTurn(0, "r", "p", "m", "u").parts == ()
+
+
+async def test_a_history_image_whose_bytes_are_gone_fails_the_turn_clearly(
+    router: Router,
+) -> None:
+    first = await _events(
+        router, provider="echo", message=["hi", ImagePart("image/png", SAMPLE_PNG)]
+    )
+    store: Any = router.store
+    await store._run(lambda c: c.execute("DELETE FROM blobs"))  # lost behind the router's back
+    events = await _events(
+        router, provider="echo", message="/parts", session_id=first[-1].session_id
+    )
+    [error] = [e for e in events if e.type == "error"]
+    assert "is no longer kept by the store" in error.message
+    assert events[-1].stop_reason is StopReason.ERROR

@@ -59,3 +59,19 @@ async def test_a_run_over_the_quota_is_refused_before_anything_is_recorded(
             await router.complete(provider="echo", message=["two", other])
         assert refused.value.code == "payload_too_large"
         assert len(await router.list_sessions()) == 1
+
+
+async def test_deleting_sessions_frees_the_blobs_no_turn_refers_to(store_url: str) -> None:
+    image = ImagePart("image/png", SAMPLE_PNG)
+    async with Router(store=store_url, load_entry_points=False, environ={}) as router:
+        router.parts.prune_grace = -1.0  # nothing in flight here
+        one = await router.complete(provider="echo", message=["a", image])
+        two = await router.complete(provider="echo", message=["b", image])
+        store: Any = router.store
+        await router.delete_session(one.session_id, "local")
+        assert image.sha256 in await store.get_blobs("local", [image.sha256]), "still in use"
+        await router.delete_session(two.session_id, "local")
+        assert await store.get_blobs("local", [image.sha256]) == {}
+        # A blob kept moments ago is left alone: its turn may not be recorded yet.
+        await store.put_blobs("t", "local", [Blob("e" * 64, "image/png", SAMPLE_PNG)], PartPolicy())
+        assert await store.prune_blobs("local", 0.0) == 0

@@ -110,6 +110,11 @@ class BlobStore(Protocol):
         """The blobs of ``end_user_id`` with these hashes (missing ones are left out)."""
         ...
 
+    async def prune_blobs(self, end_user_id: str, before: float) -> int:
+        """Delete the blobs of ``end_user_id`` kept before ``before`` (a time) that none of
+        their turns refers to any more; how many went."""
+        ...
+
 
 def blobs_of(parts: Iterable[Part]) -> list[Blob]:
     """The blobs to keep for ``parts``: one per distinct byte content (URLs keep none)."""

@@ -105,12 +105,21 @@ def check_parts_taken(
 
 def history_refusal(
     provider: str, history: Iterable[TranscriptTurn], support: Mapping[str, PartSupport]
-) -> PartNotTakenError | None:
+) -> InvalidRequestError | None:
     """The refusal of a turn whose history holds an image or file ``provider`` cannot take
-    (sent while another provider ran the session), or None: the model must see what the user
-    showed it, or the turn does not run."""
+    (sent while another provider ran the session), or whose bytes the store no longer has, or
+    None: the model must see what the user showed it, or the turn does not run."""
     for turn in history:
         for part in turn.parts:
-            if isinstance(part, ImagePart | FilePart) and not takes_part(support, part):
+            if not isinstance(part, ImagePart | FilePart):
+                continue
+            if not takes_part(support, part):
                 return PartNotTakenError(provider, -1, part, turn=turn.index)
+            if not part.loaded:
+                return InvalidRequestError(
+                    f"the {part.kind} the user sent in turn {turn.index} of this session "
+                    f"({part.media_type}, sha256 {part.sha256[:12]}) is no longer kept by the "
+                    "store; start a new session",
+                    field="message",
+                )
     return None

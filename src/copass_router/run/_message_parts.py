@@ -3,6 +3,7 @@ into the history a provider receives, and refused where the provider cannot take
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
@@ -24,6 +25,9 @@ from copass_router.content._support import PartNotTakenError, takes_part
 from copass_router.run._requests import check_for_backend, validate_request
 from copass_router.store._base import TurnStart
 
+#: Default of :attr:`MessageParts.prune_grace`.
+PRUNE_GRACE = 600.0
+
 
 class MessageParts:
     """What the router does with the images and files of runs, under one quota."""
@@ -31,6 +35,15 @@ class MessageParts:
     def __init__(self, policy: PartPolicy) -> None:
         self.quota = policy
         self.fetching = PartFetching(policy.url_hosts)
+        #: Seconds a blob no turn refers to is kept anyway: a run may have stored it and not
+        #: yet recorded the turn that refers to it.
+        self.prune_grace = PRUNE_GRACE
+
+    async def forget(self, store: Any, end_user_id: str) -> None:
+        """Delete the blobs no turn of ``end_user_id`` refers to any more (after one of their
+        sessions is deleted), so they stop counting against the quotas."""
+        if isinstance(store, BlobStore):
+            await store.prune_blobs(end_user_id, time.time() - self.prune_grace)
 
     async def check_for_backend(
         self, request: RunRequest, backend: Any, fields_in_use: Iterable[str], router: Any

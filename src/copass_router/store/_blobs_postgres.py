@@ -87,3 +87,18 @@ async def get_blobs(db: Any, s: str, end_user_id: str, hashes: Sequence[str]) ->
         list(hashes),
     )
     return {r[0]: Blob(r[0], r[1], bytes(r[2])) for r in rows}
+
+
+async def prune_blobs(db: Any, s: str, end_user_id: str, before: float) -> int:
+    """Delete the blobs of ``end_user_id`` kept before ``before`` that no turn of theirs
+    refers to any more (one statement); how many went."""
+    status: str = await db.execute(
+        f"DELETE FROM {s}.blobs b WHERE b.end_user_id = $1 AND b.created_at < $2 "
+        f"AND NOT EXISTS (SELECT 1 FROM {s}.sessions x JOIN {s}.turns t "
+        "ON t.session_id = x.session_id, "
+        "jsonb_array_elements(COALESCE(t.body::jsonb -> 'parts', '[]'::jsonb)) p "
+        "WHERE x.end_user_id = $1 AND p ->> 'sha256' = b.sha256)",
+        end_user_id,
+        before,
+    )
+    return int(status.split()[-1])

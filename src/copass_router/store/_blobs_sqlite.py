@@ -54,3 +54,16 @@ def get_blobs(c: sqlite3.Connection, end_user_id: str, hashes: Sequence[str]) ->
         (end_user_id, *hashes),
     ).fetchall()
     return {sha: Blob(sha, media_type, bytes(data)) for sha, media_type, data in rows}
+
+
+def prune_blobs(c: sqlite3.Connection, end_user_id: str, before: float) -> int:
+    """Delete the blobs of ``end_user_id`` kept before ``before`` that no turn of theirs
+    refers to any more; how many went."""
+    with immediate(c):
+        return c.execute(
+            "DELETE FROM blobs WHERE end_user_id = ? AND created_at < ? AND sha256 NOT IN ("
+            "SELECT json_extract(p.value, '$.sha256') FROM sessions s "
+            "JOIN turns t ON t.session_id = s.session_id, json_each(t.body, '$.parts') p "
+            "WHERE s.end_user_id = ? AND json_extract(p.value, '$.sha256') IS NOT NULL)",
+            (end_user_id, before, end_user_id),
+        ).rowcount

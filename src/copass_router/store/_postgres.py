@@ -286,6 +286,10 @@ class PostgresStore:
         """Read back the bytes of message parts by their sha256."""
         return await blob_sql.get_blobs(await self._db(), self._s, end_user_id, hashes)
 
+    async def prune_blobs(self, end_user_id: str, before: float) -> int:
+        """Delete blobs kept before ``before`` that no turn of the end user refers to."""
+        return await blob_sql.prune_blobs(await self._db(), self._s, end_user_id, before)
+
     # -- bindings and resources --------------------------------------------------------------
 
     async def get_binding(self, session_id: str, provider: str) -> Binding | None:

@@ -20,7 +20,7 @@ from copass_router._errors import SessionBusyError, SessionNotFoundError
 from copass_router._types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from copass_router._wire import binding_from_row, dumps, turn_from_json, turn_to_json
 from copass_router.store._base import LEASE_SECONDS, TurnStart
-from copass_router.store._blobs_sqlite import get_blobs, put_blobs
+from copass_router.store._blobs_sqlite import get_blobs, prune_blobs, put_blobs
 from copass_router.store._sqlite_schema import connect, immediate
 from copass_router.tools._worker_threads import SerialWorker
 
@@ -321,6 +321,10 @@ class SQLiteStore:
     async def get_blobs(self, end_user_id: str, hashes: Sequence[str]) -> dict[str, Blob]:
         """Read back the bytes of message parts by their sha256."""
         return await self._run(lambda c: get_blobs(c, end_user_id, hashes))
+
+    async def prune_blobs(self, end_user_id: str, before: float) -> int:
+        """Delete blobs kept before ``before`` that no turn of the end user refers to."""
+        return await self._run(lambda c: prune_blobs(c, end_user_id, before))
 
     async def close(self) -> None:
         def close(c: sqlite3.Connection) -> None:
