@@ -55,3 +55,50 @@ async def test_bad_or_untaken_parts_are_problems_naming_the_part(hosted: Hosted)
     assert untaken.status_code == 400
     detail = untaken.json()["detail"]
     assert "provider 'scripted' cannot take message[1]" in detail and "echo" in detail
+
+
+async def test_open_responses_input_images_and_files_reach_the_model(hosted: Hosted) -> None:
+    from openai import AsyncOpenAI
+
+    from .conftest import KEY_ALPHA
+
+    client = AsyncOpenAI(base_url=hosted.url + "/v1", api_key=KEY_ALPHA, max_retries=0)
+    response = await client.responses.create(
+        model="echo/echo-1",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "/parts"},
+                    {
+                        "type": "input_image",
+                        "image_url": f"data:image/png;base64,{IMAGE.base64}",
+                        "detail": "auto",
+                    },
+                    {
+                        "type": "input_file",
+                        "filename": "invoice.pdf",
+                        "file_data": f"data:application/pdf;base64,{DOCUMENT.base64}",
+                    },
+                    {
+                        "type": "input_image",
+                        "image_url": "https://example.com/p.jpg",
+                        "detail": "auto",
+                    },
+                ],
+            }
+        ],
+    )
+    assert response.output_text == (
+        f"parts: image image/png {IMAGE.sha256[:12]}; file application/pdf "
+        f"{DOCUMENT.sha256[:12]}; image image/jpeg https://example.com/p.jpg"
+    )
+    async with hosted.http() as http:
+        refused = await http.post(
+            "/v1/responses",
+            json={
+                "model": "echo/echo-1",
+                "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f-1"}]}],
+            },
+        )
+    assert refused.status_code == 400 and "file_id is not taken" in refused.text
