@@ -72,6 +72,7 @@ def test_a_message_of_dicts_becomes_parts_with_their_sha256() -> None:
         ([TextPart("  ")], "only empty text"),
         ([42], "a part is a TextPart"),
         ([TextPart("a\x00b")], "NUL"),
+        ([FilePart("application/pdf", SAMPLE_PDF, name="a\nb.pdf")], "printable"),
     ],
 )
 async def test_bad_parts_are_refused_naming_the_part(
@@ -120,7 +121,7 @@ async def test_a_provider_without_images_refuses_naming_those_that_take_them(
     with pytest.raises(PartNotTakenError) as refused:
         await _events(router, provider="scripted", message=["see", image])
     message = str(refused.value)
-    assert "provider 'scripted' cannot take message[1], a image of image/png" in message
+    assert "provider 'scripted' cannot take message[1], an image of image/png" in message
     assert "providers that take it: echo" in message
     assert refused.value.takers == ("echo",)
     assert await router.list_sessions() == []

@@ -47,7 +47,7 @@ async def test_a_gif_is_refused_by_the_adk_agent_naming_who_takes_it(run_google:
     gif = ImagePart("image/gif", b"GIF89a" + bytes(20))
     with pytest.raises(PartNotTakenError) as refused:
         await run_google(["see", gif])
-    assert "provider 'google' cannot take message[1], a image of image/gif" in str(refused.value)
+    assert "provider 'google' cannot take message[1], an image of image/gif" in str(refused.value)
     assert "echo" in refused.value.takers
 
 

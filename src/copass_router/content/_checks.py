@@ -100,8 +100,13 @@ def check_binary_part(part: ImagePart | FilePart, index: int) -> None:
             f"got {part.url!r:.60}",
             field="message",
         )
-    if isinstance(part, FilePart) and part.name is not None and not isinstance(part.name, str):
-        raise InvalidRequestError(f"{where} name must be a string", field="message")
+    name = part.name if isinstance(part, FilePart) else None
+    if name is not None and (
+        not isinstance(name, str) or not 0 < len(name) <= 255 or not name.isprintable()
+    ):
+        raise InvalidRequestError(
+            f"{where} name must be 1-255 printable characters; got {name!r:.60}", field="message"
+        )
 
 
 def _check_bytes(part: ImagePart | FilePart, where: str) -> None:

@@ -47,37 +47,40 @@ class PartSupport:
 
 
 class PartNotTakenError(InvalidRequestError):
-    """A message part the chosen provider cannot take. ``index`` is its place in the message;
-    ``takers`` the installed providers that take it (filled in by the router)."""
+    """A message part the chosen provider cannot take. ``index`` is its place in the message
+    (``turn`` the earlier turn it came from, for one in the history); ``takers`` the installed
+    providers that take it, once the router has looked (None before)."""
 
     def __init__(
         self,
         provider: str,
         index: int,
         part: ImagePart | FilePart,
-        takers: Sequence[str] = (),
+        takers: Sequence[str] | None = None,
         turn: int | None = None,
     ) -> None:
         self.provider = provider
         self.index = index
         self.part = part
-        self.takers = tuple(takers)
+        self.takers = None if takers is None else tuple(takers)
         self.turn = turn
         how = "by URL" if part.url is not None else "as bytes"
-        others = (
-            f"providers that take it: {', '.join(self.takers)}"
-            if self.takers
-            else "no installed provider takes it"
-        )
+        if self.takers is None:
+            others = ""
+        elif self.takers:
+            others = f"; providers that take it: {', '.join(self.takers)}"
+        else:
+            others = "; no installed provider takes it"
         which = (
             f"message[{index}]"
             if turn is None
             else f"the {part.kind} the user sent in turn {turn} of this session"
         )
         advice = "" if turn is None else "; start a new session to leave it behind"
+        article = "an" if part.kind == "image" else "a"
         super().__init__(
-            f"provider {provider!r} cannot take {which}, a {part.kind} of {part.media_type} "
-            f"{how}; {others}{advice} (see docs/portable-context.md)",
+            f"provider {provider!r} cannot take {which}, {article} {part.kind} of "
+            f"{part.media_type} {how}{others}{advice} (see docs/portable-context.md)",
             field="message",
         )
 
