@@ -166,3 +166,16 @@ async def test_a_history_image_whose_bytes_are_gone_fails_the_turn_clearly(
     [error] = [e for e in events if e.type == "error"]
     assert "is no longer kept by the store" in error.message
     assert events[-1].stop_reason is StopReason.ERROR
+
+
+def test_the_console_shows_a_turns_images_and_files() -> None:
+    from copass_router.server.console.transcript_view import turn_views
+
+    image = ImagePart("image/png", SAMPLE_PNG)
+    web = FilePart("application/pdf", url="https://example.com/a.pdf")
+    turn = TranscriptTurn(0, "r", "echo", "echo-1", "look", parts=(TextPart("look"), image, web))
+    [view] = turn_views([turn])
+    assert view.bubbles[0].text == (
+        f"look\n[image: image/png, {len(SAMPLE_PNG)} bytes]\n"
+        "[file: application/pdf, https://example.com/a.pdf]"
+    )
