@@ -15,6 +15,7 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
 
 from copass_router import ApprovalRequested, Event, Router, StopReason, ToolResult
@@ -23,8 +24,9 @@ from .conftest import HttpServer
 
 ANTHROPIC_KEY = "sk-ant-api03-INTEGRATIONS0123456789ab"
 OPENAI_KEY = "sk-integrations-0123456789abcdef"
+GEMINI_KEY = "gemini-integrations-0123456789abcdef"
 PROJECT = "integrations-project"
-PROVIDERS = ["anthropic", "google", "openai", "openai-compatible", "echo"]
+PROVIDERS = ["anthropic", "google", "gemini-agents", "openai", "openai-compatible", "echo"]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +34,10 @@ def emulators() -> Iterator[dict[str, Any]]:
     with (
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
         google_emulator() as google,
+        gemini_emulator(api_key=GEMINI_KEY) as gemini,
         openai_emulator(api_key=OPENAI_KEY) as openai,
     ):
-        yield {"anthropic": anthropic, "google": google, "openai": openai}
+        yield {"anthropic": anthropic, "google": google, "gemini": gemini, "openai": openai}
 
 
 @pytest.fixture
@@ -47,6 +50,8 @@ async def setup(
         "COPASS_ROUTER_GOOGLE_BASE_URL": emulators["google"].base_url,
         "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators["gemini"].base_url,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators["openai"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,

@@ -49,6 +49,7 @@ from copass_router import (
     Turn,
     env_float,
     env_int,
+    normalise_schema,
     run_chat_loop,
 )
 
@@ -253,7 +254,7 @@ class GeminiAgentsBackend(AgentBackend):
                 "type": "function",
                 "name": spec.name,
                 "description": spec.description,
-                "parameters": dict(spec.parameters),
+                "parameters": normalise_schema(spec.parameters, "gemini"),
             }
             for spec in turn.tools
         ]
