@@ -136,3 +136,21 @@ async def test_a_narrowed_run_declares_only_its_tools(
     assert run.stop_reason is StopReason.END_TURN
     sent = json.dumps([r.body for r in emulator.requests[mark:]], default=str)
     assert "docs__search" in sent and "docs__add" not in sent
+
+
+async def test_gemini_agents_refuses_a_built_in_tool_the_approval_policy_names(
+    make_router: Callable[..., Router], emulators: dict[str, Any]
+) -> None:
+    env = {"GEMINI_API_KEY": GEMINI_KEY, "GEMINI_BASE_URL": emulators["gemini"].base_url}
+    router = make_router(
+        plugins=[copass_router_google],
+        environ=env,
+        provider_settings={"gemini-agents": {"builtin_tools": ["code_execution"]}},
+        require_approval=["code_*"],
+    )
+    mark = len(emulators["gemini"].requests)
+    run = await router.complete(provider="gemini-agents", message="hello")
+    assert run.stop_reason is StopReason.ERROR
+    (error,) = run.errors
+    assert "code_execution" in error.message and "approval" in error.message
+    assert len(emulators["gemini"].requests) == mark  # nothing ran unasked

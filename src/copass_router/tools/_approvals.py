@@ -141,6 +141,11 @@ class TurnApprovals:
         """Whether the operator's policy gates calls to ``name`` (patterns or a handler)."""
         return self._approvals.has_handler or self._approvals.required(name, False)
 
+    def named(self, name: str) -> bool:
+        """Whether the operator's approval patterns name ``name``: a provider that runs
+        ``name`` itself and cannot pause it refuses the turn rather than run it unasked."""
+        return self._approvals.required(name, False)
+
     async def ask(self, call_id: str, name: str, arguments: Mapping[str, Any]) -> ApprovalDecision:
         """Emit ``ApprovalRequested`` for the call and wait for its decision."""
         from copass_router._events import ApprovalRequested
