@@ -123,6 +123,26 @@ async def test_approvals_pause_the_run_on_every_provider(
     assert results[0].is_error and "not now" in results[0].output, provider
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_other_content_and_server_errors_reach_the_model_on_every_provider(
+    setup: tuple[Router, str], provider: str
+) -> None:
+    router, engine = setup
+    run = await router.complete(message="/tool docs__picture {}", **_fields(provider, engine))
+    assert run.stop_reason is StopReason.END_TURN, (provider, run.errors)
+    (result,) = run.tool_results
+    assert "[image: image/png, 8 bytes]" in result.output and not result.is_error
+    # the model's reply quotes what it was given: the rendering reached it
+    assert "[resource: file:///dot.pdf, application/pdf, 6 bytes]" in run.text, provider
+    failed = await router.complete(
+        message='/tool docs__fail {"reason": "no stock"}', **_fields(provider, engine)
+    )
+    assert failed.stop_reason is StopReason.END_TURN, (provider, failed.errors)
+    (error,) = failed.tool_results
+    assert error.is_error and "cannot: no stock" in error.output
+    assert "cannot: no stock" in failed.text, provider
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 async def test_a_narrowed_run_declares_only_its_tools(
     setup: tuple[Router, str], emulators: dict[str, Any], provider: str
