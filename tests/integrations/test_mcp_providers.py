@@ -151,11 +151,25 @@ async def test_a_narrowed_run_declares_only_its_tools(
     emulator = emulators[provider]
     mark = len(emulator.requests)
     run = await router.complete(
-        message="hello", allowed_tools=["docs__search"], **_fields(provider, engine)
+        message="hello",
+        allowed_tools=["docs__search"],
+        keep_allowed_tools=True,
+        **_fields(provider, engine),
     )
     assert run.stop_reason is StopReason.END_TURN
     sent = json.dumps([r.body for r in emulator.requests[mark:]], default=str)
     assert "docs__search" in sent and "docs__add" not in sent
+    # the session keeps the narrowing: its next run is told of no other tool (anthropic's
+    # agent, declared with the same tools, is the one already made: a wider set would be a
+    # new agent declaring docs__add)
+    mark = len(emulator.requests)
+    later = await router.complete(
+        message="again", session_id=run.session_id, **_fields(provider, engine)
+    )
+    assert later.stop_reason is StopReason.END_TURN
+    sent = json.dumps([r.body for r in emulator.requests[mark:]], default=str)
+    assert "docs__add" not in sent
+    assert provider == "anthropic" or "docs__search" in sent
 
 
 async def test_gemini_agents_refuses_a_built_in_tool_the_approval_policy_names(

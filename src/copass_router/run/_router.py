@@ -22,7 +22,7 @@ from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
 from copass_router.coordination import Coordinator, SigningKeys
 from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
-from copass_router.integrations.selection import run_dispatcher
+from copass_router.integrations.selection import keep_selection, kept_selection, run_dispatcher
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
 from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
@@ -295,7 +295,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         if len(self.budgets) or self.meter.unrecorded:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request)
-        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)
+        async with store_call("read the session's tools"):
+            kept = await kept_selection(self.store, request)
+        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         # Decisions for this run's calls may land on other workers: they ask this one.
         self.coordinator.answer_approvals(self.answer_approval)
@@ -373,6 +375,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             record = driver.finish(outcome)
             try:
                 await store_turn(store, start, record, driver.turn, driver.had_binding)
+                await keep_selection(store, sid, request)  # later runs of the session use it
             finally:
                 await cost.settled()  # the usage ledger's writes, begun as the calls ended
             finished = RunFinished(
