@@ -1,5 +1,5 @@
-"""One MCP tool on every provider: the session moves anthropic -> google -> openai-compatible
-using the same server's tool, and keeps its memory; approvals and narrowing hold everywhere.
+"""One MCP tool on every provider: the session moves anthropic -> google -> gemini-agents ->
+openai-compatible using the same server's tool, and keeps its memory; approvals and narrowing hold everywhere.
 Each provider runs its real SDK against its emulator; google calls back through copass_dispatch.
 """
 
@@ -17,6 +17,7 @@ from copass_router_anthropic.emulator import running_emulator as anthropic_emula
 from copass_router_google.emulator import running_emulator as google_emulator
 from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
+from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import ApprovalRequested, Event, Router, StopReason, ToolResult
 
@@ -26,7 +27,15 @@ ANTHROPIC_KEY = "sk-ant-api03-INTEGRATIONS0123456789ab"
 OPENAI_KEY = "sk-integrations-0123456789abcdef"
 GEMINI_KEY = "gemini-integrations-0123456789abcdef"
 PROJECT = "integrations-project"
-PROVIDERS = ["anthropic", "google", "gemini-agents", "openai", "openai-compatible", "echo"]
+PROVIDERS = [
+    "anthropic",
+    "google",
+    "gemini-agents",
+    "openai",
+    "openai-agents",
+    "openai-compatible",
+    "echo",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +45,15 @@ def emulators() -> Iterator[dict[str, Any]]:
         google_emulator() as google,
         gemini_emulator(api_key=GEMINI_KEY) as gemini,
         openai_emulator(api_key=OPENAI_KEY) as openai,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield {"anthropic": anthropic, "google": google, "gemini": gemini, "openai": openai}
+        yield {
+            "anthropic": anthropic,
+            "google": google,
+            "gemini": gemini,
+            "openai": openai,
+            "agents": agents,
+        }
 
 
 @pytest.fixture
@@ -54,6 +70,7 @@ async def setup(
         "GEMINI_BASE_URL": emulators["gemini"].base_url,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators["openai"].base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators["agents"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
     }
@@ -85,6 +102,7 @@ async def test_a_session_uses_one_mcp_tool_on_three_providers(setup: tuple[Route
     for provider, word in (
         ("anthropic", "alpha"),
         ("google", "beta"),
+        ("gemini-agents", "delta"),
         ("openai-compatible", "gamma"),
     ):
         run = await router.complete(
@@ -99,10 +117,10 @@ async def test_a_session_uses_one_mcp_tool_on_three_providers(setup: tuple[Route
     recall = await router.complete(
         message="/recall", session_id=session, **_fields("openai-compatible", engine)
     )
-    for word in ("alpha", "beta", "gamma"):
+    for word in ("alpha", "beta", "delta", "gamma"):
         assert f"found: {word}" in recall.text, recall.text
     turns = await router.transcript(session, "integrator")
-    providers = ["anthropic", "google", "openai-compatible", "openai-compatible"]
+    providers = ["anthropic", "google", "gemini-agents", "openai-compatible", "openai-compatible"]
     assert [t.provider for t in turns] == providers
 
 

@@ -17,6 +17,7 @@ from copass_router_anthropic.emulator import running_emulator as anthropic_emula
 from copass_router_google.emulator import running_emulator as google_emulator
 from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
+from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import Router, StopReason, Tool, ToolSpec, normalise_schema
 from copass_router.testing import schema_problems
@@ -27,7 +28,15 @@ ANTHROPIC_KEY = "sk-ant-api03-SCHEMAS0123456789abcdef"
 OPENAI_KEY = "sk-schemas-0123456789abcdef"
 GEMINI_KEY = "gemini-integrations-0123456789abcdef"
 PROJECT = "schema-project"
-PROVIDERS = ["anthropic", "google", "gemini-agents", "openai", "openai-compatible", "echo"]
+PROVIDERS = [
+    "anthropic",
+    "google",
+    "gemini-agents",
+    "openai",
+    "openai-agents",
+    "openai-compatible",
+    "echo",
+]
 
 
 def _tool(name: str, schema: dict[str, Any]) -> Tool:
@@ -67,8 +76,15 @@ def emulators() -> Iterator[dict[str, Any]]:
         google_emulator() as google,
         gemini_emulator(api_key=GEMINI_KEY) as gemini,
         openai_emulator(api_key=OPENAI_KEY) as openai_emu,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield {"anthropic": anthropic_emu, "google": google, "gemini": gemini, "openai": openai_emu}
+        yield {
+            "anthropic": anthropic_emu,
+            "google": google,
+            "gemini": gemini,
+            "openai": openai_emu,
+            "agents": agents,
+        }
 
 
 @pytest.fixture
@@ -85,6 +101,7 @@ async def setup(
         "GEMINI_BASE_URL": emulators["gemini"].base_url,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators["openai"].base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators["agents"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
     }
