@@ -43,7 +43,7 @@ class Coordinator:
         self._holds: dict[str, float] = {}
         self._pacing: dict[str, asyncio.Lock] = {}
         self._keys: SigningKeys | None = None
-        self._approvals: ApprovalAnswerer | None = None
+        self._approvals: list[ApprovalAnswerer] = []
 
     @contextlib.asynccontextmanager
     async def lock(self, name: str, *, ttl: float = 30.0) -> AsyncIterator[None]:
@@ -103,9 +103,11 @@ class Coordinator:
         raise DispatchAuthError("the run has ended (its worker is gone)", forbidden=True)
 
     def answer_approvals(self, answerer: ApprovalAnswerer) -> None:
-        """Answer, with ``answerer``, the approval questions other workers ask of all (the
-        answers go out once this worker listens: :meth:`listen`)."""
-        self._approvals = answerer
+        """Answer, with ``answerer`` (beside those given before: routers sharing this
+        coordinator), the approval questions other workers ask of all; the answers go out
+        once this worker listens (:meth:`listen`). Giving one again changes nothing."""
+        if answerer not in self._approvals:
+            self._approvals.append(answerer)
 
     async def ask_approvals(self, question: Mapping[str, Any], wait: float) -> list[dict[str, Any]]:
         """Ask every other listening worker about approvals (the run waiting for a decision

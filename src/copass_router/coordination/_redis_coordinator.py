@@ -243,13 +243,13 @@ class RedisCoordinator(Coordinator):
     # -- approval questions asked of every worker ---------------------------------------------
 
     async def _answer_approvals(self, data: bytes) -> None:
-        # Every listening worker answers (an empty answer when no run of its waits), so the
-        # asking worker knows when it has heard from all of them.
+        # Every listening worker answers (with no answers when nothing here answers
+        # approvals), so the asking worker knows when it has heard from all of them.
         try:
             question = json.loads(data)
-            answer = self._approvals(question) if self._approvals is not None else {}
+            answers = [answer(question) for answer in self._approvals]
             reply = self.key("reply", str(question["reply"]))
-            await self._redis.rpush(reply, json.dumps(answer))
+            await self._redis.rpush(reply, json.dumps(answers))
             await self._redis.expire(reply, 60)
         except Exception as exc:  # the asking worker stops waiting at its deadline
             log.warning("approval_question_unanswered", error=repr(exc))
@@ -266,14 +266,16 @@ class RedisCoordinator(Coordinator):
                 )
             )
             deadline = loop.time() + wait
-            while len(answers) < listeners:
+            heard = 0
+            while heard < listeners:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
                 got = await self._blocking.blpop([reply_key], timeout=max(0.01, left))
                 if got is None:
                     break
-                answers.append(json.loads(got[1]))
+                heard += 1
+                answers.extend(json.loads(got[1]))
             await self._redis.delete(reply_key)
         return answers
 
