@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 from copass_router.store import SessionStore
 from copass_router.store._base import TurnStart
 from copass_router.store._lease import LeaseKeeper
-from copass_router.tools._approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
 from copass_router.tools._approvals import ApprovalHandler, Approvals
 from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
 
@@ -92,10 +91,12 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         run may use, besides those ``COPASS_ROUTER_MCP_SERVERS`` configures (see
         docs/integrations.md). Only the operator adds servers; a run can only narrow.
     :param require_approval: tool names or patterns whose calls wait for approval (beside
-        tools that ask for it themselves); see :meth:`approve`.
+        tools that ask for it themselves, and ``COPASS_ROUTER_REQUIRE_APPROVAL``); see
+        :meth:`approve`.
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
-    :param approval_timeout: seconds a call waits for a decision before it is denied.
+    :param approval_timeout: seconds a call waits for a decision before it is denied
+        (default: ``COPASS_ROUTER_APPROVAL_TIMEOUT``, else 120).
     """
 
     def __init__(
@@ -122,7 +123,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         mcp_servers: Sequence[MCPServer | Mapping[str, Any]] = (),
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
-        approval_timeout: float = APPROVAL_TIMEOUT,
+        approval_timeout: float | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -153,11 +154,15 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        #: The operator's approval policy and the calls waiting for a decision.
+        self.approvals = Approvals.configured(
+            self.environ, require_approval, approval_handler, approval_timeout
+        )
         self._route = DispatchRoute(
             self._live,
             lambda: self.coordinator,
             SigningKeys.configured(dispatch_secret, self.environ),
-            tool_timeout + approval_timeout + 30,  # a call may wait for approval first
+            tool_timeout + self.approvals.timeout + 30,  # a call may wait for approval first
         )
         self.failover = failover or FailoverPolicy()
         self._ledger_arg = ledger
@@ -172,8 +177,6 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             from copass_router.integrations.catalog import MCPCatalog
 
             self._mcp = MCPCatalog(servers, self.environ)
-        #: The operator's approval policy and the calls waiting for a decision.
-        self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
