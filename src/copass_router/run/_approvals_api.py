@@ -78,7 +78,7 @@ class ApprovalsAPI:
             if isinstance(item, dict)
         ]
 
-    def answer_approval(self, question: Mapping[str, Any]) -> dict[str, Any]:
+    def _answer_approval(self, question: Mapping[str, Any]) -> dict[str, Any]:
         """This worker's answer to a question another worker asked of all (see the module)."""
         run_id = str(question.get("run_id"))
         if question.get("kind") == "decide":

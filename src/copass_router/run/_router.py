@@ -303,7 +303,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         # Decisions for this run's calls may land on other workers: they ask this one.
-        self.coordinator.answer_approvals(self.answer_approval)
+        self.coordinator.answer_approvals(self._answer_approval)
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
