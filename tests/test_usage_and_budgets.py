@@ -269,6 +269,84 @@ async def test_100_concurrent_runs_at_the_limit_overspend_by_at_most_one_call_ea
     assert await one(100) is None, "a run after the limit is refused"
 
 
+@pytest.mark.parametrize("loop", [False, True], ids=["one-call-runs", "tool-looping-runs"])
+async def test_40_concurrent_runs_on_a_300_token_budget_overspend_at_most_one_call(
+    make_router: Callable[..., Router], loop: bool
+) -> None:
+    """Each call reserves its estimate before it is made, in the ledger's database: once the
+    budget is nearly spent, calls go one at a time, so all runs together overspend by at most
+    the one call let through last (not one call per run in flight). Two routers on one store
+    (as two workers) share the reservations."""
+    seen = UsageSeen()
+    limit = 300
+    budget = Budget(metric="tokens", limit=limit, tenant="acme")
+    routers = [make_router(plugins=[seen], tools=[lookup], budgets=[budget]) for _ in range(2)]
+    words = " ".join(f"word{i}" for i in range(30))
+    message = f'/loop lookup {{"key": "{words}"}}' if loop else words
+
+    async def one(i: int) -> StopReason | None:
+        try:
+            result = await routers[i % 2].complete(
+                provider="echo",
+                message=message,
+                end_user_id=f"u{i}",
+                metadata={"tenant": "acme"},
+                max_tool_rounds=100,
+            )
+        except BudgetExceededError:
+            return None
+        return result.stop_reason
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(40)))
+    spent = sum(u.input_tokens + u.output_tokens for u in seen.calls)
+    largest = max(u.input_tokens + u.output_tokens for u in seen.calls)
+    ledger = sum(row.tokens for row in await routers[0].usage(tenant="acme"))
+    assert ledger == spent, "every call is in the ledger"
+    assert limit <= spent <= limit + largest, (spent, largest, len(seen.calls))
+    finished = {StopReason.BUDGET} if loop else {StopReason.END_TURN}
+    assert set(outcomes) <= {*finished, None} and None in outcomes
+    assert await one(40) is None, "a run after the limit is refused"
+
+
+async def test_a_call_s_reservation_is_settled_with_its_real_usage(
+    make_router: Callable[..., Router],
+) -> None:
+    """Each call's estimate (its 4,096-token default output cap alone is over this 300-token
+    budget) is held only while it runs: settled with the real usage, the budget is free
+    again for the next run, and nothing stays reserved."""
+    router = make_router()
+    router.budgets.set(Budget(metric="tokens", limit=300, tenant="acme"))
+    meta = {"tenant": "acme"}
+    for i in range(5):
+        result = await router.complete(
+            provider="echo", message="hi there", end_user_id=f"u{i}", metadata=meta
+        )
+        assert result.stop_reason is StopReason.END_TURN
+    assert sum(r.calls for r in await router.usage(tenant="acme")) == 5
+    took, [standing] = await router.meter.gate._take(
+        router.meter.gate.estimate(("acme", "u9"), "echo", "echo-1", 1, 1),
+        [(None, dt.datetime.now(dt.UTC).date())],
+        lambda standings: False,
+    )
+    assert not took and standing.reserved.tokens == 0, "every reservation was settled"
+
+
+async def test_the_reserved_output_comes_from_the_run_s_cap_or_configuration(
+    make_router: Callable[..., Router],
+) -> None:
+    from copass_router import ConfigurationError
+
+    router = make_router(environ={"COPASS_ROUTER_RESERVE_OUTPUT_TOKENS": "64"})
+    assert router.meter.gate.default_output == 64
+    gate = router.meter.gate
+    held = gate.estimate(("t", "u"), "echo", "echo-1", sent_chars=40, max_output_tokens=None)
+    assert held.tokens == 10 + 64
+    capped = gate.estimate(("t", "u"), "echo", "echo-1", sent_chars=40, max_output_tokens=7)
+    assert capped.tokens == 10 + 7
+    with pytest.raises(ConfigurationError, match="COPASS_ROUTER_RESERVE_OUTPUT_TOKENS"):
+        make_router(environ={"COPASS_ROUTER_RESERVE_OUTPUT_TOKENS": "many"})
+
+
 async def test_routers_sharing_a_store_share_its_ledger_and_budgets(
     make_router: Callable[..., Router],
 ) -> None:

@@ -10,9 +10,11 @@ adds to its row on the server (no read-modify-write, so concurrent workers lose 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from copass_router.accounting._reservations import Admit, Reservation, Scope, Standing
 from copass_router.accounting._usage import Spend, UsageEntry, UsageRow
 from copass_router.store import _usage_sql as sql
 from copass_router.store._postgres_schema import quoted_schema
@@ -46,6 +48,18 @@ class PostgresUsageLedger:
             f"SELECT COALESCE(SUM({sql.TOKENS}), 0), COALESCE(SUM(cost_usd), 0) FROM {table}"
         )
 
+        reservations = f"{quoted_schema(store.schema)}.usage_reservations"
+        self._epoch = f"{quoted_schema(store.schema)}.epoch()"
+        self._held = (
+            f"SELECT COALESCE(SUM(tokens), 0), COALESCE(SUM(cost_usd), 0) FROM {reservations}"
+        )
+        self._expire = (
+            f"DELETE FROM {reservations} WHERE tenant = $1 AND expires_at <= {self._epoch}"
+        )
+        self._hold = f"INSERT INTO {reservations} VALUES ($1, $2, $3, $4, $5, {self._epoch} + $6)"
+        self._drop = f"DELETE FROM {reservations} WHERE id = $1"
+        self._lock_key = f"copass_router_budget:{store.schema}:"
+
     async def record(self, entry: UsageEntry) -> None:
         cost = Decimal(0) if entry.cost_usd is None else entry.cost_usd
         values = sql.entry_values(entry, entry.day, cost)
@@ -67,6 +81,46 @@ class PostgresUsageLedger:
         where, args = sql.filters(tenant, end_user_id, since, None, _mark, _same)
         tokens, cost = await (await self.store.pool()).fetchrow(self._spend + where, *args)
         return Spend(int(tokens), sql.usd(cost))
+
+    async def reserve(
+        self, reservation: Reservation, scopes: Sequence[Scope], admit: Admit
+    ) -> tuple[bool, list[Standing]]:
+        """Read each scope's standing and take ``reservation`` if ``admit`` says so, in one
+        transaction under an advisory lock on the tenant: every worker takes turns."""
+        tenant = reservation.tenant
+        async with (await self.store.pool()).acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", self._lock_key + tenant
+            )
+            await conn.execute(self._expire, tenant)
+            standings = [await self._standing(conn, tenant, user, since) for user, since in scopes]
+            taken = admit(standings)
+            if taken:
+                await conn.execute(
+                    self._hold,
+                    reservation.id,
+                    tenant,
+                    reservation.end_user_id,
+                    reservation.tokens,
+                    reservation.cost_usd,
+                    reservation.ttl,
+                )
+            return taken, standings
+
+    async def _standing(self, conn: Any, tenant: str, user: str | None, since: dt.date) -> Standing:
+        where, args = sql.filters(tenant, user, since, None, _mark, _same)
+        tokens, cost = await conn.fetchrow(self._spend + where, *args)
+        where, args = sql.filters(tenant, user, None, None, _mark, _same)
+        held_tokens, held_cost = await conn.fetchrow(self._held + where, *args)
+        return Standing(Spend(int(tokens), cost), Spend(int(held_tokens), held_cost))
+
+    async def settle(self, reservation_id: str, entry: UsageEntry | None) -> None:
+        """Drop the reservation and record ``entry`` (if any), in one transaction."""
+        async with (await self.store.pool()).acquire() as conn, conn.transaction():
+            await conn.execute(self._drop, reservation_id)
+            if entry is not None:
+                cost = Decimal(0) if entry.cost_usd is None else entry.cost_usd
+                await conn.execute(self._upsert, *sql.entry_values(entry, entry.day, cost))
 
     async def close(self) -> None:
         if self._owned:
