@@ -269,9 +269,13 @@ async def test_100_concurrent_runs_at_the_limit_overspend_by_at_most_one_call_ea
     assert await one(100) is None, "a run after the limit is refused"
 
 
-@pytest.mark.parametrize("loop", [False, True], ids=["one-call-runs", "tool-looping-runs"])
+@pytest.mark.parametrize(
+    ("loop", "words"),
+    [(False, 30), (False, 1000), (True, 30)],
+    ids=["one-call-runs", "2000-token-calls", "tool-looping-runs"],
+)
 async def test_40_concurrent_runs_on_a_300_token_budget_overspend_at_most_one_call(
-    make_router: Callable[..., Router], loop: bool
+    make_router: Callable[..., Router], loop: bool, words: int
 ) -> None:
     """Each call reserves its estimate before it is made, in the ledger's database: once the
     budget is nearly spent, calls go one at a time, so all runs together overspend by at most
@@ -281,8 +285,8 @@ async def test_40_concurrent_runs_on_a_300_token_budget_overspend_at_most_one_ca
     limit = 300
     budget = Budget(metric="tokens", limit=limit, tenant="acme")
     routers = [make_router(plugins=[seen], tools=[lookup], budgets=[budget]) for _ in range(2)]
-    words = " ".join(f"word{i}" for i in range(30))
-    message = f'/loop lookup {{"key": "{words}"}}' if loop else words
+    text = " ".join(f"word{i}" for i in range(words))
+    message = f'/loop lookup {{"key": "{text}"}}' if loop else text
 
     async def one(i: int) -> StopReason | None:
         try:
@@ -306,6 +310,29 @@ async def test_40_concurrent_runs_on_a_300_token_budget_overspend_at_most_one_ca
     finished = {StopReason.BUDGET} if loop else {StopReason.END_TURN}
     assert set(outcomes) <= {*finished, None} and None in outcomes
     assert await one(40) is None, "a run after the limit is refused"
+
+
+async def test_a_host_s_own_ledger_gets_the_reservations_in_process() -> None:
+    """A ledger without reservations of its own (a host's billing database): the router holds
+    them in its process, and the bound holds there."""
+    ledger = SlowLedger()
+    budget = Budget(metric="tokens", limit=300, tenant="acme")
+    text = " ".join(f"word{i}" for i in range(30))
+    async with Router(store=":memory:", environ={}, ledger=ledger, budgets=[budget]) as router:
+
+        async def one(i: int) -> int | None:
+            try:
+                result = await router.complete(
+                    provider="echo", message=text, end_user_id=f"u{i}", metadata={"tenant": "acme"}
+                )
+            except BudgetExceededError:
+                return None
+            return result.usage.input_tokens + result.usage.output_tokens
+
+        made = [t for t in await asyncio.gather(*(one(i) for i in range(40))) if t is not None]
+        spent = sum(r.tokens for r in await router.usage(tenant="acme"))
+    assert spent == sum(made)
+    assert 300 <= spent <= 300 + max(made), (spent, made)
 
 
 async def test_a_call_s_reservation_is_settled_with_its_real_usage(

@@ -88,13 +88,14 @@ def budgeted_workers(tmp_path: Path, postgres_url: str, redis_url: str) -> Itera
         yield pair
 
 
+@pytest.mark.parametrize("count", [30, 1000], ids=["60-token-calls", "2000-token-calls"])
 async def test_40_concurrent_runs_on_two_workers_overspend_a_budget_by_at_most_one_call(
-    budgeted_workers: list[Worker],
+    budgeted_workers: list[Worker], count: int
 ) -> None:
     """Each call reserves its estimate in the shared PostgreSQL ledger before it is made, so
     the runs of both workers together overspend the tenant's 300 tokens by one call at most."""
     a, b = budgeted_workers
-    words = " ".join(f"word{i}" for i in range(30))
+    words = " ".join(f"word{i}" for i in range(count))
     async with RemoteRouter(a.url, api_key=KEY) as on_a, RemoteRouter(b.url, api_key=KEY) as on_b:
         routers = (on_a, on_b)
 

@@ -108,10 +108,18 @@ class PostgresUsageLedger:
             return taken, standings
 
     async def _standing(self, conn: Any, tenant: str, user: str | None, since: dt.date) -> Standing:
-        where, args = sql.filters(tenant, user, since, None, _mark, _same)
-        tokens, cost = await conn.fetchrow(self._spend + where, *args)
-        where, args = sql.filters(tenant, user, None, None, _mark, _same)
-        held_tokens, held_cost = await conn.fetchrow(self._held + where, *args)
+        # One statement, so one snapshot: a call settling meanwhile (its reservation dropped,
+        # its usage added, in one commit) is seen in both sums or in neither.
+        spent_where, args = sql.filters(tenant, user, since, None, _mark, _same)
+        held_where, held_args = sql.filters(
+            tenant, user, None, None, lambda i: _mark(i + len(args)), _same
+        )
+        row = await conn.fetchrow(
+            f"SELECT * FROM ({self._spend + spent_where}) s, ({self._held + held_where}) h",
+            *args,
+            *held_args,
+        )
+        tokens, cost, held_tokens, held_cost = tuple(row)
         return Standing(Spend(int(tokens), cost), Spend(int(held_tokens), held_cost))
 
     async def settle(self, reservation_id: str, entry: UsageEntry | None) -> None:
