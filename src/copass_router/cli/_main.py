@@ -20,9 +20,16 @@ from copass_router.cli._parser import BUILTIN_COMMANDS, build_parser
 
 
 def _router() -> Router:
+    """The router of a command run here, on this machine.
+
+    Its coordinator is this process's own unless tool callbacks may reach it through hosted
+    workers (``COPASS_ROUTER_DISPATCH_URL`` set), which forward them over the shared one: a
+    local run needs no Redis, whatever ``COPASS_ROUTER_COORDINATOR`` says (``serve`` uses it).
+    """
     from copass_router.run._router import Router
 
-    return Router()
+    shared = bool(os.environ.get("COPASS_ROUTER_DISPATCH_URL", "").strip())
+    return Router(coordinator=None if shared else "local")
 
 
 def _plugin_host() -> PluginHost:
