@@ -10,7 +10,7 @@ adds to its row on the server (no read-modify-write, so concurrent workers lose 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 def _mark(index: int) -> str:
     return f"${index}"
+
+
+def _marks_from(offset: int) -> Callable[[int], str]:
+    """Placeholders numbered after the ``offset`` arguments before them."""
+    return lambda index: _mark(index + offset)
 
 
 def _same(day: dt.date) -> dt.date:
@@ -86,41 +91,50 @@ class PostgresUsageLedger:
         self, reservation: Reservation, scopes: Sequence[Scope], admit: Admit
     ) -> tuple[bool, list[Standing]]:
         """Read each scope's standing and take ``reservation`` if ``admit`` says so, in one
-        transaction under an advisory lock on the tenant: every worker takes turns."""
+        transaction under an advisory lock on the tenant: every worker takes turns. A
+        reservation is a hold, not a charge, so its commit does not wait for the disk."""
         tenant = reservation.tenant
-        async with (await self.store.pool()).acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", self._lock_key + tenant
-            )
-            await conn.execute(self._expire, tenant)
-            standings = [await self._standing(conn, tenant, user, since) for user, since in scopes]
-            taken = admit(standings)
-            if taken:
+        async with (await self.store.pool()).acquire() as conn:
+            await conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
+            try:
                 await conn.execute(
-                    self._hold,
-                    reservation.id,
-                    tenant,
-                    reservation.end_user_id,
-                    reservation.tokens,
-                    reservation.cost_usd,
-                    reservation.ttl,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    self._lock_key + tenant,
                 )
+                await conn.execute(self._expire, tenant)
+                standings = await self._standings(conn, tenant, scopes)
+                taken = admit(standings)
+                if taken:
+                    await conn.execute(
+                        self._hold,
+                        reservation.id,
+                        tenant,
+                        reservation.end_user_id,
+                        reservation.tokens,
+                        reservation.cost_usd,
+                        reservation.ttl,
+                    )
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
             return taken, standings
 
-    async def _standing(self, conn: Any, tenant: str, user: str | None, since: dt.date) -> Standing:
+    async def _standings(self, conn: Any, tenant: str, scopes: Sequence[Scope]) -> list[Standing]:
         # One statement, so one snapshot: a call settling meanwhile (its reservation dropped,
         # its usage added, in one commit) is seen in both sums or in neither.
-        spent_where, args = sql.filters(tenant, user, since, None, _mark, _same)
-        held_where, held_args = sql.filters(
-            tenant, user, None, None, lambda i: _mark(i + len(args)), _same
-        )
-        row = await conn.fetchrow(
-            f"SELECT * FROM ({self._spend + spent_where}) s, ({self._held + held_where}) h",
-            *args,
-            *held_args,
-        )
-        tokens, cost, held_tokens, held_cost = tuple(row)
-        return Standing(Spend(int(tokens), cost), Spend(int(held_tokens), held_cost))
+        parts: list[str] = []
+        args: list[Any] = []
+        for user, since in scopes:
+            for query, day in ((self._spend, since), (self._held, None)):
+                where, more = sql.filters(tenant, user, day, None, _marks_from(len(args)), _same)
+                parts.append(f"({query + where}) q{len(parts)}")
+                args.extend(more)
+        row = tuple(await conn.fetchrow("SELECT * FROM " + ", ".join(parts), *args))
+        return [
+            Standing(Spend(int(row[i]), row[i + 1]), Spend(int(row[i + 2]), row[i + 3]))
+            for i in range(0, len(row), 4)
+        ]
 
     async def settle(self, reservation_id: str, entry: UsageEntry | None) -> None:
         """Drop the reservation and record ``entry`` (if any), in one transaction."""
