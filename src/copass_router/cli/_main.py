@@ -292,7 +292,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         }
         return handlers[args.command](args, out)
     except RouterError as exc:
-        sys.stderr.write(f"copass-router: {exc}\n")
+        from copass_router.cli._failure_line import failure_line
+
+        sys.stderr.write(f"copass-router: {failure_line(exc)}\n")
         return 2
     except KeyboardInterrupt:
         return 130
