@@ -358,6 +358,28 @@ async def test_a_call_s_reservation_is_settled_with_its_real_usage(
     assert not took and standing.reserved.tokens == 0, "every reservation was settled"
 
 
+async def test_a_reservation_whose_call_never_settles_expires(
+    make_router: Callable[..., Router],
+) -> None:
+    """A worker that dies mid-call leaves its reservation: it holds the budget until its time
+    is up, then no more."""
+    from copass_router.accounting._reservations import Reservation
+
+    ledger: Any = make_router().ledger
+    today = dt.datetime.now(dt.UTC).date()
+    scopes = [(None, today), ("u", today)]
+    seen: list[Any] = []
+
+    def look(standings: Any) -> bool:
+        seen.append([s.reserved.tokens for s in standings])
+        return True
+
+    await ledger.reserve(Reservation("acme", "u", 100, ttl=0.0), scopes, look)
+    await ledger.reserve(Reservation("acme", "v", 40), scopes, look)
+    await ledger.reserve(Reservation("acme", "u", 7), scopes, look)
+    assert seen == [[0, 0], [0, 0], [40, 0]], "the expired hold counts for nothing"
+
+
 async def test_the_reserved_output_comes_from_the_run_s_cap_or_configuration(
     make_router: Callable[..., Router],
 ) -> None:

@@ -58,11 +58,13 @@ class PostgresUsageLedger:
         self._held = (
             f"SELECT COALESCE(SUM(tokens), 0), COALESCE(SUM(cost_usd), 0) FROM {reservations}"
         )
-        self._expire = (
-            f"DELETE FROM {reservations} WHERE tenant = $1 AND expires_at <= {self._epoch}"
-        )
+        self._live = f" AND expires_at > {self._epoch}"
         self._hold = f"INSERT INTO {reservations} VALUES ($1, $2, $3, $4, $5, {self._epoch} + $6)"
-        self._drop = f"DELETE FROM {reservations} WHERE id = $1"
+        # A call's reservation, and any of its tenant's that expired (their worker died).
+        self._drop = (
+            f"DELETE FROM {reservations} WHERE id = $1 "
+            f"OR (tenant = $2 AND expires_at <= {self._epoch})"
+        )
         self._lock_key = f"copass_router_budget:{store.schema}:"
 
     async def record(self, entry: UsageEntry) -> None:
@@ -101,7 +103,6 @@ class PostgresUsageLedger:
                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                     self._lock_key + tenant,
                 )
-                await conn.execute(self._expire, tenant)
                 standings = await self._standings(conn, tenant, scopes)
                 taken = admit(standings)
                 if taken:
@@ -126,9 +127,9 @@ class PostgresUsageLedger:
         parts: list[str] = []
         args: list[Any] = []
         for user, since in scopes:
-            for query, day in ((self._spend, since), (self._held, None)):
+            for query, day, live in ((self._spend, since, ""), (self._held, None, self._live)):
                 where, more = sql.filters(tenant, user, day, None, _marks_from(len(args)), _same)
-                parts.append(f"({query + where}) q{len(parts)}")
+                parts.append(f"({query + where + live}) q{len(parts)}")
                 args.extend(more)
         row = tuple(await conn.fetchrow("SELECT * FROM " + ", ".join(parts), *args))
         return [
@@ -139,7 +140,7 @@ class PostgresUsageLedger:
     async def settle(self, reservation_id: str, entry: UsageEntry | None) -> None:
         """Drop the reservation and record ``entry`` (if any), in one transaction."""
         async with (await self.store.pool()).acquire() as conn, conn.transaction():
-            await conn.execute(self._drop, reservation_id)
+            await conn.execute(self._drop, reservation_id, entry.tenant if entry else "")
             if entry is not None:
                 cost = Decimal(0) if entry.cost_usd is None else entry.cost_usd
                 await conn.execute(self._upsert, *sql.entry_values(entry, entry.day, cost))
