@@ -10,6 +10,7 @@ adds to its row on the server (no read-modify-write, so concurrent workers lose 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 
 def _mark(index: int) -> str:
     return f"${index}"
+
+
+def _lock_id(key: str) -> int:
+    """The advisory lock id of ``key``: the same in every worker, and a number, so it goes into
+    the statement that takes the lock without an argument."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), signed=True)
 
 
 def _marks_from(offset: int) -> Callable[[int], str]:
@@ -65,6 +72,11 @@ class PostgresUsageLedger:
             f"DELETE FROM {reservations} WHERE id = $1 "
             f"OR (tenant = $2 AND expires_at <= {self._epoch})"
         )
+        # The upsert's 11 arguments, then the reservation's id ($1 is the tenant).
+        self._settle = (
+            f"WITH dropped AS (DELETE FROM {reservations} WHERE id = $12 "
+            f"OR (tenant = $1 AND expires_at <= {self._epoch})) {self._upsert}"
+        )
         self._lock_key = f"copass_router_budget:{store.schema}:"
 
     async def record(self, entry: UsageEntry) -> None:
@@ -93,57 +105,60 @@ class PostgresUsageLedger:
         self, reservation: Reservation, scopes: Sequence[Scope], admit: Admit
     ) -> tuple[bool, list[Standing]]:
         """Read each scope's standing and take ``reservation`` if ``admit`` says so, in one
-        transaction under an advisory lock on the tenant: every worker takes turns. A
-        reservation is a hold, not a charge, so its commit does not wait for the disk."""
-        tenant = reservation.tenant
+        transaction under an advisory lock on the tenant: every worker takes turns. Three
+        round trips: begin and lock; hold and read; commit (taken) or roll back. A reservation
+        is a hold, not a charge, so its commit does not wait for the disk."""
+        lock = _lock_id(self._lock_key + reservation.tenant)
         async with (await self.store.pool()).acquire() as conn:
-            await conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
+            await conn.execute(
+                f"BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({lock})"
+            )
             try:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    self._lock_key + tenant,
-                )
-                standings = await self._standings(conn, tenant, scopes)
+                standings = await self._hold_and_read(conn, reservation, scopes)
                 taken = admit(standings)
-                if taken:
-                    await conn.execute(
-                        self._hold,
-                        reservation.id,
-                        tenant,
-                        reservation.end_user_id,
-                        reservation.tokens,
-                        reservation.cost_usd,
-                        reservation.ttl,
-                    )
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-            await conn.execute("COMMIT")
+            await conn.execute("COMMIT" if taken else "ROLLBACK")
             return taken, standings
 
-    async def _standings(self, conn: Any, tenant: str, scopes: Sequence[Scope]) -> list[Standing]:
-        # One statement, so one snapshot: a call settling meanwhile (its reservation dropped,
-        # its usage added, in one commit) is seen in both sums or in neither.
+    async def _hold_and_read(
+        self, conn: Any, reservation: Reservation, scopes: Sequence[Scope]
+    ) -> list[Standing]:
+        # One statement, so one snapshot (taken after the lock): a call settling meanwhile
+        # (its reservation dropped, its usage added, in one commit) is seen in both sums or in
+        # neither; the hold it inserts is not in the sums it reads.
+        tenant = reservation.tenant
+        args: list[Any] = [
+            reservation.id,
+            tenant,
+            reservation.end_user_id,
+            reservation.tokens,
+            reservation.cost_usd,
+            reservation.ttl,
+        ]
         parts: list[str] = []
-        args: list[Any] = []
         for user, since in scopes:
             for query, day, live in ((self._spend, since, ""), (self._held, None, self._live)):
                 where, more = sql.filters(tenant, user, day, None, _marks_from(len(args)), _same)
                 parts.append(f"({query + where + live}) q{len(parts)}")
                 args.extend(more)
-        row = tuple(await conn.fetchrow("SELECT * FROM " + ", ".join(parts), *args))
+        statement = f"WITH hold AS ({self._hold}) SELECT * FROM " + ", ".join(parts)
+        row = tuple(await conn.fetchrow(statement, *args))
         return [
             Standing(Spend(int(row[i]), row[i + 1]), Spend(int(row[i + 2]), row[i + 3]))
             for i in range(0, len(row), 4)
         ]
 
     async def settle(self, reservation_id: str, entry: UsageEntry | None) -> None:
-        """Drop the reservation and record ``entry`` (if any), in one transaction."""
-        async with (await self.store.pool()).acquire() as conn, conn.transaction():
-            await conn.execute(self._drop, reservation_id, entry.tenant if entry else "")
-            if entry is not None:
-                cost = Decimal(0) if entry.cost_usd is None else entry.cost_usd
-                await conn.execute(self._upsert, *sql.entry_values(entry, entry.day, cost))
+        """Drop the reservation and record ``entry`` (if any): one statement, so one
+        transaction and one round trip."""
+        pool = await self.store.pool()
+        if entry is None:
+            await pool.execute(self._drop, reservation_id, "")
+            return
+        cost = Decimal(0) if entry.cost_usd is None else entry.cost_usd
+        await pool.execute(self._settle, *sql.entry_values(entry, entry.day, cost), reservation_id)
 
     async def close(self) -> None:
         if self._owned:
