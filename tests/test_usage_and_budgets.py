@@ -560,3 +560,50 @@ async def test_a_ledger_write_that_fails_refuses_the_account_s_next_runs_until_i
         await router.complete(provider="echo", message="four", end_user_id="u")
         calls = {r.end_user_id: r.calls for r in await router.usage()}
     assert calls["u"] == 3  # one, two (recorded late, not lost) and four
+
+
+class HeldUpLedger:
+    """A ledger that holds reservations (in SQLite) whose ``reserve`` is held up until the test
+    lets it go; it finishes either way, as a database transaction does when its caller leaves."""
+
+    def __init__(self) -> None:
+        from copass_router.store._usage_sqlite import SQLiteUsageLedger
+
+        self.inner = SQLiteUsageLedger(":memory:")
+        self.entered = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def reserve(self, *args: Any) -> Any:
+        async def work() -> Any:
+            await self.go.wait()
+            return await self.inner.reserve(*args)
+
+        self.entered.set()
+        return await asyncio.shield(asyncio.ensure_future(work()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_run_cancelled_while_its_reservation_is_taken_leaves_nothing_held() -> None:
+    ledger = HeldUpLedger()
+    budget = Budget(metric="tokens", limit=300, tenant="acme")
+    async with Router(store=":memory:", environ={}, ledger=ledger, budgets=[budget]) as router:
+        run = asyncio.ensure_future(
+            router.complete(provider="echo", message="hi", metadata={"tenant": "acme"})
+        )
+        await ledger.entered.wait()
+        run.cancel()
+        ledger.go.set()
+        [outcome] = await asyncio.gather(run, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)
+        today = dt.datetime.now(dt.UTC).date()
+        from copass_router.accounting._reservations import Reservation
+
+        seen: list[int] = []
+        await ledger.inner.reserve(
+            Reservation("acme", "x", 1),
+            [(None, today)],
+            lambda s: seen.append(s[0].reserved.tokens),
+        )
+        assert seen == [0], "the reservation taken as the run was cancelled was released"

@@ -160,8 +160,18 @@ class BudgetGate:
     ) -> tuple[bool, list[Standing]]:
         ledger = self._ledger()
         if isinstance(ledger, ReservingLedger):
-            return await ledger.reserve(reservation, scopes, admit)
-        return await self._local.reserve(ledger, reservation, scopes, admit)
+            taking = asyncio.ensure_future(ledger.reserve(reservation, scopes, admit))
+        else:
+            taking = asyncio.ensure_future(self._local.reserve(ledger, reservation, scopes, admit))
+        try:
+            return await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The caller left while the ledger took it (a transaction runs to its end): once
+            # it is taken, give it back, or it would hold the budget until it expires.
+            with contextlib.suppress(Exception):
+                if (await taking)[0]:
+                    await self.release(reservation)
+            raise
 
     async def settle(self, reservation: Reservation | None, entry: UsageEntry | None) -> None:
         """Record ``entry`` and drop ``reservation`` (either may be None), in one transaction
