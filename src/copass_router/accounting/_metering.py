@@ -7,6 +7,11 @@ budget that covers the run is spent after a call, the run is over budget: a turn
 further model call ends as it would have; one about to run tools (whose results would go to the
 next model call) ends there with stop reason ``budget``, before the tools run and before that
 call.
+
+Before each model call of a budgeted run, its estimate is reserved (:mod:`._budget_gate`): the
+run's first with its budget check, each later one when the run loop is about to send it
+(:meth:`AttemptMeter.before_request`). A call's ``Usage`` settles the oldest reservation the
+run holds, in the transaction that records it; what is left when the run ends is released.
 """
 
 from __future__ import annotations
