@@ -169,7 +169,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         self._ledger: UsageLedger | None = None
         #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
         self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
-        self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        self.meter = ModelCallMeter(
+            lambda: self.plugins.prices, lambda: self.ledger, self.budgets, self.environ
+        )
         servers = [*servers_from_environ(self.environ)]
         servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
         self._mcp: MCPCatalog | None = None
@@ -279,10 +281,11 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
 
     async def _begin(
-        self, request: RunRequest
+        self, request: RunRequest, cost: RunCost
     ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
         """Check ``request`` and claim its session: where the turn may go, what the store
-        began, the run's tools and the dispatch signing keys."""
+        began, the run's tools and the dispatch signing keys (the first model call's budget
+        reservation goes into ``cost``, released if the run does not start)."""
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
         check_for_backend(request, backend, fields_in_use)
@@ -297,7 +300,16 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
-                await self.meter.check(request)
+                await self.meter.check(request, model, cost)
+        try:
+            return targets, *await self._claim(request, model, backend)
+        except BaseException:
+            await cost.settled()  # releases the reservation: no call will be made
+            raise
+
+    async def _claim(
+        self, request: RunRequest, model: str, backend: AgentBackend
+    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
         async with store_call("read the session's tools"):
             kept = await kept_selection(self.store, request)
         dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
@@ -317,17 +329,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
                 user=request.message,
                 with_binding=backend.keeps_native_session,
             )
-        return targets, start, dispatcher, keys
+        return start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
-        targets, start, dispatcher, keys = await self._begin(request)
+        cost = RunCost()
+        targets, start, dispatcher, keys = await self._begin(request, cost)
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
-        cost = RunCost()
         new_turn = RunTurns(
             request=request,
             run_id=run_id,
