@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest, Approvals
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: `from copass_router import Router` stays light
+    from copass_router.tools._approvals import ApprovalRequest, Approvals
 
 
 class ApprovalsAPI:
@@ -13,11 +16,15 @@ class ApprovalsAPI:
     def approve(self, run_id: str, call_id: str) -> bool:
         """Let a waiting call run. False: no such call waits here (already decided, timed
         out, or its run ended)."""
+        from copass_router.tools._approvals import ApprovalDecision
+
         return self.approvals.decide(run_id, call_id, ApprovalDecision(True))
 
     def deny(self, run_id: str, call_id: str, reason: str = "") -> bool:
         """Refuse a waiting call: the model gets an error result (with ``reason``) and the
         run goes on. False: no such call waits here."""
+        from copass_router.tools._approvals import ApprovalDecision
+
         return self.approvals.decide(run_id, call_id, ApprovalDecision(False, reason))
 
     def pending_approvals(self, run_id: str) -> list[ApprovalRequest]:
