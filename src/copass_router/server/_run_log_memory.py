@@ -28,23 +28,40 @@ _MAX_TOMBSTONES = 100_000
 ENTRY_COST = 100  # bytes a kept frame costs besides its own (the entry object, list slot)
 
 
-class _Sealed:
+class SealedLog:
     """An ended run's frames as one blob: a few objects instead of one per frame, so a log kept
-    for minutes neither costs nor fragments the heap as much."""
+    for minutes neither costs nor fragments the heap as much. Frame ``i`` has the seq
+    ``seqs[i]`` and starts at ``offsets[i]`` of ``blob``; ``prev`` is the seq before the first."""
 
     __slots__ = ("blob", "last", "offsets", "prev", "seqs", "trimmed")
 
-    def __init__(self, kept: list[LogEntry], trimmed: int) -> None:
-        self.blob = b"".join(e.frame for e in kept)
-        self.seqs = array("q", (e.seq for e in kept))
-        self.offsets = array("q")
+    def __init__(
+        self,
+        blob: bytes,
+        seqs: array[int],
+        offsets: array[int],
+        prev: int,
+        last: bool,
+        trimmed: int,
+    ) -> None:
+        self.blob = blob
+        self.seqs = seqs
+        self.offsets = offsets
+        self.prev = prev
+        self.last = last
+        self.trimmed = trimmed
+
+    @classmethod
+    def of(cls, kept: list[LogEntry], trimmed: int) -> SealedLog:
+        """The entries ``kept`` (one frame each), sealed."""
+        offsets = array("q")
         position = 0
         for entry in kept:
-            self.offsets.append(position)
+            offsets.append(position)
             position += len(entry.frame)
-        self.prev = kept[0].prev
-        self.last = kept[-1].last
-        self.trimmed = trimmed
+        blob = b"".join(e.frame for e in kept)
+        seqs = array("q", (e.seq for e in kept))
+        return cls(blob, seqs, offsets, kept[0].prev, kept[-1].last, trimmed)
 
     def after(self, seq: int) -> Iterator[LogEntry]:
         """The frames after ``seq``, in entries of about :data:`READ_CHUNK` bytes each (a copy
@@ -89,7 +106,7 @@ class _Run:
         self.expires = 0.0
         self.signal: asyncio.Event | None = None  # set on the next append, when someone waits
         self.readers = 0
-        self.sealed: _Sealed | None = None
+        self.sealed: SealedLog | None = None
 
     @property
     def cost(self) -> int:
@@ -141,6 +158,23 @@ class MemoryRunLog(RunLog):
     def has(self, run_id: str) -> bool:
         """Whether this process holds the run's frames."""
         self._sweep()
+        run = self._runs.get(run_id)
+        return run is not None and not (run.ended and run.expires <= time.monotonic())
+
+    def keep_copy(self, run_id: str, owner: str, sealed: SealedLog, seconds: float) -> bool:
+        """Hold an ended run's frames, read from elsewhere (Redis), for ``seconds`` at most, so
+        this process's readers share one copy. False when they would not fit under
+        ``max_total_bytes`` beside the runs this process writes."""
+        self.forget(run_id)  # an expired copy not swept yet
+        run = _Run(owner)
+        run.ended, run.sealed = True, sealed
+        run.expires = time.monotonic() + seconds
+        if run.cost > self.limits.max_total_bytes // 2:
+            return False
+        self._runs[run_id] = run
+        self._bytes += run.cost
+        self._ended.append((run.expires, run_id))
+        self._sweep()
         return run_id in self._runs
 
     async def open(self, run_id: str, owner: str, session_id: str = "") -> None:
@@ -190,7 +224,7 @@ class MemoryRunLog(RunLog):
         if len(kept) < 2:
             return
         cost = run.cost
-        run.sealed = _Sealed(kept, run.trimmed)
+        run.sealed = SealedLog.of(kept, run.trimmed)
         run.entries = []
         run.head = 0
         self._bytes += run.cost - cost
@@ -206,7 +240,9 @@ class MemoryRunLog(RunLog):
         now = time.monotonic()
         cap = self.limits.max_total_bytes
         while self._ended and (self._ended[0][0] <= now or self._bytes > cap):
-            _, run_id = self._ended.popleft()
+            expires, run_id = self._ended.popleft()
+            if (kept := self._runs.get(run_id)) is not None and kept.expires != expires:
+                continue  # a later copy of the run (keep_copy) holds the id now
             run = self._runs.pop(run_id, None)
             if run is not None:
                 self._bytes -= run.cost

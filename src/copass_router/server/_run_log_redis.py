@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from copass_router._logs import get_logger, scrub
 from copass_router.server._run_log import LogEntry, LogGone, LogInfo, RunLog, RunLogLimits, pieces
+from copass_router.server._run_log_copy import read_ended
 from copass_router.server._run_log_memory import MemoryRunLog
 from copass_router.server._run_log_stream import (
     entry_fields,
@@ -68,6 +69,7 @@ class RedisRunLog(RunLog):
         self._local = MemoryRunLog(self.limits)
         self._pending: list[tuple[str, LogEntry | None]] = []  # None: the run ended
         self._trimmed: set[str] = set()
+        self._copies: dict[str, asyncio.Future[None]] = {}
         self._queued = 0  # items ever put in _pending
         self._written = 0  # items ever written (or given up on)
         self._wake = asyncio.Event()
@@ -79,6 +81,7 @@ class RedisRunLog(RunLog):
         self.worker = secrets.token_hex(8)
         # Readers block on Redis at most this long, then look whether the run's worker lives.
         self._block = max(self.limits.worker_lease / 2, 0.05)
+        self._client()  # redis-py is imported now, at start-up, not by a request on the loop
 
     def _client(self) -> Redis:
         if self._redis is None:
@@ -221,6 +224,8 @@ class RedisRunLog(RunLog):
         return info_from(meta)
 
     async def follow(self, run_id: str, after: int, quiet: float) -> AsyncIterator[list[LogEntry]]:
+        if not self._local.has(run_id):
+            await self._copy_if_ended(run_id)
         if self._local.has(run_id):
             async for local in self._local.follow(run_id, after, quiet):
                 yield local
@@ -262,6 +267,23 @@ class RedisRunLog(RunLog):
             yield batch
             if batch[-1].last:
                 return
+
+    async def _copy_if_ended(self, run_id: str) -> None:
+        """Read an ended run's log into this worker's memory once, for all its readers here
+        (:mod:`._run_log_copy`); readers asking meanwhile wait for the same read."""
+        copying = self._copies.get(run_id)
+        if copying is None:
+            copying = asyncio.ensure_future(self._copy(run_id))
+            self._copies[run_id] = copying
+            copying.add_done_callback(lambda _: self._copies.pop(run_id, None))
+        await asyncio.shield(copying)
+
+    async def _copy(self, run_id: str) -> None:
+        limit = self.limits.max_total_bytes // 2
+        copied = await read_ended(self._client(), self._meta(run_id), self._stream(run_id), limit)
+        if copied is not None:
+            owner, sealed, seconds = copied
+            self._local.keep_copy(run_id, owner, sealed, seconds)
 
     async def _bury(self, run_id: str, meta: Any) -> None:
         """End a run whose worker is gone: its log gets ``error`` (``worker_lost``) and
