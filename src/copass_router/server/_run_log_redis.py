@@ -275,8 +275,13 @@ class RedisRunLog(RunLog):
         if copying is None:
             copying = asyncio.ensure_future(self._copy(run_id))
             self._copies[run_id] = copying
-            copying.add_done_callback(lambda _: self._copies.pop(run_id, None))
+            copying.add_done_callback(lambda done: self._copy_done(run_id, done))
         await asyncio.shield(copying)
+
+    def _copy_done(self, run_id: str, done: asyncio.Future[None]) -> None:
+        self._copies.pop(run_id, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: the readers that waited for it were told
 
     async def _copy(self, run_id: str) -> None:
         limit = self.limits.max_total_bytes // 2
