@@ -24,6 +24,7 @@ such as ``antigravity-preview-05-2026``) and ``environment`` (the agent's base e
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 from collections.abc import AsyncIterator, Mapping
@@ -57,6 +58,7 @@ from .interactions_agents import AgentSpec, GeminiAgentApi
 from .interactions_errors import status_error
 from .interactions_translate import PROVIDER
 from .interactions_turn import Chain
+from .prepare import tls_context
 
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
@@ -117,7 +119,13 @@ class GeminiAgentsBackend(AgentBackend):
                 raise ConfigurationError(_MISSING_KEY)
             # Everything explicit: the SDK would otherwise read the process environment
             # (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT...) and may go to Vertex AI.
-            options = genai_types.HttpOptions(base_url=self._base_url, api_version=API_VERSION)
+            tls = tls_context()  # one for every HTTP client the SDK makes
+            options = genai_types.HttpOptions(
+                base_url=self._base_url,
+                api_version=API_VERSION,
+                client_args={"verify": tls},
+                async_client_args={"verify": tls, "ssl": tls},
+            )
             self._client_obj = genai.Client(
                 vertexai=False, api_key=self._api_key, http_options=options
             )
@@ -183,6 +191,9 @@ class GeminiAgentsBackend(AgentBackend):
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the core's chat loop, one interaction per model request."""
         self._check_unasked(turn)
+        if self._client_obj is None and self._api_key:
+            # Building the SDK's clients builds its models and TLS settings: not on the loop.
+            await asyncio.to_thread(self._client)
         spec = self.agent_spec(turn)
         agent = await self._agent(spec) if spec is not None else None
 

@@ -51,6 +51,7 @@ from .agents_errors import PROVIDER, api_error
 from .agents_history import input_messages
 from .agents_resources import AgentCache, AgentSpec, AgentsResourceApi
 from .agents_translate import Translator, usage_counts
+from .prepare import tls_context
 
 log = get_logger("copass_router_openai.agents_backend")
 
@@ -112,7 +113,10 @@ class OpenAIAgentsBackend(AgentBackend):
             if not self._api_key:
                 raise ConfigurationError(_MISSING_KEY)
             self._client_obj = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+                api_key=self._api_key,
+                base_url=self._base_url,
+                max_retries=self._max_retries,
+                http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
             )
         return self._client_obj
 

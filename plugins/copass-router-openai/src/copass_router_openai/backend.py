@@ -39,6 +39,7 @@ from .errors import (
     stream_error_event,
     stream_incomplete,
 )
+from .prepare import tls_context
 from .request import ToolNames, wire_messages, wire_tools
 from .translate import ChunkTranslator
 
@@ -207,6 +208,7 @@ class ChatCompletionsBackend(AgentBackend):
                 base_url=endpoint.base_url,
                 max_retries=self.max_retries,
                 default_headers=self.client_headers(endpoint),
+                http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
             )
             self._clients[endpoint] = client
         return client
