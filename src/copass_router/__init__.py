@@ -119,6 +119,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         transcript_messages,
     )
     from copass_router.provider_kit._http_chat import ChatRequest, HttpChatBackend, Piece
+    from copass_router.provider_kit._preparing import import_available, shared_tls_context
     from copass_router.provider_kit._provider_resources import (
         FINGERPRINT_METADATA,
         CreatePacer,
@@ -249,6 +250,8 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "scrub",
     # For provider authors: backends and what they receive
     "AgentBackend",
+    "import_available",
+    "shared_tls_context",
     "BackendContext",
     "Turn",
     "GenerationSettings",

@@ -100,6 +100,8 @@ WHERE: dict[str, str] = {
     "EventPrinter": "cli._render",
     "RunResult": "run._results",
     "RetryPolicy": "provider_kit._retries",
+    "import_available": "provider_kit._preparing",
+    "shared_tls_context": "provider_kit._preparing",
     "PROVIDER_SDK_RETRIES": "provider_kit._retries",
     "ProviderInfo": "plugin_host._plugins",
     "Router": "run._router",

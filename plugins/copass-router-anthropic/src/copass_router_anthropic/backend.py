@@ -37,10 +37,10 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    shared_tls_context,
 )
 
 from .history import user_message
-from .prepare import tls_context
 from .resource_api import AnthropicResourceApi
 from .resources import (
     DEFAULT_ENVIRONMENT,
@@ -146,7 +146,7 @@ class AnthropicBackend(AgentBackend):
                 api_key=self._api_key,
                 base_url=self._base_url,
                 max_retries=self._max_retries,
-                http_client=anthropic.DefaultAsyncHttpxClient(verify=tls_context()),
+                http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
         return self._client_obj
 

@@ -5,17 +5,16 @@ it), and its HTTP client imports its connection pool and async backend on the fi
 on a server that is the first run's event loop, stalling every other client. Importing them in
 the server's start-up thread leaves the first run nothing to import (nor the
 stream's event models to build); the TLS settings
-are loaded there too, once, for every client (:func:`tls_context`).
+are loaded there too, once, for every client (``shared_tls_context``).
 """
 
 from __future__ import annotations
 
-import importlib
-import ssl
-import threading
 import typing
 from collections.abc import Mapping
 from typing import Any
+
+from copass_router import import_available, shared_tls_context
 
 #: The modules a first run imports: the backend (and the SDK with it), then what the SDK and
 #: its HTTP stack import lazily. Those a version does not have are skipped.
@@ -36,35 +35,12 @@ MODULES = (
 )
 
 
-_tls_lock = threading.Lock()
-_tls: list[ssl.SSLContext] = []
-
-
-def tls_context() -> ssl.SSLContext:
-    """How every client of this plugin verifies servers (the HTTP library's defaults, the
-    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` variables included). Loaded once and shared: reading
-    the CA bundle takes tens of milliseconds and holds the interpreter lock throughout, so
-    even in a thread it stalls the event loop (each SDK client would load its own)."""
-    with _tls_lock:
-        if not _tls:
-            try:
-                from httpx2 import create_ssl_context
-            except ImportError:  # an SDK version on httpx
-                from httpx import create_ssl_context
-            _tls.append(create_ssl_context())
-        return _tls[0]
-
-
 def prepare(environ: Mapping[str, str]) -> None:
     """Import what a first anthropic run would, when the provider has a key."""
     if not environ.get("ANTHROPIC_API_KEY"):
         return
-    for name in MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
-    tls_context()
+    import_available(MODULES)
+    shared_tls_context()
     _stream_event_models()
 
 

@@ -52,13 +52,13 @@ from copass_router import (
     env_int,
     normalise_schema,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .interactions_agents import AgentSpec, GeminiAgentApi
 from .interactions_errors import status_error
 from .interactions_translate import PROVIDER
 from .interactions_turn import Chain
-from .prepare import tls_context
 
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
@@ -119,7 +119,7 @@ class GeminiAgentsBackend(AgentBackend):
                 raise ConfigurationError(_MISSING_KEY)
             # Everything explicit: the SDK would otherwise read the process environment
             # (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT...) and may go to Vertex AI.
-            tls = tls_context()  # one for every HTTP client the SDK makes
+            tls = shared_tls_context()  # one for every HTTP client the SDK makes
             options = genai_types.HttpOptions(
                 base_url=self._base_url,
                 api_version=API_VERSION,

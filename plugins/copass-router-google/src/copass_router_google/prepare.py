@@ -8,11 +8,9 @@ the server's start-up thread leaves the first run nothing to import.
 
 from __future__ import annotations
 
-import importlib
-import os
-import ssl
-import threading
 from collections.abc import Mapping
+
+from copass_router import import_available, shared_tls_context
 
 #: Any of these set means a google provider is configured on this server.
 CONFIGURED_BY = (
@@ -36,32 +34,9 @@ MODULES = (
 )
 
 
-_tls_lock = threading.Lock()
-_tls: list[ssl.SSLContext] = []
-
-
-def tls_context() -> ssl.SSLContext:
-    """How the gemini-agents client verifies servers, as google-genai itself would (certifi's
-    bundle unless ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` say otherwise). Loaded once and shared:
-    reading the CA bundle takes tens of milliseconds and holds the interpreter lock throughout,
-    so even in a thread it stalls the event loop (the SDK would load one per HTTP client)."""
-    with _tls_lock:
-        if not _tls:
-            import certifi
-
-            cafile = os.environ.get("SSL_CERT_FILE", certifi.where())
-            capath = os.environ.get("SSL_CERT_DIR")
-            _tls.append(ssl.create_default_context(cafile=cafile, capath=capath))
-        return _tls[0]
-
-
 def prepare(environ: Mapping[str, str]) -> None:
     """Import what a first google run would, when a google provider is configured."""
     if not any(environ.get(name) for name in CONFIGURED_BY):
         return
-    for name in MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
-    tls_context()
+    import_available(MODULES)
+    shared_tls_context()

@@ -44,6 +44,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    shared_tls_context,
 )
 
 from .agents_driver import AgentsTurnDriver
@@ -51,7 +52,6 @@ from .agents_errors import PROVIDER, api_error
 from .agents_history import input_messages
 from .agents_resources import AgentCache, AgentSpec, AgentsResourceApi
 from .agents_translate import Translator, usage_counts
-from .prepare import tls_context
 
 log = get_logger("copass_router_openai.agents_backend")
 
@@ -116,7 +116,7 @@ class OpenAIAgentsBackend(AgentBackend):
                 api_key=self._api_key,
                 base_url=self._base_url,
                 max_retries=self._max_retries,
-                http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
         return self._client_obj
 

@@ -31,6 +31,7 @@ from copass_router import (
     Turn,
     env_int,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .errors import (
@@ -39,7 +40,6 @@ from .errors import (
     stream_error_event,
     stream_incomplete,
 )
-from .prepare import tls_context
 from .request import ToolNames, wire_messages, wire_tools
 from .translate import ChunkTranslator
 
@@ -208,7 +208,7 @@ class ChatCompletionsBackend(AgentBackend):
                 base_url=endpoint.base_url,
                 max_retries=self.max_retries,
                 default_headers=self.client_headers(endpoint),
-                http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
             self._clients[endpoint] = client
         return client

@@ -8,10 +8,9 @@ server's start-up thread leaves the first run nothing to import.
 
 from __future__ import annotations
 
-import importlib
-import ssl
-import threading
 from collections.abc import Mapping
+
+from copass_router import import_available, shared_tls_context
 
 #: Any of these set means an openai provider is configured on this server.
 CONFIGURED_BY = (
@@ -41,32 +40,9 @@ MODULES = (
 )
 
 
-_tls_lock = threading.Lock()
-_tls: list[ssl.SSLContext] = []
-
-
-def tls_context() -> ssl.SSLContext:
-    """How every client of this plugin verifies servers (the HTTP library's defaults, the
-    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` variables included). Loaded once and shared: reading
-    the CA bundle takes tens of milliseconds and holds the interpreter lock throughout, so
-    even in a thread it stalls the event loop (each SDK client would load its own)."""
-    with _tls_lock:
-        if not _tls:
-            try:
-                from httpx2 import create_ssl_context
-            except ImportError:  # an SDK version on httpx
-                from httpx import create_ssl_context
-            _tls.append(create_ssl_context())
-        return _tls[0]
-
-
 def prepare(environ: Mapping[str, str]) -> None:
     """Import what a first openai run would, when an openai provider is configured."""
     if not any(environ.get(name) for name in CONFIGURED_BY):
         return
-    for name in MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
-    tls_context()
+    import_available(MODULES)
+    shared_tls_context()
