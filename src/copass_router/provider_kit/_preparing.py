@@ -13,6 +13,17 @@ import ssl
 import threading
 from collections.abc import Iterable
 
+#: What the SDKs' HTTP stack (httpx on httpcore, h11 and anyio) imports on its first request.
+HTTP_STACK = (
+    "httpcore",
+    "httpcore2",
+    "h11",
+    "anyio.streams.memory",
+    "anyio.streams.tls",
+    "anyio._backends._asyncio",
+    "anyio._core._synchronization",
+)
+
 _tls_lock = threading.Lock()
 _tls: list[ssl.SSLContext] = []
 
@@ -33,8 +44,9 @@ def shared_tls_context() -> ssl.SSLContext:
 
 
 def import_available(modules: Iterable[str]) -> None:
-    """Import each module named, in order, skipping those the installed versions lack."""
-    for name in modules:
+    """Import each module named, in order, then the HTTP stack's lazily imported modules,
+    skipping those the installed versions lack."""
+    for name in (*modules, *HTTP_STACK):
         try:
             importlib.import_module(name)
         except ImportError:

@@ -16,8 +16,8 @@ from typing import Any
 
 from copass_router import import_available, shared_tls_context
 
-#: The modules a first run imports: the backend (and the SDK with it), then what the SDK and
-#: its HTTP stack import lazily. Those a version does not have are skipped.
+#: The modules a first run imports: the backend (and the SDK with it), then what the SDK
+#: imports lazily (``import_available`` adds the HTTP stack's). Those a version does not have are skipped.
 MODULES = (
     "copass_router_anthropic.backend",
     "anthropic.resources.beta",
@@ -26,12 +26,6 @@ MODULES = (
     "anthropic.resources.beta.agents",
     "anthropic.lib.streaming",
     "anthropic.pagination",
-    "httpcore",
-    "h11",
-    "anyio.streams.memory",
-    "anyio.streams.tls",
-    "anyio._backends._asyncio",
-    "anyio._core._synchronization",
 )
 
 

@@ -20,7 +20,7 @@ CONFIGURED_BY = (
     "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL",
 )
 #: The modules a first run imports, in order: the backends (and the SDK with them), then
-#: what the SDK and its HTTP stack import lazily. Those a version does not have are skipped.
+#: what the SDK imports lazily (``import_available`` adds the HTTP stack's). Those a version does not have are skipped.
 MODULES = (
     "copass_router_openai.backend",
     "copass_router_openai.agents_backend",
@@ -30,13 +30,6 @@ MODULES = (
     "openai.resources.conversations",
     "openai.lib.streaming.chat",
     "openai.pagination",
-    "httpcore",
-    "httpcore2",
-    "h11",
-    "anyio.streams.memory",
-    "anyio.streams.tls",
-    "anyio._backends._asyncio",
-    "anyio._core._synchronization",
 )
 
 
