@@ -17,7 +17,7 @@ from typing import Any
 from copass_router import import_available, shared_tls_context
 
 #: The modules a first run imports: the backend (and the SDK with it), then what the SDK
-#: imports lazily (``import_available`` adds the HTTP stack's). Those a version does not have are skipped.
+#: imports lazily (``import_available`` adds the HTTP stack's). Those missing are skipped.
 MODULES = (
     "copass_router_anthropic.backend",
     "anthropic.resources.beta",

@@ -20,7 +20,7 @@ CONFIGURED_BY = (
     "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL",
 )
 #: The modules a first run imports, in order: the backends (and the SDK with them), then
-#: what the SDK imports lazily (``import_available`` adds the HTTP stack's). Those a version does not have are skipped.
+#: what the SDK imports lazily (``import_available`` adds the HTTP stack's); missing ones skipped.
 MODULES = (
     "copass_router_openai.backend",
     "copass_router_openai.agents_backend",
