@@ -24,6 +24,7 @@ such as ``antigravity-preview-05-2026``) and ``environment`` (the agent's base e
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 from collections.abc import AsyncIterator, Mapping
@@ -52,6 +53,7 @@ from copass_router import (
     env_int,
     normalise_schema,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .interactions_agents import AgentSpec, GeminiAgentApi
@@ -120,7 +122,13 @@ class GeminiAgentsBackend(AgentBackend):
                 raise ConfigurationError(_MISSING_KEY)
             # Everything explicit: the SDK would otherwise read the process environment
             # (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT...) and may go to Vertex AI.
-            options = genai_types.HttpOptions(base_url=self._base_url, api_version=API_VERSION)
+            tls = shared_tls_context()  # one for every HTTP client the SDK makes
+            options = genai_types.HttpOptions(
+                base_url=self._base_url,
+                api_version=API_VERSION,
+                client_args={"verify": tls},
+                async_client_args={"verify": tls, "ssl": tls},
+            )
             self._client_obj = genai.Client(
                 vertexai=False, api_key=self._api_key, http_options=options
             )
@@ -186,6 +194,9 @@ class GeminiAgentsBackend(AgentBackend):
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the core's chat loop, one interaction per model request."""
         self._check_unasked(turn)
+        if self._client_obj is None and self._api_key:
+            # Building the SDK's clients builds its models and TLS settings: not on the loop.
+            await asyncio.to_thread(self._client)
         spec = self.agent_spec(turn)
         agent = await self._agent(spec) if spec is not None else None
 
