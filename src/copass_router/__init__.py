@@ -89,6 +89,9 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.cli._render import EventPrinter
     from copass_router.client._problems import RemoteRouterError
     from copass_router.client._remote_router import RemoteRouter
+    from copass_router.content._blobs import PartPolicy, PartQuotaError
+    from copass_router.content._parts import FilePart, ImagePart, Part, TextPart
+    from copass_router.content._support import PartNotTakenError, PartSupport
     from copass_router.coordination import (
         Coordinator,
         CoordinatorUnavailableError,
@@ -154,6 +157,13 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "RemoteRouter",
     "RemoteRouterError",
     "RunRequest",
+    "TextPart",
+    "ImagePart",
+    "FilePart",
+    "Part",
+    "PartNotTakenError",
+    "PartPolicy",
+    "PartQuotaError",
     "RunResult",
     "PROVIDER_SDK_RETRIES",
     "RetryPolicy",
@@ -256,6 +266,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Turn",
     "GenerationSettings",
     "GENERATION_FIELDS",
+    "PartSupport",
     "Binding",
     "ResourceCache",
     "ProviderResources",

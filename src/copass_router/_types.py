@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from copass_router.content._parts import Part, message_parts
+
 
 class StopReason(enum.StrEnum):
     """Why a run ended. Every provider's own reasons map onto these."""
@@ -131,6 +133,9 @@ class TranscriptTurn:
     stop_reason: StopReason | None = None
     usage: TokenCounts = TokenCounts()
     provider_data: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The user's message as parts, when it was given as parts (``user`` is its text); images
+    #: and files read back from the store carry their bytes once the router has loaded them.
+    parts: tuple[Part, ...] = ()
 
     @property
     def text(self) -> str:
@@ -183,7 +188,9 @@ class RunRequest:
 
     provider: str
     model: str | None = None
-    message: str
+    #: A string, or a sequence of parts (:class:`TextPart`, :class:`ImagePart`,
+    #: :class:`FilePart`, or their dicts: ``{"type": "image", "media_type": ..., "data": ...}``).
+    message: str | tuple[Part, ...] = attrs.field(converter=message_parts)
     system: str | None = None
     end_user_id: str = "local"
     session_id: str | None = attrs.field(default=None, converter=_optional_str)
@@ -218,7 +225,8 @@ class ChatMessage:
     """One message of a stateless chat conversation, in neutral form.
 
     ``role`` is ``system``, ``user``, ``assistant`` or ``tool``. An assistant message may carry
-    ``tool_calls``; a ``tool`` message answers the call named by ``call_id``.
+    ``tool_calls``; a ``tool`` message answers the call named by ``call_id``. A user message
+    given as parts keeps them all, in order, in ``parts`` (``text`` is its text).
     """
 
     role: str
@@ -227,3 +235,4 @@ class ChatMessage:
     call_id: str | None = None
     name: str | None = None
     is_error: bool = False
+    parts: tuple[Part, ...] = ()

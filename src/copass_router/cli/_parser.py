@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "message", nargs="?", help="the user's message; '-' reads it from standard input"
     )
     run.add_argument("--file", "-f", metavar="PATH", help="read the message from a file")
+    run.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an image or document (a file or an http(s) URL) sent with the message; repeatable",
+    )
     run.add_argument("--provider", "-p", default="echo", help="provider name (default: echo)")
     run.add_argument("--model", "-m", help="model name (default: the provider's default)")
     run.add_argument("--system", "-s", help="system prompt")

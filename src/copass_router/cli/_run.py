@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from copass_router._errors import RouterError
+from copass_router.cli._attach import with_attachments
 
 if TYPE_CHECKING:
     from copass_router.run._router import Router
@@ -89,7 +90,7 @@ async def run_command(
         raise RouterError("give --session ID or --continue, not both")
     fields: dict[str, Any] = {
         "provider": args.provider,
-        "message": message(args),
+        "message": with_attachments(message(args), args.attach),
         "model": args.model,
         "system": args.system,
         "session_id": args.session,

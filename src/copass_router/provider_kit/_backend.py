@@ -21,6 +21,8 @@ from copass_router._types import (
     ToolSpec,
     TranscriptTurn,
 )
+from copass_router.content._parts import Part, message_text
+from copass_router.content._support import PartSupport
 from copass_router.coordination._base import Coordinator
 from copass_router.provider_kit._resource_cache import ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
@@ -70,6 +72,10 @@ class AgentBackend:
     #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
     #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
     generation_settings: ClassVar[frozenset[str]] = frozenset()
+    #: The images and files this backend sends to its model, by kind (``image``, ``file``):
+    #: the media types its API takes and whether by URL. Text is always taken; the core
+    #: refuses any other part before the run, naming it and the providers that take it.
+    part_support: ClassVar[Mapping[str, PartSupport]] = {}
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: The models this provider is known to serve, for listings (``copass-router providers
@@ -206,8 +212,17 @@ class Turn:
 
     @property
     def message(self) -> str:
-        """The user's message for this turn."""
-        return self.request.message
+        """The text of the user's message for this turn (its text parts, for a message of
+        parts: read :attr:`parts` for its images and files)."""
+        return message_text(self.request.message)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The user's message as parts, in order, when it was given as parts (empty for a
+        string message: read :attr:`message`). Only images and files the backend declares in
+        :attr:`AgentBackend.part_support` reach it."""
+        message = self.request.message
+        return () if isinstance(message, str) else message
 
     @property
     def options(self) -> Mapping[str, Any]:

@@ -16,6 +16,9 @@ from copass_router._generation import (
     run_field_hint,
 )
 from copass_router._types import RunRequest
+from copass_router.content._checks import check_message_parts
+from copass_router.content._parts import message_text
+from copass_router.content._support import check_parts_taken
 
 if TYPE_CHECKING:
     from copass_router.provider_kit._backend import AgentBackend
@@ -68,9 +71,13 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
     """Raise :class:`InvalidRequestError` for the first bad field of ``request``."""
     if not isinstance(request.provider, str) or not request.provider:
         raise InvalidRequestError("provider is required, e.g. provider='echo'", field="provider")
-    if not isinstance(request.message, str) or not request.message.strip():
-        raise InvalidRequestError("message must be a non-empty string", field="message")
-    if len(request.message) > max_message_chars:
+    if isinstance(request.message, tuple):
+        check_message_parts(request.message, max_message_chars)
+    elif not isinstance(request.message, str) or not request.message.strip():
+        raise InvalidRequestError(
+            "message must be a non-empty string or a list of parts", field="message"
+        )
+    elif len(request.message) > max_message_chars:
         raise PayloadTooLargeError(
             f"message is {len(request.message)} characters; the limit is {max_message_chars}",
             field="message",
@@ -86,7 +93,8 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
         "metadata",
         "stop",
     ):
-        _check_text(getattr(request, name), name)
+        value = getattr(request, name)
+        _check_text(message_text(value) if name == "message" else value, name)
     for name in ("model", "system", "reasoning_engine_id", "location"):
         value = getattr(request, name)
         if value is not None and not isinstance(value, str):
@@ -183,6 +191,7 @@ def check_for_backend(
     ``generation_settings``.
     """
     check_generation_for_backend(request, backend)
+    check_parts_taken(request.provider, request.message, backend.part_support)
     known = set(fields_in_use)
     for name in PROVIDER_FIELDS:
         if getattr(request, name) is None or name in backend.accepts or name in known:

@@ -30,6 +30,7 @@ from copass_router import (
     CreatePacer,
     Event,
     InvalidRequestError,
+    PartSupport,
     ProviderResources,
     RunRequest,
     TranscriptTurn,
@@ -41,6 +42,7 @@ from copass_router import (
 )
 
 from .history import user_message
+from .parts import ANTHROPIC_PARTS
 from .resource_api import AnthropicResourceApi
 from .resources import (
     DEFAULT_ENVIRONMENT,
@@ -82,6 +84,7 @@ class AnthropicBackend(AgentBackend):
     """
 
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
+    part_support: ClassVar[Mapping[str, PartSupport]] = ANTHROPIC_PARTS
 
     default_model = "claude-sonnet-4-6"
     models = (
@@ -211,7 +214,7 @@ class AnthropicBackend(AgentBackend):
             "agent_id": resources.agent_id,
             "environment_id": resources.environment_id,
         }
-        message = user_message(turn.message, missed)
+        message = user_message(turn.message, missed, turn.parts)
 
         def sent() -> None:  # bound only once the session has the message: it saw this turn
             turn.bind(driver.session_id, {**data, "usage": None})

@@ -33,6 +33,7 @@ from copass_router import (
     Event,
     GenerationSettings,
     InvalidRequestError,
+    PartSupport,
     ProviderError,
     RouterError,
     RunRequest,
@@ -60,6 +61,7 @@ from .contract import (
 from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .history_block import with_history
+from .parts import ADK_PARTS, adk_message
 from .translate import PROVIDER, AdkEventTranslator
 
 log = get_logger(__name__)
@@ -83,6 +85,7 @@ class GoogleBackend(AgentBackend):
     )
     keeps_native_session: ClassVar[bool] = True
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    part_support: ClassVar[Mapping[str, PartSupport]] = ADK_PARTS
 
     def __init__(self, context: BackendContext, *, credentials: Any = None) -> None:
         self.context = context
@@ -258,7 +261,7 @@ class GoogleBackend(AgentBackend):
         translator: AdkEventTranslator,
     ) -> AsyncIterator[Event]:
         stream = runtime.async_stream_query(
-            message=with_history(turn.message, history),
+            message=adk_message(with_history(turn.message, history), turn.parts, history),
             user_id=turn.end_user_id,
             session_id=session_id,
             state_delta=self._state_delta(turn, contract_of(runtime)),

@@ -45,6 +45,7 @@ from copass_router import (
     Event,
     GenerationSettings,
     InvalidRequestError,
+    PartSupport,
     ProviderResources,
     RunRequest,
     Turn,
@@ -59,6 +60,7 @@ from .interactions_agents import AgentSpec, GeminiAgentApi
 from .interactions_errors import status_error
 from .interactions_translate import PROVIDER
 from .interactions_turn import Chain
+from .parts import INTERACTIONS_PARTS
 
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
@@ -73,6 +75,7 @@ class GeminiAgentsBackend(AgentBackend):
 
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    part_support: ClassVar[Mapping[str, PartSupport]] = INTERACTIONS_PARTS
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
 

@@ -26,6 +26,7 @@ from copass_router import (
     Event,
     InvalidRequestError,
     ModelStep,
+    PartSupport,
     RunRequest,
     StopReason,
     Turn,
@@ -40,6 +41,7 @@ from .errors import (
     stream_error_event,
     stream_incomplete,
 )
+from .parts import COMPATIBLE_PARTS, OPENAI_PARTS
 from .request import ToolNames, wire_messages, wire_tools
 from .translate import ChunkTranslator
 
@@ -292,6 +294,7 @@ class OpenAIBackend(ChatCompletionsBackend):
     default_model: ClassVar[str | None] = "gpt-4o-mini"
     models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    part_support: ClassVar[Mapping[str, PartSupport]] = OPENAI_PARTS
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         key = self.environ.get("OPENAI_API_KEY")
@@ -328,6 +331,7 @@ class CompatibleBackend(ChatCompletionsBackend):
 
     default_model: ClassVar[str | None] = "llama3.2"
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {**_OPTIONS, "base_url": str}
+    part_support: ClassVar[Mapping[str, PartSupport]] = COMPATIBLE_PARTS
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         configured = self.environ.get("COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL")
