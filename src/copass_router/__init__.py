@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router._generation import GENERATION_FIELDS, GenerationSettings
     from copass_router._logs import get_logger, scrub
+    from copass_router._request_fields import RequestField, RequestOption
     from copass_router._settings import env_flag, env_float, env_int
     from copass_router._types import (
         AssistantItem,
@@ -253,6 +254,8 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Turn",
     "GenerationSettings",
     "GENERATION_FIELDS",
+    "RequestField",
+    "RequestOption",
     "Binding",
     "ResourceCache",
     "ProviderResources",
@@ -340,6 +343,8 @@ _WHERE: dict[str, str] = {
     "event_to_json": "_events",
     "GENERATION_FIELDS": "_generation",
     "GenerationSettings": "_generation",
+    "RequestField": "_request_fields",
+    "RequestOption": "_request_fields",
     "AVAILABILITY_CODES": "run._failover",
     "FailoverPolicy": "run._failover",
     "Fallback": "run._failover",

@@ -46,6 +46,7 @@ def request_body(request: RunRequest) -> dict[str, Any]:
         )
     data: dict[str, Any] = get_converter().unstructure(request)
     data.pop("tools", None)
+    data.update(data.pop("provider_fields", None) or {})  # top-level, as hosted JSON has them
     return {k: v for k, v in data.items() if v is not None}
 
 

@@ -246,7 +246,10 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
         provider's turn is cancelled.
         """
-        return self._run(build_request(request, fields, self.max_message_chars))
+        declared: dict[str, list[str]] = {}
+        for provider, field in self.plugins.declared_fields():
+            declared.setdefault(field.name, []).append(provider)
+        return self._run(build_request(request, fields, self.max_message_chars, declared))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult`."""

@@ -40,6 +40,7 @@ from copass_router.testing._conformance_contract import (
     KitProbe,
     conformance_lookup,
 )
+from copass_router.testing._conformance_fields import FieldTests
 from copass_router.testing._conformance_generation import GenerationTests
 from copass_router.testing._stream_grammar import StreamChecker
 
@@ -49,7 +50,7 @@ __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_looku
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
-class BackendConformance(ContractTests, GenerationTests):
+class BackendConformance(ContractTests, FieldTests, GenerationTests):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""
@@ -74,7 +75,7 @@ class BackendConformance(ContractTests, GenerationTests):
         )
 
     def run_kwargs(self) -> dict[str, Any]:
-        """Extra ``run()`` fields this provider needs (e.g. a reasoning_engine_id)."""
+        """Extra ``run()`` fields this provider needs (e.g. its required provider fields)."""
         return {}
 
     def _fields(self, message: str, **extra: Any) -> dict[str, Any]:
