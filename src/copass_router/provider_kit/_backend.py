@@ -234,6 +234,11 @@ class Turn:
         return self.request.options
 
     @property
+    def provider_fields(self) -> Mapping[str, Any]:
+        """The request's provider fields (only those the backend declares can reach it)."""
+        return self.request.provider_fields
+
+    @property
     def generation(self) -> GenerationSettings:
         """The run's generation settings (only those the backend declares can be set)."""
         return GenerationSettings.of(self.request)

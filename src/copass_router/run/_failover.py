@@ -19,7 +19,7 @@ from copass_router._errors import ErrorCode, InvalidRequestError, UnknownProvide
 from copass_router._events import Error, Event, Failover
 from copass_router._types import Binding, RunRequest, StopReason, TranscriptTurn
 from copass_router.run._recorder import TurnRecorder
-from copass_router.run._requests import check_for_backend
+from copass_router.run._requests import check_for_backend, for_backend
 from copass_router.run._run_loop import OUTPUT_EVENTS, Meter, TurnRunner
 from copass_router.tools._tools import ToolContext
 
@@ -192,7 +192,7 @@ async def fallback_targets(
             raise InvalidRequestError(
                 f"{where}: provider {fallback.provider!r} needs a model", field=f"{where}.model"
             )
-        targets.append(Target(fb_request, backend, model))
+        targets.append(Target(for_backend(fb_request, backend), backend, model))
     return targets
 
 

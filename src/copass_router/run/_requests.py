@@ -234,6 +234,16 @@ def check_for_backend(
     check_options(request, backend)
 
 
+def for_backend(request: RunRequest, backend: AgentBackend) -> RunRequest:
+    """``request`` as ``backend`` receives it: with only the provider fields it declares (the
+    others stay with the run, for its fallbacks)."""
+    declared = backend.accepts
+    if all(name in declared for name in request.provider_fields):
+        return request
+    kept = {k: v for k, v in request.provider_fields.items() if k in declared}
+    return attrs.evolve(request, provider_fields=kept)
+
+
 def check_provider_fields(
     request: RunRequest, backend: AgentBackend, fields_in_use: Iterable[str]
 ) -> None:

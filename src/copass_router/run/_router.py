@@ -33,7 +33,12 @@ from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fall
 from copass_router.run._live_runs import LiveRuns
 from copass_router.run._opened_resources import OpenedResources
 from copass_router.run._recorder import store_turn
-from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
+from copass_router.run._requests import (
+    MAX_MESSAGE_CHARS,
+    build_request,
+    check_for_backend,
+    for_backend,
+)
 from copass_router.run._results import RunResult, collect
 from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
@@ -292,7 +297,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
-        targets = [Target(request, backend, model)]
+        targets = [Target(for_backend(request, backend), backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:
