@@ -160,3 +160,16 @@ async def test_hosted_json_camel_case_and_a_remote_router_carry_the_field() -> N
     finally:
         await server.aclose()
         await router.aclose()
+
+
+async def test_a_field_given_as_none_is_a_field_not_given(
+    make_router: Callable[..., Router],
+) -> None:
+    router = make_router()  # echo only: nobody declares deployment_id
+    events = await _events(
+        router, provider="echo", deployment_id=None, fallbacks=[{"provider": "echo", "x": None}]
+    )
+    assert isinstance(events[-1], RunFinished)
+    with pytest.raises(InvalidRequestError) as refused:
+        await _events(router, provider="echo", deployment_id="d-1")
+    assert refused.value.field == "deployment_id"

@@ -84,7 +84,9 @@ class Fallback:
             return value
         if not isinstance(value, Mapping):
             raise InvalidRequestError(f"{where} must be an object with a provider", field=where)
-        extra = sorted(str(name) for name in set(value) - set(FALLBACK_FIELDS))
+        if not all(isinstance(name, str) for name in value):
+            raise InvalidRequestError(f"{where} has a field name that is no string", field=where)
+        extra = sorted(n for n, v in value.items() if v is not None and n not in FALLBACK_FIELDS)
         unknown = [n for n in extra if provider_fields is not None and n not in provider_fields]
         if unknown:
             declared = ", ".join(sorted(provider_fields or ())) or "none"

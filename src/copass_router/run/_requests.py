@@ -167,6 +167,8 @@ def build_request(
             )
         validate_request(request, max_message_chars)
         return request
+    # A field given as None is a field not given, whoever declares it (as for core fields).
+    fields = {k: v for k, v in fields.items() if v is not None or k in _FIELDS}
     unknown = sorted(set(fields) - _FIELDS)
     if "mcp_servers" in unknown:
         from copass_router.integrations.selection import refuse_servers

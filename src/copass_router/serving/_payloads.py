@@ -70,7 +70,8 @@ def run_fields(
             snake_case_fields(f, provider_fields) if isinstance(f, Mapping) else f
             for f in body["fallbacks"]
         ]
-    unknown = sorted(set(body) - _RUN_FIELDS - set(provider_fields))
+    given = {name for name, value in body.items() if value is not None}
+    unknown = sorted(given - _RUN_FIELDS - set(provider_fields))
     if unknown:
         declared = ", ".join(sorted(provider_fields)) or "none"
         raise InvalidRequestError(
