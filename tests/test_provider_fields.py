@@ -131,9 +131,11 @@ async def test_other_providers_carry_a_field_unseen_and_failover_hands_it_on(
 def test_the_command_line_takes_declared_fields_as_flags_and_any_as_field_pairs() -> None:
     declared = [("deploy", f) for f in FIELDS]
     args = build_parser(declared).parse_args(
-        ["run", "hi", "-p", "deploy", "--deployment-id", "d-1", "--field", "shard=4"]
+        ["run", "hi", "-p", "deploy", "--deployment-id", "d-1", "--field", "other=4"]
     )
-    assert provider_fields(args) == {"deployment_id": "d-1", "shard": "4"}
+    assert provider_fields(args) == {"deployment_id": "d-1", "other": "4"}
+    numbered = build_parser(declared).parse_args(["run", "hi", "--shard", "4"])
+    assert provider_fields(numbered) == {"shard": 4}  # declared an int: read as one
     help_text = build_parser(declared).format_help()
     assert "run" in help_text
     (run,) = (a for a in build_parser(declared)._actions if a.dest == "command")

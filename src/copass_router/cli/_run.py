@@ -32,6 +32,7 @@ def options(pairs: Sequence[str]) -> dict[str, Any]:
 
 #: Where ``run``'s flags for provider fields keep their values (``--name VALUE``).
 FIELD_DEST = "provider_field__"
+_NUMBERS: dict[Any, Any] = {int: int, float: float, (int, float): float, (float, int): float}
 
 
 def add_field_flags(
@@ -49,20 +50,21 @@ def add_field_flags(
         if flag in taken:
             continue
         about = "; ".join(f"{p}: {f.help or f.name}" for p, f in owners)
-        run.add_argument(flag, dest=FIELD_DEST + name, metavar="VALUE", help=about)
+        read = _NUMBERS.get(owners[0][1].type, str)  # a number field reads its value as one
+        run.add_argument(flag, dest=FIELD_DEST + name, metavar="VALUE", help=about, type=read)
 
 
-def provider_fields(args: argparse.Namespace) -> dict[str, str]:
+def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The provider fields the command line gives: ``--field NAME=VALUE`` and each provider
     field's own flag (an empty value leaves the field unset)."""
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     for pair in args.field:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise RouterError(f"--field needs NAME=VALUE, got {pair!r}")
         found[name] = value
     for dest, value in vars(args).items():
-        if dest.startswith(FIELD_DEST) and value:
+        if dest.startswith(FIELD_DEST) and value not in (None, ""):
             found[dest.removeprefix(FIELD_DEST)] = value
     return found
 
