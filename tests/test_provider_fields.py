@@ -175,3 +175,14 @@ async def test_a_field_given_as_none_is_a_field_not_given(
     with pytest.raises(InvalidRequestError) as refused:
         await _events(router, provider="echo", deployment_id="d-1")
     assert refused.value.field == "deployment_id"
+
+
+def test_a_backend_declaring_names_and_types_only_gets_plain_declarations() -> None:
+    class Older(AgentBackend):
+        accepts = frozenset({"region"})
+        option_types = {"depth": int}
+
+    assert Older.request_fields == (RequestField("region"),)
+    assert Older.request_options == {"depth": RequestOption(int)}
+    assert DeploymentBackend.accepts == {"deployment_id", "shard"}
+    assert DeploymentBackend.option_types == {"priority": int}

@@ -73,19 +73,6 @@ class AgentBackend:
     #: Derived: the type of each of :attr:`request_options` (or, set alone, options declared
     #: by type only).
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__
-        if "request_fields" in own or "accepts" not in own:
-            cls.accepts = frozenset(f.name for f in cls.request_fields)
-        else:
-            cls.request_fields = tuple(RequestField(name) for name in sorted(cls.accepts))
-        if "request_options" in own or "option_types" not in own:
-            cls.option_types = {name: o.type for name, o in cls.request_options.items()}
-        else:
-            cls.request_options = {n: RequestOption(t) for n, t in cls.option_types.items()}
-
     #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
     #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
     generation_settings: ClassVar[frozenset[str]] = frozenset()
@@ -98,12 +85,26 @@ class AgentBackend:
     #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
     keeps_native_session: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # One declaration each: the derived names follow it (an older backend that sets only
+        # ``accepts`` or ``option_types`` gets plain declarations made from them).
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "request_fields" in own or "accepts" not in own:
+            cls.accepts = frozenset(f.name for f in cls.request_fields)
+        else:
+            cls.request_fields = tuple(RequestField(name) for name in sorted(cls.accepts))
+        if "request_options" in own or "option_types" not in own:
+            cls.option_types = {name: o.type for name, o in cls.request_options.items()}
+        else:
+            cls.request_options = {n: RequestOption(t) for n, t in cls.option_types.items()}
+
     def validate(self, request: RunRequest) -> None:
         """Raise :class:`InvalidRequestError` naming the field if ``request`` cannot run here.
 
         Called after the core has checked the fields and options against what the backend
-        declares (``request_fields``, ``request_options``) and before anything reaches the provider:
-        override it for checks of values (e.g. a URL's scheme).
+        declares (``request_fields``, ``request_options``) and before anything reaches the
+        provider: override it for checks of values (e.g. a URL's scheme).
         """
 
     async def delete_native_session(self, binding: Binding) -> None:
