@@ -21,7 +21,6 @@ from typing import Any
 import attrs
 
 from copass_router._errors import InvalidRequestError
-from copass_router._types import RunRequest
 
 #: What a provider field's or an option's value may be: one type or a tuple of them.
 ValueType = type | tuple[type, ...]
@@ -34,20 +33,15 @@ def _check_name(_instance: object, _attribute: object, name: str) -> None:
         raise ValueError(
             f"a provider field's name is snake_case (letters, digits, _; at most 64); got {name!r}"
         )
-    if name in _core_fields():
-        raise ValueError(f"{name!r} is a run field of the core's; name the provider field apart")
-
-
-def _core_fields() -> frozenset[str]:
-    return frozenset(f.name for f in attrs.fields(RunRequest))
 
 
 @attrs.frozen
 class RequestField:
     """A run field that only the declaring provider uses (e.g. a deployed agent's id).
 
-    :param name: the field's name, snake_case: ``Router.run(name=...)``, ``"name"`` in hosted
-        JSON (``camelCase`` too), ``--name-with-dashes`` on the command line.
+    :param name: the field's name, snake_case and none of the core's run fields (the
+        conformance kit checks): ``Router.run(name=...)``, ``"name"`` in hosted JSON
+        (``camelCase`` too), ``--name-with-dashes`` on the command line.
     :param type: the type (or types) a value must have.
     :param required: the provider cannot run without it: a run that lacks it is refused
         before any call, with ``help`` in the error.

@@ -1,6 +1,7 @@
 """The provider-fields contract, proven by the conformance suite.
 
-What a backend declares in ``request_fields`` is what its plugin registered; a field no
+What a backend declares in ``request_fields`` is what its plugin registered, and none of it is
+a core run field; a field no
 installed provider declares is refused with an error naming the provider's own fields; a field
 another provider declares is carried along (the swap loop hands every provider the same
 fields); a required field missing, or a value of the wrong type, is refused before any call.
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from copass_router._errors import InvalidRequestError
 from copass_router._events import Event
 from copass_router._request_fields import RequestField, fits
-from copass_router._types import StopReason
+from copass_router._types import RunRequest, StopReason
 from copass_router.plugin_host._plugins import BackendRegistration
 from copass_router.run._router import Router
 
@@ -53,6 +55,8 @@ class FieldTests:
         self, conformance_router: Router
     ) -> None:
         declared = await self._declared_fields(conformance_router)
+        clash = sorted(set(declared) & {f.name for f in attrs.fields(RunRequest)})
+        assert not clash, f"{clash} are the core's run fields: name the provider's fields apart"
         registration = conformance_router.plugins.backends[self.provider]
         registered = {f.name: f for f in registration.declared}
         assert declared == registered, (
