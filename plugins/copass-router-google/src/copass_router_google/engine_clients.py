@@ -14,7 +14,7 @@ from .engine_errors import provider_call
 from .engine_ref import EngineRef
 from .translate import PROVIDER
 
-log = get_logger("copass_router_google.backend")
+log = get_logger(__name__)
 
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 

@@ -12,7 +12,7 @@ from copass_router import ProviderError, get_logger, scrub
 from .engine_ref import EngineRef
 from .translate import PROVIDER
 
-log = get_logger("copass_router_google.backend")
+log = get_logger(__name__)
 
 
 def aiohttp_errors() -> tuple[type[BaseException], ...]:
