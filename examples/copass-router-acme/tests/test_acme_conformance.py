@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import copass_router_acme
 import pytest
@@ -33,9 +32,6 @@ class TestAcmeConformance(BackendConformance):
     @pytest.fixture
     def conformance_emulator(self, acme_emulator: AcmeEmulator) -> KitProbe:
         return KitProbe(acme_emulator)
-
-    def run_kwargs(self) -> dict[str, Any]:
-        return {"workspace": "ws-conformance"}  # Acme's required field
 
 
 async def test_acme_fields_and_options_reach_acme(

@@ -11,9 +11,7 @@ from copass_router import (
 )
 
 #: Acme's own run field, declared once: registered below, and the backend's ``request_fields``.
-FIELDS = (
-    RequestField("workspace", required=True, help="the Acme workspace the chat is billed to"),
-)
+FIELDS = (RequestField("workspace", help="the Acme workspace to bill (default: the key's own)"),)
 #: The options a run may set for Acme (the backend's ``request_options``).
 OPTIONS = {"safe_mode": RequestOption(bool, help="Acme's content filter")}
 
