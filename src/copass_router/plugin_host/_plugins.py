@@ -72,8 +72,6 @@ class BackendRegistration:
     plugin: str
     version: str | None = None
     description: str = ""
-    #: The names of the provider fields the provider declares (``declared``).
-    fields: frozenset[str] = frozenset()
     #: The provider fields the provider declares, as its plugin registered them.
     declared: tuple[RequestField, ...] = ()
 
@@ -270,9 +268,8 @@ class PluginHost:
                 )
                 return
             declared = tuple(as_request_field(f) for f in fields)
-            names = frozenset(f.name for f in declared)
             self.backends[name] = BackendRegistration(
-                name, factory, dist or plugin, version, description, names, declared
+                name, factory, dist or plugin, version, description, declared
             )
 
         return register
@@ -322,13 +319,19 @@ class PluginHost:
 
     def fields_in_use(self) -> frozenset[str]:
         """The names of the provider fields some installed provider declares."""
-        self.load()
-        return frozenset().union(*(r.fields for r in self.backends.values()))
+        return frozenset(self.field_owners())
 
     def declared_fields(self) -> list[tuple[str, RequestField]]:
         """Each installed provider's declared fields, as (provider, field), by provider."""
         self.load()
         return [(r.name, f) for _, r in sorted(self.backends.items()) for f in r.declared]
+
+    def field_owners(self) -> dict[str, list[str]]:
+        """Each declared provider field's name with the providers that declare it."""
+        owners: dict[str, list[str]] = {}
+        for provider, field in self.declared_fields():
+            owners.setdefault(field.name, []).append(provider)
+        return owners
 
     def providers(self) -> Iterable[str]:
         """Names of the installed providers."""

@@ -19,7 +19,7 @@ from copass_router._errors import ErrorCode, InvalidRequestError, UnknownProvide
 from copass_router._events import Error, Event, Failover
 from copass_router._types import Binding, RunRequest, StopReason, TranscriptTurn
 from copass_router.run._recorder import TurnRecorder
-from copass_router.run._requests import check_for_backend, for_backend
+from copass_router.run._requests import check_for_backend
 from copass_router.run._run_loop import OUTPUT_EVENTS, Meter, TurnRunner
 from copass_router.tools._tools import ToolContext
 
@@ -181,7 +181,7 @@ async def fallback_targets(
         fb_request = fallback.request(request)
         try:
             backend = await backend_for(fallback.provider)
-            check_for_backend(fb_request, backend, fields)
+            own = check_for_backend(fb_request, backend, fields)
             backend.validate(fb_request)
         except UnknownProviderError as exc:
             raise InvalidRequestError(f"{where}: {exc}", field=f"{where}.provider") from None
@@ -194,7 +194,7 @@ async def fallback_targets(
             raise InvalidRequestError(
                 f"{where}: provider {fallback.provider!r} needs a model", field=f"{where}.model"
             )
-        targets.append(Target(for_backend(fb_request, backend), backend, model))
+        targets.append(Target(own, backend, model))
     return targets
 
 

@@ -221,8 +221,9 @@ def _gather_provider_fields(fields: Mapping[str, Any], names: Iterable[str]) -> 
 
 def check_for_backend(
     request: RunRequest, backend: AgentBackend, fields_in_use: Iterable[str]
-) -> None:
-    """Check ``request`` against what ``backend`` declares (the one message format for all).
+) -> RunRequest:
+    """Check ``request`` against what ``backend`` declares (the one message format for all);
+    the request as the backend receives it (:func:`for_backend`).
 
     A provider field this backend does not declare is carried along when another installed
     provider declares it (``fields_in_use``), so one set of fields can go to whichever provider
@@ -234,6 +235,7 @@ def check_for_backend(
     check_generation_for_backend(request, backend)
     check_provider_fields(request, backend, fields_in_use)
     check_options(request, backend)
+    return for_backend(request, backend)
 
 
 def for_backend(request: RunRequest, backend: AgentBackend) -> RunRequest:

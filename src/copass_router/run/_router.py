@@ -33,12 +33,7 @@ from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fall
 from copass_router.run._live_runs import LiveRuns
 from copass_router.run._opened_resources import OpenedResources
 from copass_router.run._recorder import store_turn
-from copass_router.run._requests import (
-    MAX_MESSAGE_CHARS,
-    build_request,
-    check_for_backend,
-    for_backend,
-)
+from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
 from copass_router.run._results import RunResult, collect
 from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
@@ -256,9 +251,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
         provider's turn is cancelled.
         """
-        declared: dict[str, list[str]] = {}
-        for provider, field in self.plugins.declared_fields():
-            declared.setdefault(field.name, []).append(provider)
+        declared = self.plugins.field_owners()
         return self._run(build_request(request, fields, self.max_message_chars, declared))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
@@ -296,14 +289,14 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         reservation goes into ``cost``, released if the run does not start)."""
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
-        check_for_backend(request, backend, fields_in_use)
+        own = check_for_backend(request, backend, fields_in_use)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
-        targets = [Target(for_backend(request, backend), backend, model)]
+        targets = [Target(own, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:

@@ -89,7 +89,6 @@ class FieldTests:
             "conformance-fields",
             "unused:factory",
             "conformance",
-            fields=frozenset({FOREIGN_FIELD}),
             declared=(stand_in,),
         )
         try:
