@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router._generation import GENERATION_FIELDS, GenerationSettings
     from copass_router._logs import get_logger, scrub
+    from copass_router._request_fields import RequestField, RequestOption
     from copass_router._settings import env_flag, env_float, env_int
     from copass_router._types import (
         AssistantItem,
@@ -267,6 +268,8 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "GenerationSettings",
     "GENERATION_FIELDS",
     "PartSupport",
+    "RequestField",
+    "RequestOption",
     "Binding",
     "ResourceCache",
     "ProviderResources",

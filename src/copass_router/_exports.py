@@ -78,6 +78,8 @@ WHERE: dict[str, str] = {
     "PartQuotaError": "content._blobs",
     "GENERATION_FIELDS": "_generation",
     "GenerationSettings": "_generation",
+    "RequestField": "_request_fields",
+    "RequestOption": "_request_fields",
     "AVAILABILITY_CODES": "run._failover",
     "FailoverPolicy": "run._failover",
     "Fallback": "run._failover",

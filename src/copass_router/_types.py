@@ -171,6 +171,13 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _set_fields(value: Any) -> Any:
+    # A field given as None is a field not given (as for every optional run field).
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
+
 def _stop_sequences(value: Any) -> Any:
     # One string is one stop sequence (not one per character); other shapes reach the check.
     if isinstance(value, str):
@@ -194,8 +201,11 @@ class RunRequest:
     system: str | None = None
     end_user_id: str = "local"
     session_id: str | None = attrs.field(default=None, converter=_optional_str)
-    reasoning_engine_id: str | None = None
-    location: str | None = None
+    #: Fields only some providers use, declared by those providers (``RequestField``), each
+    #: also accepted as a keyword of its own (``Router.run(name=value)``) and as a top-level
+    #: field in hosted JSON. A field another installed provider declares is carried along
+    #: (failover may need it); one no installed provider declares is refused.
+    provider_fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_set_fields)
     tools: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
     #: Narrows the run's tools to these names or ``fnmatch`` patterns (``"docs__*"``); None:
     #: every tool. A run can only narrow: MCP servers come from the operator's configuration.
@@ -215,7 +225,7 @@ class RunRequest:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,
-    #: "options": ..., "reasoning_engine_id": ..., "location": ...}`` each, tried in order
+    #: "options": ..., **provider_fields}`` each, tried in order
     #: (see ``FailoverPolicy``). Empty: the router's default policy decides.
     fallbacks: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
 

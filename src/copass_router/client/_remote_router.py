@@ -49,6 +49,7 @@ def request_body(request: RunRequest) -> dict[str, Any]:
     data.pop("tools", None)
     if not isinstance(request.message, str):  # parts travel with their bytes, as base64
         data["message"] = [part_to_json(part) for part in request.message]
+    data.update(data.pop("provider_fields", None) or {})  # top-level, as hosted JSON has them
     return {k: v for k, v in data.items() if v is not None}
 
 

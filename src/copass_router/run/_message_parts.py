@@ -47,19 +47,20 @@ class MessageParts:
 
     async def check_for_backend(
         self, request: RunRequest, backend: Any, fields_in_use: Iterable[str], router: Any
-    ) -> RunRequest:
+    ) -> tuple[RunRequest, RunRequest]:
         """``request`` with the part URLs the operator lets the router fetch replaced by their
         bytes, checked by :func:`check_for_backend`, whose refusal of a part names the
-        installed providers that take it (``router``: where their backends come from)."""
+        installed providers that take it (``router``: where their backends come from); and
+        that request as the backend receives it (only the provider fields it declares)."""
         message = await self.fetching.fetched(request.message)
         if message is not request.message:
             request = attrs.evolve(request, message=message)
             validate_request(request, router.max_message_chars)
         try:
-            check_for_backend(request, backend, fields_in_use)
+            own = check_for_backend(request, backend, fields_in_use)
         except PartNotTakenError as exc:
             raise await part_takers(exc, router.plugins.providers(), router.backend) from None
-        return request
+        return request, own
 
     async def keep(self, store: Any, request: RunRequest) -> dict[str, Any]:
         """Keep the bytes of ``request``'s images and files (one store call, none for a

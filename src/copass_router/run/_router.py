@@ -286,7 +286,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         """
         from copass_router.run._requests import build_request
 
-        return self._run(build_request(request, fields, self.max_message_chars))
+        declared = self.plugins.field_owners()
+        return self._run(build_request(request, fields, self.max_message_chars, declared))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult`."""
@@ -333,14 +334,14 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
-        request = await self.parts.check_for_backend(request, backend, fields_in_use, self)
+        request, own = await self.parts.check_for_backend(request, backend, fields_in_use, self)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
-        targets = [Target(request, backend, model)]
+        targets = [Target(own, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:

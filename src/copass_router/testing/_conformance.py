@@ -41,6 +41,7 @@ from copass_router.testing._conformance_contract import (
     KitProbe,
     conformance_lookup,
 )
+from copass_router.testing._conformance_fields import FieldTests
 from copass_router.testing._conformance_generation import GenerationTests
 from copass_router.testing._conformance_parts import PartsTests
 from copass_router.testing._stream_grammar import StreamChecker
@@ -51,7 +52,7 @@ __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_looku
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
-class BackendConformance(ContractTests, GenerationTests, PartsTests):
+class BackendConformance(ContractTests, FieldTests, GenerationTests, PartsTests):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""
@@ -76,7 +77,7 @@ class BackendConformance(ContractTests, GenerationTests, PartsTests):
         )
 
     def run_kwargs(self) -> dict[str, Any]:
-        """Extra ``run()`` fields this provider needs (e.g. a reasoning_engine_id)."""
+        """Extra ``run()`` fields this provider needs (e.g. its required provider fields)."""
         return {}
 
     def _fields(self, message: str | Sequence[Any], **extra: Any) -> dict[str, Any]:
