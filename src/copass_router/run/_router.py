@@ -361,9 +361,11 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router._outages import store_call
         from copass_router.integrations.selection import kept_selection, run_dispatcher
 
-        async with store_call("read the session's tools"):
-            kept = await kept_selection(self.store, request)
-        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
+        base, kept = self._base_dispatcher(), None
+        if base.names() or self._mcp is not None:  # no tools, nothing kept narrows: no read
+            async with store_call("read the session's tools"):
+                kept = await kept_selection(self.store, request)
+        dispatcher = await run_dispatcher(base, self._mcp, request, kept)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         # Decisions for this run's calls may land on other workers: they ask this one.
         self.coordinator.answer_approvals(self._answer_approval)
