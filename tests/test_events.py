@@ -17,6 +17,7 @@ from copass_router import (
     RunFinished,
     RunStarted,
     StopReason,
+    StructuredOutput,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
@@ -72,6 +73,7 @@ SAMPLES: list[Event] = [
         code="overloaded",
         message="503",
     ),
+    StructuredOutput(run_id="r", seq=11, value={"order": "A-1", "items": [1, 2], "gift": None}),
     RunFinished(
         run_id="r",
         seq=11,

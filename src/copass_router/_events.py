@@ -183,6 +183,15 @@ class Failover(Event):
 
 
 @attrs.frozen(kw_only=True)
+class StructuredOutput(Event):
+    """The run's answer as a value: the final answer parsed as JSON and valid against the
+    run's ``output_schema``. Once, before ``run_finished``, in a run that asked for it."""
+
+    type: ClassVar[str] = "structured_output"
+    value: Any = None
+
+
+@attrs.frozen(kw_only=True)
 class ProviderEvent(Event):
     """A provider event with no neutral meaning, passed on rather than dropped.
 
@@ -232,6 +241,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Error,
         Retry,
         Failover,
+        StructuredOutput,
         ProviderEvent,
         RunFinished,
     )

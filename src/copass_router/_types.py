@@ -173,6 +173,12 @@ def _stop_sequences(value: Any) -> Any:
     return tuple(value) if isinstance(value, list | tuple) else value
 
 
+def _output_schema(value: Any) -> Any:
+    from copass_router._structured_output import as_output_schema
+
+    return as_output_schema(value)
+
+
 @attrs.frozen(kw_only=True)
 class RunRequest:
     """Everything one turn needs. ``Router.run`` accepts this or the same fields as keywords.
@@ -202,6 +208,10 @@ class RunRequest:
     temperature: float | None = None
     max_output_tokens: int | None = None
     stop: tuple[str, ...] = attrs.field(default=(), converter=_stop_sequences)
+    #: The shape of the answer: a JSON Schema of an object (a pydantic model class or an attrs
+    #: class is turned into one). The final answer is validated and streamed as
+    #: ``StructuredOutput`` (see docs/portable-context.md).
+    output_schema: Mapping[str, Any] | None = attrs.field(default=None, converter=_output_schema)
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,

@@ -16,6 +16,10 @@ with a small command syntax (documented in docs/scripted-model.md):
   check what a provider actually received
 - ``/whoami``: replies ``model=<model> system=<system prompt>`` with the model name and the
   system prompt this request reached the model with (``none`` for either when absent)
+- ``/json TEXT``: replies TEXT verbatim (an answer that may not fit the output schema); asked
+  again after it, answers as below. ``/badjson TEXT``: replies TEXT every time it is asked
+- with an output schema (given natively, or stated in the system prompt), plain text gets a
+  JSON answer valid against it (strings ``echo: <text>``)
 - ``/settings``: replies ``temperature=<t> max_output_tokens=<n> stop=<json list>`` with the
   generation settings this request reached the model with (``none`` when absent)
 
@@ -29,13 +33,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from copass_router._generation import GenerationSettings
+from copass_router._structured_output import CORRECTION_PREFIX, schema_in_system
 from copass_router._types import ChatMessage, StopReason, ToolCallRequest
+from copass_router.builtin._scripted_output import conforming_answer
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
 
@@ -156,12 +162,13 @@ def scripted_reply(
     messages: Sequence[ChatMessage],
     model: str | None = None,
     settings: GenerationSettings | None = None,
+    output_schema: Mapping[str, Any] | None = None,
 ) -> ModelReply:
     """Decide the next reply to ``messages`` (system, user, assistant and tool messages).
 
     ``model`` is the model name the request asked for (what ``/whoami`` reports);
     ``settings`` the generation settings it carried (what ``/settings`` reports and the reply
-    honours).
+    honours); ``output_schema`` the schema of a native structured-output request.
     """
     settings = settings or GenerationSettings()
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
@@ -175,6 +182,8 @@ def scripted_reply(
         reply = ModelReply(text=f"model={model or 'none'} system={system}")
     elif command == "/settings":
         reply = ModelReply(text=_settings(settings))
+    elif (structured := _structured(messages, last_user, prompt, output_schema)) is not None:
+        reply = structured
     else:
         reply = _honour(
             settings, _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
@@ -184,6 +193,28 @@ def scripted_reply(
         input_tokens=_words(messages),
         output_tokens=len(reply.text.split()) + len(reply.thinking.split()) + len(reply.tool_calls),
     )
+
+
+def _structured(
+    messages: Sequence[ChatMessage],
+    last_user: int,
+    prompt: str,
+    output_schema: Mapping[str, Any] | None,
+) -> ModelReply | None:
+    """The answer to a structured-output request, or None (the prompt is not one)."""
+    if prompt.startswith(CORRECTION_PREFIX):
+        asked = [m.text.strip() for m in messages[:last_user] if m.role == "user"]
+        steering = next((a for a in reversed(asked) if not a.startswith("(")), "")
+        if steering.startswith("/badjson "):
+            return ModelReply(text=steering.partition(" ")[2])
+        prompt = steering.partition(" ")[2] if steering.startswith("/json ") else steering
+    elif prompt.startswith(("/json ", "/badjson ")):
+        return ModelReply(text=prompt.partition(" ")[2])
+    if prompt.startswith("/"):
+        return None
+    system = "\n".join(m.text for m in messages if m.role == "system")
+    schema = output_schema or schema_in_system(system)
+    return None if schema is None else ModelReply(text=conforming_answer(schema, prompt))
 
 
 def _reply(

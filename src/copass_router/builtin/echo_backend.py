@@ -15,7 +15,7 @@ from copass_router._events import (
     ThinkingMessage,
     Usage,
 )
-from copass_router._generation import GENERATION_FIELDS, GenerationSettings
+from copass_router._generation import GENERATION_FIELDS
 from copass_router._types import ChatMessage
 from copass_router.builtin._scripted_model import scripted_reply
 from copass_router.provider_kit._backend import AgentBackend, BackendContext, Turn
@@ -30,16 +30,17 @@ class EchoBackend(AgentBackend):
     default_model = "echo-1"
     models = ("echo-1",)
     generation_settings = frozenset(GENERATION_FIELDS)
+    structured_output = True  # the schema reaches the scripted model as a native request would
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        return run_chat_loop(
-            turn, lambda messages: self._step(messages, turn.model, turn.generation)
-        )
+        return run_chat_loop(turn, lambda messages: self._step(messages, turn))
 
     async def _step(
-        self, messages: list[ChatMessage], model: str, settings: GenerationSettings
+        self, messages: list[ChatMessage], turn: Turn
     ) -> AsyncGenerator[Event | ModelStep]:
-        reply = scripted_reply(messages, model=model, settings=settings)
+        reply = scripted_reply(
+            messages, model=turn.model, settings=turn.generation, output_schema=turn.output_schema
+        )
         if reply.thinking:
             async for piece in _paced(reply.thinking_chunks()):
                 yield ThinkingDelta(text=piece)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -24,9 +24,6 @@ from copass_router._types import (
 from copass_router.coordination._base import Coordinator
 from copass_router.provider_kit._resource_cache import ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
-
-if TYPE_CHECKING:
-    pass
 from copass_router.tools._approvals import TurnApprovals
 
 T = TypeVar("T")
@@ -70,6 +67,11 @@ class AgentBackend:
     #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
     #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
     generation_settings: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the backend sends ``Turn.output_schema`` in its provider's native
+    #: structured-output mode, its last assistant message being the JSON answer. False: the
+    #: core states the schema in the turn's system prompt instead. Either way the core
+    #: validates the answer.
+    structured_output: ClassVar[bool] = False
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: The models this provider is known to serve, for listings (``copass-router providers
@@ -218,6 +220,12 @@ class Turn:
     def generation(self) -> GenerationSettings:
         """The run's generation settings (only those the backend declares can be set)."""
         return GenerationSettings.of(self.request)
+
+    @property
+    def output_schema(self) -> Mapping[str, Any] | None:
+        """The JSON Schema the answer must match (None: free text). Sent natively by a
+        backend that declares ``structured_output``."""
+        return self.request.output_schema
 
     def bind(self, native_id: str, data: Mapping[str, Any] | None = None) -> None:
         """Record the native session this turn ran in; it will be reused by the next turn.

@@ -15,6 +15,7 @@ from copass_router._generation import (
     check_generation_for_backend,
     run_field_hint,
 )
+from copass_router._structured_output import check_output_schema
 from copass_router._types import RunRequest
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
     check_generation(request)
+    check_output_schema(request)
     if request.allowed_tools is not None:
         from copass_router.integrations.selection import check_allowed_tools
 

@@ -34,7 +34,7 @@ from copass_router.run._live_runs import LiveRuns
 from copass_router.run._opened_resources import OpenedResources
 from copass_router.run._recorder import store_turn
 from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
-from copass_router.run._results import RunResult, collect
+from copass_router.run._results import RunResult, as_instance, collect
 from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
 from copass_router.run._usage_api import UsageAPI
@@ -249,8 +249,10 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         return self._run(build_request(request, fields, self.max_message_chars))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
-        """Run one turn to the end and collect it into a :class:`RunResult`."""
-        return await collect(self.run(request, **fields))
+        """Run one turn to the end and collect it into a :class:`RunResult` (its ``output``
+        an instance of the class given as ``output_schema``, if one was)."""
+        result = await collect(self.run(request, **fields))
+        return as_instance(result, fields.get("output_schema"))
 
     def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """:meth:`complete` for scripts without an event loop.

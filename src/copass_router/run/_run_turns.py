@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
+from copass_router._structured_output import instructed_system
 from copass_router._types import Binding, RunRequest, TranscriptTurn
 from copass_router.accounting._metering import BudgetedDispatcher, RunCost
 from copass_router.coordination import SigningKeys
@@ -57,7 +58,7 @@ class RunTurns:
             dict(request.metadata), trace_context=self.trace_context,
         )  # fmt: skip
         turn = Turn(
-            request=target.request,
+            request=self._request_for(target),
             run_id=self.run_id,
             session_id=self.session_id,
             model=target.model,
@@ -85,6 +86,15 @@ class RunTurns:
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
         self.live.add(turn, gated, context)
         return turn, context
+
+    def _request_for(self, target: Target) -> RunRequest:
+        """The target's request; with the output schema stated in the system prompt when the
+        target's backend has no native structured-output mode."""
+        request = target.request
+        schema = request.output_schema
+        if schema is None or target.backend.structured_output:
+            return request
+        return attrs.evolve(request, system=instructed_system(request.system, schema))
 
     async def earlier_turns(self, so_far: TranscriptTurn | None = None) -> list[TranscriptTurn]:
         """The session's turns before this one; ``so_far``: what failed attempts of this turn
