@@ -40,6 +40,7 @@ from .errors import (
     stream_incomplete,
 )
 from .request import ToolNames, wire_messages, wire_tools
+from .structured import response_format
 from .translate import ChunkTranslator
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -84,6 +85,7 @@ ROUTER_OWNED = frozenset(
         "user",
         "temperature",
         "stop",
+        "response_format",
         *_PASSTHROUGH,
     }
 )
@@ -103,6 +105,7 @@ class ChatCompletionsBackend(AgentBackend):
     keeps_native_session: ClassVar[bool] = False
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = _OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    structured_output: ClassVar[bool] = True  # response_format json_schema
     #: The request field ``max_output_tokens`` goes in.
     max_tokens_field: ClassVar[str] = "max_tokens"
 
@@ -166,7 +169,8 @@ class ChatCompletionsBackend(AgentBackend):
         if owned:
             raise InvalidRequestError(
                 f"options.extra_body cannot set {owned[0]!r}: the router sets that field "
-                "(use the run's own fields and options for model, limits and sampling)",
+                "(use the run's own fields and options for model, limits and sampling, and "
+                "output_schema=... for response_format)",
                 field=f"options.extra_body.{owned[0]}",
             )
         self.endpoint(request.options)
@@ -232,6 +236,8 @@ class ChatCompletionsBackend(AgentBackend):
             body[self.max_tokens_field] = settings.max_output_tokens
         if settings.stop:
             body["stop"] = list(settings.stop)
+        if turn.output_schema is not None:
+            body["response_format"] = response_format(turn.output_schema)
         extra = self.extra_body(turn)
         if extra:
             body["extra_body"] = extra
