@@ -72,6 +72,7 @@ class GeminiAgentsBackend(AgentBackend):
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
+    structured_output: ClassVar[bool] = True  # response_format with a JSON schema
 
     def __init__(self, context: BackendContext) -> None:
         env, settings = context.environ, context.settings
@@ -261,6 +262,8 @@ class GeminiAgentsBackend(AgentBackend):
             tools.extend({"type": name} for name in self.builtin_tools)
         if tools:
             body["tools"] = tools
+        if turn.output_schema is not None:
+            body["response_format"] = response_format(turn.output_schema)
         # One stable, opaque label per end user: tenants never merge, no raw user id leaves.
         digest = hashlib.sha256(turn.end_user_id.encode()).hexdigest()[:32]
         body["labels"] = {"copass_end_user": digest}
@@ -294,6 +297,12 @@ def make_backend(context: BackendContext) -> GeminiAgentsBackend:
 
 
 __all__ = ["PROVIDER", "GeminiAgentsBackend", "make_backend"]
+
+
+def response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's ``output_schema`` as the Interactions API's ``response_format``: JSON text of
+    that schema (the router validates the answer against the whole schema)."""
+    return {"type": "text", "mime_type": "application/json", "schema": dict(schema)}
 
 
 def generation_config(settings: GenerationSettings) -> dict[str, Any]:
