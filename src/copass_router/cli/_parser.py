@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--stop", action="append", default=[], metavar="TEXT", help="a stop sequence (repeatable)"
     )
+    run.add_argument(
+        "--output-schema",
+        metavar="FILE",
+        help="a JSON Schema file: the answer must be JSON valid against it",
+    )
     run.add_argument("--reasoning-engine-id", help="google: the deployed agent engine")
     run.add_argument("--location", help="google: the engine's region")
     run.add_argument(

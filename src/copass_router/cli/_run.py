@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,16 @@ def options(pairs: Sequence[str]) -> dict[str, Any]:
             raise RouterError(f"--option needs KEY=VALUE, got {pair!r}")
         found[key] = value
     return found
+
+
+def schema_file(path: str) -> Any:
+    """The JSON Schema in the file ``--output-schema`` names."""
+    try:
+        return json.loads(Path(path).expanduser().read_text())
+    except OSError as exc:
+        raise RouterError(f"--output-schema: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise RouterError(f"--output-schema: {path} is not JSON: {exc}") from None
 
 
 def message(args: argparse.Namespace, stdin: TextIO | None = None) -> str:
@@ -101,6 +112,8 @@ async def run_command(
         value = getattr(args, name)
         if value is not None and value != []:  # unset: left out (a provider may not have it)
             fields[name] = value
+    if args.output_schema:
+        fields["output_schema"] = schema_file(args.output_schema)
     if args.reasoning_engine_id:
         fields["reasoning_engine_id"] = args.reasoning_engine_id
     if args.location:
