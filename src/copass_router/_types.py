@@ -109,7 +109,24 @@ class ToolResultItem:
     is_error: bool = False
 
 
-TranscriptItem = UserItem | AssistantItem | ToolCallItem | ToolResultItem
+@attrs.frozen
+class ReasoningItem:
+    """The model's reasoning during a turn, kept as its own item (never as answer text).
+
+    ``provider`` and ``model`` say whose it is: the history a turn receives keeps it only for
+    the same provider and model family; for another provider the router's
+    ``reasoning_portability`` drops it or turns it into a labelled summary (see
+    docs/portable-context.md). ``provider_data`` holds what the provider needs to take it
+    back verbatim (a signature, encrypted content), keyed by provider name.
+    """
+
+    text: str
+    provider: str = ""
+    model: str = ""
+    provider_data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+TranscriptItem = UserItem | AssistantItem | ToolCallItem | ToolResultItem | ReasoningItem
 
 
 @attrs.frozen
@@ -234,3 +251,6 @@ class ChatMessage:
     call_id: str | None = None
     name: str | None = None
     is_error: bool = False
+    #: On an assistant message: the reasoning that came before it, when it is this provider's
+    #: own (same model family), for a provider that takes reasoning back.
+    reasoning: tuple[ReasoningItem, ...] = ()

@@ -12,8 +12,9 @@ with a small command syntax (documented in docs/scripted-model.md):
 - ``/refuse``: a refusal; ``/max_tokens``: stops for length
 - ``/long N``: a reply of N words (``w1 w2 ...``), N at most ``MAX_LONG_WORDS``
 - ``/slow SECONDS TEXT``: like plain text, with a pause of SECONDS (at most 60) before each chunk
-- ``/recall``: replies with every earlier message it was given, one per line, so a test can
-  check what a provider actually received
+- ``/recall``: replies with every earlier message it was given, one per line (reasoning given
+  back with an assistant message as ``thought: ...``), so a test can check what a provider
+  actually received
 - ``/whoami``: replies ``model=<model> system=<system prompt>`` with the model name and the
   system prompt this request reached the model with (``none`` for either when absent)
 - ``/json TEXT``: replies TEXT verbatim (an answer that may not fit the output schema); asked
@@ -103,6 +104,7 @@ def _recall(history: Sequence[ChatMessage]) -> str:
         if m.role == "user":
             lines.append(f"user: {m.text}")
         elif m.role == "assistant":
+            lines.extend(f"thought: {r.text}" for r in m.reasoning)
             if m.text:
                 lines.append(f"assistant: {m.text}")
             for c in m.tool_calls:

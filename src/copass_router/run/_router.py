@@ -15,6 +15,7 @@ from copass_router._errors import InvalidRequestError, UnknownProviderError
 from copass_router._events import Error, Event, RunFinished, RunStarted
 from copass_router._logs import get_logger
 from copass_router._outages import store_call
+from copass_router._reasoning import check_policy
 from copass_router._settings import env_flag, env_int
 from copass_router._types import RunRequest, StopReason, ToolSpec
 from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
@@ -96,6 +97,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
     :param approval_timeout: seconds a call waits for a decision before it is denied.
+    :param reasoning_portability: what reasoning becomes in the history of another provider
+        (or model family): ``"drop"`` (default) or ``"summarise"`` (a labelled note).
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float = APPROVAL_TIMEOUT,
+        reasoning_portability: str = "drop",
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -172,6 +176,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             from copass_router.integrations.catalog import MCPCatalog
 
             self._mcp = MCPCatalog(servers, self.environ)
+        self.reasoning_portability = check_policy(reasoning_portability)
         #: The operator's approval policy and the calls waiting for a decision.
         self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
@@ -338,6 +343,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             retry_policy=self.retry_policy,
             live=self._live,
             load_turns=self.store.load_turns,
+            reasoning_portability=self.reasoning_portability,
         )
 
         driver = TurnDriver(

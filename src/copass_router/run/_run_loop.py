@@ -86,6 +86,7 @@ class TurnRunner:
     ) -> None:
         self.turn = turn
         self.recorder = TurnRecorder() if recorder is None else recorder
+        self.recorder.source = (turn.provider, turn.model)
         self._backend = backend
         self._context = context
         self._middleware = tuple(middleware)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
+from copass_router._reasoning import portable_history
 from copass_router._structured_output import instructed_system
 from copass_router._types import Binding, RunRequest, TranscriptTurn
 from copass_router.accounting._metering import BudgetedDispatcher, RunCost
@@ -41,6 +42,9 @@ class RunTurns:
     retry_policy: RetryPolicy
     live: LiveRuns
     load_turns: Callable[[str], Awaitable[list[TranscriptTurn]]]
+    #: What another provider's reasoning becomes in a turn's history (``"drop"``,
+    #: ``"summarise"``; see :func:`portable_history`).
+    reasoning_portability: str = "drop"
     #: One per run, shared by every attempt's tool context and turn: middleware fills it at
     #: RunStarted, before the first attempt's backend starts (a failover's turn sees it too).
     trace_context: dict[str, str] = attrs.Factory(dict)
@@ -62,11 +66,11 @@ class RunTurns:
             run_id=self.run_id,
             session_id=self.session_id,
             model=target.model,
-            history=history,
+            history=self._portable(target, history),
             binding=binding,
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: self.earlier_turns(so_far),
+            load_history=lambda: self._earlier_for(target, so_far),
             dispatch_token=functools.partial(  # minted if a backend asks for it
                 mint_token,
                 self.keys,
@@ -86,6 +90,14 @@ class RunTurns:
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
         self.live.add(turn, gated, context)
         return turn, context
+
+    def _portable(self, target: Target, turns: Sequence[TranscriptTurn]) -> list[TranscriptTurn]:
+        return portable_history(turns, target.provider, target.model, self.reasoning_portability)
+
+    async def _earlier_for(
+        self, target: Target, so_far: TranscriptTurn | None
+    ) -> list[TranscriptTurn]:
+        return self._portable(target, await self.earlier_turns(so_far))
 
     def _request_for(self, target: Target) -> RunRequest:
         """The target's request; with the output schema stated in the system prompt when the

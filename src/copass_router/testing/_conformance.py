@@ -9,7 +9,7 @@ plugin's emulator), ``conformance_emulator`` returns an :class:`EmulatorProbe` o
 What the suite needs from the provider's model: it follows the scripted-model syntax
 (:func:`copass_router.testing.scripted_reply`), as every emulator built on the kit does. The
 suite uses ``/tool``, ``/loop``, ``/error CODE``, ``/slow``, ``/recall``, ``/whoami`` and
-``/settings``, ``/json`` and ``/badjson`` (docs/scripted-model.md).
+``/settings``, ``/json``, ``/badjson`` and ``/think`` (docs/scripted-model.md).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from copass_router.testing._conformance_contract import (
     conformance_lookup,
 )
 from copass_router.testing._conformance_generation import GenerationTests
+from copass_router.testing._conformance_reasoning import ReasoningTests
 from copass_router.testing._conformance_structured import StructuredOutputTests
 from copass_router.testing._stream_grammar import StreamChecker
 
@@ -50,7 +51,7 @@ __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_looku
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
-class BackendConformance(ContractTests, GenerationTests, StructuredOutputTests):
+class BackendConformance(ContractTests, GenerationTests, StructuredOutputTests, ReasoningTests):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""
