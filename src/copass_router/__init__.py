@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router._events import (
         ApprovalRequested,
+        ContextCompacted,
         Error,
         Event,
         Failover,
@@ -196,6 +197,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Error",
     "Retry",
     "Failover",
+    "ContextCompacted",
     "StructuredOutput",
     "ProviderEvent",
     "RunFinished",
@@ -332,6 +334,7 @@ _WHERE: dict[str, str] = {
     "RunFinished": "_events",
     "RunStarted": "_events",
     "StructuredOutput": "_events",
+    "ContextCompacted": "_events",
     "TextDelta": "_events",
     "ThinkingDelta": "_events",
     "ThinkingMessage": "_events",

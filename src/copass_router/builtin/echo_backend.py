@@ -30,6 +30,7 @@ class EchoBackend(AgentBackend):
     default_model = "echo-1"
     models = ("echo-1",)
     generation_settings = frozenset(GENERATION_FIELDS)
+    context_windows = {"echo-1": 1_000_000}
     structured_output = True  # the schema reaches the scripted model as a native request would
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:

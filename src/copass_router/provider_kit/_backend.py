@@ -22,6 +22,7 @@ from copass_router._types import (
     TranscriptTurn,
 )
 from copass_router.coordination._base import Coordinator
+from copass_router.provider_kit._mailbox import Mailbox
 from copass_router.provider_kit._resource_cache import ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.tools._approvals import TurnApprovals
@@ -72,6 +73,12 @@ class AgentBackend:
     #: core states the schema in the turn's system prompt instead. Either way the core
     #: validates the answer.
     structured_output: ClassVar[bool] = False
+    #: The context window, in tokens, of the models this provider serves (a model name or its
+    #: family, see docs/portable-context.md); ``default_context_window`` for the others (None:
+    #: unknown, nothing checked). A turn that does not fit is compacted or refused before any
+    #: call.
+    context_windows: ClassVar[Mapping[str, int]] = {}
+    default_context_window: ClassVar[int | None] = None
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: The models this provider is known to serve, for listings (``copass-router providers
@@ -170,6 +177,8 @@ class Turn:
         self.state: dict[str, Any] = {}
         #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
         self.stop_requested: StopReason | None = None
+        #: Set when the core refuses the turn before any call (it does not fit the model).
+        self.refusal: Event | None = None
         self._on_stop: Callable[[], None] | None = None
         self._rounds: set[str] = set()
         self._dispatch = dispatch
@@ -329,7 +338,7 @@ class Turn:
         """
         # One mailbox carries the provider's items and the wake-ups of emit/request_stop, so
         # waiting for either is one await (no helper tasks per item).
-        mailbox = _Mailbox()
+        mailbox = Mailbox()
 
         async def pump() -> None:
             try:
@@ -365,32 +374,6 @@ class Turn:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-
-class _Mailbox:
-    """Items in order from one task to another: an unbounded ``asyncio.Queue`` without the
-    coroutine per put and the bookkeeping (on the per-event path of :meth:`Turn.merge`)."""
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: deque[tuple[str, Any]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, item: tuple[str, Any]) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> tuple[str, Any]:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.popleft()
 
 
 async def _nothing() -> AsyncIterator[Event]:

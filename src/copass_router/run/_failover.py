@@ -259,6 +259,7 @@ class TurnDriver:
 
     def _runner(self, turn: Turn, context: ToolContext, timeout: float | None) -> TurnRunner:
         target = self.target
+        self.recorder.source = (turn.provider, turn.model)  # whose reasoning it records
         return TurnRunner(
             turn, target.backend, context, self._middleware, timeout, self._meter(target),
             recorder=self.recorder,

@@ -9,8 +9,7 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
+from copass_router._context_window import check_overflow
 from copass_router._errors import InvalidRequestError, UnknownProviderError
 from copass_router._events import Error, Event, RunFinished, RunStarted
 from copass_router._logs import get_logger
@@ -99,6 +98,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     :param approval_timeout: seconds a call waits for a decision before it is denied.
     :param reasoning_portability: what reasoning becomes in the history of another provider
         (or model family): ``"drop"`` (default) or ``"summarise"`` (a labelled note).
+    :param context_overflow: a history too big for the model is compacted (``"compact"``,
+        default) or the turn refused before any call (``"error"``).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float = APPROVAL_TIMEOUT,
         reasoning_portability: str = "drop",
+        context_overflow: str = "compact",
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -177,6 +179,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
             self._mcp = MCPCatalog(servers, self.environ)
         self.reasoning_portability = check_policy(reasoning_portability)
+        self.context_overflow = check_overflow(context_overflow)
         #: The operator's approval policy and the calls waiting for a decision.
         self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
@@ -276,12 +279,6 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
         return asyncio.run(main())
 
-    async def _latest_session(self, request: RunRequest) -> RunRequest:
-        """``request`` on its end user's most recently used session, if they have one."""
-        async with store_call("find the end user's latest session"):
-            latest = await self.store.list_sessions(request.end_user_id, 1)
-        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
-
     async def _begin(
         self, request: RunRequest
     ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
@@ -344,6 +341,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             live=self._live,
             load_turns=self.store.load_turns,
             reasoning_portability=self.reasoning_portability,
+            context_overflow=self.context_overflow,
+            compact=self.plugins.compact_hook(),
         )
 
         driver = TurnDriver(

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import attrs
 
+from copass_router._context_window import refused_turn
 from copass_router._errors import ErrorCode
 from copass_router._events import (
     Error,
@@ -86,7 +87,6 @@ class TurnRunner:
     ) -> None:
         self.turn = turn
         self.recorder = TurnRecorder() if recorder is None else recorder
-        self.recorder.source = (turn.provider, turn.model)
         self._backend = backend
         self._context = context
         self._middleware = tuple(middleware)
@@ -392,8 +392,8 @@ class TurnRunner:
 
 
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:
-    """The backend's event generator for ``turn``."""
-    agen = backend.run_turn(turn)
+    """The backend's event generator for ``turn`` (a refused turn's error, without a call)."""
+    agen = backend.run_turn(turn) if turn.refusal is None else refused_turn(turn)
     if not inspect.isasyncgen(agen):
         raise TypeError(f"{type(backend).__name__}.run_turn must be an async generator")
     return cast(AsyncGenerator[Event], agen)

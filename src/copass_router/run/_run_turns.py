@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
+from copass_router._context_window import Compactor, context_limit, fit
 from copass_router._reasoning import portable_history
 from copass_router._structured_output import instructed_system
 from copass_router._types import Binding, RunRequest, TranscriptTurn
@@ -45,6 +46,10 @@ class RunTurns:
     #: What another provider's reasoning becomes in a turn's history (``"drop"``,
     #: ``"summarise"``; see :func:`portable_history`).
     reasoning_portability: str = "drop"
+    #: What a history too big for the model becomes: ``"compact"`` or ``"error"``, and the
+    #: compaction hook's chain (see :func:`fit`).
+    context_overflow: str = "compact"
+    compact: Compactor | None = None
     #: One per run, shared by every attempt's tool context and turn: middleware fills it at
     #: RunStarted, before the first attempt's backend starts (a failover's turn sees it too).
     trace_context: dict[str, str] = attrs.Factory(dict)
@@ -70,7 +75,7 @@ class RunTurns:
             binding=binding,
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: self._earlier_for(target, so_far),
+            load_history=lambda: self._earlier_for(target, so_far, turn),
             dispatch_token=functools.partial(  # minted if a backend asks for it
                 mint_token,
                 self.keys,
@@ -85,6 +90,17 @@ class RunTurns:
             retry_policy=self.retry_policy,
             trace_context=self.trace_context,
         )
+        fitted = fit(
+            turn,
+            turn.history,
+            context_limit(target.backend, target.model),
+            self.context_overflow,
+            self.compact,
+        )
+        turn.history = tuple(fitted.history)
+        if fitted.notice is not None:
+            turn.emit(fitted.notice)
+        turn.refusal = fitted.refusal
         if dispatcher.approvals is not None:
             turn.approvals = TurnApprovals(dispatcher.approvals, context, turn.emit)
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
@@ -95,9 +111,14 @@ class RunTurns:
         return portable_history(turns, target.provider, target.model, self.reasoning_portability)
 
     async def _earlier_for(
-        self, target: Target, so_far: TranscriptTurn | None
+        self, target: Target, so_far: TranscriptTurn | None, turn: Turn
     ) -> list[TranscriptTurn]:
-        return self._portable(target, await self.earlier_turns(so_far))
+        """Every earlier turn, as ``Turn.full_history`` gives them: made portable, and made
+        to fit the model as ``Turn.history`` was (a backend starting a native session sends
+        these instead)."""
+        earlier = self._portable(target, await self.earlier_turns(so_far))
+        limit = context_limit(target.backend, target.model)
+        return fit(turn, earlier, limit, self.context_overflow, self.compact).history
 
     def _request_for(self, target: Target) -> RunRequest:
         """The target's request; with the output schema stated in the system prompt when the

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from copass_router._errors import SessionNotFoundError
 from copass_router._logs import get_logger, scrub
-from copass_router._types import SessionInfo, TranscriptTurn
+from copass_router._outages import store_call
+from copass_router._types import RunRequest, SessionInfo, TranscriptTurn
 from copass_router.run._requests import check_id
 
 if TYPE_CHECKING:
@@ -28,6 +31,12 @@ class SessionsAPI:
 
     async def backend(self, provider: str) -> AgentBackend:
         raise NotImplementedError
+
+    async def _latest_session(self, request: RunRequest) -> RunRequest:
+        """``request`` on its end user's most recently used session, if they have one."""
+        async with store_call("find the end user's latest session"):
+            latest = await self.store.list_sessions(request.end_user_id, 1)
+        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
 
     async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
         """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""

@@ -34,6 +34,7 @@ from copass_router._events import (
 from copass_router._types import StopReason, TurnStatus
 from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._router import Router
+from copass_router.testing._conformance_context import ContextWindowTests
 from copass_router.testing._conformance_contract import (
     ContractTests,
     EmulatorProbe,
@@ -51,7 +52,9 @@ __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_looku
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
-class BackendConformance(ContractTests, GenerationTests, StructuredOutputTests, ReasoningTests):
+class BackendConformance(
+    ContractTests, GenerationTests, StructuredOutputTests, ReasoningTests, ContextWindowTests
+):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""

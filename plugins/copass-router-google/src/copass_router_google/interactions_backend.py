@@ -73,6 +73,12 @@ class GeminiAgentsBackend(AgentBackend):
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
     structured_output: ClassVar[bool] = True  # response_format with a JSON schema
+    context_windows: ClassVar[Mapping[str, int]] = {
+        "gemini-2.5-flash": 1_048_576,
+        "gemini-2.5-pro": 1_048_576,
+        "gemini-3.1-pro": 1_048_576,
+        "gemini-3.1-flash": 1_048_576,
+    }
 
     def __init__(self, context: BackendContext) -> None:
         env, settings = context.environ, context.settings

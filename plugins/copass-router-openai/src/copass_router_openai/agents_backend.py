@@ -24,7 +24,7 @@ comma-separated list of the runtime's own tools: ``web_search``, ``tool_search``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 
@@ -63,6 +63,7 @@ class OpenAIAgentsBackend(AgentBackend):
     the run's tools answered through the router's dispatcher."""
 
     default_model = "gpt-4.1"
+    context_windows: ClassVar[Mapping[str, int]] = {"gpt-4.1": 1_047_576, "gpt-4.1-mini": 1_047_576}
     keeps_native_session = True
 
     def __init__(

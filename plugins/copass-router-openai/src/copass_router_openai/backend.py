@@ -295,6 +295,12 @@ class OpenAIBackend(ChatCompletionsBackend):
 
     default_model: ClassVar[str | None] = "gpt-4o-mini"
     models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
+    context_windows: ClassVar[Mapping[str, int]] = {
+        "gpt-4o-mini": 128_000,
+        "gpt-4o": 128_000,
+        "gpt-4.1": 1_047_576,
+        "gpt-4.1-mini": 1_047_576,
+    }
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
