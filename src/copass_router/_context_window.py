@@ -13,7 +13,7 @@ even the compacted history does not fit).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -34,11 +34,14 @@ OVERFLOW_POLICIES = ("compact", "error")
 Compactor = Callable[[list[TranscriptTurn], int, "Turn"], list[TranscriptTurn] | None]
 
 
-def check_overflow(policy: str) -> str:
-    """``policy`` if it is one of :data:`OVERFLOW_POLICIES`; else a ConfigurationError."""
+def check_overflow(policy: str | None, environ: Mapping[str, str]) -> str:
+    """``policy``, else ``COPASS_ROUTER_CONTEXT_OVERFLOW``, else ``"compact"``, if it is one
+    of :data:`OVERFLOW_POLICIES`; else a ConfigurationError."""
+    policy = policy or environ.get("COPASS_ROUTER_CONTEXT_OVERFLOW") or "compact"
     if policy not in OVERFLOW_POLICIES:
         raise ConfigurationError(
-            f"context_overflow must be one of {', '.join(OVERFLOW_POLICIES)}; got {policy!r}"
+            "context_overflow (COPASS_ROUTER_CONTEXT_OVERFLOW) must be one of "
+            f"{', '.join(OVERFLOW_POLICIES)}; got {policy!r}"
         )
     return policy
 

@@ -11,7 +11,7 @@ an assistant note clearly labelled as a summary of earlier reasoning (``"summari
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -28,11 +28,14 @@ SUMMARY_CHARS = 1_000
 _SNAPSHOT = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|-latest|-preview(-\d{2}-\d{4})?|@\d+)$")
 
 
-def check_policy(policy: str) -> str:
-    """``policy`` if it is one of :data:`REASONING_POLICIES`; else a ConfigurationError."""
+def check_policy(policy: str | None, environ: Mapping[str, str]) -> str:
+    """``policy``, else ``COPASS_ROUTER_REASONING_PORTABILITY``, else ``"drop"``, if it is one
+    of :data:`REASONING_POLICIES`; else a ConfigurationError."""
+    policy = policy or environ.get("COPASS_ROUTER_REASONING_PORTABILITY") or "drop"
     if policy not in REASONING_POLICIES:
         raise ConfigurationError(
-            f"reasoning_portability must be one of {', '.join(REASONING_POLICIES)}; got {policy!r}"
+            "reasoning_portability (COPASS_ROUTER_REASONING_PORTABILITY) must be one of "
+            f"{', '.join(REASONING_POLICIES)}; got {policy!r}"
         )
     return policy
 

@@ -163,3 +163,12 @@ async def test_what_a_hook_gives_back_is_checked(
 def test_the_overflow_policy_is_checked() -> None:
     with pytest.raises(ConfigurationError, match="compact, error"):
         Router(load_entry_points=False, store=":memory:", context_overflow="truncate")
+
+
+async def test_the_environment_sets_the_overflow_policy(make_router: Callable[..., Router]) -> None:
+    router = _router(make_router, environ={"COPASS_ROUTER_CONTEXT_OVERFLOW": "error"})
+    sid = await _long_session(router)
+    result = await router.complete(
+        provider="small", model="small-1", message="/recall", session_id=sid
+    )
+    assert [e.code for e in result.errors] == [ErrorCode.CONTEXT_LENGTH_EXCEEDED]

@@ -116,3 +116,14 @@ def test_a_long_reasoning_is_cut_in_its_summary() -> None:
     assert dropped.items == ()
     [own] = portable_history([turn], "a", "m")
     assert own is turn
+
+
+async def test_the_environment_sets_the_policy(make_router: Callable[..., Router]) -> None:
+    router = make_router(
+        plugins=[ScriptedPlugin(other=EchoBackend())],
+        environ={"COPASS_ROUTER_REASONING_PORTABILITY": "summarise"},
+    )
+    assert router.reasoning_portability == "summarise"
+    assert "Summary of the reasoning by echo/echo-1" in await _think_then_recall(router, "other")
+    with pytest.raises(ConfigurationError, match="COPASS_ROUTER_REASONING_PORTABILITY"):
+        make_router(environ={"COPASS_ROUTER_REASONING_PORTABILITY": "keep"})

@@ -96,10 +96,10 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
     :param approval_timeout: seconds a call waits for a decision before it is denied.
-    :param reasoning_portability: what reasoning becomes in the history of another provider
-        (or model family): ``"drop"`` (default) or ``"summarise"`` (a labelled note).
-    :param context_overflow: a history too big for the model is compacted (``"compact"``,
-        default) or the turn refused before any call (``"error"``).
+    :param reasoning_portability: reasoning in another provider's history: ``"drop"``
+        (default; ``COPASS_ROUTER_REASONING_PORTABILITY``) or ``"summarise"``.
+    :param context_overflow: a history too big for the model: ``"compact"`` (default;
+        ``COPASS_ROUTER_CONTEXT_OVERFLOW``) or ``"error"``, refused before any call.
     """
 
     def __init__(
@@ -127,8 +127,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float = APPROVAL_TIMEOUT,
-        reasoning_portability: str = "drop",
-        context_overflow: str = "compact",
+        reasoning_portability: str | None = None,
+        context_overflow: str | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
@@ -178,8 +178,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             from copass_router.integrations.catalog import MCPCatalog
 
             self._mcp = MCPCatalog(servers, self.environ)
-        self.reasoning_portability = check_policy(reasoning_portability)
-        self.context_overflow = check_overflow(context_overflow)
+        self.reasoning_portability = check_policy(reasoning_portability, self.environ)
+        self.context_overflow = check_overflow(context_overflow, self.environ)
         #: The operator's approval policy and the calls waiting for a decision.
         self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
