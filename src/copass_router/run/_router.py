@@ -22,7 +22,7 @@ from copass_router.accounting._metering import ModelCallMeter, RunCost
 from copass_router.accounting._usage import UsageLedger
 from copass_router.coordination import Coordinator, SigningKeys
 from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
-from copass_router.integrations.selection import run_dispatcher
+from copass_router.integrations.selection import keep_selection, kept_selection, run_dispatcher
 from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
 from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 from copass_router.store import SessionStore
 from copass_router.store._base import TurnStart
 from copass_router.store._lease import LeaseKeeper
-from copass_router.tools._approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
 from copass_router.tools._approvals import ApprovalHandler, Approvals
 from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
 
@@ -92,10 +91,12 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         run may use, besides those ``COPASS_ROUTER_MCP_SERVERS`` configures (see
         docs/integrations.md). Only the operator adds servers; a run can only narrow.
     :param require_approval: tool names or patterns whose calls wait for approval (beside
-        tools that ask for it themselves); see :meth:`approve`.
+        tools that ask for it themselves, and ``COPASS_ROUTER_REQUIRE_APPROVAL``); see
+        :meth:`approve`.
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
-    :param approval_timeout: seconds a call waits for a decision before it is denied.
+    :param approval_timeout: seconds a call waits for a decision before it is denied
+        (default: ``COPASS_ROUTER_APPROVAL_TIMEOUT``, else 120).
     :param reasoning_portability: reasoning in another provider's history: ``"drop"``
         (default; ``COPASS_ROUTER_REASONING_PORTABILITY``) or ``"summarise"``.
     :param context_overflow: a history too big for the model: ``"compact"`` (default;
@@ -126,7 +127,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         mcp_servers: Sequence[MCPServer | Mapping[str, Any]] = (),
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
-        approval_timeout: float = APPROVAL_TIMEOUT,
+        approval_timeout: float | None = None,
         reasoning_portability: str | None = None,
         context_overflow: str | None = None,
     ) -> None:
@@ -159,18 +160,24 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        #: The operator's approval policy and the calls waiting for a decision.
+        self.approvals = Approvals.configured(
+            self.environ, require_approval, approval_handler, approval_timeout
+        )
         self._route = DispatchRoute(
             self._live,
             lambda: self.coordinator,
             SigningKeys.configured(dispatch_secret, self.environ),
-            tool_timeout + approval_timeout + 30,  # a call may wait for approval first
+            tool_timeout + self.approvals.timeout + 30,  # a call may wait for approval first
         )
         self.failover = failover or FailoverPolicy()
         self._ledger_arg = ledger
         self._ledger: UsageLedger | None = None
         #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
         self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
-        self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        self.meter = ModelCallMeter(
+            lambda: self.plugins.prices, lambda: self.ledger, self.budgets, self.environ
+        )
         servers = [*servers_from_environ(self.environ)]
         servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
         self._mcp: MCPCatalog | None = None
@@ -180,8 +187,6 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             self._mcp = MCPCatalog(servers, self.environ)
         self.reasoning_portability = check_policy(reasoning_portability, self.environ)
         self.context_overflow = check_overflow(context_overflow, self.environ)
-        #: The operator's approval policy and the calls waiting for a decision.
-        self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -280,10 +285,11 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         return asyncio.run(main())
 
     async def _begin(
-        self, request: RunRequest
+        self, request: RunRequest, cost: RunCost
     ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
         """Check ``request`` and claim its session: where the turn may go, what the store
-        began, the run's tools and the dispatch signing keys."""
+        began, the run's tools and the dispatch signing keys (the first model call's budget
+        reservation goes into ``cost``, released if the run does not start)."""
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
         check_for_backend(request, backend, fields_in_use)
@@ -298,9 +304,22 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
-                await self.meter.check(request)
-        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)
+                await self.meter.check(request, model, cost)
+        try:
+            return targets, *await self._claim(request, model, backend)
+        except BaseException:
+            await cost.settled()  # releases the reservation: no call will be made
+            raise
+
+    async def _claim(
+        self, request: RunRequest, model: str, backend: AgentBackend
+    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
+        async with store_call("read the session's tools"):
+            kept = await kept_selection(self.store, request)
+        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
+        # Decisions for this run's calls may land on other workers: they ask this one.
+        self.coordinator.answer_approvals(self._answer_approval)
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
@@ -314,17 +333,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
                 user=request.message,
                 with_binding=backend.keeps_native_session,
             )
-        return targets, start, dispatcher, keys
+        return start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
-        targets, start, dispatcher, keys = await self._begin(request)
+        cost = RunCost()
+        targets, start, dispatcher, keys = await self._begin(request, cost)
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
-        cost = RunCost()
         new_turn = RunTurns(
             request=request,
             run_id=run_id,
@@ -378,6 +397,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             record = driver.finish(outcome)
             try:
                 await store_turn(store, start, record, driver.turn, driver.had_binding)
+                await keep_selection(store, sid, request)  # later runs of the session use it
             finally:
                 await cost.settled()  # the usage ledger's writes, begun as the calls ended
             finished = RunFinished(

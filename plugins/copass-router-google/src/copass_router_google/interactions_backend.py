@@ -49,6 +49,7 @@ from copass_router import (
     Turn,
     env_float,
     env_int,
+    normalise_schema,
     run_chat_loop,
 )
 
@@ -188,6 +189,7 @@ class GeminiAgentsBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the core's chat loop, one interaction per model request."""
+        self._check_unasked(turn)
         spec = self.agent_spec(turn)
         agent = await self._agent(spec) if spec is not None else None
 
@@ -216,6 +218,18 @@ class GeminiAgentsBackend(AgentBackend):
         if chain.completed is not None:
             data = {"interactions": chain.remembered(), "model": turn.model, "agent": agent}
             turn.bind(chain.completed, data)
+
+    def _check_unasked(self, turn: Turn) -> None:
+        """The runtime runs its built-in tools without a pause: one the operator's approval
+        patterns name cannot be offered, and running it unasked would break the policy."""
+        approvals = turn.approvals
+        gated = [n for n in self.builtin_tools if approvals is not None and approvals.named(n)]
+        if gated:
+            raise ConfigurationError(
+                f"gemini-agents runs its built-in tool {gated[0]!r} itself and cannot pause it "
+                "for approval, but the approval patterns name it: remove it from builtin_tools "
+                "(COPASS_GEMINI_AGENTS_BUILTIN_TOOLS) or from the approval patterns"
+            )
 
     def agent_spec(self, turn: Turn) -> AgentSpec | None:
         """The managed agent ``turn`` runs on, when the operator named a base agent."""
@@ -260,7 +274,7 @@ class GeminiAgentsBackend(AgentBackend):
                 "type": "function",
                 "name": spec.name,
                 "description": spec.description,
-                "parameters": dict(spec.parameters),
+                "parameters": normalise_schema(spec.parameters, "gemini"),
             }
             for spec in turn.tools
         ]
