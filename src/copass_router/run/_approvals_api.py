@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest, Approvals
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `from copass_router import Router` stays light
     from copass_router.coordination import Coordinator
+    from copass_router.tools._approvals import ApprovalDecision, ApprovalRequest, Approvals
 
 #: How long a worker waits for the others' answers about a decision or a listing (seconds):
 #: they answer from memory, so this only bounds a worker that died mid-answer.
@@ -35,11 +32,15 @@ class ApprovalsAPI:
     def approve(self, run_id: str, call_id: str) -> bool:
         """Let a waiting call run. False: no such call waits here (already decided, timed
         out, or its run ended)."""
+        from copass_router.tools._approvals import ApprovalDecision
+
         return self.approvals.decide(run_id, call_id, ApprovalDecision(True))
 
     def deny(self, run_id: str, call_id: str, reason: str = "") -> bool:
         """Refuse a waiting call: the model gets an error result (with ``reason``) and the
         run goes on. False: no such call waits here."""
+        from copass_router.tools._approvals import ApprovalDecision
+
         return self.approvals.decide(run_id, call_id, ApprovalDecision(False, reason))
 
     def pending_approvals(self, run_id: str) -> list[ApprovalRequest]:
@@ -65,6 +66,8 @@ class ApprovalsAPI:
 
     async def waiting_approvals(self, run_id: str) -> list[ApprovalRequest]:
         """The calls of ``run_id`` waiting for a decision, on whichever worker runs it."""
+        from copass_router.tools._approvals import ApprovalRequest
+
         here = self.approvals.pending(run_id)
         if here or not self.coordinator.shared:
             return here
@@ -80,6 +83,10 @@ class ApprovalsAPI:
 
     def _answer_approval(self, question: Mapping[str, Any]) -> dict[str, Any]:
         """This worker's answer to a question another worker asked of all (see the module)."""
+        import attrs
+
+        from copass_router.tools._approvals import ApprovalDecision
+
         run_id = str(question.get("run_id"))
         if question.get("kind") == "decide":
             decision = ApprovalDecision(

@@ -5,49 +5,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from copass_router._context_window import check_overflow
-from copass_router._errors import InvalidRequestError, UnknownProviderError
-from copass_router._events import Error, Event, RunFinished, RunStarted
 from copass_router._logs import get_logger
-from copass_router._outages import store_call
-from copass_router._reasoning import check_policy
-from copass_router._settings import env_flag, env_int
-from copass_router._types import RunRequest, StopReason, ToolSpec
-from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
-from copass_router.accounting._metering import ModelCallMeter, RunCost
-from copass_router.accounting._usage import UsageLedger
-from copass_router.coordination import Coordinator, SigningKeys
-from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
-from copass_router.integrations.selection import keep_selection, kept_selection, run_dispatcher
-from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
-from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
-from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._approvals_api import ApprovalsAPI
 from copass_router.run._dispatch_api import DispatchCallbacks
-from copass_router.run._dispatch_route import DispatchRoute
-from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
-from copass_router.run._live_runs import LiveRuns
 from copass_router.run._opened_resources import OpenedResources
-from copass_router.run._recorder import store_turn
-from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
-from copass_router.run._results import RunResult, as_instance, collect
-from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
 from copass_router.run._usage_api import UsageAPI
 
+# What a run needs is imported where it is first used (building the router, its first run):
+# `from copass_router import Router` loads no attrs class, no store and no plugin machinery.
 if TYPE_CHECKING:
+    from copass_router._events import Error, Event
+    from copass_router._types import RunRequest, ToolSpec, TranscriptTurn
+    from copass_router.accounting._budgets import Budget
+    from copass_router.accounting._metering import RunCost
+    from copass_router.accounting._usage import UsageLedger
+    from copass_router.coordination import Coordinator, SigningKeys
     from copass_router.integrations.catalog import MCPCatalog
-from copass_router.store import SessionStore
-from copass_router.store._base import TurnStart
-from copass_router.store._lease import LeaseKeeper
-from copass_router.tools._approvals import ApprovalHandler, Approvals
-from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
+    from copass_router.integrations.config import MCPServer
+    from copass_router.plugin_host._plugins import ProviderInfo
+    from copass_router.provider_kit._backend import AgentBackend, Turn
+    from copass_router.provider_kit._retries import RetryPolicy
+    from copass_router.run._failover import FailoverPolicy, Target
+    from copass_router.run._results import RunResult
+    from copass_router.store import SessionStore
+    from copass_router.store._base import TurnStart
+    from copass_router.tools._approvals import ApprovalHandler
+    from copass_router.tools._tools import Tool, ToolDispatcher
+
+#: ``Router(max_message_chars=...)``'s default: ``run._requests.MAX_MESSAGE_CHARS``.
+MAX_MESSAGE_CHARS = 1_000_000
 
 log = get_logger("copass_router.router")
+
+
+async def store_turn(
+    store: SessionStore, start: TurnStart, record: TranscriptTurn, turn: Turn, had_binding: bool
+) -> None:
+    """The turn's final record (:func:`~copass_router.run._recorder.store_turn`, loaded with
+    the first run's)."""
+    from copass_router.run._recorder import store_turn as record_turn
+
+    await record_turn(store, start, record, turn, had_binding)
 
 
 class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
@@ -131,6 +133,25 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         reasoning_portability: str | None = None,
         context_overflow: str | None = None,
     ) -> None:
+        from copass_router._context_window import check_overflow
+        from copass_router._reasoning import check_policy
+        from copass_router._settings import env_flag, env_int
+        from copass_router.accounting._budgets import Budgets, budgets_from_env
+        from copass_router.accounting._metering import ModelCallMeter
+        from copass_router.coordination import SigningKeys
+        from copass_router.integrations.config import (
+            MCPServer,
+            server_from_dict,
+            servers_from_environ,
+        )
+        from copass_router.plugin_host._plugins import PluginHost
+        from copass_router.provider_kit._retries import RetryPolicy
+        from copass_router.run._dispatch_route import DispatchRoute
+        from copass_router.run._failover import FailoverPolicy
+        from copass_router.run._live_runs import LiveRuns
+        from copass_router.tools._approvals import Approvals
+        from copass_router.tools._tools import as_tool
+
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
             env_flag(self.environ, "COPASS_ROUTER_CONTINUE_LATEST_SESSION", False)
@@ -212,6 +233,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         backend = self._backends.get(provider)
         if backend is not None:
             return backend
+        from copass_router._errors import UnknownProviderError
+        from copass_router.provider_kit._backend import BackendContext, ResourceCache
+
         self.plugins.load()
         registration = self.plugins.backends.get(provider)
         if registration is None:
@@ -234,6 +258,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
     def _base_dispatcher(self) -> ToolDispatcher:
         if self._dispatcher is None:
+            from copass_router.tools._tools import ToolDispatcher
+
             self.plugins.load()
             tools = dict(self.plugins.tools)
             tools.update({t.name: t for t in self._extra_tools})
@@ -245,6 +271,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     async def list_tools(self) -> list[ToolSpec]:
         """Every tool a run may use (registered, and the MCP servers' reachable now), as the
         model is told about them."""
+        from copass_router._types import RunRequest
+        from copass_router.integrations.selection import run_dispatcher
+
         request = RunRequest(provider="-", message="-")
         return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
 
@@ -259,11 +288,15 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
         provider's turn is cancelled.
         """
+        from copass_router.run._requests import build_request
+
         return self._run(build_request(request, fields, self.max_message_chars))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult` (its ``output``
         an instance of the class given as ``output_schema``, if one was)."""
+        from copass_router.run._results import as_instance, collect
+
         result = await collect(self.run(request, **fields))
         return as_instance(result, fields.get("output_schema"))
 
@@ -284,12 +317,27 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
         return asyncio.run(main())
 
+    async def _latest_session(self, request: RunRequest) -> RunRequest:
+        """``request`` on its end user's most recently used session, if they have one."""
+        import attrs
+
+        from copass_router._outages import store_call
+
+        async with store_call("find the end user's latest session"):
+            latest = await self.store.list_sessions(request.end_user_id, 1)
+        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
+
     async def _begin(
         self, request: RunRequest, cost: RunCost
     ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
         """Check ``request`` and claim its session: where the turn may go, what the store
         began, the run's tools and the dispatch signing keys (the first model call's budget
         reservation goes into ``cost``, released if the run does not start)."""
+        from copass_router._errors import InvalidRequestError
+        from copass_router._outages import store_call
+        from copass_router.run._failover import Target, fallback_targets
+        from copass_router.run._requests import check_for_backend
+
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
         check_for_backend(request, backend, fields_in_use)
@@ -314,6 +362,11 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     async def _claim(
         self, request: RunRequest, model: str, backend: AgentBackend
     ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
+        import uuid
+
+        from copass_router._outages import store_call
+        from copass_router.integrations.selection import kept_selection, run_dispatcher
+
         async with store_call("read the session's tools"):
             kept = await kept_selection(self.store, request)
         dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
@@ -337,6 +390,14 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.
+        from copass_router._events import RunFinished, RunStarted
+        from copass_router._types import StopReason
+        from copass_router.accounting._metering import RunCost
+        from copass_router.integrations.selection import keep_selection
+        from copass_router.run._failover import TurnDriver
+        from copass_router.run._run_turns import RunTurns
+        from copass_router.store._lease import LeaseKeeper
+
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
         cost = RunCost()
