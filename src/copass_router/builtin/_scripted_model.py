@@ -21,6 +21,9 @@ with a small command syntax (documented in docs/scripted-model.md):
   again after it, answers as below. ``/badjson TEXT``: replies TEXT every time it is asked
 - with an output schema (given natively, or stated in the system prompt), plain text gets a
   JSON answer valid against it (strings ``echo: <text>``)
+- ``/parts``: replies ``parts: <kind> <media type> <first 12 of sha256 or the URL>; ...``
+  with every image and file the conversation gave it (``parts: none`` without any), so a test
+  can check the bytes arrived
 - ``/settings``: replies ``temperature=<t> max_output_tokens=<n> stop=<json list>`` with the
   generation settings this request reached the model with (``none`` when absent)
 
@@ -43,6 +46,7 @@ from copass_router._generation import GenerationSettings
 from copass_router._structured_output import CORRECTION_PREFIX, schema_in_system
 from copass_router._types import ChatMessage, StopReason, ToolCallRequest
 from copass_router.builtin._scripted_output import conforming_answer
+from copass_router.content._parts import FilePart, ImagePart
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
 
@@ -186,6 +190,8 @@ def scripted_reply(
         reply = ModelReply(text=_settings(settings))
     elif (structured := _structured(messages, last_user, prompt, output_schema)) is not None:
         reply = structured
+    elif command == "/parts":
+        reply = ModelReply(text=_parts(messages))
     else:
         reply = _honour(
             settings, _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
@@ -217,6 +223,16 @@ def _structured(
     system = "\n".join(m.text for m in messages if m.role == "system")
     schema = output_schema or schema_in_system(system)
     return None if schema is None else ModelReply(text=conforming_answer(schema, prompt))
+
+
+def _parts(messages: Sequence[ChatMessage]) -> str:
+    seen = [
+        f"{p.kind} {p.media_type} {p.url if p.url is not None else p.sha256[:12]}"
+        for m in messages
+        for p in m.parts
+        if isinstance(p, ImagePart | FilePart)
+    ]
+    return "parts: " + ("; ".join(seen) or "none")
 
 
 def _reply(

@@ -57,7 +57,7 @@ def transcript_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
     for turn in turns:
         answered = {i.call_id for i in turn.items if isinstance(i, ToolResultItem)}
         called = {i.call_id for i in turn.items if isinstance(i, ToolCallItem)}
-        messages.append(ChatMessage("user", turn.user))
+        messages.append(ChatMessage("user", turn.user, parts=turn.parts))
         # Reasoning rides on the assistant message that follows it (the history a backend gets
         # holds only its own reasoning: see portable_history).
         thought: tuple[ReasoningItem, ...] = ()
@@ -96,7 +96,7 @@ def chat_messages(turn: Turn) -> list[ChatMessage]:
     """System prompt, the turns this provider has not seen, and the user's new message."""
     messages = [ChatMessage("system", turn.system)] if turn.system else []
     messages.extend(transcript_messages(turn.history))
-    messages.append(ChatMessage("user", turn.message))
+    messages.append(ChatMessage("user", turn.message, parts=turn.parts))
     return messages
 
 

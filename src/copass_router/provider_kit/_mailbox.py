@@ -1,10 +1,13 @@
-"""A mailbox between two tasks, for :meth:`Turn.merge`."""
+"""The mailbox :meth:`Turn.merge` waits on: a provider's items and wake-ups, in order."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
+
+from copass_router._events import Event
 
 
 class Mailbox:
@@ -31,3 +34,9 @@ class Mailbox:
             finally:
                 self._waiter = None
         return self._items.popleft()
+
+
+async def nothing() -> AsyncIterator[Event]:
+    """An event stream with no events (a tool round that runs nothing)."""
+    return
+    yield

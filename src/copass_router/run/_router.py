@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from copass_router.accounting._budgets import Budget
     from copass_router.accounting._metering import RunCost
     from copass_router.accounting._usage import UsageLedger
+    from copass_router.content._blobs import PartPolicy
     from copass_router.coordination import Coordinator, SigningKeys
     from copass_router.integrations.catalog import MCPCatalog
     from copass_router.integrations.config import MCPServer
@@ -103,6 +104,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         (default; ``COPASS_ROUTER_REASONING_PORTABILITY``) or ``"summarise"``.
     :param context_overflow: a history too big for the model: ``"compact"`` (default;
         ``COPASS_ROUTER_CONTEXT_OVERFLOW``) or ``"error"``, refused before any call.
+    :param part_policy: images and files: bytes kept per end user and tenant, URLs fetched.
     """
 
     def __init__(
@@ -132,12 +134,14 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         approval_timeout: float | None = None,
         reasoning_portability: str | None = None,
         context_overflow: str | None = None,
+        part_policy: PartPolicy | None = None,
     ) -> None:
         from copass_router._context_window import check_overflow
         from copass_router._reasoning import check_policy
         from copass_router._settings import env_flag, env_int
         from copass_router.accounting._budgets import Budgets, budgets_from_env
         from copass_router.accounting._metering import ModelCallMeter
+        from copass_router.content._blobs import PartPolicy
         from copass_router.coordination import SigningKeys
         from copass_router.integrations.config import (
             MCPServer,
@@ -149,6 +153,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router.run._dispatch_route import DispatchRoute
         from copass_router.run._failover import FailoverPolicy
         from copass_router.run._live_runs import LiveRuns
+        from copass_router.run._message_parts import MessageParts
         from copass_router.tools._approvals import Approvals
         from copass_router.tools._tools import as_tool
 
@@ -208,6 +213,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             self._mcp = MCPCatalog(servers, self.environ)
         self.reasoning_portability = check_policy(reasoning_portability, self.environ)
         self.context_overflow = check_overflow(context_overflow, self.environ)
+        self.parts = MessageParts(part_policy or PartPolicy.from_environ(self.environ))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -290,7 +296,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         """
         from copass_router.run._requests import build_request
 
-        return self._run(build_request(request, fields, self.max_message_chars))
+        declared = self.plugins.field_owners()
+        return self._run(build_request(request, fields, self.max_message_chars, declared))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult` (its ``output``
@@ -336,18 +343,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router._errors import InvalidRequestError
         from copass_router._outages import store_call
         from copass_router.run._failover import Target, fallback_targets
-        from copass_router.run._requests import check_for_backend
 
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
-        check_for_backend(request, backend, fields_in_use)
+        request, own = await self.parts.check_for_backend(request, backend, fields_in_use, self)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
-        targets = [Target(request, backend, model)]
+        targets = [Target(own, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:
@@ -377,15 +383,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
         async with store_call("start the turn"):
+            user = await self.parts.keep(self.store, request)  # the images and files first
             start = await self.store.begin_turn(
                 session_id=request.session_id,
                 end_user_id=request.end_user_id,
                 run_id=f"run_{uuid.uuid4().hex}",
                 provider=request.provider,
                 model=model,
-                user=request.message,
                 with_binding=backend.keeps_native_session,
+                **user,
             )
+            start = await self.parts.loaded(self.store, start)  # the history's images and files
         return start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
@@ -402,7 +410,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             request = await self._latest_session(request)
         cost = RunCost()
         targets, start, dispatcher, keys = await self._begin(request, cost)
-        store, sid, started = self.store, start.session.session_id, start.turn
+        request, store = targets[0].request, self.parts.view(self.store, start)  # parts fetched
+        sid, started = start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
         new_turn = RunTurns(
@@ -419,7 +428,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             dispatch_url=self.dispatch_url,
             retry_policy=self.retry_policy,
             live=self._live,
-            load_turns=self.store.load_turns,
+            load_turns=store.load_turns,
             reasoning_portability=self.reasoning_portability,
             context_overflow=self.context_overflow,
             compact=self.plugins.compact_hook(),

@@ -6,6 +6,7 @@ This module only registers hooks: the Google SDKs (seconds to import) load on fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from copass_router import (
@@ -15,6 +16,8 @@ from copass_router import (
     PriceRegistrar,
     hookimpl,
 )
+
+from .fields import ENGINE_FIELDS
 
 if TYPE_CHECKING:
     from .deploy import deploy_adk_agent as deploy_adk_agent
@@ -38,7 +41,7 @@ def copass_router_register_backends(register: BackendRegistrar) -> None:
         "google",
         "copass_router_google.backend:make_backend",
         description="Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id",
-        fields=("reasoning_engine_id", "location"),
+        fields=ENGINE_FIELDS,
     )
     register(
         "gemini-agents",
@@ -72,3 +75,11 @@ def copass_router_register_prices(register: PriceRegistrar) -> None:
     from .prices import register_prices
 
     register_prices(register)
+
+
+@hookimpl
+def copass_router_prepare(environ: Mapping[str, str]) -> None:
+    """On a hosted server, at start-up: import the Google SDKs and what they import on use."""
+    from .prepare import prepare
+
+    prepare(environ)

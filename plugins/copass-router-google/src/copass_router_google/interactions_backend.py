@@ -24,6 +24,7 @@ such as ``antigravity-preview-05-2026``) and ``environment`` (the agent's base e
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 from collections.abc import AsyncIterator, Mapping
@@ -44,33 +45,46 @@ from copass_router import (
     Event,
     GenerationSettings,
     InvalidRequestError,
+    PartSupport,
     ProviderResources,
+    RequestOption,
     RunRequest,
     Turn,
     env_float,
     env_int,
     normalise_schema,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .interactions_agents import AgentSpec, GeminiAgentApi
 from .interactions_errors import status_error
 from .interactions_translate import PROVIDER
 from .interactions_turn import Chain
+from .parts import INTERACTIONS_PARTS
 
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
-OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "top_p": (int, float),
-    "thinking_level": str,
+OPTIONS: Mapping[str, RequestOption] = {
+    "top_p": RequestOption(
+        (int, float),
+        help="nucleus sampling",
+        operator="refused when the operator runs turns on a base agent",
+    ),
+    "thinking_level": RequestOption(
+        str,
+        help="minimal, low, medium or high",
+        operator="refused when the operator runs turns on a base agent",
+    ),
 }
 
 
 class GeminiAgentsBackend(AgentBackend):
     """Gemini's Interactions API: one interaction per model request, chained per session."""
 
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
+    request_options: ClassVar[Mapping[str, RequestOption]] = OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    part_support: ClassVar[Mapping[str, PartSupport]] = INTERACTIONS_PARTS
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
     structured_output: ClassVar[bool] = True  # response_format with a JSON schema
@@ -124,7 +138,13 @@ class GeminiAgentsBackend(AgentBackend):
                 raise ConfigurationError(_MISSING_KEY)
             # Everything explicit: the SDK would otherwise read the process environment
             # (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT...) and may go to Vertex AI.
-            options = genai_types.HttpOptions(base_url=self._base_url, api_version=API_VERSION)
+            tls = shared_tls_context()  # one for every HTTP client the SDK makes
+            options = genai_types.HttpOptions(
+                base_url=self._base_url,
+                api_version=API_VERSION,
+                client_args={"verify": tls},
+                async_client_args={"verify": tls, "ssl": tls},
+            )
             self._client_obj = genai.Client(
                 vertexai=False, api_key=self._api_key, http_options=options
             )
@@ -190,6 +210,9 @@ class GeminiAgentsBackend(AgentBackend):
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the core's chat loop, one interaction per model request."""
         self._check_unasked(turn)
+        if self._client_obj is None and self._api_key:
+            # Building the SDK's clients builds its models and TLS settings: not on the loop.
+            await asyncio.to_thread(self._client)
         spec = self.agent_spec(turn)
         agent = await self._agent(spec) if spec is not None else None
 

@@ -44,6 +44,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    shared_tls_context,
 )
 
 from .agents_driver import AgentsTurnDriver
@@ -51,6 +52,7 @@ from .agents_errors import PROVIDER, api_error
 from .agents_history import input_messages
 from .agents_resources import AgentCache, AgentSpec, AgentsResourceApi
 from .agents_translate import Translator, usage_counts
+from .parts import AGENTS_PARTS
 
 log = get_logger("copass_router_openai.agents_backend")
 
@@ -66,6 +68,7 @@ class OpenAIAgentsBackend(AgentBackend):
     context_windows: ClassVar[Mapping[str, int]] = {"gpt-4.1": 1_047_576, "gpt-4.1-mini": 1_047_576}
     keeps_native_session = True
     structured_output = True  # the agent's text.format (a new session per output schema)
+    part_support = AGENTS_PARTS
 
     def __init__(
         self, context: BackendContext, *, client: openai.AsyncOpenAI | None = None
@@ -114,7 +117,10 @@ class OpenAIAgentsBackend(AgentBackend):
             if not self._api_key:
                 raise ConfigurationError(_MISSING_KEY)
             self._client_obj = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+                api_key=self._api_key,
+                base_url=self._base_url,
+                max_retries=self._max_retries,
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
         return self._client_obj
 
@@ -188,7 +194,7 @@ class OpenAIAgentsBackend(AgentBackend):
                     await client.beta.agents.sessions.update(session_id, agent=_override(spec))  # type: ignore[arg-type]
                 base = await self._base_usage(client, session_id, data.get("usage"))
                 driver = AgentsTurnDriver(client, turn, Translator(base), session_id)
-                await driver.send(input_messages(turn.message, turn.history))
+                await driver.send(input_messages(turn.message, turn.history, turn.parts))
                 return driver
             except openai.NotFoundError:
                 log.info("session_gone", session_id=session_id)
@@ -196,7 +202,7 @@ class OpenAIAgentsBackend(AgentBackend):
         driver = AgentsTurnDriver(client, turn, Translator())
         for attempt in range(2):
             try:
-                messages = input_messages(turn.message, missed)
+                messages = input_messages(turn.message, missed, turn.parts)
                 await driver.create(messages, **self._session(turn, agent_id))
                 return driver
             except openai.NotFoundError:

@@ -26,11 +26,14 @@ from copass_router import (
     Event,
     InvalidRequestError,
     ModelStep,
+    PartSupport,
+    RequestOption,
     RunRequest,
     StopReason,
     Turn,
     env_int,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .errors import (
@@ -39,6 +42,7 @@ from .errors import (
     stream_error_event,
     stream_incomplete,
 )
+from .parts import COMPATIBLE_PARTS, OPENAI_PARTS
 from .request import ToolNames, wire_messages, wire_tools
 from .structured import response_format
 from .translate import ChunkTranslator
@@ -49,14 +53,21 @@ COMPATIBLE_BASE_URL = "http://localhost:11434/v1"  # Ollama's default
 #: Options passed to the API as they are. (Temperature, the token limit and stop sequences are
 #: the run's own fields: ``temperature``, ``max_output_tokens``, ``stop``.)
 _PASSTHROUGH = ("top_p", "seed", "reasoning_effort", "parallel_tool_calls")
-_OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "top_p": (int, float),
-    "seed": int,
-    "reasoning_effort": str,
-    "parallel_tool_calls": bool,
-    "max_retries": int,
-    "include_usage": bool,
-    "extra_body": Mapping,
+_OPTIONS: Mapping[str, RequestOption] = {
+    "top_p": RequestOption((int, float), help="nucleus sampling"),
+    "seed": RequestOption(int, help="a seed for repeatable sampling"),
+    "reasoning_effort": RequestOption(str, help="how hard a reasoning model thinks"),
+    "parallel_tool_calls": RequestOption(bool, help="whether one reply may call several tools"),
+    "max_retries": RequestOption(int, help="the SDK's own retries of this run's requests"),
+    "include_usage": RequestOption(
+        bool, help="usage in the stream", operator="always true: every call is metered"
+    ),
+    "extra_body": RequestOption(
+        Mapping,
+        help="more request fields, sent as given",
+        operator="may not name service_tier, store or another operator-owned field, nor one "
+        "the router sets",
+    ),
 }
 #: Request fields that change what a call costs or what the provider keeps: the operator's to
 #: decide (in the server's configuration), never a run's, so ``extra_body`` may not name them.
@@ -103,7 +114,7 @@ class ChatCompletionsBackend(AgentBackend):
     """Shared by both providers; subclasses say where requests go and what they accept."""
 
     keeps_native_session: ClassVar[bool] = False
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = _OPTIONS
+    request_options: ClassVar[Mapping[str, RequestOption]] = _OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
     structured_output: ClassVar[bool] = True  # response_format json_schema
     #: The request field ``max_output_tokens`` goes in.
@@ -211,6 +222,7 @@ class ChatCompletionsBackend(AgentBackend):
                 base_url=endpoint.base_url,
                 max_retries=self.max_retries,
                 default_headers=self.client_headers(endpoint),
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
             self._clients[endpoint] = client
         return client
@@ -302,6 +314,7 @@ class OpenAIBackend(ChatCompletionsBackend):
         "gpt-4.1-mini": 1_047_576,
     }
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    part_support: ClassVar[Mapping[str, PartSupport]] = OPENAI_PARTS
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         key = self.environ.get("OPENAI_API_KEY")
@@ -337,7 +350,15 @@ class CompatibleBackend(ChatCompletionsBackend):
     """
 
     default_model: ClassVar[str | None] = "llama3.2"
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {**_OPTIONS, "base_url": str}
+    request_options: ClassVar[Mapping[str, RequestOption]] = {
+        **_OPTIONS,
+        "base_url": RequestOption(
+            str,
+            help="the runtime's base URL, e.g. http://localhost:11434/v1",
+            operator="refused in hosted requests; the configured key never goes to it",
+        ),
+    }
+    part_support: ClassVar[Mapping[str, PartSupport]] = COMPATIBLE_PARTS
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         configured = self.environ.get("COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL")
