@@ -60,6 +60,17 @@ def test_run_passes_the_generation_settings() -> None:
     assert "w1 w2" in out and "w3" not in out and "[max_tokens]" in out
 
 
+def test_run_asks_for_structured_output_from_a_schema_file(tmp_path: Path) -> None:
+    schema = tmp_path / "order.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"order": {"type": "string"}}}))
+    code, out = _cli("run", "--output-schema", str(schema), "A-17")
+    assert code == 0
+    assert '= output: {"order": "echo: A-17"}' in out
+    code, out = _cli("run", "--output-schema", str(schema), "/badjson nope")
+    assert code == 1 and "! output_invalid: the answer does not match output_schema" in out
+    assert main(["run", "--output-schema", str(tmp_path / "none.json"), "x"]) == 2
+
+
 def test_unknown_provider_offers_the_nearest_and_invents_no_package(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from copass_router import (
     ApprovalRequested,
+    ContextCompacted,
     Error,
     Event,
     Failover,
@@ -17,6 +18,7 @@ from copass_router import (
     RunFinished,
     RunStarted,
     StopReason,
+    StructuredOutput,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
@@ -72,6 +74,17 @@ SAMPLES: list[Event] = [
         code="overloaded",
         message="503",
     ),
+    ContextCompacted(
+        run_id="r",
+        seq=11,
+        turns_before=9,
+        turns_after=4,
+        tokens_before=130_000,
+        tokens_after=90_000,
+        limit=100_000,
+        by="trim_oldest",
+    ),
+    StructuredOutput(run_id="r", seq=11, value={"order": "A-1", "items": [1, 2], "gift": None}),
     RunFinished(
         run_id="r",
         seq=11,

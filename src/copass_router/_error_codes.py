@@ -49,6 +49,7 @@ class ErrorCode(enum.StrEnum):
     RUN_LOG_UNAVAILABLE = "run_log_unavailable"
     WORKER_LOST = "worker_lost"
     INTERNAL_ERROR = "internal_error"
+    OUTPUT_INVALID = "output_invalid"
     # What a client of a hosted router can say.
     ROUTER_UNREACHABLE = "router_unreachable"
     CONNECTION_LOST = "connection_lost"

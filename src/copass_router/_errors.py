@@ -287,6 +287,7 @@ ERROR_CODES: Mapping[str, CodeInfo] = {
     ErrorCode.RUN_LOG_UNAVAILABLE: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.WORKER_LOST: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.INTERNAL_ERROR: CodeInfo(500, InternalError),
+    ErrorCode.OUTPUT_INVALID: CodeInfo(502, ProviderError),
     ErrorCode.ROUTER_UNREACHABLE: CodeInfo(503, RouterError, retryable=True),
     ErrorCode.CONNECTION_LOST: CodeInfo(502, RouterError, retryable=True),
 }

@@ -183,6 +183,30 @@ class Failover(Event):
 
 
 @attrs.frozen(kw_only=True)
+class ContextCompacted(Event):
+    """The turn's history did not fit the model's context window and was compacted before the
+    first call: ``turns_before`` earlier turns became ``turns_after`` (``by`` the default
+    ``trim_oldest``, or a ``copass_router_compact_history`` ``hook``); tokens are estimates."""
+
+    type: ClassVar[str] = "context_compacted"
+    turns_before: int
+    turns_after: int
+    tokens_before: int
+    tokens_after: int
+    limit: int
+    by: str = "trim_oldest"
+
+
+@attrs.frozen(kw_only=True)
+class StructuredOutput(Event):
+    """The run's answer as a value: the final answer parsed as JSON and valid against the
+    run's ``output_schema``. Once, before ``run_finished``, in a run that asked for it."""
+
+    type: ClassVar[str] = "structured_output"
+    value: Any = None
+
+
+@attrs.frozen(kw_only=True)
 class ProviderEvent(Event):
     """A provider event with no neutral meaning, passed on rather than dropped.
 
@@ -232,6 +256,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Error,
         Retry,
         Failover,
+        ContextCompacted,
+        StructuredOutput,
         ProviderEvent,
         RunFinished,
     )

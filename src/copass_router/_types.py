@@ -111,7 +111,24 @@ class ToolResultItem:
     is_error: bool = False
 
 
-TranscriptItem = UserItem | AssistantItem | ToolCallItem | ToolResultItem
+@attrs.frozen
+class ReasoningItem:
+    """The model's reasoning during a turn, kept as its own item (never as answer text).
+
+    ``provider`` and ``model`` say whose it is: the history a turn receives keeps it only for
+    the same provider and model family; for another provider the router's
+    ``reasoning_portability`` drops it or turns it into a labelled summary (see
+    docs/portable-context.md). ``provider_data`` holds what the provider needs to take it
+    back verbatim (a signature, encrypted content), keyed by provider name.
+    """
+
+    text: str
+    provider: str = ""
+    model: str = ""
+    provider_data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+TranscriptItem = UserItem | AssistantItem | ToolCallItem | ToolResultItem | ReasoningItem
 
 
 @attrs.frozen
@@ -185,6 +202,12 @@ def _stop_sequences(value: Any) -> Any:
     return tuple(value) if isinstance(value, list | tuple) else value
 
 
+def _output_schema(value: Any) -> Any:
+    from copass_router._structured_output import as_output_schema
+
+    return as_output_schema(value)
+
+
 @attrs.frozen(kw_only=True)
 class RunRequest:
     """Everything one turn needs. ``Router.run`` accepts this or the same fields as keywords.
@@ -222,6 +245,10 @@ class RunRequest:
     temperature: float | None = None
     max_output_tokens: int | None = None
     stop: tuple[str, ...] = attrs.field(default=(), converter=_stop_sequences)
+    #: The shape of the answer: a JSON Schema of an object (a pydantic model class or an attrs
+    #: class is turned into one). The final answer is validated and streamed as
+    #: ``StructuredOutput`` (see docs/portable-context.md).
+    output_schema: Mapping[str, Any] | None = attrs.field(default=None, converter=_output_schema)
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,
@@ -245,4 +272,7 @@ class ChatMessage:
     call_id: str | None = None
     name: str | None = None
     is_error: bool = False
+    #: On an assistant message: the reasoning that came before it, when it is this provider's
+    #: own (same model family), for a provider that takes reasoning back.
+    reasoning: tuple[ReasoningItem, ...] = ()
     parts: tuple[Part, ...] = ()

@@ -11,6 +11,7 @@ from typing import Any
 from copass_router._types import (
     AssistantItem,
     Binding,
+    ReasoningItem,
     ToolCallItem,
     ToolResultItem,
     TranscriptItem,
@@ -24,6 +25,7 @@ _ITEM_TAGS: dict[type, str] = {
     AssistantItem: "assistant",
     ToolCallItem: "tool_call",
     ToolResultItem: "tool_result",
+    ReasoningItem: "reasoning",
 }
 
 

@@ -76,6 +76,28 @@ async def test_generation_settings_reach_the_model_and_the_response(hosted: Host
     assert text_of(cut) == "w1 w2" and cut.status == "incomplete"
 
 
+async def test_a_json_schema_text_format_is_the_runs_output_schema(hosted: Hosted) -> None:
+    import json
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    sdk = client(hosted)
+    response = await sdk.responses.create(
+        model="echo/echo-1",
+        input="Oslo",
+        text={"format": {"type": "json_schema", "name": "trip", "schema": schema}},
+    )
+    assert json.loads(text_of(response)) == {"city": "echo: Oslo"}
+    with pytest.raises(openai.BadRequestError, match=r"text\.format must be"):
+        await sdk.responses.create(
+            model="echo/echo-1", input="Oslo", text={"format": {"type": "json_object"}}
+        )
+
+
 async def test_stream_speaks_the_responses_event_grammar(hosted: Hosted) -> None:
     stream = await client(hosted).responses.create(  # pauses past the 0.2 s heartbeat
         model="echo/echo-1", input="/slow 0.3 one two three", stream=True

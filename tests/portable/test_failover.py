@@ -342,3 +342,44 @@ async def test_a_run_crossing_its_budget_stops_before_its_next_model_call(
     assert emulators.received_since(provider, mark)
     [turn] = await router.transcript(result.session_id, f"budget-{provider}")
     assert turn.stop_reason is StopReason.BUDGET
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"parcel": {"type": "string"}, "late": {"type": "boolean"}},
+    "required": ["parcel", "late"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("openai-compatible", "anthropic"),  # native response_format -> stated in the prompt
+        ("anthropic", "gemini-agents"),  # stated in the prompt -> native response_format
+        ("gemini-agents", "openai-compatible"),  # one native mode -> another
+    ],
+)
+async def test_structured_output_survives_a_failover_to_another_mode(
+    setup: tuple[Router, str], via: Via, emulators: Emulators, first: str, second: str
+) -> None:
+    _, engine = setup
+    # A first turn makes the provider's resources (agents...), so the faults hit the turn.
+    warm = await via.run(message="hello", output_schema=SCHEMA, **_fields(first, engine))
+    assert warm.output == {"parcel": "echo: hello", "late": True}
+    emulators.of(first).faults.fail_next(503, count=2)
+    mark = emulators.mark(second)
+    result = await via.run(
+        message="PX-9",
+        output_schema=SCHEMA,
+        fallbacks=[_fields(second, engine)],
+        **_fields(first, engine),
+    )
+    emulators.clear()
+    assert result.stop_reason is StopReason.END_TURN, result.errors
+    assert [e.to_provider for e in result.events if isinstance(e, Failover)] == [second]
+    assert result.output == {"parcel": "echo: PX-9", "late": True}
+    sent = emulators.received_since(second, mark)
+    native = second != "anthropic"
+    assert ("response_format" in sent) is native
+    assert ("<output-schema>" in sent) is not native

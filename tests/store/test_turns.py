@@ -197,3 +197,19 @@ async def test_resources_are_namespaced(store: SessionStore) -> None:
     await store.delete_resource("anthropic", "fp")
     assert await store.get_resource("anthropic", "fp") is None
     assert await store.get_resource("google", "fp") == {"engine": "e1"}
+
+
+async def test_reasoning_items_keep_their_provider_model_and_data(store: SessionStore) -> None:
+    from copass_router import ReasoningItem
+
+    start = await begin(store, None, "think")
+    thought = ReasoningItem(
+        "weighing it", "gemini-agents", "gemini-2.5-flash", {"g": {"sig": "s1"}}
+    )
+    done = attrs.evolve(
+        start.turn, items=(thought, AssistantItem("done")), status=TurnStatus.COMPLETED
+    )
+    assert await store.finish_turn(start.session.session_id, done, start.lease)
+    [turn] = await store.load_turns(start.session.session_id)
+    assert turn.items == (thought, AssistantItem("done"))
+    assert turn.text == "done"

@@ -254,3 +254,15 @@ async def test_another_model_starts_a_new_chain_with_the_transcript(
     body = interactions_emu.create_bodies()[-1]
     assert "previous_interaction_id" not in body  # the other model's reasoning stays behind
     assert "reasoning:" not in str(body["input"])
+
+
+async def test_reasoning_is_kept_with_its_thought_signature(gemini_router: Router) -> None:
+    from copass_router import ReasoningItem
+
+    events = await run(gemini_router, "/think a plan")
+    started = events[0]
+    [turn] = await gemini_router.transcript(started.session_id, "u-1")  # type: ignore[attr-defined]
+    [thought] = [i for i in turn.items if isinstance(i, ReasoningItem)]
+    assert thought.text == "reasoning: nalp a"
+    assert (thought.provider, thought.model) == ("gemini-agents", started.model)  # type: ignore[attr-defined]
+    assert thought.provider_data == {"gemini-agents": {"signature": "sig-0"}}

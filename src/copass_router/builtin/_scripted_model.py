@@ -12,10 +12,15 @@ with a small command syntax (documented in docs/scripted-model.md):
 - ``/refuse``: a refusal; ``/max_tokens``: stops for length
 - ``/long N``: a reply of N words (``w1 w2 ...``), N at most ``MAX_LONG_WORDS``
 - ``/slow SECONDS TEXT``: like plain text, with a pause of SECONDS (at most 60) before each chunk
-- ``/recall``: replies with every earlier message it was given, one per line, so a test can
-  check what a provider actually received
+- ``/recall``: replies with every earlier message it was given, one per line (reasoning given
+  back with an assistant message as ``thought: ...``), so a test can check what a provider
+  actually received
 - ``/whoami``: replies ``model=<model> system=<system prompt>`` with the model name and the
   system prompt this request reached the model with (``none`` for either when absent)
+- ``/json TEXT``: replies TEXT verbatim (an answer that may not fit the output schema); asked
+  again after it, answers as below. ``/badjson TEXT``: replies TEXT every time it is asked
+- with an output schema (given natively, or stated in the system prompt), plain text gets a
+  JSON answer valid against it (strings ``echo: <text>``)
 - ``/parts``: replies ``parts: <kind> <media type> <first 12 of sha256 or the URL>; ...``
   with every image and file the conversation gave it (``parts: none`` without any), so a test
   can check the bytes arrived
@@ -32,13 +37,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from copass_router._generation import GenerationSettings
+from copass_router._structured_output import CORRECTION_PREFIX, schema_in_system
 from copass_router._types import ChatMessage, StopReason, ToolCallRequest
+from copass_router.builtin._scripted_output import conforming_answer
 from copass_router.content._parts import FilePart, ImagePart
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
@@ -101,6 +108,7 @@ def _recall(history: Sequence[ChatMessage]) -> str:
         if m.role == "user":
             lines.append(f"user: {m.text}")
         elif m.role == "assistant":
+            lines.extend(f"thought: {r.text}" for r in m.reasoning)
             if m.text:
                 lines.append(f"assistant: {m.text}")
             for c in m.tool_calls:
@@ -160,12 +168,13 @@ def scripted_reply(
     messages: Sequence[ChatMessage],
     model: str | None = None,
     settings: GenerationSettings | None = None,
+    output_schema: Mapping[str, Any] | None = None,
 ) -> ModelReply:
     """Decide the next reply to ``messages`` (system, user, assistant and tool messages).
 
     ``model`` is the model name the request asked for (what ``/whoami`` reports);
     ``settings`` the generation settings it carried (what ``/settings`` reports and the reply
-    honours).
+    honours); ``output_schema`` the schema of a native structured-output request.
     """
     settings = settings or GenerationSettings()
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
@@ -179,6 +188,8 @@ def scripted_reply(
         reply = ModelReply(text=f"model={model or 'none'} system={system}")
     elif command == "/settings":
         reply = ModelReply(text=_settings(settings))
+    elif (structured := _structured(messages, last_user, prompt, output_schema)) is not None:
+        reply = structured
     elif command == "/parts":
         reply = ModelReply(text=_parts(messages))
     else:
@@ -190,6 +201,28 @@ def scripted_reply(
         input_tokens=_words(messages),
         output_tokens=len(reply.text.split()) + len(reply.thinking.split()) + len(reply.tool_calls),
     )
+
+
+def _structured(
+    messages: Sequence[ChatMessage],
+    last_user: int,
+    prompt: str,
+    output_schema: Mapping[str, Any] | None,
+) -> ModelReply | None:
+    """The answer to a structured-output request, or None (the prompt is not one)."""
+    if prompt.startswith(CORRECTION_PREFIX):
+        asked = [m.text.strip() for m in messages[:last_user] if m.role == "user"]
+        steering = next((a for a in reversed(asked) if not a.startswith("(")), "")
+        if steering.startswith("/badjson "):
+            return ModelReply(text=steering.partition(" ")[2])
+        prompt = steering.partition(" ")[2] if steering.startswith("/json ") else steering
+    elif prompt.startswith(("/json ", "/badjson ")):
+        return ModelReply(text=prompt.partition(" ")[2])
+    if prompt.startswith("/"):
+        return None
+    system = "\n".join(m.text for m in messages if m.role == "system")
+    schema = output_schema or schema_in_system(system)
+    return None if schema is None else ModelReply(text=conforming_answer(schema, prompt))
 
 
 def _parts(messages: Sequence[ChatMessage]) -> str:

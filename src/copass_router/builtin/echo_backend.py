@@ -15,7 +15,7 @@ from copass_router._events import (
     ThinkingMessage,
     Usage,
 )
-from copass_router._generation import GENERATION_FIELDS, GenerationSettings
+from copass_router._generation import GENERATION_FIELDS
 from copass_router._types import ChatMessage
 from copass_router.builtin._scripted_model import scripted_reply
 from copass_router.content._support import IMAGE_TYPES, PartSupport
@@ -31,6 +31,8 @@ class EchoBackend(AgentBackend):
     default_model = "echo-1"
     models = ("echo-1",)
     generation_settings = frozenset(GENERATION_FIELDS)
+    context_windows = {"echo-1": 1_000_000}
+    structured_output = True  # the schema reaches the scripted model as a native request would
     #: The scripted model reads any image or file (``/parts`` lists them), by bytes or URL.
     part_support = {
         "image": PartSupport(IMAGE_TYPES, urls=True),
@@ -38,14 +40,14 @@ class EchoBackend(AgentBackend):
     }
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        return run_chat_loop(
-            turn, lambda messages: self._step(messages, turn.model, turn.generation)
-        )
+        return run_chat_loop(turn, lambda messages: self._step(messages, turn))
 
     async def _step(
-        self, messages: list[ChatMessage], model: str, settings: GenerationSettings
+        self, messages: list[ChatMessage], turn: Turn
     ) -> AsyncGenerator[Event | ModelStep]:
-        reply = scripted_reply(messages, model=model, settings=settings)
+        reply = scripted_reply(
+            messages, model=turn.model, settings=turn.generation, output_schema=turn.output_schema
+        )
         if reply.thinking:
             async for piece in _paced(reply.thinking_chunks()):
                 yield ThinkingDelta(text=piece)

@@ -107,6 +107,11 @@ def build_parser(
         "--stop", action="append", default=[], metavar="TEXT", help="a stop sequence (repeatable)"
     )
     run.add_argument(
+        "--output-schema",
+        metavar="FILE",
+        help="a JSON Schema file: the answer must be JSON valid against it",
+    )
+    run.add_argument(
         "--field",
         action="append",
         default=[],

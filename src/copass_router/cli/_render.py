@@ -13,6 +13,7 @@ from copass_router._events import (
     ProviderEvent,
     RunFinished,
     RunStarted,
+    StructuredOutput,
     TextDelta,
     ThinkingDelta,
     ToolCall,
@@ -94,6 +95,8 @@ class EventPrinter:
         elif isinstance(event, Error):
             retry = " (retryable)" if event.retryable else ""
             self._line(f"! {event.code}: {event.message}{retry}")
+        elif isinstance(event, StructuredOutput):
+            self._line(f"= output: {_short(json.dumps(event.value))}")
         elif isinstance(event, ProviderEvent):
             if self.verbose:
                 self._line(f"· {event.kind}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,16 @@ def options(pairs: Sequence[str]) -> dict[str, Any]:
             raise RouterError(f"--option needs KEY=VALUE, got {pair!r}")
         found[key] = value
     return found
+
+
+def schema_file(path: str) -> Any:
+    """The JSON Schema in the file ``--output-schema`` names."""
+    try:
+        return json.loads(Path(path).expanduser().read_text())
+    except OSError as exc:
+        raise RouterError(f"--output-schema: cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise RouterError(f"--output-schema: {path} is not JSON: {exc}") from None
 
 
 #: Where ``run``'s flags for provider fields keep their values (``--name VALUE``).
@@ -142,6 +153,8 @@ async def run_command(
         value = getattr(args, name)
         if value is not None and value != []:  # unset: left out (a provider may not have it)
             fields[name] = value
+    if args.output_schema:
+        fields["output_schema"] = schema_file(args.output_schema)
     fields.update(provider_fields(args))
     # --continue: the router's own setting, so the CLI continues exactly as a library user's
     # Router(continue_latest_session=True) does

@@ -28,7 +28,7 @@ from copass_router.client._remote_stream import RESUME_RETRIES
 from copass_router.content._parts import part_to_json
 from copass_router.plugin_host._plugins import ProviderInfo
 from copass_router.run._requests import build_request
-from copass_router.run._results import RunResult, collect
+from copass_router.run._results import RunResult, as_instance, collect
 
 if TYPE_CHECKING:
     import httpx
@@ -129,8 +129,10 @@ class RemoteRouter:
         return self._run(request_body(build_request(request, fields)))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
-        """Run one turn to the end and collect it into a :class:`RunResult`."""
-        return await collect(self.run(request, **fields))
+        """Run one turn to the end and collect it into a :class:`RunResult` (its ``output``
+        an instance of the class given as ``output_schema``, if one was)."""
+        result = await collect(self.run(request, **fields))
+        return as_instance(result, fields.get("output_schema"))
 
     async def _run(self, body: dict[str, Any]) -> AsyncGenerator[Event]:
         from copass_router.client._remote_stream import RemoteRun

@@ -51,6 +51,11 @@ HOOK_CALLS: dict[str, HookCall] = {
     "copass_router_dispatch_tool": HookCall(
         ("call", "context"), "first result", "for every tool call, before the tool runs"
     ),
+    "copass_router_compact_history": HookCall(
+        ("turns", "limit", "turn"),
+        "first result",
+        "when a turn's history does not fit its model, before the first call",
+    ),
     "copass_router_process_event": HookCall(
         ("event", "context"), "chain", "for every event of every run"
     ),
@@ -121,6 +126,24 @@ class DispatchChain:
             result = implementation(call, context)
             if inspect.isawaitable(result):
                 result = await result
+            if result is not None:
+                return result
+        return None
+
+
+class FirstResult:
+    """A synchronous first-result hook's implementations as one callable: each in turn until
+    one returns non-None (a coroutine is refused: the hook must be synchronous)."""
+
+    def __init__(self, calls: Sequence[Callable[..., Any]]) -> None:
+        self._calls = tuple(calls)
+
+    def __call__(self, *arguments: Any) -> Any:
+        for fn in self._calls:
+            result = fn(*arguments)
+            if inspect.iscoroutine(result):
+                result.close()
+                raise TypeError(f"{fn.__qualname__} must be synchronous (it returned a coroutine)")
             if result is not None:
                 return result
         return None

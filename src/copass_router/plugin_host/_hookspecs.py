@@ -19,7 +19,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from copass_router._events import Event
-    from copass_router._types import ToolCallRequest
+    from copass_router._types import ToolCallRequest, TranscriptTurn
     from copass_router.plugin_host._registrars import (
         BackendRegistrar,
         CommandRegistrar,
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         StoreRegistrar,
         ToolRegistrar,
     )
+    from copass_router.provider_kit._backend import Turn
     from copass_router.tools._tools import RunContext, ToolContext, ToolOutput
 
 hookspec = pluggy.HookspecMarker("copass_router")
@@ -188,6 +189,32 @@ def copass_router_dispatch_tool(
 
     :param call: the call: ``call_id``, ``name`` and decoded ``arguments``.
     :param context: the run the call belongs to (run, session, end user, provider, model).
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Context windows: called when a turn's history does not fit its model.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def copass_router_compact_history(
+    turns: list[TranscriptTurn], limit: int, turn: Turn
+) -> list[TranscriptTurn] | None:
+    """Make a turn's history fit its model's context window, before the first call.
+
+    Called only when the estimate of what the turn sends (system prompt, ``turns``, message,
+    tools; 4 characters a token) is over the model's window and the router compacts
+    (``Router(context_overflow="compact")``, the default). Stops at the first non-None result:
+    return the turns to send instead (fewer, or shortened, e.g. an early stretch replaced by
+    one turn that summarises it), or None to leave it to the next implementation and finally
+    the default, which drops the oldest turns. Must be synchronous. What comes back must fit,
+    or the turn ends with ``context_length_exceeded`` before any call. The stored transcript
+    is never changed; a ``context_compacted`` event tells the stream.
+
+    :param turns: the earlier turns the provider would receive, oldest first.
+    :param limit: the tokens those turns may take (the window less the rest of the request).
+    :param turn: the turn about to run (provider, model, message, system prompt, tools).
     """
 
 

@@ -23,7 +23,12 @@ from copass_router._request_fields import RequestField, as_request_field
 from copass_router.accounting._prices import PriceBook
 from copass_router.plugin_host import _hookspecs as hookspecs
 from copass_router.plugin_host._entry_points import installed, load_reference, reference_problem
-from copass_router.plugin_host._hook_calls import HOOK_CALLS, DispatchChain, implementations
+from copass_router.plugin_host._hook_calls import (
+    HOOK_CALLS,
+    DispatchChain,
+    FirstResult,
+    implementations,
+)
 from copass_router.plugin_host._hookspecs import EVENT_TYPES_ATTR
 from copass_router.plugin_host._registrars import BackendRegistrar
 
@@ -316,6 +321,12 @@ class PluginHost:
         self.load()
         calls = implementations(self.pm, "copass_router_dispatch_tool")
         return DispatchChain([fn for _, fn in calls]) if calls else None
+
+    def compact_hook(self) -> FirstResult | None:
+        """The compaction hook's chain (None: no plugin implements it)."""
+        self.load()
+        calls = implementations(self.pm, "copass_router_compact_history")
+        return FirstResult([fn for _, fn in calls]) if calls else None
 
     def fields_in_use(self) -> frozenset[str]:
         """The names of the provider fields some installed provider declares."""

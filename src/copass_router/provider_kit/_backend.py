@@ -78,6 +78,17 @@ class AgentBackend:
     #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
     #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
     generation_settings: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the backend sends ``Turn.output_schema`` in its provider's native
+    #: structured-output mode, its last assistant message being the JSON answer. False: the
+    #: core states the schema in the turn's system prompt instead. Either way the core
+    #: validates the answer.
+    structured_output: ClassVar[bool] = False
+    #: The context window, in tokens, of the models this provider serves (a model name or its
+    #: family, see docs/portable-context.md); ``default_context_window`` for the others (None:
+    #: unknown, nothing checked). A turn that does not fit is compacted or refused before any
+    #: call.
+    context_windows: ClassVar[Mapping[str, int]] = {}
+    default_context_window: ClassVar[int | None] = None
     #: The images and files this backend sends to its model, by kind (``image``, ``file``):
     #: the media types its API takes and whether by URL. Text is always taken; the core
     #: refuses any other part before the run, naming it and the providers that take it.
@@ -194,6 +205,8 @@ class Turn:
         self.state: dict[str, Any] = {}
         #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
         self.stop_requested: StopReason | None = None
+        #: Set when the core refuses the turn before any call (it does not fit the model).
+        self.refusal: Event | None = None
         self._on_stop: Callable[[], None] | None = None
         self._rounds: set[str] = set()
         self._dispatch = dispatch
@@ -258,6 +271,12 @@ class Turn:
     def generation(self) -> GenerationSettings:
         """The run's generation settings (only those the backend declares can be set)."""
         return GenerationSettings.of(self.request)
+
+    @property
+    def output_schema(self) -> Mapping[str, Any] | None:
+        """The JSON Schema the answer must match (None: free text). Sent natively by a
+        backend that declares ``structured_output``."""
+        return self.request.output_schema
 
     def bind(self, native_id: str, data: Mapping[str, Any] | None = None) -> None:
         """Record the native session this turn ran in; it will be reused by the next turn.

@@ -21,6 +21,7 @@ from copass_router._events import (
 from copass_router._types import (
     AssistantItem,
     ChatMessage,
+    ReasoningItem,
     StopReason,
     ToolCallItem,
     ToolCallRequest,
@@ -57,18 +58,27 @@ def transcript_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
         answered = {i.call_id for i in turn.items if isinstance(i, ToolResultItem)}
         called = {i.call_id for i in turn.items if isinstance(i, ToolCallItem)}
         messages.append(ChatMessage("user", turn.user, parts=turn.parts))
+        # Reasoning rides on the assistant message that follows it (the history a backend gets
+        # holds only its own reasoning: see portable_history).
+        thought: tuple[ReasoningItem, ...] = ()
         for item in turn.items:
             if isinstance(item, UserItem):
                 messages.append(ChatMessage("user", item.text))
+            elif isinstance(item, ReasoningItem):
+                thought = (*thought, item)
             elif isinstance(item, AssistantItem):
-                messages.append(ChatMessage("assistant", item.text))
+                messages.append(ChatMessage("assistant", item.text, reasoning=thought))
+                thought = ()
             elif isinstance(item, ToolCallItem) and item.call_id in answered:
                 call = ToolCallRequest(item.call_id, item.name, dict(item.arguments))
                 last = messages[-1]
-                if last.role == "assistant":
+                if last.role == "assistant" and not thought:
                     messages[-1] = attrs.evolve(last, tool_calls=(*last.tool_calls, call))
                 else:
-                    messages.append(ChatMessage("assistant", "", tool_calls=(call,)))
+                    messages.append(
+                        ChatMessage("assistant", "", tool_calls=(call,), reasoning=thought)
+                    )
+                    thought = ()
             elif isinstance(item, ToolResultItem) and item.call_id in called:
                 messages.append(
                     ChatMessage(

@@ -18,6 +18,7 @@ import attrs
 from copass_router._errors import ErrorCode, InvalidRequestError, UnknownProviderError
 from copass_router._events import Error, Event, Failover
 from copass_router._types import Binding, RunRequest, StopReason, TranscriptTurn
+from copass_router.run._output_gate import OutputGate
 from copass_router.run._recorder import TurnRecorder
 from copass_router.run._requests import check_for_backend
 from copass_router.run._run_loop import OUTPUT_EVENTS, Meter, TurnRunner
@@ -242,6 +243,8 @@ class TurnDriver:
         self.index = 0
         self.had_binding = False
         self._runner_now: TurnRunner | None = None
+        schema = self._targets[0].request.output_schema if self._targets else None
+        self._output = OutputGate(schema) if schema is not None else None
 
     async def start(self, history: Sequence[TranscriptTurn], binding: Binding | None) -> None:
         """Prepare the first attempt with the history and native-session binding the store
@@ -267,6 +270,7 @@ class TurnDriver:
 
     def _runner(self, turn: Turn, context: ToolContext, timeout: float | None) -> TurnRunner:
         target = self.target
+        self.recorder.source = (turn.provider, turn.model)  # whose reasoning it records
         return TurnRunner(
             turn, target.backend, context, self._middleware, timeout, self._meter(target),
             recorder=self.recorder,
@@ -279,7 +283,7 @@ class TurnDriver:
     def events(self) -> AsyncGenerator[Event]:
         """The turn's events, across every attempt it takes. A turn with nowhere to fail over
         to streams its one attempt's events as they are (no layer of its own per event)."""
-        if len(self._targets) == 1:
+        if len(self._targets) == 1 and self._output is None:
             return self.runner.events()
         return self._attempts()
 
@@ -310,6 +314,11 @@ class TurnDriver:
                 continue
             if held is not None:
                 yield held
+            elif self._output is not None:
+                async for out in self._output.finish(self):
+                    yield out
+                if self._output.again:
+                    continue
             return
 
     def _should_fail_over(self, error: Error, produced: bool) -> bool:

@@ -6,11 +6,21 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from copass_router._events import Error, Event, Message, TextDelta, ToolCall, ToolResult, Usage
+from copass_router._events import (
+    Error,
+    Event,
+    Message,
+    TextDelta,
+    ThinkingMessage,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from copass_router._logs import get_logger
 from copass_router._outages import store_call
 from copass_router._types import (
     AssistantItem,
+    ReasoningItem,
     StopReason,
     TokenCounts,
     ToolCallItem,
@@ -31,7 +41,7 @@ class TurnRecorder:
     """Accumulates what a turn said and did. Text that streamed without a closing ``Message``
     (a cut stream, a cancel) is kept too, so nothing the user saw is lost."""
 
-    __slots__ = ("errors", "items", "pending_text", "provider_data", "usage")
+    __slots__ = ("errors", "items", "pending_text", "provider_data", "source", "usage")
 
     def __init__(self) -> None:
         self.items: list[TranscriptItem] = []
@@ -39,6 +49,8 @@ class TurnRecorder:
         self.usage = TokenCounts()
         self.errors: list[Error] = []
         self.provider_data: dict[str, Any] = {}
+        #: The provider and model of the attempt being recorded (whose reasoning it is).
+        self.source = ("", "")
 
     def record(self, event: Event) -> None:
         """Take note of one event."""
@@ -59,6 +71,11 @@ class TurnRecorder:
             self.usage = self.usage + event.as_token_usage()  # type: ignore[attr-defined]
         elif cls is Error:
             self.errors.append(event)  # type: ignore[arg-type]
+        elif cls is ThinkingMessage:
+            self._flush_text()
+            provider, model = self.source
+            data = dict(event.provider_data or {})
+            self.items.append(ReasoningItem(event.text, provider, model, data))  # type: ignore[attr-defined]
 
     def _flush_text(self) -> None:
         if self.pending_text:

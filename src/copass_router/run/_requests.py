@@ -16,6 +16,7 @@ from copass_router._generation import (
     run_field_hint,
 )
 from copass_router._request_fields import fits, type_names, unknown_field
+from copass_router._structured_output import check_output_schema
 from copass_router._types import RunRequest
 from copass_router.content._checks import check_message_parts
 from copass_router.content._parts import message_text
@@ -120,6 +121,7 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
             "provider_fields must be a mapping of field names to values", field="provider_fields"
         )
     check_generation(request)
+    check_output_schema(request)
     if request.allowed_tools is not None or request.keep_allowed_tools is not False:
         from copass_router.integrations.selection import check_selection
 

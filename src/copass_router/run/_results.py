@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import attrs
 
@@ -12,6 +13,7 @@ from copass_router._events import (
     Message,
     RunFinished,
     RunStarted,
+    StructuredOutput,
     TextDelta,
     ToolCall,
     ToolResult,
@@ -32,6 +34,9 @@ class RunResult:
     tool_results: tuple[ToolResult, ...] = ()
     errors: tuple[Error, ...] = ()
     events: tuple[Event, ...] = ()
+    #: The validated answer of a run that asked for ``output_schema`` (parsed JSON, or an
+    #: instance of the pydantic or attrs class given as the schema); None otherwise.
+    output: Any = None
 
     @property
     def ok(self) -> bool:
@@ -57,4 +62,20 @@ async def collect(stream: AsyncIterator[Event]) -> RunResult:
         tool_results=tuple(e for e in events if isinstance(e, ToolResult)),
         errors=tuple(e for e in events if isinstance(e, Error)),
         events=tuple(events),
+        output=next((e.value for e in events if isinstance(e, StructuredOutput)), None),
     )
+
+
+def as_instance(result: RunResult, schema: Any) -> RunResult:
+    """``result`` with its output made an instance of ``schema`` when that is a pydantic model
+    class or an attrs class (the output was validated against the class's schema)."""
+    if result.output is None or not isinstance(schema, type):
+        return result
+    validate = getattr(schema, "model_validate", None)
+    if callable(validate):
+        return attrs.evolve(result, output=validate(result.output))
+    if attrs.has(schema):
+        from copass_router._wire import get_converter
+
+        return attrs.evolve(result, output=get_converter().structure(result.output, schema))
+    return result

@@ -100,6 +100,10 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         :meth:`approve`/:meth:`deny`); may be async.
     :param approval_timeout: seconds a call waits for a decision before it is denied
         (default: ``COPASS_ROUTER_APPROVAL_TIMEOUT``, else 120).
+    :param reasoning_portability: reasoning in another provider's history: ``"drop"``
+        (default; ``COPASS_ROUTER_REASONING_PORTABILITY``) or ``"summarise"``.
+    :param context_overflow: a history too big for the model: ``"compact"`` (default;
+        ``COPASS_ROUTER_CONTEXT_OVERFLOW``) or ``"error"``, refused before any call.
     :param part_policy: images and files: bytes kept per end user and tenant, URLs fetched.
     """
 
@@ -128,8 +132,12 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float | None = None,
+        reasoning_portability: str | None = None,
+        context_overflow: str | None = None,
         part_policy: PartPolicy | None = None,
     ) -> None:
+        from copass_router._context_window import check_overflow
+        from copass_router._reasoning import check_policy
         from copass_router._settings import env_flag, env_int
         from copass_router.accounting._budgets import Budgets, budgets_from_env
         from copass_router.accounting._metering import ModelCallMeter
@@ -203,6 +211,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             from copass_router.integrations.catalog import MCPCatalog
 
             self._mcp = MCPCatalog(servers, self.environ)
+        self.reasoning_portability = check_policy(reasoning_portability, self.environ)
+        self.context_overflow = check_overflow(context_overflow, self.environ)
         self.parts = MessageParts(part_policy or PartPolicy.from_environ(self.environ))
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -290,10 +300,12 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         return self._run(build_request(request, fields, self.max_message_chars, declared))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
-        """Run one turn to the end and collect it into a :class:`RunResult`."""
-        from copass_router.run._results import collect
+        """Run one turn to the end and collect it into a :class:`RunResult` (its ``output``
+        an instance of the class given as ``output_schema``, if one was)."""
+        from copass_router.run._results import as_instance, collect
 
-        return await collect(self.run(request, **fields))
+        result = await collect(self.run(request, **fields))
+        return as_instance(result, fields.get("output_schema"))
 
     def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """:meth:`complete` for scripts without an event loop.
@@ -419,6 +431,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             retry_policy=self.retry_policy,
             live=self._live,
             load_turns=store.load_turns,
+            reasoning_portability=self.reasoning_portability,
+            context_overflow=self.context_overflow,
+            compact=self.plugins.compact_hook(),
         )
 
         driver = TurnDriver(

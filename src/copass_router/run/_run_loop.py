@@ -10,6 +10,7 @@ from typing import Any, Protocol, cast
 
 import attrs
 
+from copass_router._context_window import refused_turn
 from copass_router._errors import ErrorCode
 from copass_router._events import (
     Error,
@@ -411,7 +412,7 @@ def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:
     refusal = history_refusal(turn.provider, turn.history, backend.part_support)
     if refusal is not None:
         return _raising(refusal)
-    agen = backend.run_turn(turn)
+    agen = backend.run_turn(turn) if turn.refusal is None else refused_turn(turn)
     if not inspect.isasyncgen(agen):
         raise TypeError(f"{type(backend).__name__}.run_turn must be an async generator")
     return cast(AsyncGenerator[Event], agen)

@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
+from copass_router._context_window import Compactor, context_limit, fit
+from copass_router._reasoning import portable_history
+from copass_router._structured_output import instructed_system
 from copass_router._types import Binding, RunRequest, TranscriptTurn
 from copass_router.accounting._metering import BudgetedDispatcher, RunCost
 from copass_router.coordination import SigningKeys
@@ -40,6 +43,13 @@ class RunTurns:
     retry_policy: RetryPolicy
     live: LiveRuns
     load_turns: Callable[[str], Awaitable[list[TranscriptTurn]]]
+    #: What another provider's reasoning becomes in a turn's history (``"drop"``,
+    #: ``"summarise"``; see :func:`portable_history`).
+    reasoning_portability: str = "drop"
+    #: What a history too big for the model becomes: ``"compact"`` or ``"error"``, and the
+    #: compaction hook's chain (see :func:`fit`).
+    context_overflow: str = "compact"
+    compact: Compactor | None = None
     #: One per run, shared by every attempt's tool context and turn: middleware fills it at
     #: RunStarted, before the first attempt's backend starts (a failover's turn sees it too).
     trace_context: dict[str, str] = attrs.Factory(dict)
@@ -57,15 +67,15 @@ class RunTurns:
             dict(request.metadata), trace_context=self.trace_context,
         )  # fmt: skip
         turn = Turn(
-            request=target.request,
+            request=self._request_for(target),
             run_id=self.run_id,
             session_id=self.session_id,
             model=target.model,
-            history=history,
+            history=self._portable(target, history),
             binding=binding,
             tools=dispatcher.specs,
             dispatch=lambda _turn, calls: dispatcher.run(calls, context),
-            load_history=lambda: self.earlier_turns(so_far),
+            load_history=lambda: self._earlier_for(target, so_far, turn),
             dispatch_token=functools.partial(  # minted if a backend asks for it
                 mint_token,
                 self.keys,
@@ -80,11 +90,44 @@ class RunTurns:
             retry_policy=self.retry_policy,
             trace_context=self.trace_context,
         )
+        fitted = fit(
+            turn,
+            turn.history,
+            context_limit(target.backend, target.model),
+            self.context_overflow,
+            self.compact,
+        )
+        turn.history = tuple(fitted.history)
+        if fitted.notice is not None:
+            turn.emit(fitted.notice)
+        turn.refusal = fitted.refusal
         if dispatcher.approvals is not None:
             turn.approvals = TurnApprovals(dispatcher.approvals, context, turn.emit)
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
         self.live.add(turn, gated, context)
         return turn, context
+
+    def _portable(self, target: Target, turns: Sequence[TranscriptTurn]) -> list[TranscriptTurn]:
+        return portable_history(turns, target.provider, target.model, self.reasoning_portability)
+
+    async def _earlier_for(
+        self, target: Target, so_far: TranscriptTurn | None, turn: Turn
+    ) -> list[TranscriptTurn]:
+        """Every earlier turn, as ``Turn.full_history`` gives them: made portable, and made
+        to fit the model as ``Turn.history`` was (a backend starting a native session sends
+        these instead)."""
+        earlier = self._portable(target, await self.earlier_turns(so_far))
+        limit = context_limit(target.backend, target.model)
+        return fit(turn, earlier, limit, self.context_overflow, self.compact).history
+
+    def _request_for(self, target: Target) -> RunRequest:
+        """The target's request; with the output schema stated in the system prompt when the
+        target's backend has no native structured-output mode."""
+        request = target.request
+        schema = request.output_schema
+        if schema is None or target.backend.structured_output:
+            return request
+        return attrs.evolve(request, system=instructed_system(request.system, schema))
 
     async def earlier_turns(self, so_far: TranscriptTurn | None = None) -> list[TranscriptTurn]:
         """The session's turns before this one; ``so_far``: what failed attempts of this turn

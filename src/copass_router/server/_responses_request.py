@@ -14,6 +14,8 @@ What a router can mean by each field:
 - ``user``: the end user (as ``end_user_id`` of ``/v1/runs``); ``metadata`` as there.
 - ``temperature``, ``max_output_tokens``: the run's generation settings (refused, naming them,
   by a provider that has no equivalent).
+- ``text.format``: ``{"type": "json_schema", "schema": ...}`` is the run's ``output_schema``
+  (``{"type": "text"}``: free text).
 
 A response id carries the run id, the session id and the creation time, so continuing or
 reading a response needs no table beside the session store and the run log.
@@ -61,6 +63,7 @@ _FIELDS = frozenset(
         "stream_options",
         "temperature",
         "max_output_tokens",
+        "text",
         *_DEFAULTS,
     }
 )
@@ -167,6 +170,7 @@ def read_responses_request(
         "metadata": body.get("metadata"),
         "temperature": body.get("temperature"),
         "max_output_tokens": body.get("max_output_tokens"),
+        "output_schema": _output_schema(body.get("text")),
     }
     fields = run_fields(run_body, principal)
     for name in ("stream", "background"):
@@ -182,6 +186,25 @@ def read_responses_request(
         previous_response_id=previous,
         metadata=body.get("metadata") or {},
     )
+
+
+def _output_schema(text: Any) -> Any:
+    """The run's ``output_schema`` from ``text.format`` (None: free text)."""
+    if text is None:
+        return None
+    fmt = text.get("format") if isinstance(text, Mapping) else None
+    if fmt is None or (isinstance(fmt, Mapping) and fmt.get("type") == "text"):
+        if isinstance(text, Mapping) and set(text) - {"format"}:
+            raise InvalidRequestError(
+                f"text.{sorted(set(text) - {'format'})[0]} is not supported here", field="text"
+            )
+        return None
+    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
+        raise InvalidRequestError(
+            'text.format must be {"type": "text"} or {"type": "json_schema", "schema": {...}}',
+            field="text.format",
+        )
+    return fmt.get("schema")
 
 
 def _route(model: str, environ: Mapping[str, str]) -> tuple[str, str]:

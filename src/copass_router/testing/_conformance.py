@@ -9,7 +9,7 @@ plugin's emulator), ``conformance_emulator`` returns an :class:`EmulatorProbe` o
 What the suite needs from the provider's model: it follows the scripted-model syntax
 (:func:`copass_router.testing.scripted_reply`), as every emulator built on the kit does. The
 suite uses ``/tool``, ``/loop``, ``/error CODE``, ``/slow``, ``/recall``, ``/whoami`` and
-``/settings`` (docs/scripted-model.md).
+``/settings``, ``/json``, ``/badjson`` and ``/think`` (docs/scripted-model.md).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from copass_router._events import (
 from copass_router._types import StopReason, TurnStatus
 from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._router import Router
+from copass_router.testing._conformance_context import ContextWindowTests
 from copass_router.testing._conformance_contract import (
     ContractTests,
     EmulatorProbe,
@@ -44,6 +45,8 @@ from copass_router.testing._conformance_contract import (
 from copass_router.testing._conformance_fields import FieldTests
 from copass_router.testing._conformance_generation import GenerationTests
 from copass_router.testing._conformance_parts import PartsTests
+from copass_router.testing._conformance_reasoning import ReasoningTests
+from copass_router.testing._conformance_structured import StructuredOutputTests
 from copass_router.testing._stream_grammar import StreamChecker
 
 __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
@@ -52,7 +55,15 @@ __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_looku
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
-class BackendConformance(ContractTests, FieldTests, GenerationTests, PartsTests):
+class BackendConformance(
+    ContractTests,
+    FieldTests,
+    GenerationTests,
+    PartsTests,
+    StructuredOutputTests,
+    ReasoningTests,
+    ContextWindowTests,
+):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""

@@ -20,6 +20,7 @@ from copass_router._events import (
     Retry,
     RunFinished,
     RunStarted,
+    StructuredOutput,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
@@ -89,6 +90,8 @@ class StreamChecker:
             self._fail("run_started comes once, first", event, self.events[0])
         if self.finished is not None:
             self._fail("nothing follows run_finished", event, self.finished)
+        if isinstance(previous, StructuredOutput) and not isinstance(event, RunFinished):
+            self._fail("only run_finished follows structured_output", event, previous)
         if previous is not None:
             if event.seq <= previous.seq:
                 self._fail("seq must increase strictly", event, previous)

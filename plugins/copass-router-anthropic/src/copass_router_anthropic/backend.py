@@ -111,6 +111,14 @@ class AnthropicBackend(AgentBackend):
         "claude-sonnet-4-5",
     )
     keeps_native_session = True
+    #: Claude's context windows, in tokens (what a turn injects must fit them).
+    context_windows = {
+        "claude-opus-4-7": 200_000,
+        "claude-sonnet-4-6": 200_000,
+        "claude-haiku-4-5": 200_000,
+        "claude-opus-4-5": 200_000,
+        "claude-sonnet-4-5": 200_000,
+    }
 
     def __init__(
         self,

@@ -78,6 +78,8 @@ class GoogleBackend(AgentBackend):
         "gemini-2.5-flash",
     )
     keeps_native_session: ClassVar[bool] = True
+    #: Gemini's context window, in tokens, for every model this provider lists.
+    default_context_window: ClassVar[int | None] = 1_048_576
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
     part_support: ClassVar[Mapping[str, PartSupport]] = ADK_PARTS
 

@@ -87,6 +87,13 @@ class GeminiAgentsBackend(AgentBackend):
     part_support: ClassVar[Mapping[str, PartSupport]] = INTERACTIONS_PARTS
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
+    structured_output: ClassVar[bool] = True  # response_format with a JSON schema
+    context_windows: ClassVar[Mapping[str, int]] = {
+        "gemini-2.5-flash": 1_048_576,
+        "gemini-2.5-pro": 1_048_576,
+        "gemini-3.1-pro": 1_048_576,
+        "gemini-3.1-flash": 1_048_576,
+    }
 
     def __init__(self, context: BackendContext) -> None:
         env, settings = context.environ, context.settings
@@ -298,6 +305,8 @@ class GeminiAgentsBackend(AgentBackend):
             tools.extend({"type": name} for name in self.builtin_tools)
         if tools:
             body["tools"] = tools
+        if turn.output_schema is not None:
+            body["response_format"] = response_format(turn.output_schema)
         # One stable, opaque label per end user: tenants never merge, no raw user id leaves.
         digest = hashlib.sha256(turn.end_user_id.encode()).hexdigest()[:32]
         body["labels"] = {"copass_end_user": digest}
@@ -331,6 +340,12 @@ def make_backend(context: BackendContext) -> GeminiAgentsBackend:
 
 
 __all__ = ["PROVIDER", "GeminiAgentsBackend", "make_backend"]
+
+
+def response_format(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's ``output_schema`` as the Interactions API's ``response_format``: JSON text of
+    that schema (the router validates the answer against the whole schema)."""
+    return {"type": "text", "mime_type": "application/json", "schema": dict(schema)}
 
 
 def generation_config(settings: GenerationSettings) -> dict[str, Any]:

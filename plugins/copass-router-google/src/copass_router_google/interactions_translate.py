@@ -76,6 +76,7 @@ class _Step:
     call_id: str = ""
     name: str = ""
     arguments: Any = None
+    signature: str | None = None
 
 
 class StreamTranslator:
@@ -158,7 +159,10 @@ class StreamTranslator:
             state.text.append(str(field(delta, "arguments") or ""))
             return []
         if kind == "thought_signature":
-            return []  # kept by the service in the interaction chain: the same runtime only
+            # The service keeps it in the interaction chain (the same runtime only); the
+            # transcript keeps it too, with the reasoning it signs.
+            state.signature = str(field(delta, "signature") or "") or None
+            return []
         return [ProviderEvent(kind=f"{state.kind}.{kind}", provider_data={PROVIDER: dump(delta)})]
 
     def _stop(self, index: int) -> list[Event]:
@@ -169,7 +173,8 @@ class StreamTranslator:
         if state.kind == "model_output":
             return [Message(text=text)] if text else []
         if state.kind == "thought":
-            return [ThinkingMessage(text=text)] if text else []
+            data = {PROVIDER: {"signature": state.signature}} if state.signature else None
+            return [ThinkingMessage(text=text, provider_data=data)] if text else []
         if state.kind == "function_call":
             self.tool_calls.append(
                 ToolCallRequest(state.call_id, state.name, _arguments(state.arguments, text))

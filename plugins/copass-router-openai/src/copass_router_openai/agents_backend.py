@@ -24,7 +24,7 @@ comma-separated list of the runtime's own tools: ``web_search``, ``tool_search``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 
@@ -65,7 +65,9 @@ class OpenAIAgentsBackend(AgentBackend):
     the run's tools answered through the router's dispatcher."""
 
     default_model = "gpt-4.1"
+    context_windows: ClassVar[Mapping[str, int]] = {"gpt-4.1": 1_047_576, "gpt-4.1-mini": 1_047_576}
     keeps_native_session = True
+    structured_output = True  # the agent's text.format (a new session per output schema)
     part_support = AGENTS_PARTS
 
     def __init__(
@@ -145,13 +147,19 @@ class OpenAIAgentsBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Ensure the agent, pick or start the session, and drive the turn."""
-        spec = AgentSpec.for_run(turn.model, turn.system, turn.tools, self.builtin_tools)
+        spec = AgentSpec.for_run(
+            turn.model, turn.system, turn.tools, self.builtin_tools, turn.output_schema
+        )
         try:
             agent_id = await self.agents.ensure(spec)
             driver = await self._open(turn, spec, agent_id)
         except openai.APIError as exc:
             raise api_error(exc, "start the turn") from None
-        data: dict[str, Any] = {"fingerprint": spec.fingerprint, "agent_id": agent_id}
+        data: dict[str, Any] = {
+            "fingerprint": spec.fingerprint,
+            "agent_id": agent_id,
+            "text": spec.text_fingerprint,
+        }
 
         def bound(session_id: str) -> None:  # the session has the message: it saw this turn
             turn.state["openai_agents_session"] = session_id
@@ -176,8 +184,11 @@ class OpenAIAgentsBackend(AgentBackend):
         client = self._client()
         binding = turn.binding
         session_id = turn.state.get("openai_agents_session") or (binding and binding.native_id)
+        data = binding.data if binding is not None else {}
+        if session_id and data.get("text") != spec.text_fingerprint:
+            # A session cannot change its text format: another output schema is a new session.
+            session_id = None if not turn.state.get("openai_agents_session") else session_id
         if session_id:
-            data = binding.data if binding is not None else {}
             try:
                 if data.get("fingerprint") != spec.fingerprint:
                     await client.beta.agents.sessions.update(session_id, agent=_override(spec))  # type: ignore[arg-type]

@@ -47,6 +47,8 @@ class AgentSpec:
     model: str
     instructions: str | None = None
     tools: tuple[Mapping[str, Any], ...] = ()
+    #: The run's output schema: the agent's ``text.format`` (fixed for the agent's sessions).
+    output_schema: Mapping[str, Any] | None = None
 
     @classmethod
     def for_run(
@@ -55,14 +57,31 @@ class AgentSpec:
         instructions: str | None,
         tools: Sequence[ToolSpec],
         builtin: Sequence[Mapping[str, Any]] = (),
+        output_schema: Mapping[str, Any] | None = None,
     ) -> AgentSpec:
         declared = [function_tool(t) for t in sorted(tools, key=lambda t: t.name)]
         declared.extend(dict(b) for b in builtin)
-        return cls(model, instructions, tuple(declared))
+        schema = dict(output_schema) if output_schema is not None else None
+        return cls(model, instructions, tuple(declared), schema)
 
     @property
     def fingerprint(self) -> str:
-        return config_fingerprint(attrs.asdict(self))
+        fields = attrs.asdict(self)
+        if fields["output_schema"] is None:  # the fingerprint of agents made before the field
+            del fields["output_schema"]
+        return config_fingerprint(fields)
+
+    @property
+    def text_fingerprint(self) -> str | None:
+        """What a session must have been made with to answer in this spec's format."""
+        schema = self.output_schema
+        return None if schema is None else config_fingerprint({"schema": dict(schema)})
+
+    def text(self) -> dict[str, Any] | None:
+        """The agent's ``text`` setting (None: ordinary text)."""
+        if self.output_schema is None:
+            return None
+        return {"format": {"type": "json_schema", "schema": dict(self.output_schema)}}
 
     def create_body(self) -> dict[str, Any]:
         fp = self.fingerprint
@@ -74,6 +93,8 @@ class AgentSpec:
         }
         if self.instructions:
             body["instructions"] = self.instructions
+        if self.output_schema is not None:
+            body["text"] = self.text()
         return body
 
 

@@ -44,6 +44,7 @@ from .errors import (
 )
 from .parts import COMPATIBLE_PARTS, OPENAI_PARTS
 from .request import ToolNames, wire_messages, wire_tools
+from .structured import response_format
 from .translate import ChunkTranslator
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -95,6 +96,7 @@ ROUTER_OWNED = frozenset(
         "user",
         "temperature",
         "stop",
+        "response_format",
         *_PASSTHROUGH,
     }
 )
@@ -114,6 +116,7 @@ class ChatCompletionsBackend(AgentBackend):
     keeps_native_session: ClassVar[bool] = False
     request_options: ClassVar[Mapping[str, RequestOption]] = _OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    structured_output: ClassVar[bool] = True  # response_format json_schema
     #: The request field ``max_output_tokens`` goes in.
     max_tokens_field: ClassVar[str] = "max_tokens"
 
@@ -177,7 +180,8 @@ class ChatCompletionsBackend(AgentBackend):
         if owned:
             raise InvalidRequestError(
                 f"options.extra_body cannot set {owned[0]!r}: the router sets that field "
-                "(use the run's own fields and options for model, limits and sampling)",
+                "(use the run's own fields and options for model, limits and sampling, and "
+                "output_schema=... for response_format)",
                 field=f"options.extra_body.{owned[0]}",
             )
         self.endpoint(request.options)
@@ -244,6 +248,8 @@ class ChatCompletionsBackend(AgentBackend):
             body[self.max_tokens_field] = settings.max_output_tokens
         if settings.stop:
             body["stop"] = list(settings.stop)
+        if turn.output_schema is not None:
+            body["response_format"] = response_format(turn.output_schema)
         extra = self.extra_body(turn)
         if extra:
             body["extra_body"] = extra
@@ -301,6 +307,12 @@ class OpenAIBackend(ChatCompletionsBackend):
 
     default_model: ClassVar[str | None] = "gpt-4o-mini"
     models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
+    context_windows: ClassVar[Mapping[str, int]] = {
+        "gpt-4o-mini": 128_000,
+        "gpt-4o": 128_000,
+        "gpt-4.1": 1_047_576,
+        "gpt-4.1-mini": 1_047_576,
+    }
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
     part_support: ClassVar[Mapping[str, PartSupport]] = OPENAI_PARTS
 

@@ -234,3 +234,29 @@ def generation_settings(config: Any) -> GenerationSettings:
     if not isinstance(stop, list) or len(stop) > MAX_STOP_SEQUENCES:
         raise WireError(f"stop_sequences must be a list of at most {MAX_STOP_SEQUENCES} strings")
     return GenerationSettings(temperature, limit, tuple(str(s) for s in stop))
+
+
+def output_schema(value: Any) -> dict[str, Any] | None:
+    """The JSON schema a ``response_format`` asks for (None: free text), checked as the API
+    checks it: a text format whose schema is an object, only with ``application/json``."""
+    if value is None:
+        return None
+    formats = value if isinstance(value, list) else [value]
+    schema: dict[str, Any] | None = None
+    for entry in formats:
+        if not isinstance(entry, Mapping):
+            raise WireError("response_format must be an object or a list of objects")
+        if entry.get("type") != "text":
+            continue  # audio, image and video formats say nothing about text
+        mime = entry.get("mime_type", "text/plain")
+        if mime not in ("text/plain", "application/json"):
+            raise WireError(f"response_format.mime_type {mime!r} is not supported")
+        if "schema" in entry:
+            if mime != "application/json":
+                raise WireError(
+                    "response_format.schema is only applicable when mime_type is application/json"
+                )
+            if not isinstance(entry["schema"], dict):
+                raise WireError("response_format.schema must be an object")
+            schema = entry["schema"]
+    return schema

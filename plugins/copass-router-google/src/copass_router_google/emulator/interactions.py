@@ -46,6 +46,7 @@ from ._interactions_wire import (
     frame,
     generation_settings,
     input_messages,
+    output_schema,
     reply_steps,
     usage,
 )
@@ -63,6 +64,7 @@ class Interaction:
     model: str
     conversation: list[ChatMessage]
     settings: GenerationSettings = GenerationSettings()
+    output_schema: dict[str, Any] | None = None
     status: str = "in_progress"
     usage: dict[str, int] = attrs.field(factory=dict)
     steps: list[dict[str, Any]] = attrs.field(factory=list)
@@ -226,7 +228,13 @@ class InteractionsEmulator:
             conversation = list(previous.conversation)
         conversation.extend(input_messages(body.get("input")))
         settings = generation_settings(body.get("generation_config"))
-        interaction = Interaction(f"int_emu_{next(self._ids)}", str(model), conversation, settings)
+        interaction = Interaction(
+            f"int_emu_{next(self._ids)}",
+            str(model),
+            conversation,
+            settings,
+            output_schema(body.get("response_format")),
+        )
         with self._lock:
             self.interactions[interaction.id] = interaction
         return interaction, system, builtins
@@ -241,7 +249,12 @@ class InteractionsEmulator:
             messages = (
                 [ChatMessage("system", system)] if system else []
             ) + interaction.conversation
-            reply = scripted_reply(messages, model=interaction.model, settings=interaction.settings)
+            reply = scripted_reply(
+                messages,
+                model=interaction.model,
+                settings=interaction.settings,
+                output_schema=interaction.output_schema,
+            )
             step_usage = usage(reply)
             total = {k: total.get(k, 0) + v for k, v in step_usage.items()}
             served = [c for c in reply.tool_calls if c.name in builtins]

@@ -36,6 +36,7 @@ from copass_router.testing import (
     serve_emulator,
 )
 
+from ._response_format import output_schema
 from ._settings import generation_settings
 from ._wire import ChunkRenderer, WireError, check_tools, to_chat_messages
 
@@ -197,9 +198,12 @@ class OpenAIEmulator:
             messages = to_chat_messages(body.get("messages"))
             check_tools(body.get("tools"))
             settings = generation_settings(body)
+            schema = output_schema(body, messages)
         except WireError as error:
             return self._error(error)
-        reply = scripted_reply(messages, model=str(body["model"]), settings=settings)
+        reply = scripted_reply(
+            messages, model=str(body["model"]), settings=settings, output_schema=schema
+        )
         filtered = self.faults.take_filter()
         renderer = ChunkRenderer(
             completion_id=f"chatcmpl-emu{next(self._ids)}",

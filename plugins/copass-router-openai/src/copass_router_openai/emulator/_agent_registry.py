@@ -49,6 +49,7 @@ class AgentRegistry:
                 raise WireError(
                     f"Invalid schema for function '{tool['name']}': {problems[0]}", param="tools"
                 )
+        check_text(body.get("text"))
         wait = self._take()
         if wait is not None:
             self.rate_limited += 1
@@ -67,7 +68,7 @@ class AgentRegistry:
             "multi_agent": {},
             "reasoning": {},
             "service_tier": "auto",
-            "text": {},
+            "text": body.get("text") or {},
         }
         self.agents[agent["id"]] = agent
         self.created += 1
@@ -102,3 +103,32 @@ class RateLimited(WireError):
             code="rate_limit_exceeded",
         )
         self.wait = max(wait, 0.01)
+
+
+def check_text(text: Any) -> None:
+    """Refuse an agent ``text`` setting the API refuses: ``format`` is ``text`` or
+    ``json_schema`` with a ``schema`` object."""
+    if text is None:
+        return
+    fmt = text.get("format") if isinstance(text, Mapping) else None
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    if kind not in ("text", "json_schema"):
+        raise WireError(
+            f"Invalid value for 'text.format.type': {kind!r}; expected 'text' or 'json_schema'.",
+            param="text.format.type",
+        )
+    if kind == "json_schema" and not isinstance(fmt.get("schema"), dict):
+        raise WireError(
+            "Missing required parameter: 'text.format.schema' (an object).",
+            param="text.format.schema",
+        )
+
+
+def output_schema(text: Any) -> dict[str, Any] | None:
+    """The JSON schema an agent's ``text`` setting asks for (None: free text)."""
+    fmt = text.get("format") if isinstance(text, Mapping) else None
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        return dict(fmt["schema"])
+    return None

@@ -19,11 +19,15 @@ from typing import Any
 from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
+from ._agent_registry import output_schema
 from ._agents_model import conversation
 
 #: Agent fields a session keeps (from the saved agent, overridden by ``agent`` on create or
 #: update).
 AGENT_FIELDS = ("model", "instructions", "tools")
+#: What a session takes from its saved agent (and a create's ``agent``) but an update cannot
+#: change.
+CREATE_ONLY_FIELDS = ("text",)
 #: Scripted stops the API reports as a failed turn's error: (code, message).
 _TURN_ERRORS = {
     StopReason.MAX_TOKENS: ("max_output_tokens", "The response reached max_output_tokens."),
@@ -106,7 +110,7 @@ class EmulatedSession:
                 "multi_agent": {},
                 "reasoning": {},
                 "service_tier": "auto",
-                "text": {},
+                "text": self.agent.get("text") or {},
             },
             "created_at": self.created_at,
             "last_active_at": int(time.time()),
@@ -222,7 +226,11 @@ class EmulatedSession:
         try:
             while True:
                 messages = conversation(self.items, self.agent.get("instructions"))
-                reply = scripted_reply(messages, model=str(self.agent.get("model")))
+                reply = scripted_reply(
+                    messages,
+                    model=str(self.agent.get("model")),
+                    output_schema=output_schema(self.agent.get("text")),
+                )
                 used[0] += reply.input_tokens
                 used[1] += reply.output_tokens
                 self.tokens[0] += reply.input_tokens

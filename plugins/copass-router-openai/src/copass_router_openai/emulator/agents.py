@@ -27,8 +27,8 @@ from starlette.routing import Route
 
 from copass_router.testing import EmulatorKit, Faults, LoopbackServer, serve_emulator
 
-from ._agent_registry import AgentRegistry, RateLimited
-from ._agents_session import AGENT_FIELDS, EmulatedSession
+from ._agent_registry import AgentRegistry, RateLimited, check_text
+from ._agents_session import AGENT_FIELDS, CREATE_ONLY_FIELDS, EmulatedSession
 from ._parts import PartError, agents_input_parts
 from ._wire import WireError
 
@@ -221,9 +221,12 @@ class AgentsEmulator:
         config: dict[str, Any] = {}
         if body.get("agent_id"):
             saved = self.registry.get(str(body["agent_id"]))
-            config = {k: saved.get(k) for k in (*AGENT_FIELDS, "id", "name")}
+            config = {k: saved.get(k) for k in (*AGENT_FIELDS, *CREATE_ONLY_FIELDS, "id", "name")}
         override = body.get("agent") or {}
-        config.update({k: override[k] for k in AGENT_FIELDS if k in override})
+        check_text(override.get("text"))
+        config.update(
+            {k: override[k] for k in (*AGENT_FIELDS, *CREATE_ONLY_FIELDS) if k in override}
+        )
         if not config.get("model"):
             raise WireError("Either agent_id or agent.model is required.", param="agent")
         return config
