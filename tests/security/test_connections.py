@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from copass_router import ConfigurationError
@@ -188,3 +189,20 @@ async def test_a_socket_that_sends_nothing_is_closed_within_the_idle_timeout(
     await _closed_within(reader, 5)
     assert asyncio.get_running_loop().time() - started < 2
     writer.close()
+
+
+async def test_a_burst_of_requests_from_one_address_is_not_taken_for_idle_sockets(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    # A client behind one address (an application server, a NAT) opening many connections at
+    # once: the worker accepts them all before it reads any, so none has sent a request yet
+    # when the per-address cap of unproven connections is reached; their bytes are waiting.
+    served = await serve_router(limits=ConnectionLimits())
+    burst = 3 * ConnectionLimits().max_unproven_per_address
+    pool = httpx.Limits(max_connections=burst, max_keepalive_connections=0)
+    async with served.http(KEY_ALPHA, limits=pool) as http:
+        answers = await asyncio.gather(
+            *(http.get("/healthz") for _ in range(burst)), return_exceptions=True
+        )
+    failed = [a for a in answers if not isinstance(a, httpx.Response) or a.status_code != 200]
+    assert failed == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,9 @@ BODY_TIMEOUT = 30.0
 MAX_HEADER_BYTES = 64 * 1024
 IDLE_TIMEOUT = 3.0
 MAX_UNPROVEN_PER_ADDRESS = 32
+#: Seconds an address may hold more unproven connections than its cap before the silent ones
+#: are closed: a burst of requests is accepted before any of them is read.
+UNPROVEN_GRACE = 0.25
 #: The kernel's send buffer per connection (Linux doubles it): what a client that stops reading
 #: can hold of the worker's memory outside the process; past it the response waits for it.
 SEND_BUFFER_BYTES = 256 * 1024
@@ -56,7 +60,8 @@ class ConnectionLimits:
     :param max_header_bytes: a request line and headers larger than this are refused (431).
     :param idle_timeout: seconds a new connection may wait before its first byte.
     :param max_unproven_per_address: connections from one client address that have not yet
-        sent a whole request (headers included); past it, that address's oldest is closed.
+        sent a whole request (headers included); past it for longer than a short grace
+        (``UNPROVEN_GRACE``), that address's oldest silent ones are closed.
     :param send_buffer_bytes: the kernel's send buffer of each connection (None: the system's
         default, which grows to megabytes for a client that does not read).
     """
@@ -85,8 +90,20 @@ class ConnectionLimits:
         return type(
             "BoundedHttpProtocol",
             (BoundedHttpProtocol,),
-            {"limits": self, "unproven": collections.OrderedDict(), "by_address": {}},
+            {
+                "limits": self,
+                "unproven": collections.OrderedDict(),
+                "by_address": {},
+                "trimming": set(),
+            },
         )
+
+
+def _oldest_idle(
+    connections: collections.OrderedDict[BoundedHttpProtocol, None],
+) -> BoundedHttpProtocol | None:
+    """The oldest of ``connections`` that has sent nothing (None: each has a request coming)."""
+    return next((c for c in connections if c._sent_nothing()), None)
 
 
 class _HeadersTooLarge(Exception):
@@ -104,6 +121,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     #: Connections that have not sent a whole request's headers yet, oldest first.
     unproven: collections.OrderedDict[BoundedHttpProtocol, None] = collections.OrderedDict()
     by_address: dict[str, collections.OrderedDict[BoundedHttpProtocol, None]] = {}
+    #: Addresses over their cap whose trim is scheduled.
+    trimming: set[str] = set()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -121,24 +140,50 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._opened = self.loop.time()
         peer = transport.get_extra_info("peername")
         self._address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        mine = self.by_address.setdefault(self._address, collections.OrderedDict())
-        if len(mine) >= self.limits.max_unproven_per_address:
-            log.warning("connection_evicted", reason="too_many_idle_from_address")
-            next(iter(mine))._evict()
         if len(self.connections) > self.limits.max_connections:
-            if not self.unproven:
+            idle = _oldest_idle(self.unproven)
+            if idle is None:
                 log.warning("connection_refused", reason="too_many_connections")
                 transport.close()
                 return
             log.warning("connection_evicted", reason="too_many_connections")
-            next(iter(self.unproven))._evict()
+            idle._evict()
         self.unproven[self] = None
+        mine = self.by_address.setdefault(self._address, collections.OrderedDict())
         mine[self] = None
+        if len(mine) > self.limits.max_unproven_per_address and self._address not in self.trimming:
+            # Not at once: a burst's sockets are all accepted before any is read, and their
+            # requests are on the way. Those still silent after the grace go, oldest first.
+            self.trimming.add(self._address)
+            self.loop.call_later(UNPROVEN_GRACE, self._trim, self._address)
         sock = transport.get_extra_info("socket")
         if self.limits.send_buffer_bytes is not None and sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer_bytes)
         self._arm(min(self.limits.idle_timeout, self.limits.header_timeout))
+
+    def _trim(self, address: str) -> None:
+        """Close ``address``'s unproven connections past its cap: silent ones first."""
+        self.trimming.discard(address)
+        mine = self.by_address.get(address)
+        while mine and len(mine) > self.limits.max_unproven_per_address:
+            log.warning("connection_evicted", reason="too_many_idle_from_address")
+            (_oldest_idle(mine) or next(iter(mine)))._evict()
+
+    def _sent_nothing(self) -> bool:
+        """No byte of a request has arrived, not even one the worker has yet to read."""
+        if self._got_bytes or self.transport.is_closing():
+            return not self._got_bytes
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        try:  # a peek on a duplicate of the descriptor: the transport's socket is left alone
+            with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+                return not peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True  # nothing waiting
+        except OSError:
+            return True
 
     def _proven(self) -> None:
         """It sent a whole request's headers: no longer one of the unproven."""
