@@ -166,6 +166,21 @@ def _watch_http(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(JSONResponse, "render", render)
 
 
+#: The test files that take longest, started first: run side by side (``make test``, one file
+#: per process), a long file left for the end would keep the run waiting on it alone.
+LONG_FILES = (
+    "tests/docs/test_doc_commands.py",
+    "tests/inputs/test_inputs_dispatch.py",
+    "tests/portable/test_demo.py",
+    "tests/scale/test_workers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     _current["test"] = item.nodeid
