@@ -8,9 +8,9 @@ the run ends with one loud line per service saying why (the root conftest, from
 :func:`unreachable`, gathered from every pytest-xdist worker).
 
 Tests share the servers with each other, with parallel workers and with other runs: each test
-gets a PostgreSQL schema (:func:`fresh_schema`) or a Redis key prefix
-(:func:`fresh_redis_prefix`) of its own, named after its worker and a random part, and removed
-afterwards.
+gets a PostgreSQL schema (:func:`fresh_schema`, the ``postgres_url`` fixture) or a Redis key
+prefix (:func:`fresh_redis_prefix`, the ``redis_url`` fixture) of its own, named after its worker
+and a random part, and removed afterwards. A suite's conftest imports the fixtures it offers.
 """
 
 from __future__ import annotations
@@ -168,3 +168,17 @@ def fresh_redis_prefix(separator: str = "_") -> Iterator[str]:
         yield prefix
     finally:
         _drop_keys(base, prefix)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL URL naming a schema of this test's own, dropped afterwards."""
+    async with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A coordinator URL (``?prefix=``) whose keys no other test shares, deleted afterwards."""
+    with fresh_redis_prefix() as prefix:
+        yield with_query(redis_base(), "prefix", prefix)

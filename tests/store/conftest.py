@@ -1,7 +1,7 @@
 """The store suite runs every test against each store: SQLite, and PostgreSQL.
 
 PostgreSQL is the one tests/services.py finds: each test gets a schema of its own, dropped
-afterwards (``postgres_url`` in tests/conftest.py, for what only PostgreSQL has, is the same).
+afterwards (``postgres_url``, for what only PostgreSQL has, is the same).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import pytest
 
 from copass_router import Router, SessionStore
 
-from ..services import fresh_schema
+from ..services import fresh_schema, postgres_url
+
+__all__ = ["postgres_url"]  # a fixture, for what only PostgreSQL has
 
 
 @pytest.fixture(name="store_url", params=["sqlite", "postgresql"])
