@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from copass_router import AgentBackend, Event, Router, TextDelta, Turn, hookimpl
+from copass_router import AgentBackend, Event, Router, TextDelta, Turn, Usage, hookimpl
 
 from .report import Figure
 
@@ -17,13 +17,14 @@ RUNS = 41
 
 
 class FloodBackend(AgentBackend):
-    """Yields N fresh text deltas, as fast as it can."""
+    """Yields N fresh text deltas, as fast as it can, then the model request's usage."""
 
     default_model = "flood"
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         for _ in range(EVENTS):
             yield TextDelta(text="x")
+        yield Usage(input_tokens=1, output_tokens=EVENTS)  # closes the request, as it must
 
 
 class FloodPlugin:
@@ -58,7 +59,7 @@ async def _routed(router: Router) -> float:
     count = 0
     async for _ in router.run(provider="flood", message="go"):
         count += 1
-    assert count == EVENTS + 2
+    assert count == EVENTS + 3  # RunStarted, the deltas, Usage, RunFinished
     return time.thread_time() - start
 
 

@@ -58,7 +58,8 @@ def _mixed(i: int) -> Event:
 
 
 class FloodBackend(AgentBackend):
-    """Yields EVENTS fresh events made by ``make``, as fast as it can."""
+    """Yields EVENTS fresh events made by ``make``, as fast as it can, then a ``Usage`` closing
+    the last model request."""
 
     default_model = "flood"
 
@@ -69,6 +70,7 @@ class FloodBackend(AgentBackend):
         make = self.make
         for i in range(EVENTS):
             yield make(i)
+        yield Usage(input_tokens=1, output_tokens=1)
 
 
 class FloodPlugin:
@@ -110,7 +112,7 @@ async def _routed(router: Router) -> float:
     count = 0
     async for _ in router.run(provider="flood", message="go"):
         count += 1
-    assert count == EVENTS + 2
+    assert count == EVENTS + 3  # RunStarted, the events, the closing Usage, RunFinished
     return time.perf_counter() - start
 
 

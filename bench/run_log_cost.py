@@ -18,7 +18,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from copass_router import TextDelta
-from copass_router.server._run_log import LogEntry, MemoryRunLog, RunLog, RunLogLimits
+from copass_router.server._run_log import LogEntry, RunLog, RunLogLimits
+from copass_router.server._run_log_memory import MemoryRunLog
 from copass_router.server._sse import encode_event
 
 from .report import Figure

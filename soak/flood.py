@@ -4,7 +4,7 @@ Starts the soak's hosted worker (``soak.worker``: echo provider, in-memory store
 keys. The flooding tenant opens ``--streams`` runs at once, each asking echo for ``/long
 --words`` (or, with ``--echo-chars``, echoing a message of that many characters) and reading its
 stream as fast as it can; every request it sends, refused or not, is counted. Meanwhile the other
-tenant polls ``/healthz`` every 50 ms from a thread of its own. Printed: the ``/healthz`` latency
+tenant polls ``/healthz`` every 50 ms from a process of its own. Printed: the ``/healthz`` latency
 (median, p99, max), the worker's peak RSS, and how the flood's requests were answered.
 
 This is a measurement, not a test: run it by hand, before and after a change
@@ -17,13 +17,12 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
+from .health_probe import HealthProbe
 from .processes import free_port, running, worker_argv
 from .procfs import rss_kib
 
@@ -51,17 +50,6 @@ async def _flood_one(url: str, message: str, outcome: Counter[str], stop: asynci
                 await asyncio.sleep(0.5)
 
 
-def _poll_health(url: str, samples: list[float], stop: threading.Event) -> None:
-    # A thread of its own, so the flooding clients in this process cannot delay the probe.
-    headers = {"Authorization": f"Bearer {BYSTANDER}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=None) as http:
-        while not stop.is_set():
-            started = time.perf_counter()
-            http.get("/healthz")
-            samples.append(time.perf_counter() - started)
-            stop.wait(0.05)
-
-
 async def _sample_rss(pid: int, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         peak[0] = max(peak[0], rss_kib(pid))
@@ -76,20 +64,17 @@ async def measure(message: str, streams: int, seconds: float) -> dict[str, objec
             url = worker.url
             idle_rss = rss_kib(worker.pid)
             stop = asyncio.Event()
-            samples: list[float] = []
             peak = [idle_rss]
             outcome: Counter[str] = Counter()
-            probe_stop = threading.Event()
-            probe = threading.Thread(target=_poll_health, args=(url, samples, probe_stop))
-            probe.start()
+            probe = HealthProbe(url, BYSTANDER)
+            await asyncio.to_thread(probe.start)
             tasks = [asyncio.create_task(_sample_rss(worker.pid, peak, stop))]
             tasks += [
                 asyncio.create_task(_flood_one(url, message, outcome, stop)) for _ in range(streams)
             ]
             await asyncio.sleep(seconds)
             stop.set()
-            probe_stop.set()
-            await asyncio.to_thread(probe.join)
+            samples = await asyncio.to_thread(probe.stop)
             await asyncio.wait(tasks, timeout=120)
             for task in tasks:
                 task.cancel()

@@ -4,9 +4,9 @@ Starts the soak's hosted worker (``soak.worker``; with ``--redis URL`` two of th
 run logs in Redis, the run on one and the resumers on the other), runs one echo ``/long
 --words`` to its end (a log of ~3 MiB for 20,000 words), then opens ``--readers`` connections
 that ask for the whole run again (``Last-Event-ID: 0``) and read nothing, with a small receive
-buffer, for ``--seconds``. Meanwhile another tenant polls ``/healthz`` every 50 ms from a thread
-of its own. Printed: the ``/healthz`` latency, the workers' RSS (idle and peak) and how the
-resumes were answered (200, or 429 past the readers' caps).
+buffer, for ``--seconds``. Meanwhile another tenant polls ``/healthz`` every 50 ms from a
+process of its own (:mod:`.health_probe`). Printed: the ``/healthz`` latency, the workers' RSS
+(idle and peak) and how the resumes were answered (200, or 429 past the readers' caps).
 
 ``--no-caps`` lifts the readers' caps, to measure what each connection costs. This is a
 measurement, not a test: docs/hosted.md quotes its figures.
@@ -20,8 +20,6 @@ import contextlib
 import socket
 import statistics
 import tempfile
-import threading
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -29,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from .flood import BYSTANDER, FLOODER
+from .health_probe import HealthProbe
 from .processes import Child, free_port, running, worker_argv
 from .procfs import rss_kib
 
@@ -37,16 +36,6 @@ LOG_ENV = {
     "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES": str(256 * 2**20),
     "COPASS_ROUTER_RUN_LOG_RETENTION": "600",
 }
-
-
-def _poll_health(url: str, samples: list[float], stop: threading.Event) -> None:
-    headers = {"Authorization": f"Bearer {BYSTANDER}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=None) as http:
-        while not stop.is_set():
-            started = time.perf_counter()
-            http.get("/healthz")
-            samples.append(time.perf_counter() - started)
-            stop.wait(0.05)
 
 
 async def _resume(port: int, run_id: str) -> socket.socket:
@@ -111,11 +100,10 @@ async def measure(
             await asyncio.sleep(1)  # the log is written (to Redis too)
             pids = [w.pid for w in workers]
             idle = sum(rss_kib(pid) for pid in pids)
-            samples: list[float] = []
             peak = [idle]
-            stop, probe_stop = asyncio.Event(), threading.Event()
-            probe = threading.Thread(target=_poll_health, args=(server.url, samples, probe_stop))
-            probe.start()
+            stop = asyncio.Event()
+            probe = HealthProbe(server.url, BYSTANDER)
+            await asyncio.to_thread(probe.start)
             sampler = asyncio.create_task(_sample_rss(pids, peak, stop))
             opened: list[socket.socket] = []
             failed: Counter[str] = Counter()
@@ -126,8 +114,7 @@ async def measure(
                     failed[type(exc).__name__] += 1
             await asyncio.sleep(seconds)
             stop.set()
-            probe_stop.set()
-            await asyncio.to_thread(probe.join)
+            samples = await asyncio.to_thread(probe.stop)
             await sampler
             answers = Counter(await asyncio.gather(*(_status(s) for s in opened))) + failed
     ordered = sorted(samples) or [0.0]

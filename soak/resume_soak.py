@@ -36,7 +36,8 @@ from copass_router import (
     hookimpl,
 )
 from copass_router.server import create_app, start_server
-from copass_router.server._run_log import MemoryRunLog, RunLog
+from copass_router.server._run_log import RunLog
+from copass_router.server._run_log_memory import MemoryRunLog
 
 from .cut_proxy import RandomCutProxy
 

@@ -83,3 +83,40 @@ def test_a_router_without_mcp_servers_never_loads_the_mcp_catalog() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_importing_router_loads_no_attrs_class_store_or_plugin_machinery() -> None:
+    # `from copass_router import Router` is what every program writes: what a run needs is
+    # loaded when the router is built and when it first runs.
+    code = (
+        "import sys\n"
+        "from copass_router import Router\n"
+        "print(','.join(sorted(m for m in sys.modules if m in %r)))"
+        % (
+            (
+                "attr",
+                "attrs",
+                "pluggy",
+                "sqlite3",
+                "copass_router._events",
+                "copass_router._types",
+                "copass_router.store",
+                "copass_router.plugin_host._plugins",
+                "copass_router.accounting._metering",
+            ),
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_the_router_default_spelled_out_for_a_light_import_matches_its_owner() -> None:
+    import inspect
+
+    from copass_router import Router
+    from copass_router.run._requests import MAX_MESSAGE_CHARS
+
+    parameters = inspect.signature(Router).parameters
+    assert parameters["max_message_chars"].default == MAX_MESSAGE_CHARS

@@ -270,6 +270,133 @@ async def test_100_concurrent_runs_at_the_limit_overspend_by_at_most_one_call_ea
     assert await one(100) is None, "a run after the limit is refused"
 
 
+@pytest.mark.parametrize(
+    ("loop", "words"),
+    [(False, 30), (False, 1000), (True, 30)],
+    ids=["one-call-runs", "2000-token-calls", "tool-looping-runs"],
+)
+async def test_40_concurrent_runs_on_a_300_token_budget_overspend_at_most_one_call(
+    make_router: Callable[..., Router], loop: bool, words: int
+) -> None:
+    """Each call reserves its estimate before it is made, in the ledger's database: once the
+    budget is nearly spent, calls go one at a time, so all runs together overspend by at most
+    the one call let through last (not one call per run in flight). Two routers on one store
+    (as two workers) share the reservations."""
+    seen = UsageSeen()
+    limit = 300
+    budget = Budget(metric="tokens", limit=limit, tenant="acme")
+    routers = [make_router(plugins=[seen], tools=[lookup], budgets=[budget]) for _ in range(2)]
+    text = " ".join(f"word{i}" for i in range(words))
+    message = f'/loop lookup {{"key": "{text}"}}' if loop else text
+
+    async def one(i: int) -> StopReason | None:
+        try:
+            result = await routers[i % 2].complete(
+                provider="echo",
+                message=message,
+                end_user_id=f"u{i}",
+                metadata={"tenant": "acme"},
+                max_tool_rounds=100,
+            )
+        except BudgetExceededError:
+            return None
+        return result.stop_reason
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(40)))
+    spent = sum(u.input_tokens + u.output_tokens for u in seen.calls)
+    largest = max(u.input_tokens + u.output_tokens for u in seen.calls)
+    ledger = sum(row.tokens for row in await routers[0].usage(tenant="acme"))
+    assert ledger == spent, "every call is in the ledger"
+    assert limit <= spent <= limit + largest, (spent, largest, len(seen.calls))
+    finished = {StopReason.BUDGET} if loop else {StopReason.END_TURN}
+    assert set(outcomes) <= {*finished, None} and None in outcomes
+    assert await one(40) is None, "a run after the limit is refused"
+
+
+async def test_a_host_s_own_ledger_gets_the_reservations_in_process() -> None:
+    """A ledger without reservations of its own (a host's billing database): the router holds
+    them in its process, and the bound holds there."""
+    ledger = SlowLedger()
+    budget = Budget(metric="tokens", limit=300, tenant="acme")
+    text = " ".join(f"word{i}" for i in range(30))
+    async with Router(store=":memory:", environ={}, ledger=ledger, budgets=[budget]) as router:
+
+        async def one(i: int) -> int | None:
+            try:
+                result = await router.complete(
+                    provider="echo", message=text, end_user_id=f"u{i}", metadata={"tenant": "acme"}
+                )
+            except BudgetExceededError:
+                return None
+            return result.usage.input_tokens + result.usage.output_tokens
+
+        made = [t for t in await asyncio.gather(*(one(i) for i in range(40))) if t is not None]
+        spent = sum(r.tokens for r in await router.usage(tenant="acme"))
+    assert spent == sum(made)
+    assert 300 <= spent <= 300 + max(made), (spent, made)
+
+
+async def test_a_call_s_reservation_is_settled_with_its_real_usage(
+    make_router: Callable[..., Router],
+) -> None:
+    """Each call's estimate (its 4,096-token default output cap alone is over this 300-token
+    budget) is held only while it runs: settled with the real usage, the budget is free
+    again for the next run, and nothing stays reserved."""
+    router = make_router()
+    router.budgets.set(Budget(metric="tokens", limit=300, tenant="acme"))
+    meta = {"tenant": "acme"}
+    for i in range(5):
+        result = await router.complete(
+            provider="echo", message="hi there", end_user_id=f"u{i}", metadata=meta
+        )
+        assert result.stop_reason is StopReason.END_TURN
+    assert sum(r.calls for r in await router.usage(tenant="acme")) == 5
+    took, [standing] = await router.meter.gate._take(
+        router.meter.gate.estimate(("acme", "u9"), "echo", "echo-1", 1, 1),
+        [(None, dt.datetime.now(dt.UTC).date())],
+        lambda standings: False,
+    )
+    assert not took and standing.reserved.tokens == 0, "every reservation was settled"
+
+
+async def test_a_reservation_whose_call_never_settles_expires(
+    make_router: Callable[..., Router],
+) -> None:
+    """A worker that dies mid-call leaves its reservation: it holds the budget until its time
+    is up, then no more."""
+    from copass_router.accounting._reservations import Reservation
+
+    ledger: Any = make_router().ledger
+    today = dt.datetime.now(dt.UTC).date()
+    scopes = [(None, today), ("u", today)]
+    seen: list[Any] = []
+
+    def look(standings: Any) -> bool:
+        seen.append([s.reserved.tokens for s in standings])
+        return True
+
+    await ledger.reserve(Reservation("acme", "u", 100, ttl=0.0), scopes, look)
+    await ledger.reserve(Reservation("acme", "v", 40), scopes, look)
+    await ledger.reserve(Reservation("acme", "u", 7), scopes, look)
+    assert seen == [[0, 0], [0, 0], [40, 0]], "the expired hold counts for nothing"
+
+
+async def test_the_reserved_output_comes_from_the_run_s_cap_or_configuration(
+    make_router: Callable[..., Router],
+) -> None:
+    from copass_router import ConfigurationError
+
+    router = make_router(environ={"COPASS_ROUTER_RESERVE_OUTPUT_TOKENS": "64"})
+    assert router.meter.gate.default_output == 64
+    gate = router.meter.gate
+    held = gate.estimate(("t", "u"), "echo", "echo-1", sent_chars=40, max_output_tokens=None)
+    assert held.tokens == 10 + 64
+    capped = gate.estimate(("t", "u"), "echo", "echo-1", sent_chars=40, max_output_tokens=7)
+    assert capped.tokens == 10 + 7
+    with pytest.raises(ConfigurationError, match="COPASS_ROUTER_RESERVE_OUTPUT_TOKENS"):
+        make_router(environ={"COPASS_ROUTER_RESERVE_OUTPUT_TOKENS": "many"})
+
+
 async def test_routers_sharing_a_store_share_its_ledger_and_budgets(
     make_router: Callable[..., Router],
 ) -> None:
@@ -434,3 +561,50 @@ async def test_a_ledger_write_that_fails_refuses_the_account_s_next_runs_until_i
         await router.complete(provider="echo", message="four", end_user_id="u")
         calls = {r.end_user_id: r.calls for r in await router.usage()}
     assert calls["u"] == 3  # one, two (recorded late, not lost) and four
+
+
+class HeldUpLedger:
+    """A ledger that holds reservations (in SQLite) whose ``reserve`` is held up until the test
+    lets it go; it finishes either way, as a database transaction does when its caller leaves."""
+
+    def __init__(self) -> None:
+        from copass_router.store._usage_sqlite import SQLiteUsageLedger
+
+        self.inner = SQLiteUsageLedger(":memory:")
+        self.entered = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def reserve(self, *args: Any) -> Any:
+        async def work() -> Any:
+            await self.go.wait()
+            return await self.inner.reserve(*args)
+
+        self.entered.set()
+        return await asyncio.shield(asyncio.ensure_future(work()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_run_cancelled_while_its_reservation_is_taken_leaves_nothing_held() -> None:
+    ledger = HeldUpLedger()
+    budget = Budget(metric="tokens", limit=300, tenant="acme")
+    async with Router(store=":memory:", environ={}, ledger=ledger, budgets=[budget]) as router:
+        run = asyncio.ensure_future(
+            router.complete(provider="echo", message="hi", metadata={"tenant": "acme"})
+        )
+        await ledger.entered.wait()
+        run.cancel()
+        ledger.go.set()
+        [outcome] = await asyncio.gather(run, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)
+        today = dt.datetime.now(dt.UTC).date()
+        from copass_router.accounting._reservations import Reservation
+
+        seen: list[int] = []
+        await ledger.inner.reserve(
+            Reservation("acme", "x", 1),
+            [(None, today)],
+            lambda s: seen.append(s[0].reserved.tokens),
+        )
+        assert seen == [0], "the reservation taken as the run was cancelled was released"

@@ -49,28 +49,55 @@ def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> 
 
 
 class _LazyLogger:
-    """Builds the structlog logger on first use: importing structlog costs tens of ms."""
+    """Builds the structlog logger on first use: importing structlog costs tens of ms.
+
+    A line below its logger's level is dropped before structlog sees it (a turn writes several
+    info lines; under the default WARNING level each cost ~20 µs of rendering for nothing).
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._logger: Any = None
+        self._stdlib: Any = None
 
-    def __getattr__(self, method: str) -> Any:
+    def _structlog(self) -> Any:
         if self._logger is None:
             import logging
 
             import structlog
 
+            self._stdlib = logging.getLogger(self._name)
             self._logger = structlog.wrap_logger(
-                logging.getLogger(self._name),
+                self._stdlib,
                 processors=[
+                    structlog.stdlib.filter_by_level,
                     structlog.stdlib.add_log_level,
                     redact,
                     structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
                 ],
                 wrapper_class=structlog.stdlib.BoundLogger,
             )
-        return getattr(self._logger, method)
+        return self._logger
+
+    def _log(self, level: int, method: str, event: str, kw: dict[str, Any]) -> None:
+        logger = self._structlog()
+        if self._stdlib.isEnabledFor(level):
+            getattr(logger, method)(event, **kw)
+
+    def debug(self, event: str, **kw: Any) -> None:
+        self._log(10, "debug", event, kw)
+
+    def info(self, event: str, **kw: Any) -> None:
+        self._log(20, "info", event, kw)
+
+    def warning(self, event: str, **kw: Any) -> None:
+        self._log(30, "warning", event, kw)
+
+    def error(self, event: str, **kw: Any) -> None:
+        self._log(40, "error", event, kw)
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(self._structlog(), method)
 
 
 def get_logger(name: str) -> Any:

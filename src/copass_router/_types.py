@@ -195,6 +195,9 @@ class RunRequest:
     allowed_tools: tuple[str, ...] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )
+    #: Keep ``allowed_tools`` on the session: its later runs that pass no ``allowed_tools``
+    #: are narrowed the same way (a run that passes them narrows again).
+    keep_allowed_tools: bool = False
     max_tool_rounds: int = 8
     timeout: float | None = None
     #: Portable generation settings, honoured by every provider that declares them and refused

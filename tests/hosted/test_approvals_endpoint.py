@@ -63,3 +63,21 @@ async def test_a_remote_router_decides_and_narrows_like_a_local_one(hosted: Host
     (result,) = [e for e in events if isinstance(e, ToolResult)]
     assert result.is_error and "not Rome" in result.output
     assert hosted.counter.calls == []
+
+
+async def test_a_hosted_run_keeps_its_tool_selection_on_the_session(hosted: Hosted) -> None:
+    async with hosted.remote() as remote:
+        kept = await remote.complete(
+            provider="echo",
+            message="hi",
+            end_user_id="u-5",
+            allowed_tools=["look*"],
+            keep_allowed_tools=True,
+        )
+    binding = await hosted.router.store.get_binding(kept.session_id, "@allowed_tools")
+    assert binding is not None and binding.data["allowed_tools"] == ["look*"]
+    body = {"provider": "echo", "message": "hi", "endUserId": "u-5", "keepAllowedTools": True}
+    async with hosted.http() as http:
+        refused = await http.post("/v1/runs", json=body)
+    assert refused.status_code == 400
+    assert problem_of(refused)["field"] == "keep_allowed_tools"

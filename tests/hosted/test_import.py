@@ -31,34 +31,55 @@ def test_the_server_package_loads_on_demand() -> None:
 
 
 FIRST_RUNS = """
-import asyncio, json, sys, time
+import asyncio, json, sys, time, urllib.request
 
 from copass_router import Router
+from copass_router.server._app import create_app
+from copass_router.server._startup import prepare
+from copass_router.serving._listener import start_server
+
+
+def post(base: str, provider: str) -> str:
+    body = json.dumps({"provider": provider, "message": "hi"}).encode()
+    request = urllib.request.Request(
+        base + "/v1/runs", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read().decode()
 
 
 async def main() -> None:
     router = Router(store=":memory:", environ=json.loads(sys.argv[1]))
+    app = create_app(router)
+    await prepare(router)  # the worker's start-up, as copass-router serve does it
+    server = await start_server(app)
     worst: dict[str, float] = {}
     current = [""]
 
-    async def watch() -> None:  # the longest the event loop went without running this task
-        last = time.perf_counter()
+    async def watch() -> None:
+        # The longest the event loop went without running this task, counting only the time
+        # this process was working (in any thread: one holding the interpreter lock blocks the
+        # loop too), not the time a loaded machine did not run it at all.
+        last, last_cpu = time.perf_counter(), time.process_time()
         while True:
             await asyncio.sleep(0.001)
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             if current[0]:
-                worst[current[0]] = max(worst.get(current[0], 0.0), now - last - 0.001)
-            last = now
+                stall = min(now - last, cpu - last_cpu) - 0.001
+                worst[current[0]] = max(worst.get(current[0], 0.0), stall)
+            last, last_cpu = now, cpu
 
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0.05)
-    for provider in ("openai", "anthropic"):
+    for provider in ("openai", "anthropic", "gemini-agents"):
         current[0] = provider
-        result = await router.complete(provider=provider, message="hi")
-        assert result.stop_reason.value == "end_turn", result.errors
+        # The client is a thread: its own work is not the server's.
+        stream = await asyncio.to_thread(post, server.base_url, provider)
+        assert '"stop_reason":"end_turn"' in stream, stream[-2000:]
         current[0] = ""
         await asyncio.sleep(0.01)
     watcher.cancel()
+    await server.aclose()
     await router.aclose()
     print(json.dumps({p: round(s * 1000, 1) for p, s in worst.items()}))
 
@@ -67,7 +88,9 @@ asyncio.run(main())
 """
 
 
-def test_a_provider_s_first_run_imports_its_sdk_off_the_event_loop(tmp_path: Any) -> None:
+def test_a_server_s_first_run_of_a_provider_does_not_stall_its_event_loop(
+    tmp_path: Any,
+) -> None:
     # A fresh interpreter, so the SDKs are not imported yet; the emulators are processes of
     # their own, so their work is not counted.
     import json
@@ -78,7 +101,7 @@ def test_a_provider_s_first_run_imports_its_sdk_off_the_event_loop(tmp_path: Any
     from ..scale.cluster import free_port
 
     exe = str(Path(sys.executable).parent / "copass-router")
-    ports = {"openai": free_port(), "anthropic": free_port()}
+    ports = {"openai": free_port(), "anthropic": free_port(), "gemini-agents": free_port()}
     emulators = [
         subprocess.Popen(
             [exe, "emulate", provider, "--port", str(port)],
@@ -95,6 +118,8 @@ def test_a_provider_s_first_run_imports_its_sdk_off_the_event_loop(tmp_path: Any
             "OPENAI_BASE_URL": f"http://127.0.0.1:{ports['openai']}/v1",
             "ANTHROPIC_API_KEY": "sk-ant-api03-TESTKEY0123456789abcdefABCDEF",
             "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{ports['anthropic']}",
+            "GEMINI_API_KEY": "emulator-key",
+            "GEMINI_BASE_URL": f"http://127.0.0.1:{ports['gemini-agents']}",
         }
         out = subprocess.run(
             [sys.executable, "-c", FIRST_RUNS, json.dumps(env)],
@@ -110,9 +135,10 @@ def test_a_provider_s_first_run_imports_its_sdk_off_the_event_loop(tmp_path: Any
         pytest.fail(out.stderr[-3000:])
     stalls = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"longest event-loop stall during each provider's first run (ms): {stalls}")
-    # Importing an SDK took the loop 3.5-7.3 s on a busy machine; now it happens in a thread.
-    # What is left (the SDKs' lazily imported submodules on first use) is measured here.
-    assert all(ms < 1000 for ms in stalls.values()), stalls
+    # Importing an SDK took the loop 3.5-7.3 s on a busy machine. The server's start-up now
+    # imports the SDKs and what they import on first use (copass_router_prepare), and builds
+    # their clients in threads: what is left is the run's own work.
+    assert all(ms < 50 for ms in stalls.values()), stalls
 
 
 def _wait_for(port: int) -> None:

@@ -24,7 +24,8 @@ from openai.types.responses import (
 from copass_router import Message, StopReason
 from copass_router.server import RunLimits
 from copass_router.server._responses_request import ResponseId
-from copass_router.server._run_log import MemoryRunLog, RunLogLimits
+from copass_router.server._run_log import RunLogLimits
+from copass_router.server._run_log_memory import MemoryRunLog
 
 from .conftest import KEY_ALPHA, KEY_BETA, Hosted, wait_until
 

@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from copass_router import (
     ApprovalDecision,
     ApprovalRequest,
     ApprovalRequested,
+    ConfigurationError,
     Event,
     Router,
     RunFinished,
@@ -137,3 +140,22 @@ async def test_an_mcp_servers_tools_can_require_approval(
         router, '/tool docs__add {"a": {"x": 1, "y": 1}, "b": {"x": 0, "y": 0}}', None
     )
     assert not _of(plain, ApprovalRequested)
+
+
+async def test_the_operator_may_set_the_policy_in_the_environment(
+    make_router: Callable[..., Router],
+) -> None:
+    env = {
+        "COPASS_ROUTER_REQUIRE_APPROVAL": "look*, other",
+        "COPASS_ROUTER_APPROVAL_TIMEOUT": "0.2",
+    }
+    router = make_router(tools=[lookup], environ=env, require_approval=["refund"])
+    assert router.approvals.patterns == ("refund", "look*", "other")
+    events = await _run(router, '/tool lookup {"order": "o-9"}', None)
+    assert [e.name for e in _of(events, ApprovalRequested)] == ["lookup"]
+    (result,) = _of(events, ToolResult)
+    assert result.is_error and "no decision within 0.2 s" in result.output
+    # the code's timeout wins over the environment's
+    assert make_router(environ=env, approval_timeout=7).approvals.timeout == 7
+    with pytest.raises(ConfigurationError, match="COPASS_ROUTER_APPROVAL_TIMEOUT"):
+        make_router(environ={"COPASS_ROUTER_APPROVAL_TIMEOUT": "soon"})

@@ -1,5 +1,5 @@
-"""One MCP tool on every provider: the session moves anthropic -> google -> openai-compatible
-using the same server's tool, and keeps its memory; approvals and narrowing hold everywhere.
+"""One MCP tool on every provider: the session moves anthropic -> google -> gemini-agents ->
+openai-compatible using the same server's tool, and keeps its memory; approvals and narrowing hold everywhere.
 Each provider runs its real SDK against its emulator; google calls back through copass_dispatch.
 """
 
@@ -15,7 +15,9 @@ import copass_router_openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
+from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import ApprovalRequested, Event, Router, StopReason, ToolResult
 
@@ -23,8 +25,17 @@ from .conftest import HttpServer
 
 ANTHROPIC_KEY = "sk-ant-api03-INTEGRATIONS0123456789ab"
 OPENAI_KEY = "sk-integrations-0123456789abcdef"
+GEMINI_KEY = "gemini-integrations-0123456789abcdef"
 PROJECT = "integrations-project"
-PROVIDERS = ["anthropic", "google", "openai", "openai-compatible", "echo"]
+PROVIDERS = [
+    "anthropic",
+    "google",
+    "gemini-agents",
+    "openai",
+    "openai-agents",
+    "openai-compatible",
+    "echo",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +43,17 @@ def emulators() -> Iterator[dict[str, Any]]:
     with (
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
         google_emulator() as google,
+        gemini_emulator(api_key=GEMINI_KEY) as gemini,
         openai_emulator(api_key=OPENAI_KEY) as openai,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield {"anthropic": anthropic, "google": google, "openai": openai}
+        yield {
+            "anthropic": anthropic,
+            "google": google,
+            "gemini": gemini,
+            "openai": openai,
+            "agents": agents,
+        }
 
 
 @pytest.fixture
@@ -47,8 +66,11 @@ async def setup(
         "COPASS_ROUTER_GOOGLE_BASE_URL": emulators["google"].base_url,
         "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators["gemini"].base_url,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators["openai"].base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators["agents"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
     }
@@ -80,6 +102,7 @@ async def test_a_session_uses_one_mcp_tool_on_three_providers(setup: tuple[Route
     for provider, word in (
         ("anthropic", "alpha"),
         ("google", "beta"),
+        ("gemini-agents", "delta"),
         ("openai-compatible", "gamma"),
     ):
         run = await router.complete(
@@ -94,10 +117,10 @@ async def test_a_session_uses_one_mcp_tool_on_three_providers(setup: tuple[Route
     recall = await router.complete(
         message="/recall", session_id=session, **_fields("openai-compatible", engine)
     )
-    for word in ("alpha", "beta", "gamma"):
+    for word in ("alpha", "beta", "delta", "gamma"):
         assert f"found: {word}" in recall.text, recall.text
     turns = await router.transcript(session, "integrator")
-    providers = ["anthropic", "google", "openai-compatible", "openai-compatible"]
+    providers = ["anthropic", "google", "gemini-agents", "openai-compatible", "openai-compatible"]
     assert [t.provider for t in turns] == providers
 
 
@@ -118,6 +141,26 @@ async def test_approvals_pause_the_run_on_every_provider(
     assert results[0].is_error and "not now" in results[0].output, provider
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_other_content_and_server_errors_reach_the_model_on_every_provider(
+    setup: tuple[Router, str], provider: str
+) -> None:
+    router, engine = setup
+    run = await router.complete(message="/tool docs__picture {}", **_fields(provider, engine))
+    assert run.stop_reason is StopReason.END_TURN, (provider, run.errors)
+    (result,) = run.tool_results
+    assert "[image: image/png, 8 bytes]" in result.output and not result.is_error
+    # the model's reply quotes what it was given: the rendering reached it
+    assert "[resource: file:///dot.pdf, application/pdf, 6 bytes]" in run.text, provider
+    failed = await router.complete(
+        message='/tool docs__fail {"reason": "no stock"}', **_fields(provider, engine)
+    )
+    assert failed.stop_reason is StopReason.END_TURN, (provider, failed.errors)
+    (error,) = failed.tool_results
+    assert error.is_error and "cannot: no stock" in error.output
+    assert "cannot: no stock" in failed.text, provider
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 async def test_a_narrowed_run_declares_only_its_tools(
     setup: tuple[Router, str], emulators: dict[str, Any], provider: str
@@ -126,8 +169,40 @@ async def test_a_narrowed_run_declares_only_its_tools(
     emulator = emulators[provider]
     mark = len(emulator.requests)
     run = await router.complete(
-        message="hello", allowed_tools=["docs__search"], **_fields(provider, engine)
+        message="hello",
+        allowed_tools=["docs__search"],
+        keep_allowed_tools=True,
+        **_fields(provider, engine),
     )
     assert run.stop_reason is StopReason.END_TURN
     sent = json.dumps([r.body for r in emulator.requests[mark:]], default=str)
     assert "docs__search" in sent and "docs__add" not in sent
+    # the session keeps the narrowing: its next run is told of no other tool (anthropic's
+    # agent, declared with the same tools, is the one already made: a wider set would be a
+    # new agent declaring docs__add)
+    mark = len(emulator.requests)
+    later = await router.complete(
+        message="again", session_id=run.session_id, **_fields(provider, engine)
+    )
+    assert later.stop_reason is StopReason.END_TURN
+    sent = json.dumps([r.body for r in emulator.requests[mark:]], default=str)
+    assert "docs__add" not in sent
+    assert provider == "anthropic" or "docs__search" in sent
+
+
+async def test_gemini_agents_refuses_a_built_in_tool_the_approval_policy_names(
+    make_router: Callable[..., Router], emulators: dict[str, Any]
+) -> None:
+    env = {"GEMINI_API_KEY": GEMINI_KEY, "GEMINI_BASE_URL": emulators["gemini"].base_url}
+    router = make_router(
+        plugins=[copass_router_google],
+        environ=env,
+        provider_settings={"gemini-agents": {"builtin_tools": ["code_execution"]}},
+        require_approval=["code_*"],
+    )
+    mark = len(emulators["gemini"].requests)
+    run = await router.complete(provider="gemini-agents", message="hello")
+    assert run.stop_reason is StopReason.ERROR
+    (error,) = run.errors
+    assert "code_execution" in error.message and "approval" in error.message
+    assert len(emulators["gemini"].requests) == mark  # nothing ran unasked

@@ -139,9 +139,31 @@ async def test_server_errors_and_other_content_reach_the_model_as_text(
     assert failed.is_error and "cannot: x" in failed.output
     picture = _result(await router.complete(provider="echo", message="/tool docs__picture {}"))
     assert not picture.is_error
-    assert "a red dot" in picture.output
-    assert "[image image/png, 8 bytes" in picture.output
-    assert "[resource file:///notes.txt (text/plain)]\nn1" in picture.output
+    assert picture.output.splitlines() == [
+        "a red dot",
+        "[image: image/png, 8 bytes]",
+        "[audio: audio/wav, 4 bytes]",
+        "[resource: file:///notes.txt, text/plain]",
+        "n1",
+        "[resource: file:///dot.pdf, application/pdf, 6 bytes]",
+        "[resource link: file:///big.csv, big.csv, text/csv]",
+    ]
+
+
+async def test_a_call_the_server_refuses_is_a_tool_error(
+    make_router: Callable[..., Router],
+) -> None:
+    from copass_router.integrations.catalog import call_mcp_tool
+
+    router = make_router(mcp_servers=[stdio_server()])
+    await router.list_tools()
+    (connection,) = router._mcp.connections  # type: ignore[union-attr]
+    # A tool the server does not have (its list changed since it was read): an error result.
+    output = await call_mcp_tool(connection, "gone", {})
+    assert output.is_error and "gone" in str(output.output)
+    # The connection is still good for the next call.
+    found = await call_mcp_tool(connection, "search", {"query": "after"})
+    assert not found.is_error and "after" in str(found.output)
 
 
 async def test_an_unreachable_server_offers_no_tools_and_runs_go_on(

@@ -15,7 +15,9 @@ import openai
 import pytest
 from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
 from copass_router_google.emulator import running_emulator as google_emulator
+from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
 from copass_router_openai.emulator import running_emulator as openai_emulator
+from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import Router, StopReason, Tool, ToolSpec, normalise_schema
 from copass_router.testing import schema_problems
@@ -24,8 +26,17 @@ from .schema_corpus import CORPUS
 
 ANTHROPIC_KEY = "sk-ant-api03-SCHEMAS0123456789abcdef"
 OPENAI_KEY = "sk-schemas-0123456789abcdef"
+GEMINI_KEY = "gemini-integrations-0123456789abcdef"
 PROJECT = "schema-project"
-PROVIDERS = ["anthropic", "google", "openai", "openai-compatible", "echo"]
+PROVIDERS = [
+    "anthropic",
+    "google",
+    "gemini-agents",
+    "openai",
+    "openai-agents",
+    "openai-compatible",
+    "echo",
+]
 
 
 def _tool(name: str, schema: dict[str, Any]) -> Tool:
@@ -63,9 +74,17 @@ def emulators() -> Iterator[dict[str, Any]]:
     with (
         anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic_emu,
         google_emulator() as google,
+        gemini_emulator(api_key=GEMINI_KEY) as gemini,
         openai_emulator(api_key=OPENAI_KEY) as openai_emu,
+        agents_emulator(api_key=OPENAI_KEY) as agents,
     ):
-        yield {"anthropic": anthropic_emu, "google": google, "openai": openai_emu}
+        yield {
+            "anthropic": anthropic_emu,
+            "google": google,
+            "gemini": gemini,
+            "openai": openai_emu,
+            "agents": agents,
+        }
 
 
 @pytest.fixture
@@ -78,8 +97,11 @@ async def setup(
         "COPASS_ROUTER_GOOGLE_BASE_URL": emulators["google"].base_url,
         "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "GEMINI_BASE_URL": emulators["gemini"].base_url,
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": emulators["openai"].base_url,
+        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators["agents"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
         "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
     }
@@ -170,3 +192,17 @@ async def test_the_google_emulator_refuses_a_catalogue_gemini_refuses(
         url = f"{emulators['google'].base_url}/v1/{engine}:streamQuery?alt=sse"
         response = await client.post(url, json=body)
     assert response.status_code == 400 and "invalid schema" in response.text
+
+
+async def test_the_interactions_emulator_refuses_a_schema_gemini_refuses(
+    emulators: dict[str, Any],
+) -> None:
+    from copass_router_google.interactions_backend import API_VERSION
+    from google import genai
+    from google.genai import _interactions as sdk_errors
+
+    options = {"base_url": emulators["gemini"].base_url, "api_version": API_VERSION}
+    client = genai.Client(vertexai=False, api_key=GEMINI_KEY, http_options=options)
+    tool = {"type": "function", "name": "add_points", "parameters": CORPUS["add_points"]}
+    with pytest.raises(sdk_errors.BadRequestError, match="invalid schema"):
+        await client.aio.interactions.create(model="gemini-2.5-flash", input="hi", tools=[tool])

@@ -72,3 +72,50 @@ async def test_a_budget_one_worker_spent_refuses_runs_on_the_other(
     )
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert rows == body["usage"], "the CLI on the store URL reads the workers' ledger"
+
+
+@pytest.fixture
+def budgeted_workers(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[list[Worker]]:
+    env = {
+        "COPASS_ROUTER_STORE": postgres_url,
+        "COPASS_ROUTER_COORDINATOR": redis_url,
+        "COPASS_ROUTER_BUDGETS": json.dumps([{"metric": "tokens", "limit": 300}]),
+        "SCALE_LEDGER": str(tmp_path / "tools.txt"),
+    }
+    with cluster(env, tmp_path) as pair:
+        for worker in pair:
+            worker.start(COPASS_ROUTER_API_KEYS=f"acme:{KEY}")
+        yield pair
+
+
+@pytest.mark.parametrize("count", [30, 1000], ids=["60-token-calls", "2000-token-calls"])
+async def test_40_concurrent_runs_on_two_workers_overspend_a_budget_by_at_most_one_call(
+    budgeted_workers: list[Worker], count: int
+) -> None:
+    """Each call reserves its estimate in the shared PostgreSQL ledger before it is made, so
+    the runs of both workers together overspend the tenant's 300 tokens by one call at most."""
+    a, b = budgeted_workers
+    words = " ".join(f"word{i}" for i in range(count))
+    async with RemoteRouter(a.url, api_key=KEY) as on_a, RemoteRouter(b.url, api_key=KEY) as on_b:
+        routers = (on_a, on_b)
+
+        async def one(i: int) -> int | None:
+            try:
+                result = await routers[i % 2].complete(
+                    provider="echo", message=words, end_user_id=f"u{i}"
+                )
+            except BudgetExceededError:
+                return None
+            assert result.stop_reason is StopReason.END_TURN
+            return result.usage.input_tokens + result.usage.output_tokens
+
+        calls = await asyncio.gather(*(one(i) for i in range(40)))
+    made = [tokens for tokens in calls if tokens is not None]
+    async with httpx.AsyncClient(
+        base_url=b.url, headers={"Authorization": f"Bearer {KEY}"}
+    ) as http:
+        rows = (await http.get("/v1/usage")).json()["usage"]
+    spent = sum(r["input_tokens"] + r["output_tokens"] for r in rows)
+    assert spent == sum(made), "every call is in the ledger"
+    assert 300 <= spent <= 300 + max(made), (spent, made)
+    assert len(made) < 40, "runs after the limit were refused"

@@ -70,8 +70,8 @@ class Served(HostedRouter):
 
 def make_router(*plugins: Any, environ: dict[str, str] | None = None, **kwargs: Any) -> Router:
     """An isolated router: echo plus the given plugins, a known dispatch secret."""
+    kwargs.setdefault("store", ":memory:")
     return Router(
-        store=":memory:",
         load_entry_points=False,
         environ=environ or {},
         plugins=plugins,

@@ -21,7 +21,8 @@ import pytest
 from copass_router import Error, Router, RunFinished, StopReason, TextDelta, UnknownProviderError
 from copass_router.builtin._scripted_model import MAX_DELTAS, MAX_LONG_WORDS
 from copass_router.server import RunLimits
-from copass_router.server._run_log import MemoryRunLog, RunLogLimits
+from copass_router.server._run_log import RunLogLimits
+from copass_router.server._run_log_memory import MemoryRunLog
 from copass_router.server._runs import QUEUE_EVENTS, RunStream
 from copass_router.testing import ScriptedPlugin
 

@@ -9,6 +9,7 @@ internal exception names or text (``ValueError: ...``) and no internal URLs, and
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import copass_router_openai
 import httpx
@@ -132,6 +133,27 @@ async def test_an_oversized_traceparent_is_not_copied_anywhere(served: Served) -
     # The one reader of trace headers, for runs and dispatch callbacks alike, drops it.
     assert trace_headers({"traceparent": huge, "tracestate": "k=v"}) == {}
     assert trace_headers({"traceparent": huge[:200]})  # a longer later version still passes
+
+
+async def test_a_nul_end_user_in_a_usage_query_is_a_400_on_the_postgresql_ledger(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    """PostgreSQL refuses NUL in text: the query is refused before it reaches the ledger."""
+    from ..services import fresh_schema
+
+    async with fresh_schema() as url:
+        served = await serve_router(router_kwargs={"store": url})
+        async with served.http() as http:
+            ran = await http.post(
+                "/v1/runs", json={"provider": "echo", "message": "hi", "end_user_id": "ana"}
+            )
+            good = await http.get("/v1/usage?end_user_id=ana")
+            bad = await http.get("/v1/usage?end_user_id=%00")
+        await served.router.aclose()
+    assert ran.status_code == 200, ran.text
+    assert [row["calls"] for row in good.json()["usage"]] == [1]
+    assert bad.status_code == 400, bad.text
+    assert problem_of(bad)["field"] == "end_user_id"
 
 
 @pytest.mark.parametrize("end_user", BAD_END_USERS)

@@ -15,46 +15,47 @@ from copass_router_anthropic.translate import Translator
 from copass_router import ProviderEvent, TextDelta
 
 
-async def _lines(*lines: str) -> AsyncIterator[str]:
-    for line in lines:
-        yield line
+async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
-async def _parsed(*lines: str) -> list[tuple[str | None, str]]:
-    return [item async for item in _server_sent(_lines(*lines))]
+async def _parsed(*chunks: bytes) -> list[tuple[str | None, bytes]]:
+    return [item async for item in _server_sent(_chunks(*chunks))]
 
 
 async def test_fields_comments_and_multiline_data() -> None:
     parsed = await _parsed(
-        ": a comment",
-        "event: event_delta",
-        'data: {"a":',
-        "data:1}",
-        "",
-        "",
-        "event: ping",
-        "",
-        "event: session.status_idle",
-        'data: {"b": 2}',  # no blank line at the end: still one event
+        b": a comment\nevent: event_delta\n",
+        b'data: {"a":\ndata:1}\n\n\nevent: ping\n\n',
+        b"event: session.status_idle\n",
+        b'data: {"b": 2}',  # no blank line at the end: still one event
     )
     assert parsed == [
-        ("event_delta", '{"a":\n1}'),
-        ("ping", ""),
-        ("session.status_idle", '{"b": 2}'),
+        ("event_delta", b'{"a":\n1}'),
+        ("ping", b""),
+        ("session.status_idle", b'{"b": 2}'),
     ]
 
 
+async def test_events_cut_anywhere_across_chunks_and_any_line_ending() -> None:
+    frames = b'event: event_delta\ndata: {"x":1}\n\n: c\n\nevent: a\ndata: 2\n\n'
+    want = [("event_delta", b'{"x":1}'), ("a", b"2")]
+    for ending in (b"\n", b"\r\n", b"\r"):
+        text = frames.replace(b"\n", ending)
+        for cut in range(1, len(text)):
+            assert await _parsed(text[:cut], text[cut:]) == want, (ending, cut)
+        assert await _parsed(*(text[i : i + 1] for i in range(len(text)))) == want
+
+
 class _Response:
-    """What EventStream reads: the SDK's streaming response (lines, its httpx response)."""
+    """What EventStream reads: the SDK's streaming response (its httpx response's bytes)."""
 
     def __init__(self, *lines: str) -> None:
-        self.lines = lines
         self.closed = 0
         request = httpx2.Request("GET", "http://127.0.0.1/v1/sessions/s/events/stream")
-        self.http_response = httpx2.Response(200, request=request)
-
-    def iter_lines(self) -> AsyncIterator[str]:
-        return _lines(*self.lines)
+        body = "".join(f"{line}\n" for line in lines).encode()
+        self.http_response = httpx2.Response(200, request=request, content=_chunks(body))
 
     async def close(self) -> None:
         self.closed += 1

@@ -82,6 +82,20 @@ class Budget:
         """What ``spend`` amounts to in this budget's unit."""
         return Decimal(spend.tokens) if self.metric == "tokens" else spend.cost_usd
 
+    def exceeded(
+        self, tenant: str, end_user_id: str, spent: Decimal, now: dt.datetime
+    ) -> BudgetExceededError:
+        """The error that refuses a run of ``end_user_id`` of ``tenant`` this budget covers,
+        ``spent`` being what it counts so far."""
+        resets = period_end(self.period, now)
+        return BudgetExceededError(
+            limit=self.describe(tenant, end_user_id),
+            spent=str(spent),
+            allowed=str(self.limit),
+            resets_at=resets.isoformat(),
+            retry_after=max((resets - now).total_seconds(), 0.0),
+        )
+
 
 def period_start(period: Period, now: dt.datetime) -> dt.date:
     """The first day of the period ``now`` is in (UTC)."""
@@ -158,14 +172,7 @@ class Budgets:
             spend = await ledger.spend(tenant, user, period_start(budget.period, now))
             spent = budget.spent(spend)
             if spent >= budget.limit:
-                resets = period_end(budget.period, now)
-                return BudgetExceededError(
-                    limit=budget.describe(tenant, end_user_id),
-                    spent=str(spent),
-                    allowed=str(budget.limit),
-                    resets_at=resets.isoformat(),
-                    retry_after=max((resets - now).total_seconds(), 0.0),
-                )
+                return budget.exceeded(tenant, end_user_id, spent, now)
         return None
 
 

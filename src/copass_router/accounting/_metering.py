@@ -7,6 +7,11 @@ budget that covers the run is spent after a call, the run is over budget: a turn
 further model call ends as it would have; one about to run tools (whose results would go to the
 next model call) ends there with stop reason ``budget``, before the tools run and before that
 call.
+
+Before each model call of a budgeted run, its estimate is reserved (:mod:`._budget_gate`): the
+run's first with its budget check, each later one when the run loop is about to send it
+(:meth:`AttemptMeter.before_request`). A call's ``Usage`` settles the oldest reservation the
+run holds, in the transaction that records it; what is left when the run ends is released.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -22,9 +28,11 @@ import attrs
 from copass_router._events import Event, ToolCall, ToolResult, Usage
 from copass_router._logs import get_logger, scrub
 from copass_router._types import RunRequest, StopReason, ToolCallRequest, TranscriptItem
+from copass_router.accounting._budget_gate import CHARS_PER_TOKEN, BudgetGate
 from copass_router.accounting._budgets import Budgets
 from copass_router.accounting._prices import PriceBook
-from copass_router.accounting._usage import DEFAULT_TENANT, UsageEntry, UsageLedger
+from copass_router.accounting._reservations import Reservation, add
+from copass_router.accounting._usage import DEFAULT_TENANT, Spend, UsageEntry, UsageLedger
 from copass_router.provider_kit._backend import Turn
 from copass_router.tools._tools import ToolContext, ToolDispatcher
 
@@ -40,22 +48,25 @@ ACCOUNTING_WAIT = 2.0
 TENANT_KEY = "tenant"
 
 
-#: Characters per token in an estimate (the usual figure for English text and JSON).
-CHARS_PER_TOKEN = 4
-
 #: ``provider_data`` of the usage the router estimates for a call cut before its usage came.
 ESTIMATED = {"copass_router": {"usage": "estimated"}}
 
 
-def estimated_usage(turn: Turn, said: Sequence[TranscriptItem], streamed: int) -> Usage:
-    """What a model call cut before the provider reported its usage is charged: the prompt it
-    was sent (the request, the history the provider was given, what this turn said so far) and
-    the ``streamed`` characters it produced, counted at :data:`CHARS_PER_TOKEN`."""
+def sent_chars(turn: Turn, said: Sequence[TranscriptItem]) -> int:
+    """The characters a model call of ``turn`` is sent: the request, the history the provider
+    was given and what this turn said so far."""
     request = turn.request
     sent = len(request.message) + len(request.system or "")
     for earlier in turn.history:
         sent += len(earlier.user) + sum(len(repr(item)) for item in earlier.items)
-    sent += sum(len(repr(item)) for item in said)
+    return sent + sum(len(repr(item)) for item in said)
+
+
+def estimated_usage(turn: Turn, said: Sequence[TranscriptItem], streamed: int) -> Usage:
+    """What a model call cut before the provider reported its usage is charged: the prompt it
+    was sent (:func:`sent_chars`) and the ``streamed`` characters it produced, counted at
+    :data:`CHARS_PER_TOKEN`."""
+    sent = sent_chars(turn, said)
     return Usage(
         input_tokens=-(-sent // CHARS_PER_TOKEN),
         output_tokens=-(-streamed // CHARS_PER_TOKEN),
@@ -85,6 +96,11 @@ class RunCost:
     _accounted: asyncio.Event = attrs.field(factory=asyncio.Event)
     #: Ledger writes running beside the stream (awaited by :meth:`settled`).
     _writes: list[asyncio.Task[None]] = attrs.field(factory=list)
+    #: Reservations of the run's calls whose usage has not come yet, oldest first.
+    held: deque[Reservation] = attrs.field(factory=deque)
+    #: The first call's reservation was taken with the run's budget check.
+    prepaid: bool = False
+    _release: Callable[[Reservation], Awaitable[None]] | None = None
 
     def add(self, cost: Decimal | None) -> None:
         if cost is not None:
@@ -96,9 +112,19 @@ class RunCost:
         self._accounted.set()
 
     async def settled(self) -> None:
-        """Wait for the ledger writes of this run's calls (before the run's end is told)."""
+        """Wait for the ledger writes of this run's calls (before the run's end is told), and
+        release the reservations of calls that were never made."""
         while self._writes:
             await self._writes.pop()
+        while self.held and self._release is not None:
+            await self._release(self.held.popleft())
+
+    def holding(self) -> Spend:
+        """What the run's calls in flight hold."""
+        total = Spend()
+        for reservation in self.held:
+            total = add(total, reservation.spend)
+        return total
 
     async def wait_for_calls(self, count: int, within: float) -> None:
         """Wait until ``count`` calls are accounted (at most ``within`` seconds)."""
@@ -117,17 +143,26 @@ class ModelCallMeter:
         prices: Callable[[], PriceBook],
         ledger: Callable[[], UsageLedger],
         budgets: Budgets,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._prices = prices
         self._ledger = ledger
         self.budgets = budgets
+        #: Reserves each budgeted call's estimate before it is made.
+        self.gate = BudgetGate(prices, ledger, environ or {})
         #: Per account, calls whose ledger write failed: written again before its next run.
         self.unrecorded: dict[tuple[str, str], list[UsageEntry]] = {}
 
-    async def check(self, request: RunRequest) -> None:
+    async def check(
+        self, request: RunRequest, model: str | None = None, cost: RunCost | None = None
+    ) -> None:
         """Refuse a run a spent budget covers (:class:`BudgetExceededError`), before it starts,
         and a run of an account whose earlier calls are not in the ledger yet, unless they can
-        be written now (fail closed: the error says to retry)."""
+        be written now (fail closed: the error says to retry).
+
+        With ``cost``, the run's first model call is reserved here (:class:`BudgetGate`): a run
+        whose budget calls in flight hold waits for them, and gets :class:`RateLimitError`
+        when they hold it too long."""
         tenant, user = account_of(request)
         pending = self.unrecorded.get((tenant, user))
         if pending:
@@ -138,9 +173,49 @@ class ModelCallMeter:
             del self.unrecorded[(tenant, user)]
         if not len(self.budgets):
             return
-        error = await self.budgets.first_spent(self._ledger(), tenant, user)
-        if error is not None:
-            raise error
+        covering = self.budgets.covering(tenant, user)
+        if cost is None or model is None or not covering:
+            error = await self.budgets.first_spent(self._ledger(), tenant, user)
+            if error is not None:
+                raise error
+            return
+        chars = len(request.message) + len(request.system or "")
+        reservation = self.gate.estimate(
+            (tenant, user), request.provider, model, chars, request.max_output_tokens
+        )
+        refused = await self.gate.reserve(reservation, covering, Spend())
+        if refused is not None:
+            raise refused
+        cost.held.append(reservation)
+        cost.prepaid = True
+        cost._release = self.gate.release
+
+    async def before_request(
+        self, turn: Turn, model: str, said: Sequence[TranscriptItem], cost: RunCost
+    ) -> bool:
+        """Reserve the estimate of ``turn``'s next model call (``said``: what the turn said so
+        far); False: the budget is spent (or held by others too long), the call is not made."""
+        if cost.prepaid:
+            cost.prepaid = False
+            return True
+        account = account_of(turn.request)
+        covering = self.budgets.covering(*account) if len(self.budgets) else []
+        if not covering:
+            return True
+        max_output = turn.request.max_output_tokens
+        reservation = self.gate.estimate(
+            account, turn.provider, model, sent_chars(turn, said), max_output
+        )
+        try:
+            refused = await self.gate.reserve(reservation, covering, cost.holding())
+        except Exception as exc:  # the ledger cannot answer: no call it cannot hold
+            log.error("budget_not_reserved", run_id=turn.run_id, error=scrub(repr(exc)))
+            return False
+        if refused is not None:
+            return False
+        cost.held.append(reservation)
+        cost._release = self.gate.release
+        return True
 
     def attempt(self, model: str, cost: RunCost) -> AttemptMeter:
         """What prices, records and budgets the model calls of one attempt of a run."""
@@ -159,17 +234,25 @@ class ModelCallMeter:
         cost.add(price)
         tenant, user = account_of(turn.request)
         entry = UsageEntry(tenant, user, turn.provider, model, now.date(), tokens, price)
-        write = self._record(turn, entry, cost, now)
+        reservation = cost.held.popleft() if cost.held else None
+        write = self._record(turn, entry, cost, now, reservation)
         if len(self.budgets) and self.budgets.covering(tenant, user):
             await write
         else:
             cost._writes.append(asyncio.ensure_future(write))
         return attrs.evolve(usage, cost_usd=price) if price is not None else usage
 
-    async def _record(self, turn: Turn, entry: UsageEntry, cost: RunCost, now: dt.datetime) -> None:
+    async def _record(
+        self,
+        turn: Turn,
+        entry: UsageEntry,
+        cost: RunCost,
+        now: dt.datetime,
+        reservation: Reservation | None,
+    ) -> None:
         ledger = self._ledger()
         try:
-            await ledger.record(entry)
+            await self.gate.settle(reservation, entry)
             if len(self.budgets) and await self.budgets.first_spent(
                 ledger, entry.tenant, entry.end_user_id, now
             ):
@@ -230,6 +313,10 @@ class AttemptMeter:
         self._meter = meter
         self._model = model
         self._cost = cost
+
+    async def before_request(self, turn: Turn, said: Sequence[TranscriptItem]) -> bool:
+        """Reserve the next model call's estimate; False: it is not to be made (budget)."""
+        return await self._meter.before_request(turn, self._model, said, self._cost)
 
     async def __call__(self, turn: Turn, event: Event) -> Event | None:
         """``event`` (a ``Usage`` priced), or None: the turn stops here, without it."""

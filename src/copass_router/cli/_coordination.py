@@ -54,7 +54,9 @@ async def _rotate(url: str | None, retire_after: float) -> int:
             return 1
         kid = await coordinator.rotate_signing_key(retire_after=retire_after)
     except RouterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from copass_router.cli._failure_line import failure_line
+
+        print(f"error: {failure_line(exc, coordinator_url=url)}", file=sys.stderr)
         return 1
     finally:
         await coordinator.aclose()

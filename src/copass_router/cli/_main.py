@@ -20,9 +20,16 @@ from copass_router.cli._parser import BUILTIN_COMMANDS, build_parser
 
 
 def _router() -> Router:
+    """The router of a command run here, on this machine.
+
+    Its coordinator is this process's own unless tool callbacks may reach it through hosted
+    workers (``COPASS_ROUTER_DISPATCH_URL`` set), which forward them over the shared one: a
+    local run needs no Redis, whatever ``COPASS_ROUTER_COORDINATOR`` says (``serve`` uses it).
+    """
     from copass_router.run._router import Router
 
-    return Router()
+    shared = bool(os.environ.get("COPASS_ROUTER_DISPATCH_URL", "").strip())
+    return Router(coordinator=None if shared else "local")
 
 
 def _plugin_host() -> PluginHost:
@@ -285,7 +292,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         }
         return handlers[args.command](args, out)
     except RouterError as exc:
-        sys.stderr.write(f"copass-router: {exc}\n")
+        from copass_router.cli._failure_line import failure_line
+
+        sys.stderr.write(f"copass-router: {failure_line(exc)}\n")
         return 2
     except KeyboardInterrupt:
         return 130

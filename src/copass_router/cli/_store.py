@@ -35,7 +35,12 @@ async def _migrate(url: str | None) -> int:
             print(f"{type(store).__name__} has no migrations", file=sys.stderr)
             return 1
         applied = await migrate()
-    except (RouterError, OSError) as exc:
+    except RouterError as exc:
+        from copass_router.cli._failure_line import failure_line
+
+        print(f"error: {failure_line(exc, store_url=url)}", file=sys.stderr)
+        return 1
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:

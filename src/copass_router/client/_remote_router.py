@@ -191,7 +191,7 @@ class RemoteRouter:
 
     async def approve(self, run_id: str, call_id: str, end_user_id: str = "local") -> bool:
         """Let a call that waits for approval run (see ``Router.approve``); False: it was not
-        waiting (decided, timed out, or the run streams from another worker)."""
+        waiting (decided, timed out, or its run ended). Any worker takes it."""
         return await self._decide(run_id, call_id, end_user_id, {"approved": True})
 
     async def deny(

@@ -6,13 +6,19 @@ from collections.abc import Mapping
 
 from copass_router._errors import ConfigurationError
 from copass_router._outages import CoordinatorUnavailableError, StoreUnavailableError
-from copass_router.coordination._base import Coordinator, ForwardHandler, LocalCoordinator
+from copass_router.coordination._base import (
+    ApprovalAnswerer,
+    Coordinator,
+    ForwardHandler,
+    LocalCoordinator,
+)
 from copass_router.coordination._keys import SigningKeys
 
 COORDINATOR_ENV = "COPASS_ROUTER_COORDINATOR"
 
 __all__ = [
     "COORDINATOR_ENV",
+    "ApprovalAnswerer",
     "Coordinator",
     "CoordinatorUnavailableError",
     "ForwardHandler",

@@ -22,6 +22,9 @@ from copass_router.coordination._keys import SigningKeys
 #: Handles a dispatch call forwarded from another worker: the call in, the answer out (both
 #: JSON objects; see ``coordination/forwarding.py``).
 ForwardHandler = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+#: Answers a question about approvals asked of every worker (a decision or a listing for a
+#: run that may be waiting here): the question in, this worker's answer out (JSON objects).
+ApprovalAnswerer = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 class Coordinator:
@@ -40,6 +43,7 @@ class Coordinator:
         self._holds: dict[str, float] = {}
         self._pacing: dict[str, asyncio.Lock] = {}
         self._keys: SigningKeys | None = None
+        self._approvals: list[ApprovalAnswerer] = []
 
     @contextlib.asynccontextmanager
     async def lock(self, name: str, *, ttl: float = 30.0) -> AsyncIterator[None]:
@@ -97,6 +101,19 @@ class Coordinator:
     async def forward(self, worker_id: str, call: Mapping[str, Any], wait: float) -> Any:
         """Hand a dispatch call to the worker running its run; its answer (a JSON object)."""
         raise DispatchAuthError("the run has ended (its worker is gone)", forbidden=True)
+
+    def answer_approvals(self, answerer: ApprovalAnswerer) -> None:
+        """Answer, with ``answerer`` (beside those given before: routers sharing this
+        coordinator), the approval questions other workers ask of all; the answers go out
+        once this worker listens (:meth:`listen`). Giving one again changes nothing."""
+        if answerer not in self._approvals:
+            self._approvals.append(answerer)
+
+    async def ask_approvals(self, question: Mapping[str, Any], wait: float) -> list[dict[str, Any]]:
+        """Ask every other listening worker about approvals (the run waiting for a decision
+        may be on any of them); their answers, as many as came within ``wait`` seconds. One
+        process has no others: no answers."""
+        return []
 
     async def ping(self) -> None:
         """Raise when the coordinator cannot be reached (nothing to reach in one process)."""

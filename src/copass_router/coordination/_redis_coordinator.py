@@ -203,17 +203,23 @@ class RedisCoordinator(Coordinator):
 
     async def _listen(self, handler: ForwardHandler) -> None:
         channel = self.key("worker", self.worker_id)
+        approvals = self.key("approvals").encode()
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(channel)
+                await pubsub.subscribe(channel, approvals)
                 self._subscribed.set()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
-                        task = asyncio.create_task(self._answer(handler, message["data"]))
-                        self._handling.add(task)
-                        task.add_done_callback(self._handling.discard)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    if message.get("channel") == approvals:
+                        answer = self._answer_approvals(message["data"])
+                    else:
+                        answer = self._answer(handler, message["data"])
+                    task = asyncio.create_task(answer)
+                    self._handling.add(task)
+                    task.add_done_callback(self._handling.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis went away: subscribe again when it is back
@@ -233,6 +239,45 @@ class RedisCoordinator(Coordinator):
             await self._redis.expire(reply, 60)
         except Exception as exc:  # the caller times out and says so
             log.warning("forwarded_dispatch_unanswered", error=repr(exc))
+
+    # -- approval questions asked of every worker ---------------------------------------------
+
+    async def _answer_approvals(self, data: bytes) -> None:
+        # Every listening worker answers (with no answers when nothing here answers
+        # approvals), so the asking worker knows when it has heard from all of them.
+        try:
+            question = json.loads(data)
+            answers = [answer(question) for answer in self._approvals]
+            reply = self.key("reply", str(question["reply"]))
+            await self._redis.rpush(reply, json.dumps(answers))
+            await self._redis.expire(reply, 60)
+        except Exception as exc:  # the asking worker stops waiting at its deadline
+            log.warning("approval_question_unanswered", error=repr(exc))
+
+    async def ask_approvals(self, question: Mapping[str, Any], wait: float) -> list[dict[str, Any]]:
+        reply = secrets.token_hex(12)
+        reply_key = self.key("reply", reply)
+        loop = asyncio.get_running_loop()
+        answers: list[dict[str, Any]] = []
+        async with self._unavailable("ask the workers about an approval"):
+            listeners = int(
+                await self._redis.publish(
+                    self.key("approvals"), json.dumps({**question, "reply": reply})
+                )
+            )
+            deadline = loop.time() + wait
+            heard = 0
+            while heard < listeners:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                got = await self._blocking.blpop([reply_key], timeout=max(0.01, left))
+                if got is None:
+                    break
+                heard += 1
+                answers.extend(json.loads(got[1]))
+            await self._redis.delete(reply_key)
+        return answers
 
     async def forward(self, worker_id: str, call: Mapping[str, Any], wait: float) -> Any:
         reply = secrets.token_hex(12)

@@ -1,9 +1,12 @@
 """An MCP tool result as the text a model reads.
 
-Text blocks pass as they are; images, audio and resources become a clear line saying what they
-are (type, size, URI) so the model knows something came back that it cannot see; structured
-content is appended as JSON when the server gave no text. ``isError`` results become tool
-errors the model sees, never a failed run.
+Tool results reach every provider as text, so content a model cannot read as text becomes a
+clear line saying what came back: ``[image: image/png, 1234 bytes]``, ``[audio: audio/wav, 88
+bytes]``, ``[resource: file:///notes.txt, text/plain]`` followed by a text resource's text,
+``[resource: file:///a.pdf, application/pdf, 5120 bytes]``, ``[resource link: file:///big.csv,
+big.csv, text/csv]``. The model knows something came back and what it was; the bytes never
+reach it (nor its context window). Structured content is appended as JSON when the server gave
+no text. ``isError`` results become tool errors the model sees, never a failed run.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from typing import Any
 
 def _size(data: str) -> str:
     try:
-        count = len(base64.b64decode(data, validate=False))
+        count = len(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError):
-        count = len(data)
+        count = len(data.encode())
     return f"{count} bytes"
+
+
+def _mime(item: Any) -> str:
+    value = getattr(item, "mime_type", None) or getattr(item, "mimeType", None)
+    return str(value) if value else "unknown type"
 
 
 def render_block(block: Any) -> str:
@@ -27,19 +35,19 @@ def render_block(block: Any) -> str:
     kind = getattr(block, "type", "")
     if kind == "text":
         return str(block.text)
-    mime = getattr(block, "mime_type", None) or getattr(block, "mimeType", None) or "?"
     if kind in ("image", "audio"):
-        return f"[{kind} {mime}, {_size(str(getattr(block, 'data', '')))}: not shown here]"
+        return f"[{kind}: {_mime(block)}, {_size(str(getattr(block, 'data', '') or ''))}]"
     if kind == "resource":
         resource = block.resource
         uri = str(getattr(resource, "uri", ""))
         text = getattr(resource, "text", None)
-        mime = getattr(resource, "mime_type", None) or getattr(resource, "mimeType", None) or "?"
         if text is not None:
-            return f"[resource {uri} ({mime})]\n{text}"
-        return f"[resource {uri} ({mime}), {_size(str(getattr(resource, 'blob', '')))}]"
+            return f"[resource: {uri}, {_mime(resource)}]\n{text}"
+        blob = str(getattr(resource, "blob", "") or "")
+        return f"[resource: {uri}, {_mime(resource)}, {_size(blob)}]"
     if kind == "resource_link":
-        return f"[resource link {getattr(block, 'uri', '')}: {getattr(block, 'name', '')}]"
+        name = getattr(block, "name", "") or ""
+        return f"[resource link: {getattr(block, 'uri', '')}, {name}, {_mime(block)}]"
     return f"[{kind or type(block).__name__} content]"
 
 
@@ -51,7 +59,7 @@ def render_result(result: Any) -> tuple[str, bool]:
     if structured is None:
         structured = getattr(result, "structuredContent", None)
     if structured is not None and not any(getattr(b, "type", "") == "text" for b in content):
-        parts.append(json.dumps(structured, ensure_ascii=False))
+        parts.append(json.dumps(structured, ensure_ascii=False, default=str))
     is_error = bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
     text = "\n".join(parts)
     if is_error and not text:

@@ -31,7 +31,8 @@ class HookCall:
     arguments: tuple[str, ...]
     #: ``register``: each implementation once, at load, with a ``register`` callable;
     #: ``first result``: each in turn until one returns non-None, per call;
-    #: ``chain``: each in turn, each receiving what the previous one returned, per event.
+    #: ``chain``: each in turn, each receiving what the previous one returned, per event;
+    #: ``every``: each once, results ignored.
     mode: str
     #: When the router calls it.
     when: str
@@ -52,6 +53,9 @@ HOOK_CALLS: dict[str, HookCall] = {
     ),
     "copass_router_process_event": HookCall(
         ("event", "context"), "chain", "for every event of every run"
+    ),
+    "copass_router_prepare": HookCall(
+        ("environ",), "every", "once per hosted worker, in a thread, before it listens"
     ),
 }
 

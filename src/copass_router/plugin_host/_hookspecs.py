@@ -12,7 +12,7 @@ two.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -211,4 +211,24 @@ def copass_router_process_event(
 
     :param event: the event, already stamped with ``run_id`` and ``seq``.
     :param context: the run's :class:`~copass_router.RunContext` (run, session, end user).
+    """
+
+
+# -------------------------------------------------------------------------------------------
+# Start-up: called once by a hosted server before it listens.
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def copass_router_prepare(environ: Mapping[str, str]) -> None:
+    """Import and build now what a first run would otherwise do on the event loop.
+
+    A hosted server (``copass-router serve``, each worker) calls every implementation once, in
+    a worker thread, before it listens, so a provider's first run does not stall everyone else
+    the worker serves: import the provider's SDK and the parts it imports lazily on first use,
+    the modules an event middleware imports on its first run. Decide from ``environ`` what is
+    worth it (a provider without credentials need not be prepared). Raising is logged and
+    ignored: the first run does the work instead. Embedded routers never call it.
+
+    :param environ: the server's environment (the router's ``environ``).
     """

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from copass_router._trace_context import trace_headers
-from copass_router.coordination._forwarding import DispatchCall
-
 if TYPE_CHECKING:
     from copass_router._events import ToolResult
     from copass_router.run._dispatch_route import DispatchRoute
@@ -47,6 +44,9 @@ class DispatchCallbacks:
         call's ``ToolCall``/``ToolResult`` under ``provider_data["copass_router"]
         ["trace_context"]``, so a tracer parents the tool's span where the agent says.
         """
+        from copass_router._trace_context import trace_headers
+        from copass_router.coordination._forwarding import DispatchCall
+
         call = DispatchCall(
             tool_name, arguments, call_id, round_id, trace_headers(trace_context or {})
         )

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from copass_router.accounting._usage import UsageLedger
-from copass_router.coordination import Coordinator, open_coordinator
-from copass_router.plugin_host._plugins import PluginHost
-from copass_router.provider_kit._backend import AgentBackend
-from copass_router.store import SessionStore, default_store_url, open_store
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `from copass_router import Router` stays light
+    from copass_router.accounting._usage import UsageLedger
+    from copass_router.coordination import Coordinator
     from copass_router.integrations import MCPCatalog
+    from copass_router.plugin_host._plugins import PluginHost
+    from copass_router.provider_kit._backend import AgentBackend
+    from copass_router.store import SessionStore
 
 
 class OpenedResources:
@@ -50,6 +49,8 @@ class OpenedResources:
             if self._ledger is not None and self._ledger_arg is None:
                 self._ledger = None  # it lived on the store
         if self._coordinator is not None:
+            from copass_router.coordination import Coordinator
+
             if not isinstance(self._coordinator_arg, Coordinator):
                 await self._coordinator.aclose()
             self._coordinator = None
@@ -58,6 +59,8 @@ class OpenedResources:
     def coordinator(self) -> Coordinator:
         """What this router shares with other workers (opened on first use)."""
         if self._coordinator is None:
+            from copass_router.coordination import Coordinator, open_coordinator
+
             arg = self._coordinator_arg
             self._coordinator = (
                 arg if isinstance(arg, Coordinator) else open_coordinator(arg, self.environ)
@@ -70,6 +73,8 @@ class OpenedResources:
         if self._store is None:
             arg = self._store_arg
             if arg is None or isinstance(arg, str):
+                from copass_router.store import default_store_url, open_store
+
                 self.plugins.load()
                 self._store = open_store(
                     arg or default_store_url(self.environ), self.plugins.stores

@@ -43,9 +43,10 @@ NOT_REPORTED = {"copass_router": {"usage": "not_reported"}}
 class RequestGrammar:
     """Where the current model request stands, event by event."""
 
-    __slots__ = ("after_result", "closed", "open_output", "streamed")
+    __slots__ = ("after_result", "closed", "fresh", "open_output", "streamed")
 
     def __init__(self) -> None:
+        self.fresh = True  # a model request is next, and the core has not prepared it yet
         self.closed = False  # a Usage closed the request; no tool result since
         self.open_output = False  # the request produced output and has no usage yet
         self.after_result = False  # a tool result went back; the new request said nothing yet
@@ -69,6 +70,8 @@ class RequestGrammar:
             if not (self.after_result and not self.open_output):
                 self.closed, self.open_output, self.streamed = True, False, 0
         elif cls in _NEW_REQUEST:
+            if not (cls is ToolResult and self.after_result):  # a round's later results
+                self.fresh = True
             self.closed = self.open_output = False
             self.streamed = 0
             self.after_result = cls is ToolResult

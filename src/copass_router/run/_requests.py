@@ -109,10 +109,10 @@ def validate_request(request: RunRequest, max_message_chars: int = MAX_MESSAGE_C
     if not isinstance(request.options, Mapping):
         raise InvalidRequestError("options must be a mapping", field="options")
     check_generation(request)
-    if request.allowed_tools is not None:
-        from copass_router.integrations.selection import check_allowed_tools
+    if request.allowed_tools is not None or request.keep_allowed_tools is not False:
+        from copass_router.integrations.selection import check_selection
 
-        check_allowed_tools(request.allowed_tools)
+        check_selection(request)
 
 
 def snake_case_fields(fields: Mapping[str, Any]) -> dict[str, Any]:

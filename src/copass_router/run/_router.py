@@ -5,50 +5,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from copass_router._errors import InvalidRequestError, UnknownProviderError
-from copass_router._events import Error, Event, RunFinished, RunStarted
 from copass_router._logs import get_logger
-from copass_router._outages import store_call
-from copass_router._settings import env_flag, env_int
-from copass_router._types import RunRequest, StopReason, ToolSpec
-from copass_router.accounting._budgets import Budget, Budgets, budgets_from_env
-from copass_router.accounting._metering import ModelCallMeter, RunCost
-from copass_router.accounting._usage import UsageLedger
-from copass_router.coordination import Coordinator, SigningKeys
-from copass_router.integrations.config import MCPServer, server_from_dict, servers_from_environ
-from copass_router.integrations.selection import run_dispatcher
-from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
-from copass_router.provider_kit._backend import AgentBackend, BackendContext, ResourceCache
-from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._approvals_api import ApprovalsAPI
 from copass_router.run._dispatch_api import DispatchCallbacks
-from copass_router.run._dispatch_route import DispatchRoute
-from copass_router.run._failover import FailoverPolicy, Target, TurnDriver, fallback_targets
-from copass_router.run._live_runs import LiveRuns
 from copass_router.run._opened_resources import OpenedResources
-from copass_router.run._recorder import store_turn
-from copass_router.run._requests import MAX_MESSAGE_CHARS, build_request, check_for_backend
-from copass_router.run._results import RunResult, collect
-from copass_router.run._run_turns import RunTurns
 from copass_router.run._sessions_api import SessionsAPI
 from copass_router.run._usage_api import UsageAPI
 
+# What a run needs is imported where it is first used (building the router, its first run):
+# `from copass_router import Router` loads no attrs class, no store and no plugin machinery.
 if TYPE_CHECKING:
+    from copass_router._events import Error, Event
+    from copass_router._types import RunRequest, ToolSpec, TranscriptTurn
+    from copass_router.accounting._budgets import Budget
+    from copass_router.accounting._metering import RunCost
+    from copass_router.accounting._usage import UsageLedger
+    from copass_router.coordination import Coordinator, SigningKeys
     from copass_router.integrations.catalog import MCPCatalog
-from copass_router.store import SessionStore
-from copass_router.store._base import TurnStart
-from copass_router.store._lease import LeaseKeeper
-from copass_router.tools._approvals import DEFAULT_TIMEOUT as APPROVAL_TIMEOUT
-from copass_router.tools._approvals import ApprovalHandler, Approvals
-from copass_router.tools._tools import Tool, ToolDispatcher, as_tool
+    from copass_router.integrations.config import MCPServer
+    from copass_router.plugin_host._plugins import ProviderInfo
+    from copass_router.provider_kit._backend import AgentBackend, Turn
+    from copass_router.provider_kit._retries import RetryPolicy
+    from copass_router.run._failover import FailoverPolicy, Target
+    from copass_router.run._results import RunResult
+    from copass_router.store import SessionStore
+    from copass_router.store._base import TurnStart
+    from copass_router.tools._approvals import ApprovalHandler
+    from copass_router.tools._tools import Tool, ToolDispatcher
+
+#: ``Router(max_message_chars=...)``'s default: ``run._requests.MAX_MESSAGE_CHARS``.
+MAX_MESSAGE_CHARS = 1_000_000
 
 log = get_logger("copass_router.router")
+
+
+async def store_turn(
+    store: SessionStore, start: TurnStart, record: TranscriptTurn, turn: Turn, had_binding: bool
+) -> None:
+    """The turn's final record (:func:`~copass_router.run._recorder.store_turn`, loaded with
+    the first run's)."""
+    from copass_router.run._recorder import store_turn as record_turn
+
+    await record_turn(store, start, record, turn, had_binding)
 
 
 class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
@@ -92,10 +93,12 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         run may use, besides those ``COPASS_ROUTER_MCP_SERVERS`` configures (see
         docs/integrations.md). Only the operator adds servers; a run can only narrow.
     :param require_approval: tool names or patterns whose calls wait for approval (beside
-        tools that ask for it themselves); see :meth:`approve`.
+        tools that ask for it themselves, and ``COPASS_ROUTER_REQUIRE_APPROVAL``); see
+        :meth:`approve`.
     :param approval_handler: decides waiting calls (True/False, or None to leave it to
         :meth:`approve`/:meth:`deny`); may be async.
-    :param approval_timeout: seconds a call waits for a decision before it is denied.
+    :param approval_timeout: seconds a call waits for a decision before it is denied
+        (default: ``COPASS_ROUTER_APPROVAL_TIMEOUT``, else 120).
     """
 
     def __init__(
@@ -122,8 +125,25 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         mcp_servers: Sequence[MCPServer | Mapping[str, Any]] = (),
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
-        approval_timeout: float = APPROVAL_TIMEOUT,
+        approval_timeout: float | None = None,
     ) -> None:
+        from copass_router._settings import env_flag, env_int
+        from copass_router.accounting._budgets import Budgets, budgets_from_env
+        from copass_router.accounting._metering import ModelCallMeter
+        from copass_router.coordination import SigningKeys
+        from copass_router.integrations.config import (
+            MCPServer,
+            server_from_dict,
+            servers_from_environ,
+        )
+        from copass_router.plugin_host._plugins import PluginHost
+        from copass_router.provider_kit._retries import RetryPolicy
+        from copass_router.run._dispatch_route import DispatchRoute
+        from copass_router.run._failover import FailoverPolicy
+        from copass_router.run._live_runs import LiveRuns
+        from copass_router.tools._approvals import Approvals
+        from copass_router.tools._tools import as_tool
+
         self.environ: Mapping[str, str] = dict(os.environ if environ is None else environ)
         self.continue_latest_session = (
             env_flag(self.environ, "COPASS_ROUTER_CONTINUE_LATEST_SESSION", False)
@@ -153,18 +173,24 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         self._backend_lock = asyncio.Lock()
         self._dispatcher: ToolDispatcher | None = None
         self._live = LiveRuns()
+        #: The operator's approval policy and the calls waiting for a decision.
+        self.approvals = Approvals.configured(
+            self.environ, require_approval, approval_handler, approval_timeout
+        )
         self._route = DispatchRoute(
             self._live,
             lambda: self.coordinator,
             SigningKeys.configured(dispatch_secret, self.environ),
-            tool_timeout + approval_timeout + 30,  # a call may wait for approval first
+            tool_timeout + self.approvals.timeout + 30,  # a call may wait for approval first
         )
         self.failover = failover or FailoverPolicy()
         self._ledger_arg = ledger
         self._ledger: UsageLedger | None = None
         #: The budgets runs are held to; ``router.budgets.set(Budget(...))`` changes them.
         self.budgets = Budgets([*budgets_from_env(self.environ), *budgets])
-        self.meter = ModelCallMeter(lambda: self.plugins.prices, lambda: self.ledger, self.budgets)
+        self.meter = ModelCallMeter(
+            lambda: self.plugins.prices, lambda: self.ledger, self.budgets, self.environ
+        )
         servers = [*servers_from_environ(self.environ)]
         servers += [s if isinstance(s, MCPServer) else server_from_dict(s) for s in mcp_servers]
         self._mcp: MCPCatalog | None = None
@@ -172,8 +198,6 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             from copass_router.integrations.catalog import MCPCatalog
 
             self._mcp = MCPCatalog(servers, self.environ)
-        #: The operator's approval policy and the calls waiting for a decision.
-        self.approvals = Approvals(require_approval, approval_handler, approval_timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -199,6 +223,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         backend = self._backends.get(provider)
         if backend is not None:
             return backend
+        from copass_router._errors import UnknownProviderError
+        from copass_router.provider_kit._backend import BackendContext, ResourceCache
+
         self.plugins.load()
         registration = self.plugins.backends.get(provider)
         if registration is None:
@@ -221,6 +248,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
     def _base_dispatcher(self) -> ToolDispatcher:
         if self._dispatcher is None:
+            from copass_router.tools._tools import ToolDispatcher
+
             self.plugins.load()
             tools = dict(self.plugins.tools)
             tools.update({t.name: t for t in self._extra_tools})
@@ -232,6 +261,9 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
     async def list_tools(self) -> list[ToolSpec]:
         """Every tool a run may use (registered, and the MCP servers' reachable now), as the
         model is told about them."""
+        from copass_router._types import RunRequest
+        from copass_router.integrations.selection import run_dispatcher
+
         request = RunRequest(provider="-", message="-")
         return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
 
@@ -246,10 +278,14 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         early, break out of the loop (or close the generator with ``contextlib.aclosing``): the
         provider's turn is cancelled.
         """
+        from copass_router.run._requests import build_request
+
         return self._run(build_request(request, fields, self.max_message_chars))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult`."""
+        from copass_router.run._results import collect
+
         return await collect(self.run(request, **fields))
 
     def run_sync(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
@@ -271,15 +307,25 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
 
     async def _latest_session(self, request: RunRequest) -> RunRequest:
         """``request`` on its end user's most recently used session, if they have one."""
+        import attrs
+
+        from copass_router._outages import store_call
+
         async with store_call("find the end user's latest session"):
             latest = await self.store.list_sessions(request.end_user_id, 1)
         return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
 
     async def _begin(
-        self, request: RunRequest
+        self, request: RunRequest, cost: RunCost
     ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
         """Check ``request`` and claim its session: where the turn may go, what the store
-        began, the run's tools and the dispatch signing keys."""
+        began, the run's tools and the dispatch signing keys (the first model call's budget
+        reservation goes into ``cost``, released if the run does not start)."""
+        from copass_router._errors import InvalidRequestError
+        from copass_router._outages import store_call
+        from copass_router.run._failover import Target, fallback_targets
+        from copass_router.run._requests import check_for_backend
+
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
         check_for_backend(request, backend, fields_in_use)
@@ -294,9 +340,27 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
-                await self.meter.check(request)
-        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request)
+                await self.meter.check(request, model, cost)
+        try:
+            return targets, *await self._claim(request, model, backend)
+        except BaseException:
+            await cost.settled()  # releases the reservation: no call will be made
+            raise
+
+    async def _claim(
+        self, request: RunRequest, model: str, backend: AgentBackend
+    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
+        import uuid
+
+        from copass_router._outages import store_call
+        from copass_router.integrations.selection import kept_selection, run_dispatcher
+
+        async with store_call("read the session's tools"):
+            kept = await kept_selection(self.store, request)
+        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
+        # Decisions for this run's calls may land on other workers: they ask this one.
+        self.coordinator.answer_approvals(self._answer_approval)
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
@@ -310,17 +374,25 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
                 user=request.message,
                 with_binding=backend.keeps_native_session,
             )
-        return targets, start, dispatcher, keys
+        return start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.
+        from copass_router._events import RunFinished, RunStarted
+        from copass_router._types import StopReason
+        from copass_router.accounting._metering import RunCost
+        from copass_router.integrations.selection import keep_selection
+        from copass_router.run._failover import TurnDriver
+        from copass_router.run._run_turns import RunTurns
+        from copass_router.store._lease import LeaseKeeper
+
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
-        targets, start, dispatcher, keys = await self._begin(request)
+        cost = RunCost()
+        targets, start, dispatcher, keys = await self._begin(request, cost)
         store, sid, started = self.store, start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
-        cost = RunCost()
         new_turn = RunTurns(
             request=request,
             run_id=run_id,
@@ -371,6 +443,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             record = driver.finish(outcome)
             try:
                 await store_turn(store, start, record, driver.turn, driver.had_binding)
+                await keep_selection(store, sid, request)  # later runs of the session use it
             finally:
                 await cost.settled()  # the usage ledger's writes, begun as the calls ended
             finished = RunFinished(

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -25,7 +25,7 @@ from copass_router._events import (
     Usage,
 )
 from copass_router._logs import get_logger, scrub
-from copass_router._types import StopReason
+from copass_router._types import StopReason, TranscriptItem
 from copass_router.accounting._metering import estimated_usage
 from copass_router.plugin_host._hookspecs import wanted_event_types
 from copass_router.provider_kit._backend import AgentBackend, Turn
@@ -60,9 +60,16 @@ else:
 _set_run_id = Event.__dict__["run_id"].__set__
 _set_seq = Event.__dict__["seq"].__set__
 
-#: Prices, records and budgets a model call's events (see :class:`~.metering.AttemptMeter`):
-#: ``(turn, Usage | ToolCall) -> the event to pass on, or None (the turn stopped)``.
-Meter = Callable[[Turn, Event], Awaitable[Event | None]]
+
+class Meter(Protocol):
+    """Prices, records and budgets a model call's events (see :class:`~.metering.AttemptMeter`)."""
+
+    def __call__(self, turn: Turn, event: Event, /) -> Awaitable[Event | None]:
+        """``(turn, Usage | ToolCall) -> the event to pass on, or None (the turn stopped)``."""
+
+    def before_request(self, turn: Turn, said: Sequence[TranscriptItem], /) -> Awaitable[bool]:
+        """Before each model request: False when the budget lets it not be made."""
+
 
 #: The events a :data:`Meter` sees.
 METERED_EVENTS = (Usage, ToolCall)
@@ -102,6 +109,7 @@ class TurnRunner:
         self._interrupted = False
         self._grammar = RequestGrammar()
         self._ended = False  # the stream ended with the model request it had closed
+        self._unsent = False  # the budget stopped the turn before its next request was sent
         turn._on_stop = self._interrupt
 
     def _interrupt(self) -> None:
@@ -203,6 +211,12 @@ class TurnRunner:
         produced = False
         current_task = _current_task
         while turn.stop_requested is None:
+            if grammar.fresh and meter is not None:  # a model request is next: reserve it
+                grammar.fresh = False
+                if not await meter.before_request(turn, self.recorder.items):
+                    self._unsent = True
+                    turn.request_stop(StopReason.BUDGET)
+                    break
             # The task awaiting the backend, for _interrupt: asked per event, since a consumer
             # may change tasks (passing the loop spares Python 3.11 looking it up again).
             self._waiting = current_task(loop)
@@ -372,7 +386,7 @@ class TurnRunner:
         """The estimated, metered ``Usage`` of a model request cut before its usage came (a
         cancel, a stop, a timeout), or nothing: no model call goes unmetered."""
         grammar, meter = self._grammar, self._meter
-        if meter is None or not grammar.in_flight(self.turn.stop_requested):
+        if meter is None or self._unsent or not grammar.in_flight(self.turn.stop_requested):
             return []
         usage = estimated_usage(self.turn, self.recorder.items, grammar.streamed)
         grammar.closed, grammar.open_output, grammar.streamed = True, False, 0

@@ -89,5 +89,9 @@ class RunTurns:
     async def earlier_turns(self, so_far: TranscriptTurn | None = None) -> list[TranscriptTurn]:
         """The session's turns before this one; ``so_far``: what failed attempts of this turn
         did, when the turn failed over."""
-        earlier = [t for t in await self.load_turns(self.session_id) if t.index < self.index]
+        earlier = (  # the session's first turn has none: no store call
+            [t for t in await self.load_turns(self.session_id) if t.index < self.index]
+            if self.index
+            else []
+        )
         return [*earlier, so_far] if so_far is not None else earlier

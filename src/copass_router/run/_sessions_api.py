@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from copass_router._errors import SessionNotFoundError
 from copass_router._logs import get_logger, scrub
-from copass_router._types import SessionInfo, TranscriptTurn
-from copass_router.run._requests import check_id
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `from copass_router import Router` stays light
+    from copass_router._types import SessionInfo, TranscriptTurn
     from copass_router.plugin_host._plugins import PluginHost
     from copass_router.provider_kit._backend import AgentBackend
     from copass_router.store import SessionStore
@@ -31,6 +29,9 @@ class SessionsAPI:
 
     async def get_session(self, session_id: str, end_user_id: str) -> SessionInfo:
         """A session of ``end_user_id``; :class:`SessionNotFoundError` for anyone else's."""
+        from copass_router._errors import SessionNotFoundError
+        from copass_router.run._requests import check_id
+
         check_id(session_id, "session_id")
         check_id(end_user_id, "end_user_id")
         info = await self.store.get_session(session_id, end_user_id)
@@ -48,12 +49,17 @@ class SessionsAPI:
     ) -> list[SessionInfo]:
         """Recent sessions, newest first (every end user's when ``end_user_id`` is None)."""
         if end_user_id is not None:
+            from copass_router.run._requests import check_id
+
             check_id(end_user_id, "end_user_id")
         return await self.store.list_sessions(end_user_id, limit)
 
     async def delete_session(self, session_id: str, end_user_id: str) -> None:
         """Delete a session of ``end_user_id``, its transcript, and (best effort, through each
         backend's ``delete_native_session``) the provider-side sessions it is bound to."""
+        from copass_router._errors import SessionNotFoundError
+        from copass_router.run._requests import check_id
+
         check_id(session_id, "session_id")
         check_id(end_user_id, "end_user_id")
         if await self.store.get_session(session_id, end_user_id) is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from copass_router.accounting._usage import UsageLedger, UsageRow
-from copass_router.store import SessionStore
-from copass_router.store._usage_sqlite import SQLiteUsageLedger
+if TYPE_CHECKING:  # imported where used: `from copass_router import Router` stays light
+    import datetime as dt
+
+    from copass_router.accounting._usage import UsageLedger, UsageRow
+    from copass_router.store import SessionStore
 
 
 def open_ledger(ledger: UsageLedger | str | None, store: SessionStore | None) -> UsageLedger:
@@ -17,6 +18,8 @@ def open_ledger(ledger: UsageLedger | str | None, store: SessionStore | None) ->
     else memory)."""
     if ledger is not None and not isinstance(ledger, str):
         return ledger
+    from copass_router.store._usage_sqlite import SQLiteUsageLedger
+
     if ledger is None:
         beside: Any = getattr(store, "usage_ledger", None)
         if callable(beside):

@@ -4,9 +4,9 @@
   them here, and their ``approval_requested`` events again when it resumes the stream).
 - ``POST /v1/runs/{run_id}/approvals/{call_id}`` ``{"approved": bool, "reason": "..."}``.
 
-Both take the API key and ``end_user_id`` of the run, as resume and cancel do. A decision
-reaches the run on the worker serving the request: behind a load balancer, send it to the
-worker that streams the run (the same one ``X-Copass-Run-Id`` answered from).
+Both take the API key and ``end_user_id`` of the run, as resume and cancel do. Any worker
+answers: with several workers (a shared coordinator) the one serving the request asks the
+others, and the worker running the run lists or settles its waiting calls.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ async def list_approvals(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     state, run_id, _, _ = found
-    waiting = state.router.pending_approvals(run_id)
+    try:
+        waiting = await state.router.waiting_approvals(run_id)
+    except RouterError as exc:
+        return problem_for(exc)
     pending = [
         {"call_id": r.call_id, "name": r.name, "arguments": dict(r.arguments)} for r in waiting
     ]
@@ -44,14 +47,15 @@ async def decide_approval(request: Request) -> Response:
     call_id = request.path_params["call_id"]
     try:
         decision = await _decision(request)
+        decided = await state.router.decide_approval(run_id, call_id, decision)
     except RouterError as exc:
         return problem_for(exc)
-    if not state.router.approvals.decide(run_id, call_id, decision):
+    if not decided:
         return problem(
             409,
             "approval_not_waiting",
-            f"call {call_id!r} of run {run_id} is not waiting for approval here: it was decided "
-            "or timed out, or the run streams from another worker",
+            f"call {call_id!r} of run {run_id} is not waiting for approval: it was decided "
+            "or timed out, or its run has ended",
             run_id=run_id,
         )
     return JSONResponse({"run_id": run_id, "call_id": call_id, "approved": decision.approved})

@@ -26,11 +26,11 @@ from copass_router.run._router import Router
 from copass_router.server._run_log import (
     LogEntry,
     LogGone,
-    MemoryRunLog,
     RunLog,
     RunLogLimits,
     pieces,
 )
+from copass_router.server._run_log_memory import MemoryRunLog
 from copass_router.server._runs import QUEUE_EVENTS, RunStream, StreamingRuns
 from copass_router.server._sse import HEARTBEAT
 

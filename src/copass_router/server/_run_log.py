@@ -6,19 +6,15 @@ frames and ``max_bytes`` bytes (past either cap the oldest frames are dropped), 
 when all logs together pass ``max_total_bytes``). After that the log answers "expired" for
 ``tombstone`` seconds more (HTTP 410), then it is forgotten (404, as a run that never existed).
 
-Two implementations behind :class:`RunLog`: :class:`MemoryRunLog` (one process, the embedded
-default) and ``RedisRunLog`` (:mod:`.run_log_redis`, Redis Streams, so any worker can replay a run
-another worker runs). The log is also how a cancel reaches the worker running the run.
+This module is the contract: the limits, what a log holds and answers, and :class:`RunLog`.
+Two implementations: ``MemoryRunLog`` (:mod:`._run_log_memory`, one process, the embedded
+default) and ``RedisRunLog`` (:mod:`._run_log_redis`, Redis Streams, so any worker can replay a
+run another worker runs). The log is also how a cancel reaches the worker running the run.
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
-import bisect
-import time
-from array import array
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import attrs
@@ -30,8 +26,6 @@ MAX_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_BYTES"
 RETENTION_ENV = "COPASS_ROUTER_RUN_LOG_RETENTION"
 MAX_TOTAL_BYTES_ENV = "COPASS_ROUTER_RUN_LOG_MAX_TOTAL_BYTES"
 WORKER_LEASE_ENV = "COPASS_ROUTER_WORKER_LEASE"
-_MAX_TOMBSTONES = 100_000
-ENTRY_COST = 100  # bytes a kept frame costs besides its own (the entry object, list slot)
 #: At most this many bytes of a log are handed to one reader at a time (whole frames, unless
 #: one frame is larger): readers share the log, each holds one piece of it while it is sent.
 READ_CHUNK = 16 * 1024
@@ -134,257 +128,6 @@ class RunLog(abc.ABC):
         """Release connections."""
 
 
-class _Sealed:
-    """An ended run's frames as one blob: a few objects instead of one per frame, so a log kept
-    for minutes neither costs nor fragments the heap as much."""
-
-    __slots__ = ("blob", "last", "offsets", "prev", "seqs", "trimmed")
-
-    def __init__(self, kept: list[LogEntry], trimmed: int) -> None:
-        self.blob = b"".join(e.frame for e in kept)
-        self.seqs = array("q", (e.seq for e in kept))
-        self.offsets = array("q")
-        position = 0
-        for entry in kept:
-            self.offsets.append(position)
-            position += len(entry.frame)
-        self.prev = kept[0].prev
-        self.last = kept[-1].last
-        self.trimmed = trimmed
-
-    def after(self, seq: int) -> Iterator[LogEntry]:
-        """The frames after ``seq``, in entries of about :data:`READ_CHUNK` bytes each (a copy
-        of one piece at a time, never of the whole blob)."""
-        seqs, offsets, count = self.seqs, self.offsets, len(self.seqs)
-        i = bisect.bisect_right(seqs, seq)
-        while i < count:
-            start = offsets[i]
-            j = bisect.bisect_right(offsets, start + READ_CHUNK, i + 1) - 1
-            j = max(j, i + 1)  # one frame larger than a chunk goes alone
-            end = offsets[j] if j < count else len(self.blob)
-            prev = seqs[i - 1] if i else self.prev
-            yield LogEntry(seqs[j - 1], prev, self.blob[start:end], self.last and j == count)
-            i = j
-
-
-class _Run:
-    """One run's frames in memory: ``entries[head:]`` are kept; entry ``i`` of the list has the
-    absolute index ``dropped + i`` (readers hold absolute indexes). Once the run has ended and
-    nobody reads it, they are sealed into one blob (``sealed``)."""
-
-    __slots__ = (
-        "bytes",
-        "dropped",
-        "ended",
-        "entries",
-        "expires",
-        "head",
-        "owner",
-        "readers",
-        "sealed",
-        "signal",
-    )
-
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
-        self.entries: list[LogEntry] = []
-        self.head = 0
-        self.dropped = 0
-        self.bytes = 0
-        self.ended = False
-        self.expires = 0.0
-        self.signal: asyncio.Event | None = None  # set on the next append, when someone waits
-        self.readers = 0
-        self.sealed: _Sealed | None = None
-
-    @property
-    def cost(self) -> int:
-        """The memory its frames take, roughly."""
-        if self.sealed is not None:
-            return len(self.sealed.blob) + 16 * len(self.sealed.seqs) + ENTRY_COST
-        return self.bytes + ENTRY_COST * (len(self.entries) - self.head)
-
-    @property
-    def trimmed(self) -> int:
-        if self.sealed is not None:
-            return self.sealed.trimmed
-        if self.head == 0 and self.dropped == 0:
-            return -1
-        return self.entries[self.head].prev
-
-    def notify(self) -> None:
-        if self.signal is not None:
-            self.signal.set()
-            self.signal = None
-
-    def start_index(self, after: int) -> int:
-        """The absolute index of the first kept entry with a seq above ``after``."""
-        lo, hi = self.head, len(self.entries)
-        while lo < hi:  # seqs ascend: bisect
-            mid = (lo + hi) // 2
-            if self.entries[mid].seq <= after:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self.dropped + lo
-
-
-class MemoryRunLog(RunLog):
-    """Run logs in this process's memory (the embedded default)."""
-
-    def __init__(self, limits: RunLogLimits | None = None) -> None:
-        super().__init__(limits or RunLogLimits())
-        self._runs: dict[str, _Run] = {}
-        self._ended: deque[tuple[float, str]] = deque()  # expiry order = end order
-        self._tombstones: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._bytes = 0  # what every run's kept frames cost
-
-    @property
-    def size(self) -> int:
-        """Roughly the bytes of memory every run's kept frames take."""
-        return self._bytes
-
-    def has(self, run_id: str) -> bool:
-        """Whether this process holds the run's frames."""
-        self._sweep()
-        return run_id in self._runs
-
-    async def open(self, run_id: str, owner: str, session_id: str = "") -> None:
-        self._sweep()
-        self._runs[run_id] = _Run(owner)
-
-    async def append(self, run_id: str, entry: LogEntry) -> None:
-        self.add(run_id, entry)
-
-    def add(self, run_id: str, entry: LogEntry) -> bool:
-        """:meth:`append`, synchronously; True when older frames were dropped to make room."""
-        run = self._runs[run_id]
-        cost = run.cost
-        run.entries.append(entry)
-        run.bytes += len(entry.frame)
-        limits = self.limits
-        trimmed = False
-        while (kept := len(run.entries) - run.head) > 1 and (
-            kept > limits.max_events or run.bytes > limits.max_bytes
-        ):
-            run.bytes -= len(run.entries[run.head].frame)
-            run.head += 1
-            trimmed = True
-        self._bytes += run.cost - cost
-        if run.head > 1024 and run.head * 2 > len(run.entries):
-            del run.entries[: run.head]
-            run.dropped += run.head
-            run.head = 0
-        run.notify()
-        return trimmed
-
-    async def end(self, run_id: str) -> None:
-        run = self._runs.get(run_id)
-        if run is None or run.ended:
-            return
-        run.ended = True
-        run.expires = time.monotonic() + self.limits.retention
-        self._ended.append((run.expires, run_id))
-        run.notify()
-        self._seal(run)
-        self._sweep()
-
-    def _seal(self, run: _Run) -> None:
-        if not run.ended or run.readers or run.sealed is not None:
-            return
-        kept = run.entries[run.head :]
-        if len(kept) < 2:
-            return
-        cost = run.cost
-        run.sealed = _Sealed(kept, run.trimmed)
-        run.entries = []
-        run.head = 0
-        self._bytes += run.cost - cost
-
-    def forget(self, run_id: str) -> None:
-        """Drop an ended run's frames at once (they are kept elsewhere: Redis)."""
-        run = self._runs.pop(run_id, None)
-        if run is not None:
-            self._bytes -= run.cost
-            run.notify()
-
-    def _sweep(self) -> None:
-        now = time.monotonic()
-        cap = self.limits.max_total_bytes
-        while self._ended and (self._ended[0][0] <= now or self._bytes > cap):
-            _, run_id = self._ended.popleft()
-            run = self._runs.pop(run_id, None)
-            if run is not None:
-                self._bytes -= run.cost
-                run.notify()
-                self._tombstones[run_id] = (run.owner, now + self.limits.tombstone)
-        while self._tombstones:
-            oldest = next(iter(self._tombstones.values()))
-            if oldest[1] > now and len(self._tombstones) <= _MAX_TOMBSTONES:
-                break
-            self._tombstones.popitem(last=False)
-
-    async def info(self, run_id: str) -> LogInfo | None:
-        self._sweep()
-        run = self._runs.get(run_id)
-        if run is not None:
-            return LogInfo(run.owner, running=not run.ended, trimmed=run.trimmed)
-        gone = self._tombstones.get(run_id)
-        if gone is not None:
-            return LogInfo(gone[0], running=False, expired=True)
-        return None
-
-    async def follow(self, run_id: str, after: int, quiet: float) -> AsyncIterator[list[LogEntry]]:
-        run = self._runs.get(run_id)
-        if run is None:
-            raise LogGone("the run's log has expired")
-        if after < run.trimmed:
-            raise LogGone(_trimmed_message(self.limits))
-        if run.sealed is not None:
-            for index, piece in enumerate(run.sealed.after(after)):
-                if index:  # a long replay lets the worker's other clients in between pieces
-                    await asyncio.sleep(0)
-                yield [piece]
-            return
-        run.readers += 1
-        try:
-            async for batch in self._tail(run_id, run, after, quiet):
-                yield batch
-        finally:
-            run.readers -= 1
-            if self._runs.get(run_id) is run:
-                self._seal(run)
-
-    async def _tail(
-        self, run_id: str, run: _Run, after: int, quiet: float
-    ) -> AsyncIterator[list[LogEntry]]:
-        cursor = run.start_index(after)
-        while True:
-            index = cursor - run.dropped
-            if index < run.head:
-                raise LogGone(_trimmed_message(self.limits))
-            if index < len(run.entries):
-                batch = run.entries[index:]
-                cursor += len(batch)
-                yield batch
-                if batch[-1].last:
-                    return
-                continue
-            if run.ended or self._runs.get(run_id) is not run:
-                return
-            if run.signal is None:
-                run.signal = asyncio.Event()
-            try:
-                async with asyncio.timeout(quiet):
-                    await run.signal.wait()
-            except TimeoutError:
-                yield []
-
-    async def request_cancel(self, run_id: str) -> None:
-        if self.on_cancel is not None:
-            self.on_cancel(run_id)
-
-
 def pieces(batch: list[LogEntry]) -> Iterator[list[LogEntry]]:
     """``batch`` in runs of consecutive entries of about :data:`READ_CHUNK` bytes."""
     piece: list[LogEntry] = []
@@ -399,7 +142,7 @@ def pieces(batch: list[LogEntry]) -> Iterator[list[LogEntry]]:
         yield piece
 
 
-def _trimmed_message(limits: RunLogLimits) -> str:
+def trimmed_message(limits: RunLogLimits) -> str:
     return (
         "events of this run that you have not received are no longer kept (a run's log keeps "
         f"its last {limits.max_events} events and {limits.max_bytes} bytes); "

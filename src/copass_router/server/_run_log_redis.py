@@ -3,12 +3,10 @@
 Per run, two keys: ``<prefix>run:<id>`` (a hash: owner, state, expiry, the newest dropped seq)
 and ``<prefix>run:<id>:events`` (a stream). The worker running a run keeps its frames in memory
 too, so its own readers never wait on Redis, and writes them to Redis in batches: one pipelined
-round trip for everything appended meanwhile, one stream entry per run per batch. An entry
-``0-<last seq + 1>`` holds the frames ``f`` (SSE frames, each ending in a blank line), their
-seqs ``s`` (comma-separated), the seq of the frame before the first ``p``, and ``l`` when it
-ends the run. A reader on another worker replays and follows with ``XREAD`` (``BLOCK`` while
-the run is quiet); ``p`` lets it prove it missed nothing. Cancels travel on the
-``<prefix>run-cancels`` channel.
+round trip for everything appended meanwhile, stream entries of about ``READ_CHUNK`` bytes
+(their format: :mod:`._run_log_stream`). A reader on another worker replays and follows with
+``XREAD`` (``BLOCK`` while the run is quiet). Cancels travel on the ``<prefix>run-cancels``
+channel.
 
 Each worker says it is alive by renewing ``<prefix>worker:<id>`` (it expires after the worker
 lease, ``COPASS_ROUTER_WORKER_LEASE``); a run's hash names its worker. A reader that finds a
@@ -26,22 +24,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from copass_router._errors import ErrorCode
-from copass_router._events import Error, RunFinished
 from copass_router._logs import get_logger, scrub
-from copass_router._types import StopReason
-from copass_router.server._run_log import (
-    LogEntry,
-    LogGone,
-    LogInfo,
-    MemoryRunLog,
-    RunLog,
-    RunLogLimits,
+from copass_router.server._run_log import LogEntry, LogGone, LogInfo, RunLog, RunLogLimits, pieces
+from copass_router.server._run_log_copy import read_ended
+from copass_router.server._run_log_memory import MemoryRunLog
+from copass_router.server._run_log_stream import (
+    entry_fields,
+    info_from,
+    last_seq,
+    lost_fields,
+    unseen,
 )
-from copass_router.server._run_log import (
-    pieces as _pieces,
-)
-from copass_router.server._sse import encode_event
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -76,6 +69,7 @@ class RedisRunLog(RunLog):
         self._local = MemoryRunLog(self.limits)
         self._pending: list[tuple[str, LogEntry | None]] = []  # None: the run ended
         self._trimmed: set[str] = set()
+        self._copies: dict[str, asyncio.Future[None]] = {}
         self._queued = 0  # items ever put in _pending
         self._written = 0  # items ever written (or given up on)
         self._wake = asyncio.Event()
@@ -87,6 +81,7 @@ class RedisRunLog(RunLog):
         self.worker = secrets.token_hex(8)
         # Readers block on Redis at most this long, then look whether the run's worker lives.
         self._block = max(self.limits.worker_lease / 2, 0.05)
+        self._client()  # redis-py is imported now, at start-up, not by a request on the loop
 
     def _client(self) -> Redis:
         if self._redis is None:
@@ -198,16 +193,9 @@ class RedisRunLog(RunLog):
         async with self._client().pipeline(transaction=False) as pipe:
             for run_id, entries in frames.items():
                 # Stream entries of about READ_CHUNK bytes: what a reader holds per entry.
-                for piece in _pieces(entries):
-                    last = piece[-1]
-                    fields: dict[Any, Any] = {
-                        "f": b"".join(e.frame for e in piece),
-                        "s": ",".join(str(e.seq) for e in piece),
-                        "p": piece[0].prev,
-                    }
-                    if last.last:
-                        fields["l"] = 1
-                    pipe.xadd(self._stream(run_id), fields, id=f"0-{last.seq + 1}")
+                for piece in pieces(entries):
+                    fields = entry_fields(piece)
+                    pipe.xadd(self._stream(run_id), fields, id=f"0-{piece[-1].seq + 1}")
             for run_id, ended in touched.items():
                 meta, stream = self._meta(run_id), self._stream(run_id)
                 if run_id in self._trimmed:
@@ -233,9 +221,11 @@ class RedisRunLog(RunLog):
         if self._local.has(run_id):
             return await self._local.info(run_id)
         meta: Any = await self._client().hgetall(self._meta(run_id))
-        return _info(meta)
+        return info_from(meta)
 
     async def follow(self, run_id: str, after: int, quiet: float) -> AsyncIterator[list[LogEntry]]:
+        if not self._local.has(run_id):
+            await self._copy_if_ended(run_id)
         if self._local.has(run_id):
             async for local in self._local.follow(run_id, after, quiet):
                 yield local
@@ -250,7 +240,7 @@ class RedisRunLog(RunLog):
             answer: Any = await redis.xread({stream: position}, count=_BATCH, block=block)
             if not answer:
                 meta: Any = await redis.hgetall(self._meta(run_id))
-                info = _info(meta)
+                info = info_from(meta)
                 if info is None or info.expired:
                     raise LogGone("the run's log has expired")
                 if not info.running:
@@ -267,7 +257,7 @@ class RedisRunLog(RunLog):
             waited = 0.0
             batch: list[LogEntry] = []
             for entry_id, fields in answer[0][1]:
-                entry = _unseen(fields, last)
+                entry = unseen(fields, last)
                 if entry is not None:
                     batch.append(entry)
                     last = entry.seq
@@ -278,6 +268,28 @@ class RedisRunLog(RunLog):
             if batch[-1].last:
                 return
 
+    async def _copy_if_ended(self, run_id: str) -> None:
+        """Read an ended run's log into this worker's memory once, for all its readers here
+        (:mod:`._run_log_copy`); readers asking meanwhile wait for the same read."""
+        copying = self._copies.get(run_id)
+        if copying is None:
+            copying = asyncio.ensure_future(self._copy(run_id))
+            self._copies[run_id] = copying
+            copying.add_done_callback(lambda done: self._copy_done(run_id, done))
+        await asyncio.shield(copying)
+
+    def _copy_done(self, run_id: str, done: asyncio.Future[None]) -> None:
+        self._copies.pop(run_id, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: the readers that waited for it were told
+
+    async def _copy(self, run_id: str) -> None:
+        limit = self.limits.max_total_bytes // 2
+        copied = await read_ended(self._client(), self._meta(run_id), self._stream(run_id), limit)
+        if copied is not None:
+            owner, sealed, seconds = copied
+            self._local.keep_copy(run_id, owner, sealed, seconds)
+
     async def _bury(self, run_id: str, meta: Any) -> None:
         """End a run whose worker is gone: its log gets ``error`` (``worker_lost``) and
         ``run_finished``, written by the one reader that takes the run's ``lost`` key."""
@@ -287,31 +299,10 @@ class RedisRunLog(RunLog):
         if not await redis.set(f"{key}:lost", 1, nx=True, px=keep + 60_000):
             return  # another reader writes the end
         newest: Any = await redis.xrevrange(stream, count=1)
-        seq = int(newest[0][1][b"s"].rsplit(b",", 1)[-1]) if newest else -1
         if newest and b"l" in newest[0][1]:
             return  # the run's own end made it to the log
-        error = Error(
-            run_id=run_id,
-            seq=seq + 1,
-            code=ErrorCode.WORKER_LOST,
-            retryable=True,
-            message=(
-                "the worker running this run stopped before the run ended (killed or crashed); "
-                "the session's transcript keeps what was done; send the turn again"
-            ),
-        )
-        finished = RunFinished(
-            run_id=run_id,
-            seq=seq + 2,
-            stop_reason=StopReason.ERROR,
-            session_id=meta.get(b"session", b"").decode(),
-        )
-        fields: dict[Any, Any] = {
-            "f": encode_event(error) + encode_event(finished),
-            "s": f"{seq + 1},{seq + 2}",
-            "p": seq,
-            "l": 1,
-        }
+        seq = last_seq(newest[0][1]) if newest else -1
+        fields = lost_fields(run_id, seq, meta.get(b"session", b"").decode())
         expires = time.time() + limits.retention
         log.warning("worker_lost", run_id=run_id, worker=meta.get(b"worker", b"").decode())
         async with redis.pipeline(transaction=False) as pipe:
@@ -365,37 +356,3 @@ class RedisRunLog(RunLog):
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
-
-
-def _info(meta: Any) -> LogInfo | None:
-    """What a run's hash says (None: there is no such run)."""
-    if not meta:
-        return None
-    owner = meta[b"owner"].decode()
-    expires = float(meta.get(b"expires", b"0"))
-    ended = meta.get(b"state") == b"ended"
-    if ended and time.time() >= expires:
-        return LogInfo(owner, running=False, expired=True)
-    return LogInfo(owner, running=not ended, trimmed=int(meta.get(b"trimmed", b"-1")))
-
-
-def _unseen(fields: Any, last: int) -> LogEntry | None:
-    """The frames of one stream entry that come after seq ``last`` (None: none do).
-
-    Raises :class:`LogGone` when a frame between ``last`` and them is no longer kept.
-    """
-    seqs = [int(seq) for seq in fields[b"s"].split(b",")]
-    prev = int(fields[b"p"])
-    blob: bytes = fields[b"f"]
-    done = b"l" in fields
-    if seqs[-1] <= last:
-        return None
-    if seqs[0] > last:
-        if prev > last:  # the frame before these was never delivered
-            raise LogGone("events this reader has not received are no longer kept")
-        return LogEntry(seqs[-1], prev, blob, done)
-    # Part of the entry was delivered already: keep the frames after ``last``.
-    frames = blob.split(b"\n\n")
-    keep = [i for i, seq in enumerate(seqs) if seq > last]
-    rest = b"".join(frames[i] + b"\n\n" for i in keep)
-    return LogEntry(seqs[-1], seqs[keep[0] - 1], rest, done)

@@ -24,6 +24,7 @@ from copass_router._logs import get_logger
 from copass_router.run._router import Router
 from copass_router.server._admission import RunLimits
 from copass_router.server._app import DEFAULT_HEARTBEAT, create_app
+from copass_router.server._startup import prepare
 from copass_router.server.console.access import admin_key_from
 from copass_router.serving._auth import KEYS_ENV, ApiKeys, is_loopback
 from copass_router.serving._connections import ConnectionLimits
@@ -173,6 +174,7 @@ async def _serve(
     console = app.state.copass_console
     if console is not None:  # every worker announces itself and its runs to the console
         console.board.start()
+    await prepare(router)  # what first runs would otherwise do on the event loop
     config = uvicorn_config(
         app, limits=options.connection_limits, trusted_proxies=options.trusted_proxies
     )

@@ -185,8 +185,22 @@ CREATE TABLE {s}.usage_ledger (
 CREATE INDEX usage_by_tenant_day ON {s}.usage_ledger (tenant, day);
 """
 
+# Budget reservations (accounting/_reservations.py): what each budgeted model call in flight may
+# spend, held until its usage is recorded; expires_at in the server's epoch seconds.
+_V3 = """
+CREATE TABLE {s}.usage_reservations (
+    id text PRIMARY KEY,
+    tenant text COLLATE "C" NOT NULL,
+    end_user_id text COLLATE "C" NOT NULL,
+    tokens bigint NOT NULL,
+    cost_usd numeric NOT NULL,
+    expires_at double precision NOT NULL
+);
+CREATE INDEX reservations_by_tenant ON {s}.usage_reservations (tenant, end_user_id);
+"""
+
 #: (version, SQL); append only. A deployed version is never edited.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3))
 
 
 def quoted_schema(name: str) -> str:

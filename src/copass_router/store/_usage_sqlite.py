@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from copass_router.accounting._reservations import Admit, Reservation, Scope, Standing
 from copass_router.accounting._usage import Spend, UsageEntry, UsageRow
 from copass_router.store import _usage_sql as sql
-from copass_router.store._sqlite_schema import ensure_directory
+from copass_router.store._sqlite_schema import ensure_directory, immediate
 from copass_router.tools._worker_threads import SerialWorker
 
 T = TypeVar("T")
@@ -44,6 +46,15 @@ CREATE TABLE IF NOT EXISTS usage_ledger (
     PRIMARY KEY (tenant, end_user_id, day, provider, model)
 );
 CREATE INDEX IF NOT EXISTS usage_by_tenant_day ON usage_ledger (tenant, day);
+CREATE TABLE IF NOT EXISTS usage_reservations (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    end_user_id TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost_pico INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_by_tenant ON usage_reservations (tenant, end_user_id);
 """
 
 
@@ -58,6 +69,12 @@ def _iso(day: dt.date) -> str:
 _UPSERT = sql.upsert("usage_ledger", "cost_pico", _mark)
 _SELECT = f"SELECT {sql.columns('cost_pico')} FROM usage_ledger"
 _SPEND = f"SELECT COALESCE(SUM({sql.TOKENS}), 0), COALESCE(SUM(cost_pico), 0) FROM usage_ledger"
+
+
+_HELD = "SELECT COALESCE(SUM(tokens), 0), COALESCE(SUM(cost_pico), 0) FROM usage_reservations"
+_EXPIRE = "DELETE FROM usage_reservations WHERE tenant = ? AND expires_at <= ?"
+_HOLD = "INSERT INTO usage_reservations VALUES (?, ?, ?, ?, ?, ?)"
+_DROP = "DELETE FROM usage_reservations WHERE id = ?"
 
 
 def _pico(cost: Decimal | None) -> int:
@@ -147,6 +164,49 @@ class SQLiteUsageLedger:
         where, args = sql.filters(tenant, end_user_id, since, None, _mark, _iso)
         tokens, pico = await self._run(lambda c: c.execute(_SPEND + where, args).fetchone())
         return Spend(int(tokens), sql.usd(Decimal(pico) / _PICO))
+
+    async def reserve(
+        self, reservation: Reservation, scopes: Sequence[Scope], admit: Admit
+    ) -> tuple[bool, list[Standing]]:
+        """Read each scope's standing and take ``reservation`` if ``admit`` says so, in one
+        ``BEGIN IMMEDIATE`` transaction: processes on the file take turns."""
+        tenant = reservation.tenant
+
+        def job(c: sqlite3.Connection) -> tuple[bool, list[Standing]]:
+            with immediate(c):
+                now = time.time()
+                c.execute(_EXPIRE, (tenant, now))
+                standings = [self._standing(c, tenant, user, since) for user, since in scopes]
+                taken = admit(standings)
+                if taken:
+                    held = (reservation.id, tenant, reservation.end_user_id, reservation.tokens)
+                    c.execute(_HOLD, (*held, _pico(reservation.cost_usd), now + reservation.ttl))
+                return taken, standings
+
+        return await self._run(job)
+
+    @staticmethod
+    def _standing(c: sqlite3.Connection, tenant: str, user: str | None, since: dt.date) -> Standing:
+        where, args = sql.filters(tenant, user, since, None, _mark, _iso)
+        tokens, pico = c.execute(_SPEND + where, args).fetchone()
+        where, args = sql.filters(tenant, user, None, None, _mark, _iso)
+        held_tokens, held_pico = c.execute(_HELD + where, args).fetchone()
+        return Standing(
+            Spend(int(tokens), Decimal(pico) / _PICO),
+            Spend(int(held_tokens), Decimal(held_pico) / _PICO),
+        )
+
+    async def settle(self, reservation_id: str, entry: UsageEntry | None) -> None:
+        """Drop the reservation and record ``entry`` (if any), in one transaction."""
+
+        def job(c: sqlite3.Connection) -> None:
+            with immediate(c):
+                c.execute(_DROP, (reservation_id,))
+                if entry is not None:
+                    values = sql.entry_values(entry, entry.day.isoformat(), _pico(entry.cost_usd))
+                    c.execute(_UPSERT, values)
+
+        await self._run(job)
 
     async def close(self) -> None:
         def shut(conn: sqlite3.Connection) -> None:

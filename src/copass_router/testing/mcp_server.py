@@ -3,8 +3,9 @@
 ``python -m copass_router.testing.mcp_server`` serves it over stdio; ``... http PORT`` over
 streamable HTTP on 127.0.0.1. Needs the ``mcp`` extra. Its tools: ``search``
 (echoes the query), ``add`` (a schema with ``$ref``, ``anyOf`` and an enum), ``slow`` (sleeps),
-``die`` (the process exits mid-call), ``fail`` (a tool error), ``picture`` (an image and a
-resource), ``grow`` (adds a tool and tells the client its list changed).
+``die`` (the process exits mid-call), ``fail`` (a tool error), ``picture`` (an image, audio,
+text and binary resources and a resource link), ``grow`` (adds a tool and tells the client
+its list changed).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import EmbeddedResource, ImageContent, TextContent, TextResourceContents
+from mcp.types import (
+    AudioContent,
+    BlobResourceContents,
+    EmbeddedResource,
+    ImageContent,
+    ResourceLink,
+    TextContent,
+    TextResourceContents,
+)
 from pydantic import BaseModel
 
 server = MCPServer("copass-test")
@@ -60,16 +69,26 @@ def fail(reason: str) -> str:
 
 
 @server.tool()
-def picture() -> list[ImageContent | EmbeddedResource | TextContent]:
-    """An image, a resource and a caption."""
+def picture() -> list[ImageContent | AudioContent | EmbeddedResource | ResourceLink | TextContent]:
+    """An image, a sound, a text and a binary resource, a resource link and a caption."""
     return [
         TextContent(type="text", text="a red dot"),
         ImageContent(type="image", data="iVBORw0KGgo=", mime_type="image/png"),
+        AudioContent(type="audio", data="UklGRg==", mime_type="audio/wav"),
         EmbeddedResource(
             type="resource",
             resource=TextResourceContents(
                 uri="file:///notes.txt", mime_type="text/plain", text="n1"
             ),
+        ),
+        EmbeddedResource(
+            type="resource",
+            resource=BlobResourceContents(
+                uri="file:///dot.pdf", mime_type="application/pdf", blob="JVBERi0x"
+            ),
+        ),
+        ResourceLink(
+            type="resource_link", uri="file:///big.csv", name="big.csv", mime_type="text/csv"
         ),
     ]
 

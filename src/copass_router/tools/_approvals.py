@@ -53,6 +53,10 @@ ApprovalHandler = Callable[
 #: How long a call waits for a decision by default, in seconds (a deployed Google agent's
 #: callback waits 300 s for the wait and the tool together).
 DEFAULT_TIMEOUT = 120.0
+#: The operator's approval patterns (comma-separated), beside those given in code.
+REQUIRE_ENV = "COPASS_ROUTER_REQUIRE_APPROVAL"
+#: Seconds a call waits for a decision, when the code gives none.
+TIMEOUT_ENV = "COPASS_ROUTER_APPROVAL_TIMEOUT"
 
 
 def _decision(value: object) -> ApprovalDecision | None:
@@ -80,6 +84,26 @@ class Approvals:
         self.timeout = float(timeout)
         self._handler = handler
         self._waiting: dict[tuple[str, str], tuple[ApprovalRequest, asyncio.Future[Any]]] = {}
+
+    @classmethod
+    def configured(
+        cls,
+        environ: Mapping[str, str],
+        patterns: Sequence[str] = (),
+        handler: ApprovalHandler | None = None,
+        timeout: float | None = None,
+    ) -> Approvals:
+        """The operator's policy from code and environment (``copass-router serve`` has only
+        the environment): the patterns of both; the code's timeout, else the environment's."""
+        from copass_router._settings import env_float
+
+        if isinstance(patterns, str):
+            patterns = (patterns,)
+        raw = environ.get(REQUIRE_ENV, "")
+        from_env = tuple(p.strip() for p in raw.split(",") if p.strip())
+        if timeout is None:
+            timeout = env_float(environ, TIMEOUT_ENV, DEFAULT_TIMEOUT, minimum=0.001)
+        return cls((*patterns, *from_env), handler, timeout)
 
     @property
     def has_handler(self) -> bool:
@@ -140,6 +164,11 @@ class TurnApprovals:
     def required(self, name: str) -> bool:
         """Whether the operator's policy gates calls to ``name`` (patterns or a handler)."""
         return self._approvals.has_handler or self._approvals.required(name, False)
+
+    def named(self, name: str) -> bool:
+        """Whether the operator's approval patterns name ``name``: a provider that runs
+        ``name`` itself and cannot pause it refuses the turn rather than run it unasked."""
+        return self._approvals.required(name, False)
 
     async def ask(self, call_id: str, name: str, arguments: Mapping[str, Any]) -> ApprovalDecision:
         """Emit ``ApprovalRequested`` for the call and wait for its decision."""

@@ -20,7 +20,8 @@ from copass_router import (
     event_to_dict,
 )
 from copass_router.client._remote_router import RemoteRouter
-from copass_router.server._run_log import MemoryRunLog, RunLogLimits
+from copass_router.server._run_log import RunLogLimits
+from copass_router.server._run_log_memory import MemoryRunLog
 
 from ..conftest import (
     KEY_ALPHA,

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from copass_router import TextDelta
-from copass_router.server._run_log import LogEntry, LogGone, MemoryRunLog, RunLog, RunLogLimits
+from copass_router.server._run_log import LogEntry, LogGone, RunLog, RunLogLimits
+from copass_router.server._run_log_memory import MemoryRunLog
 from copass_router.server._sse import encode_event
 
 LogPair = Callable[[RunLogLimits], tuple[RunLog, RunLog]]

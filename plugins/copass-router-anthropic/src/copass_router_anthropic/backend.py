@@ -37,6 +37,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    shared_tls_context,
 )
 
 from .history import user_message
@@ -142,7 +143,10 @@ class AnthropicBackend(AgentBackend):
             if not self._api_key:
                 raise ConfigurationError(_MISSING_KEY)
             self._client_obj = anthropic.AsyncAnthropic(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+                api_key=self._api_key,
+                base_url=self._base_url,
+                max_retries=self._max_retries,
+                http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
         return self._client_obj
 

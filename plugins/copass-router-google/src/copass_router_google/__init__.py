@@ -6,6 +6,7 @@ This module only registers hooks: the Google SDKs (seconds to import) load on fi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from copass_router import (
@@ -72,3 +73,11 @@ def copass_router_register_prices(register: PriceRegistrar) -> None:
     from .prices import register_prices
 
     register_prices(register)
+
+
+@hookimpl
+def copass_router_prepare(environ: Mapping[str, str]) -> None:
+    """On a hosted server, at start-up: import the Google SDKs and what they import on use."""
+    from .prepare import prepare
+
+    prepare(environ)

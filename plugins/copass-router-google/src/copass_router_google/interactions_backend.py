@@ -24,6 +24,7 @@ such as ``antigravity-preview-05-2026``) and ``environment`` (the agent's base e
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 from collections.abc import AsyncIterator, Mapping
@@ -49,7 +50,9 @@ from copass_router import (
     Turn,
     env_float,
     env_int,
+    normalise_schema,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .interactions_agents import AgentSpec, GeminiAgentApi
@@ -116,7 +119,13 @@ class GeminiAgentsBackend(AgentBackend):
                 raise ConfigurationError(_MISSING_KEY)
             # Everything explicit: the SDK would otherwise read the process environment
             # (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_CLOUD_PROJECT...) and may go to Vertex AI.
-            options = genai_types.HttpOptions(base_url=self._base_url, api_version=API_VERSION)
+            tls = shared_tls_context()  # one for every HTTP client the SDK makes
+            options = genai_types.HttpOptions(
+                base_url=self._base_url,
+                api_version=API_VERSION,
+                client_args={"verify": tls},
+                async_client_args={"verify": tls, "ssl": tls},
+            )
             self._client_obj = genai.Client(
                 vertexai=False, api_key=self._api_key, http_options=options
             )
@@ -181,6 +190,10 @@ class GeminiAgentsBackend(AgentBackend):
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run the turn through the core's chat loop, one interaction per model request."""
+        self._check_unasked(turn)
+        if self._client_obj is None and self._api_key:
+            # Building the SDK's clients builds its models and TLS settings: not on the loop.
+            await asyncio.to_thread(self._client)
         spec = self.agent_spec(turn)
         agent = await self._agent(spec) if spec is not None else None
 
@@ -209,6 +222,18 @@ class GeminiAgentsBackend(AgentBackend):
         if chain.completed is not None:
             data = {"interactions": chain.remembered(), "model": turn.model, "agent": agent}
             turn.bind(chain.completed, data)
+
+    def _check_unasked(self, turn: Turn) -> None:
+        """The runtime runs its built-in tools without a pause: one the operator's approval
+        patterns name cannot be offered, and running it unasked would break the policy."""
+        approvals = turn.approvals
+        gated = [n for n in self.builtin_tools if approvals is not None and approvals.named(n)]
+        if gated:
+            raise ConfigurationError(
+                f"gemini-agents runs its built-in tool {gated[0]!r} itself and cannot pause it "
+                "for approval, but the approval patterns name it: remove it from builtin_tools "
+                "(COPASS_GEMINI_AGENTS_BUILTIN_TOOLS) or from the approval patterns"
+            )
 
     def agent_spec(self, turn: Turn) -> AgentSpec | None:
         """The managed agent ``turn`` runs on, when the operator named a base agent."""
@@ -253,7 +278,7 @@ class GeminiAgentsBackend(AgentBackend):
                 "type": "function",
                 "name": spec.name,
                 "description": spec.description,
-                "parameters": dict(spec.parameters),
+                "parameters": normalise_schema(spec.parameters, "gemini"),
             }
             for spec in turn.tools
         ]

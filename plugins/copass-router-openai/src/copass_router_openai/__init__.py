@@ -7,9 +7,12 @@ first uses a provider or the emulator starts, so loading the plugin stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from copass_router import BackendRegistrar, EmulatorRegistrar, PriceRegistrar, hookimpl
 
 __all__ = [
+    "copass_router_prepare",
     "copass_router_register_backends",
     "copass_router_register_emulators",
     "copass_router_register_prices",
@@ -56,3 +59,11 @@ def copass_router_register_prices(register: PriceRegistrar) -> None:
     from .prices import register_prices
 
     register_prices(register)
+
+
+@hookimpl
+def copass_router_prepare(environ: Mapping[str, str]) -> None:
+    """On a hosted server, at start-up: import the SDK and what it imports on first use."""
+    from .prepare import prepare
+
+    prepare(environ)

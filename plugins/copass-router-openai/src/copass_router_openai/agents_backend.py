@@ -44,6 +44,7 @@ from copass_router import (
     env_float,
     env_int,
     get_logger,
+    shared_tls_context,
 )
 
 from .agents_driver import AgentsTurnDriver
@@ -112,7 +113,10 @@ class OpenAIAgentsBackend(AgentBackend):
             if not self._api_key:
                 raise ConfigurationError(_MISSING_KEY)
             self._client_obj = openai.AsyncOpenAI(
-                api_key=self._api_key, base_url=self._base_url, max_retries=self._max_retries
+                api_key=self._api_key,
+                base_url=self._base_url,
+                max_retries=self._max_retries,
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
         return self._client_obj
 

@@ -22,6 +22,7 @@ from copass_router import (
     ProviderResources,
     ToolSpec,
     config_fingerprint,
+    normalise_schema,
 )
 
 from .agents_errors import PROVIDER, api_error, retry_after
@@ -29,8 +30,7 @@ from .agents_errors import PROVIDER, api_error, retry_after
 
 def function_tool(spec: ToolSpec) -> dict[str, Any]:
     """A router tool as the agent's client-side function tool."""
-    schema = dict(spec.parameters) or {"type": "object", "properties": {}}
-    schema.setdefault("type", "object")
+    schema = normalise_schema(spec.parameters, "json-schema")  # $ref inline, object at the top
     return {
         "type": "function",
         "name": spec.name,

@@ -31,6 +31,7 @@ from copass_router import (
     Turn,
     env_int,
     run_chat_loop,
+    shared_tls_context,
 )
 
 from .errors import (
@@ -207,6 +208,7 @@ class ChatCompletionsBackend(AgentBackend):
                 base_url=endpoint.base_url,
                 max_retries=self.max_retries,
                 default_headers=self.client_headers(endpoint),
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
             self._clients[endpoint] = client
         return client

@@ -82,6 +82,12 @@ class OpenTelemetry:
                 del self._runs[event.run_id]
         return event
 
+    @hookimpl
+    def copass_router_prepare(self) -> None:
+        """On a hosted server, at start-up: import OpenTelemetry and the run tracer now, not
+        on the event loop when the first run starts."""
+        from . import run_trace, telemetry  # noqa: F401
+
     def _begin(self, started: RunStarted, context: Any) -> RunTrace:
         if self._telemetry is None:
             from .run_trace import HANDLERS

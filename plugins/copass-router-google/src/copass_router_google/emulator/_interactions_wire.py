@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from copass_router import ChatMessage, GenerationSettings, StopReason, ToolCallRequest
-from copass_router.testing import ModelReply
+from copass_router.testing import ModelReply, schema_problems
 
 #: The Interactions API's error codes for the scripted model's neutral ones.
 ERROR_CODES = {
@@ -125,6 +125,10 @@ def check_tools(tools: Any) -> tuple[set[str], set[str]]:
         if kind == "function":
             if not tool.get("name"):
                 raise WireError("a function tool needs a name")
+            # What Gemini's function declarations refuse, the emulator refuses.
+            problems = schema_problems(tool.get("parameters") or {"type": "object"}, "gemini")
+            if problems:
+                raise WireError(f"tool {tool['name']}: invalid schema: {problems[0]}")
             functions.add(str(tool["name"]))
         elif kind in BUILTIN_TOOLS:
             builtins.add(str(kind))

@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from copass_router.testing import schema_problems
+
 from ._wire import WireError
 
 
@@ -37,8 +39,16 @@ class AgentRegistry:
         if not body.get("model"):
             raise WireError("Missing required parameter: 'model'.", param="model")
         for tool in body.get("tools") or []:
-            if tool.get("type") == "function" and not tool.get("name"):
+            if tool.get("type") != "function":
+                continue
+            if not tool.get("name"):
                 raise WireError("A function tool needs a name.", param="tools")
+            # What the real API refuses in a function's schema, the emulator refuses.
+            problems = schema_problems(tool.get("parameters") or {"type": "object"}, "json-schema")
+            if problems:
+                raise WireError(
+                    f"Invalid schema for function '{tool['name']}': {problems[0]}", param="tools"
+                )
         wait = self._take()
         if wait is not None:
             self.rate_limited += 1
