@@ -56,7 +56,7 @@ async def test_breaking_out_closes_the_model_request_at_once(
 
 async def test_closing_the_loop_closes_the_step_before_it_returns() -> None:
     backend = _Hanging()
-    turn = SimpleNamespace(system=None, history=(), message="hi", retries=0)
+    turn = SimpleNamespace(system=None, history=(), message="hi", parts=(), retries=0)
     loop = run_chat_loop(turn, backend._step)  # type: ignore[arg-type]
     assert isinstance(await loop.__anext__(), TextDelta)
     await loop.aclose()

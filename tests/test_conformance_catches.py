@@ -21,7 +21,7 @@ import pytest
 from copass_router_acme.backend import AcmeBackend
 from copass_router_acme.emulator import running_emulator
 
-from copass_router import Router, StopReason, TextDelta
+from copass_router import PartSupport, Router, StopReason, TextDelta
 from copass_router.testing import BackendConformance, KitProbe
 
 
@@ -122,6 +122,12 @@ class SamplingDroppingBackend(AcmeBackend):
         return type(request)(request.path, body)
 
 
+class PartsClaimingBackend(AcmeBackend):
+    """Claims PNG images, which Acme's request (text only) never carries."""
+
+    part_support = {"image": PartSupport({"image/png"})}
+
+
 class StopClaimingBackend(AcmeBackend):
     """Claims stop sequences, which Acme has no way to send."""
 
@@ -209,6 +215,10 @@ class TestStopClaiming(Base):
     broken = StopClaimingBackend
 
 
+class TestPartsClaiming(Base):
+    broken = PartsClaimingBackend
+
+
 class TestMisspeltFactory(Base):
     @pytest.fixture
     def conformance_router(self, make_router, emulator):
@@ -242,6 +252,7 @@ CAUGHT = {
     "TestNoStop": ("test_text_turn_event_order", STILL_PASSES),
     "TestSamplingDropping": ("test_generation_settings_reach_the_model", "test_tool_round_trip"),
     "TestStopClaiming": ("test_generation_settings_reach_the_model", "test_tool_round_trip"),
+    "TestPartsClaiming": ("test_declared_parts_reach_the_model_intact", "test_tool_round_trip"),
     "TestMisspeltFactory": ("test_text_turn_event_order", "test_the_plugin_reports_the_factory"),
 }
 

@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router._generation import GENERATION_FIELDS, GenerationSettings
     from copass_router._logs import get_logger, scrub
+    from copass_router._request_fields import RequestField, RequestOption
     from copass_router._settings import env_flag, env_float, env_int
     from copass_router._types import (
         AssistantItem,
@@ -89,6 +90,9 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.cli._render import EventPrinter
     from copass_router.client._problems import RemoteRouterError
     from copass_router.client._remote_router import RemoteRouter
+    from copass_router.content._blobs import PartPolicy, PartQuotaError
+    from copass_router.content._parts import FilePart, ImagePart, Part, TextPart
+    from copass_router.content._support import PartNotTakenError, PartSupport
     from copass_router.coordination import (
         Coordinator,
         CoordinatorUnavailableError,
@@ -154,6 +158,13 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "RemoteRouter",
     "RemoteRouterError",
     "RunRequest",
+    "TextPart",
+    "ImagePart",
+    "FilePart",
+    "Part",
+    "PartNotTakenError",
+    "PartPolicy",
+    "PartQuotaError",
     "RunResult",
     "PROVIDER_SDK_RETRIES",
     "RetryPolicy",
@@ -256,6 +267,9 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "Turn",
     "GenerationSettings",
     "GENERATION_FIELDS",
+    "PartSupport",
+    "RequestField",
+    "RequestOption",
     "Binding",
     "ResourceCache",
     "ProviderResources",

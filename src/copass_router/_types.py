@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from copass_router.content._parts import Part, message_parts
+
 
 class StopReason(enum.StrEnum):
     """Why a run ended. Every provider's own reasons map onto these."""
@@ -131,6 +133,9 @@ class TranscriptTurn:
     stop_reason: StopReason | None = None
     usage: TokenCounts = TokenCounts()
     provider_data: Mapping[str, Any] = attrs.field(factory=dict)
+    #: The user's message as parts, when it was given as parts (``user`` is its text); images
+    #: and files read back from the store carry their bytes once the router has loaded them.
+    parts: tuple[Part, ...] = ()
 
     @property
     def text(self) -> str:
@@ -166,6 +171,13 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _set_fields(value: Any) -> Any:
+    # A field given as None is a field not given (as for every optional run field).
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
+
 def _stop_sequences(value: Any) -> Any:
     # One string is one stop sequence (not one per character); other shapes reach the check.
     if isinstance(value, str):
@@ -183,12 +195,17 @@ class RunRequest:
 
     provider: str
     model: str | None = None
-    message: str
+    #: A string, or a sequence of parts (:class:`TextPart`, :class:`ImagePart`,
+    #: :class:`FilePart`, or their dicts: ``{"type": "image", "media_type": ..., "data": ...}``).
+    message: str | tuple[Part, ...] = attrs.field(converter=message_parts)
     system: str | None = None
     end_user_id: str = "local"
     session_id: str | None = attrs.field(default=None, converter=_optional_str)
-    reasoning_engine_id: str | None = None
-    location: str | None = None
+    #: Fields only some providers use, declared by those providers (``RequestField``), each
+    #: also accepted as a keyword of its own (``Router.run(name=value)``) and as a top-level
+    #: field in hosted JSON. A field another installed provider declares is carried along
+    #: (failover may need it); one no installed provider declares is refused.
+    provider_fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_set_fields)
     tools: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
     #: Narrows the run's tools to these names or ``fnmatch`` patterns (``"docs__*"``); None:
     #: every tool. A run can only narrow: MCP servers come from the operator's configuration.
@@ -208,7 +225,7 @@ class RunRequest:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     metadata: Mapping[str, str] = attrs.field(factory=dict)
     #: Where the turn goes on if this provider fails: ``{"provider": ..., "model": ...,
-    #: "options": ..., "reasoning_engine_id": ..., "location": ...}`` each, tried in order
+    #: "options": ..., **provider_fields}`` each, tried in order
     #: (see ``FailoverPolicy``). Empty: the router's default policy decides.
     fallbacks: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=tuple)
 
@@ -218,7 +235,8 @@ class ChatMessage:
     """One message of a stateless chat conversation, in neutral form.
 
     ``role`` is ``system``, ``user``, ``assistant`` or ``tool``. An assistant message may carry
-    ``tool_calls``; a ``tool`` message answers the call named by ``call_id``.
+    ``tool_calls``; a ``tool`` message answers the call named by ``call_id``. A user message
+    given as parts keeps them all, in order, in ``parts`` (``text`` is its text).
     """
 
     role: str
@@ -227,3 +245,4 @@ class ChatMessage:
     call_id: str | None = None
     name: str | None = None
     is_error: bool = False
+    parts: tuple[Part, ...] = ()

@@ -17,6 +17,7 @@ from copass_router._types import (
     TranscriptTurn,
     UserItem,
 )
+from copass_router.content._parts import FilePart, ImagePart, Part, TextPart
 
 _ITEM_TAGS: dict[type, str] = {
     UserItem: "user",
@@ -36,10 +37,38 @@ def get_converter() -> Any:
     # Money stays exact: a Decimal travels as a JSON string.
     converter.register_unstructure_hook(Decimal, str)
     converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
+    _configure_parts(converter, configure_tagged_union)
     configure_tagged_union(
         TranscriptItem, converter, tag_name="kind", tag_generator=lambda cls: _ITEM_TAGS[cls]
     )
     return converter
+
+
+def _configure_parts(converter: Any, configure_tagged_union: Any) -> None:
+    """A part in a stored turn is a reference: its bytes live in the blob table (by sha256)."""
+
+    def reference(part: ImagePart | FilePart) -> dict[str, Any]:
+        data: dict[str, Any] = {"media_type": part.media_type, "sha256": part.sha256}
+        data["size"], data["url"] = part.size, part.url
+        if isinstance(part, FilePart):
+            data["name"] = part.name
+        return data
+
+    def image(data: Mapping[str, Any], _: Any) -> ImagePart:
+        return ImagePart(data["media_type"], None, data.get("url"), data["sha256"], data["size"])
+
+    def file(data: Mapping[str, Any], _: Any) -> FilePart:
+        return FilePart(
+            data["media_type"], None, data.get("url"), data["sha256"], data["size"],
+            data.get("name"),
+        )  # fmt: skip
+
+    converter.register_unstructure_hook(ImagePart, reference)
+    converter.register_unstructure_hook(FilePart, reference)
+    converter.register_structure_hook(ImagePart, image)
+    converter.register_structure_hook(FilePart, file)
+    kinds = {TextPart: "text", ImagePart: "image", FilePart: "file"}
+    configure_tagged_union(Part, converter, tag_name="type", tag_generator=lambda c: kinds[c])
 
 
 def turn_to_json(turn: TranscriptTurn) -> str:

@@ -218,3 +218,33 @@ async def test_a_thread_whose_session_was_deleted_starts_over(hosted: Hosted) ->
     assert events[1].snapshot["copassRouter"]["sessionId"] != session_id
     text = "".join(e.delta for e in events if isinstance(e, TextMessageContentEvent))
     assert "forget me" not in text
+
+
+async def test_image_and_document_parts_reach_the_model(hosted: Hosted) -> None:
+    from copass_router import FilePart, ImagePart
+    from copass_router.testing import SAMPLE_PDF, SAMPLE_PNG
+
+    image, document = ImagePart("image/png", SAMPLE_PNG), FilePart("application/pdf", SAMPLE_PDF)
+    body = run_input("t-parts", "placeholder")
+    body["messages"][0]["content"] = [
+        {"type": "text", "text": "/parts"},
+        {
+            "type": "image",
+            "source": {"type": "data", "value": image.base64, "mimeType": "image/png"},
+        },
+        {
+            "type": "document",
+            "source": {"type": "data", "value": document.base64, "mimeType": "application/pdf"},
+        },
+    ]
+    RunAgentInput.model_validate(body)
+    events, _ = events_of(await post(hosted, body))
+    text = "".join(e.delta for e in events if isinstance(e, TextMessageContentEvent))
+    assert text == (
+        f"parts: image image/png {image.sha256[:12]}; file application/pdf {document.sha256[:12]}"
+    )
+    body["messages"][0]["content"] = [
+        {"type": "image", "source": {"type": "file", "value": "file-123"}}
+    ]
+    refused = await post(hosted, body)
+    assert refused.status_code == 400 and "'file' source" in refused.text

@@ -23,6 +23,8 @@ from copass_router_openai.emulator import running_emulator as openai_emulator
 from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import (
+    FilePart,
+    ImagePart,
     Message,
     Router,
     StopReason,
@@ -32,6 +34,7 @@ from copass_router import (
     TurnStatus,
     tool,
 )
+from copass_router.testing import SAMPLE_PDF, SAMPLE_PNG
 
 PROVIDERS = [
     "echo",
@@ -276,3 +279,46 @@ async def test_an_immediate_tool_result_keeps_the_session_portable(
         assert "/tool" in two.text
     finally:
         await server.aclose()
+
+
+# --- images and documents travel with the session ------------------------------------------
+
+IMAGE = ImagePart("image/png", SAMPLE_PNG)
+DOCUMENT = FilePart("application/pdf", SAMPLE_PDF, name="invoice.pdf")
+#: The providers that take both a PNG and a PDF; the others take the image only.
+TAKE_BOTH = ["echo", "anthropic", "google", "gemini-agents", "openai"]
+
+
+async def test_an_image_moves_through_every_provider(router: tuple[Router, str]) -> None:
+    r, engine = router
+    first = await r.complete(message=["look at this", IMAGE], **_fields("echo", engine))
+    listed = f"image image/png {IMAGE.sha256[:12]}"
+    for provider in PROVIDERS:
+        turn = await _turn(r, engine, provider, "/parts", first.session_id)
+        assert turn.text == f"parts: {listed}", f"{provider} did not receive the image intact"
+    turns = await r.transcript(first.session_id, "traveller")
+    assert [t.provider for t in turns] == ["echo", *PROVIDERS]
+
+
+async def test_an_image_and_a_pdf_move_through_every_provider_that_takes_them(
+    router: tuple[Router, str],
+) -> None:
+    r, engine = router
+    first = await r.complete(message=["the parcel", IMAGE, DOCUMENT], **_fields("echo", engine))
+    expected = (
+        f"parts: image image/png {IMAGE.sha256[:12]}; file application/pdf {DOCUMENT.sha256[:12]}"
+    )
+    for provider in TAKE_BOTH[1:]:
+        turn = await _turn(r, engine, provider, "/parts", first.session_id)
+        assert turn.text == expected, f"{provider} did not receive both parts intact"
+    for provider in ("openai-compatible", "openai-agents"):
+        refused = await r.complete(
+            message="/parts", session_id=first.session_id, **_fields(provider, engine)
+        )
+        assert refused.stop_reason is StopReason.ERROR, provider
+        [error] = refused.errors
+        assert error.code == "invalid_request"
+        assert "the file the user sent in turn 0" in error.message, error.message
+    # The session goes on where the PDF can be read, with nothing lost.
+    last = await _turn(r, engine, "anthropic", "/parts", first.session_id)
+    assert last.text == expected

@@ -15,7 +15,7 @@ from ..services import postgres_base
 async def test_workers_starting_together_migrate_once(postgres_url: str) -> None:
     stores = [PostgresStore(postgres_url) for _ in range(4)]
     applied = await asyncio.gather(*(s.migrate() for s in stores))
-    assert sorted(applied) == [[], [], [], [1, 2, 3]]
+    assert sorted(applied) == [[], [], [], [1, 2, 3, 4]]
     infos = await asyncio.gather(*(s.create_session("u") for s in stores))
     assert len(await stores[0].list_sessions("u")) == len(infos) == 4
     await asyncio.gather(*(s.close() for s in stores))

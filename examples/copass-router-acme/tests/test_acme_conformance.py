@@ -32,3 +32,16 @@ class TestAcmeConformance(BackendConformance):
     @pytest.fixture
     def conformance_emulator(self, acme_emulator: AcmeEmulator) -> KitProbe:
         return KitProbe(acme_emulator)
+
+
+async def test_acme_fields_and_options_reach_acme(
+    make_router: Callable[..., Router], acme_emulator: AcmeEmulator
+) -> None:
+    acme_emulator.kit.reset()
+    env = {"ACME_BASE_URL": acme_emulator.base_url, "ACME_API_KEY": "acme-test-key"}
+    router = make_router(plugins=[copass_router_acme], environ=env)
+    await router.complete(
+        provider="acme", message="hi", workspace="ws-7", options={"safe_mode": True}
+    )
+    assert acme_emulator.requests[-1].body["workspace"] == "ws-7"
+    assert acme_emulator.requests[-1].body["safe_mode"] is True

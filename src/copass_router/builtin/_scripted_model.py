@@ -16,6 +16,9 @@ with a small command syntax (documented in docs/scripted-model.md):
   check what a provider actually received
 - ``/whoami``: replies ``model=<model> system=<system prompt>`` with the model name and the
   system prompt this request reached the model with (``none`` for either when absent)
+- ``/parts``: replies ``parts: <kind> <media type> <first 12 of sha256 or the URL>; ...``
+  with every image and file the conversation gave it (``parts: none`` without any), so a test
+  can check the bytes arrived
 - ``/settings``: replies ``temperature=<t> max_output_tokens=<n> stop=<json list>`` with the
   generation settings this request reached the model with (``none`` when absent)
 
@@ -36,6 +39,7 @@ import attrs
 
 from copass_router._generation import GenerationSettings
 from copass_router._types import ChatMessage, StopReason, ToolCallRequest
+from copass_router.content._parts import FilePart, ImagePart
 
 _CHUNK = re.compile(r"\S+\s*|\s+")
 
@@ -175,6 +179,8 @@ def scripted_reply(
         reply = ModelReply(text=f"model={model or 'none'} system={system}")
     elif command == "/settings":
         reply = ModelReply(text=_settings(settings))
+    elif command == "/parts":
+        reply = ModelReply(text=_parts(messages))
     else:
         reply = _honour(
             settings, _reply(command, rest.strip(), messages[:last_user], results, calls_so_far)
@@ -184,6 +190,16 @@ def scripted_reply(
         input_tokens=_words(messages),
         output_tokens=len(reply.text.split()) + len(reply.thinking.split()) + len(reply.tool_calls),
     )
+
+
+def _parts(messages: Sequence[ChatMessage]) -> str:
+    seen = [
+        f"{p.kind} {p.media_type} {p.url if p.url is not None else p.sha256[:12]}"
+        for m in messages
+        for p in m.parts
+        if isinstance(p, ImagePart | FilePart)
+    ]
+    return "parts: " + ("; ".join(seen) or "none")
 
 
 def _reply(

@@ -18,6 +18,7 @@ from copass_router._events import (
 from copass_router._generation import GENERATION_FIELDS, GenerationSettings
 from copass_router._types import ChatMessage
 from copass_router.builtin._scripted_model import scripted_reply
+from copass_router.content._support import IMAGE_TYPES, PartSupport
 from copass_router.provider_kit._backend import AgentBackend, BackendContext, Turn
 from copass_router.provider_kit._chat_loop import ModelStep, run_chat_loop
 
@@ -30,6 +31,11 @@ class EchoBackend(AgentBackend):
     default_model = "echo-1"
     models = ("echo-1",)
     generation_settings = frozenset(GENERATION_FIELDS)
+    #: The scripted model reads any image or file (``/parts`` lists them), by bytes or URL.
+    part_support = {
+        "image": PartSupport(IMAGE_TYPES, urls=True),
+        "file": PartSupport({"application/pdf", "text/plain"}, urls=True),
+    }
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         return run_chat_loop(

@@ -241,7 +241,8 @@ def _completion(args: argparse.Namespace, out: TextIO) -> int:
     from copass_router.cli._completion import completion_script
 
     commands = sorted(_plugin_host().commands)
-    out.write(completion_script(build_parser(), args.shell, commands))
+    parser = build_parser(_plugin_host().declared_fields())
+    out.write(completion_script(parser, args.shell, commands))
     return 0
 
 
@@ -270,7 +271,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             handled = _plugin_command(argv, out)
             if handled is not None:
                 return handled
-        args = build_parser().parse_args(argv)
+        declared = _plugin_host().declared_fields() if argv[:1] == ["run"] else []
+        args = build_parser(declared).parse_args(argv)
         if args.command is None:
             build_parser().print_help(out)
             return 0

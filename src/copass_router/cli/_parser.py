@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from copass_router.cli._run import add_field_flags
+
+if TYPE_CHECKING:
+    from copass_router._request_fields import RequestField
 
 BUILTIN_COMMANDS = (
     "run",
@@ -56,7 +62,11 @@ def _version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    provider_fields: Sequence[tuple[str, RequestField]] = (),
+) -> argparse.ArgumentParser:
+    """The command line's grammar; ``run`` gets a flag for each of ``provider_fields`` (the
+    installed providers' declared fields, as ``(provider, field)``)."""
     parser = Parser(
         prog="copass-router",
         description="Run an AI agent turn on any provider through one call and one event stream.",
@@ -70,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "message", nargs="?", help="the user's message; '-' reads it from standard input"
     )
     run.add_argument("--file", "-f", metavar="PATH", help="read the message from a file")
+    run.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an image or document (a file or an http(s) URL) sent with the message; repeatable",
+    )
     run.add_argument("--provider", "-p", default="echo", help="provider name (default: echo)")
     run.add_argument("--model", "-m", help="model name (default: the provider's default)")
     run.add_argument("--system", "-s", help="system prompt")
@@ -89,8 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--stop", action="append", default=[], metavar="TEXT", help="a stop sequence (repeatable)"
     )
-    run.add_argument("--reasoning-engine-id", help="google: the deployed agent engine")
-    run.add_argument("--location", help="google: the engine's region")
+    run.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a provider's own run field (repeatable); installed providers' fields also have "
+        "flags of their own, listed below",
+    )
     run.add_argument(
         "--option",
         "-o",
@@ -108,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
     run.add_argument("--verbose", "-v", action="store_true", help="show provider-specific events")
+    add_field_flags(run, provider_fields)
 
     providers = sub.add_parser("providers", help="list installed providers")
     providers.add_argument("--json", action="store_true")

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from copass_router._errors import RouterError
+from copass_router.cli._attach import with_attachments
 
 if TYPE_CHECKING:
+    from copass_router._request_fields import RequestField
     from copass_router.run._router import Router
     from copass_router.tools._tools import Tool
 
@@ -26,6 +28,45 @@ def options(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise RouterError(f"--option needs KEY=VALUE, got {pair!r}")
         found[key] = value
+    return found
+
+
+#: Where ``run``'s flags for provider fields keep their values (``--name VALUE``).
+FIELD_DEST = "provider_field__"
+_NUMBERS: dict[Any, Any] = {int: int, float: float, (int, float): float, (float, int): float}
+
+
+def add_field_flags(
+    run: argparse.ArgumentParser, declared: Sequence[tuple[str, RequestField]]
+) -> None:
+    """A ``--name-with-dashes VALUE`` flag on ``run`` for each declared provider field (one
+    per name, its help naming every provider that declares it). A name whose flag ``run``
+    already has is given with ``--field NAME=VALUE`` only."""
+    by_name: dict[str, list[tuple[str, RequestField]]] = {}
+    for provider, field in declared:
+        by_name.setdefault(field.name, []).append((provider, field))
+    taken = {flag for action in run._actions for flag in action.option_strings}
+    for name, owners in sorted(by_name.items()):
+        flag = "--" + name.replace("_", "-")
+        if flag in taken:
+            continue
+        about = "; ".join(f"{p}: {f.help or f.name}" for p, f in owners)
+        read = _NUMBERS.get(owners[0][1].type, str)  # a number field reads its value as one
+        run.add_argument(flag, dest=FIELD_DEST + name, metavar="VALUE", help=about, type=read)
+
+
+def provider_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The provider fields the command line gives: ``--field NAME=VALUE`` and each provider
+    field's own flag (an empty value leaves the field unset)."""
+    found: dict[str, Any] = {}
+    for pair in args.field:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise RouterError(f"--field needs NAME=VALUE, got {pair!r}")
+        found[name] = value
+    for dest, value in vars(args).items():
+        if dest.startswith(FIELD_DEST) and value not in (None, ""):
+            found[dest.removeprefix(FIELD_DEST)] = value
     return found
 
 
@@ -89,7 +130,7 @@ async def run_command(
         raise RouterError("give --session ID or --continue, not both")
     fields: dict[str, Any] = {
         "provider": args.provider,
-        "message": message(args),
+        "message": with_attachments(message(args), args.attach),
         "model": args.model,
         "system": args.system,
         "session_id": args.session,
@@ -101,10 +142,7 @@ async def run_command(
         value = getattr(args, name)
         if value is not None and value != []:  # unset: left out (a provider may not have it)
             fields[name] = value
-    if args.reasoning_engine_id:
-        fields["reasoning_engine_id"] = args.reasoning_engine_id
-    if args.location:
-        fields["location"] = args.location
+    fields.update(provider_fields(args))
     # --continue: the router's own setting, so the CLI continues exactly as a library user's
     # Router(continue_latest_session=True) does
     router.continue_latest_session = router.continue_latest_session or args.continue_

@@ -81,6 +81,7 @@ async def _list(args: argparse.Namespace, out: TextIO, router: Router) -> None:
 async def _show(args: argparse.Namespace, out: TextIO, router: Router) -> None:
     from copass_router._wire import turn_to_dict
     from copass_router.cli._render import EventPrinter
+    from copass_router.content._parts import TextPart
 
     for turn in await router.transcript(args.session_id, args.end_user):
         if args.json:
@@ -88,4 +89,8 @@ async def _show(args: argparse.Namespace, out: TextIO, router: Router) -> None:
             continue
         out.write(f"[{turn.index}] {turn.provider}/{turn.model} ({turn.status.value})\n")
         out.write(f"  user: {turn.user}\n")
+        for part in turn.parts:
+            if not isinstance(part, TextPart):
+                where = part.url or f"{part.size} bytes, sha256 {part.sha256[:12]}"
+                out.write(f"  {part.kind}: {part.media_type} ({where})\n")
         EventPrinter(out).show_items(turn.items)

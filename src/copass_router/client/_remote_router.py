@@ -25,6 +25,7 @@ from copass_router.client._problems import (
     raise_for_problem,
 )
 from copass_router.client._remote_stream import RESUME_RETRIES
+from copass_router.content._parts import part_to_json
 from copass_router.plugin_host._plugins import ProviderInfo
 from copass_router.run._requests import build_request
 from copass_router.run._results import RunResult, collect
@@ -46,6 +47,9 @@ def request_body(request: RunRequest) -> dict[str, Any]:
         )
     data: dict[str, Any] = get_converter().unstructure(request)
     data.pop("tools", None)
+    if not isinstance(request.message, str):  # parts travel with their bytes, as base64
+        data["message"] = [part_to_json(part) for part in request.message]
+    data.update(data.pop("provider_fields", None) or {})  # top-level, as hosted JSON has them
     return {k: v for k, v in data.items() if v is not None}
 
 

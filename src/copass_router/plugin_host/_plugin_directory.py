@@ -36,8 +36,8 @@ DIRECTORY: tuple[PluginEntry, ...] = (
     PluginEntry(
         "google",
         "copass-router-google",
-        "Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id; "
-        "Gemini's Interactions API (models and managed agents)",
+        "Vertex AI Agent Engine (deployed ADK agents) and Gemini's Interactions API (models "
+        "and managed agents)",
         ("gemini-agents", "google"),
     ),
     PluginEntry(

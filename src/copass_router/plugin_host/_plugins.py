@@ -19,6 +19,7 @@ import pluggy
 
 from copass_router._errors import PluginLoadError
 from copass_router._logs import get_logger
+from copass_router._request_fields import RequestField, as_request_field
 from copass_router.accounting._prices import PriceBook
 from copass_router.plugin_host import _hookspecs as hookspecs
 from copass_router.plugin_host._entry_points import installed, load_reference, reference_problem
@@ -71,8 +72,8 @@ class BackendRegistration:
     plugin: str
     version: str | None = None
     description: str = ""
-    #: The provider-specific request fields the provider uses (e.g. ``reasoning_engine_id``).
-    fields: frozenset[str] = frozenset()
+    #: The provider fields the provider declares, as its plugin registered them.
+    declared: tuple[RequestField, ...] = ()
 
     def load_factory(self) -> Callable[..., Any]:
         """The factory, importing it first if it was given as ``"module:attribute"``.
@@ -250,7 +251,7 @@ class PluginHost:
             factory: Callable[..., Any] | str,
             *,
             description: str = "",
-            fields: Iterable[str] = (),
+            fields: Iterable[RequestField | str] = (),
         ) -> None:
             if isinstance(factory, str):
                 problem = reference_problem(factory)
@@ -266,8 +267,9 @@ class PluginHost:
                     ignored=plugin,
                 )
                 return
+            declared = tuple(as_request_field(f) for f in fields)
             self.backends[name] = BackendRegistration(
-                name, factory, dist or plugin, version, description, frozenset(fields)
+                name, factory, dist or plugin, version, description, declared
             )
 
         return register
@@ -316,9 +318,20 @@ class PluginHost:
         return DispatchChain([fn for _, fn in calls]) if calls else None
 
     def fields_in_use(self) -> frozenset[str]:
-        """The provider-specific request fields some installed provider uses."""
+        """The names of the provider fields some installed provider declares."""
+        return frozenset(self.field_owners())
+
+    def declared_fields(self) -> list[tuple[str, RequestField]]:
+        """Each installed provider's declared fields, as (provider, field), by provider."""
         self.load()
-        return frozenset().union(*(r.fields for r in self.backends.values()))
+        return [(r.name, f) for _, r in sorted(self.backends.items()) for f in r.declared]
+
+    def field_owners(self) -> dict[str, list[str]]:
+        """Each declared provider field's name with the providers that declare it."""
+        owners: dict[str, list[str]] = {}
+        for provider, field in self.declared_fields():
+            owners.setdefault(field.name, []).append(provider)
+        return owners
 
     def providers(self) -> Iterable[str]:
         """Names of the installed providers."""

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from copass_router._request_fields import RequestField
     from copass_router.provider_kit._backend import AgentBackend, BackendContext
     from copass_router.store import SessionStore
     from copass_router.tools._tools import Tool
@@ -30,12 +31,14 @@ class BackendRegistrar(Protocol):
         factory: Callable[[BackendContext], AgentBackend] | str,
         *,
         description: str = "",
-        fields: Iterable[str] = (),
+        fields: Iterable[RequestField | str] = (),
     ) -> None:
         """Offer provider ``name``, built by ``factory`` (or a ``"module:attribute"`` naming it).
 
-        ``fields`` lists the provider-specific request fields it uses (``reasoning_engine_id``,
-        ``location``), so other providers accept and ignore them.
+        ``fields`` declares the provider fields it uses (:class:`~copass_router.RequestField`,
+        or a bare name for an optional string), the same declarations as its backend's
+        ``request_fields``: they become run keywords, hosted JSON fields and CLI flags, and
+        other providers carry them along instead of refusing them.
         """
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -13,6 +13,7 @@ from copass_router._errors import ProviderError
 from copass_router._events import Event, Retry
 from copass_router._generation import GenerationSettings
 from copass_router._logs import scrub
+from copass_router._request_fields import RequestField, RequestOption
 from copass_router._types import (
     Binding,
     RunRequest,
@@ -21,12 +22,12 @@ from copass_router._types import (
     ToolSpec,
     TranscriptTurn,
 )
+from copass_router.content._parts import Part, message_text
+from copass_router.content._support import PartSupport
 from copass_router.coordination._base import Coordinator
+from copass_router.provider_kit._mailbox import Mailbox, nothing
 from copass_router.provider_kit._resource_cache import ResourceCache
 from copass_router.provider_kit._retries import RetryPolicy
-
-if TYPE_CHECKING:
-    pass
 from copass_router.tools._approvals import TurnApprovals
 
 T = TypeVar("T")
@@ -61,15 +62,26 @@ class AgentBackend:
     ``turn.stop_reason`` instead of yielding ``RunFinished``.
     """
 
-    #: Provider-specific request fields this backend uses (``reasoning_engine_id``...). A field
-    #: another installed provider uses is ignored here; one no installed provider uses is refused.
+    #: The provider fields this backend uses (``RunRequest.provider_fields``), the same
+    #: declarations its plugin gives ``register(..., fields=...)``. The core checks each value's
+    #: type and refuses a run without a required one; a field another installed provider
+    #: declares is carried along, one no installed provider declares is refused.
+    request_fields: ClassVar[tuple[RequestField, ...]] = ()
+    #: The run options (``options={...}``) this backend takes, by name. The core refuses any
+    #: other option and any value of another type, naming it, before the backend runs.
+    request_options: ClassVar[Mapping[str, RequestOption]] = {}
+    #: Derived: the names of :attr:`request_fields` (or, set alone, plain string fields).
     accepts: ClassVar[frozenset[str]] = frozenset()
-    #: The run options (``options={...}``) this backend takes, with their types. The core refuses
-    #: any other option and any value of another type, naming it, before the backend runs.
+    #: Derived: the type of each of :attr:`request_options` (or, set alone, options declared
+    #: by type only).
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
     #: The portable generation settings (``temperature``, ``max_output_tokens``, ``stop``) this
     #: backend sends to its model (``Turn.generation``). The core refuses the others, naming them.
     generation_settings: ClassVar[frozenset[str]] = frozenset()
+    #: The images and files this backend sends to its model, by kind (``image``, ``file``):
+    #: the media types its API takes and whether by URL. Text is always taken; the core
+    #: refuses any other part before the run, naming it and the providers that take it.
+    part_support: ClassVar[Mapping[str, PartSupport]] = {}
     #: Model used when a request names none.
     default_model: ClassVar[str | None] = None
     #: The models this provider is known to serve, for listings (``copass-router providers
@@ -79,12 +91,26 @@ class AgentBackend:
     #: Whether the backend keeps a native session (so ``Turn.history`` is only what it missed).
     keeps_native_session: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # One declaration each: the derived names follow it (an older backend that sets only
+        # ``accepts`` or ``option_types`` gets plain declarations made from them).
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "request_fields" in own or "accepts" not in own:
+            cls.accepts = frozenset(f.name for f in cls.request_fields)
+        else:
+            cls.request_fields = tuple(RequestField(name) for name in sorted(cls.accepts))
+        if "request_options" in own or "option_types" not in own:
+            cls.option_types = {name: o.type for name, o in cls.request_options.items()}
+        else:
+            cls.request_options = {n: RequestOption(t) for n, t in cls.option_types.items()}
+
     def validate(self, request: RunRequest) -> None:
         """Raise :class:`InvalidRequestError` naming the field if ``request`` cannot run here.
 
         Called after the core has checked the fields and options against what the backend
-        declares (``accepts``, ``option_types``) and before anything reaches the provider:
-        override it for checks of values (e.g. a URL's scheme).
+        declares (``request_fields``, ``request_options``) and before anything reaches the
+        provider: override it for checks of values (e.g. a URL's scheme).
         """
 
     async def delete_native_session(self, binding: Binding) -> None:
@@ -206,13 +232,27 @@ class Turn:
 
     @property
     def message(self) -> str:
-        """The user's message for this turn."""
-        return self.request.message
+        """The text of the user's message for this turn (its text parts, for a message of
+        parts: read :attr:`parts` for its images and files)."""
+        return message_text(self.request.message)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The user's message as parts, in order, when it was given as parts (empty for a
+        string message: read :attr:`message`). Only images and files the backend declares in
+        :attr:`AgentBackend.part_support` reach it."""
+        message = self.request.message
+        return () if isinstance(message, str) else message
 
     @property
     def options(self) -> Mapping[str, Any]:
         """Provider-specific options from the request."""
         return self.request.options
+
+    @property
+    def provider_fields(self) -> Mapping[str, Any]:
+        """The request's provider fields (only those the backend declares can reach it)."""
+        return self.request.provider_fields
 
     @property
     def generation(self) -> GenerationSettings:
@@ -285,9 +325,9 @@ class Turn:
         :meth:`claim_tool_round`.
         """
         if not calls:
-            return _nothing()
+            return nothing()
         if not self.claim_tool_round(round_id):
-            return _nothing()
+            return nothing()
         return self._dispatch(self, calls)
 
     def emit(self, event: Event) -> None:
@@ -321,7 +361,7 @@ class Turn:
         """
         # One mailbox carries the provider's items and the wake-ups of emit/request_stop, so
         # waiting for either is one await (no helper tasks per item).
-        mailbox = _Mailbox()
+        mailbox = Mailbox()
 
         async def pump() -> None:
             try:
@@ -357,34 +397,3 @@ class Turn:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
-
-
-class _Mailbox:
-    """Items in order from one task to another: an unbounded ``asyncio.Queue`` without the
-    coroutine per put and the bookkeeping (on the per-event path of :meth:`Turn.merge`)."""
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: deque[tuple[str, Any]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, item: tuple[str, Any]) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> tuple[str, Any]:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.popleft()
-
-
-async def _nothing() -> AsyncIterator[Event]:
-    return
-    yield

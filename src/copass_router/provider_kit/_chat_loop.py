@@ -56,7 +56,7 @@ def transcript_messages(turns: Sequence[TranscriptTurn]) -> list[ChatMessage]:
     for turn in turns:
         answered = {i.call_id for i in turn.items if isinstance(i, ToolResultItem)}
         called = {i.call_id for i in turn.items if isinstance(i, ToolCallItem)}
-        messages.append(ChatMessage("user", turn.user))
+        messages.append(ChatMessage("user", turn.user, parts=turn.parts))
         for item in turn.items:
             if isinstance(item, UserItem):
                 messages.append(ChatMessage("user", item.text))
@@ -86,7 +86,7 @@ def chat_messages(turn: Turn) -> list[ChatMessage]:
     """System prompt, the turns this provider has not seen, and the user's new message."""
     messages = [ChatMessage("system", turn.system)] if turn.system else []
     messages.extend(transcript_messages(turn.history))
-    messages.append(ChatMessage("user", turn.message))
+    messages.append(ChatMessage("user", turn.message, parts=turn.parts))
     return messages
 
 

@@ -47,7 +47,8 @@ MID_TURN_CODES = frozenset(
         ErrorCode.STREAM_CUT,
     }
 )
-FALLBACK_FIELDS = ("provider", "model", "options", "reasoning_engine_id", "location")
+#: A fallback's own fields; any other name in its mapping is a provider field.
+FALLBACK_FIELDS = ("provider", "model", "options", "provider_fields")
 
 #: The user message a provider taking over mid-turn receives after the turn so far.
 CONTINUE_MESSAGE = (
@@ -58,44 +59,55 @@ CONTINUE_MESSAGE = (
 
 @attrs.frozen
 class Fallback:
-    """A provider (and model, options, provider fields) to go on with when one fails."""
+    """A provider (and model, options, provider fields) to go on with when one fails.
+
+    ``provider_fields`` are laid over the primary request's (a field the fallback does not
+    give keeps the primary's value), so the swap loop hands every provider the same fields.
+    """
 
     provider: str
     model: str | None = None
     options: Mapping[str, Any] = attrs.field(factory=dict)
-    reasoning_engine_id: str | None = None
-    location: str | None = None
+    provider_fields: Mapping[str, Any] = attrs.field(factory=dict)
 
     @classmethod
-    def parse(cls, value: Fallback | Mapping[str, Any], where: str) -> Fallback:
-        """A fallback from its mapping form, naming ``where`` in any error."""
+    def parse(
+        cls,
+        value: Fallback | Mapping[str, Any],
+        where: str,
+        provider_fields: frozenset[str] | None = None,
+    ) -> Fallback:
+        """A fallback from its mapping form, naming ``where`` in any error. A name that is no
+        fallback field is a provider field; when ``provider_fields`` (the installed providers'
+        fields) is given, a name outside it is refused here."""
         if isinstance(value, Fallback):
             return value
         if not isinstance(value, Mapping):
             raise InvalidRequestError(f"{where} must be an object with a provider", field=where)
-        unknown = sorted(set(value) - set(FALLBACK_FIELDS))
+        if not all(isinstance(name, str) for name in value):
+            raise InvalidRequestError(f"{where} has a field name that is no string", field=where)
+        extra = sorted(n for n, v in value.items() if v is not None and n not in FALLBACK_FIELDS)
+        unknown = [n for n in extra if provider_fields is not None and n not in provider_fields]
         if unknown:
+            declared = ", ".join(sorted(provider_fields or ())) or "none"
             raise InvalidRequestError(
                 f"{where} has unknown field {unknown[0]!r}; a fallback takes "
-                f"{', '.join(FALLBACK_FIELDS)}",
+                f"{', '.join(FALLBACK_FIELDS[:3])} and the fields of installed providers "
+                f"({declared})",
                 field=f"{where}.{unknown[0]}",
             )
         provider = value.get("provider")
         if not isinstance(provider, str) or not provider:
             raise InvalidRequestError(f"{where}.provider is required", field=f"{where}.provider")
-        for name in ("model", "reasoning_engine_id", "location"):
-            if value.get(name) is not None and not isinstance(value[name], str):
-                raise InvalidRequestError(f"{where}.{name} must be a string", field=where)
-        options = value.get("options") or {}
-        if not isinstance(options, Mapping):
-            raise InvalidRequestError(f"{where}.options must be an object", field=where)
-        return cls(
-            provider,
-            value.get("model"),
-            dict(options),
-            value.get("reasoning_engine_id"),
-            value.get("location"),
-        )
+        if value.get("model") is not None and not isinstance(value["model"], str):
+            raise InvalidRequestError(f"{where}.model must be a string", field=where)
+        options, fields = value.get("options") or {}, value.get("provider_fields") or {}
+        for name, given in (("options", options), ("provider_fields", fields)):
+            if not isinstance(given, Mapping):
+                raise InvalidRequestError(f"{where}.{name} must be an object", field=where)
+        fields = {**fields, **{name: value[name] for name in extra}}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        return cls(provider, value.get("model"), dict(options), fields)
 
     def request(self, primary: RunRequest) -> RunRequest:
         """The primary's request, moved to this fallback (provider fields carried over)."""
@@ -104,8 +116,7 @@ class Fallback:
             provider=self.provider,
             model=self.model,
             options=dict(self.options),
-            reasoning_engine_id=self.reasoning_engine_id or primary.reasoning_engine_id,
-            location=self.location or primary.location,
+            provider_fields={**primary.provider_fields, **self.provider_fields},
             fallbacks=(),
         )
 
@@ -166,11 +177,11 @@ async def fallback_targets(
     targets = []
     for i, value in enumerate(raw):
         where = f"fallbacks[{i}]"
-        fallback = Fallback.parse(value, where)
+        fallback = Fallback.parse(value, where, fields)
         fb_request = fallback.request(request)
         try:
             backend = await backend_for(fallback.provider)
-            check_for_backend(fb_request, backend, fields)
+            own = check_for_backend(fb_request, backend, fields)
             backend.validate(fb_request)
         except UnknownProviderError as exc:
             raise InvalidRequestError(f"{where}: {exc}", field=f"{where}.provider") from None
@@ -183,7 +194,7 @@ async def fallback_targets(
             raise InvalidRequestError(
                 f"{where}: provider {fallback.provider!r} needs a model", field=f"{where}.model"
             )
-        targets.append(Target(fb_request, backend, model))
+        targets.append(Target(own, backend, model))
     return targets
 
 

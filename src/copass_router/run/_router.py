@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from copass_router.accounting._budgets import Budget
     from copass_router.accounting._metering import RunCost
     from copass_router.accounting._usage import UsageLedger
+    from copass_router.content._blobs import PartPolicy
     from copass_router.coordination import Coordinator, SigningKeys
     from copass_router.integrations.catalog import MCPCatalog
     from copass_router.integrations.config import MCPServer
@@ -99,6 +100,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         :meth:`approve`/:meth:`deny`); may be async.
     :param approval_timeout: seconds a call waits for a decision before it is denied
         (default: ``COPASS_ROUTER_APPROVAL_TIMEOUT``, else 120).
+    :param part_policy: images and files: bytes kept per end user and tenant, URLs fetched.
     """
 
     def __init__(
@@ -126,10 +128,12 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         require_approval: Sequence[str] = (),
         approval_handler: ApprovalHandler | None = None,
         approval_timeout: float | None = None,
+        part_policy: PartPolicy | None = None,
     ) -> None:
         from copass_router._settings import env_flag, env_int
         from copass_router.accounting._budgets import Budgets, budgets_from_env
         from copass_router.accounting._metering import ModelCallMeter
+        from copass_router.content._blobs import PartPolicy
         from copass_router.coordination import SigningKeys
         from copass_router.integrations.config import (
             MCPServer,
@@ -141,6 +145,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router.run._dispatch_route import DispatchRoute
         from copass_router.run._failover import FailoverPolicy
         from copass_router.run._live_runs import LiveRuns
+        from copass_router.run._message_parts import MessageParts
         from copass_router.tools._approvals import Approvals
         from copass_router.tools._tools import as_tool
 
@@ -198,6 +203,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             from copass_router.integrations.catalog import MCPCatalog
 
             self._mcp = MCPCatalog(servers, self.environ)
+        self.parts = MessageParts(part_policy or PartPolicy.from_environ(self.environ))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -280,7 +286,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         """
         from copass_router.run._requests import build_request
 
-        return self._run(build_request(request, fields, self.max_message_chars))
+        declared = self.plugins.field_owners()
+        return self._run(build_request(request, fields, self.max_message_chars, declared))
 
     async def complete(self, request: RunRequest | None = None, /, **fields: Any) -> RunResult:
         """Run one turn to the end and collect it into a :class:`RunResult`."""
@@ -324,18 +331,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router._errors import InvalidRequestError
         from copass_router._outages import store_call
         from copass_router.run._failover import Target, fallback_targets
-        from copass_router.run._requests import check_for_backend
 
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
-        check_for_backend(request, backend, fields_in_use)
+        request, own = await self.parts.check_for_backend(request, backend, fields_in_use, self)
         backend.validate(request)
         model = await backend.resolve_model(request)
         if not model:
             raise InvalidRequestError(
                 f"provider {request.provider!r} needs a model; pass model=...", field="model"
             )
-        targets = [Target(request, backend, model)]
+        targets = [Target(own, backend, model)]
         targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
         # No budget and no unrecorded call: nothing to check, no ledger read.
         if len(self.budgets) or self.meter.unrecorded:
@@ -355,9 +361,11 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router._outages import store_call
         from copass_router.integrations.selection import kept_selection, run_dispatcher
 
-        async with store_call("read the session's tools"):
-            kept = await kept_selection(self.store, request)
-        dispatcher = await run_dispatcher(self._base_dispatcher(), self._mcp, request, kept)
+        base, kept = self._base_dispatcher(), None
+        if base.names() or self._mcp is not None:  # no tools, nothing kept narrows: no read
+            async with store_call("read the session's tools"):
+                kept = await kept_selection(self.store, request)
+        dispatcher = await run_dispatcher(base, self._mcp, request, kept)
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         # Decisions for this run's calls may land on other workers: they ask this one.
         self.coordinator.answer_approvals(self._answer_approval)
@@ -365,15 +373,17 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
         async with store_call("start the turn"):
+            user = await self.parts.keep(self.store, request)  # the images and files first
             start = await self.store.begin_turn(
                 session_id=request.session_id,
                 end_user_id=request.end_user_id,
                 run_id=f"run_{uuid.uuid4().hex}",
                 provider=request.provider,
                 model=model,
-                user=request.message,
                 with_binding=backend.keeps_native_session,
+                **user,
             )
+            start = await self.parts.loaded(self.store, start)  # the history's images and files
         return start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
@@ -390,7 +400,8 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             request = await self._latest_session(request)
         cost = RunCost()
         targets, start, dispatcher, keys = await self._begin(request, cost)
-        store, sid, started = self.store, start.session.session_id, start.turn
+        request, store = targets[0].request, self.parts.view(self.store, start)  # parts fetched
+        sid, started = start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
         timeout = request.timeout or self.turn_timeout
         new_turn = RunTurns(
@@ -407,7 +418,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
             dispatch_url=self.dispatch_url,
             retry_policy=self.retry_policy,
             live=self._live,
-            load_turns=self.store.load_turns,
+            load_turns=store.load_turns,
         )
 
         driver = TurnDriver(

@@ -27,6 +27,7 @@ from copass_router._events import (
 from copass_router._logs import get_logger, scrub
 from copass_router._types import StopReason, TranscriptItem
 from copass_router.accounting._metering import estimated_usage
+from copass_router.content._support import history_refusal
 from copass_router.plugin_host._hookspecs import wanted_event_types
 from copass_router.provider_kit._backend import AgentBackend, Turn
 from copass_router.provider_kit._retries import retry_delay
@@ -405,8 +406,17 @@ class TurnRunner:
 
 
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:
-    """The backend's event generator for ``turn``."""
+    """The backend's event generator for ``turn`` (one that raises the refusal when the
+    turn's history holds a part the backend cannot take)."""
+    refusal = history_refusal(turn.provider, turn.history, backend.part_support)
+    if refusal is not None:
+        return _raising(refusal)
     agen = backend.run_turn(turn)
     if not inspect.isasyncgen(agen):
         raise TypeError(f"{type(backend).__name__}.run_turn must be an async generator")
     return cast(AsyncGenerator[Event], agen)
+
+
+async def _raising(exc: Exception) -> AsyncGenerator[Event]:
+    raise exc
+    yield  # an async generator

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # imported where used: `from copass_router import Router` sta
     from copass_router._types import SessionInfo, TranscriptTurn
     from copass_router.plugin_host._plugins import PluginHost
     from copass_router.provider_kit._backend import AgentBackend
+    from copass_router.run._message_parts import MessageParts
     from copass_router.store import SessionStore
 
 log = get_logger("copass_router.router")
@@ -19,6 +20,7 @@ class SessionsAPI:
     """Mixed into :class:`~copass_router.Router`: its sessions, by end user."""
 
     plugins: PluginHost
+    parts: MessageParts
 
     @property
     def store(self) -> SessionStore:
@@ -73,6 +75,7 @@ class SessionsAPI:
         # The store refuses a session whose turn is running (SessionBusyError), in any process.
         if not await self.store.delete_session(session_id, end_user_id):
             raise SessionNotFoundError(session_id)
+        await self.parts.forget(self.store, end_user_id)  # images and files no turn refers to
         for provider, binding in bindings.items():
             try:
                 backend = await self.backend(provider)

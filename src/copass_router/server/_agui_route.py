@@ -31,6 +31,7 @@ from copass_router._errors import InvalidRequestError, RouterError
 from copass_router._logs import get_logger
 from copass_router._outages import store_call
 from copass_router.server._agui_events import AguiTranslation, messages_snapshot
+from copass_router.server._agui_parts import user_message
 from copass_router.server._hosted_run import ON_DISCONNECT, disconnect_policy
 from copass_router.server._launch import launch_run, request_error
 from copass_router.server._log_events import LogGone, cut_short, follow_events
@@ -70,19 +71,6 @@ def _string(body: Mapping[str, Any], name: str, required: bool = True) -> str | 
 
 def _thread_key(end_user: str, thread_id: str) -> str:
     return f"{end_user}\n{thread_id}"
-
-
-def _user_text(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(
-        isinstance(p, Mapping) and p.get("type") == "text" for p in content
-    ):
-        return "\n".join(str(p.get("text", "")) for p in content)
-    raise InvalidRequestError(
-        "the user message's content must be text (a string or text parts)", field="messages"
-    )
 
 
 def _system(props: Mapping[str, Any], context: Any) -> str | None:
@@ -201,7 +189,7 @@ def _fields(
     run_body = {
         "provider": provider,
         "model": name,
-        "message": _user_text(body["messages"][-1]),
+        "message": user_message(body["messages"][-1]),
         "system": _system(props, body.get("context")),
         "session_id": session_id,
         "end_user_id": props.get("endUserId"),

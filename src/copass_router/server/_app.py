@@ -136,7 +136,7 @@ async def create_run(request: Request) -> Response:
     async def read() -> tuple[dict[str, Any], str]:
         body = await read_json_object(request, state.max_body_bytes)
         policy = disconnect_policy(body)
-        return run_fields(body, principal), policy
+        return run_fields(body, principal, state.router.plugins.fields_in_use()), policy
 
     started = await launch_run(state, request, principal, read)
     if isinstance(started, Response):

@@ -29,7 +29,9 @@ from typing import Any
 import attrs
 
 from copass_router._errors import InvalidRequestError
+from copass_router.content._parts import Part, TextPart
 from copass_router.run._router import Router
+from copass_router.server._responses_parts import content_parts
 from copass_router.serving._auth import Principal
 from copass_router.serving._payloads import run_fields
 
@@ -194,15 +196,16 @@ def _route(model: str, environ: Mapping[str, str]) -> tuple[str, str]:
     return provider, name
 
 
-def _message(value: Any) -> tuple[str, list[str]]:
-    """The turn's message and any system text from ``input``."""
+def _message(value: Any) -> tuple[str | list[Part], list[str]]:
+    """The turn's message (its text, or its parts when it has images or files) and any
+    system text from ``input``."""
     if isinstance(value, str):
         if not value:
             raise InvalidRequestError("input must not be empty", field="input")
         return value, []
     if not isinstance(value, list) or not value:
         raise InvalidRequestError("input must be a string or a list of messages", field="input")
-    user: list[str] = []
+    user: list[list[Part]] = []
     system: list[str] = []
     for index, item in enumerate(value):
         where = f"input[{index}]"
@@ -213,40 +216,23 @@ def _message(value: Any) -> tuple[str, list[str]]:
                 field=where,
             )
         role = item.get("role")
-        text = _text(item.get("content"), where)
+        parts = content_parts(item.get("content"), where)
         if role == "user":
-            user.append(text)
-        elif role in ("system", "developer"):
-            system.append(text)
+            user.append(parts)
+        elif role in ("system", "developer") and all(isinstance(p, TextPart) for p in parts):
+            system.append("\n".join(p.text for p in parts if isinstance(p, TextPart)))
         else:
             raise InvalidRequestError(
-                f"{where} has role {role!r}; send user (or system/developer) messages: the "
-                "router's session keeps the assistant's side (use previous_response_id)",
+                f"{where} has role {role!r}; send user (or system/developer text) messages: "
+                "the router's session keeps the assistant's side (use previous_response_id)",
                 field=where,
             )
     if not user:
         raise InvalidRequestError("input has no user message", field="input")
-    return "\n\n".join(user), system
-
-
-def _text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise InvalidRequestError(f"{where}.content must be a string or parts", field=where)
-    texts = []
-    for part in content:
-        if not isinstance(part, Mapping) or part.get("type") != "input_text":
-            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
-            raise InvalidRequestError(
-                f"{where} has a {kind!r} part; this router takes input_text parts",
-                field=where,
-            )
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise InvalidRequestError(f"{where}: an input_text part needs text", field=where)
-        texts.append(text)
-    return "\n".join(texts)
+    if all(isinstance(p, TextPart) for parts in user for p in parts):
+        texts = ["\n".join(p.text for p in parts if isinstance(p, TextPart)) for parts in user]
+        return "\n\n".join(texts), system
+    return [p for parts in user for p in parts], system
 
 
 def _tools(value: Any, router: Router) -> tuple[Mapping[str, Any], ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -53,23 +53,30 @@ async def read_json_object(request: Request, limit: int = MAX_BODY_BYTES) -> dic
     return data
 
 
-def run_fields(body: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
+def run_fields(
+    body: Mapping[str, Any], principal: Principal, provider_fields: Collection[str] = ()
+) -> dict[str, Any]:
     """The keyword fields for ``Router.run`` from a hosted run request.
 
     The end user is namespaced by the caller's key (see :mod:`.auth`). Per-run ``tools`` are
     refused: a tool is a Python function and cannot travel over HTTP, so a hosted run may use
     only the tools registered on the server's router, which every run gets anyway. Field names
-    may be snake_case or camelCase (``end_user_id`` or ``endUserId``).
+    may be snake_case or camelCase (``end_user_id`` or ``endUserId``); ``provider_fields``
+    are the names of the installed providers' own fields, which the body carries top-level.
     """
-    body = snake_case_fields(body)  # JavaScript clients' endUserId, reasoningEngineId...
+    body = snake_case_fields(body, provider_fields)  # JavaScript clients' endUserId...
     if isinstance(body.get("fallbacks"), list):
         body["fallbacks"] = [
-            snake_case_fields(f) if isinstance(f, Mapping) else f for f in body["fallbacks"]
+            snake_case_fields(f, provider_fields) if isinstance(f, Mapping) else f
+            for f in body["fallbacks"]
         ]
-    unknown = sorted(set(body) - _RUN_FIELDS)
+    given = {name for name, value in body.items() if value is not None}
+    unknown = sorted(given - _RUN_FIELDS - set(provider_fields))
     if unknown:
+        declared = ", ".join(sorted(provider_fields)) or "none"
         raise InvalidRequestError(
-            f"unknown run field {unknown[0]!r}; known fields: {', '.join(sorted(_RUN_FIELDS))}",
+            f"unknown run field {unknown[0]!r}; known fields: {', '.join(sorted(_RUN_FIELDS))}; "
+            f"fields of installed providers: {declared}",
             field=unknown[0],
         )
     fields = {k: v for k, v in body.items() if v is not None}

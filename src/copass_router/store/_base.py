@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from copass_router._types import Binding, SessionInfo, TranscriptTurn
+from copass_router.content._parts import Part
 
 #: Seconds a turn's claim on its session lasts unless renewed (the router renews it while the
 #: turn runs); a crashed process's turn is marked interrupted once this has passed.
@@ -51,8 +52,12 @@ class SessionStore(Protocol):
         model: str,
         user: str,
         with_binding: bool,
+        parts: Sequence[Part] = (),
     ) -> TurnStart:
         """Claim the session and record a running turn at its next index, atomically.
+
+        ``user`` is the text of the user's message; ``parts`` the whole message when it was
+        given as parts (a store that keeps them implements ``BlobStore`` for their bytes).
 
         Creates the session when ``session_id`` is None. Reads ``provider``'s binding when
         ``with_binding`` and the turns it has not seen. A turn left running by a claim that

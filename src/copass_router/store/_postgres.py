@@ -11,19 +11,24 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attrs
 
 from copass_router._errors import ConfigurationError, SessionBusyError, SessionNotFoundError
 from copass_router._logs import scrub
 from copass_router._outages import StoreUnavailableError, masked_url
 from copass_router._types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from copass_router._wire import dumps, turn_from_json, turn_to_json
+from copass_router.store import _blobs_postgres as blob_sql
 from copass_router.store._base import LEASE_SECONDS, TurnStart
 from copass_router.store._postgres_schema import migrate, quoted_schema
 
 if TYPE_CHECKING:
+    from copass_router.content._blobs import Blob, PartPolicy
+    from copass_router.content._parts import Part
     from copass_router.store._usage_postgres import PostgresUsageLedger
 
 _OWN_PARAMS = ("schema", "lease_seconds", "pool_size")
@@ -152,9 +157,10 @@ class PostgresStore:
         model: str,
         user: str,
         with_binding: bool,
+        parts: Sequence[Part] = (),
     ) -> TurnStart:
         sid = session_id or f"ses_{uuid.uuid4().hex}"
-        draft = TranscriptTurn(0, run_id, provider, model, user)
+        draft = TranscriptTurn(0, run_id, provider, model, user, parts=tuple(parts))
         row = await (await self._db()).fetchrow(
             f"SELECT * FROM {self._s}.begin_turn($1, $2, $3, $4, $5, $6, $7)",
             sid,
@@ -180,7 +186,7 @@ class PostgresStore:
         )
         return TurnStart(
             session=SessionInfo(sid, end_user_id, index + 1, row["o_created"], row["o_now"]),
-            turn=TranscriptTurn(index, run_id, provider, model, user),
+            turn=attrs.evolve(draft, index=index),
             binding=binding,
             history=history,
             lease=row["o_lease"],
@@ -267,6 +273,22 @@ class PostgresStore:
             f"SELECT * FROM {self._s}.load_turns($1, $2)", session_id, start
         )
         return [_turn(index, status, body) for index, status, body in rows]
+
+    # -- the bytes of message parts -----------------------------------------------------------
+
+    async def put_blobs(
+        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
+    ) -> None:
+        """Keep the bytes of message parts (see ``content._blobs.BlobStore``)."""
+        await blob_sql.put_blobs(await self._db(), self._s, tenant, end_user_id, blobs, quota)
+
+    async def get_blobs(self, end_user_id: str, hashes: Sequence[str]) -> dict[str, Blob]:
+        """Read back the bytes of message parts by their sha256."""
+        return await blob_sql.get_blobs(await self._db(), self._s, end_user_id, hashes)
+
+    async def prune_blobs(self, end_user_id: str, before: float) -> int:
+        """Delete blobs kept before ``before`` that no turn of the end user refers to."""
+        return await blob_sql.prune_blobs(await self._db(), self._s, end_user_id, before)
 
     # -- bindings and resources --------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from copass_router.store._blobs_postgres import BLOBS_SCHEMA
+
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 # {s} is the quoted schema name. Columns idx and status are authoritative over the copies
@@ -200,7 +202,7 @@ CREATE INDEX reservations_by_tenant ON {s}.usage_reservations (tenant, end_user_
 """
 
 #: (version, SQL); append only. A deployed version is never edited.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3))
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, BLOBS_SCHEMA))
 
 
 def quoted_schema(name: str) -> str:

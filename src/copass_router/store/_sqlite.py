@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,10 +20,13 @@ from copass_router._errors import SessionBusyError, SessionNotFoundError
 from copass_router._types import Binding, SessionInfo, TranscriptTurn, TurnStatus
 from copass_router._wire import binding_from_row, dumps, turn_from_json, turn_to_json
 from copass_router.store._base import LEASE_SECONDS, TurnStart
+from copass_router.store._blobs_sqlite import get_blobs, prune_blobs, put_blobs
 from copass_router.store._sqlite_schema import connect, immediate
 from copass_router.tools._worker_threads import SerialWorker
 
 if TYPE_CHECKING:
+    from copass_router.content._blobs import Blob, PartPolicy
+    from copass_router.content._parts import Part
     from copass_router.store._usage_sqlite import SQLiteUsageLedger
 
 T = TypeVar("T")
@@ -89,6 +92,7 @@ class SQLiteStore:
         model: str,
         user: str,
         with_binding: bool,
+        parts: Sequence[Part] = (),
     ) -> TurnStart:
         ttl = self.lease_seconds
 
@@ -122,7 +126,7 @@ class SQLiteStore:
                         "lease_expires = ? WHERE session_id = ?",
                         (index + 1, now, lease, now + ttl, sid),
                     )
-                turn = TranscriptTurn(index, run_id, provider, model, user)
+                turn = TranscriptTurn(index, run_id, provider, model, user, parts=tuple(parts))
                 c.execute(
                     "INSERT INTO turns (session_id, idx, body, status) VALUES (?, ?, ?, ?)",
                     (sid, index, turn_to_json(turn), TurnStatus.RUNNING.value),
@@ -305,6 +309,22 @@ class SQLiteStore:
             c.execute("DELETE FROM resources WHERE namespace = ? AND key = ?", (namespace, key))
 
         await self._run(delete)
+
+    # -- the bytes of message parts -----------------------------------------------------------
+
+    async def put_blobs(
+        self, tenant: str, end_user_id: str, blobs: Sequence[Blob], quota: PartPolicy
+    ) -> None:
+        """Keep the bytes of message parts (see ``content._blobs.BlobStore``)."""
+        await self._run(lambda c: put_blobs(c, tenant, end_user_id, blobs, quota))
+
+    async def get_blobs(self, end_user_id: str, hashes: Sequence[str]) -> dict[str, Blob]:
+        """Read back the bytes of message parts by their sha256."""
+        return await self._run(lambda c: get_blobs(c, end_user_id, hashes))
+
+    async def prune_blobs(self, end_user_id: str, before: float) -> int:
+        """Delete blobs kept before ``before`` that no turn of the end user refers to."""
+        return await self._run(lambda c: prune_blobs(c, end_user_id, before))
 
     async def close(self) -> None:
         def close(c: sqlite3.Connection) -> None:

@@ -56,7 +56,22 @@ UPDATE turns SET status = 'interrupted', body = json_set(body, '$.status', 'inte
     WHERE status = 'running';
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Blobs: the bytes of message parts (images, files), once per end user (store/_blobs_sqlite.py).
+_V3 = """
+CREATE TABLE IF NOT EXISTS blobs (
+    end_user_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (end_user_id, sha256)
+);
+CREATE INDEX IF NOT EXISTS blobs_by_tenant ON blobs (tenant);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 def private_file(path: Path) -> None:

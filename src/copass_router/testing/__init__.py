@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from copass_router.testing._emulator_kit import EmulatorKit, LoopbackServer, serve_emulator
     from copass_router.testing._faults import Faults
     from copass_router.testing._request_log import RecordedRequest, RequestLog, StreamStats
+    from copass_router.testing._sample_parts import SAMPLE_PDF, SAMPLE_PNG, pdf, png
     from copass_router.testing._schema_checks import schema_problems
     from copass_router.testing._scripted_backend import (
         ScriptedBackend,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "SAMPLE_PDF",
+    "SAMPLE_PNG",
     "BackendConformance",
     "CutProxy",
     "EmulatorKit",
@@ -60,6 +63,8 @@ __all__ = [
     "StreamStats",
     "check_stream",
     "conformance_lookup",
+    "pdf",
+    "png",
     "schema_problems",
     "scripted_events",
     "scripted_reply",
@@ -72,6 +77,10 @@ _LAZY = {
     "ModelReply": "copass_router.builtin._scripted_model",
     "scripted_reply": "copass_router.builtin._scripted_model",
     "CutProxy": "_cut_proxy",
+    "SAMPLE_PDF": "_sample_parts",
+    "SAMPLE_PNG": "_sample_parts",
+    "pdf": "_sample_parts",
+    "png": "_sample_parts",
     "Faults": "_faults",
     "RecordedRequest": "_request_log",
     "RequestLog": "_request_log",

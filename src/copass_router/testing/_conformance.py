@@ -15,6 +15,7 @@ suite uses ``/tool``, ``/loop``, ``/error CODE``, ``/slow``, ``/recall``, ``/who
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
@@ -40,7 +41,9 @@ from copass_router.testing._conformance_contract import (
     KitProbe,
     conformance_lookup,
 )
+from copass_router.testing._conformance_fields import FieldTests
 from copass_router.testing._conformance_generation import GenerationTests
+from copass_router.testing._conformance_parts import PartsTests
 from copass_router.testing._stream_grammar import StreamChecker
 
 __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_lookup"]
@@ -49,7 +52,7 @@ __all__ = ["BackendConformance", "EmulatorProbe", "KitProbe", "conformance_looku
 KIT_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.05)
 
 
-class BackendConformance(ContractTests, GenerationTests):
+class BackendConformance(ContractTests, FieldTests, GenerationTests, PartsTests):
     """Tests every backend must pass. See the module docstring for how to use it."""
 
     provider: ClassVar[str] = ""
@@ -74,10 +77,10 @@ class BackendConformance(ContractTests, GenerationTests):
         )
 
     def run_kwargs(self) -> dict[str, Any]:
-        """Extra ``run()`` fields this provider needs (e.g. a reasoning_engine_id)."""
+        """Extra ``run()`` fields this provider needs (e.g. its required provider fields)."""
         return {}
 
-    def _fields(self, message: str, **extra: Any) -> dict[str, Any]:
+    def _fields(self, message: str | Sequence[Any], **extra: Any) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "provider": self.provider,
             "message": message,
@@ -89,7 +92,9 @@ class BackendConformance(ContractTests, GenerationTests):
         fields.update(extra)
         return fields
 
-    async def _events(self, router: Router, message: str, **extra: Any) -> list[Event]:
+    async def _events(
+        self, router: Router, message: str | Sequence[Any], **extra: Any
+    ) -> list[Event]:
         router.retry_policy = KIT_RETRIES
         checker = StreamChecker(f"provider {self.provider!r}, message {message!r}")
         async for event in router.run(**self._fields(message, **extra)):

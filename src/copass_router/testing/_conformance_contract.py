@@ -2,8 +2,8 @@
 
 Per-run system prompt and model, the tool-round cap (dispatch callbacks included), the whole
 history of earlier turns and of other providers, neutral error codes, retries, cancellation
-reaching the provider, the model's own stop reasons, and one set of fields whichever provider
-runs. Every stream the suite reads is checked against the stream grammar too.
+reaching the provider and the model's own stop reasons (the request fields are
+``_conformance_fields``). Every stream the suite reads is checked against the stream grammar too.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from typing import Any, ClassVar, Protocol
 
 import pytest
 
-from copass_router._errors import ERROR_CODES, InvalidRequestError
+from copass_router._errors import ERROR_CODES
 from copass_router._events import Error, Event, Message, Retry, RunStarted, TextDelta, Usage
 from copass_router._types import StopReason, TurnStatus
-from copass_router.plugin_host._plugins import BackendRegistration
-from copass_router.run._requests import PROVIDER_FIELDS
 from copass_router.run._router import Router
 from copass_router.tools._tools import Tool, tool
 
@@ -126,28 +124,6 @@ class ContractTests:
         assert f"model={second_model}" in text, f"the run's model never reached it: {text}"
         assert "You are conformance agent B2." in text and "A1" not in text
         assert isinstance(second[0], RunStarted) and second[0].model == second_model
-
-    @pytest.mark.asyncio
-    async def test_fields_of_other_providers_are_ignored_and_unknown_ones_refused(
-        self, conformance_router: Router
-    ) -> None:
-        backend = await conformance_router.backend(self.provider)
-        foreign = {name: f"conformance-{name}" for name in PROVIDER_FIELDS}
-        foreign = {k: v for k, v in foreign.items() if k not in backend.accepts}
-        if not foreign:
-            pytest.skip("this provider uses every provider-specific field itself")
-        with pytest.raises(InvalidRequestError) as refused:
-            await self._events(conformance_router, "unknown field", **foreign)
-        assert refused.value.field in foreign
-        host = conformance_router.plugins
-        host.backends["conformance-fields"] = BackendRegistration(
-            "conformance-fields", "unused:factory", "conformance", fields=frozenset(foreign)
-        )
-        try:
-            events = await self._events(conformance_router, "the swap loop's fields", **foreign)
-        finally:
-            del host.backends["conformance-fields"]
-        assert events[-1].stop_reason is StopReason.END_TURN  # type: ignore[attr-defined]
 
     # -- the tool-round cap ----------------------------------------------------------------
 

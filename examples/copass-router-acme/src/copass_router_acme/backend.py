@@ -15,6 +15,7 @@ from copass_router import (
     Turn,
     Usage,
 )
+from copass_router_acme import FIELDS, OPTIONS
 
 STOPS = {"stop": StopReason.END_TURN, "length": StopReason.MAX_TOKENS}
 CODES = {"quota": "rate_limited", "busy": "overloaded", "bad_request": "invalid_request"}
@@ -25,6 +26,7 @@ class AcmeBackend(HttpChatBackend):
     base_url_env = "ACME_BASE_URL"
     api_key_env = "ACME_API_KEY"
     generation_settings = frozenset({"temperature", "max_output_tokens"})  # no stop sequences
+    request_fields, request_options = FIELDS, OPTIONS  # what a run may set for Acme
 
     def build_request(self, turn: Turn, messages: list[ChatMessage]) -> ChatRequest:
         tools = [
@@ -33,7 +35,8 @@ class AcmeBackend(HttpChatBackend):
         g = turn.generation  # a setting the run leaves unset is None: Acme's default
         sampling = {"temperature": g.temperature, "max_tokens": g.max_output_tokens}
         body = {"model": turn.model, "messages": [_message(m) for m in messages], "tools": tools}
-        return ChatRequest("/v1/chat", {**body, **sampling})
+        # Acme takes its fields and options as body fields; only the declared ones reach here.
+        return ChatRequest("/v1/chat", {**turn.options, **turn.provider_fields, **body, **sampling})
 
     def read_chunk(self, chunk: Mapping[str, Any]) -> Iterable[Piece]:
         if "text" in chunk:
@@ -56,6 +59,3 @@ class AcmeBackend(HttpChatBackend):
 def _message(m: ChatMessage) -> dict[str, Any]:
     calls = [{"id": c.call_id, "name": c.name, "args": dict(c.arguments)} for c in m.tool_calls]
     return {"role": m.role, "text": m.text, "calls": calls, "call_id": m.call_id, "name": m.name}
-
-
-make_backend = AcmeBackend  # the factory: AcmeBackend(context: BackendContext)

@@ -30,7 +30,9 @@ from copass_router import (
     CreatePacer,
     Event,
     InvalidRequestError,
+    PartSupport,
     ProviderResources,
+    RequestOption,
     RunRequest,
     TranscriptTurn,
     Turn,
@@ -41,6 +43,7 @@ from copass_router import (
 )
 
 from .history import user_message
+from .parts import ANTHROPIC_PARTS
 from .resource_api import AnthropicResourceApi
 from .resources import (
     DEFAULT_ENVIRONMENT,
@@ -56,11 +59,26 @@ __all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backe
 
 log = get_logger("copass_router_anthropic.backend")
 
-OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "agent_toolset": (bool, dict),
-    "mcp_servers": (list, tuple),
-    "environment": dict,
-    "tool_permission": str,
+#: The options a run may set; built-in and MCP tool calls stay under the operator's policy.
+OPTIONS: Mapping[str, RequestOption] = {
+    "agent_toolset": RequestOption(
+        (bool, dict),
+        help="Anthropic's built-in agent tools: true, or the toolset's configuration",
+        operator="each built-in tool call is decided by the tool permission policy",
+    ),
+    "mcp_servers": RequestOption(
+        (list, tuple),
+        help="MCP connector servers for the agent, by name",
+        operator="only servers the operator configured (settings mcp_servers)",
+    ),
+    "environment": RequestOption(
+        dict, help="the cloud environment's configuration (networking, packages)"
+    ),
+    "tool_permission": RequestOption(
+        str,
+        help="allow or deny the built-in and MCP tool calls that ask for permission",
+        operator="may only tighten COPASS_ANTHROPIC_TOOL_PERMISSION or permission_policy",
+    ),
 }
 MODELS = ("claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5")
 
@@ -81,7 +99,8 @@ class AnthropicBackend(AgentBackend):
     :param client: an ``anthropic.AsyncAnthropic`` to use instead of one built from settings.
     """
 
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
+    request_options: ClassVar[Mapping[str, RequestOption]] = OPTIONS
+    part_support: ClassVar[Mapping[str, PartSupport]] = ANTHROPIC_PARTS
 
     default_model = "claude-sonnet-4-6"
     models = (
@@ -211,7 +230,7 @@ class AnthropicBackend(AgentBackend):
             "agent_id": resources.agent_id,
             "environment_id": resources.environment_id,
         }
-        message = user_message(turn.message, missed)
+        message = user_message(turn.message, missed, turn.parts)
 
         def sent() -> None:  # bound only once the session has the message: it saw this turn
             turn.bind(driver.session_id, {**data, "usage": None})

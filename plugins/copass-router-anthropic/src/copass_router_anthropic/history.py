@@ -14,11 +14,14 @@ from typing import Any
 
 from copass_router import (
     AssistantItem,
+    Part,
     ToolCallItem,
     ToolResultItem,
     TranscriptTurn,
     UserItem,
 )
+
+from .parts import history_blocks, message_blocks
 
 OPEN = "<conversation_history>"
 CLOSE = "</conversation_history>"
@@ -48,8 +51,12 @@ def render_history(turns: Sequence[TranscriptTurn]) -> str:
     return "\n".join(lines)
 
 
-def user_message(text: str, missed: Sequence[TranscriptTurn]) -> dict[str, Any]:
-    """The ``user.message`` event for a turn: the missed history (if any), then the message."""
+def user_message(
+    text: str, missed: Sequence[TranscriptTurn], parts: Sequence[Part] = ()
+) -> dict[str, Any]:
+    """The ``user.message`` event for a turn: the missed history (if any) with its images and
+    documents, then the message (``parts``, when it was given as parts)."""
     content = [{"type": "text", "text": render_history(missed)}] if missed else []
-    content.append({"type": "text", "text": text})
+    content.extend(history_blocks(missed))
+    content.extend(message_blocks(parts) if parts else [{"type": "text", "text": text}])
     return {"type": "user.message", "content": content}

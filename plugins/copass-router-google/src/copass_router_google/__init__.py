@@ -17,6 +17,8 @@ from copass_router import (
     hookimpl,
 )
 
+from .fields import ENGINE_FIELDS
+
 if TYPE_CHECKING:
     from .deploy import deploy_adk_agent as deploy_adk_agent
 
@@ -39,7 +41,7 @@ def copass_router_register_backends(register: BackendRegistrar) -> None:
         "google",
         "copass_router_google.backend:make_backend",
         description="Vertex AI Agent Engine: deployed ADK agents, run by reasoning_engine_id",
-        fields=("reasoning_engine_id", "location"),
+        fields=ENGINE_FIELDS,
     )
     register(
         "gemini-agents",

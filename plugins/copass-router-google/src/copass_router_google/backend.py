@@ -17,15 +17,11 @@ Application Default Credentials (or a static ``COPASS_ROUTER_GOOGLE_ACCESS_TOKEN
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from copass_router import (
     GENERATION_FIELDS,
-    PROVIDER_SDK_RETRIES,
     AgentBackend,
     BackendContext,
     Binding,
@@ -33,16 +29,16 @@ from copass_router import (
     Event,
     GenerationSettings,
     InvalidRequestError,
+    PartSupport,
     ProviderError,
+    RequestField,
+    RequestOption,
     RouterError,
     RunRequest,
     TranscriptTurn,
     Turn,
-    env_float,
-    env_int,
     get_logger,
     normalise_schema,
-    scrub,
 )
 
 from .contract import (
@@ -57,22 +53,22 @@ from .contract import (
     contract_of,
     trace_headers,
 )
-from .deploy import ACCESS_TOKEN_ENV, BASE_URL_ENV, make_client, static_token_credentials
+from .engine_clients import EngineClients
+from .engine_errors import provider_errors as _provider_errors
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
+from .fields import ENGINE_FIELDS, ENGINE_OPTIONS
 from .history_block import with_history
+from .parts import ADK_PARTS, adk_message
 from .translate import PROVIDER, AdkEventTranslator
 
 log = get_logger(__name__)
-
-OPTIONS: Mapping[str, type | tuple[type, ...]] = {"project": str}
-RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 
 
 class GoogleBackend(AgentBackend):
     """Vertex AI Agent Engine: deployed ADK agents run by ``reasoning_engine_id``."""
 
-    accepts: ClassVar[frozenset[str]] = frozenset({"reasoning_engine_id", "location"})
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
+    request_fields: ClassVar[tuple[RequestField, ...]] = ENGINE_FIELDS
+    request_options: ClassVar[Mapping[str, RequestOption]] = ENGINE_OPTIONS
     default_model: ClassVar[str | None] = "gemini-3.1-pro"
     models: ClassVar[tuple[str, ...]] = (
         "gemini-3.1-pro",
@@ -83,14 +79,12 @@ class GoogleBackend(AgentBackend):
     )
     keeps_native_session: ClassVar[bool] = True
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    part_support: ClassVar[Mapping[str, PartSupport]] = ADK_PARTS
 
     def __init__(self, context: BackendContext, *, credentials: Any = None) -> None:
         self.context = context
         self.environ: Mapping[str, str] = context.environ
-        self._credentials = credentials
-        self._clients: dict[str, Any] = {}
-        self._runtimes: dict[str, Any] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.engines = EngineClients(context.environ, credentials)
 
     # -- validation ------------------------------------------------------------------------
 
@@ -103,8 +97,8 @@ class GoogleBackend(AgentBackend):
         if project is not None and not isinstance(project, str):
             raise InvalidRequestError("options['project'] must be a string", field="options")
         return parse_engine_ref(
-            request.reasoning_engine_id,
-            location=request.location,
+            request.provider_fields.get("reasoning_engine_id"),
+            location=request.provider_fields.get("location"),
             project=project,
             environ=self.environ,
         )
@@ -118,7 +112,7 @@ class GoogleBackend(AgentBackend):
         cannot be read here is reported by the turn itself.
         """
         try:
-            runtime = await self._runtime(self._engine(request))
+            runtime = await self.engines.runtime(self._engine(request))
         except ConfigurationError:
             raise  # no credentials: refused before the turn starts, not inside it
         except RouterError as exc:
@@ -130,10 +124,11 @@ class GoogleBackend(AgentBackend):
 
     @staticmethod
     def _check_contract(request: RunRequest, contract: EngineContract) -> None:
+        engine = request.provider_fields.get("reasoning_engine_id")
         given = GenerationSettings.of(request).given()
         if given and not contract.per_run_generation:
             raise InvalidRequestError(
-                f"engine {request.reasoning_engine_id} was deployed by an older "
+                f"engine {engine} was deployed by an older "
                 "copass-router-google whose agent does not take generation settings, so the "
                 f"run's {given[0]!r} would be ignored: redeploy the agent "
                 "(copass_router_google.deploy_adk_agent or `copass-router google deploy`), "
@@ -145,7 +140,7 @@ class GoogleBackend(AgentBackend):
         for field in ("system", "model"):
             if getattr(request, field) is not None:
                 raise InvalidRequestError(
-                    f"engine {request.reasoning_engine_id} was deployed by an older "
+                    f"engine {engine} was deployed by an older "
                     "copass-router-google that fixes the system prompt and model at deploy "
                     f"time, so the run's {field!r} would be ignored: redeploy the agent "
                     "(copass_router_google.deploy_adk_agent or `copass-router google deploy`), "
@@ -153,80 +148,12 @@ class GoogleBackend(AgentBackend):
                     field=field,
                 )
 
-    # -- clients (one per location, made once, off the event loop) ---------------------------
-
-    def _lock(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
-    def _http_options(self) -> dict[str, Any]:
-        # The core retries what is retryable (RetryPolicy); the SDK's own are off unless asked.
-        retries = env_int(self.environ, "COPASS_ROUTER_GOOGLE_MAX_RETRIES", PROVIDER_SDK_RETRIES)
-        delay = env_float(self.environ, "COPASS_ROUTER_GOOGLE_RETRY_DELAY", 1.0)
-        options: dict[str, Any] = {
-            # Only a refused request is retried (for a stream: before any event was sent).
-            "retry_options": {
-                "attempts": retries + 1,
-                "initial_delay": delay,
-                "max_delay": max(delay, 30.0),
-                "jitter": delay,
-                "http_status_codes": list(RETRY_STATUSES),
-            }
-        }
-        timeout = env_float(self.environ, "COPASS_ROUTER_GOOGLE_TIMEOUT", 0.0)
-        if timeout:
-            options["timeout"] = int(timeout * 1000)  # the SDK counts milliseconds
-        return options
-
-    async def _client(self, engine: EngineRef) -> Any:
-        client = self._clients.get(engine.location)
-        if client is not None:
-            return client
-        async with self._lock(f"client:{engine.location}"):
-            if engine.location not in self._clients:
-                credentials = self._credentials
-                token = self.environ.get(ACCESS_TOKEN_ENV)
-                if credentials is None and token:
-                    credentials = static_token_credentials(token)
-                project = self.environ.get("GOOGLE_CLOUD_PROJECT") or engine.project
-                # Importing the SDK and loading ADC block for seconds: keep them off the loop.
-                self._clients[engine.location] = await asyncio.to_thread(
-                    make_client,
-                    project=project,
-                    location=engine.location,
-                    credentials=credentials,
-                    base_url=self.environ.get(BASE_URL_ENV) or None,
-                    http_options=self._http_options(),
-                )
-        return self._clients[engine.location]
-
-    async def _runtime(self, engine: EngineRef) -> Any:
-        runtime = self._runtimes.get(engine.name)
-        if runtime is not None:
-            return runtime
-        client = await self._client(engine)
-        async with self._lock(f"engine:{engine.name}"):
-            if engine.name not in self._runtimes:
-                runtime = await _provider_call(
-                    asyncio.to_thread(client.runtimes.get, name=engine.name)
-                )
-                needed = ("async_create_session", "async_stream_query")
-                missing = [m for m in needed if not hasattr(runtime, m)]
-                if missing:
-                    raise ProviderError(
-                        f"engine {engine.name} does not publish {sorted(missing)}; deploy it "
-                        "with copass_router_google.deploy_adk_agent",
-                        provider=PROVIDER,
-                        code="engine_not_adk",
-                    )
-                self._runtimes[engine.name] = runtime
-        return self._runtimes[engine.name]
-
     # -- the turn --------------------------------------------------------------------------
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run one turn on the deployed agent and yield its neutral events."""
         engine = self._engine(turn.request)
-        runtime = await self._runtime(engine)
+        runtime = await self.engines.runtime(engine)
         self._check_contract(turn.request, contract_of(runtime))
         session_id, history, reused = await self._session(turn, runtime, engine, fresh=False)
         translator = AdkEventTranslator()
@@ -258,7 +185,7 @@ class GoogleBackend(AgentBackend):
         translator: AdkEventTranslator,
     ) -> AsyncIterator[Event]:
         stream = runtime.async_stream_query(
-            message=with_history(turn.message, history),
+            message=adk_message(with_history(turn.message, history), turn.parts, history),
             user_id=turn.end_user_id,
             session_id=session_id,
             state_delta=self._state_delta(turn, contract_of(runtime)),
@@ -333,7 +260,7 @@ class GoogleBackend(AgentBackend):
             log.debug("binding names no adk session", native_id=binding.native_id)
             return
         engine = parse_engine_ref(engine_name, location=None, project=None, environ=self.environ)
-        runtime = await self._runtime(engine)
+        runtime = await self.engines.runtime(engine)
         if not hasattr(runtime, "async_delete_session"):
             log.info("engine cannot delete sessions", engine=engine.name)
             return
@@ -346,67 +273,12 @@ class GoogleBackend(AgentBackend):
 
     async def aclose(self) -> None:
         """Close the clients' async connections (the sync ones close when collected)."""
-        for client in self._clients.values():
-            try:
-                await client.aio.aclose()
-            except Exception as exc:  # closing is best effort
-                log.debug("closing google client failed", error=type(exc).__name__)
-        self._clients.clear()
-        self._runtimes.clear()
+        await self.engines.aclose()
 
 
 def make_backend(context: BackendContext) -> GoogleBackend:
     """The backend factory the plugin registers."""
     return GoogleBackend(context)
-
-
-def _aiohttp_errors() -> tuple[type[BaseException], ...]:
-    """aiohttp's client errors: the google client streams through aiohttp when it is
-    installed, and a cut stream then surfaces as its ClientPayloadError."""
-    try:
-        import aiohttp
-    except ImportError:
-        return ()
-    return (aiohttp.ClientError,)
-
-
-async def _provider_call(awaitable: Any) -> Any:
-    async with _provider_errors(None):
-        return await awaitable
-
-
-class _provider_errors:
-    """Turn the SDK's and the network's exceptions into ProviderError (no credentials in it)."""
-
-    def __init__(self, engine: EngineRef | None) -> None:
-        self.engine = engine
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, ProviderError | asyncio.CancelledError):
-            return False
-        from google.genai import errors as genai_errors
-
-        if isinstance(exc, genai_errors.APIError):
-            status = int(exc.code) if isinstance(exc.code, int) else None
-            hint = " (is the engine deployed here?)" if status == 404 else ""
-            message = f"Agent Engine answered {exc.code} {exc.status or ''}: {exc.message or ''}"
-            raise ProviderError(
-                message + hint,
-                provider=PROVIDER,
-                status=status,
-                code=str(exc.status) if exc.status else None,
-            ) from exc
-        if isinstance(exc, (httpx.HTTPError, ConnectionError, *_aiohttp_errors())):
-            log.warning("agent_engine_connection_failed", error=scrub(repr(exc)))
-            raise ProviderError(
-                "the connection to Agent Engine failed; the turn may be incomplete",
-                provider=PROVIDER,
-                code="connection_failed",
-            ) from exc
-        return False
 
 
 __all__ = ["DEFAULT_LOCATION", "GoogleBackend", "make_backend"]

@@ -45,7 +45,9 @@ from copass_router import (
     Event,
     GenerationSettings,
     InvalidRequestError,
+    PartSupport,
     ProviderResources,
+    RequestOption,
     RunRequest,
     Turn,
     env_float,
@@ -59,20 +61,30 @@ from .interactions_agents import AgentSpec, GeminiAgentApi
 from .interactions_errors import status_error
 from .interactions_translate import PROVIDER
 from .interactions_turn import Chain
+from .parts import INTERACTIONS_PARTS
 
 API_VERSION = "v1beta"
 BUILTIN_TOOLS = ("code_execution", "google_search", "url_context")
-OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "top_p": (int, float),
-    "thinking_level": str,
+OPTIONS: Mapping[str, RequestOption] = {
+    "top_p": RequestOption(
+        (int, float),
+        help="nucleus sampling",
+        operator="refused when the operator runs turns on a base agent",
+    ),
+    "thinking_level": RequestOption(
+        str,
+        help="minimal, low, medium or high",
+        operator="refused when the operator runs turns on a base agent",
+    ),
 }
 
 
 class GeminiAgentsBackend(AgentBackend):
     """Gemini's Interactions API: one interaction per model request, chained per session."""
 
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = OPTIONS
+    request_options: ClassVar[Mapping[str, RequestOption]] = OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
+    part_support: ClassVar[Mapping[str, PartSupport]] = INTERACTIONS_PARTS
     default_model: ClassVar[str | None] = "gemini-2.5-flash"
     keeps_native_session: ClassVar[bool] = True
 

@@ -32,6 +32,8 @@ from copass_router import (
     scrub,
 )
 
+from .parts import user_content
+
 PROVIDER = "gemini-agents"
 
 #: How an interaction's final status ends the model request.
@@ -218,7 +220,7 @@ def input_steps(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "user":
-            steps.append({"type": "user_input", "content": [_text(message.text)]})
+            steps.append({"type": "user_input", "content": user_content(message)})
         elif message.role == "assistant":
             if message.text:
                 steps.append({"type": "model_output", "content": [_text(message.text)]})

@@ -52,6 +52,7 @@ from .agents_errors import PROVIDER, api_error
 from .agents_history import input_messages
 from .agents_resources import AgentCache, AgentSpec, AgentsResourceApi
 from .agents_translate import Translator, usage_counts
+from .parts import AGENTS_PARTS
 
 log = get_logger("copass_router_openai.agents_backend")
 
@@ -65,6 +66,7 @@ class OpenAIAgentsBackend(AgentBackend):
 
     default_model = "gpt-4.1"
     keeps_native_session = True
+    part_support = AGENTS_PARTS
 
     def __init__(
         self, context: BackendContext, *, client: openai.AsyncOpenAI | None = None
@@ -181,7 +183,7 @@ class OpenAIAgentsBackend(AgentBackend):
                     await client.beta.agents.sessions.update(session_id, agent=_override(spec))  # type: ignore[arg-type]
                 base = await self._base_usage(client, session_id, data.get("usage"))
                 driver = AgentsTurnDriver(client, turn, Translator(base), session_id)
-                await driver.send(input_messages(turn.message, turn.history))
+                await driver.send(input_messages(turn.message, turn.history, turn.parts))
                 return driver
             except openai.NotFoundError:
                 log.info("session_gone", session_id=session_id)
@@ -189,7 +191,7 @@ class OpenAIAgentsBackend(AgentBackend):
         driver = AgentsTurnDriver(client, turn, Translator())
         for attempt in range(2):
             try:
-                messages = input_messages(turn.message, missed)
+                messages = input_messages(turn.message, missed, turn.parts)
                 await driver.create(messages, **self._session(turn, agent_id))
                 return driver
             except openai.NotFoundError:

@@ -12,7 +12,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from copass_router import AssistantItem, ToolCallItem, ToolResultItem, TranscriptTurn, UserItem
+from copass_router import (
+    AssistantItem,
+    Part,
+    ToolCallItem,
+    ToolResultItem,
+    TranscriptTurn,
+    UserItem,
+)
+
+from .parts import agents_content, agents_history_images
 
 OPEN = "<conversation_history>"
 CLOSE = "</conversation_history>"
@@ -47,8 +56,14 @@ def _message(texts: Sequence[str]) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": content}
 
 
-def input_messages(text: str, missed: Sequence[TranscriptTurn]) -> list[dict[str, Any]]:
-    """The turn's input: the missed history (if any) as one message, then the user's."""
+def input_messages(
+    text: str, missed: Sequence[TranscriptTurn], parts: Sequence[Part] = ()
+) -> list[dict[str, Any]]:
+    """The turn's input: the missed history (if any) as one message with its images, then the
+    user's (``parts``, when it was given as parts)."""
     messages = [_message(history_lines(missed))] if missed else []
-    messages.append(_message([text]))
+    if messages and (images := agents_history_images(missed)):
+        messages[0]["content"].extend(images)
+    own = agents_content(parts) if parts else []
+    messages.append({**_message([text]), "content": own} if own else _message([text]))
     return messages

@@ -26,6 +26,8 @@ from copass_router import (
     Event,
     InvalidRequestError,
     ModelStep,
+    PartSupport,
+    RequestOption,
     RunRequest,
     StopReason,
     Turn,
@@ -40,6 +42,7 @@ from .errors import (
     stream_error_event,
     stream_incomplete,
 )
+from .parts import COMPATIBLE_PARTS, OPENAI_PARTS
 from .request import ToolNames, wire_messages, wire_tools
 from .translate import ChunkTranslator
 
@@ -49,14 +52,21 @@ COMPATIBLE_BASE_URL = "http://localhost:11434/v1"  # Ollama's default
 #: Options passed to the API as they are. (Temperature, the token limit and stop sequences are
 #: the run's own fields: ``temperature``, ``max_output_tokens``, ``stop``.)
 _PASSTHROUGH = ("top_p", "seed", "reasoning_effort", "parallel_tool_calls")
-_OPTIONS: Mapping[str, type | tuple[type, ...]] = {
-    "top_p": (int, float),
-    "seed": int,
-    "reasoning_effort": str,
-    "parallel_tool_calls": bool,
-    "max_retries": int,
-    "include_usage": bool,
-    "extra_body": Mapping,
+_OPTIONS: Mapping[str, RequestOption] = {
+    "top_p": RequestOption((int, float), help="nucleus sampling"),
+    "seed": RequestOption(int, help="a seed for repeatable sampling"),
+    "reasoning_effort": RequestOption(str, help="how hard a reasoning model thinks"),
+    "parallel_tool_calls": RequestOption(bool, help="whether one reply may call several tools"),
+    "max_retries": RequestOption(int, help="the SDK's own retries of this run's requests"),
+    "include_usage": RequestOption(
+        bool, help="usage in the stream", operator="always true: every call is metered"
+    ),
+    "extra_body": RequestOption(
+        Mapping,
+        help="more request fields, sent as given",
+        operator="may not name service_tier, store or another operator-owned field, nor one "
+        "the router sets",
+    ),
 }
 #: Request fields that change what a call costs or what the provider keeps: the operator's to
 #: decide (in the server's configuration), never a run's, so ``extra_body`` may not name them.
@@ -102,7 +112,7 @@ class ChatCompletionsBackend(AgentBackend):
     """Shared by both providers; subclasses say where requests go and what they accept."""
 
     keeps_native_session: ClassVar[bool] = False
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = _OPTIONS
+    request_options: ClassVar[Mapping[str, RequestOption]] = _OPTIONS
     generation_settings: ClassVar[frozenset[str]] = frozenset(GENERATION_FIELDS)
     #: The request field ``max_output_tokens`` goes in.
     max_tokens_field: ClassVar[str] = "max_tokens"
@@ -292,6 +302,7 @@ class OpenAIBackend(ChatCompletionsBackend):
     default_model: ClassVar[str | None] = "gpt-4o-mini"
     models: ClassVar[tuple[str, ...]] = ("gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini")
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
+    part_support: ClassVar[Mapping[str, PartSupport]] = OPENAI_PARTS
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         key = self.environ.get("OPENAI_API_KEY")
@@ -327,7 +338,15 @@ class CompatibleBackend(ChatCompletionsBackend):
     """
 
     default_model: ClassVar[str | None] = "llama3.2"
-    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {**_OPTIONS, "base_url": str}
+    request_options: ClassVar[Mapping[str, RequestOption]] = {
+        **_OPTIONS,
+        "base_url": RequestOption(
+            str,
+            help="the runtime's base URL, e.g. http://localhost:11434/v1",
+            operator="refused in hosted requests; the configured key never goes to it",
+        ),
+    }
+    part_support: ClassVar[Mapping[str, PartSupport]] = COMPATIBLE_PARTS
 
     def endpoint(self, options: Mapping[str, Any]) -> Endpoint:
         configured = self.environ.get("COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL")

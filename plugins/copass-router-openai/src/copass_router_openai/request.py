@@ -16,6 +16,8 @@ from typing import Any
 
 from copass_router import ChatMessage, ToolCallRequest, ToolSpec, normalise_schema
 
+from .parts import wire_content
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -86,6 +88,8 @@ def wire_messages(messages: Sequence[ChatMessage], names: ToolNames) -> list[dic
                     "content": message.text,
                 }
             )
+        elif message.role == "user":
+            wired.append({"role": "user", "content": wire_content(message)})
         else:
             wired.append({"role": message.role, "content": message.text})
     return wired

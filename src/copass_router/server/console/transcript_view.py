@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from copass_router._types import AssistantItem, ToolCallItem, ToolResultItem, TranscriptTurn
+from copass_router.content._parts import TextPart
 
 
 @attrs.frozen
@@ -71,7 +72,12 @@ def _errors(data: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _bubbles(turn: TranscriptTurn) -> Iterable[Bubble]:
-    yield Bubble("user", turn.user)
+    shown = [
+        f"[{p.kind}: {p.media_type}, {p.url or f'{p.size} bytes'}]"
+        for p in turn.parts
+        if not isinstance(p, TextPart)
+    ]
+    yield Bubble("user", "\n".join([turn.user, *shown]) if shown else turn.user)
     for item in turn.items:
         if isinstance(item, AssistantItem):
             yield Bubble("assistant", item.text)

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from copass_router import ChatMessage, ToolCallRequest
+
+from ._parts import block_part
 
 #: Built-in tools of ``agent_toolset_20260401``.
 BUILTIN_TOOLS = frozenset(
@@ -48,6 +52,20 @@ def error_type_for(code: str) -> str:
     return _ERROR_ALIASES.get(code, "unknown_error")
 
 
+def user_messages(content: Sequence[dict[str, Any]]) -> list[ChatMessage]:
+    """A ``user.message``'s blocks as chat messages: one per text block, each image or document
+    joining the text before it (the emulator's ``/parts`` lists them)."""
+    messages: list[ChatMessage] = []
+    for n, block in enumerate(content):
+        part = block_part(block, f"content.{n}")
+        if part is None:
+            messages.append(ChatMessage(role="user", text=block.get("text", "")))
+            continue
+        last = messages.pop() if messages else ChatMessage(role="user")
+        messages.append(attrs.evolve(last, parts=(*last.parts, part)))
+    return messages
+
+
 def conversation(log: Sequence[dict[str, Any]], system: str | None) -> list[ChatMessage]:
     """The session's log as neutral chat messages (each user text block is one message)."""
     messages = [ChatMessage(role="system", text=system)] if system else []
@@ -55,9 +73,7 @@ def conversation(log: Sequence[dict[str, Any]], system: str | None) -> list[Chat
     for event in log:
         kind = event["type"]
         if kind == "user.message":
-            for block in event.get("content", []):
-                if block.get("type") == "text":
-                    messages.append(ChatMessage(role="user", text=block.get("text", "")))
+            messages.extend(user_messages(event.get("content", [])))
         elif kind == "agent.message":
             text = "".join(b.get("text", "") for b in event.get("content", []))
             messages.append(ChatMessage(role="assistant", text=text))

@@ -16,6 +16,7 @@ from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
 from ._model import BUILTIN_TOOLS, conversation, error_type_for
+from ._parts import BlockError, block_part
 from ._state import EmulatorState, new_id, now_iso
 
 _MAX_ROUNDS = 50
@@ -112,6 +113,12 @@ class SessionEngine:
             raise ApiError(400, "invalid_request_error", "tool_use_id is not awaiting confirmation")
         if kind == "user.message" and not isinstance(event.get("content"), list):
             raise ApiError(400, "invalid_request_error", "user.message: content must be a list")
+        if kind == "user.message":
+            try:
+                for n, block in enumerate(event["content"]):
+                    block_part(block if isinstance(block, dict) else {}, f"content.{n}")
+            except BlockError as exc:
+                raise ApiError(400, "invalid_request_error", str(exc)) from None
 
     def _react(self, event: dict[str, Any]) -> None:
         kind = event["type"]

@@ -31,6 +31,7 @@ from ..agent_app import agent_name, build_app, render_catalogue
 from ..contract import TOOLS_STATE_KEY
 from ..proxy_tool import copass_dispatch, runtime_environ
 from ._model import ScriptedGemini
+from ._parts import PartError, check_adk_message
 
 
 class EngineError(Exception):
@@ -252,6 +253,10 @@ class EngineHost:
         if not isinstance(user_id, str) or not user_id:
             raise EngineError(400, "INVALID_ARGUMENT", "user_id is required")
         _check_catalogue((payload.get("state_delta") or {}).get(TOOLS_STATE_KEY))
+        try:
+            check_adk_message(payload.get("message"))
+        except PartError as exc:
+            raise EngineError(400, "INVALID_ARGUMENT", str(exc)) from None
         if session_id is None:
             return
         owner = _session_owner(engine.app, str(session_id))

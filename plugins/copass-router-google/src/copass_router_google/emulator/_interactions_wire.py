@@ -11,8 +11,10 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from copass_router import ChatMessage, GenerationSettings, StopReason, ToolCallRequest
+from copass_router import ChatMessage, GenerationSettings, StopReason, TextPart, ToolCallRequest
 from copass_router.testing import ModelReply, schema_problems
+
+from ._parts import PartError, interaction_parts
 
 #: The Interactions API's error codes for the scripted model's neutral ones.
 ERROR_CODES = {
@@ -82,7 +84,13 @@ def _step_messages(step: Mapping[str, Any], so_far: list[ChatMessage]) -> list[C
     if kind == "text":  # a bare content item
         return [ChatMessage("user", str(step.get("text", "")))]
     if kind == "user_input":
-        return [ChatMessage("user", _text_of(step.get("content") or []))]
+        content = step.get("content") or []
+        try:
+            parts = interaction_parts(content, f"input[{len(so_far)}]")
+        except PartError as exc:
+            raise WireError(str(exc)) from None
+        shown = () if all(isinstance(p, TextPart) for p in parts) else parts
+        return [ChatMessage("user", _text_of(content), parts=shown)]
     if kind == "model_output":
         return [ChatMessage("assistant", _text_of(step.get("content") or []))]
     if kind == "thought":

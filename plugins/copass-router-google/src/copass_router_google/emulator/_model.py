@@ -25,6 +25,7 @@ from copass_router import ChatMessage, GenerationSettings, StopReason, ToolCallR
 from copass_router.testing import ModelReply, scripted_reply
 
 from ..history_block import split_history
+from ._parts import genai_part
 
 PROXY_TOOL = "copass_dispatch"
 
@@ -109,6 +110,11 @@ def chat_from_request(request: LlmRequest) -> list[ChatMessage]:
                 earlier, own = split_history(part.text)
                 messages.extend(earlier)
                 messages.append(ChatMessage("user", own))
+            elif part.inline_data or part.file_data:  # joins the user text before it
+                shown = genai_part(part)
+                last = messages.pop() if messages and messages[-1].role == "user" else None
+                last = last or ChatMessage("user", "")
+                messages.append(attrs.evolve(last, parts=(*last.parts, shown)))
     return messages
 
 

@@ -11,7 +11,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from copass_router import ChatMessage, ToolCallRequest
+from copass_router import ChatMessage, TextPart, ToolCallRequest
+
+from ._parts import agents_input_parts
 
 
 def conversation(items: Sequence[Mapping[str, Any]], instructions: Any) -> list[ChatMessage]:
@@ -24,7 +26,9 @@ def conversation(items: Sequence[Mapping[str, Any]], instructions: Any) -> list[
         if kind == "message":
             parts = item.get("content") or []
             text = "\n".join(str(p.get("text", "")) for p in parts if "text" in p)
-            messages.append(ChatMessage(role=item["role"], text=text))
+            shown = agents_input_parts(parts, "input") if item["role"] == "user" else ()
+            images = tuple(p for p in shown if not isinstance(p, TextPart))
+            messages.append(ChatMessage(role=item["role"], text=text, parts=images))
         elif kind == "function_call":
             names[item["call_id"]] = item["name"]
             args = json.loads(item["arguments"] or "{}")

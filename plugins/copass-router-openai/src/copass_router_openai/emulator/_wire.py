@@ -12,8 +12,10 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from copass_router import ChatMessage, StopReason, ToolCallRequest
+from copass_router import ChatMessage, Part, StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, schema_problems
+
+from ._parts import PartError, user_parts
 
 #: OpenAI refuses longer tool call ids ("string too long ... maximum length 40").
 MAX_CALL_ID = 40
@@ -97,6 +99,13 @@ def _assistant(index: int, message: Mapping[str, Any]) -> ChatMessage:
     return ChatMessage("assistant", content_text(message.get("content")), tool_calls=tuple(calls))
 
 
+def _parts(content: Any, index: int) -> tuple[Part, ...]:
+    try:
+        return user_parts(content, index)
+    except PartError as exc:
+        raise WireError(str(exc), param=exc.param) from None
+
+
 def to_chat_messages(messages: Any) -> list[ChatMessage]:
     """Convert the ``messages`` the SDK sent into neutral messages, refusing what OpenAI refuses."""
     if not isinstance(messages, list) or not messages:
@@ -114,7 +123,9 @@ def to_chat_messages(messages: Any) -> list[ChatMessage]:
             )
         if role in ("system", "developer", "user"):
             kind = "user" if role == "user" else "system"
-            result.append(ChatMessage(kind, content_text(message.get("content"))))
+            content = message.get("content")
+            parts = _parts(content, index) if role == "user" else ()
+            result.append(ChatMessage(kind, content_text(content), parts=parts))
         elif role == "assistant":
             reply = _assistant(index, message)
             pending = {c.call_id: c.name for c in reply.tool_calls}

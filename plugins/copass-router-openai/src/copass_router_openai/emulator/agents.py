@@ -29,6 +29,7 @@ from copass_router.testing import EmulatorKit, Faults, LoopbackServer, serve_emu
 
 from ._agent_registry import AgentRegistry, RateLimited
 from ._agents_session import AGENT_FIELDS, EmulatedSession
+from ._parts import PartError, agents_input_parts
 from ._wire import WireError
 
 BASE = "/v1/agents"
@@ -347,6 +348,11 @@ def _messages(value: Any) -> list[dict[str, Any]]:
         isinstance(m, dict) and m.get("role") == "user" for m in value
     ):
         raise WireError("'input' must be a string or a list of user messages.", param="input")
+    for n, message in enumerate(value):
+        try:
+            agents_input_parts(message.get("content"), f"input[{n}]")
+        except PartError as exc:
+            raise WireError(str(exc), param=exc.param) from None
     return value
 
 
