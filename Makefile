@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 # Every plugin, and the example provider of docs/adding-a-provider.md (tested like the others).
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml examples/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
+# Where `make wheels` writes the wheels.
+DIST ?= dist
 
 .PHONY: help setup browser demo test lint typecheck pytest clients bench profile soak wheels clean
 .DEFAULT_GOAL := help
@@ -48,8 +50,12 @@ lint: setup  ## ruff check and ruff format --check
 typecheck: setup  ## mypy on src/ and plugins/*/src
 	$(VENV)/bin/mypy src $(foreach p,$(PLUGINS),$(p)src)
 
+# The suite mostly waits (servers, emulators, subprocesses), so it runs in PYTEST_WORKERS
+# processes (pytest-xdist), each test file on one of them; PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 4
+
 pytest: setup clients browser  ## the whole test suite
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 # The protocols' official npm clients, from tests/clients/package-lock.json; without node their
 # tests skip.
@@ -73,8 +79,8 @@ soak: setup  ## 60 s of 1,000 concurrent hosted runs, echo then the Anthropic em
 	$(PY) -m soak.run_soak --seconds 60 --concurrency 1000
 
 wheels: setup  ## wheels of the core and every plugin in dist/, to install where no checkout is
-	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist . $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
-	@ls dist/*.whl
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) . $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+	@ls $(DIST)/*.whl
 
 clean:  ## remove the .venv
 	rm -rf $(VENV)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +50,14 @@ class _LogWatch(logging.Handler):
             _scan(f"log {record.name}", record.getMessage())
         except Exception:  # a watcher must never break logging
             pass
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The default store and ledger (under XDG_DATA_HOME) of this process's own: tests run in
+    several processes side by side and never touch the data of the user running them."""
+    data = tempfile.mkdtemp(prefix="copass-router-test-data-")
+    os.environ["XDG_DATA_HOME"] = data
+    config.add_cleanup(lambda: shutil.rmtree(data, ignore_errors=True))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -153,6 +166,21 @@ def _watch_http(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(JSONResponse, "render", render)
 
 
+#: The test files that take longest, started first: run side by side (``make test``, one file
+#: per process), a long file left for the end would keep the run waiting on it alone.
+LONG_FILES = (
+    "tests/docs/test_doc_commands.py",
+    "tests/inputs/test_inputs_dispatch.py",
+    "tests/portable/test_demo.py",
+    "tests/scale/test_workers.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     _current["test"] = item.nodeid
@@ -162,16 +190,78 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         _current["test"] = "(between tests)"
 
 
+def _report() -> dict[str, Any]:
+    """What this process saw: the leaks, how many canaries it watched, the services that did not
+    answer (sent from each xdist worker to the controller, which prints the one summary)."""
+    services = sys.modules.get("tests.services")  # imported by the tests that need a service
+    unreachable = services.unreachable() if services is not None else []
+    return {"leaks": list(_leaks), "tokens": len(_tokens), "unreachable": unreachable}
+
+
+#: Every xdist worker's report, gathered by the controller (empty when not under xdist).
+_worker_reports: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The controller keeps what a worker saw (pytest-xdist's hook)."""
+    report = getattr(node, "workeroutput", {}).get("copass_router_watch")
+    if report is not None:
+        _worker_reports.append(report)
+
+
+def _reports() -> list[dict[str, Any]]:
+    return [_report(), *_worker_reports]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _leaks:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["copass_router_watch"] = _report()
+        return
+    if any(report["leaks"] for report in _reports()):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+#: The fault suite's tally: how many fault scenarios ran and how many held. Counted from the
+#: reports, which reach the controller from every xdist worker.
+_tally: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not report.nodeid.startswith("tests/reliability/") or report.when != "call":
+        return
+    if hasattr(report, "wasxfail"):
+        _tally["xpassed" if report.passed else "known bug (xfail)"] += 1
+    elif not report.skipped:
+        _tally["held" if report.passed else "not held"] += 1
+
+
+#: The setting that points the tests at each service.
+_SERVICE_SETTING = {
+    "PostgreSQL": "COPASS_ROUTER_TEST_POSTGRES",
+    "Redis": "COPASS_ROUTER_TEST_REDIS",
+}
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _leaks:
+    if _tally:
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(_tally.items()))
+        terminalreporter.line(f"reliability: {sum(_tally.values())} fault scenarios: {counts}")
+    reports = _reports()
+    leaks = [tuple(leak) for report in reports for leak in report["leaks"]]
+    if leaks:
         terminalreporter.section("SECRET CANARIES LEAKED", red=True)
-        for test, where, secret in _leaks[:50]:
+        for test, where, secret in leaks[:50]:
             terminalreporter.line(f"{test}: {secret} in {where}")
     else:
-        count = len(CANARIES) + len(_tokens)
+        count = len(CANARIES) + sum(report["tokens"] for report in reports)
         terminalreporter.line(f"secret canaries: 0 leaked ({count} canaries watched)")
+    unreachable = sorted({tuple(u) for report in reports for u in report["unreachable"]})
+    for service, url, why in unreachable:  # one loud line per service, from every process
+        terminalreporter.write_line(
+            f"{service} cases SKIPPED, {url} unreachable ({why}); "
+            f"set {_SERVICE_SETTING[service]} or start the service",
+            red=True,
+            bold=True,
+        )

@@ -1,16 +1,25 @@
-"""The services some tests need, PostgreSQL and Redis: where they are and whether they answer.
+"""The services some tests need, PostgreSQL and Redis: where they are, whether they answer, and
+a place of its own in each for the test that asks.
 
 ``COPASS_ROUTER_TEST_POSTGRES`` (default: the local service) and ``COPASS_ROUTER_TEST_REDIS``
-(default: the local service, database 0). Each is asked once per run whether it answers; when
-it does not, the tests that need it fail under CI (CI=true) and are skipped elsewhere, and the
-run ends with one loud line per service saying why (:func:`write_summary`).
+(default: the local service, database 0). Each is asked once per process whether it answers;
+when it does not, the tests that need it fail under CI (CI=true) and are skipped elsewhere, and
+the run ends with one loud line per service saying why (the root conftest, from
+:func:`unreachable`, gathered from every pytest-xdist worker).
+
+Tests share the servers with each other, with parallel workers and with other runs: each test
+gets a PostgreSQL schema (:func:`fresh_schema`, the ``postgres_url`` fixture) or a Redis key
+prefix (:func:`fresh_redis_prefix`, the ``redis_url`` fixture) of its own, named after its worker
+and a random part, and removed afterwards. A suite's conftest imports the fixtures it offers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from typing import Any
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -96,18 +105,80 @@ async def require_redis_async(url: str) -> None:
     _require("Redis", url)
 
 
-_reported: set[tuple[str, str]] = set()
+def unreachable() -> list[tuple[str, str, str]]:
+    """(service, URL without password, why) for each service asked this run that did not answer;
+    the root conftest gathers these from every process and prints one loud line for each."""
+    return [(service, shown(url), why) for (service, url), why in sorted(_checked.items()) if why]
 
 
-def write_summary(terminalreporter: Any) -> None:
-    """One loud line per service that did not answer (once, whichever suite's hook calls it)."""
-    variable = {"PostgreSQL": "COPASS_ROUTER_TEST_POSTGRES", "Redis": "COPASS_ROUTER_TEST_REDIS"}
-    for (service, url), why in sorted(_checked.items()):
-        if why and (service, url) not in _reported:
-            _reported.add((service, url))
-            terminalreporter.write_line(
-                f"{service} cases SKIPPED, {shown(url)} unreachable ({why}); "
-                f"set {variable[service]} or start the service",
-                red=True,
-                bold=True,
-            )
+def unique_name(separator: str = "_") -> str:
+    """A name no other test uses: ``copass_test``, the pytest-xdist worker, a random part."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return separator.join(["copass_test", worker, uuid.uuid4().hex[:12]])
+
+
+def with_query(url: str, name: str, value: str) -> str:
+    """``url`` with ``name=value`` added to its query."""
+    return url + ("&" if "?" in url else "?") + f"{name}={value}"
+
+
+async def _drop_schema(base: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL naming a schema of its own, dropped on exit (skip or fail when the
+    server is unreachable)."""
+    base = postgres_base()
+    await require_postgres(base)
+    schema = unique_name()
+    try:
+        yield with_query(base, "schema", schema)
+    finally:
+        await _drop_schema(base, schema)
+
+
+def _drop_keys(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def fresh_redis_prefix(separator: str = "_") -> Iterator[str]:
+    """A key prefix no other test uses (``separator`` joins its parts); every key under it is
+    deleted on exit. Skips or fails when Redis is unreachable."""
+    base = redis_base()
+    require_redis(base)
+    prefix = unique_name(separator)
+    try:
+        yield prefix
+    finally:
+        _drop_keys(base, prefix)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL URL naming a schema of this test's own, dropped afterwards."""
+    async with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A coordinator URL (``?prefix=``) whose keys no other test shares, deleted afterwards."""
+    with fresh_redis_prefix() as prefix:
+        yield with_query(redis_base(), "prefix", prefix)

@@ -2,7 +2,9 @@
 
 Each check runs in a fresh interpreter whose sys.path has a directory of this test's own, where
 the test installs and removes a distribution the way an installer does (a ``.dist-info``
-directory appears or goes).
+directory appears or goes). The cache file is one of the test's own too (beside that directory):
+the environment's own file is rewritten by every copass-router process, and other tests run side
+by side.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from copass_router.plugin_host._entry_points import _cache_file, load_reference
+from copass_router.plugin_host._entry_points import load_reference
 
 LIST = """
-import json, sys
-from copass_router.plugin_host._entry_points import installed
-found = installed("copass_router")
+import json, os, sys
+from copass_router.plugin_host import _entry_points
+_entry_points._cache_file = lambda group: os.environ["ENTRY_POINT_CACHE"]
+found = _entry_points.installed("copass_router")
 print(json.dumps({
     "plugins": {ep.name: [ep.value, ep.dist, ep.version] for ep in found.entry_points},
     "scanned": "importlib.metadata" in sys.modules,
@@ -52,7 +55,7 @@ def _age(site: Path) -> None:
 
 
 def _list(site: Path) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": str(site), "ENTRY_POINT_CACHE": str(_cache(site))}
     out = subprocess.run(  # in ``site``: sys.path's "" is the current directory
         [sys.executable, "-c", LIST], capture_output=True, text=True, check=True, env=env, cwd=site
     )
@@ -60,11 +63,17 @@ def _list(site: Path) -> dict[str, object]:
     return result
 
 
+def _cache(site: Path) -> Path:
+    return site.parent / "entry-points.copass_router.json"
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    (tmp_path / "fake_plug.py").write_text("")
-    _age(tmp_path)
-    return tmp_path
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fake_plug.py").write_text("")
+    _age(site)
+    return site
 
 
 def test_a_settled_installation_is_read_from_the_cache(site: Path) -> None:
@@ -117,7 +126,7 @@ def test_a_damaged_cache_file_is_scanned_over(site: Path, damage: str) -> None:
     _install(site, "1.0")
     _age(site)
     _list(site)
-    Path(_cache_file("copass_router")).write_text(damage)
+    _cache(site).write_text(damage)
     listed = _list(site)
     assert listed["scanned"] is True
     assert "fakeplug" in listed["plugins"]  # type: ignore[operator]

@@ -33,7 +33,8 @@ from copass_router import (
 )
 
 # The store suite's fixture: a fresh SQLite file, or a fresh PostgreSQL schema (both tested).
-from .store.conftest import fresh_schema, store_url_fixture  # noqa: F401
+from .services import fresh_schema
+from .store.conftest import store_url_fixture  # noqa: F401 - a fixture
 
 ECHO_PRICE = {"input": "2", "output": "10", "cache_read": "0.5", "cache_write": "2.5"}
 

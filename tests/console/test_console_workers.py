@@ -17,8 +17,7 @@ from pathlib import Path
 import httpx
 
 from ..scale.cluster import free_port
-from ..scale.conftest import redis_url  # noqa: F401 - a fixture
-from ..store.conftest import postgres_url  # noqa: F401 - a fixture
+from ..services import postgres_url, redis_url  # noqa: F401 - fixtures
 
 EXE = str(Path(sys.executable).parent / "copass-router")
 ADMIN = "console-admin-key-0123456789abcdef"

@@ -1,13 +1,10 @@
-"""Fixtures for the hosted-mode tests: a real uvicorn server on loopback, in the test's loop.
-
-The server runs as a task of the test's own event loop, so a test can reach into the router
-behind it (live runs, the scripted backend's counters) while talking to it over real HTTP.
+"""Fixtures for the hosted-mode tests: the hosted router of tests/harness.py with the echo
+provider, a scripted backend, a deployed agent that calls back, and a counted ``lookup`` tool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,22 +12,32 @@ import attrs
 import httpx
 import pytest
 
-from copass_router import (
-    AgentBackend,
-    Event,
-    Message,
-    Router,
-    TextDelta,
-    Turn,
-    event_from_json,
-    tool,
-)
-from copass_router.client._remote_router import RemoteRouter
-from copass_router.server import HostedState, RunningServer, create_app, start_server
+from copass_router import AgentBackend, Event, Message, Router, TextDelta, Turn, tool
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
 
-KEY_ALPHA = "alpha-key-0123456789abcdef"
-KEY_BETA = "beta-key-0123456789abcdef"
+from ..harness import (
+    KEY_ALPHA,
+    KEY_BETA,
+    HostedRouter,
+    frame_events,
+    parse_frames,
+    problem_of,
+    start_hosted_router,
+    wait_until,
+)
+
+__all__ = [  # what the hosted tests import from here
+    "KEY_ALPHA",
+    "KEY_BETA",
+    "Hosted",
+    "ToolCounter",
+    "frame_events",
+    "make_router",
+    "parse_frames",
+    "problem_of",
+    "wait_until",
+]
+
 SECRET = b"hosted-test-dispatch-secret"
 
 
@@ -110,26 +117,12 @@ async def _call_back(turn: Turn, city: str) -> AsyncIterator[Any]:
 
 
 @attrs.define
-class Hosted:
-    """A hosted router under test."""
+class Hosted(HostedRouter):
+    """A hosted router under test, and the tool and backends behind it."""
 
-    router: Router
-    server: RunningServer
-    state: HostedState
     counter: ToolCounter
     scripted: ScriptedBackend
     deployed: DeployedBackend
-
-    @property
-    def url(self) -> str:
-        return self.server.base_url
-
-    def remote(self, key: str | None = KEY_ALPHA, **kwargs: Any) -> RemoteRouter:
-        return RemoteRouter(self.url, key, **kwargs)
-
-    def http(self, key: str | None = KEY_ALPHA) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
 
 
 def make_router(counter: ToolCounter, *plugins: Any) -> Router:
@@ -152,57 +145,18 @@ async def start_hosted() -> AsyncIterator[Callable[..., Awaitable[Hosted]]]:
     async def factory(grace: float = 0.5, **app_kwargs: Any) -> Hosted:
         counter, scripted, deployed = ToolCounter(), ScriptedBackend(), DeployedBackend()
         router = make_router(counter, ScriptedPlugin(scripted=scripted, deployed=deployed))
-        app_kwargs.setdefault("api_keys", [f"alpha:{KEY_ALPHA}", f"beta:{KEY_BETA}"])
         app_kwargs.setdefault("heartbeat", 0.2)
-        app = create_app(router, **app_kwargs)
-        state: HostedState = app.state.copass_router
-        server = await start_server(app, before_shutdown=lambda: state.drain(grace))
-        router.dispatch_url = server.base_url + "/v1/dispatch"
+        server, state = await start_hosted_router(router, grace=grace, **app_kwargs)
         hosted = Hosted(router, server, state, counter, scripted, deployed)
         made.append(hosted)
         return hosted
 
     yield factory
     for hosted in made:
-        await hosted.server.aclose()
-        await hosted.router.aclose()
+        await hosted.aclose()
 
 
 @pytest.fixture
 async def hosted(start_hosted: Callable[..., Awaitable[Hosted]]) -> Hosted:
     """A hosted router with two API keys (labels ``alpha`` and ``beta``)."""
     return await start_hosted()
-
-
-def parse_frames(raw: str) -> list[dict[str, str]]:
-    """Split an SSE body into frames (field -> value), comments under ``comment``."""
-    frames = []
-    for block in raw.split("\n\n"):
-        if not block.strip():
-            continue
-        frame: dict[str, str] = {}
-        for line in block.split("\n"):
-            field, _, value = line.partition(":")
-            frame["comment" if field == "" else field] = value.removeprefix(" ")
-        frames.append(frame)
-    return frames
-
-
-def frame_events(raw: str) -> list[Event]:
-    """The events of an SSE body."""
-    return [event_from_json(f["data"]) for f in parse_frames(raw) if "data" in f]
-
-
-async def wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Poll ``predicate`` until it holds (fails the test after ``seconds``)."""
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110 - the conditions live in other objects
-            await asyncio.sleep(0.01)
-
-
-def problem_of(response: httpx.Response) -> dict[str, Any]:
-    """A problem response's body, checking its media type."""
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = json.loads(response.content)
-    assert body["status"] == response.status_code
-    return body

@@ -1,13 +1,12 @@
-"""Fixtures for the bad-input tests: a real uvicorn server on loopback and what it ran.
+"""Fixtures for the bad-input tests: the hosted router of tests/harness.py and what it ran.
 
-The server runs as a task of the test's own event loop (as in tests/hosted), so a test can
-count what the router behind it actually did (sessions written, tools invoked) while it talks
-to it over real HTTP. Every hypothesis example of a test shares that test's one server.
+A test counts what the router behind the server actually did (sessions written, tools invoked)
+while it talks to it over real HTTP. Every hypothesis example of a test shares that test's one
+server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,9 +16,12 @@ import httpx
 import pytest
 from hypothesis import strategies as st
 
-from copass_router import Router, TurnStatus, event_from_json, tool
-from copass_router.server import RunningServer, create_app, start_server
+from copass_router import Router, TurnStatus, tool
 from copass_router.testing import ScriptedBackend, ScriptedPlugin
+
+from ..harness import HostedRouter, problem_of, start_hosted_router, stream_types
+
+__all__ = ["problem_of", "stream_types"]  # the inputs tests import them from here
 
 KEY = "inputs-key-0123456789abcdef"
 TENANT = "inputs"
@@ -76,21 +78,15 @@ class ToolLog:
 
 
 @attrs.define
-class Served:
+class Served(HostedRouter):
     """A hosted router under test and what ran behind it."""
 
-    router: Router
-    server: RunningServer
     tools: ToolLog
     scripted: ScriptedBackend
 
-    @property
-    def url(self) -> str:
-        return self.server.base_url
-
-    def http(self, key: str | None = KEY) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+    def http(self, key: str | None = KEY, **kwargs: Any) -> httpx.AsyncClient:
+        kwargs.setdefault("timeout", 30)
+        return super().http(key, **kwargs)
 
     async def sessions(self) -> dict[str, int]:
         """Every stored session (all end users) and its turn count, read in-process."""
@@ -120,35 +116,12 @@ async def served() -> AsyncIterator[Served]:
     """A hosted router on 127.0.0.1 with one API key (tenant ``inputs``)."""
     tools, scripted = ToolLog(), ScriptedBackend()
     router = make_router(tools, scripted)
-    app = create_app(router, api_keys=[f"{TENANT}:{KEY}"], heartbeat=0.5)
-    state = app.state.copass_router
-    server = await start_server(app, before_shutdown=lambda: state.drain(0.5))
-    router.dispatch_url = server.base_url + "/v1/dispatch"
+    server, state = await start_hosted_router(router, api_keys=[f"{TENANT}:{KEY}"])
+    served = Served(router, server, state, tools, scripted)
     try:
-        yield Served(router, server, tools, scripted)
+        yield served
     finally:
-        await asyncio.wait_for(server.aclose(), 30)
-        await router.aclose()
-
-
-def problem_of(response: httpx.Response) -> dict[str, Any]:
-    """A problem response's body, checking its media type and status member."""
-    assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    body: dict[str, Any] = json.loads(response.content)
-    assert body["status"] == response.status_code
-    assert isinstance(body["code"], str) and body["code"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
-
-
-def stream_types(raw: str) -> list[str]:
-    """The event types of an SSE body, in order."""
-    types = []
-    for block in raw.split("\n\n"):
-        for line in block.split("\n"):
-            if line.startswith("data:"):
-                types.append(event_from_json(line.removeprefix("data:").strip()).type)
-    return types
+        await served.aclose()
 
 
 def assert_no_traceback(text: str) -> None:

@@ -80,9 +80,14 @@ async def held(served: Served) -> AsyncIterator[Held]:
     holding = asyncio.Event()
 
     async def consume() -> None:
-        # Examples share the run: room for each one's call under the tool-round cap.
+        # Examples share the run: room for each one's call under the tool-round cap, and live
+        # for as long as they take (past the router's turn timeout on a busy machine).
         async for item in served.router.run(
-            provider="scripted", message="hold", end_user_id="holder", max_tool_rounds=100
+            provider="scripted",
+            message="hold",
+            end_user_id="holder",
+            max_tool_rounds=100,
+            timeout=600,
         ):
             events.append(item)
             holding.set()  # the turn is live once its first event is out

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,7 @@ from copass_router import (
 )
 
 from ..scale import cluster as scale_cluster
-from ..scale.conftest import drop_prefix, with_prefix
-from ..services import redis_base, require_redis
-from ..store.conftest import fresh_schema
+from ..services import postgres_url, redis_url  # noqa: F401 - fixtures
 
 WORKER = str(Path(__file__).with_name("approval_worker.py"))
 
@@ -40,28 +37,11 @@ def ledger(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    async with fresh_schema() as url:
-        yield url
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    base = redis_base()
-    require_redis(base)
-    prefix = f"copass_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield with_prefix(base, prefix)
-    finally:
-        drop_prefix(base, prefix)
-
-
-@pytest.fixture
 def workers(
     tmp_path: Path,
     ledger: Path,
-    postgres_url: str,
-    redis_url: str,
+    postgres_url: str,  # noqa: F811
+    redis_url: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[list[scale_cluster.Worker]]:
     monkeypatch.setattr(scale_cluster, "WORKER", WORKER)

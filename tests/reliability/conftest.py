@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
@@ -319,22 +318,3 @@ async def rig(
         yield rig
     finally:
         await rig.aclose()
-
-
-# --- the tally: how many fault scenarios ran and how many held ---------------------------------
-
-_tally: Counter[str] = Counter()
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and not (report.skipped and not hasattr(report, "wasxfail")):
-        if hasattr(report, "wasxfail"):
-            _tally["xpassed" if report.passed else "known bug (xfail)"] += 1
-        else:
-            _tally["held" if report.passed else "not held"] += 1
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _tally:
-        counts = ", ".join(f"{n} {what}" for what, n in sorted(_tally.items()))
-        terminalreporter.line(f"reliability: {sum(_tally.values())} fault scenarios: {counts}")

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from copass_router import RemoteRouter, RemoteRouterError, RouterError, StopReason, TurnStatus
 
+from ..services import with_query
 from .cluster import cluster
-from .conftest import with_prefix
-from .services import TcpProxy, private_redis
+from .stand_ins import TcpProxy, private_redis
 
 LOAD = 4  # clients running turns back to back
 
@@ -82,7 +82,7 @@ async def test_a_redis_restart_under_load(tmp_path: Path, postgres_url: str) -> 
     with private_redis() as redis_server:
         env = {
             "COPASS_ROUTER_STORE": postgres_url,
-            "COPASS_ROUTER_COORDINATOR": with_prefix(redis_server.url, "outage"),
+            "COPASS_ROUTER_COORDINATOR": with_query(redis_server.url, "prefix", "outage"),
             "SCALE_LEDGER": str(ledger),
         }
         with cluster(env, tmp_path) as (a, b):

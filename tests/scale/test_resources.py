@@ -66,9 +66,11 @@ async def test_cold_runs_on_two_workers_create_one_agent_and_one_environment(
 async def test_the_create_budget_is_paced_across_workers(workers: list[Worker]) -> None:
     from copass_router_anthropic.emulator import running_emulator
 
-    # 8 fingerprints, 3 cold runs each, over two workers: 9 creates under a limit of 4 per 3 s,
-    # which the emulator enforces with 429s. Paced alone, each worker would take 4 at once.
-    with running_emulator(api_key=KEY, create_limit=4, create_period=3.0) as emu:
+    # 8 fingerprints, 3 cold runs each, over two workers: 9 creates, paced by the workers at 4
+    # per 3.3 s, and the emulator answers a fifth create within 1.5 s with a 429. Paced alone,
+    # each worker would take 4 at once; the 1.8 s margin absorbs a busy machine's delays between
+    # the pacer's grant and the create reaching the emulator.
+    with running_emulator(api_key=KEY, create_limit=4, create_period=1.5) as emu:
         for worker in workers:
             await asyncio.to_thread(worker.start, ANTHROPIC_BASE_URL=emu.base_url)
         results = await _spread(workers, [f"fingerprint {i % 8}" for i in range(24)])

@@ -139,7 +139,7 @@ async def test_a_nul_end_user_in_a_usage_query_is_a_400_on_the_postgresql_ledger
     serve_router: Callable[..., Awaitable[Served]],
 ) -> None:
     """PostgreSQL refuses NUL in text: the query is refused before it reaches the ledger."""
-    from ..store.conftest import fresh_schema
+    from ..services import fresh_schema
 
     async with fresh_schema() as url:
         served = await serve_router(router_kwargs={"store": url})

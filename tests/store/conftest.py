@@ -1,15 +1,11 @@
 """The store suite runs every test against each store: SQLite, and PostgreSQL.
 
-PostgreSQL comes from COPASS_ROUTER_TEST_POSTGRES (default: the local service). Each test gets
-a schema of its own, dropped afterwards, so runs sharing the server never see each other. When
-the server is unreachable the PostgreSQL cases fail under CI (CI=true) and are skipped
-elsewhere, with one summary line saying so.
+PostgreSQL is the one tests/services.py finds: each test gets a schema of its own, dropped
+afterwards (``postgres_url``, for what only PostgreSQL has, is the same).
 """
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,30 +14,9 @@ import pytest
 
 from copass_router import Router, SessionStore
 
-from ..services import postgres_base, require_postgres, write_summary
+from ..services import fresh_schema, postgres_url
 
-
-async def _drop(base: str, schema: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(base)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
-@contextlib.asynccontextmanager
-async def fresh_schema() -> AsyncIterator[str]:
-    """A PostgreSQL URL naming a schema of its own, dropped on exit (skip or fail when the
-    server is unreachable)."""
-    base = postgres_base()
-    await require_postgres(base)
-    schema = f"copass_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield base + ("&" if "?" in base else "?") + f"schema={schema}"
-    finally:
-        await _drop(base, schema)
+__all__ = ["postgres_url"]  # a fixture, for what only PostgreSQL has
 
 
 @pytest.fixture(name="store_url", params=["sqlite", "postgresql"])
@@ -50,13 +25,6 @@ async def store_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> A
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sessions.db'}"
         return
-    async with fresh_schema() as url:
-        yield url
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL schema's URL, for what only PostgreSQL has."""
     async with fresh_schema() as url:
         yield url
 
@@ -83,7 +51,3 @@ async def open_store(store_url: str) -> AsyncIterator[Callable[..., SessionStore
 async def store(open_store: Callable[..., SessionStore]) -> SessionStore:
     """A store on the test's URL."""
     return open_store()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    write_summary(terminalreporter)

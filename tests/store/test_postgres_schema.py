@@ -9,7 +9,7 @@ import pytest
 from copass_router import ConfigurationError, Router
 from copass_router.store._postgres import PostgresStore
 
-from .conftest import postgres_base
+from ..services import postgres_base
 
 
 async def test_workers_starting_together_migrate_once(postgres_url: str) -> None:

@@ -18,7 +18,9 @@ from copass_router import (
     Event,
     Message,
     Router,
+    RunFinished,
     SessionBusyError,
+    TextDelta,
     Turn,
     TurnStatus,
     hookimpl,
@@ -63,22 +65,31 @@ async def test_a_turn_is_two_store_calls(store_url: str) -> None:
 
 
 async def test_a_long_turn_keeps_its_claim(store_url: str) -> None:
-    """The lease is 0.3 s; the turn takes about two seconds; the claim is renewed meanwhile."""
+    """The lease is 0.5 s; the turn takes about four seconds; the claim is renewed meanwhile."""
     first = Router(store=store_url, load_entry_points=False, environ={})
     second = Router(store=store_url, load_entry_points=False, environ={})
-    first.store.lease_seconds = 0.3  # type: ignore[attr-defined]
+    first.store.lease_seconds = 0.5  # type: ignore[attr-defined]
     sid = (await first.complete(provider="echo", message="hello")).session_id
-    words = " ".join("abcdefghijklmnopqrst")
-    slow = asyncio.create_task(
-        first.complete(provider="echo", message=f"/slow 0.1 {words}", session_id=sid)
-    )
-    await asyncio.sleep(0.2)
-    for _ in range(12):  # 1.2 s, four lease lengths, well inside the turn
+    words = " ".join("abcdefghijklmnopqrstuvwxyzabcdefghijklmn")
+    started = asyncio.Event()
+
+    async def turn() -> str:
+        events = first.run(provider="echo", message=f"/slow 0.1 {words}", session_id=sid)
+        async for event in events:
+            if isinstance(event, TextDelta):
+                started.set()  # the turn holds its claim from here on
+            if isinstance(event, RunFinished):
+                return event.stop_reason.value
+        raise AssertionError("the turn ended without run_finished")
+
+    slow = asyncio.create_task(turn())
+    await asyncio.wait_for(started.wait(), 30)
+    for _ in range(12):  # 1.2 s or more, over two lease lengths, well inside the turn
         with pytest.raises(SessionBusyError):
             await second.complete(provider="echo", message="cut in", session_id=sid)
         await asyncio.sleep(0.1)
     assert not slow.done()
-    assert (await slow).stop_reason.value == "end_turn"
+    assert await slow == "end_turn"
     await second.complete(provider="echo", message="after", session_id=sid)
     turns = await second.transcript(sid, "local")
     assert [(t.user[:5], t.status) for t in turns] == [
