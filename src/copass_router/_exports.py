@@ -11,7 +11,7 @@ WHERE: dict[str, str] = {
     "AgentBackend": "provider_kit._backend",
     "BackendContext": "provider_kit._backend",
     "ResourceCache": "provider_kit._resource_cache",
-    "Turn": "provider_kit._backend",
+    "Turn": "provider_kit._turn",
     "Budget": "accounting._budgets",
     "Budgets": "accounting._budgets",
     "ModelStep": "provider_kit._chat_loop",
