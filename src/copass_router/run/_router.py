@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from copass_router.plugin_host._plugins import ProviderInfo
     from copass_router.provider_kit._backend import AgentBackend, Turn
     from copass_router.provider_kit._retries import RetryPolicy
-    from copass_router.run._failover import FailoverPolicy, Target
+    from copass_router.run._failover_policy import FailoverPolicy, Target
     from copass_router.run._results import RunResult
     from copass_router.store import SessionStore
     from copass_router.store._base import TurnStart
@@ -151,7 +151,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router.plugin_host._plugins import PluginHost
         from copass_router.provider_kit._retries import RetryPolicy
         from copass_router.run._dispatch_route import DispatchRoute
-        from copass_router.run._failover import FailoverPolicy
+        from copass_router.run._failover_policy import FailoverPolicy
         from copass_router.run._live_runs import LiveRuns
         from copass_router.run._message_parts import MessageParts
         from copass_router.tools._approvals import Approvals
@@ -342,7 +342,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         reservation goes into ``cost``, released if the run does not start)."""
         from copass_router._errors import InvalidRequestError
         from copass_router._outages import store_call
-        from copass_router.run._failover import Target, fallback_targets
+        from copass_router.run._failover_policy import Target, fallback_targets
 
         backend = await self.backend(request.provider)
         fields_in_use = self.plugins.fields_in_use()
