@@ -25,7 +25,7 @@ from copass_router import (
 )
 from copass_router.plugin_host import _hookspecs as hookspecs
 from copass_router.plugin_host._hook_calls import HOOK_CALLS
-from copass_router.plugin_host._plugins import HOOKS
+from copass_router.plugin_host._hook_checks import HOOKS
 
 
 def _forbidden() -> str:

@@ -114,11 +114,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         StoreRegistrar,
         ToolRegistrar,
     )
-    from copass_router.provider_kit._backend import (
-        AgentBackend,
-        BackendContext,
-        Turn,
-    )
+    from copass_router.provider_kit._backend import AgentBackend, BackendContext
     from copass_router.provider_kit._chat_loop import (
         ModelStep,
         chat_messages,
@@ -137,7 +133,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router.provider_kit._resource_cache import ResourceCache
     from copass_router.provider_kit._retries import PROVIDER_SDK_RETRIES, RetryPolicy
-    from copass_router.run._failover import (
+    from copass_router.provider_kit._turn import Turn
+    from copass_router.run._failover_policy import (
         AVAILABILITY_CODES,
         MID_TURN_CODES,
         FailoverPolicy,

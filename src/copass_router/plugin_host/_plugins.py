@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from copass_router.plugin_host._hook_calls import (
     FirstResult,
     implementations,
 )
+from copass_router.plugin_host._hook_checks import GROUP, REGISTRATION_HOOKS, hook_problems
 from copass_router.plugin_host._hookspecs import EVENT_TYPES_ATTR
 from copass_router.plugin_host._registrars import BackendRegistrar
 
@@ -37,11 +37,7 @@ if TYPE_CHECKING:
 
 log = get_logger("copass_router.plugins")
 
-GROUP = "copass_router"
 BUILTINS = ("copass_router.builtin.echo", "copass_router.builtin.stores")
-HOOKS = tuple(sorted(name for name in vars(hookspecs) if name.startswith(GROUP + "_")))
-#: The hooks each plugin's implementation is called once, at load, with a ``register`` callable.
-REGISTRATION_HOOKS = frozenset(h for h in HOOKS if h.startswith(GROUP + "_register_"))
 #: The registration hooks in the order they run: providers first, prices last.
 _REGISTRATION_ORDER = [h for h in HOOK_CALLS if h in REGISTRATION_HOOKS]
 
@@ -192,7 +188,7 @@ class PluginHost:
         try:
             plugin = load()
             self.pm.register(plugin, name=name)
-            problems = _hook_problems(self.pm, plugin)
+            problems = hook_problems(self.pm, plugin)
         except Exception as exc:
             self._fail(name, dist, version, f"{type(exc).__name__}: {exc}", exc)
             return
@@ -358,54 +354,5 @@ class PluginHost:
         ]
 
 
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
-
-
 def _identity(obj: object) -> object:
     return obj
-
-
-def _hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
-    """What is wrong with the hooks of a just-registered plugin (pluggy's ``check_pending``,
-    per plugin, so one bad plugin fails alone): unknown hook names, hook wrappers (the router
-    calls every hook itself), and hook functions not marked ``@hookimpl``."""
-    problems = []
-    for caller in pm.get_hookcallers(plugin) or ():
-        mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
-        if caller.name in REGISTRATION_HOOKS and any(_is_async(i.function) for i in mine):
-            problems.append(
-                f"{caller.name!r} is async; registration hooks run once at start-up and must "
-                "be plain functions (def, not async def)"
-            )
-        if not caller.has_spec():
-            if any(not i.optionalhook for i in mine):
-                problems.append(_unknown_hook(caller.name))
-        elif any(i.wrapper or i.hookwrapper for i in mine):
-            problems.append(
-                f"{caller.name!r} is a hook wrapper; the router calls each implementation "
-                "itself, so wrappers are not supported"
-            )
-    for attribute in dir(plugin):
-        if not attribute.startswith(GROUP + "_"):
-            continue
-        value = getattr(plugin, attribute, None)
-        if not inspect.isroutine(value) or hasattr(value, GROUP + "_impl"):
-            continue  # not a function, or marked (so registered, and checked above)
-        if attribute in HOOKS:
-            problems.append(f"{attribute!r} is not marked @hookimpl")
-        else:
-            problems.append(_unknown_hook(attribute))
-    return problems
-
-
-def _unknown_hook(name: str) -> str:
-    import difflib  # only for a plugin that names a hook wrongly
-
-    # Compared without the prefix every hook shares, which would make any name look close.
-    prefix = GROUP + "_"
-    short = {hook.removeprefix(prefix): hook for hook in HOOKS}
-    nearest = difflib.get_close_matches(name.removeprefix(prefix), short, n=1)
-    if nearest:
-        return f"unknown hook {name!r} (did you mean {short[nearest[0]]!r}?)"
-    return f"unknown hook {name!r} (hooks: {', '.join(HOOKS)})"

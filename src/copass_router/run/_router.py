@@ -12,6 +12,8 @@ from copass_router._logs import get_logger
 from copass_router.run._approvals_api import ApprovalsAPI
 from copass_router.run._dispatch_api import DispatchCallbacks
 from copass_router.run._opened_resources import OpenedResources
+from copass_router.run._provider_discovery import ProviderDiscovery
+from copass_router.run._run_start import RunStart
 from copass_router.run._sessions_api import SessionsAPI
 from copass_router.run._usage_api import UsageAPI
 
@@ -19,18 +21,16 @@ from copass_router.run._usage_api import UsageAPI
 # `from copass_router import Router` loads no attrs class, no store and no plugin machinery.
 if TYPE_CHECKING:
     from copass_router._events import Error, Event
-    from copass_router._types import RunRequest, ToolSpec, TranscriptTurn
+    from copass_router._types import RunRequest, TranscriptTurn
     from copass_router.accounting._budgets import Budget
-    from copass_router.accounting._metering import RunCost
     from copass_router.accounting._usage import UsageLedger
     from copass_router.content._blobs import PartPolicy
-    from copass_router.coordination import Coordinator, SigningKeys
+    from copass_router.coordination import Coordinator
     from copass_router.integrations.catalog import MCPCatalog
     from copass_router.integrations.config import MCPServer
-    from copass_router.plugin_host._plugins import ProviderInfo
     from copass_router.provider_kit._backend import AgentBackend, Turn
     from copass_router.provider_kit._retries import RetryPolicy
-    from copass_router.run._failover import FailoverPolicy, Target
+    from copass_router.run._failover_policy import FailoverPolicy
     from copass_router.run._results import RunResult
     from copass_router.store import SessionStore
     from copass_router.store._base import TurnStart
@@ -53,7 +53,15 @@ async def store_turn(
     await record_turn(store, start, record, turn, had_binding)
 
 
-class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, ApprovalsAPI):
+class Router(
+    OpenedResources,
+    ProviderDiscovery,
+    RunStart,
+    SessionsAPI,
+    DispatchCallbacks,
+    UsageAPI,
+    ApprovalsAPI,
+):
     """Runs agent turns on any installed provider and streams neutral events.
 
     :param plugins: plugin objects or modules to register beside the installed ones.
@@ -151,7 +159,7 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         from copass_router.plugin_host._plugins import PluginHost
         from copass_router.provider_kit._retries import RetryPolicy
         from copass_router.run._dispatch_route import DispatchRoute
-        from copass_router.run._failover import FailoverPolicy
+        from copass_router.run._failover_policy import FailoverPolicy
         from copass_router.run._live_runs import LiveRuns
         from copass_router.run._message_parts import MessageParts
         from copass_router.tools._approvals import Approvals
@@ -228,61 +236,6 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
         (those passed in as objects are the caller's to close)."""
         await self._close(loop_bound_only=False)
 
-    # -- discovery ---------------------------------------------------------------------------
-
-    def providers(self) -> list[ProviderInfo]:
-        """Every installed provider with the plugin and version that gave it."""
-        return self.plugins.provider_infos()
-
-    async def backend(self, provider: str) -> AgentBackend:
-        """The backend for ``provider``, built on first use."""
-        backend = self._backends.get(provider)
-        if backend is not None:
-            return backend
-        from copass_router._errors import UnknownProviderError
-        from copass_router.provider_kit._backend import BackendContext, ResourceCache
-
-        self.plugins.load()
-        registration = self.plugins.backends.get(provider)
-        if registration is None:
-            raise UnknownProviderError(provider, self.plugins.backends)
-        async with self._backend_lock:
-            if provider not in self._backends:
-                # Loading a factory imports its provider's SDK (seconds on a busy machine):
-                # in a thread, so the event loop serves everyone else meanwhile.
-                factory = await asyncio.to_thread(registration.load_factory)
-                context = BackendContext(
-                    provider=provider,
-                    resources=ResourceCache(self.store, provider),
-                    environ=self.environ,
-                    dispatch_url=self.dispatch_url,
-                    settings=self._provider_settings.get(provider, {}),
-                    coordinator=self.coordinator,
-                )
-                self._backends[provider] = factory(context)
-        return self._backends[provider]
-
-    def _base_dispatcher(self) -> ToolDispatcher:
-        if self._dispatcher is None:
-            from copass_router.tools._tools import ToolDispatcher
-
-            self.plugins.load()
-            tools = dict(self.plugins.tools)
-            tools.update({t.name: t for t in self._extra_tools})
-            self._dispatcher = ToolDispatcher(
-                tools, self.plugins.dispatch_hook(), self._tool_timeout, self.approvals
-            )
-        return self._dispatcher
-
-    async def list_tools(self) -> list[ToolSpec]:
-        """Every tool a run may use (registered, and the MCP servers' reachable now), as the
-        model is told about them."""
-        from copass_router._types import RunRequest
-        from copass_router.integrations.selection import run_dispatcher
-
-        request = RunRequest(provider="-", message="-")
-        return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
-
     # -- running -----------------------------------------------------------------------------
 
     def run(self, request: RunRequest | None = None, /, **fields: Any) -> AsyncGenerator[Event]:
@@ -323,80 +276,6 @@ class Router(OpenedResources, SessionsAPI, DispatchCallbacks, UsageAPI, Approval
                 await self._close(loop_bound_only=True)
 
         return asyncio.run(main())
-
-    async def _latest_session(self, request: RunRequest) -> RunRequest:
-        """``request`` on its end user's most recently used session, if they have one."""
-        import attrs
-
-        from copass_router._outages import store_call
-
-        async with store_call("find the end user's latest session"):
-            latest = await self.store.list_sessions(request.end_user_id, 1)
-        return attrs.evolve(request, session_id=latest[0].session_id) if latest else request
-
-    async def _begin(
-        self, request: RunRequest, cost: RunCost
-    ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
-        """Check ``request`` and claim its session: where the turn may go, what the store
-        began, the run's tools and the dispatch signing keys (the first model call's budget
-        reservation goes into ``cost``, released if the run does not start)."""
-        from copass_router._errors import InvalidRequestError
-        from copass_router._outages import store_call
-        from copass_router.run._failover import Target, fallback_targets
-
-        backend = await self.backend(request.provider)
-        fields_in_use = self.plugins.fields_in_use()
-        request, own = await self.parts.check_for_backend(request, backend, fields_in_use, self)
-        backend.validate(request)
-        model = await backend.resolve_model(request)
-        if not model:
-            raise InvalidRequestError(
-                f"provider {request.provider!r} needs a model; pass model=...", field="model"
-            )
-        targets = [Target(own, backend, model)]
-        targets += await fallback_targets(request, self.failover, self.backend, fields_in_use)
-        # No budget and no unrecorded call: nothing to check, no ledger read.
-        if len(self.budgets) or self.meter.unrecorded:
-            async with store_call("check the run's budgets"):  # the ledger lives in the store
-                await self.meter.check(request, model, cost)
-        try:
-            return targets, *await self._claim(request, model, backend)
-        except BaseException:
-            await cost.settled()  # releases the reservation: no call will be made
-            raise
-
-    async def _claim(
-        self, request: RunRequest, model: str, backend: AgentBackend
-    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
-        import uuid
-
-        from copass_router._outages import store_call
-        from copass_router.integrations.selection import kept_selection, run_dispatcher
-
-        base, kept = self._base_dispatcher(), None
-        if base.names() or self._mcp is not None:  # no tools, nothing kept narrows: no read
-            async with store_call("read the session's tools"):
-                kept = await kept_selection(self.store, request)
-        dispatcher = await run_dispatcher(base, self._mcp, request, kept)
-        # Before the session is claimed: a coordinator outage refuses the run cleanly.
-        # Decisions for this run's calls may land on other workers: they ask this one.
-        self.coordinator.answer_approvals(self._answer_approval)
-        keys = await self._route.prepare()
-        # One store call claims the session (SessionBusyError in any process while another
-        # turn holds it), records this turn and reads what the provider has not seen.
-        async with store_call("start the turn"):
-            user = await self.parts.keep(self.store, request)  # the images and files first
-            start = await self.store.begin_turn(
-                session_id=request.session_id,
-                end_user_id=request.end_user_id,
-                run_id=f"run_{uuid.uuid4().hex}",
-                provider=request.provider,
-                model=model,
-                with_binding=backend.keeps_native_session,
-                **user,
-            )
-            start = await self.parts.loaded(self.store, start)  # the history's images and files
-        return start, dispatcher, keys
 
     async def _run(self, request: RunRequest) -> AsyncGenerator[Event]:
         # One generator from the checks to RunFinished: every event passes one layer less.

@@ -16,8 +16,6 @@ from copass_router._events import (
     Error,
     Event,
     Message,
-    RunFinished,
-    RunStarted,
     TextDelta,
     ThinkingDelta,
     ThinkingMessage,
@@ -29,9 +27,9 @@ from copass_router._logs import get_logger, scrub
 from copass_router._types import StopReason, TranscriptItem
 from copass_router.accounting._metering import estimated_usage
 from copass_router.content._support import history_refusal
-from copass_router.plugin_host._hookspecs import wanted_event_types
 from copass_router.provider_kit._backend import AgentBackend, Turn
 from copass_router.provider_kit._retries import retry_delay
+from copass_router.run._middleware_path import MiddlewarePath
 from copass_router.run._nesting import FREE_FORM_EVENTS, event_too_deep
 from copass_router.run._recorder import TurnRecorder
 from copass_router.run._request_grammar import CLOSED_BY_USAGE, GRAMMAR_EVENTS, RequestGrammar
@@ -80,7 +78,7 @@ METERED_EVENTS = (Usage, ToolCall)
 OUTPUT_EVENTS = (TextDelta, ThinkingDelta, Message, ThinkingMessage, ToolCall, ToolResult)
 
 
-class TurnRunner:
+class TurnRunner(MiddlewarePath):
     """Drives one backend turn and hands out its events, stamped and passed through middleware."""
 
     def __init__(
@@ -93,16 +91,10 @@ class TurnRunner:
         meter: Meter | None = None,
         recorder: TurnRecorder | None = None,
     ) -> None:
+        super().__init__(middleware, context)
         self.turn = turn
         self.recorder = TurnRecorder() if recorder is None else recorder
         self._backend = backend
-        self._context = context
-        self._middleware = tuple(middleware)
-        # Middleware marked with @event_types is called only for the events it names: the
-        # chain each event type goes through, made on the type's first event.
-        self._wants = tuple(wanted_event_types(fn) for fn in self._middleware)
-        self._filtered = any(w is not None for w in self._wants)
-        self._chains: dict[type[Event], tuple[Callable[..., Any], ...]] = {}
         self._timeout = timeout
         self._meter = meter
         self._seq = 0
@@ -132,56 +124,6 @@ class TurnRunner:
         _set_run_id(event, self.turn.run_id)
         _set_seq(event, seq)
         return event
-
-    def _chain(self, event: Event) -> tuple[Callable[..., Any], ...]:
-        """The middleware ``event`` goes through: all of it for the run's bookends and its first
-        event (seq 1), else those that want its type."""
-        if not self._filtered or event.seq <= 1 or isinstance(event, RunStarted | RunFinished):
-            return self._middleware
-        kind = type(event)
-        chain = self._chains.get(kind)
-        if chain is None:
-            chain = self._chains[kind] = tuple(
-                fn
-                for fn, wanted in zip(self._middleware, self._wants, strict=True)
-                if wanted is None or issubclass(kind, wanted)
-            )
-        return chain
-
-    def _apply(self, event: Event, chain: tuple[Callable[..., Any], ...]) -> Any:
-        """``event`` through ``chain``: an Event, None (dropped), or, once an async middleware
-        is met, an awaitable of either. Synchronous middleware costs no await."""
-        current: Any = event
-        context, cls = self._context, event.__class__
-        for i, fn in enumerate(chain):
-            current = fn(current, context)
-            # An Event passes straight on (the same class: no isinstance); None drops it;
-            # anything else must be an async middleware's awaitable (cheaper than
-            # inspect.isawaitable on every event).
-            if current.__class__ is not cls and not isinstance(current, Event):
-                return None if current is None else self._apply_rest(current, chain, i + 1)
-        return current
-
-    async def _apply_rest(
-        self, pending: Awaitable[Any], chain: tuple[Callable[..., Any], ...], start: int
-    ) -> Event | None:
-        """The rest of :meth:`_apply`, from the first async middleware's awaitable on."""
-        current = await pending
-        for fn in chain[start:]:
-            if current is None:
-                return None
-            current = fn(current, self._context)
-            if current is not None and not isinstance(current, Event):
-                current = await current
-        result: Event | None = current
-        return result
-
-    async def _processed(self, event: Event) -> Event | None:
-        processed = self._apply(event, self._chain(event))
-        if processed is None or isinstance(processed, Event):
-            return processed
-        result: Event | None = await processed
-        return result
 
     async def bookend(self, event: Event) -> Event:
         """Stamp ``RunStarted``/``RunFinished`` and pass them through middleware (no drop)."""

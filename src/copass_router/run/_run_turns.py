@@ -16,7 +16,7 @@ from copass_router.accounting._metering import BudgetedDispatcher, RunCost
 from copass_router.coordination import SigningKeys
 from copass_router.provider_kit._backend import Turn
 from copass_router.provider_kit._retries import RetryPolicy
-from copass_router.run._failover import Target
+from copass_router.run._failover_policy import Target
 from copass_router.run._live_runs import LiveRuns
 from copass_router.run._tokens import mint_token
 from copass_router.tools._approvals import TurnApprovals

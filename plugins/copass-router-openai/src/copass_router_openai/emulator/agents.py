@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,7 +29,7 @@ from copass_router.testing import EmulatorKit, Faults, LoopbackServer, serve_emu
 
 from ._agent_registry import AgentRegistry, RateLimited, check_text
 from ._agents_session import AGENT_FIELDS, CREATE_ONLY_FIELDS, EmulatedSession
-from ._parts import PartError, agents_input_parts
+from ._agents_session_io import apply_input, input_messages, sse_frames
 from ._wire import WireError
 
 BASE = "/v1/agents"
@@ -202,7 +202,7 @@ class AgentsEmulator:
                 self.ids,
                 publish_usage=self.publish_usage,
             )
-            messages = _messages(body.get("input"))
+            messages = input_messages(body.get("input"))
         except WireError as error:
             return self._error(error)
         self.sessions[session.id] = session
@@ -281,7 +281,7 @@ class AgentsEmulator:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         session.subscribers.add(queue)
         headers = {"x-request-id": self.ids("req"), "cache-control": "no-cache"}
-        return self.kit.event_stream(_frames(session, queue), headers=headers)
+        return self.kit.event_stream(sse_frames(session, queue), headers=headers)
 
     async def _items(self, request: Request) -> Response:
         try:
@@ -311,66 +311,10 @@ class AgentsEmulator:
             if not isinstance(events, list) or not events:
                 raise WireError("'events' must be a non-empty list.", param="events")
             for event in events:
-                self._input(session, event)
+                apply_input(session, event)
         except WireError as error:
             return self._error(error)
         return Response(status_code=202, headers={"x-request-id": self.ids("req")})
-
-    def _input(self, session: EmulatedSession, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "agent.session.input.message":
-            if session.status == "budget_reached":
-                raise WireError(
-                    "The session reached its spending limit; raise spend_control.limit.",
-                    code="budget_reached",
-                )
-            if session.status != "idle":
-                raise WireError(
-                    f"The session is {session.status}; wait for it to be idle.",
-                    status=409,
-                    type="invalid_request_error",
-                    code="session_busy",
-                )
-            session.start(_messages(event.get("input")))
-        elif kind == "agent.session.input.tool_result":
-            if not session.answer(event):
-                call = event.get("call_id")
-                raise WireError(f"Unknown pending tool call: {call}", code="invalid_request_error")
-        elif kind == "agent.session.input.cancel":
-            session.cancel()
-        else:
-            raise WireError(f"Unsupported input event type: {kind!r}.", param="events")
-
-
-def _messages(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [{"role": "user", "content": [{"type": "input_text", "text": value}]}]
-    if not isinstance(value, list) or not all(
-        isinstance(m, dict) and m.get("role") == "user" for m in value
-    ):
-        raise WireError("'input' must be a string or a list of user messages.", param="input")
-    for n, message in enumerate(value):
-        try:
-            agents_input_parts(message.get("content"), f"input[{n}]")
-        except PartError as exc:
-            raise WireError(str(exc), param=exc.param) from None
-    return value
-
-
-async def _frames(
-    session: EmulatedSession, queue: asyncio.Queue[dict[str, Any] | None]
-) -> AsyncIterator[bytes]:
-    try:
-        while True:
-            event = await queue.get()
-            if event is None:
-                return
-            data = json.dumps(event, separators=(",", ":"))
-            yield f"event: {event['type']}\ndata: {data}\n\n".encode()
-    finally:
-        session.subscribers.discard(queue)
 
 
 @contextmanager
