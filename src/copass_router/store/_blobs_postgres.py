@@ -31,7 +31,7 @@ CREATE FUNCTION {s}.put_blobs(
     OUT o_outcome text, OUT o_kept bigint, OUT o_adding bigint, OUT o_quota bigint
 ) LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('copass_router.blobs:' || p_tenant));
+    PERFORM pg_advisory_xact_lock(hashtext('copass_router.blobs:{s}:' || p_tenant));
     SELECT COALESCE(SUM(octet_length(n.data)), 0) INTO o_adding
       FROM unnest(p_hashes, p_datas) AS n(sha256, data)
      WHERE NOT EXISTS (SELECT 1 FROM {s}.blobs b
