@@ -3,7 +3,13 @@ endpoint, and resume the stream to the end."""
 
 from __future__ import annotations
 
-from copass_router import ApprovalRequested, RunFinished, ToolResult
+from copass_router import (
+    ApprovalRequest,
+    ApprovalRequested,
+    RunFinished,
+    RunStarted,
+    ToolResult,
+)
 
 from .conftest import Hosted, frame_events, problem_of
 
@@ -22,9 +28,15 @@ async def test_a_hosted_run_is_approved_by_endpoint_across_a_reconnect(hosted: H
         (asked,) = [e for e in frame_events(raw) if isinstance(e, ApprovalRequested)]
         where = f"/v1/runs/{run_id}/approvals"
         listed = (await http.get(f"{where}?end_user_id=u-1")).json()
-        assert listed["pending"] == [
-            {"call_id": asked.call_id, "name": "lookup", "arguments": {"city": "Oslo"}}
-        ]
+        (waiting,) = listed["pending"]
+        assert waiting == {
+            "call_id": asked.call_id,
+            "name": "lookup",
+            "arguments": {"city": "Oslo"},
+            "session_id": waiting["session_id"],
+            "provider": "echo",
+        }
+        assert waiting["session_id"].startswith("ses_")
         other_user = await http.post(
             f"{where}/{asked.call_id}?end_user_id=u-2", json={"approved": True}
         )
@@ -58,7 +70,19 @@ async def test_a_remote_router_decides_and_narrows_like_a_local_one(hosted: Host
         ):
             events.append(event)
             if isinstance(event, ApprovalRequested):
+                (started,) = [e for e in events if isinstance(e, RunStarted)]
+                (waiting,) = await remote.pending_approvals(event.run_id, end_user_id="u-3")
+                assert waiting == ApprovalRequest(
+                    run_id=event.run_id,
+                    session_id=started.session_id,
+                    end_user_id="u-3",
+                    provider="echo",
+                    call_id=event.call_id,
+                    name="lookup",
+                    arguments={"city": "Rome"},
+                )
                 assert await remote.deny(event.run_id, event.call_id, "not Rome", end_user_id="u-3")
+                assert await remote.pending_approvals(event.run_id, end_user_id="u-3") == []
                 assert not await remote.approve(event.run_id, event.call_id, end_user_id="u-3")
     (result,) = [e for e in events if isinstance(e, ToolResult)]
     assert result.is_error and "not Rome" in result.output

@@ -92,9 +92,14 @@ async def test_a_decision_on_the_other_worker_reaches_the_waiting_run(
         # The client comes back through the other worker: it lists and decides there.
         where, user = f"{b.url}/v1/runs/{run_id}/approvals", {"end_user_id": "u-1"}
         listed = (await http.get(where, params=user)).json()
-        assert listed["pending"] == [
-            {"call_id": call_id, "name": "refund", "arguments": {"order": "o-1"}}
-        ]
+        (waiting,) = listed["pending"]
+        assert waiting == {
+            "call_id": call_id,
+            "name": "refund",
+            "arguments": {"order": "o-1"},
+            "session_id": waiting["session_id"],
+            "provider": "echo",
+        }
         stranger = await http.post(
             f"{where}/{call_id}", params={"end_user_id": "u-2"}, json={"approved": True}
         )

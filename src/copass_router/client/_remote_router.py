@@ -33,6 +33,8 @@ from copass_router.run._results import RunResult, as_instance, collect
 if TYPE_CHECKING:
     import httpx
 
+    from copass_router.tools._approvals import ApprovalRequest
+
 __all__ = ["RemoteRouter", "RemoteRouterError", "error_from_problem", "raise_for_problem"]
 API_KEY_ENV = "COPASS_ROUTER_API_KEY"
 
@@ -207,6 +209,28 @@ class RemoteRouter:
         return await self._decide(
             run_id, call_id, end_user_id, {"approved": False, "reason": reason}
         )
+
+    async def pending_approvals(
+        self, run_id: str, end_user_id: str = "local"
+    ) -> list[ApprovalRequest]:
+        """The calls of ``run_id`` waiting for a decision, on whichever worker runs it (for a
+        client that reconnects; see ``Router.waiting_approvals``)."""
+        from copass_router.tools._approvals import ApprovalRequest
+
+        path = f"/v1/runs/{quote(run_id, safe='')}/approvals"
+        listed = await self._get_json("GET", path, end_user_id=end_user_id)
+        return [
+            ApprovalRequest(
+                run_id=run_id,
+                session_id=str(item.get("session_id", "")),
+                end_user_id=end_user_id,
+                provider=str(item.get("provider", "")),
+                call_id=str(item["call_id"]),
+                name=str(item["name"]),
+                arguments=dict(item.get("arguments") or {}),
+            )
+            for item in listed.get("pending", ())
+        ]
 
     async def _decide(
         self, run_id: str, call_id: str, end_user_id: str, body: dict[str, Any]

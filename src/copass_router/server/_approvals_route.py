@@ -33,7 +33,14 @@ async def list_approvals(request: Request) -> Response:
     except RouterError as exc:
         return problem_for(exc)
     pending = [
-        {"call_id": r.call_id, "name": r.name, "arguments": dict(r.arguments)} for r in waiting
+        {
+            "call_id": r.call_id,
+            "name": r.name,
+            "arguments": dict(r.arguments),
+            "session_id": r.session_id,
+            "provider": r.provider,
+        }
+        for r in waiting
     ]
     return JSONResponse({"run_id": run_id, "pending": pending})
 
