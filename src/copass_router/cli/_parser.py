@@ -53,6 +53,15 @@ def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return found
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (the package metadata
+    costs every other command its import time)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        print(f"copass-router {_version()}")
+        parser.exit()
+
+
 def _version() -> str:
     from importlib import metadata
 
@@ -72,7 +81,7 @@ def build_parser(
         description="Run an AI agent turn on any provider through one call and one event stream.",
         epilog="Plugins may add commands (e.g. 'copass-router google deploy').",
     )
-    parser.add_argument("--version", action="version", version=f"copass-router {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     run = sub.add_parser("run", help="run one turn and print its event stream")

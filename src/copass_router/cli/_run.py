@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from copass_router._errors import RouterError
-from copass_router.cli._attach import with_attachments
 
 if TYPE_CHECKING:
     from copass_router._request_fields import RequestField
@@ -141,7 +140,7 @@ async def run_command(
         raise RouterError("give --session ID or --continue, not both")
     fields: dict[str, Any] = {
         "provider": args.provider,
-        "message": with_attachments(message(args), args.attach),
+        "message": _with_attachments(message(args), args.attach),
         "model": args.model,
         "system": args.system,
         "session_id": args.session,
@@ -185,3 +184,12 @@ async def warn_unknown_model(router: Router, provider: str, model: str) -> None:
             f"copass-router: warning: {provider} does not list model {model!r} "
             f"(its models: {', '.join(known)}); running it anyway\n"
         )
+
+
+def _with_attachments(text: str, paths: Sequence[str] | None) -> Any:
+    """The message with ``--attach`` files as parts (their machinery imported only then)."""
+    if not paths:
+        return text
+    from copass_router.cli._attach import with_attachments
+
+    return with_attachments(text, paths)
