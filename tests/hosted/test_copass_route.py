@@ -25,6 +25,9 @@ from copass_agent_router import (
 from copass_core.auth.api_key import ApiKeyAuthProvider
 from copass_core.client import ApiKeyAuth
 
+from copass_router import Message, Router, TextDelta, ThinkingDelta, tool
+
+from ..harness import HostedRouter, start_hosted_router
 from .conftest import KEY_ALPHA, KEY_BETA, Hosted, parse_frames
 
 SANDBOX = "sb_demo"
@@ -171,3 +174,41 @@ async def test_the_sandbox_id_is_checked_and_carried_as_metadata(hosted: Hosted)
     assert turn.request.system == "Be brief.\n\nAnswer in French."
     assert turn.message == "hello"
     assert turn.end_user_id == "alpha:u-1"
+
+
+async def test_a_whole_message_reaches_the_client_once(keyless: Hosted) -> None:
+    keyless.scripted.enqueue(ThinkingDelta(text="private"), Message(text="whole answer"))
+    keyless.scripted.enqueue(
+        TextDelta(text="str"), TextDelta(text="eamed"), Message(text="streamed")
+    )
+    client = seed_client(keyless)
+    for expected in ("whole answer", "streamed"):
+        events = await collect(client, provider="scripted", model="scripted-1", message="hi")
+        texts = [e.text for e in events if isinstance(e, AgentTextDelta)]
+        assert "".join(texts) == expected  # reasoning is not sent; a message is not repeated
+        assert isinstance(events[-1], AgentFinish)
+
+
+async def test_a_failed_tool_is_an_error_result(keyless: Hosted) -> None:
+    events = await collect(seed_client(keyless), message='/tool nosuch {"x": 1}')
+    (result,) = [e for e in events if isinstance(e, AgentToolResult)]
+    assert result.name == "nosuch" and result.result == {}
+    assert result.error and "nosuch" in result.error
+
+
+async def test_a_tool_answering_an_object_is_the_result_object() -> None:
+    @tool
+    def forecast(city: str) -> dict[str, Any]:
+        """The forecast for a city."""
+        return {"city": city, "sky": "clear"}
+
+    router = Router(store=":memory:", load_entry_points=False, environ={}, tools=[forecast])
+    server, state = await start_hosted_router(router, api_keys=[])
+    hosted = HostedRouter(router, server, state)
+    try:
+        client = AgentRouter(auth=ApiKeyAuth(key="unused"), sandbox_id=SANDBOX, api_url=hosted.url)
+        events = await collect(client, message='/tool forecast {"city": "Oslo"}')
+    finally:
+        await hosted.aclose()
+    (result,) = [e for e in events if isinstance(e, AgentToolResult)]
+    assert result.result == {"city": "Oslo", "sky": "clear"} and result.error is None
