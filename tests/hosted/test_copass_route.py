@@ -212,3 +212,55 @@ async def test_a_tool_answering_an_object_is_the_result_object() -> None:
         await hosted.aclose()
     (result,) = [e for e in events if isinstance(e, AgentToolResult)]
     assert result.result == {"city": "Oslo", "sky": "clear"} and result.error is None
+
+
+GOOD: dict[str, Any] = {
+    "provider": "echo",
+    "model": "echo-1",
+    "system_prompt": "s",
+    "messages": [{"role": "user", "content": "hi"}],
+    "end_user_id": "u-1",
+}
+HOSTILE_BODIES: list[Any] = [
+    [],
+    "text",
+    {},
+    {**GOOD, "messages": "hi"},
+    {**GOOD, "messages": [1]},
+    {**GOOD, "messages": [{"role": "user", "content": 5}]},
+    {**GOOD, "messages": [{"role": "user", "content": [{"type": "image"}]}]},
+    {**GOOD, "messages": [{"role": "user", "content": ["hi"]}]},
+    {**GOOD, "messages": [{"role": "system", "content": "only a system prompt"}]},
+    {**GOOD, "message": "hi"},
+    {**GOOD, "system_prompt": ["s"]},
+    {**GOOD, "end_user_id": 7},
+    {**GOOD, "end_user_id": "x" * 300},
+    {**GOOD, "session_id": 5},
+    {**GOOD, "metadata": "x"},
+    {**GOOD, "metadata": {"a": 1}},
+    {**GOOD, "tools": [{"name": "shell"}]},
+    {**GOOD, "on_disconnect": "explode"},
+    {**GOOD, "surprise": True},
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+async def test_a_malformed_request_is_a_4xx_in_copass_shape_and_no_run(
+    hosted: Hosted, body: Any
+) -> None:
+    async with hosted.http() as http:
+        answer = await http.post(PATH, json=body)
+    assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
+    error = answer.json()
+    assert next(iter(error)) == "detail" and error["detail"] and error["code"]
+    assert not hosted.state.runs
+
+
+async def test_a_copass_run_resumes_as_a_run_of_its_tenant(hosted: Hosted) -> None:
+    async with hosted.http() as http:
+        answer = await http.post(PATH, json=GOOD)
+        run_id = answer.headers["x-copass-run-id"]
+        replay = await http.get(f"/v1/runs/{run_id}/events", params={"end_user_id": "u-1"})
+    assert "event: agent_finish" in answer.text
+    names = [frame.get("event") for frame in parse_frames(replay.text)]
+    assert names[0] == "run_started" and names[-1] == "run_finished"
