@@ -54,8 +54,9 @@ _TEXT_PART = "text"
 
 
 def copass_error(answer: Response) -> Response:
-    """A problem response (:mod:`.problems`) as the JSON error of Copass's service:
-    ``detail`` first, then ``code`` and the problem's other members."""
+    """A problem response (:mod:`.problems`) as plain JSON with ``detail`` first, then
+    ``code`` and the problem's other members: Copass's client shows the status and the first
+    300 characters of the body."""
     body = json.loads(bytes(answer.body))
     error = {"detail": body.get("detail", ""), "code": body.get("code")}
     error.update({k: v for k, v in body.items() if k not in ("type", "title", "status")})
