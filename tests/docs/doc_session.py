@@ -14,8 +14,8 @@ over from command to command (``export`` persists). Rules, all in this file:
   opening a ``RemoteRouter`` runs against the router the doc serves and must get to
   ``RunFinished``. A ``file`` block is saved where the doc says (``.py``: it must compile).
   ``node`` commands run when Node.js is installed (skipped, and said, when it is not).
-- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs``, ``/v1/responses`` or ``/v1/agui``
-  must also stream to the run's end);
+- ``sh`` commands must exit 0 (a ``curl`` to ``/v1/runs``, ``/v1/responses``, ``/v1/agui`` or
+  Copass's ``.../agents/run`` must also stream to the run's end);
   a ``console`` command must print exactly what the doc shows.
 - Substitutions, so commands run side by side and offline (see ``DocSession.substitute``):
   every port a doc listens on becomes a free port (also in its URLs); ``https://router.example.com``
@@ -78,6 +78,7 @@ _STREAM_ENDS = (
     ("/v1/runs", "event: run_finished"),
     ("/v1/responses", "event: response.completed"),
     ("/v1/agui", '"type":"RUN_FINISHED"'),
+    ("/agents/run", "event: agent_finish"),
 )
 _DROP = ("COPASS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "GEMINI_", "PYTEST", "VIRTUAL_ENV")
 _LONG = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S+\s+)*copass-router\s+(serve|emulate)\b")

@@ -7,6 +7,8 @@ Routes (the wire format is described in docs/hosted.md):
 - ``GET /v1/providers``; ``GET /v1/sessions``; ``GET``/``DELETE /v1/sessions/{id}``.
 - ``/v1/responses`` (Open Responses, :mod:`.responses_route`) and ``/v1/agui`` (AG-UI,
   :mod:`.agui_route`): the same runs in those protocols' shapes.
+- ``POST /api/v1/storage/sandboxes/{id}/agents/run``: Copass's agent-run endpoint, so Copass's
+  clients run unchanged (:mod:`.copass_route`).
 - ``POST /v1/dispatch``: the tool callback of deployed agents (run-scoped token, no API key).
 - ``GET /healthz`` (the process is up) and ``GET /readyz`` (it takes runs; 503 while draining).
 
@@ -32,6 +34,7 @@ from copass_router.run._router import Router
 from copass_router.server._admission import ReaderSlots, RunLimits, RunSlots
 from copass_router.server._agui_route import ROUTES as AGUI_ROUTES
 from copass_router.server._approvals_route import ROUTES as APPROVAL_ROUTES
+from copass_router.server._copass_route import ROUTES as COPASS_ROUTES
 from copass_router.server._hosted_run import (
     HostedRuns,
     disconnect_policy,
@@ -302,6 +305,7 @@ def create_app(
         *RESPONSES_ROUTES,
         *AGUI_ROUTES,
         *APPROVAL_ROUTES,
+        *COPASS_ROUTES,
         Route("/v1/providers", list_providers, methods=["GET"]),
         Route("/v1/sessions", list_sessions, methods=["GET"]),
         Route("/v1/sessions/{session_id}", get_session, methods=["GET"]),
