@@ -126,3 +126,13 @@ async def test_a_preparation_that_fails_while_the_claim_succeeds(
     assert after.stop_reason is StopReason.END_TURN
     await assert_consistent(router, sid, 3)
     await router.aclose()
+
+
+async def test_the_agent_prepared_is_the_one_the_turn_runs_on(
+    router: Router, emulator: EmulatorServer
+) -> None:
+    # The output schema is stated in the agent's system prompt: prepared with it, not without.
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    await events(router, message="hello", system="A", output_schema=schema)
+    assert emulator.state.creates["agent"] == 1
+    await router.aclose()

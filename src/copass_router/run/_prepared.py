@@ -30,6 +30,10 @@ class Prepared:
         cls, backend: AgentBackend, request: RunRequest, model: str, tools: Sequence[ToolSpec]
     ) -> Prepared | None:
         """Start ``backend``'s preparation of ``request``'s turn; None: it has none."""
+        from copass_router._structured_output import request_for_backend
+
+        # The request as the turn will give it: the agent prepared is the one the turn needs.
+        request = request_for_backend(request, backend.structured_output)
         work = backend.prepare_turn(request, model, tools)
         if work is None:
             return None

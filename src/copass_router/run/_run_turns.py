@@ -10,7 +10,7 @@ import attrs
 
 from copass_router._context_window import Compactor, context_limit, fit
 from copass_router._reasoning import portable_history
-from copass_router._structured_output import instructed_system
+from copass_router._structured_output import request_for_backend
 from copass_router._types import Binding, RunRequest, TranscriptTurn
 from copass_router.accounting._metering import BudgetedDispatcher, RunCost
 from copass_router.coordination import SigningKeys
@@ -128,11 +128,7 @@ class RunTurns:
     def _request_for(self, target: Target) -> RunRequest:
         """The target's request; with the output schema stated in the system prompt when the
         target's backend has no native structured-output mode."""
-        request = target.request
-        schema = request.output_schema
-        if schema is None or target.backend.structured_output:
-            return request
-        return attrs.evolve(request, system=instructed_system(request.system, schema))
+        return request_for_backend(target.request, target.backend.structured_output)
 
     async def earlier_turns(self, so_far: TranscriptTurn | None = None) -> list[TranscriptTurn]:
         """The session's turns before this one; ``so_far``: what failed attempts of this turn
