@@ -90,14 +90,16 @@ class RunStart:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request, model, cost)
         try:
-            return targets, *await self._claim(request, model, backend)
+            return targets, *await self._claim(request, own, model, backend)
         except BaseException:
             await cost.settled()  # releases the reservation: no call will be made
             raise
 
     async def _claim(
-        self, request: RunRequest, model: str, backend: AgentBackend
+        self, request: RunRequest, own: RunRequest, model: str, backend: AgentBackend
     ) -> tuple[TurnStart, ToolDispatcher, SigningKeys, Prepared | None]:
+        """Claim the session for ``request``, while ``backend`` prepares the turn of ``own``
+        (the request as it receives it)."""
         from copass_router._outages import store_call
         from copass_router.integrations.selection import kept_selection, run_dispatcher
         from copass_router.run._prepared import Prepared
@@ -108,7 +110,7 @@ class RunStart:
                 kept = await kept_selection(self.store, request)
         dispatcher = await run_dispatcher(base, self._mcp, request, kept)
         # The provider-side work that needs no session runs while the store claims it.
-        prepared = Prepared.start(backend, request, model, dispatcher.specs)
+        prepared = Prepared.start(backend, own, model, dispatcher.specs)
         try:
             return *await self._claim_session(request, model, backend, dispatcher), prepared
         except BaseException:
