@@ -103,6 +103,15 @@ def instructed_system(system: str | None, schema: Mapping[str, Any]) -> str:
     return f"{system}\n\n{instruction}" if system else instruction
 
 
+def request_for_backend(request: RunRequest, native: bool) -> RunRequest:
+    """``request`` as a backend sees it: with its output schema stated in the system prompt
+    when the backend has no ``native`` structured-output mode."""
+    schema = request.output_schema
+    if schema is None or native:
+        return request
+    return attrs.evolve(request, system=instructed_system(request.system, schema))
+
+
 def schema_in_system(system: str) -> dict[str, Any] | None:
     """The schema :func:`instructed_system` stated in ``system`` (None: none)."""
     start = system.rfind(SCHEMA_BEGIN)

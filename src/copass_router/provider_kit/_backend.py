@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -13,6 +13,7 @@ from copass_router._request_fields import RequestField, RequestOption
 from copass_router._types import (
     Binding,
     RunRequest,
+    ToolSpec,
 )
 from copass_router.content._support import PartSupport
 from copass_router.coordination._base import Coordinator
@@ -129,6 +130,20 @@ class AgentBackend:
         may raise :class:`InvalidRequestError` for a request the provider cannot honour.
         """
         return request.model or self.default_model
+
+    def prepare_turn(
+        self, request: RunRequest, model: str, tools: Sequence[ToolSpec]
+    ) -> Awaitable[Any] | None:
+        """Provider-side work of a turn that needs no session, to run while the store claims it.
+
+        Return an awaitable (e.g. finding or creating the agent a managed provider runs the turn
+        on) and the router runs it beside the claim; the turn gets it as ``Turn.prepared``, to
+        await in :meth:`run_turn` (its failure is then the turn's, retried and recorded like any
+        other). If the claim fails it is cancelled: start nothing there that costs or must be
+        undone (a provider session, a model call). Called after :meth:`resolve_model` with the
+        run's tools. The default: None, nothing to prepare.
+        """
+        return None
 
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run one turn and yield its events. Must be an async generator."""

@@ -80,6 +80,10 @@ class Turn:
         #: What a backend keeps across the core's retries of this turn (e.g. a provider session
         #: it created before the request that failed, so a retry reuses it).
         self.state: dict[str, Any] = {}
+        #: What the backend's ``prepare_turn`` started for this turn while the store claimed
+        #: the session (None: nothing): await it at most once, and set this to None first, so
+        #: a retry of the turn prepares anew.
+        self.prepared: Awaitable[Any] | None = None
         #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
         self.stop_requested: StopReason | None = None
         #: Set when the core refuses the turn before any call (it does not fit the model).

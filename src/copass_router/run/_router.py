@@ -290,7 +290,7 @@ class Router(
         if request.session_id is None and self.continue_latest_session:
             request = await self._latest_session(request)
         cost = RunCost()
-        targets, start, dispatcher, keys = await self._begin(request, cost)
+        targets, start, dispatcher, keys, prepared = await self._begin(request, cost)
         request, store = targets[0].request, self.parts.view(self.store, start)  # parts fetched
         sid, started = start.session.session_id, start.turn
         model, run_id = targets[0].model, started.run_id
@@ -313,6 +313,7 @@ class Router(
             reasoning_portability=self.reasoning_portability,
             context_overflow=self.context_overflow,
             compact=self.plugins.compact_hook(),
+            prepared=prepared,
         )
 
         driver = TurnDriver(
@@ -344,6 +345,8 @@ class Router(
         finally:
             self._live.remove(run_id)
             await driver.aclose()
+            if prepared is not None:  # still running: no turn awaits it any more
+                await prepared.cancel()
             await lease.stop()
             record = driver.finish(outcome)
             try:

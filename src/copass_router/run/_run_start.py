@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported where used: `from copass_router import Router` sta
     from copass_router.run._dispatch_route import DispatchRoute
     from copass_router.run._failover_policy import FailoverPolicy, Target
     from copass_router.run._message_parts import MessageParts
+    from copass_router.run._prepared import Prepared
     from copass_router.store import SessionStore
     from copass_router.store._base import TurnStart
     from copass_router.tools._tools import ToolDispatcher
@@ -64,10 +65,11 @@ class RunStart:
 
     async def _begin(
         self, request: RunRequest, cost: RunCost
-    ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys]:
+    ) -> tuple[list[Target], TurnStart, ToolDispatcher, SigningKeys, Prepared | None]:
         """Check ``request`` and claim its session: where the turn may go, what the store
-        began, the run's tools and the dispatch signing keys (the first model call's budget
-        reservation goes into ``cost``, released if the run does not start)."""
+        began, the run's tools, the dispatch signing keys and what the backend prepares
+        meanwhile (the first model call's budget reservation goes into ``cost``, released if
+        the run does not start)."""
         from copass_router._errors import InvalidRequestError
         from copass_router._outages import store_call
         from copass_router.run._failover_policy import Target, fallback_targets
@@ -88,24 +90,41 @@ class RunStart:
             async with store_call("check the run's budgets"):  # the ledger lives in the store
                 await self.meter.check(request, model, cost)
         try:
-            return targets, *await self._claim(request, model, backend)
+            return targets, *await self._claim(request, own, model, backend)
         except BaseException:
             await cost.settled()  # releases the reservation: no call will be made
             raise
 
     async def _claim(
-        self, request: RunRequest, model: str, backend: AgentBackend
-    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
-        import uuid
-
+        self, request: RunRequest, own: RunRequest, model: str, backend: AgentBackend
+    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys, Prepared | None]:
+        """Claim the session for ``request``, while ``backend`` prepares the turn of ``own``
+        (the request as it receives it)."""
         from copass_router._outages import store_call
         from copass_router.integrations.selection import kept_selection, run_dispatcher
+        from copass_router.run._prepared import Prepared
 
         base, kept = self._base_dispatcher(), None
         if base.names() or self._mcp is not None:  # no tools, nothing kept narrows: no read
             async with store_call("read the session's tools"):
                 kept = await kept_selection(self.store, request)
         dispatcher = await run_dispatcher(base, self._mcp, request, kept)
+        # The provider-side work that needs no session runs while the store claims it.
+        prepared = Prepared.start(backend, own, model, dispatcher.specs)
+        try:
+            return *await self._claim_session(request, model, backend, dispatcher), prepared
+        except BaseException:
+            if prepared is not None:
+                await prepared.cancel()  # the claim failed: the turn will not run
+            raise
+
+    async def _claim_session(
+        self, request: RunRequest, model: str, backend: AgentBackend, dispatcher: ToolDispatcher
+    ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
+        import uuid
+
+        from copass_router._outages import store_call
+
         # Before the session is claimed: a coordinator outage refuses the run cleanly.
         # Decisions for this run's calls may land on other workers: they ask this one.
         self.coordinator.answer_approvals(self._answer_approval)

@@ -10,7 +10,7 @@ import attrs
 
 from copass_router._context_window import Compactor, context_limit, fit
 from copass_router._reasoning import portable_history
-from copass_router._structured_output import instructed_system
+from copass_router._structured_output import request_for_backend
 from copass_router._types import Binding, RunRequest, TranscriptTurn
 from copass_router.accounting._metering import BudgetedDispatcher, RunCost
 from copass_router.coordination import SigningKeys
@@ -18,6 +18,7 @@ from copass_router.provider_kit._backend import Turn
 from copass_router.provider_kit._retries import RetryPolicy
 from copass_router.run._failover_policy import Target
 from copass_router.run._live_runs import LiveRuns
+from copass_router.run._prepared import Prepared
 from copass_router.run._tokens import mint_token
 from copass_router.tools._approvals import TurnApprovals
 from copass_router.tools._tools import ToolContext, ToolDispatcher
@@ -53,6 +54,8 @@ class RunTurns:
     #: One per run, shared by every attempt's tool context and turn: middleware fills it at
     #: RunStarted, before the first attempt's backend starts (a failover's turn sees it too).
     trace_context: dict[str, str] = attrs.Factory(dict)
+    #: What the first target's backend prepared while the session was claimed.
+    prepared: Prepared | None = None
 
     def __call__(
         self,
@@ -101,6 +104,8 @@ class RunTurns:
         if fitted.notice is not None:
             turn.emit(fitted.notice)
         turn.refusal = fitted.refusal
+        if self.prepared is not None:
+            turn.prepared = self.prepared.take(target.backend)
         if dispatcher.approvals is not None:
             turn.approvals = TurnApprovals(dispatcher.approvals, context, turn.emit)
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)
@@ -123,11 +128,7 @@ class RunTurns:
     def _request_for(self, target: Target) -> RunRequest:
         """The target's request; with the output schema stated in the system prompt when the
         target's backend has no native structured-output mode."""
-        request = target.request
-        schema = request.output_schema
-        if schema is None or target.backend.structured_output:
-            return request
-        return attrs.evolve(request, system=instructed_system(request.system, schema))
+        return request_for_backend(target.request, target.backend.structured_output)
 
     async def earlier_turns(self, so_far: TranscriptTurn | None = None) -> list[TranscriptTurn]:
         """The session's turns before this one; ``so_far``: what failed attempts of this turn

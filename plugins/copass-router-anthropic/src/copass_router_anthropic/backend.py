@@ -16,8 +16,8 @@ stricter; ``allow`` never overrides the operator's policy).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from typing import Any, ClassVar, cast
 
 import anthropic
 
@@ -34,6 +34,7 @@ from copass_router import (
     ProviderResources,
     RequestOption,
     RunRequest,
+    ToolSpec,
     TranscriptTurn,
     Turn,
     env_float,
@@ -58,6 +59,10 @@ from .turn_driver import PermissionPolicy, SessionTurnDriver, ToolPermission, al
 __all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backend"]
 
 log = get_logger("copass_router_anthropic.backend")
+
+#: What :meth:`AnthropicBackend.prepare_turn` gives the turn: the agent's and environment's
+#: fingerprints, and their resources or the provider's refusal to make them.
+Prepared = tuple[str, str, "Resources | anthropic.APIError"]
 
 #: The options a run may set; built-in and MCP tool calls stay under the operator's policy.
 OPTIONS: Mapping[str, RequestOption] = {
@@ -218,16 +223,57 @@ class AnthropicBackend(AgentBackend):
 
     # --- a turn ----------------------------------------------------------------------------
 
-    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
-        """Ensure the agent and environment, pick or start the session, and drive the turn."""
+    def prepare_turn(
+        self, request: RunRequest, model: str, tools: Sequence[ToolSpec]
+    ) -> Awaitable[Prepared]:
+        """The agent and environment the turn runs on, found or created while the store
+        claims the session (neither costs anything; an unused one is reused or swept)."""
+        agent, environment = self._specs(model, request.system, tools, request.options)
+        return self._prepare(agent, environment)
+
+    async def _prepare(self, agent: AgentSpec, environment: EnvironmentSpec) -> Prepared:
+        await self._client_built()
+        try:
+            made: Resources | anthropic.APIError = await self.resources.ensure(agent, environment)
+        except anthropic.APIError as exc:  # the turn's failure, if the turn runs on these specs
+            made = exc
+        return agent.fingerprint, environment.fingerprint, made
+
+    def _specs(
+        self,
+        model: str,
+        system: str | None,
+        tools: Sequence[ToolSpec],
+        options: Mapping[str, Any],
+    ) -> tuple[AgentSpec, EnvironmentSpec]:
+        servers = [self.connector_servers[n] for n in options.get("mcp_servers") or ()]
+        agent = AgentSpec.for_run(model, system, tools, options, servers)
+        return agent, EnvironmentSpec(options.get("environment") or DEFAULT_ENVIRONMENT)
+
+    async def _client_built(self) -> None:
         if self._client_obj is None and self._api_key:
             # Building the SDK client loads TLS certificates: not on the event loop.
             await asyncio.to_thread(self._client)
-        servers = [self.connector_servers[n] for n in turn.options.get("mcp_servers") or ()]
-        agent = AgentSpec.for_run(turn.model, turn.system, turn.tools, turn.options, servers)
-        environment = EnvironmentSpec(turn.options.get("environment") or DEFAULT_ENVIRONMENT)
+
+    async def _resources(
+        self, turn: Turn, agent: AgentSpec, environment: EnvironmentSpec
+    ) -> Resources:
+        """What :meth:`prepare_turn` found for these specs, else found now."""
+        prepared, turn.prepared = turn.prepared, None
+        if prepared is not None:
+            agent_fp, environment_fp, made = await prepared
+            if (agent_fp, environment_fp) == (agent.fingerprint, environment.fingerprint):
+                if isinstance(made, anthropic.APIError):
+                    raise made
+                return cast(Resources, made)
+        return await self.resources.ensure(agent, environment)
+
+    async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
+        """Ensure the agent and environment, pick or start the session, and drive the turn."""
+        await self._client_built()
+        agent, environment = self._specs(turn.model, turn.system, turn.tools, turn.options)
         try:
-            resources = await self.resources.ensure(agent, environment)
+            resources = await self._resources(turn, agent, environment)
             driver, missed, before, resources = await self._open(
                 turn, resources, agent, environment
             )
