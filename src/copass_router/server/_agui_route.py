@@ -28,15 +28,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from copass_router._errors import InvalidRequestError, RouterError
+from copass_router._events import Event
 from copass_router._logs import get_logger
 from copass_router._outages import store_call
 from copass_router.server._agui_events import AguiTranslation, messages_snapshot
 from copass_router.server._agui_parts import user_message
 from copass_router.server._hosted_run import ON_DISCONNECT, disconnect_policy
 from copass_router.server._launch import launch_run, request_error
-from copass_router.server._log_events import LogGone, cut_short, follow_events
+from copass_router.server._log_events import translated_frames
 from copass_router.server._responses_request import model_aliases
-from copass_router.server._sse import HEARTBEAT, SSEResponse
+from copass_router.server._sse import SSEResponse
 from copass_router.serving._auth import Principal
 from copass_router.serving._payloads import read_json_object, run_fields
 from copass_router.serving._problems import problem, problem_for
@@ -217,7 +218,7 @@ async def _reload(
     return SSEResponse(frames(), on_close=on_close)
 
 
-async def _frames(
+def _frames(
     state: HostedState,
     run_id: str,
     translation: AguiTranslation,
@@ -225,31 +226,21 @@ async def _frames(
     progress: Callable[[int, int], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The run's AG-UI events as SSE, those after position ``after``, then live ones."""
-    try:
-        async for batch in follow_events(
-            state.hosted.log, run_id, state.heartbeat, on_progress=progress
-        ):
-            if not batch:
-                yield HEARTBEAT
-                continue
-            chunk = []
-            for event in batch:
-                first = translation.count
-                for n, item in enumerate(translation.feed(event), first):
-                    if n > after:
-                        chunk.append(_frame(run_id, n, item))
-            if chunk:
-                yield b"".join(chunk)
-    except LogGone as exc:
-        log.warning("run_log_gone", run_id=run_id, error=str(exc))
-        ending = cut_short("run_log_trimmed", f"{exc}; the thread's messages have the turn")
-    else:
-        if translation.finished:
-            return
-        ending = cut_short("stream_cut", "the run's log ended before the run did")
-    first = translation.count
-    items = [item for event in ending for item in translation.feed(event)]
-    yield b"".join(_frame(run_id, n, item) for n, item in enumerate(items, first))
+
+    def encode(event: Event) -> bytes:
+        first = translation.count
+        numbered = enumerate(translation.feed(event), first)
+        return b"".join(_frame(run_id, n, item) for n, item in numbered if n > after)
+
+    return translated_frames(
+        state.hosted.log,
+        run_id,
+        state.heartbeat,
+        encode,
+        lambda: translation.finished,
+        "the thread's messages have the turn",
+        on_progress=progress,
+    )
 
 
 async def _lookup(request: Request) -> tuple[HostedState, str, bool] | Response:

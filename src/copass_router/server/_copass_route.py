@@ -33,12 +33,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from copass_router._errors import InvalidRequestError
+from copass_router._events import Event
 from copass_router._logs import get_logger
 from copass_router.server._copass_frames import CopassTranslation, encode_frame
 from copass_router.server._hosted_run import disconnect_policy
 from copass_router.server._launch import launch_run
-from copass_router.server._log_events import LogGone, cut_short, follow_events
-from copass_router.server._sse import HEARTBEAT, SSEResponse
+from copass_router.server._log_events import translated_frames
+from copass_router.server._sse import SSEResponse
 from copass_router.serving._auth import Principal
 from copass_router.serving._payloads import read_json_object, run_fields
 
@@ -182,33 +183,21 @@ async def run_agent(request: Request) -> Response:
     )
 
 
-async def _frames(state: HostedState, run_id: str) -> AsyncIterator[bytes]:
+def _frames(state: HostedState, run_id: str) -> AsyncIterator[bytes]:
     """The run's Copass frames, from its first event to its last (heartbeats while quiet)."""
     translation = CopassTranslation()
-    progress = state.hosted.progress(run_id)
-    try:
-        async for batch in follow_events(
-            state.hosted.log, run_id, state.heartbeat, on_progress=progress
-        ):
-            if not batch:
-                yield HEARTBEAT
-                continue
-            chunk = [
-                encode_frame(name, data)
-                for event in batch
-                for name, data in translation.feed(event)
-            ]
-            if chunk:
-                yield b"".join(chunk)
-    except LogGone as exc:
-        log.warning("run_log_gone", run_id=run_id, error=str(exc))
-        ending = cut_short("run_log_trimmed", f"{exc}; the session's transcript has the turn")
-    else:
-        if translation.finished:
-            return
-        ending = cut_short("stream_cut", "the run's log ended before the run did")
-    yield b"".join(
-        encode_frame(name, data) for event in ending for name, data in translation.feed(event)
+
+    def encode(event: Event) -> bytes:
+        return b"".join(encode_frame(name, data) for name, data in translation.feed(event))
+
+    return translated_frames(
+        state.hosted.log,
+        run_id,
+        state.heartbeat,
+        encode,
+        lambda: translation.finished,
+        "the session's transcript has the turn",
+        on_progress=state.hosted.progress(run_id),
     )
 
 

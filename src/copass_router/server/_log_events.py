@@ -13,6 +13,7 @@ from copass_router._events import Error, Event, RunFinished, event_from_json
 from copass_router._logs import get_logger
 from copass_router._types import StopReason
 from copass_router.server._run_log import LogGone, RunLog
+from copass_router.server._sse import HEARTBEAT
 
 log = get_logger("copass_router.server")
 
@@ -55,6 +56,40 @@ async def follow_events(
             return
 
 
+async def translated_frames(
+    run_log: RunLog,
+    run_id: str,
+    quiet: float,
+    encode: Callable[[Event], bytes],
+    finished: Callable[[], bool],
+    kept_in: str,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The run's events as another protocol's SSE, from the first, then live ones.
+
+    ``encode`` turns an event into the protocol's frames (``b""`` for none); a heartbeat goes
+    out every ``quiet`` seconds without one. A log that ends before ``run_finished`` (events
+    dropped from its window: ``kept_in`` says where the turn is kept) still ends the stream as
+    the protocol ends a failed run, unless ``finished()`` says it has ended already.
+    """
+    try:
+        async for batch in follow_events(run_log, run_id, quiet, on_progress=on_progress):
+            if not batch:
+                yield HEARTBEAT
+                continue
+            chunk = b"".join(encode(event) for event in batch)
+            if chunk:
+                yield chunk
+    except LogGone as exc:
+        log.warning("run_log_gone", run_id=run_id, error=str(exc))
+        ending = cut_short("run_log_trimmed", f"{exc}; {kept_in}")
+    else:
+        if finished():
+            return
+        ending = cut_short("stream_cut", "the run's log ended before the run did")
+    yield b"".join(encode(event) for event in ending)
+
+
 def cut_short(code: str, message: str) -> list[Event]:
     """The ending of a run whose log ended before ``run_finished`` (dropped from the log's
     window, or the recorder failed): so a translated stream still ends as its protocol says."""
@@ -64,4 +99,4 @@ def cut_short(code: str, message: str) -> list[Event]:
     ]
 
 
-__all__ = ["LogGone", "cut_short", "follow_events", "frame_events"]
+__all__ = ["LogGone", "cut_short", "follow_events", "frame_events", "translated_frames"]

@@ -25,9 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from copass_router._errors import RouterError
+from copass_router._events import Event
 from copass_router._logs import get_logger
 from copass_router.server._launch import launch_run
-from copass_router.server._log_events import LogGone, cut_short, follow_events
+from copass_router.server._log_events import LogGone, cut_short, follow_events, translated_frames
 from copass_router.server._responses_events import (
     ResponseTranslation,
     response_from_turn,
@@ -38,7 +39,7 @@ from copass_router.server._responses_request import (
     ResponsesRequest,
     read_responses_request,
 )
-from copass_router.server._sse import HEARTBEAT, SSEResponse
+from copass_router.server._sse import SSEResponse
 from copass_router.serving._payloads import read_json_object
 from copass_router.serving._problems import problem
 
@@ -186,7 +187,7 @@ async def _fold(
             translation.feed(event)
 
 
-async def _frames(
+def _frames(
     state: HostedState,
     run_id: str,
     translation: ResponseTranslation,
@@ -194,29 +195,20 @@ async def _frames(
     progress: Callable[[int, int], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The run's Responses events as SSE, those numbered after ``after``, then live ones."""
-    try:
-        async for batch in follow_events(
-            state.hosted.log, run_id, state.heartbeat, on_progress=progress
-        ):
-            if not batch:
-                yield HEARTBEAT
-                continue
-            chunk = b"".join(
-                _frame(item)
-                for event in batch
-                for item in translation.feed(event)
-                if item["sequence_number"] > after
-            )
-            if chunk:
-                yield chunk
-    except LogGone as exc:
-        log.warning("run_log_gone", run_id=run_id, error=str(exc))
-        ending = cut_short("run_log_trimmed", f"{exc}; the session's transcript has the turn")
-    else:
-        if translation.finished:
-            return
-        ending = cut_short("stream_cut", "the run's log ended before the run did")
-    yield b"".join(_frame(item) for event in ending for item in translation.feed(event))
+
+    def encode(event: Event) -> bytes:
+        items = translation.feed(event)
+        return b"".join(_frame(item) for item in items if item["sequence_number"] > after)
+
+    return translated_frames(
+        state.hosted.log,
+        run_id,
+        state.heartbeat,
+        encode,
+        lambda: translation.finished,
+        "the session's transcript has the turn",
+        on_progress=progress,
+    )
 
 
 def _frame(item: dict[str, Any]) -> bytes:
