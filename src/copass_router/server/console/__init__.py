@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from copass_router.server._app import HostedState
     from copass_router.server.console.pages import Console
@@ -91,8 +92,23 @@ def add_console(app: Starlette, admin_key: str, environ: Mapping[str, str]) -> C
         ),
     ]
     app.router.routes.extend(routes)
+    # Each worker announces itself (and its runs) from its first request of any kind: the
+    # console on another worker lists them even if this one never served a console page.
+    app.add_middleware(_AnnounceWorker, board=board)
     app.state.copass_console = console
     return console
+
+
+class _AnnounceWorker:
+    """ASGI middleware: start the worker's board (idempotent) before the request is handled."""
+
+    def __init__(self, app: ASGIApp, board: WorkerBoard) -> None:
+        self.app = app
+        self.board = board
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.board.start()
+        await self.app(scope, receive, send)
 
 
 async def _to_sessions(request: Request) -> Response:
