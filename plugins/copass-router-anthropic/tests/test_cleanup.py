@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from copass_router_anthropic.backend import AnthropicBackend
@@ -36,6 +37,11 @@ async def test_agents_unused_for_a_while_are_archived_and_made_again_when_needed
     start = sweeper.clock()
     sweeper.clock = lambda: start + 10 * 86400  # ten days on
     await run(anthropic_router, "two", system="new prompt")  # used now: stays
+    # That run started a background sweep (one was due): it ends before the clock moves on,
+    # or it would archive the old agent itself.
+    async with asyncio.timeout(10):
+        while sweeper.sweeping:  # noqa: ASYNC110 - the sweep is the backend's task
+            await asyncio.sleep(0.01)
     sweeper.clock = lambda: start + 35 * 86400  # the old prompt's agent: 35 days idle
     assert await sweeper.sweep() == 1
     assert emulator.state.agents[old_agent].get("archived_at")

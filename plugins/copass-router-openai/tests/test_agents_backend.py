@@ -161,6 +161,11 @@ async def test_unused_agents_are_deleted_by_the_sweep(
     start = backend.resources.clock()
     backend.resources.clock = lambda: start + 10 * 86400
     await run(agents_router, "two", system="new")
+    # That run started a background sweep (one was due): it ends before the clock moves on,
+    # or it would archive the old agent itself.
+    async with asyncio.timeout(10):
+        while backend.resources.sweeping:  # noqa: ASYNC110 - the sweep is the backend's task
+            await asyncio.sleep(0.01)
     backend.resources.clock = lambda: start + 35 * 86400
     assert await backend.resources.sweep() == 1
     assert old not in agents_emu.agents and len(agents_emu.agents) == 1
