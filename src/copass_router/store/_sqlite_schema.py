@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,12 +128,32 @@ def connect(path: str) -> tuple[sqlite3.Connection, list[int]]:
         path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT
     )
     if on_disk:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        write_ahead_log(conn)
     applied = migrate(conn)
     if on_disk:
         tighten(Path(path))
     return conn, applied
+
+
+def write_ahead_log(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (readers never wait for the writer), with NORMAL syncing.
+
+    Two processes switching a new file at the same moment: one of them gets "database is
+    locked" at once, whatever the busy timeout. It looks again: the other has switched the
+    file (done), or it tries again until the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                break
+            time.sleep(random.uniform(0.005, 0.05))
+    conn.execute("PRAGMA synchronous=NORMAL")
 
 
 def migrate(conn: sqlite3.Connection) -> list[int]:

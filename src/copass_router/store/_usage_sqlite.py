@@ -23,7 +23,7 @@ from typing import TypeVar
 from copass_router.accounting._reservations import Admit, Reservation, Scope, Standing
 from copass_router.accounting._usage import Spend, UsageEntry, UsageRow
 from copass_router.store import _usage_sql as sql
-from copass_router.store._sqlite_schema import ensure_directory, immediate
+from copass_router.store._sqlite_schema import ensure_directory, immediate, write_ahead_log
 from copass_router.tools._worker_threads import SerialWorker
 
 T = TypeVar("T")
@@ -135,8 +135,7 @@ class SQLiteUsageLedger:
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )
             if self.path != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                write_ahead_log(conn)
             conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
