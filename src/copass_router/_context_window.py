@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from copass_router._errors import ConfigurationError, ErrorCode
+from copass_router._errors import ErrorCode
 from copass_router._events import ContextCompacted, Error, Event
+from copass_router._settings import env_choice
 from copass_router._types import TranscriptTurn
 
 if TYPE_CHECKING:
@@ -35,15 +36,10 @@ Compactor = Callable[[list[TranscriptTurn], int, "Turn"], list[TranscriptTurn] |
 
 
 def check_overflow(policy: str | None, environ: Mapping[str, str]) -> str:
-    """``policy``, else ``COPASS_ROUTER_CONTEXT_OVERFLOW``, else ``"compact"``, if it is one
-    of :data:`OVERFLOW_POLICIES`; else a ConfigurationError."""
-    policy = policy or environ.get("COPASS_ROUTER_CONTEXT_OVERFLOW") or "compact"
-    if policy not in OVERFLOW_POLICIES:
-        raise ConfigurationError(
-            "context_overflow (COPASS_ROUTER_CONTEXT_OVERFLOW) must be one of "
-            f"{', '.join(OVERFLOW_POLICIES)}; got {policy!r}"
-        )
-    return policy
+    """``policy``, else ``COPASS_ROUTER_CONTEXT_OVERFLOW``, else ``"compact"``."""
+    return env_choice(
+        policy, environ, "COPASS_ROUTER_CONTEXT_OVERFLOW", "context_overflow", OVERFLOW_POLICIES
+    )
 
 
 def context_limit(backend: AgentBackend, model: str) -> int | None:

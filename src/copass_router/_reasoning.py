@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from copass_router._errors import ConfigurationError
+from copass_router._settings import env_choice
 from copass_router._types import AssistantItem, ReasoningItem, TranscriptItem, TranscriptTurn
 
 #: What ``Router(reasoning_portability=...)`` takes.
@@ -29,15 +29,14 @@ _SNAPSHOT = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|-latest|-preview(-\d{2}-\d{4
 
 
 def check_policy(policy: str | None, environ: Mapping[str, str]) -> str:
-    """``policy``, else ``COPASS_ROUTER_REASONING_PORTABILITY``, else ``"drop"``, if it is one
-    of :data:`REASONING_POLICIES`; else a ConfigurationError."""
-    policy = policy or environ.get("COPASS_ROUTER_REASONING_PORTABILITY") or "drop"
-    if policy not in REASONING_POLICIES:
-        raise ConfigurationError(
-            "reasoning_portability (COPASS_ROUTER_REASONING_PORTABILITY) must be one of "
-            f"{', '.join(REASONING_POLICIES)}; got {policy!r}"
-        )
-    return policy
+    """``policy``, else ``COPASS_ROUTER_REASONING_PORTABILITY``, else ``"drop"``."""
+    return env_choice(
+        policy,
+        environ,
+        "COPASS_ROUTER_REASONING_PORTABILITY",
+        "reasoning_portability",
+        REASONING_POLICIES,
+    )
 
 
 def model_family(model: str) -> str:

@@ -69,6 +69,23 @@ def env_flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {raw!r}")
 
 
+def env_choice(
+    value: str | None,
+    environ: Mapping[str, str],
+    name: str,
+    setting: str,
+    choices: tuple[str, ...],
+) -> str:
+    """``value`` (the setting given in code), else ``environ[name]``, else the first of
+    ``choices``, if it is one of them; else a ConfigurationError naming both spellings."""
+    chosen = value or environ.get(name, "").strip() or choices[0]
+    if chosen not in choices:
+        raise ConfigurationError(
+            f"{setting} ({name}) must be one of {', '.join(choices)}; got {chosen!r}"
+        )
+    return chosen
+
+
 def _range(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
         return f" from {minimum:g} to {maximum:g}"

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from copass_router._errors import PayloadTooLargeError
+from copass_router._settings import env_int
 from copass_router._types import TranscriptTurn
 from copass_router.content._parts import FilePart, ImagePart, Part
 
@@ -58,27 +59,10 @@ class PartPolicy:
         """The policy the environment configures (the defaults where it says nothing)."""
         env = os.environ if environ is None else environ
         return cls(
-            _bytes(env, "COPASS_ROUTER_PART_QUOTA", END_USER_QUOTA),
-            _bytes(env, "COPASS_ROUTER_TENANT_PART_QUOTA", TENANT_QUOTA),
+            env_int(env, "COPASS_ROUTER_PART_QUOTA", END_USER_QUOTA),
+            env_int(env, "COPASS_ROUTER_TENANT_PART_QUOTA", TENANT_QUOTA),
             env.get("COPASS_ROUTER_PART_URL_HOSTS", "").split(","),
         )
-
-
-def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    from copass_router._errors import ConfigurationError
-
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"{name} must be a whole number of bytes; got {raw!r:.40}"
-        ) from None
-    if value < 0:
-        raise ConfigurationError(f"{name} must not be negative; got {value}")
-    return value
 
 
 class PartQuotaError(PayloadTooLargeError):
