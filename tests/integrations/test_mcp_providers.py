@@ -13,67 +13,31 @@ import copass_router_anthropic
 import copass_router_google
 import copass_router_openai
 import pytest
-from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
-from copass_router_google.emulator import running_emulator as google_emulator
-from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
-from copass_router_openai.emulator import running_emulator as openai_emulator
-from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import ApprovalRequested, Event, Router, StopReason, ToolResult
 
 from .conftest import HttpServer
-
-ANTHROPIC_KEY = "sk-ant-api03-INTEGRATIONS0123456789ab"
-OPENAI_KEY = "sk-integrations-0123456789abcdef"
-GEMINI_KEY = "gemini-integrations-0123456789abcdef"
-PROJECT = "integrations-project"
-PROVIDERS = [
-    "anthropic",
-    "google",
-    "gemini-agents",
-    "openai",
-    "openai-agents",
-    "openai-compatible",
-    "echo",
-]
+from .every_provider import (
+    GEMINI_KEY,
+    PROJECT,
+    PROVIDERS,
+    every_emulator,
+    provider_environ,
+    provider_fields,
+)
 
 
 @pytest.fixture(scope="module")
 def emulators() -> Iterator[dict[str, Any]]:
-    with (
-        anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic,
-        google_emulator() as google,
-        gemini_emulator(api_key=GEMINI_KEY) as gemini,
-        openai_emulator(api_key=OPENAI_KEY) as openai,
-        agents_emulator(api_key=OPENAI_KEY) as agents,
-    ):
-        yield {
-            "anthropic": anthropic,
-            "google": google,
-            "gemini": gemini,
-            "openai": openai,
-            "agents": agents,
-        }
+    with every_emulator() as running:
+        yield running
 
 
 @pytest.fixture
 async def setup(
     make_router: Callable[..., Router], emulators: dict[str, Any], http_server: HttpServer
 ) -> AsyncIterator[tuple[Router, str]]:
-    env = {
-        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
-        "ANTHROPIC_BASE_URL": emulators["anthropic"].base_url,
-        "COPASS_ROUTER_GOOGLE_BASE_URL": emulators["google"].base_url,
-        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "GEMINI_API_KEY": GEMINI_KEY,
-        "GEMINI_BASE_URL": emulators["gemini"].base_url,
-        "OPENAI_API_KEY": OPENAI_KEY,
-        "OPENAI_BASE_URL": emulators["openai"].base_url,
-        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators["agents"].base_url,
-        "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
-        "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
-    }
+    env = provider_environ(emulators)
     router = make_router(
         plugins=[copass_router_anthropic, copass_router_google, copass_router_openai],
         environ=env,
@@ -88,12 +52,7 @@ async def setup(
 
 
 def _fields(provider: str, engine: str, **extra: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {"provider": provider, "end_user_id": "integrator", **extra}
-    if provider == "google":
-        fields["reasoning_engine_id"] = engine
-    if provider.startswith("openai"):
-        fields["model"] = "gpt-test"
-    return fields
+    return {**provider_fields(provider, engine), "end_user_id": "integrator", **extra}
 
 
 async def test_a_session_uses_one_mcp_tool_on_three_providers(setup: tuple[Router, str]) -> None:

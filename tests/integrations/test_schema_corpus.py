@@ -13,30 +13,21 @@ import copass_router_google
 import copass_router_openai
 import openai
 import pytest
-from copass_router_anthropic.emulator import running_emulator as anthropic_emulator
-from copass_router_google.emulator import running_emulator as google_emulator
-from copass_router_google.emulator.interactions import running_emulator as gemini_emulator
-from copass_router_openai.emulator import running_emulator as openai_emulator
-from copass_router_openai.emulator.agents import running_emulator as agents_emulator
 
 from copass_router import Router, StopReason, Tool, ToolSpec, normalise_schema
 from copass_router.testing import schema_problems
 
+from .every_provider import (
+    ANTHROPIC_KEY,
+    GEMINI_KEY,
+    OPENAI_KEY,
+    PROJECT,
+    PROVIDERS,
+    every_emulator,
+    provider_environ,
+    provider_fields,
+)
 from .schema_corpus import CORPUS
-
-ANTHROPIC_KEY = "sk-ant-api03-SCHEMAS0123456789abcdef"
-OPENAI_KEY = "sk-schemas-0123456789abcdef"
-GEMINI_KEY = "gemini-integrations-0123456789abcdef"
-PROJECT = "schema-project"
-PROVIDERS = [
-    "anthropic",
-    "google",
-    "gemini-agents",
-    "openai",
-    "openai-agents",
-    "openai-compatible",
-    "echo",
-]
 
 
 def _tool(name: str, schema: dict[str, Any]) -> Tool:
@@ -71,40 +62,15 @@ def test_the_checks_refuse_what_the_apis_refuse() -> None:
 
 @pytest.fixture(scope="module")
 def emulators() -> Iterator[dict[str, Any]]:
-    with (
-        anthropic_emulator(api_key=ANTHROPIC_KEY) as anthropic_emu,
-        google_emulator() as google,
-        gemini_emulator(api_key=GEMINI_KEY) as gemini,
-        openai_emulator(api_key=OPENAI_KEY) as openai_emu,
-        agents_emulator(api_key=OPENAI_KEY) as agents,
-    ):
-        yield {
-            "anthropic": anthropic_emu,
-            "google": google,
-            "gemini": gemini,
-            "openai": openai_emu,
-            "agents": agents,
-        }
+    with every_emulator() as running:
+        yield running
 
 
 @pytest.fixture
 async def setup(
     make_router: Callable[..., Router], emulators: dict[str, Any]
 ) -> AsyncIterator[tuple[Router, str]]:
-    env = {
-        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
-        "ANTHROPIC_BASE_URL": emulators["anthropic"].base_url,
-        "COPASS_ROUTER_GOOGLE_BASE_URL": emulators["google"].base_url,
-        "COPASS_ROUTER_GOOGLE_ACCESS_TOKEN": "emulator-token",
-        "GOOGLE_CLOUD_PROJECT": PROJECT,
-        "GEMINI_API_KEY": GEMINI_KEY,
-        "GEMINI_BASE_URL": emulators["gemini"].base_url,
-        "OPENAI_API_KEY": OPENAI_KEY,
-        "OPENAI_BASE_URL": emulators["openai"].base_url,
-        "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": emulators["agents"].base_url,
-        "COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": emulators["openai"].base_url,
-        "COPASS_ROUTER_OPENAI_COMPATIBLE_API_KEY": OPENAI_KEY,
-    }
+    env = provider_environ(emulators)
     router = make_router(
         plugins=[copass_router_anthropic, copass_router_google, copass_router_openai],
         environ=env,
@@ -118,15 +84,6 @@ async def setup(
     await server.aclose()
 
 
-def _fields(provider: str, engine: str) -> dict[str, Any]:
-    fields: dict[str, Any] = {"provider": provider}
-    if provider == "google":
-        fields["reasoning_engine_id"] = engine
-    if provider.startswith("openai"):
-        fields["model"] = "gpt-test"
-    return fields
-
-
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_every_schema_reaches_every_provider(
     setup: tuple[Router, str], provider: str
@@ -134,14 +91,15 @@ async def test_every_schema_reaches_every_provider(
     router, engine = setup
     run = await router.complete(
         message='/tool add_points {"a": {"x": 1, "y": 2}, "b": {"x": 3, "y": 4}}',
-        **_fields(provider, engine),
+        **provider_fields(provider, engine),
     )
     assert run.stop_reason is StopReason.END_TURN, (provider, run.errors)
     (result,) = run.tool_results
     assert result.output == "add_points ok ['a', 'b']" and not result.is_error
     # the provider was told of a looser schema; the original still decides
     bad = await router.complete(
-        message='/tool read_text_file {"path": "/x", "extra": 1}', **_fields(provider, engine)
+        message='/tool read_text_file {"path": "/x", "extra": 1}',
+        **provider_fields(provider, engine),
     )
     (refused,) = bad.tool_results
     assert refused.is_error and "invalid arguments" in refused.output, provider
