@@ -133,6 +133,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router.provider_kit._resource_cache import ResourceCache
     from copass_router.provider_kit._retries import PROVIDER_SDK_RETRIES, RetryPolicy
+    from copass_router.provider_kit._stream_transport import event_stream_client
     from copass_router.provider_kit._turn import Turn
     from copass_router.run._failover_policy import (
         AVAILABILITY_CODES,
@@ -266,6 +267,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "AgentBackend",
     "import_available",
     "shared_tls_context",
+    "event_stream_client",
     "BackendContext",
     "Turn",
     "GenerationSettings",

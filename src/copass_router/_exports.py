@@ -11,6 +11,7 @@ WHERE: dict[str, str] = {
     "AgentBackend": "provider_kit._backend",
     "BackendContext": "provider_kit._backend",
     "ResourceCache": "provider_kit._resource_cache",
+    "event_stream_client": "provider_kit._stream_transport",
     "Turn": "provider_kit._turn",
     "Budget": "accounting._budgets",
     "Budgets": "accounting._budgets",

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import anthropic
+import httpx2
 
 from copass_router import (
     PROVIDER_SDK_RETRIES,
@@ -39,6 +40,7 @@ from copass_router import (
     Turn,
     env_float,
     env_int,
+    event_stream_client,
     get_logger,
     shared_tls_context,
 )
@@ -139,6 +141,9 @@ class AnthropicBackend(AgentBackend):
         # unless asked for.
         self._max_retries = env_int(env, "ANTHROPIC_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
+        # Event streams go through a client of their own (event_stream_client) when this
+        # backend builds its client; an injected client streams itself.
+        self._streams_obj: anthropic.AsyncAnthropic | None = None
         verdict = env.get("COPASS_ANTHROPIC_TOOL_PERMISSION", "allow").strip().lower()
         self._permission = (
             permission_policy
@@ -180,7 +185,17 @@ class AnthropicBackend(AgentBackend):
                 max_retries=self._max_retries,
                 http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
+            streams = event_stream_client(
+                httpx2, str(self._client_obj.base_url), ssl_context=shared_tls_context()
+            )
+            if streams is not None:
+                self._streams_obj = self._client_obj.copy(http_client=streams)
         return self._client_obj
+
+    def _streams(self) -> anthropic.AsyncAnthropic:
+        """The client that opens event streams (see ``__init__``)."""
+        client = self._client()
+        return self._streams_obj or client
 
     def validate(self, request: RunRequest) -> None:
         """Reject what this backend cannot run, before any request is made."""
@@ -208,6 +223,9 @@ class AnthropicBackend(AgentBackend):
             raise ConfigurationError(_MISSING_KEY)
 
     async def aclose(self) -> None:
+        if self._streams_obj is not None:
+            await self._streams_obj.close()
+            self._streams_obj = None
         if self._client_obj is not None:
             await self._client_obj.close()
             self._client_obj = None
@@ -314,7 +332,9 @@ class AnthropicBackend(AgentBackend):
         policy = self._policy(turn)
         binding = turn.binding
         if binding is not None and binding.data.get("fingerprint") == resources.fingerprint:
-            driver = SessionTurnDriver(client, turn, binding.native_id, policy, self._api_key)
+            driver = SessionTurnDriver(
+                client, turn, binding.native_id, policy, self._api_key, streams=self._streams()
+            )
             try:
                 await driver.open()
                 return driver, turn.history, binding.data.get("usage"), resources
@@ -327,7 +347,9 @@ class AnthropicBackend(AgentBackend):
         else:
             session_id, resources = await self._create_session(turn, resources, agent, environment)
             turn.state["anthropic_session"] = (session_id, resources)
-        driver = SessionTurnDriver(client, turn, session_id, policy, self._api_key)
+        driver = SessionTurnDriver(
+            client, turn, session_id, policy, self._api_key, streams=self._streams()
+        )
         await driver.open()
         return driver, missed, {}, resources
 

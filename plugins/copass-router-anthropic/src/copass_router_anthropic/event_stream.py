@@ -32,6 +32,7 @@ async def open_event_stream(
     manager = client.beta.sessions.events.with_streaming_response.stream(
         session_id,
         event_deltas=list(deltas),  # type: ignore[arg-type]
+        extra_headers={"accept": "text/event-stream"},
     )
     response = await manager.__aenter__()
     return EventStream(client, response)

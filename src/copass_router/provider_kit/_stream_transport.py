@@ -1,0 +1,273 @@
+"""An HTTP transport for event streams: one connection per stream, its body read a socket read
+at a time.
+
+A provider SDK built on httpx reads a chunked response one HTTP chunk at a time, through h11
+and some eight async-generator layers: about 10 µs of CPU per chunk. A provider streams an
+event per chunk and, with token streaming, an event per token, so on a fast provider this was
+the largest single cost of a turn. Here h11 still writes the request and parses the response's
+head; the body is taken off each socket read whole and its chunked framing removed in one
+pass, so the layers above run once per read, whatever the number of chunks in it.
+
+Only event streams go through it (:func:`event_stream_client`): each on a connection of its
+own, closed with the stream, as a stream's connection is anyway. The SDK still builds the
+request (URL, headers, auth, retries) and maps the errors: this transport raises the HTTP
+library's own exceptions (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from types import ModuleType
+from typing import Any
+
+from copass_router.provider_kit._chunked import ChunkedBody
+
+__all__ = ["event_stream_client"]
+
+#: Bytes asked of the socket per read.
+READ_SIZE = 64 * 1024
+#: The most a response's head may take.
+MAX_HEAD = 64 * 1024
+
+_classes: dict[ModuleType, tuple[type, type]] = {}
+
+
+def event_stream_client(
+    httpx: ModuleType, base_url: str, *, ssl_context: ssl.SSLContext | None = None
+) -> Any | None:
+    """An ``httpx.AsyncClient`` (of ``httpx``, the module the SDK uses: httpx or a fork with
+    its API) whose requests each get a connection of their own, read as described above: give
+    it to the SDK for its event-stream requests only (e.g. ``client.copy(http_client=...)``).
+
+    None where the environment routes ``base_url`` through a proxy: the SDK's own client then
+    streams, through the proxy, as before.
+    """
+    url = urllib.parse.urlsplit(base_url)
+    scheme = url.scheme or "https"
+    proxies = urllib.request.getproxies()
+    if (scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(
+        url.hostname or ""
+    ):
+        return None
+    transport_class, _ = _types(httpx)
+    return httpx.AsyncClient(transport=transport_class(httpx, ssl_context), trust_env=False)
+
+
+def _types(httpx: ModuleType) -> tuple[type, type]:
+    """The transport and body-stream classes for ``httpx``'s base classes (made once)."""
+    found = _classes.get(httpx)
+    if found is None:
+        body = type("EventStreamBody", (_Body, httpx.AsyncByteStream), {})
+        transport = type(
+            "EventStreamTransport", (_Transport, httpx.AsyncBaseTransport), {"_body": body}
+        )
+        found = _classes[httpx] = (transport, body)
+    return found
+
+
+class _Transport:
+    _body: type
+
+    def __init__(self, httpx: ModuleType, ssl_context: ssl.SSLContext | None) -> None:
+        self._httpx = httpx
+        self._ssl = ssl_context
+
+    async def handle_async_request(self, request: Any) -> Any:
+        import h11
+
+        httpx, url = self._httpx, request.url
+        timeouts = request.extensions.get("timeout", {})
+        secure = url.scheme == "https"
+        if not secure and url.scheme != "http":
+            raise httpx.UnsupportedProtocol(f"no event stream over {url.scheme!r}", request=request)
+        reader, writer = await self._connect(request, secure, timeouts.get("connect"))
+        try:
+            conn = h11.Connection(h11.CLIENT)
+            body = b"".join([part async for part in request.stream])
+            out = conn.send(
+                h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)
+            )
+            if body:
+                out += conn.send(h11.Data(data=body))
+            out += conn.send(h11.EndOfMessage())
+            try:
+                writer.write(out)
+                await _within(writer.drain(), timeouts.get("write"))
+            except TimeoutError:
+                raise httpx.WriteTimeout("timed out sending the request", request=request) from None
+            except OSError as exc:
+                raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from None
+            response = await self._head(request, conn, reader, timeouts.get("read"))
+        except BaseException:
+            writer.close()
+            raise
+        leftover, _ = conn.trailing_data
+        framing = _framing(request.method, response.status_code, response.headers)
+        stream = self._body(
+            httpx, request, reader, writer, bytes(leftover), framing, timeouts.get("read")
+        )
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers.raw_items(),
+            stream=stream,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
+        )
+
+    async def _connect(
+        self, request: Any, secure: bool, seconds: float | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        httpx, url = self._httpx, request.url
+        port = url.port or (443 if secure else 80)
+        context = (self._ssl or ssl.create_default_context()) if secure else None
+        try:
+            reader, writer = await _within(
+                asyncio.open_connection(
+                    url.host, port, ssl=context, server_hostname=url.host if secure else None
+                ),
+                seconds,
+            )
+        except TimeoutError:
+            raise httpx.ConnectTimeout("timed out connecting", request=request) from None
+        except OSError as exc:
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # a stream may be quiet for minutes: find a dead peer
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return reader, writer
+
+    async def _head(
+        self, request: Any, conn: Any, reader: asyncio.StreamReader, seconds: float | None
+    ) -> Any:
+        import h11
+
+        httpx = self._httpx
+        received = 0
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise httpx.RemoteProtocolError(str(exc), request=request) from None
+            if event is h11.NEED_DATA:
+                data = await _read(httpx, request, reader, seconds)
+                received += len(data)
+                if received > MAX_HEAD:
+                    raise httpx.RemoteProtocolError("response head too large", request=request)
+                if not data:
+                    raise httpx.RemoteProtocolError(
+                        "Server disconnected without sending a response.", request=request
+                    )
+                conn.receive_data(data)
+            elif isinstance(event, h11.Response):
+                return event
+            # an informational response (100 Continue): its final response follows
+
+
+class _Body:
+    """The response body: one ``bytes`` per socket read, chunked framing removed."""
+
+    def __init__(
+        self,
+        httpx: ModuleType,
+        request: Any,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        leftover: bytes,
+        framing: int | None,
+        timeout: float | None,
+    ) -> None:
+        self._httpx = httpx
+        self._request = request
+        self._reader = reader
+        self._writer = writer
+        self._leftover = leftover
+        self._framing = framing  # -1: chunked, n >= 0: content length, None: until closed
+        self._timeout = timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        body = self._chunked() if self._framing == -1 else self._sized(self._framing)
+        try:
+            async for data in body:
+                yield data
+        finally:
+            self._writer.close()
+
+    async def _chunked(self) -> AsyncIterator[bytes]:
+        httpx, request = self._httpx, self._request
+        decoder = ChunkedBody()
+        data, self._leftover = self._leftover, b""
+        while True:
+            if data:
+                try:
+                    out = decoder.feed(data)
+                except ValueError as exc:
+                    raise httpx.RemoteProtocolError(str(exc), request=request) from None
+                if out:
+                    yield out
+                if decoder.done:
+                    return
+            data = await _read(httpx, request, self._reader, self._timeout)
+            if not data:
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body: "
+                    "incomplete chunked read",
+                    request=request,
+                )
+
+    async def _sized(self, length: int | None) -> AsyncIterator[bytes]:
+        httpx, request = self._httpx, self._request
+        data, self._leftover = self._leftover, b""
+        left = length
+        while True:
+            if data:
+                if left is not None:
+                    data = data[:left]
+                    left -= len(data)
+                yield data
+            if left == 0:
+                return
+            data = await _read(httpx, request, self._reader, self._timeout)
+            if not data:
+                if left is None:
+                    return
+                raise httpx.RemoteProtocolError(
+                    f"peer closed connection without sending complete message body: "
+                    f"received {length - left} bytes, expected {length}",  # type: ignore[operator]
+                    request=request,
+                )
+
+    async def aclose(self) -> None:
+        self._writer.close()
+
+
+def _framing(method: bytes, status: int, headers: Any) -> int | None:
+    """-1 for a chunked body, its length for a sized one (0: none), None: read until closed."""
+    if method == b"HEAD" or status in (204, 304) or 100 <= status < 200:
+        return 0
+    encodings = b",".join(v for k, v in headers.raw_items() if k.lower() == b"transfer-encoding")
+    if encodings:
+        return -1 if encodings.lower().rstrip().endswith(b"chunked") else None
+    lengths = [v for k, v in headers.raw_items() if k.lower() == b"content-length"]
+    return int(lengths[0]) if lengths else None
+
+
+async def _read(
+    httpx: ModuleType, request: Any, reader: asyncio.StreamReader, seconds: float | None
+) -> bytes:
+    try:
+        return await _within(reader.read(READ_SIZE), seconds)
+    except TimeoutError:
+        raise httpx.ReadTimeout("timed out reading the response", request=request) from None
+    except OSError as exc:
+        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
+
+
+async def _within(work: Any, seconds: float | None) -> Any:
+    if seconds is None:
+        return await work
+    async with asyncio.timeout(seconds):
+        return await work
