@@ -21,7 +21,7 @@ async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
 
 
 async def _parsed(*chunks: bytes) -> list[tuple[str | None, bytes]]:
-    return [item async for item in _server_sent(_chunks(*chunks))]
+    return [item async for items in _server_sent(_chunks(*chunks)) for item in items]
 
 
 async def test_fields_comments_and_multiline_data() -> None:
@@ -77,15 +77,45 @@ async def test_deltas_stay_data_other_events_are_sdk_models() -> None:
         "event: event_delta", f"data: {delta}", "", "data: {}", "", "event: x", f"data: {idle}", ""
     )
     events: list[Any] = [e async for e in stream]
-    assert events[0] == {
-        "type": "event_delta",
-        "event_id": "m1",
-        "delta": {"type": "content_delta", "index": 0, "content": {"type": "text", "text": "hi"}},
-    }
+    assert events[0] == [
+        {
+            "type": "event_delta",
+            "event_id": "m1",
+            "delta": {
+                "type": "content_delta",
+                "index": 0,
+                "content": {"type": "text", "text": "hi"},
+            },
+        }
+    ]
     # An event without a name is skipped, as the SDK's reader does; the rest are its models.
     assert len(events) == 2 and isinstance(events[1], anthropic.BaseModel)
     assert events[1].type == "session.status_idle"
     assert response.closed == 1
+
+
+async def test_deltas_read_together_are_decoded_together() -> None:
+    def delta(text: str) -> str:
+        return (
+            '{"type":"event_delta","event_id":"m1","delta":{"type":"content_delta","index":0,'
+            f'"content":{{"type":"text","text":"{text}"}}}}}}'
+        )
+
+    frames = [
+        line for t in ("a", "b", "c") for line in ("event: event_delta", f"data: {delta(t)}", "")
+    ]
+    idle = '{"type":"session.status_idle","id":"e2","stop_reason":{"type":"end_turn"}}'
+    stream, _ = _stream(*frames, "event: session.status_idle", f"data: {idle}", "", *frames[:3])
+    events: list[Any] = [e async for e in stream]
+    # One read: the three deltas in a row come as one list, the idle event between as a model.
+    assert [type(e) for e in events] == [list, type(events[1]), list]
+    assert [d["delta"]["content"]["text"] for d in events[0]] == ["a", "b", "c"]
+    assert events[1].type == "session.status_idle" and len(events[2]) == 1
+    translator = Translator()
+    translator.expect(None)
+    translator._previews["m1"] = {}
+    assert translator.translate(events[0]) == [TextDelta(text="abc")]
+    assert translator._previews["m1"] == {0: "abc"}
 
 
 async def test_an_error_event_raises_the_sdk_error() -> None:
@@ -116,13 +146,20 @@ def test_translator_reads_a_delta_as_data_and_keeps_what_it_cannot_show() -> Non
         },
     }
     unknown_message = {**text, "event_id": "m9"}
-    assert translator.translate(text) == [TextDelta(text="a")]
-    assert translator.translate({**text, "id": "d1"}) == [TextDelta(text="a")]
-    assert translator.translate({**text, "id": "d1"}) == []  # an id counts once
-    kept = translator.translate(thinking) + translator.translate(unknown_message)
-    assert [type(e) for e in kept] == [ProviderEvent, ProviderEvent]
-    assert kept[0].provider_data == {"anthropic": thinking}
-    assert translator._previews["m1"] == {0: "aa"}
+    assert translator.translate([text]) == [TextDelta(text="a")]
+    assert translator.translate([{**text, "id": "d1"}]) == [TextDelta(text="a")]
+    assert translator.translate([{**text, "id": "d1"}]) == []  # an id counts once
+    kept = translator.translate([text, thinking, text, unknown_message, text])
+    # Text in a row is one delta; what cannot be shown is kept, in its place.
+    assert [type(e) for e in kept] == [
+        TextDelta,
+        ProviderEvent,
+        TextDelta,
+        ProviderEvent,
+        TextDelta,
+    ]
+    assert kept[1].provider_data == {"anthropic": thinking}
+    assert translator._previews["m1"] == {0: "aaaaa"}
 
 
 def test_a_delta_before_the_turn_started_is_dropped() -> None:
@@ -134,4 +171,4 @@ def test_a_delta_before_the_turn_started_is_dropped() -> None:
         "event_id": "m1",
         "delta": {"type": "content_delta", "index": 0, "content": {"type": "text", "text": "old"}},
     }
-    assert translator.translate(text) == []
+    assert translator.translate([text]) == []

@@ -43,8 +43,11 @@ def lookup(key: str) -> str:
 
 
 async def test_streamed_text_turn(anthropic_router: Router, emulator: EmulatorServer) -> None:
-    events = await run(anthropic_router, "stream these five words please", system="Be kind.")
+    events = await run(
+        anthropic_router, "/slow 0.01 stream these five words please", system="Be kind."
+    )
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    # A token at a time, each as it comes (tokens that arrive in one read come as one delta).
     assert len(deltas) == 6 and "".join(deltas) == "echo: stream these five words please"
     assert text_of(events) == "".join(deltas)
     message = next(i for i, e in enumerate(events) if isinstance(e, Message))

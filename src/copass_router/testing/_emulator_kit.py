@@ -51,6 +51,9 @@ from copass_router.testing._request_log import (
     StreamStats,
 )
 
+#: What an event stream's source yields: one event's frame, or frames ready together.
+Frames = bytes | str | list[bytes | str]
+
 #: ``render_error(status, message)``: the provider's error response. ``message`` is None when
 #: the test gave none: use the provider's usual text for that status.
 ErrorRenderer = Callable[[int, str | None], Response]
@@ -95,13 +98,14 @@ class EmulatorKit:
 
     def event_stream(
         self,
-        frames: AsyncIterable[bytes | str],
+        frames: AsyncIterable[Frames],
         *,
         headers: Mapping[str, str] | None = None,
         media_type: str = "text/event-stream",
     ) -> StreamingResponse:
-        """A streaming response of ``frames`` (one event each) that takes the pending cut, if
-        any, and counts how the stream ends. ``frames`` is closed whatever happens."""
+        """A streaming response of ``frames`` (one event each, or a list of events ready
+        together, written at once as a server writes what it has) that takes the pending cut,
+        if any, and counts how the stream ends. ``frames`` is closed whatever happens."""
         return _EventStream(
             frames, self.faults.take_cut(), self.streams, headers=headers, media_type=media_type
         )
@@ -171,14 +175,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class _EventStream(StreamingResponse):
     def __init__(
         self,
-        frames: AsyncIterable[bytes | str],
+        frames: AsyncIterable[Frames],
         cut: Cut | None,
         stats: StreamStats,
         *,
         headers: Mapping[str, str] | None,
         media_type: str,
     ) -> None:
-        super().__init__(frames, headers=headers, media_type=media_type)
+        super().__init__(frames, headers=headers, media_type=media_type)  # type: ignore[arg-type]
         self._cut = cut
         self._stats = stats
 
@@ -190,13 +194,18 @@ class _EventStream(StreamingResponse):
         outcome: StreamOutcome = "abandoned"
         sent = 0
         try:
-            async for frame in self.body_iterator:
-                if self._cut is not None and sent >= self._cut.after_events:
+            async for item in self.body_iterator:
+                ready = item if isinstance(item, list) else [item]
+                over = self._cut is not None and sent + len(ready) > self._cut.after_events
+                if over:  # the cut comes with the first event past its count
+                    ready = ready[: self._cut.after_events - sent]  # type: ignore[union-attr]
+                if ready:
+                    chunk = b"".join(f.encode() if isinstance(f, str) else bytes(f) for f in ready)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(ready)
+                if over:
                     outcome = "cut"
                     break
-                chunk = frame.encode() if isinstance(frame, str) else bytes(frame)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sent += 1
             else:
                 outcome = "completed"
         finally:

@@ -54,23 +54,26 @@ class EventStream:
     async def _events(self) -> AsyncIterator[Any]:
         loads, model = json.loads, self._model
         try:
-            async for kind, data in _server_sent(self._response.http_response.aiter_bytes()):
-                if kind == "event_delta":  # the per-token path: no SDK model, no str decode
-                    event = loads(data)
-                    if type(event) is dict and event.get("type") == PLAIN:
-                        yield event
+            async for frames in _server_sent(self._response.http_response.aiter_bytes()):
+                deltas: list[bytes] = []  # text deltas in a row: decoded at once
+                for kind, data in frames:
+                    if kind == "event_delta":
+                        deltas.append(data)
                         continue
-                    yield model(event)
-                    continue
-                if kind is None or kind == "ping" or not data:
-                    continue  # what the SDK's stream skips too
-                if kind == "error":
-                    raise self._error(data.decode("utf-8", "replace"))
-                event = loads(data)
-                if isinstance(event, dict) and event.get("type") == PLAIN:
-                    yield event
-                else:
-                    yield model(event)
+                    if deltas:
+                        yield _decoded(deltas, model)
+                        deltas = []
+                    if kind is None or kind == "ping" or not data:
+                        continue  # what the SDK's stream skips too
+                    if kind == "error":
+                        raise self._error(data.decode("utf-8", "replace"))
+                    event = loads(data)
+                    if isinstance(event, dict) and event.get("type") == PLAIN:
+                        yield [event]
+                    else:
+                        yield model(event)
+                if deltas:
+                    yield _decoded(deltas, model)
         finally:
             await self._response.close()
 
@@ -98,12 +101,26 @@ class EventStream:
 _DELTA_FRAME = b"event: event_delta\ndata: "
 
 
-async def _server_sent(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
-    """(event name, data) per server-sent event (the SSE format's field rules), read off the
-    response's bytes: one layer per network chunk rather than several per line. A text delta's
-    frame (``event: event_delta`` and one ``data:`` line) is cut out without a line loop."""
+def _decoded(datas: list[bytes], model: Any) -> list[Any]:
+    """Deltas' data in a row, decoded in one call: their JSON objects, which the translator
+    reads as deltas that arrived together (an object that is no delta becomes its model)."""
+    try:
+        events = json.loads(b"[" + b",".join(datas) + b"]")
+    except ValueError:
+        events = [json.loads(data) for data in datas]  # raises at the malformed one
+    return [e if type(e) is dict and e.get("type") == PLAIN else model(e) for e in events]
+
+
+async def _server_sent(
+    chunks: AsyncIterator[bytes],
+) -> AsyncIterator[list[tuple[str | None, bytes]]]:
+    """The (event name, data) of each server-sent event (the SSE format's field rules) read off
+    the response's bytes, a list per read: one layer per network read rather than several per
+    line. A text delta's frame (``event: event_delta`` and one ``data:`` line) is cut out
+    without a line loop."""
     buffer = b""
     cr = False  # the chunk before ended in CR: its LF may open this one
+    start = len(_DELTA_FRAME)
     async for chunk in chunks:
         if cr:
             chunk, cr = b"\r" + chunk, False
@@ -115,13 +132,16 @@ async def _server_sent(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str 
         if b"\n\n" not in buffer:
             continue
         *frames, buffer = buffer.split(b"\n\n")
+        out: list[tuple[str | None, bytes]] = []
         for frame in frames:
-            if frame.startswith(_DELTA_FRAME) and b"\n" not in frame[len(_DELTA_FRAME) :]:
-                yield "event_delta", frame[len(_DELTA_FRAME) :]
+            if frame.startswith(_DELTA_FRAME) and b"\n" not in frame[start:]:
+                out.append(("event_delta", frame[start:]))
             elif (event := _fields(frame)) is not None:
-                yield event
+                out.append(event)
+        if out:
+            yield out
     if (event := _fields(buffer)) is not None:  # the stream ended inside an event
-        yield event
+        yield [event]
 
 
 def _fields(frame: bytes) -> tuple[str | None, bytes] | None:

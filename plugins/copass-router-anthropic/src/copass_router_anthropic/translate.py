@@ -150,10 +150,11 @@ class Translator:
     def translate(self, event: Any) -> list[Event | Action]:
         """Neutral events and actions for one stream event (each event id counts once).
 
-        ``event`` is the SDK's model, or for a text delta its decoded JSON (a ``dict``).
+        ``event`` is the SDK's model; deltas that arrived together come as a list of their
+        decoded JSON objects (``dict``), and their text as one :class:`TextDelta`.
         """
-        if type(event) is dict:
-            return self._plain(event)
+        if type(event) is list:
+            return self._deltas(event)
         event_id = _event_id(event)
         if isinstance(event_id, str):
             if event_id in self._seen:
@@ -195,8 +196,25 @@ class Translator:
         parts[index] = parts.get(index, "") + text
         return [TextDelta(text=text)] if text else []
 
-    def _plain(self, data: dict[str, Any]) -> list[Event | Action]:
-        """An ``event_delta`` as decoded JSON: the per-token path, read without SDK models."""
+    def _deltas(self, events: list[Any]) -> list[Event | Action]:
+        """Deltas that arrived together: the text of those in a row, as one TextDelta."""
+        out: list[Event | Action] = []
+        text: list[str] = []
+        for event in events:
+            found = self._plain(event) if type(event) is dict else self.translate(event)
+            if isinstance(found, str):
+                text.append(found)
+                continue
+            if text:
+                out.append(TextDelta(text="".join(text)))
+                text = []
+            out.extend(found)
+        if text:
+            out.append(TextDelta(text="".join(text)))
+        return out
+
+    def _plain(self, data: dict[str, Any]) -> str | list[Event | Action]:
+        """An ``event_delta`` as decoded JSON: its text, or what else it stands for."""
         event_id = data.get("id")
         if isinstance(event_id, str):
             if event_id in self._seen:
@@ -216,8 +234,10 @@ class Translator:
             return [ProviderEvent(kind=str(data.get("type")), provider_data=_pd(data))]
         index = int(delta.get("index") or 0)  # type: ignore[union-attr]
         text = str(content.get("text") or "")
-        parts[index] = parts.get(index, "") + text
-        return [TextDelta(text=text)] if text else []
+        if text:
+            parts[index] = parts.get(index, "") + text
+            return text
+        return []
 
     def _agent_message(self, event: Any) -> list[Event | Action]:
         streamed = self._previews.pop(event.id, {})

@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,11 +20,13 @@ from ._session import ApiError, SessionEngine
 from ._state import EmulatorState, error_response, new_id, now_iso, paginate
 
 BETA = "managed-agents-2026-04-01"
+#: The most events an event stream writes at once.
+BATCH = 16
 Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
-def ok(body: Any) -> JSONResponse:
-    return JSONResponse(body, headers={"request-id": new_id("req")})
+def ok(body: Any, background: BackgroundTask | None = None) -> JSONResponse:
+    return JSONResponse(body, headers={"request-id": new_id("req")}, background=background)
 
 
 class EmulatorApi:
@@ -192,7 +195,7 @@ class EmulatorApi:
         engine = self.engines[session_id] = SessionEngine(self.state, session)
         initial = spec.get("initial_events") or []
         if initial:
-            engine.accept(list(initial))
+            await engine.accept(list(initial))[1]()
         return ok(session)
 
     def _engine(self, session_id: str) -> SessionEngine:
@@ -226,7 +229,8 @@ class EmulatorApi:
         events = self._object(body).get("events")
         if not isinstance(events, list) or not events:
             raise ApiError(400, "invalid_request_error", "events: a non-empty list is required")
-        return ok({"data": engine.accept(events)})
+        stored, react = engine.accept(events)
+        return ok({"data": stored}, background=BackgroundTask(react))
 
     async def list_events(self, request: Request, body: Any) -> Response:
         engine = self._engine(request.path_params["id"])
@@ -245,14 +249,24 @@ class EmulatorApi:
         engine = self._engine(request.path_params["id"])
         sub = engine.subscribe(frozenset(request.query_params.getlist("event_deltas[]")))
 
-        async def frames() -> AsyncIterator[bytes]:
+        async def frames() -> AsyncIterator[list[bytes | str]]:
+            # What is queued goes out together (at most BATCH events a write), as a server
+            # writes what it has: a model that streams faster than the client reads.
             try:
                 while True:
-                    event = await sub.queue.get()
-                    if event is None:
+                    ready = [await sub.queue.get()]
+                    while len(ready) < BATCH and not sub.queue.empty():
+                        ready.append(sub.queue.get_nowait())
+                    out: list[bytes | str] = []
+                    for event in ready:
+                        if event is None:
+                            break
+                        data = json.dumps(event, separators=(",", ":"))
+                        out.append(f"event: {event['type']}\ndata: {data}\n\n")
+                    if out:
+                        yield out
+                    if len(out) < len(ready):
                         return
-                    data = json.dumps(event, separators=(",", ":"))
-                    yield f"event: {event['type']}\ndata: {data}\n\n".encode()
             finally:
                 engine.unsubscribe(sub)
 

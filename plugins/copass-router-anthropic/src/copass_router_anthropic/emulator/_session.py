@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from copass_router import StopReason, ToolCallRequest
@@ -85,8 +86,12 @@ class SessionEngine:
 
     # --- client events ---------------------------------------------------------------------
 
-    def accept(self, events: list[Any]) -> list[dict[str, Any]]:
-        """Validate and record events a client sent; returns them with ids, as the API does."""
+    def accept(
+        self, events: list[Any]
+    ) -> tuple[list[dict[str, Any]], Callable[[], Awaitable[None]]]:
+        """Validate and record events a client sent: returns them with ids, as the API does,
+        and what starts the agent's work on them, to call once the client has its answer (the
+        API acknowledges events before the agent acts on them)."""
         if self.session["status"] == "terminated":
             raise ApiError(400, "invalid_request_error", "session is terminated")
         stored = []
@@ -97,8 +102,20 @@ class SessionEngine:
         for raw in events:
             event = {**raw, "id": new_id("sevt"), "processed_at": now_iso()}
             stored.append(self.publish(event))
-            self._react(event)
-        return stored
+            self._record(event)
+
+        async def react() -> None:  # async: Starlette runs a sync background in a thread
+            for event in stored:
+                self._react(event)
+
+        return stored, react
+
+    def _record(self, event: dict[str, Any]) -> None:
+        # What the next request's checks must already see: an answered call is answered.
+        kind = event["type"]
+        if kind in ("user.custom_tool_result", "user.tool_confirmation"):
+            key = str(event.get("custom_tool_use_id") or event.get("tool_use_id"))
+            self.pending.pop(key, None)
 
     def _check(self, event: dict[str, Any]) -> None:
         kind = event["type"]
@@ -132,10 +149,9 @@ class SessionEngine:
             if self._task is not None and not self._task.done():
                 self._task.cancel()
         elif kind in ("user.custom_tool_result", "user.tool_confirmation"):
-            key = event.get("custom_tool_use_id") or event.get("tool_use_id")
-            self.pending.pop(str(key), None)
+            key = str(event.get("custom_tool_use_id") or event.get("tool_use_id"))
             if kind == "user.tool_confirmation":
-                self._confirmations[str(key)] = event
+                self._confirmations[key] = event
             if not self.pending:
                 self._answered.set()
             elif self.session["status"] == "idle":
