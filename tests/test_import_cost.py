@@ -50,7 +50,8 @@ def test_router_construction_and_provider_listing_stay_light() -> None:
 
 def test_listing_providers_loads_no_event_or_value_classes() -> None:
     # `copass-router providers` (bench figure 3) loads every installed plugin: none of them may
-    # pull in the run machinery (events, value types) just by being registered.
+    # pull in the run machinery (events, value types) just by being registered, nor attrs,
+    # cattrs or structlog (what it registers is plain dataclasses), nor the run command.
     code = (
         "import sys\n"
         "from copass_router.cli._main import main\n"
@@ -60,7 +61,18 @@ def test_listing_providers_loads_no_event_or_value_classes() -> None:
         "except SystemExit:\n"
         "    pass\n"
         "print('LOADED', ','.join(sorted(m for m in sys.modules if m in %r)))"
-        % (("copass_router._events", "copass_router._types", "copass_router.run._router"),)
+        % (
+            (
+                "attr",
+                "attrs",
+                "cattrs",
+                "structlog",
+                "copass_router._events",
+                "copass_router._types",
+                "copass_router.run._router",
+                "copass_router.cli._run",
+            ),
+        )
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

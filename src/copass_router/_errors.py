@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-import attrs
 
 from copass_router._error_codes import PROVIDER_CODES, ErrorCode, code_for_status, neutral_code
 
@@ -247,7 +246,7 @@ class InternalError(RouterError):
     code = "internal_error"
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class CodeInfo:
     """What a neutral code means on the wire: HTTP status, exception class, retryable."""
 

@@ -14,11 +14,10 @@ another type, naming what the provider takes, before anything reaches the provid
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
-
-import attrs
 
 from copass_router._errors import InvalidRequestError
 
@@ -28,14 +27,7 @@ ValueType = type | tuple[type, ...]
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def _check_name(_instance: object, _attribute: object, name: str) -> None:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(
-            f"a provider field's name is snake_case (letters, digits, _; at most 64); got {name!r}"
-        )
-
-
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class RequestField:
     """A run field that only the declaring provider uses (e.g. a deployed agent's id).
 
@@ -48,10 +40,17 @@ class RequestField:
     :param help: one line for ``--help`` and errors: what the value is.
     """
 
-    name: str = attrs.field(validator=_check_name)
+    name: str
     type: ValueType = str
     required: bool = False
     help: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(
+                "a provider field's name is snake_case (letters, digits, _; at most 64); "
+                f"got {self.name!r}"
+            )
 
     def check(self, value: Any, provider: str) -> None:
         """Raise :class:`InvalidRequestError` unless ``value`` has this field's type."""
@@ -63,7 +62,7 @@ class RequestField:
             )
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class RequestOption:
     """An option a run may set for the declaring provider (``options={name: value}``).
 

@@ -8,12 +8,11 @@ one. Costs are :class:`~decimal.Decimal`, so sums are exact.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING
-
-import attrs
 
 from copass_router._errors import InvalidRequestError
 
@@ -46,7 +45,7 @@ def as_date(value: dt.date | str) -> dt.date:
         ) from None
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class ModelPrice:
     """USD per million tokens of one model, from ``effective`` on.
 

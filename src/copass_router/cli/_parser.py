@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
-
-from copass_router.cli._run import add_field_flags
 
 if TYPE_CHECKING:
     from copass_router._request_fields import RequestField
@@ -31,6 +28,8 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
+            import difflib  # only for a mistyped flag
+
             flags = [a for a in message.split(":", 1)[1].split() if a.startswith("-")]
             known = _option_strings(self)
             for flag in flags:
@@ -145,7 +144,10 @@ def build_parser(
     )
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
     run.add_argument("--verbose", "-v", action="store_true", help="show provider-specific events")
-    add_field_flags(run, provider_fields)
+    if provider_fields:  # ``run`` only: the other commands do without the run module
+        from copass_router.cli._run import add_field_flags
+
+        add_field_flags(run, provider_fields)
 
     providers = sub.add_parser("providers", help="list installed providers")
     providers.add_argument("--json", action="store_true")

@@ -24,7 +24,6 @@ import re
 import sys
 import time
 import zlib
-from pathlib import Path
 from typing import Any, NamedTuple
 
 _FORMAT = 1
@@ -74,7 +73,8 @@ def reference_problem(reference: str) -> str | None:
     if not first or not spec.origin or not spec.origin.endswith(".py"):
         return None  # a package's own name, or no source to read: the import will tell
     try:
-        source = Path(spec.origin).read_text(encoding="utf-8")
+        with open(spec.origin, encoding="utf-8") as file:  # pathlib would cost its import
+            source = file.read()
     except OSError:
         return None
     if re.search(r"^def __getattr__\b", source, re.M):

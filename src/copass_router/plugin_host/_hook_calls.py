@@ -9,11 +9,10 @@ it (a synchronous policy gate) would never run.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
-
-import attrs
 
 if TYPE_CHECKING:
     import pluggy
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from copass_router.tools._tools import ToolContext
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class HookCall:
     """How the router calls one hook: the arguments it passes and what it does with results."""
 

@@ -7,13 +7,13 @@ with a warning and reported as failed (``copass-router plugins``); the rest keep
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import pluggy
 
 from copass_router._errors import PluginLoadError
@@ -42,7 +42,7 @@ BUILTINS = ("copass_router.builtin.echo", "copass_router.builtin.stores")
 _REGISTRATION_ORDER = [h for h in HOOK_CALLS if h in REGISTRATION_HOOKS]
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class PluginInfo:
     """One plugin as the host saw it: ``status`` is loaded, failed or blocked."""
 
@@ -54,7 +54,7 @@ class PluginInfo:
     hooks: tuple[str, ...] = ()
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class ProviderInfo:
     """An installed provider: its name, the plugin that gave it, and that plugin's version."""
 
@@ -64,7 +64,7 @@ class ProviderInfo:
     description: str = ""
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True, slots=True)
 class BackendRegistration:
     """A provider name, the factory that builds its backend, and the plugin that gave it."""
 

@@ -32,7 +32,9 @@ def shared_tls_context() -> ssl.SSLContext:
     """How provider clients verify servers: certifi's CA bundle unless ``SSL_CERT_FILE`` /
     ``SSL_CERT_DIR`` say otherwise, as the HTTP libraries do by default. Loaded once per process
     and shared by every client: reading the bundle takes tens of milliseconds and holds the
-    interpreter lock throughout, so even in a thread it stalls the event loop."""
+    interpreter lock throughout, so even in a thread it stalls the event loop. A router loads
+    it before a provider's first run, in the thread importing the backend, when the backend's
+    module imports this function."""
     with _tls_lock:
         if not _tls:
             import certifi

@@ -11,7 +11,11 @@ if TYPE_CHECKING:  # imported where used: `from copass_router import Router` sta
     from copass_router._types import ToolSpec
     from copass_router.coordination import Coordinator
     from copass_router.integrations.catalog import MCPCatalog
-    from copass_router.plugin_host._plugins import PluginHost, ProviderInfo
+    from copass_router.plugin_host._plugins import (
+        BackendRegistration,
+        PluginHost,
+        ProviderInfo,
+    )
     from copass_router.provider_kit._backend import AgentBackend
     from copass_router.store import SessionStore
     from copass_router.tools._approvals import Approvals
@@ -61,7 +65,7 @@ class ProviderDiscovery:
             if provider not in self._backends:
                 # Loading a factory imports its provider's SDK (seconds on a busy machine):
                 # in a thread, so the event loop serves everyone else meanwhile.
-                factory = await asyncio.to_thread(registration.load_factory)
+                factory = await asyncio.to_thread(_load_factory, registration)
                 context = BackendContext(
                     provider=provider,
                     resources=ResourceCache(self.store, provider),
@@ -93,3 +97,21 @@ class ProviderDiscovery:
 
         request = RunRequest(provider="-", message="-")
         return list((await run_dispatcher(self._base_dispatcher(), self._mcp, request)).specs)
+
+
+def _load_factory(registration: BackendRegistration) -> Any:
+    """The provider's factory, loaded off the event loop, and with it the TLS settings when its
+    backend's module uses the shared ones: its first client would otherwise read the CA bundle
+    on the loop (tens of milliseconds holding the interpreter lock). A provider that makes no
+    TLS client (``echo``) loads nothing more."""
+    import sys
+
+    factory = registration.load_factory()
+    module = sys.modules.get(getattr(factory, "__module__", None) or "")
+    uses = getattr(module, "shared_tls_context", None)
+    if uses is not None:  # only then import ssl with the TLS settings
+        from copass_router.provider_kit._preparing import shared_tls_context
+
+        if uses is shared_tls_context:
+            shared_tls_context()
+    return factory
