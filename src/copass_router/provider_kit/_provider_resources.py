@@ -38,6 +38,10 @@ FINGERPRINT_METADATA = "copass_router_fingerprint"
 #: Seconds between refreshes of a record's ``last_used`` (a busy fingerprint costs no write
 #: per turn).
 TOUCH_EVERY = 3600.0
+#: Seconds a record read from the store serves this process's runs before it is read again: a
+#: busy fingerprint costs no store read per turn. One the provider no longer has is found by
+#: the run that uses it and made anew (:meth:`ProviderResources.forget_if_gone`).
+RECHECK_AFTER = 10.0
 
 
 def config_fingerprint(value: Any) -> str:
@@ -153,6 +157,7 @@ class ProviderResources:
         self._last_sweep = clock()
         self._sweep_task: asyncio.Task[int] | None = None
         self._inflight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._known: dict[str, tuple[float, dict[str, Any]]] = {}  # key: (read at, record)
 
     @staticmethod
     def key(kind: str, fingerprint: str) -> str:
@@ -163,7 +168,11 @@ class ProviderResources:
         """The cached record of this resource (``id`` and what ``create`` returned), made by
         ``create`` (paced, retried) if no run made it before; each fingerprint once."""
         key = self.key(kind, fingerprint)
-        record = await self._cache.get(key)
+        known = self._known.get(key)
+        if known is not None and self.clock() - known[0] < RECHECK_AFTER:
+            record: dict[str, Any] | None = known[1]
+        else:
+            record = await self._cache.get(key)
         if record is None:
             future = self._inflight.get(key)
             if future is None:
@@ -173,6 +182,8 @@ class ProviderResources:
                 self._inflight[key] = future
                 future.add_done_callback(lambda f: self._settle(key, f))
             record = await asyncio.shield(future)
+        if known is None or known[1] is not record:
+            self._remember(key, record)
         await self._touch(key, record)
         self.maybe_sweep()
         return record
@@ -184,11 +195,18 @@ class ProviderResources:
             return False
         log.info("resource_gone", provider=self.provider, kind=kind, id=resource_id)
         key = self.key(kind, fingerprint)
+        self._known.pop(key, None)
         # Only if it still names the stale resource: a concurrent run may have replaced it.
         cached = await self._cache.get(key)
         if cached is not None and cached.get("id") == resource_id:
             await self._cache.delete(key)
         return True
+
+    def _remember(self, key: str, record: dict[str, Any]) -> None:
+        now = self.clock()
+        if len(self._known) >= 1024:  # many configurations: keep those read lately
+            self._known = {k: v for k, v in self._known.items() if now - v[0] < RECHECK_AFTER}
+        self._known[key] = (now, record)
 
     def _settle(self, key: str, future: asyncio.Future[dict[str, Any]]) -> None:
         if self._inflight.get(key) is future:
@@ -280,6 +298,7 @@ class ProviderResources:
             return False
         await self.pacer.acquire()
         await self._api.archive(kind, item.id)
+        self._known.pop(key, None)
         await self._cache.delete(key)
         log.info("resource_archived", provider=self.provider, kind=kind, id=item.id)
         return True
