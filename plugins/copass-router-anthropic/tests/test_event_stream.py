@@ -1,15 +1,16 @@
-"""The session event stream read as server-sent events: text deltas as data, the rest as SDK
-models, and the SSE field rules the SDK's own reader follows."""
+"""The session event stream read as server-sent events: text deltas as data, the rest as data
+read like the SDK's models, and the SSE field rules the SDK's own reader follows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 import httpx2
 import pytest
-from copass_router_anthropic.event_stream import EventStream, _server_sent
+from copass_router_anthropic.event_stream import Data, EventStream, _server_sent
 from copass_router_anthropic.translate import Translator
 
 from copass_router import ProviderEvent, TextDelta
@@ -67,7 +68,7 @@ def _stream(*lines: str) -> tuple[EventStream, _Response]:
     return EventStream(client, response), response
 
 
-async def test_deltas_stay_data_other_events_are_sdk_models() -> None:
+async def test_deltas_stay_data_other_events_read_as_sdk_models() -> None:
     delta = (
         '{"type":"event_delta","event_id":"m1","delta":{"type":"content_delta","index":0,'
         '"content":{"type":"text","text":"hi"}}}'
@@ -88,9 +89,13 @@ async def test_deltas_stay_data_other_events_are_sdk_models() -> None:
             },
         }
     ]
-    # An event without a name is skipped, as the SDK's reader does; the rest are its models.
-    assert len(events) == 2 and isinstance(events[1], anthropic.BaseModel)
-    assert events[1].type == "session.status_idle"
+    # An event without a name is skipped, as the SDK's reader does; the rest read as its
+    # models would, without being built into one.
+    assert len(events) == 2 and isinstance(events[1], Data)
+    assert events[1].type == "session.status_idle" and events[1].stop_reason.type == "end_turn"
+    assert events[1] == json.loads(idle)
+    with pytest.raises(AttributeError):
+        events[1].model_usage  # noqa: B018 - a field the event does not have
     assert response.closed == 1
 
 
