@@ -108,10 +108,10 @@ class SessionTurnDriver:
 
         ``on_sent`` runs once the session has the message (from then on it has seen the turn).
         """
-        sent = await self._events.send(self.session_id, events=[message])  # type: ignore[list-item]
+        sent = await self._send(message)
         self._sent = True
         on_sent()
-        self._message_id = sent.data[0].id if sent.data else None
+        self._message_id = sent[0] if sent else None
         self.translator.expect(self._message_id)
         async with contextlib.aclosing(self.turn.merge(self._provider_events())) as items:
             async for item in items:
@@ -134,6 +134,17 @@ class SessionTurnDriver:
                 if self.translator.done:
                     break
         self.turn.stop_reason = self.translator.stop_reason or StopReason.END_TURN
+
+    async def _send(self, event: Mapping[str, Any]) -> list[str | None]:
+        """Send one event; the ids the session gave what it got. The answer is read as JSON,
+        not validated into the SDK's models (nothing but the ids is used)."""
+        response = await self._events.with_raw_response.send(
+            self.session_id,
+            events=[event],  # type: ignore[list-item]
+        )
+        body = await response.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        return [e.get("id") if isinstance(e, dict) else None for e in data or ()]
 
     def unreported_usage(self, before: Mapping[str, Any] | None) -> Usage | None:
         """Usage the session counted this turn beyond what model-request spans reported.
@@ -237,7 +248,7 @@ class SessionTurnDriver:
             "content": [{"type": "text", "text": output}],
             "is_error": result is None or result.is_error,
         }
-        await self._events.send(self.session_id, events=[answer])  # type: ignore[list-item]
+        await self._send(answer)
 
     async def _confirm(self, request: Confirm) -> None:
         verdict: Any = self._permission(
@@ -267,7 +278,7 @@ class SessionTurnDriver:
         if not allowed:
             answer["deny_message"] = message
         log.info("tool_permission", tool=request.name, result=answer["result"])
-        await self._events.send(self.session_id, events=[answer])  # type: ignore[list-item]
+        await self._send(answer)
 
     # --- the end ---------------------------------------------------------------------------
 
