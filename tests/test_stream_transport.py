@@ -266,3 +266,89 @@ def test_a_proxied_base_url_keeps_the_sdks_own_client(monkeypatch: pytest.Monkey
     assert event_stream_client(httpx, "http://127.0.0.1:8000") is not None  # no http proxy
     monkeypatch.setenv("NO_PROXY", "api.example.com")
     assert event_stream_client(httpx, "https://api.example.com") is not None
+
+
+# --- connections made ahead ------------------------------------------------------------------
+
+
+class Counting:
+    """A server that numbers its connections and answers each request with a short stream;
+    ``drop`` lists connections it closes on their request without an answer (``drop_all``:
+    every one from now on), ``idle`` how long it waits for a request before closing a
+    connection (None: forever)."""
+
+    def __init__(self, drop: tuple[int, ...] = (), idle: float | None = None) -> None:
+        self.accepted: list[float] = []
+        self.served: list[int] = []
+        self.drop = drop
+        self.drop_all = False
+        self.idle = idle
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = len(self.accepted)
+        self.accepted.append(asyncio.get_running_loop().time())
+        try:
+            async with asyncio.timeout(self.idle):
+                await reader.readuntil(b"\r\n\r\n")
+            if number not in self.drop and not self.drop_all:
+                self.served.append(number)
+                writer.write(HEAD + chunked(b"data: %d\n\n" % number))
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def streams(client: Any, url: str, count: int, *, pause: float = 0.0) -> list[Any]:
+    """The bodies (or the errors) of ``count`` streams in a row, each started after ``pause``."""
+    out: list[Any] = []
+    for _ in range(count):
+        await asyncio.sleep(pause)
+        try:
+            async with client.stream("GET", url + "/stream") as response:
+                out.append(b"".join([piece async for piece in response.aiter_raw()]))
+        except Exception as exc:
+            out.append(exc)
+    return out
+
+
+async def test_the_next_streams_connection_is_made_ahead(module: ModuleType) -> None:
+    server = Counting()
+    async with await asyncio.start_server(server, "127.0.0.1", 0) as listening:
+        client = event_stream_client(module, url_of(listening))
+        assert client is not None
+        async with client:
+            first = await streams(client, url_of(listening), 1)
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.05)
+            second = await streams(client, url_of(listening), 1)
+    assert first == [b"data: 0\n\n"] and second == [b"data: 1\n\n"]
+    assert server.served == [0, 1]
+    assert server.accepted[1] < started  # the second stream's connection was ready before it
+
+
+async def test_a_connection_the_server_dropped_meanwhile_is_not_used(module: ModuleType) -> None:
+    server = Counting(idle=0.05)  # the server closes connections idle for 50 ms
+    async with await asyncio.start_server(server, "127.0.0.1", 0) as listening:
+        client = event_stream_client(module, url_of(listening))
+        assert client is not None
+        async with client:
+            bodies = await streams(client, url_of(listening), 3, pause=0.2)
+    assert bodies == [b"data: %d\n\n" % n for n in server.served] and len(server.served) == 3
+
+
+async def test_a_get_the_server_drops_unanswered_is_sent_again(module: ModuleType) -> None:
+    server = Counting(drop=(1,))  # the connection made ahead dies on its request
+    async with await asyncio.start_server(server, "127.0.0.1", 0) as listening:
+        client = event_stream_client(module, url_of(listening))
+        assert client is not None
+        async with client:
+            bodies = await streams(client, url_of(listening), 2, pause=0.05)
+            # Not a request that may not be sent twice: its failure is the caller's.
+            server.drop_all = True
+            await asyncio.sleep(0.05)
+            with pytest.raises(module.RemoteProtocolError, match="without sending a response"):
+                await client.post(url_of(listening) + "/stream", content=b"{}")
+    assert bodies[0] == b"data: 0\n\n" and bodies[1] == b"data: %d\n\n" % server.served[1]
+    assert server.served[1] > 1  # answered on a new connection

@@ -9,7 +9,9 @@ head; the body is taken off each socket read whole and its chunked framing remov
 pass, so the layers above run once per read, whatever the number of chunks in it.
 
 Only event streams go through it (:func:`event_stream_client`): each on a connection of its
-own, closed with the stream, as a stream's connection is anyway. The SDK still builds the
+own, closed with the stream, as a stream's connection is anyway; the next stream's connection
+is made while this one runs (:mod:`._stream_connections`), so its handshakes are not waited
+for, and a GET sent on one the server dropped meanwhile, unanswered, is sent again. The SDK still builds the
 request (URL, headers, auth, retries) and maps the errors: this transport raises the HTTP
 library's own exceptions (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...).
 """
@@ -17,15 +19,20 @@ library's own exceptions (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolErr
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from types import ModuleType
 from typing import Any
 
 from copass_router.provider_kit._chunked import ChunkedBody
+from copass_router.provider_kit._stream_connections import (
+    Connection,
+    Origin,
+    StreamConnections,
+    within,
+)
 
 __all__ = ["event_stream_client"]
 
@@ -33,6 +40,8 @@ __all__ = ["event_stream_client"]
 READ_SIZE = 64 * 1024
 #: The most a response's head may take.
 MAX_HEAD = 64 * 1024
+#: What a connection closed before any answer raises (the words httpx uses).
+NO_RESPONSE = "Server disconnected without sending a response."
 
 _classes: dict[ModuleType, tuple[type, type]] = {}
 
@@ -75,20 +84,48 @@ class _Transport:
 
     def __init__(self, httpx: ModuleType, ssl_context: ssl.SSLContext | None) -> None:
         self._httpx = httpx
-        self._ssl = ssl_context
+        self._connections = StreamConnections(ssl_context)
 
     async def handle_async_request(self, request: Any) -> Any:
+        httpx, url = self._httpx, request.url
+        timeouts = request.extensions.get("timeout", {})
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"no event stream over {url.scheme!r}", request=request)
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        body = b"".join([part async for part in request.stream])
+        taken, made_ahead = await self._connect(request, origin, timeouts.get("connect"))
+        try:
+            return await self._exchange(request, body, taken, timeouts)
+        except (httpx.RemoteProtocolError, httpx.WriteError) as exc:
+            # A connection made ahead that the server dropped unseen: a request it never
+            # answered is sent again on a new one, if sending it twice is harmless.
+            if not (made_ahead and request.method in ("GET", "HEAD") and _unanswered(exc)):
+                raise
+        fresh, _ = await self._connect(request, origin, timeouts.get("connect"), ahead=False)
+        return await self._exchange(request, body, fresh, timeouts)
+
+    async def _connect(
+        self, request: Any, origin: Origin, seconds: float | None, *, ahead: bool = True
+    ) -> tuple[Connection, bool]:
+        httpx = self._httpx
+        try:
+            if ahead:
+                return await self._connections.take(origin, seconds)
+            return await self._connections.connect(origin, seconds), False
+        except TimeoutError:
+            raise httpx.ConnectTimeout("timed out connecting", request=request) from None
+        except OSError as exc:
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
+
+    async def _exchange(
+        self, request: Any, body: bytes, connection: Connection, timeouts: Mapping[str, Any]
+    ) -> Any:
         import h11
 
         httpx, url = self._httpx, request.url
-        timeouts = request.extensions.get("timeout", {})
-        secure = url.scheme == "https"
-        if not secure and url.scheme != "http":
-            raise httpx.UnsupportedProtocol(f"no event stream over {url.scheme!r}", request=request)
-        reader, writer = await self._connect(request, secure, timeouts.get("connect"))
+        reader, writer = connection
         try:
             conn = h11.Connection(h11.CLIENT)
-            body = b"".join([part async for part in request.stream])
             out = conn.send(
                 h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)
             )
@@ -97,7 +134,7 @@ class _Transport:
             out += conn.send(h11.EndOfMessage())
             try:
                 writer.write(out)
-                await _within(writer.drain(), timeouts.get("write"))
+                await within(writer.drain(), timeouts.get("write"))
             except TimeoutError:
                 raise httpx.WriteTimeout("timed out sending the request", request=request) from None
             except OSError as exc:
@@ -118,27 +155,8 @@ class _Transport:
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
         )
 
-    async def _connect(
-        self, request: Any, secure: bool, seconds: float | None
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        httpx, url = self._httpx, request.url
-        port = url.port or (443 if secure else 80)
-        context = (self._ssl or ssl.create_default_context()) if secure else None
-        try:
-            reader, writer = await _within(
-                asyncio.open_connection(
-                    url.host, port, ssl=context, server_hostname=url.host if secure else None
-                ),
-                seconds,
-            )
-        except TimeoutError:
-            raise httpx.ConnectTimeout("timed out connecting", request=request) from None
-        except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
-        sock = writer.get_extra_info("socket")
-        if sock is not None:  # a stream may be quiet for minutes: find a dead peer
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return reader, writer
+    async def aclose(self) -> None:
+        self._connections.close()
 
     async def _head(
         self, request: Any, conn: Any, reader: asyncio.StreamReader, seconds: float | None
@@ -153,14 +171,17 @@ class _Transport:
             except h11.RemoteProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from None
             if event is h11.NEED_DATA:
-                data = await _read(httpx, request, reader, seconds)
+                try:
+                    data = await _read(httpx, request, reader, seconds)
+                except httpx.ReadError:
+                    if received:
+                        raise
+                    data = b""  # reset before any answer: as closed before any answer
                 received += len(data)
                 if received > MAX_HEAD:
                     raise httpx.RemoteProtocolError("response head too large", request=request)
                 if not data:
-                    raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response.", request=request
-                    )
+                    raise httpx.RemoteProtocolError(NO_RESPONSE, request=request)
                 conn.receive_data(data)
             elif isinstance(event, h11.Response):
                 return event
@@ -244,9 +265,9 @@ class _Body:
         self._writer.close()
 
 
-def _framing(method: bytes, status: int, headers: Any) -> int | None:
+def _framing(method: str, status: int, headers: Any) -> int | None:
     """-1 for a chunked body, its length for a sized one (0: none), None: read until closed."""
-    if method == b"HEAD" or status in (204, 304) or 100 <= status < 200:
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         return 0
     encodings = b",".join(v for k, v in headers.raw_items() if k.lower() == b"transfer-encoding")
     if encodings:
@@ -255,19 +276,17 @@ def _framing(method: bytes, status: int, headers: Any) -> int | None:
     return int(lengths[0]) if lengths else None
 
 
+def _unanswered(exc: Exception) -> bool:
+    """Whether the request failed before any of its answer came: not sent, or no answer."""
+    return str(exc) == NO_RESPONSE or type(exc).__name__ == "WriteError"
+
+
 async def _read(
     httpx: ModuleType, request: Any, reader: asyncio.StreamReader, seconds: float | None
 ) -> bytes:
     try:
-        return await _within(reader.read(READ_SIZE), seconds)
+        return await within(reader.read(READ_SIZE), seconds)
     except TimeoutError:
         raise httpx.ReadTimeout("timed out reading the response", request=request) from None
     except OSError as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
-
-
-async def _within(work: Any, seconds: float | None) -> Any:
-    if seconds is None:
-        return await work
-    async with asyncio.timeout(seconds):
-        return await work
