@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,8 @@ import anthropic
 import httpx
 import pytest
 from copass_router_anthropic.emulator import EmulatorServer, running_emulator
+from hypothesis import given
+from hypothesis import strategies as st
 
 from .conftest import API_KEY
 
@@ -207,3 +210,18 @@ async def test_interrupt_and_delete(
     assert [e.type async for e in stream] == ["session.deleted"]
     with pytest.raises(anthropic.NotFoundError):
         await client.beta.sessions.retrieve(session_id)
+
+
+@given(st.text(), st.integers(min_value=0, max_value=9), st.text(min_size=1, max_size=12))
+def test_a_text_delta_is_written_as_compact_json(text: str, index: int, event_id: str) -> None:
+    from copass_router_anthropic.emulator._routes import _json
+
+    content = {"type": "text", "text": text}
+    event = {
+        "type": "event_delta",
+        "event_id": event_id,
+        "delta": {"type": "content_delta", "index": index, "content": content},
+    }
+    assert _json(event) == json.dumps(event, separators=(",", ":"))
+    other = {**event, "delta": {**event["delta"], "content": {**content, "extra": 1}}}
+    assert json.loads(_json(other)) == other
