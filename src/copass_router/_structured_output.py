@@ -152,9 +152,9 @@ def check_output(text: str, schema: Mapping[str, Any]) -> OutputCheck:
         return OutputCheck(error=f"the answer is not JSON ({exc.msg} at character {exc.pos})")
     except ValueError:
         return OutputCheck(error="the answer is not JSON")
-    from jsonschema import Draft202012Validator
+    from copass_router._schema_validators import validator
 
-    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+    errors = sorted(validator(schema).iter_errors(value), key=lambda e: list(e.path))
     if errors:
         first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path) or "the top level"

@@ -11,9 +11,10 @@ pass, so the layers above run once per read, whatever the number of chunks in it
 Only event streams go through it (:func:`event_stream_client`): each on a connection of its
 own, closed with the stream, as a stream's connection is anyway; the next stream's connection
 is made while this one runs (:mod:`._stream_connections`), so its handshakes are not waited
-for, and a GET sent on one the server dropped meanwhile, unanswered, is sent again. The SDK still builds the
-request (URL, headers, auth, retries) and maps the errors: this transport raises the HTTP
-library's own exceptions (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...).
+for, and a GET sent on one the server dropped meanwhile, unanswered, is sent again. The SDK
+still builds the request (URL, headers, auth, retries) and maps the errors: this transport
+raises the HTTP library's own exceptions (``ConnectError``, ``ReadTimeout``,
+``RemoteProtocolError``...).
 """
 
 from __future__ import annotations

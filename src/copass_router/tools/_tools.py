@@ -172,27 +172,14 @@ def _describe(exc: BaseException) -> str:
 
 
 class _Validators:
-    """jsonschema validators, compiled once per schema (jsonschema imports lazily: it is slow).
-
-    Keyed by the schema's text, not the tool object: a per-run tool is freed after its run and
-    a new one may get its ``id``, but never another schema's text.
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
+    """The tools' argument checks, on the shared compiled validators (_schema_validators)."""
 
     def errors(self, tool: Tool, arguments: Any) -> list[str]:
-        key = json.dumps(tool.spec.parameters, sort_keys=True, default=str)
-        validator = self._cache.get(key)
-        if validator is None:
-            import jsonschema
+        from copass_router._schema_validators import validator
 
-            cls = jsonschema.validators.validator_for(tool.spec.parameters)
-            validator = cls(tool.spec.parameters)
-            self._cache[key] = validator
         return [
             f"{'/'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}"
-            for e in validator.iter_errors(arguments)
+            for e in validator(tool.spec.parameters).iter_errors(arguments)
         ]
 
 
