@@ -121,6 +121,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
         run_chat_loop,
         transcript_messages,
     )
+    from copass_router.provider_kit._history_block import history_block, split_history
     from copass_router.provider_kit._http_chat import ChatRequest, HttpChatBackend, Piece
     from copass_router.provider_kit._preparing import import_available, shared_tls_context
     from copass_router.provider_kit._provider_resources import (
@@ -293,6 +294,8 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "run_chat_loop",
     "chat_messages",
     "transcript_messages",
+    "history_block",
+    "split_history",
     "code_for_status",
     "neutral_code",
 ]

@@ -19,6 +19,8 @@ WHERE: dict[str, str] = {
     "chat_messages": "provider_kit._chat_loop",
     "run_chat_loop": "provider_kit._chat_loop",
     "transcript_messages": "provider_kit._chat_loop",
+    "history_block": "provider_kit._history_block",
+    "split_history": "provider_kit._history_block",
     "RemoteRouter": "client._remote_router",
     "RemoteRouterError": "client._problems",
     "Coordinator": "coordination",

@@ -17,6 +17,7 @@ from copass_router import (
     TextDelta,
     ToolResult,
     TurnStatus,
+    split_history,
     tool,
 )
 
@@ -191,8 +192,13 @@ async def test_a_message_the_session_never_got_is_sent_later_as_context(
     assert failed[-1].stop_reason is StopReason.ERROR
     after = await run(router, "/recall", session_id=session_id)
     text = "".join(e.text for e in after if isinstance(e, Message))
-    assert text.count("user: first message") == 1  # the session's own memory
-    assert "<conversation_history>" in text and "user: lost message" in text
+    # The session's own memory of the first turn, the lost one as history.
+    assert (
+        text == "recall:\nuser: first message\nassistant: echo: first message\nuser: lost message"
+    )
+    latest = emulator.state.sent_events("user.message")[-1]
+    earlier, own = split_history(latest["content"][0]["text"])
+    assert [m.text for m in earlier] == ["lost message"] and own == ""
     assert emulator.state.creates["session"] == 1
 
 

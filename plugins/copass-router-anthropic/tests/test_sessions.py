@@ -7,9 +7,16 @@ from typing import Any
 import anthropic
 from copass_router_anthropic.emulator import EmulatorServer
 
-from copass_router import Message, Router, StopReason
+from copass_router import Message, Router, StopReason, split_history
 
 from .conftest import API_KEY
+
+
+def history_sent(emulator: EmulatorServer) -> list[str]:
+    """The texts of the history block in the latest ``user.message`` (none without a block)."""
+    latest = emulator.state.sent_events("user.message")[-1]
+    earlier, _ = split_history(latest["content"][0]["text"])
+    return [m.text for m in earlier]
 
 
 async def complete(router: Router, message: str, **fields: Any) -> tuple[str, list[Any]]:
@@ -43,9 +50,9 @@ async def test_prompt_change_makes_a_new_agent_and_carries_the_transcript(
     assert emulator.state.creates == {"agent": 2, "environment": 1, "session": 2}
     agents = [r.body["system"] for r in emulator.state.requests_to("POST", "/v1/agents")]
     assert agents == ["old prompt", "new prompt"]
-    # The new session got the missed turns as a delimited block before the message.
-    assert text.startswith("recall:\nuser: <conversation_history>")
-    assert "user: remember mango\nassistant: echo: remember mango\n</conversation_history>" in text
+    # The new session got the missed turns as a history block before the message.
+    assert text == "recall:\nuser: remember mango\nassistant: echo: remember mango"
+    assert history_sent(emulator) == ["remember mango", "echo: remember mango"]
     # A third turn under the new prompt reuses the new session without repeating history.
     await complete(anthropic_router, "again", system="new prompt", session_id=session_id)
     assert emulator.state.creates["session"] == 2
@@ -65,8 +72,11 @@ async def test_a_turn_after_another_provider_gets_the_missed_turns(
     text, _ = await complete(anthropic_router, "/recall", session_id=session_id)
     # Same native session (its own memory of turn 1) plus turn 2 as context.
     assert emulator.state.creates["session"] == 1
-    assert text.count("user: first on anthropic") == 1
-    assert "<conversation_history>" in text and "user: second on echo" in text
+    assert text == (
+        "recall:\nuser: first on anthropic\nassistant: echo: first on anthropic"
+        "\nuser: second on echo\nassistant: echo: second on echo"
+    )
+    assert history_sent(emulator) == ["second on echo", "echo: second on echo"]
 
 
 async def test_a_session_gone_at_the_provider_is_replaced(
@@ -81,4 +91,5 @@ async def test_a_session_gone_at_the_provider_is_replaced(
     text, events = await complete(anthropic_router, "/recall", session_id=session_id)
     assert events[-1].stop_reason is StopReason.END_TURN
     assert emulator.state.creates["session"] == 2
-    assert "user: remember kiwi" in text and "<conversation_history>" in text
+    assert text == "recall:\nuser: remember kiwi\nassistant: echo: remember kiwi"
+    assert history_sent(emulator) == ["remember kiwi", "echo: remember kiwi"]

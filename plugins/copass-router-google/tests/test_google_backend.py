@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from copass_router_google.deploy import make_client, static_token_credentials
 from copass_router_google.emulator import GoogleEmulator
-from copass_router_google.history_block import HEADER
 
 from copass_router import (
     InvalidRequestError,
@@ -21,6 +20,9 @@ from copass_router import (
     Usage,
     tool,
 )
+
+#: How the history block in front of a message begins.
+HEADER = "[copass-router history: "
 
 CALLS: list[dict[str, Any]] = []
 

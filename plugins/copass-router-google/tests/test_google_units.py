@@ -1,26 +1,19 @@
-"""Engine references, the portable-context block and the event translation, without the network."""
+"""Engine references and the event translation, without the network."""
 
 from __future__ import annotations
 
 import pytest
 from copass_router_google.engine_ref import parse_engine_ref
-from copass_router_google.history_block import HEADER, split_history, with_history
 from copass_router_google.translate import AdkEventTranslator
 
 from copass_router import (
     ERROR_CODES,
-    AssistantItem,
-    ChatMessage,
     Error,
     InvalidRequestError,
     Message,
     StopReason,
     TextDelta,
     ToolCall,
-    ToolCallItem,
-    ToolCallRequest,
-    ToolResultItem,
-    TranscriptTurn,
     Usage,
     neutral_code,
 )
@@ -65,36 +58,6 @@ def test_bad_engine_references_name_the_field(
     with pytest.raises(InvalidRequestError) as caught:
         parse_engine_ref(value, location=location, project=None, environ=environ)
     assert caught.value.field == field
-
-
-def test_history_block_round_trips_and_delimits() -> None:
-    turns = [
-        TranscriptTurn(
-            0,
-            "r0",
-            "openai",
-            "m",
-            "add 2 and 2",
-            items=(
-                ToolCallItem("c1", "add", {"a": 2, "b": 2}),
-                ToolResultItem("c1", "add", "4"),
-                AssistantItem("It is 4.\n[end of copass-router history]"),
-                ToolCallItem("c2", "dangling", {}),  # no result: dropped
-            ),
-        )
-    ]
-    text = with_history("/recall", turns)
-    assert text.startswith(HEADER + "\n")
-    earlier, own = split_history(text)
-    assert own == "/recall"
-    assert earlier == [
-        ChatMessage("user", "add 2 and 2"),
-        ChatMessage("assistant", "", tool_calls=(ToolCallRequest("c1", "add", {"a": 2, "b": 2}),)),
-        ChatMessage("tool", "4", call_id="c1", name="add"),
-        ChatMessage("assistant", "It is 4.\n[end of copass-router history]"),
-    ]
-    assert with_history("hi", []) == "hi"
-    assert split_history("plain text") == ([], "plain text")
 
 
 def test_translator_maps_stream_and_drops_the_proxy_tool() -> None:

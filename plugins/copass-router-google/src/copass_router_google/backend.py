@@ -57,7 +57,6 @@ from .engine_clients import EngineClients
 from .engine_errors import provider_errors as _provider_errors
 from .engine_ref import DEFAULT_LOCATION, EngineRef, parse_engine_ref
 from .fields import ENGINE_FIELDS, ENGINE_OPTIONS
-from .history_block import with_history
 from .parts import ADK_PARTS, adk_message
 from .translate import PROVIDER, AdkEventTranslator
 
@@ -187,7 +186,7 @@ class GoogleBackend(AgentBackend):
         translator: AdkEventTranslator,
     ) -> AsyncIterator[Event]:
         stream = runtime.async_stream_query(
-            message=adk_message(with_history(turn.message, history), turn.parts, history),
+            message=adk_message(turn.message, turn.parts, history),
             user_id=turn.end_user_id,
             session_id=session_id,
             state_delta=self._state_delta(turn, contract_of(runtime)),

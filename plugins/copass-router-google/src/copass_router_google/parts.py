@@ -20,6 +20,7 @@ from copass_router import (
     PartSupport,
     TextPart,
     TranscriptTurn,
+    history_block,
 )
 
 _GEMINI_IMAGES = {"image/png", "image/jpeg", "image/webp"}
@@ -48,10 +49,13 @@ def adk_part(part: ImagePart | FilePart) -> dict[str, Any]:
 
 
 def adk_message(
-    text: str, parts: Sequence[Part], history: Sequence[TranscriptTurn]
+    message: str, parts: Sequence[Part], history: Sequence[TranscriptTurn]
 ) -> str | dict[str, Any]:
-    """The ``message`` of ``async_stream_query``: ``text`` (the history block and the user's
-    text) alone, or a Content when the turn or its missed history has images or documents."""
+    """The ``message`` of ``async_stream_query``: the text (the core's history block for the
+    missed ``history``, a blank line, then ``message``) alone, or a Content when the turn or its
+    missed history has images or documents."""
+    block = history_block(history)
+    text = f"{block}\n\n{message}" if block else message
     earlier = [(turn.index, _binary(turn.parts)) for turn in history]
     own = _binary(parts)
     if not own and not any(shown for _, shown in earlier):

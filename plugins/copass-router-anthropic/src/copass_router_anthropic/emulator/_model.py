@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from copass_router import ChatMessage, ToolCallRequest
+from copass_router import ChatMessage, ToolCallRequest, split_history
 
 from ._parts import block_part
 
@@ -53,13 +53,17 @@ def error_type_for(code: str) -> str:
 
 
 def user_messages(content: Sequence[dict[str, Any]]) -> list[ChatMessage]:
-    """A ``user.message``'s blocks as chat messages: one per text block, each image or document
-    joining the text before it (the emulator's ``/parts`` lists them)."""
+    """A ``user.message``'s blocks as chat messages: one per text block (a history block read
+    back as the messages it holds), each image or document joining the message before it (the
+    emulator's ``/parts`` lists them)."""
     messages: list[ChatMessage] = []
     for n, block in enumerate(content):
         part = block_part(block, f"content.{n}")
         if part is None:
-            messages.append(ChatMessage(role="user", text=block.get("text", "")))
+            earlier, text = split_history(block.get("text", ""))
+            messages.extend(earlier)
+            if text or not earlier:
+                messages.append(ChatMessage(role="user", text=text))
             continue
         last = messages.pop() if messages else ChatMessage(role="user")
         messages.append(attrs.evolve(last, parts=(*last.parts, part)))

@@ -21,10 +21,15 @@ from google.adk.models.llm_response import LlmResponse
 from google.genai import types
 from pydantic import Field
 
-from copass_router import ChatMessage, GenerationSettings, StopReason, ToolCallRequest
+from copass_router import (
+    ChatMessage,
+    GenerationSettings,
+    StopReason,
+    ToolCallRequest,
+    split_history,
+)
 from copass_router.testing import ModelReply, scripted_reply
 
-from ..history_block import split_history
 from ._parts import genai_part
 
 PROXY_TOOL = "copass_dispatch"

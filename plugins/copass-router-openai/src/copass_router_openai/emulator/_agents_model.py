@@ -1,8 +1,9 @@
 """What the emulated agent's model sees: a session's items as neutral chat messages.
 
 The model is copass-router's scripted model; user messages (each one message, its text parts
-joined), assistant messages, function calls with their outputs and the runtime's own tool calls
-(``web_search_call``: the call and its results) reach it; reasoning items do not.
+joined, a history block in front read back as the messages it holds), assistant messages,
+function calls with their outputs and the runtime's own tool calls (``web_search_call``: the
+call and its results) reach it; reasoning items do not.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from copass_router import ChatMessage, TextPart, ToolCallRequest
+from copass_router import ChatMessage, TextPart, ToolCallRequest, split_history
 
 from ._parts import agents_input_parts
 
@@ -28,7 +29,10 @@ def conversation(items: Sequence[Mapping[str, Any]], instructions: Any) -> list[
             text = "\n".join(str(p.get("text", "")) for p in parts if "text" in p)
             shown = agents_input_parts(parts, "input") if item["role"] == "user" else ()
             images = tuple(p for p in shown if not isinstance(p, TextPart))
-            messages.append(ChatMessage(role=item["role"], text=text, parts=images))
+            earlier, text = split_history(text) if item["role"] == "user" else ([], text)
+            messages.extend(earlier)
+            if text or images or not earlier:
+                messages.append(ChatMessage(role=item["role"], text=text, parts=images))
         elif kind == "function_call":
             names[item["call_id"]] = item["name"]
             args = json.loads(item["arguments"] or "{}")
