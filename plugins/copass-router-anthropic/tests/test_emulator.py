@@ -213,8 +213,10 @@ async def test_interrupt_and_delete(
 
 
 @given(st.text(), st.integers(min_value=0, max_value=9), st.text(min_size=1, max_size=12))
-def test_a_text_delta_is_written_as_compact_json(text: str, index: int, event_id: str) -> None:
-    from copass_router_anthropic.emulator._routes import _json
+def test_a_text_delta_frame_is_the_events_compact_json(
+    text: str, index: int, event_id: str
+) -> None:
+    from copass_router_anthropic.emulator._frames import frame, text_delta_frame
 
     content = {"type": "text", "text": text}
     event = {
@@ -222,6 +224,7 @@ def test_a_text_delta_is_written_as_compact_json(text: str, index: int, event_id
         "event_id": event_id,
         "delta": {"type": "content_delta", "index": index, "content": content},
     }
-    assert _json(event) == json.dumps(event, separators=(",", ":"))
-    other = {**event, "delta": {**event["delta"], "content": {**content, "extra": 1}}}
-    assert json.loads(_json(other)) == other
+    assert text_delta_frame(event_id, index, text) == frame(event)
+    assert (
+        frame(event) == f"event: event_delta\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+    )

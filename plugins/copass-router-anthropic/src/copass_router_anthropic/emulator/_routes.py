@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._frames import frame
 from ._resources import agent_tool, invalid, new_agent, new_environment, new_session
 from ._session import ApiError, SessionEngine
 from ._state import EmulatorState, error_response, new_id, now_iso, paginate
@@ -261,7 +262,7 @@ class EmulatorApi:
                     for event in ready:
                         if event is None:
                             break
-                        out.append(f"event: {event['type']}\ndata: {_json(event)}\n\n")
+                        out.append(event if isinstance(event, str) else frame(event))
                     if out:
                         yield out
                     if len(out) < len(ready):
@@ -271,30 +272,6 @@ class EmulatorApi:
 
         headers = {"request-id": new_id("req"), "cache-control": "no-cache"}
         return self.state.kit.event_stream(frames(), headers=headers)
-
-
-_TEXT_DELTA = (
-    '{"type":"event_delta","event_id":%s,"delta":{"type":"content_delta","index":%d,'
-    '"content":{"type":"text","text":%s}}}'
-)
-
-
-def _json(event: dict[str, Any]) -> str:
-    """The event as compact JSON; a text delta (a token's worth, the most frequent event)
-    from a template, its strings encoded as JSON."""
-    if event["type"] == "event_delta" and len(event) == 3:
-        delta = event["delta"]
-        content = delta.get("content")
-        if (
-            len(delta) == 3
-            and type(content) is dict
-            and len(content) == 2
-            and content.get("type") == "text"
-            and type(delta.get("index")) is int
-        ):
-            dumps = json.dumps
-            return _TEXT_DELTA % (dumps(event["event_id"]), delta["index"], dumps(content["text"]))
-    return json.dumps(event, separators=(",", ":"))
 
 
 class _RateLimited(ApiError):

@@ -16,6 +16,7 @@ from typing import Any
 from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
+from ._frames import text_delta_frame
 from ._model import BUILTIN_TOOLS, conversation, error_type_for
 from ._parts import BlockError, block_part
 from ._state import EmulatorState, new_id, now_iso
@@ -37,7 +38,8 @@ class Subscriber:
     """One open event stream: a queue and the previews it asked for."""
 
     def __init__(self, deltas: frozenset[str]) -> None:
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        #: Events, or frames already written (text deltas); None ends the stream.
+        self.queue: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue()
         self.deltas = deltas
 
 
@@ -74,6 +76,12 @@ class SessionEngine:
             if preview_of is None or preview_of in sub.deltas:
                 sub.queue.put_nowait(event)
         return event
+
+    def preview(self, frame: str, of: str) -> None:
+        """Send an already written preview (a text delta's frame) to the streams asking."""
+        for sub in list(self.subscribers):
+            if of in sub.deltas:
+                sub.queue.put_nowait(frame)
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return self.publish(
@@ -273,13 +281,7 @@ class SessionEngine:
         for chunk in reply.chunks():
             if delay:
                 await asyncio.sleep(delay)
-            delta = {
-                "type": "content_delta",
-                "index": 0,
-                "content": {"type": "text", "text": chunk},
-            }
-            event = {"type": "event_delta", "event_id": message_id, "delta": delta}
-            self.publish(event, preview_of="agent.message")
+            self.preview(text_delta_frame(message_id, 0, chunk), "agent.message")
         content = [{"type": "text", "text": reply.text}]
         self.publish(
             {
