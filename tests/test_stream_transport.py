@@ -352,3 +352,28 @@ async def test_a_get_the_server_drops_unanswered_is_sent_again(module: ModuleTyp
                 await client.post(url_of(listening) + "/stream", content=b"{}")
     assert bodies[0] == b"data: 0\n\n" and bodies[1] == b"data: %d\n\n" % server.served[1]
     assert server.served[1] > 1  # answered on a new connection
+
+
+async def test_a_second_iteration_goes_on_where_the_first_stopped(module: ModuleType) -> None:
+    # An SDK's reader stops at its stream's last event and the SDK drains the rest with a
+    # second iteration: with the body's end in the same read, it must end at once, not wait
+    # for a socket that sends nothing more.
+    done = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+        await writer.drain()
+        await done.wait()
+
+    async with await serving(handler) as server:
+        client = event_stream_client(module, url_of(server))
+        assert client is not None
+        async with client, client.stream("GET", url_of(server) + "/stream") as response:
+            pieces = response.aiter_raw()
+            assert await anext(pieces) == b"data: [DONE]\n\n"
+            try:
+                async with asyncio.timeout(2):
+                    rest = [piece async for piece in response.stream]
+            finally:
+                done.set()
+    assert rest == []

@@ -210,8 +210,14 @@ class _Body:
         self._framing = framing  # -1: chunked, n >= 0: content length, None: until closed
         self._timeout = timeout
 
+    _reading: AsyncIterator[bytes] | None = None
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        body = self._chunked() if self._framing == -1 else self._sized(self._framing)
+        # One read of the body: a second iteration (an SDK draining what its reader left)
+        # goes on where the first stopped, and ends at once if the body has ended.
+        if self._reading is None:
+            self._reading = self._chunked() if self._framing == -1 else self._sized(self._framing)
+        body = self._reading
         try:
             async for data in body:
                 yield data
