@@ -95,7 +95,11 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     from copass_router.client._remote_router import RemoteRouter
     from copass_router.content._blobs import PartPolicy, PartQuotaError
     from copass_router.content._parts import FilePart, ImagePart, Part, TextPart
-    from copass_router.content._support import PartNotTakenError, PartSupport
+    from copass_router.content._support import (
+        PartNotTakenError,
+        PartsTooLargeError,
+        PartSupport,
+    )
     from copass_router.coordination import (
         Coordinator,
         CoordinatorUnavailableError,
@@ -165,6 +169,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "FilePart",
     "Part",
     "PartNotTakenError",
+    "PartsTooLargeError",
     "PartPolicy",
     "PartQuotaError",
     "RunResult",

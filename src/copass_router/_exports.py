@@ -79,6 +79,7 @@ WHERE: dict[str, str] = {
     "Part": "content._parts",
     "PartSupport": "content._support",
     "PartNotTakenError": "content._support",
+    "PartsTooLargeError": "content._support",
     "PartPolicy": "content._blobs",
     "PartQuotaError": "content._blobs",
     "GENERATION_FIELDS": "_generation",

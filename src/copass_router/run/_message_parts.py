@@ -21,7 +21,12 @@ from copass_router.content._blobs import (
 )
 from copass_router.content._fetch import PartFetching
 from copass_router.content._parts import message_text
-from copass_router.content._support import PartNotTakenError, takes_part
+from copass_router.content._support import (
+    PartNotTakenError,
+    PartsTooLargeError,
+    request_refusal,
+    takes_part,
+)
 from copass_router.run._requests import check_for_backend, validate_request
 from copass_router.store._base import TurnStart
 
@@ -58,7 +63,7 @@ class MessageParts:
             validate_request(request, router.max_message_chars)
         try:
             own = check_for_backend(request, backend, fields_in_use)
-        except PartNotTakenError as exc:
+        except (PartNotTakenError, PartsTooLargeError) as exc:
             raise await part_takers(exc, router.plugins.providers(), router.backend) from None
         return request, own
 
@@ -116,18 +121,26 @@ class _LoadingParts:
 
 
 async def part_takers(
-    refusal: PartNotTakenError,
+    refusal: PartNotTakenError | PartsTooLargeError,
     providers: Iterable[str],
     backend_for: Callable[[str], Awaitable[Any]],
-) -> PartNotTakenError:
-    """``refusal`` naming the installed providers that take its part (a provider that fails
-    to load is skipped: this only names alternatives in an error)."""
-    part, found = refusal.part, []
+) -> PartNotTakenError | PartsTooLargeError:
+    """``refusal`` naming the installed providers that take its part (or, for parts over a
+    provider's limit for one request, all of them together); a provider that fails to load
+    is skipped: this only names alternatives in an error."""
+    found = []
     for name in providers:
         try:
             backend = await backend_for(name)
         except Exception:
             continue
-        if takes_part(backend.part_support, part):
+        if _takes(backend.part_support, refusal):
             found.append(name)
     return refusal.with_takers(found)
+
+
+def _takes(support: Any, refusal: PartNotTakenError | PartsTooLargeError) -> bool:
+    if isinstance(refusal, PartNotTakenError):
+        return takes_part(support, refusal.part)
+    parts = refusal.parts
+    return all(takes_part(support, p) for p in parts) and not request_refusal("", parts, support)

@@ -351,7 +351,7 @@ class TurnRunner(MiddlewarePath):
 def turn_events(backend: AgentBackend, turn: Turn) -> AsyncGenerator[Event]:
     """The backend's event generator for ``turn`` (one that raises the refusal when the
     turn's history holds a part the backend cannot take)."""
-    refusal = history_refusal(turn.provider, turn.history, backend.part_support)
+    refusal = history_refusal(turn.provider, turn.history, backend.part_support, turn.parts)
     if refusal is not None:
         return _raising(refusal)
     agen = backend.run_turn(turn) if turn.refusal is None else refused_turn(turn)

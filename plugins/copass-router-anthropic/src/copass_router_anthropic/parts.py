@@ -13,10 +13,30 @@ from typing import Any
 
 from copass_router import FilePart, ImagePart, Part, PartSupport, TextPart, TranscriptTurn
 
+#: The largest image Claude takes, in bytes as decoded. The API refuses an image whose base64
+#: is over 5 MB ("image exceeds 5 MB maximum: <n> bytes > 5242880 bytes", measured on the
+#: base64 text; docs.anthropic.com/en/docs/build-with-claude/vision, "image exceeds 5 MB
+#: maximum" in the API's 400 answers), so the decoded bytes may be 3/4 of that: 3.75 MiB.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024 * 3 // 4
+#: The most bytes of images and documents one request carries, as decoded: the Messages API
+#: takes requests of up to 32 MB (docs.anthropic.com/en/docs/build-with-claude/pdf-support,
+#: "Maximum request size: 32MB"; the vision page says the same), base64 makes them 4/3 larger.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024 * 3 // 4
+
 #: What Claude takes in a user message.
 ANTHROPIC_PARTS: Mapping[str, PartSupport] = {
-    "image": PartSupport({"image/png", "image/jpeg", "image/gif", "image/webp"}, urls=True),
-    "file": PartSupport({"application/pdf"}, urls=True),
+    "image": PartSupport(
+        {"image/png", "image/jpeg", "image/gif", "image/webp"},
+        urls=True,
+        max_bytes=MAX_IMAGE_BYTES,
+        max_request_bytes=MAX_REQUEST_BYTES,
+    ),
+    "file": PartSupport(
+        {"application/pdf"},
+        urls=True,
+        max_bytes=MAX_REQUEST_BYTES,
+        max_request_bytes=MAX_REQUEST_BYTES,
+    ),
 }
 
 

@@ -25,15 +25,39 @@ from copass_router import (
 
 _GEMINI_IMAGES = {"image/png", "image/jpeg", "image/webp"}
 
+#: The largest inline image and document a Gemini model on Vertex AI (behind an ADK agent)
+#: takes: "Maximum file size per file for inline data ...: 7 MB" (cloud.google.com, vertex-ai
+#: generative-ai docs, multimodal/image-understanding) and "Maximum file size per file for the
+#: API or Cloud Storage imports: 50 MB" (multimodal/document-understanding); MB read as MiB.
+ADK_MAX_IMAGE_BYTES = 7 * 1024 * 1024
+ADK_MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+#: The Gemini API (Interactions): up to 100 MB of base64 inline data in one request (raised
+#: from 20 MB; ai.google.dev/gemini-api/docs/file-input-methods, and the Gemini API blog post
+#: "Increased file size limits and expanded inputs support", January 2026), so 3/4 of that as
+#: decoded bytes; PDFs "are limited to 50MB" (the same page).
+INTERACTIONS_MAX_REQUEST_BYTES = 100 * 1024 * 1024 * 3 // 4
+INTERACTIONS_MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
 #: What a Gemini model behind an ADK agent takes (inline bytes, or a URL it reads).
 ADK_PARTS: Mapping[str, PartSupport] = {
-    "image": PartSupport(_GEMINI_IMAGES, urls=True),
-    "file": PartSupport({"application/pdf", "text/plain"}, urls=True),
+    "image": PartSupport(_GEMINI_IMAGES, urls=True, max_bytes=ADK_MAX_IMAGE_BYTES),
+    "file": PartSupport(
+        {"application/pdf", "text/plain"}, urls=True, max_bytes=ADK_MAX_DOCUMENT_BYTES
+    ),
 }
 #: What the Interactions API takes as ``image`` and ``document`` content.
 INTERACTIONS_PARTS: Mapping[str, PartSupport] = {
-    "image": PartSupport({*_GEMINI_IMAGES, "image/gif"}, urls=True),
-    "file": PartSupport({"application/pdf", "text/csv"}, urls=True),
+    "image": PartSupport(
+        {*_GEMINI_IMAGES, "image/gif"},
+        urls=True,
+        max_request_bytes=INTERACTIONS_MAX_REQUEST_BYTES,
+    ),
+    "file": PartSupport(
+        {"application/pdf", "text/csv"},
+        urls=True,
+        max_bytes=INTERACTIONS_MAX_DOCUMENT_BYTES,
+        max_request_bytes=INTERACTIONS_MAX_REQUEST_BYTES,
+    ),
 }
 
 

@@ -23,14 +23,27 @@ from copass_router import (
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
-#: What OpenAI's Chat Completions API takes.
+#: The largest image OpenAI takes, and the most image bytes one request may carry: "Up to 20MB
+#: per image", "Up to 50 MB image bytes per request" (developers.openai.com, guides/images,
+#: "Image input requirements"; MB read as MiB). The size is the image's own, not its base64.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_REQUEST_BYTES = 50 * 1024 * 1024
+
+_OPENAI_IMAGES = PartSupport(
+    IMAGE_TYPES, urls=True, max_bytes=MAX_IMAGE_BYTES, max_request_bytes=MAX_IMAGE_REQUEST_BYTES
+)
+
+#: What OpenAI's Chat Completions API takes. PDFs have no size limit of their own here: the
+#: file-inputs guide (guides/pdf-files) states none; the router's own limit for a part applies.
 OPENAI_PARTS: Mapping[str, PartSupport] = {
-    "image": PartSupport(IMAGE_TYPES, urls=True),
+    "image": _OPENAI_IMAGES,
     "file": PartSupport({"application/pdf"}),
 }
-#: What the OpenAI Agents API takes in a session's input message (``input_image`` only).
-AGENTS_PARTS: Mapping[str, PartSupport] = {"image": PartSupport(IMAGE_TYPES, urls=True)}
-#: What OpenAI-compatible runtimes take (vision models read images sent as data URLs).
+#: What the OpenAI Agents API takes in a session's input message (``input_image`` only, with
+#: the image limits of the Responses API above).
+AGENTS_PARTS: Mapping[str, PartSupport] = {"image": _OPENAI_IMAGES}
+#: What OpenAI-compatible runtimes take (vision models read images sent as data URLs). Their
+#: limits are the server's (Ollama, vLLM, llama.cpp each set their own): none declared here.
 COMPATIBLE_PARTS: Mapping[str, PartSupport] = {"image": PartSupport(IMAGE_TYPES)}
 
 

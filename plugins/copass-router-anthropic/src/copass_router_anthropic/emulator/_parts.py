@@ -1,8 +1,9 @@
 """The emulator's check of ``user.message`` content blocks, as the Claude API checks them.
 
-``text``, ``image`` (a base64 source of png, jpeg, gif or webp whose bytes are that type, or a
-URL source) and ``document`` (a base64 PDF, plain text, or a URL source). What passes becomes
-neutral parts, so the scripted model's ``/parts`` can tell what arrived.
+``text``, ``image`` (a base64 source of png, jpeg, gif or webp whose bytes are that type and
+whose base64 is at most 5 MB, or a URL source) and ``document`` (a base64 PDF, plain text, or
+a URL source). What passes becomes neutral parts, so the scripted model's ``/parts`` can tell
+what arrived.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from copass_router import FilePart, ImagePart
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+#: The longest base64 an image may have: the API answers "image exceeds 5 MB maximum".
+MAX_IMAGE_BASE64 = 5 * 1024 * 1024
 _MAGIC = {
     "image/png": b"\x89PNG",
     "image/jpeg": b"\xff\xd8\xff",
@@ -72,7 +75,13 @@ def block_part(block: Mapping[str, Any], where: str) -> ImagePart | FilePart | N
             raise BlockError(
                 f"{where}.source.media_type: Input should be {', '.join(map(repr, IMAGE_TYPES))}"
             )
-        data = _decoded(source.get("data"), where)
+        encoded = source.get("data")
+        if isinstance(encoded, str) and len(encoded) > MAX_IMAGE_BASE64:
+            raise BlockError(
+                f"{where}.source.base64: image exceeds 5 MB maximum: {len(encoded)} bytes > "
+                f"{MAX_IMAGE_BASE64} bytes"
+            )
+        data = _decoded(encoded, where)
         if not data.startswith(_MAGIC[media_type]):
             raise BlockError(f"{where}: Image does not match the provided media type {media_type}")
         return ImagePart(media_type, data)

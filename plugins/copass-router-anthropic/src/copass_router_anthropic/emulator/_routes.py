@@ -21,6 +21,8 @@ from ._session import ApiError, SessionEngine
 from ._state import EmulatorState, error_response, new_id, now_iso, paginate
 
 BETA = "managed-agents-2026-04-01"
+#: The largest request body the API takes (32 MB; larger ones get 413 request_too_large).
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 #: The most events an event stream writes at once.
 BATCH = 16
 Handler = Callable[[Request, Any], Awaitable[Response]]
@@ -65,6 +67,10 @@ class EmulatorApi:
     def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             raw = await request.body()
+            if len(raw) > MAX_REQUEST_BYTES:
+                return error_response(
+                    413, "Request exceeds the maximum size", error_type="request_too_large"
+                )
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:

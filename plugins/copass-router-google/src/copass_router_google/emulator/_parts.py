@@ -1,9 +1,9 @@
 """The emulator's check of images and documents, as Gemini checks them.
 
 An ADK message's parts (``text``, ``inline_data`` with a supported mime type and valid base64
-bytes, ``file_data`` with a URI) and an interaction's ``user_input`` content (``text``,
-``image``, ``document`` with data or a URI). What passes becomes neutral parts, so the scripted
-model's ``/parts`` can tell what arrived.
+bytes, an image of at most 7 MB, ``file_data`` with a URI) and an interaction's ``user_input``
+content (``text``, ``image``, ``document`` with data or a URI). What passes becomes neutral
+parts, so the scripted model's ``/parts`` can tell what arrived.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ INTERACTION_TYPES = {
     ),
     "document": frozenset({"application/pdf", "text/csv"}),
 }
+
+
+#: The largest inline image Gemini on Vertex AI reads (7 MB).
+MAX_INLINE_IMAGE_BYTES = 7 * 1024 * 1024
 
 
 class PartError(ValueError):
@@ -73,7 +77,13 @@ def adk_part(part: Mapping[str, Any], where: str) -> Part | None:
         mime_type = str(inline.get("mime_type") or "")
         if mime_type not in INLINE_TYPES:
             raise PartError(f"Unsupported MIME type: {mime_type or '(none)'}")
-        return _neutral(mime_type, _bytes(inline.get("data"), f"{where}.inline_data"), None)
+        data = _bytes(inline.get("data"), f"{where}.inline_data")
+        if mime_type.startswith("image/") and len(data) > MAX_INLINE_IMAGE_BYTES:
+            raise PartError(
+                f"Invalid value at '{where}.inline_data': the image is {len(data)} bytes; "
+                f"inline images may be at most {MAX_INLINE_IMAGE_BYTES} bytes"
+            )
+        return _neutral(mime_type, data, None)
     file = part.get("file_data")
     if isinstance(file, Mapping):
         uri = file.get("file_uri")

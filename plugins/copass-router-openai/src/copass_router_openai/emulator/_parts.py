@@ -1,6 +1,7 @@
 """The emulator's check of a user message's content parts, as OpenAI checks them.
 
-Text, ``image_url`` (a ``data:`` URL of png, jpeg, gif or webp in valid base64, or a web URL)
+Text, ``image_url`` (a ``data:`` URL of png, jpeg, gif or webp in valid base64, of at most
+20 MB, or a web URL)
 and ``file`` (base64 ``file_data`` as a PDF ``data:`` URL, with a ``filename``). What passes
 becomes neutral parts, so the scripted model's ``/parts`` can tell what arrived.
 """
@@ -15,6 +16,8 @@ from typing import Any
 from copass_router import FilePart, ImagePart, Part, TextPart
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+#: The largest image the API takes ("below 20 MB in size").
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 
 class PartError(ValueError):
@@ -46,6 +49,12 @@ def _image(part: Mapping[str, Any], param: str) -> ImagePart:
     if media_type not in IMAGE_TYPES:
         raise PartError(
             f"Invalid MIME type {media_type!r}. Supported image formats: {', '.join(IMAGE_TYPES)}.",
+            f"{param}.image_url.url",
+        )
+    if len(data) > MAX_IMAGE_BYTES:
+        raise PartError(
+            "You uploaded an unsupported image. Please make sure your image is below 20 MB in "
+            "size and is of one the following formats: ['png', 'jpeg', 'gif', 'webp'].",
             f"{param}.image_url.url",
         )
     return ImagePart(media_type, data)
