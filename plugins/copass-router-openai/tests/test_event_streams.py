@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from copass_router_openai.emulator import OpenAIEmulator
 from copass_router_openai.emulator.agents import AgentsEmulator
 
 from copass_router import Router, TextDelta, tool
@@ -113,3 +114,54 @@ async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_agents_stream
     assert [r for r in through_proxy if is_agents_stream(r)], through_proxy
     assert all(r.split(" ", 1)[1].startswith(agents_emu.base_url) for r in through_proxy)
     assert len(through_proxy) == len(agents_emu.requests)
+
+
+# --- Chat Completions: every request is a stream ----------------------------------------------
+
+
+def chat_env(provider: str, base_url: str) -> dict[str, str]:
+    if provider == "openai":
+        return {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": base_url}
+    return {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": base_url}
+
+
+async def chat_turn(router: Router, provider: str) -> list[Any]:
+    """A turn with a tool round trip: two streamed chat completions."""
+    run = router.run(provider=provider, message='/tool lookup {"key": "k"}', end_user_id="u-1")
+    return [e async for e in run]
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+@pytest.mark.parametrize("provider", ["openai", "openai-compatible"])
+async def test_chat_completions_stream_on_connections_of_their_own(
+    provider: str, router_with: Callable[..., Router], emu: OpenAIEmulator
+) -> None:
+    emu.api_key = API_KEY if provider == "openai" else None
+    async with Relay(emu.base_url) as relay:
+        router = router_with(chat_env(provider, relay.url + "/v1"), tools=[lookup])
+        events = await chat_turn(router, provider)
+        await router.aclose()
+    assert any(isinstance(e, TextDelta) for e in events)
+    # (a connection made ahead for a next stream carries no request)
+    assert [c for c in relay.requests() if c] == [["POST /v1/chat/completions"]] * 2
+
+
+@pytest.mark.parametrize("provider", ["openai", "openai-compatible"])
+async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_chat_completions(
+    provider: str,
+    router_with: Callable[..., Router],
+    emu: OpenAIEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu.api_key = API_KEY if provider == "openai" else None
+    async with Relay(emu.base_url) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        router = router_with(chat_env(provider, emu.base_url), tools=[lookup])
+        events = await chat_turn(router, provider)
+        await router.aclose()
+    assert any(isinstance(e, TextDelta) for e in events)
+    # both requests through the proxy (absolute URLs, as to a proxy), on its pooled connection
+    assert proxy.requests() == [[f"POST {emu.base_url}/chat/completions"] * 2]
