@@ -11,7 +11,8 @@
   loopback port), :func:`serve_emulator` (``copass-router emulate NAME``). It needs Starlette
   and uvicorn: the ``emulator`` extra. :class:`Faults`, :class:`RequestLog`,
   :class:`RecordedRequest` and :class:`StreamStats` need neither.
-- :class:`CutProxy`: a loopback proxy that cuts responses, to test a client's resume.
+- :class:`CutProxy`: a loopback proxy that cuts responses, to test a client's resume; it also
+  tells which requests each connection carried.
 """
 
 from __future__ import annotations

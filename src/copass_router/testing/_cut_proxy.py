@@ -2,13 +2,18 @@
 that a client resumes a hosted run (``RemoteRouter``, Last-Event-ID) with nothing lost.
 
 Subclass :class:`CutProxy` and say, per connection, where it goes and after how many response
-bytes it is cut (:meth:`CutProxy.route`).
+bytes it is cut (:meth:`CutProxy.route`). It also tells which requests each connection carried
+(:meth:`CutProxy.requests`): what a client sends on a connection of its own, and what it pools.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+
+#: A request line (a JSON body cannot hold the raw CRLF that ends one).
+_REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\S+) HTTP/1\.[01]\r\n")
 
 
 class CutProxy:
@@ -22,6 +27,7 @@ class CutProxy:
     def __init__(self) -> None:
         self.connections = 0
         self.cut = 0
+        self._sent: list[bytearray] = []
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -29,6 +35,14 @@ class CutProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def requests(self) -> list[list[str]]:
+        """Per connection, in the order they were made: the requests the client sent on it,
+        each as ``"METHOD target"`` (a proxy's client sends the absolute URL as the target)."""
+        return [
+            [f"{m.decode()} {t.decode()}" for m, t in _REQUEST_LINE.findall(data)]
+            for data in self._sent
+        ]
 
     async def route(self, index: int) -> tuple[int, int | None]:
         """The upstream port of the ``index``-th connection (from 0) and the number of
@@ -61,13 +75,15 @@ class CutProxy:
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         index = self.connections
         self.connections += 1
+        sent = bytearray()
+        self._sent.append(sent)
         port, limit = await self.route(index)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             writer.transport.abort()
             return
-        ups = asyncio.ensure_future(_pump(reader, up_writer, None))
+        ups = asyncio.ensure_future(_pump(reader, up_writer, None, sent))
         downs = asyncio.ensure_future(_pump(up_reader, writer, limit))
         try:
             await asyncio.wait({ups, downs}, return_when=asyncio.FIRST_COMPLETED)
@@ -83,11 +99,17 @@ class CutProxy:
 
 
 async def _pump(
-    source: asyncio.StreamReader, sink: asyncio.StreamWriter, limit: int | None
+    source: asyncio.StreamReader,
+    sink: asyncio.StreamWriter,
+    limit: int | None,
+    copy: bytearray | None = None,
 ) -> bool:
-    """Copy until the end (False) or until ``limit`` bytes went through (True: cut)."""
+    """Copy until the end (False) or until ``limit`` bytes went through (True: cut); what
+    went through is also added to ``copy``."""
     sent = 0
     while data := await source.read(65536):
+        if copy is not None:
+            copy += data
         if limit is not None and sent + len(data) >= limit:
             sink.write(data[: limit - sent])
             await sink.drain()

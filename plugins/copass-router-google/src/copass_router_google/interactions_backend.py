@@ -59,6 +59,7 @@ from copass_router import (
 
 from .interactions_agents import AgentSpec, GeminiAgentApi
 from .interactions_errors import status_error
+from .interactions_streams import close_streaming_copy, streaming_copy
 from .interactions_translate import PROVIDER
 from .interactions_turn import Chain
 from .parts import INTERACTIONS_PARTS
@@ -115,6 +116,8 @@ class GeminiAgentsBackend(AgentBackend):
         self.environment: Mapping[str, Any] | None = environment
         self._client_obj: genai.Client | None = None
         self._interactions: Any = None
+        #: The resource interactions are created (streamed) through: see .interactions_streams.
+        self._streaming: Any = None
         pacer = CreatePacer(
             env_int(env, "COPASS_GEMINI_AGENTS_CREATE_LIMIT", 60, minimum=1),
             env_float(env, "COPASS_GEMINI_AGENTS_CREATE_PERIOD", 60.0),
@@ -158,6 +161,7 @@ class GeminiAgentsBackend(AgentBackend):
             retry.max_retries = self._max_retries
             retry.retry_connection_errors = self._max_retries > 0
             config.retry_config = retry
+            self._streaming = streaming_copy(self._interactions)
         return self._client_obj
 
     def interactions(self) -> Any:
@@ -189,6 +193,9 @@ class GeminiAgentsBackend(AgentBackend):
             )
 
     async def aclose(self) -> None:
+        streaming, self._streaming = self._streaming, None
+        if streaming is not None:
+            await close_streaming_copy(streaming)
         client, self._client_obj = self._client_obj, None
         if client is not None:
             await client.aio.aclose()
@@ -231,6 +238,7 @@ class GeminiAgentsBackend(AgentBackend):
             lambda: self.body(turn, agent),
             agent=agent,
             recover=recover,
+            streaming=self._streaming,
         )
         try:
             async with aclosing(run_chat_loop(turn, chain.step)) as events:

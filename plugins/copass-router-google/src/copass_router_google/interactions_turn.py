@@ -48,6 +48,7 @@ class Chain:
     :param body: the fields every interaction of the turn carries besides its input and chain.
     :param agent: the managed agent the turn runs on (None: a model interaction).
     :param recover: called on a 404; True when a stale agent was made anew.
+    :param streaming: the resource interactions are created through, streaming (default: ``api``).
     """
 
     def __init__(
@@ -58,8 +59,10 @@ class Chain:
         *,
         agent: str | None = None,
         recover: Recover | None = None,
+        streaming: Any = None,
     ) -> None:
         self.api = api
+        self._streaming = streaming or api
         self.turn = turn
         self._body = body
         self._recover = recover
@@ -125,7 +128,7 @@ class Chain:
     async def _create(self, messages: list[ChatMessage]) -> Any:
         for attempt in range(_ATTEMPTS):
             try:
-                return await self.api.create(**await self._request(messages))
+                return await self._streaming.create(**await self._request(messages))
             except sdk_errors.NotFoundError:
                 if attempt == _ATTEMPTS - 1:
                     raise

@@ -53,6 +53,7 @@ from .agents_history import input_messages
 from .agents_resources import AgentCache, AgentSpec, AgentsResourceApi
 from .agents_translate import Translator, usage_counts
 from .parts import AGENTS_PARTS
+from .streams import streaming_copy
 
 log = get_logger("copass_router_openai.agents_backend")
 
@@ -80,6 +81,9 @@ class OpenAIAgentsBackend(AgentBackend):
         )
         self._max_retries = env_int(env, "COPASS_ROUTER_OPENAI_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
+        # Event streams go through a client of their own (see .streams) when this backend
+        # builds its client; an injected client streams itself.
+        self._streams_obj: openai.AsyncOpenAI | None = None
         self.builtin_tools = _builtin_tools(
             settings.get("builtin_tools", env.get("COPASS_OPENAI_AGENTS_BUILTIN_TOOLS", ""))
         )
@@ -122,7 +126,13 @@ class OpenAIAgentsBackend(AgentBackend):
                 max_retries=self._max_retries,
                 http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
+            self._streams_obj = streaming_copy(self._client_obj)
         return self._client_obj
+
+    def _streams(self) -> openai.AsyncOpenAI:
+        """The client that opens event streams (see ``__init__``)."""
+        client = self._client()
+        return self._streams_obj or client
 
     def validate(self, request: RunRequest) -> None:
         """Refuse a run this backend cannot make, before any request."""
@@ -130,6 +140,9 @@ class OpenAIAgentsBackend(AgentBackend):
             raise ConfigurationError(_MISSING_KEY)
 
     async def aclose(self) -> None:
+        if self._streams_obj is not None:
+            await self._streams_obj.close()
+            self._streams_obj = None
         if self._client_obj is not None:
             await self._client_obj.close()
             self._client_obj = None
@@ -181,7 +194,7 @@ class OpenAIAgentsBackend(AgentBackend):
     async def _open(self, turn: Turn, spec: AgentSpec, agent_id: str) -> AgentsTurnDriver:
         """The driver with the turn's message sent: in the bound session (updated to this
         configuration if it changed), else in a new one given the missed history."""
-        client = self._client()
+        client, streams = self._client(), self._streams()
         binding = turn.binding
         session_id = turn.state.get("openai_agents_session") or (binding and binding.native_id)
         data = binding.data if binding is not None else {}
@@ -193,13 +206,15 @@ class OpenAIAgentsBackend(AgentBackend):
                 if data.get("fingerprint") != spec.fingerprint:
                     await client.beta.agents.sessions.update(session_id, agent=_override(spec))  # type: ignore[arg-type]
                 base = await self._base_usage(client, session_id, data.get("usage"))
-                driver = AgentsTurnDriver(client, turn, Translator(base), session_id)
+                driver = AgentsTurnDriver(
+                    client, turn, Translator(base), session_id, streams=streams
+                )
                 await driver.send(input_messages(turn.message, turn.history, turn.parts))
                 return driver
             except openai.NotFoundError:
                 log.info("session_gone", session_id=session_id)
         missed = [t for t in await turn.full_history() if t.run_id != turn.run_id]
-        driver = AgentsTurnDriver(client, turn, Translator())
+        driver = AgentsTurnDriver(client, turn, Translator(), streams=streams)
         for attempt in range(2):
             try:
                 messages = input_messages(turn.message, missed, turn.parts)

@@ -44,6 +44,7 @@ from .errors import (
 )
 from .parts import COMPATIBLE_PARTS, OPENAI_PARTS
 from .request import ToolNames, wire_messages, wire_tools
+from .streams import stream_http_client
 from .structured import response_format
 from .translate import ChunkTranslator
 
@@ -217,12 +218,17 @@ class ChatCompletionsBackend(AgentBackend):
     def _client(self, endpoint: Endpoint) -> openai.AsyncOpenAI:
         client = self._clients.get(endpoint)
         if client is None:
+            # Every request this backend sends is a stream: all go through the stream client
+            # (the SDK's own pooled client where a proxy applies).
+            http_client = stream_http_client(endpoint.base_url) or openai.DefaultAsyncHttpxClient(
+                verify=shared_tls_context()
+            )
             client = openai.AsyncOpenAI(
                 api_key=endpoint.api_key or "no-key",
                 base_url=endpoint.base_url,
                 max_retries=self.max_retries,
                 default_headers=self.client_headers(endpoint),
-                http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
+                http_client=http_client,
             )
             self._clients[endpoint] = client
         return client

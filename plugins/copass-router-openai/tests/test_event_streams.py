@@ -1,0 +1,167 @@
+"""Event streams open through the core's event-stream client, each on a connection of its own;
+every other request stays on the SDK's pooled client. A proxy in the environment keeps the
+SDK's client for the streams too (through the proxy).
+
+The emulator is reached through a loopback relay that tells which requests each connection
+carried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from copass_router_openai.emulator import OpenAIEmulator
+from copass_router_openai.emulator.agents import AgentsEmulator
+
+from copass_router import Router, TextDelta, tool
+from copass_router.testing import CutProxy
+
+from .conftest import API_KEY
+
+
+class Relay(CutProxy):
+    """Passes every connection on to ``upstream``, uncut."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = urlsplit(upstream).port or 80
+
+    async def route(self, index: int) -> tuple[int, int | None]:
+        return self.upstream, None
+
+
+@tool
+def lookup(key: str) -> str:
+    """Look a key up."""
+    return f"value-{key}"
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No proxy in the process environment (whatever the machine running the tests sets)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    yield
+
+
+async def agents_turns(router: Router) -> list[Any]:
+    """Two turns of one session: a new session streamed from its creation (with a tool round
+    trip), then a known one subscribed to and given the message."""
+    fields: dict[str, Any] = {"provider": "openai-agents", "end_user_id": "u-1"}
+    first = [e async for e in router.run(message='/tool lookup {"key": "k"}', **fields)]
+    sid = first[0].session_id
+    second = [e async for e in router.run(message="again", session_id=sid, **fields)]
+    return first + second
+
+
+def is_agents_stream(request: str) -> bool:
+    method, _, target = request.partition(" ")
+    path = urlsplit(target).path
+    return (method, path.rsplit("/", 1)[-1]) in {("POST", "sessions"), ("GET", "events")}
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+async def test_agents_session_streams_have_connections_of_their_own(
+    router_with: Callable[..., Router], agents_emu: AgentsEmulator
+) -> None:
+    async with Relay(agents_emu.base_url) as relay:
+        router = router_with(
+            {
+                "OPENAI_API_KEY": API_KEY,
+                "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": relay.url + "/v1",
+            },
+            tools=[lookup],
+        )
+        events = await agents_turns(router)
+        await router.aclose()
+    assert any(isinstance(e, TextDelta) for e in events)
+    # (a connection made ahead for a next stream carries no request)
+    connections = [c for c in relay.requests() if c]
+    streams = [c for c in connections if any(is_agents_stream(r) for r in c)]
+    # the session's creation (streamed) and the second turn's subscription
+    assert [len(c) for c in streams] == [1, 1], connections
+    others = [r for c in connections if c not in streams for r in c]
+    # the agent's creation, the tool's answer, the second message...: pooled, fewer connections
+    assert len(others) >= 3
+    assert len(connections) - len(streams) < len(others), connections
+
+
+async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_agents_streams(
+    router_with: Callable[..., Router],
+    agents_emu: AgentsEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with Relay(agents_emu.base_url) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        router = router_with(
+            {
+                "OPENAI_API_KEY": API_KEY,
+                "COPASS_ROUTER_OPENAI_AGENTS_BASE_URL": agents_emu.base_url,
+            },
+            tools=[lookup],
+        )
+        events = await agents_turns(router)
+        await router.aclose()
+    assert any(isinstance(e, TextDelta) for e in events)
+    through_proxy = [r for c in proxy.requests() for r in c]
+    # every request, the streams too, went through the proxy: absolute URLs, as to a proxy
+    assert [r for r in through_proxy if is_agents_stream(r)], through_proxy
+    assert all(r.split(" ", 1)[1].startswith(agents_emu.base_url) for r in through_proxy)
+    assert len(through_proxy) == len(agents_emu.requests)
+
+
+# --- Chat Completions: every request is a stream ----------------------------------------------
+
+
+def chat_env(provider: str, base_url: str) -> dict[str, str]:
+    if provider == "openai":
+        return {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": base_url}
+    return {"COPASS_ROUTER_OPENAI_COMPATIBLE_BASE_URL": base_url}
+
+
+async def chat_turn(router: Router, provider: str) -> list[Any]:
+    """A turn with a tool round trip: two streamed chat completions."""
+    run = router.run(provider=provider, message='/tool lookup {"key": "k"}', end_user_id="u-1")
+    return [e async for e in run]
+
+
+@pytest.mark.usefixtures("no_proxy_env")
+@pytest.mark.parametrize("provider", ["openai", "openai-compatible"])
+async def test_chat_completions_stream_on_connections_of_their_own(
+    provider: str, router_with: Callable[..., Router], emu: OpenAIEmulator
+) -> None:
+    emu.api_key = API_KEY if provider == "openai" else None
+    async with Relay(emu.base_url) as relay:
+        router = router_with(chat_env(provider, relay.url + "/v1"), tools=[lookup])
+        events = await chat_turn(router, provider)
+        await router.aclose()
+    assert any(isinstance(e, TextDelta) for e in events)
+    # (a connection made ahead for a next stream carries no request)
+    assert [c for c in relay.requests() if c] == [["POST /v1/chat/completions"]] * 2
+
+
+@pytest.mark.parametrize("provider", ["openai", "openai-compatible"])
+async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_chat_completions(
+    provider: str,
+    router_with: Callable[..., Router],
+    emu: OpenAIEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu.api_key = API_KEY if provider == "openai" else None
+    async with Relay(emu.base_url) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        router = router_with(chat_env(provider, emu.base_url), tools=[lookup])
+        events = await chat_turn(router, provider)
+        await router.aclose()
+    assert any(isinstance(e, TextDelta) for e in events)
+    # both requests through the proxy (absolute URLs, as to a proxy), on its pooled connection
+    assert proxy.requests() == [[f"POST {emu.base_url}/chat/completions"] * 2]
