@@ -377,3 +377,92 @@ async def test_a_second_iteration_goes_on_where_the_first_stopped(module: Module
             finally:
                 done.set()
     assert rest == []
+
+
+# --- connections kept ------------------------------------------------------------------------
+
+
+class KeepAlive:
+    """A server answering every request on a connection (until the client closes it), each
+    with a whole chunked body; ``reply`` makes the answer, ``requests`` has each request's
+    connection number."""
+
+    def __init__(self, reply: bytes | None = None, later: bytes = b"") -> None:
+        self.connections = 0
+        self.requests: list[int] = []
+        self.reply = reply or HEAD + chunked(b"data: done\n\n")
+        self.later = later  # sent 50 ms after ``reply``
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = self.connections
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = [
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ]
+                if length:
+                    await reader.readexactly(length[0])
+                self.requests.append(number)
+                writer.write(self.reply)
+                await writer.drain()
+                if self.later:
+                    await asyncio.sleep(0.05)
+                    writer.write(self.later)
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_a_connection_whose_body_ended_serves_the_next_request(module: ModuleType) -> None:
+    server = KeepAlive()
+    async with await asyncio.start_server(server, "127.0.0.1", 0) as listening:
+        client = event_stream_client(module, url_of(listening))
+        assert client is not None
+        async with client:
+            for _ in range(4):
+                response = await client.post(url_of(listening) + "/v1/chat", content=b"{}")
+                assert response.text == "data: done\n\n"
+    # Every request on the first connection (a second, made ahead, is never needed).
+    assert server.requests == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        HEAD.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n") + chunked(b"data: done\n\n"),
+        HEAD + b"c\r\ndata: done\n\n\r\n0\r\nx-trailer: 1\r\n\r\n",
+    ],
+    ids=["connection-close", "trailers"],
+)
+async def test_a_connection_is_kept_only_when_it_can_serve_again(
+    module: ModuleType, reply: bytes
+) -> None:
+    server = KeepAlive(reply)
+    async with await asyncio.start_server(server, "127.0.0.1", 0) as listening:
+        client = event_stream_client(module, url_of(listening))
+        assert client is not None
+        async with client:
+            for _ in range(3):
+                response = await client.post(url_of(listening) + "/v1/chat", content=b"{}")
+                assert response.text == "data: done\n\n"
+    assert len(set(server.requests)) == 3  # a connection of its own each
+
+
+async def test_a_body_left_unread_closes_its_connection(module: ModuleType) -> None:
+    first, rest = b"data: 0\n\n", chunked(*[b"data: %d\n\n" % n for n in range(1, 50)])
+    server = KeepAlive(HEAD + b"%x\r\n%s\r\n" % (len(first), first), later=rest)
+    async with await asyncio.start_server(server, "127.0.0.1", 0) as listening:
+        client = event_stream_client(module, url_of(listening))
+        assert client is not None
+        async with client:
+            for _ in range(2):
+                async with client.stream("GET", url_of(listening) + "/stream") as response:
+                    async for _piece in response.aiter_raw():
+                        break  # the reader stops early: the rest is never read
+    assert server.requests[0] != server.requests[1]

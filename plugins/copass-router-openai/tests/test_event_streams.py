@@ -133,7 +133,7 @@ async def chat_turn(router: Router, provider: str) -> list[Any]:
 
 @pytest.mark.usefixtures("no_proxy_env")
 @pytest.mark.parametrize("provider", ["openai", "openai-compatible"])
-async def test_chat_completions_stream_on_connections_of_their_own(
+async def test_chat_completions_stream_through_the_stream_client(
     provider: str, router_with: Callable[..., Router], emu: OpenAIEmulator
 ) -> None:
     emu.api_key = API_KEY if provider == "openai" else None
@@ -142,8 +142,9 @@ async def test_chat_completions_stream_on_connections_of_their_own(
         events = await chat_turn(router, provider)
         await router.aclose()
     assert any(isinstance(e, TextDelta) for e in events)
-    # (a connection made ahead for a next stream carries no request)
-    assert [c for c in relay.requests() if c] == [["POST /v1/chat/completions"]] * 2
+    # Both completions on the stream client's connection: the first, read to its end, leaves
+    # it for the second (a connection made ahead for a next stream carries no request).
+    assert [c for c in relay.requests() if c] == [["POST /v1/chat/completions"] * 2]
 
 
 @pytest.mark.parametrize("provider", ["openai", "openai-compatible"])

@@ -11,11 +11,12 @@ class ChunkedBody:
     """Feed a chunked body's bytes as they arrive; get back the data they complete.
 
     Works on whole reads: many chunks in one read cost one call, a chunk cut across reads is
-    joined. Trailers after the last chunk are not read (the connection closes with the body).
+    joined. Trailers after the last chunk are not read (``clean`` is then False: the
+    connection is not used again).
     ``feed`` raises ``ValueError`` for a malformed body.
     """
 
-    __slots__ = ("_crlf", "_left", "_pending", "done")
+    __slots__ = ("_crlf", "_left", "_pending", "clean", "done")
 
     def __init__(self) -> None:
         self._pending = b""  # bytes of a size line or chunk end not yet complete
@@ -23,6 +24,9 @@ class ChunkedBody:
         self._crlf = False  # the CRLF ending the current chunk's data is next
         #: The last (zero-size) chunk arrived.
         self.done = False
+        #: ... and with it the body's end, no trailers and nothing after it (the connection
+        #: can carry another response).
+        self.clean = False
 
     def feed(self, data: bytes) -> bytes:
         if self.done:
@@ -66,6 +70,7 @@ class ChunkedBody:
             pos = line_end + 2
             if size == 0:
                 self.done = True
+                self.clean = buf[line_end + 2 :] == b"\r\n"
                 pos = end
                 break
             self._left = size

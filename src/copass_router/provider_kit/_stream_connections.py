@@ -1,11 +1,13 @@
-"""The connections event streams are opened on: one per stream, the next one made ahead.
+"""The connections event streams are opened on: kept when a body ends, made ahead when not.
 
-A stream's connection is closed with the stream (its body is never read to the end), so each
-stream needs a new one: a TCP and, to a real provider, a TLS handshake, one or two round trips
-before the stream's request can even be sent. Here, as a stream takes its connection, the next
-one to the same origin starts being made in the background: the next stream finds it ready.
-A connection made ahead and not used for :data:`SPARE_FOR` seconds is closed instead (servers
-drop idle connections), as is one the server has closed meanwhile.
+A stream the client stops reading (a session's event stream, which never ends by itself) closes
+its connection, so the next stream needs a new one: a TCP and, to a real provider, a TLS
+handshake, one or two round trips before its request can even be sent. So as a stream takes a
+connection and none is left idle, the next one starts being made in the background. A response
+read to its end (a chat completion's stream ends with the completion) gives its connection back
+for the next request, as a pooled HTTP client would. An idle connection not used for
+:data:`SPARE_FOR` seconds is closed instead (servers drop idle connections), as is one the
+server has closed meanwhile; at most :data:`IDLE_PER_ORIGIN` are kept per origin.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import socket
 import ssl
 from typing import Any
 
-#: Seconds a connection made ahead is kept for the next stream.
+#: Seconds an idle connection is kept for the next stream.
 SPARE_FOR = 15.0
+#: Idle connections kept per origin.
+IDLE_PER_ORIGIN = 2
 
 Origin = tuple[str, str, int]  # scheme, host, port
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -27,25 +31,23 @@ class StreamConnections:
 
     def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
         self._ssl = ssl_context
-        self._spares: dict[Origin, tuple[float, Connection]] = {}
+        self._idle: dict[Origin, list[tuple[float, Connection]]] = {}
         self._making: dict[Origin, asyncio.Task[Connection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def take(self, origin: Origin, seconds: float | None) -> tuple[Connection, bool]:
-        """A connection to ``origin`` for one stream, and whether it was made ahead. Raises
-        ``OSError`` or ``TimeoutError`` as connecting does."""
+        """A connection to ``origin`` for one request, and whether it was made before (idle
+        or made ahead). Raises ``OSError`` or ``TimeoutError`` as connecting does."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # connections belong to the loop that made them
             self.close()
             self._loop = loop
-        spare = self._spares.pop(origin, None)
-        making = self._making.pop(origin, None)
-        self._make_ahead(origin)
-        if spare is not None:
-            made, (reader, writer) = spare
-            if loop.time() - made < SPARE_FOR and _open(reader, writer):
-                return (reader, writer), True
-            writer.close()
+        found = self._idle_one(origin, loop.time())
+        making = None if found is not None else self._making.pop(origin, None)
+        if not self._idle.get(origin) and origin not in self._making:
+            self._make_ahead(origin)  # for the next request
+        if found is not None:
+            return found, True
         if making is not None:
             try:
                 reader, writer = await within(asyncio.shield(making), seconds)
@@ -58,6 +60,27 @@ class StreamConnections:
                     return (reader, writer), True
                 writer.close()
         return await self.connect(origin, seconds), False
+
+    def give_back(self, origin: Origin, connection: Connection) -> None:
+        """Keep a connection whose response was read to its end for the next request."""
+        reader, writer = connection
+        idle = self._idle.setdefault(origin, [])
+        if self._loop is not asyncio.get_running_loop() or len(idle) >= IDLE_PER_ORIGIN:
+            writer.close()
+        elif _open(reader, writer):
+            idle.append((asyncio.get_running_loop().time(), connection))
+        else:
+            writer.close()
+
+    def _idle_one(self, origin: Origin, now: float) -> Connection | None:
+        """The newest idle connection to ``origin`` still open (those too old are closed)."""
+        idle = self._idle.get(origin)
+        while idle:
+            made, (reader, writer) = idle.pop()
+            if now - made < SPARE_FOR and _open(reader, writer):
+                return reader, writer
+            writer.close()
+        return None
 
     async def connect(self, origin: Origin, seconds: float | None) -> Connection:
         """A new connection to ``origin``."""
@@ -82,24 +105,23 @@ class StreamConnections:
 
     def _made(self, origin: Origin, task: asyncio.Task[Connection]) -> None:
         if self._making.get(origin) is not task:
-            return  # taken by a stream while it was being made, or closed
+            return  # taken by a request while it was being made, or closed
         del self._making[origin]
         if task.cancelled() or task.exception() is not None:
-            return  # the next stream connects itself, and reports what fails
-        old = self._spares.pop(origin, None)
-        if old is not None:
-            old[1][1].close()
-        self._spares[origin] = (asyncio.get_running_loop().time(), task.result())
+            return  # the next request connects itself, and reports what fails
+        self.give_back(origin, task.result())
 
     def close(self) -> None:
-        """Close what was made ahead (the streams' own connections close with them)."""
+        """Close the idle connections and those being made (a request's own connection
+        closes with its response)."""
         for task in self._making.values():
             task.cancel()
             task.add_done_callback(_close_result)
         self._making.clear()
-        for _, (_, writer) in self._spares.values():
-            writer.close()
-        self._spares.clear()
+        for idle in self._idle.values():
+            for _, (_, writer) in idle:
+                writer.close()
+        self._idle.clear()
 
 
 def _open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:

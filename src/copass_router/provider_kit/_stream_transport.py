@@ -1,5 +1,5 @@
-"""An HTTP transport for event streams: one connection per stream, its body read a socket read
-at a time.
+"""An HTTP transport for event streams: one request at a time per connection, its response's
+body read a socket read at a time.
 
 A provider SDK built on httpx reads a chunked response one HTTP chunk at a time, through h11
 and some eight async-generator layers: about 10 µs of CPU per chunk. A provider streams an
@@ -8,13 +8,13 @@ the largest single cost of a turn. Here h11 still writes the request and parses 
 head; the body is taken off each socket read whole and its chunked framing removed in one
 pass, so the layers above run once per read, whatever the number of chunks in it.
 
-Only event streams go through it (:func:`event_stream_client`): each on a connection of its
-own, closed with the stream, as a stream's connection is anyway; the next stream's connection
-is made while this one runs (:mod:`._stream_connections`), so its handshakes are not waited
-for, and a GET sent on one the server dropped meanwhile, unanswered, is sent again. The SDK
-still builds the request (URL, headers, auth, retries) and maps the errors: this transport
-raises the HTTP library's own exceptions (``ConnectError``, ``ReadTimeout``,
-``RemoteProtocolError``...).
+Only event streams go through it (:func:`event_stream_client`). A stream the client stops
+reading closes its connection; one read to its end (a chat completion's) leaves it for the next
+request; while no connection is idle the next one is made ahead (``_stream_connections``), so
+its handshakes are not waited for, and a GET sent on one the server dropped meanwhile,
+unanswered, is sent again. The SDK still builds the request (URL, headers, auth, retries) and
+maps the errors: this transport raises the HTTP library's own exceptions (``ConnectError``,
+``ReadTimeout``, ``RemoteProtocolError``...).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import asyncio
 import ssl
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -96,14 +97,14 @@ class _Transport:
         body = b"".join([part async for part in request.stream])
         taken, made_ahead = await self._connect(request, origin, timeouts.get("connect"))
         try:
-            return await self._exchange(request, body, taken, timeouts)
+            return await self._exchange(request, origin, body, taken, timeouts)
         except (httpx.RemoteProtocolError, httpx.WriteError) as exc:
             # A connection made ahead that the server dropped unseen: a request it never
             # answered is sent again on a new one, if sending it twice is harmless.
             if not (made_ahead and request.method in ("GET", "HEAD") and _unanswered(exc)):
                 raise
         fresh, _ = await self._connect(request, origin, timeouts.get("connect"), ahead=False)
-        return await self._exchange(request, body, fresh, timeouts)
+        return await self._exchange(request, origin, body, fresh, timeouts)
 
     async def _connect(
         self, request: Any, origin: Origin, seconds: float | None, *, ahead: bool = True
@@ -119,7 +120,12 @@ class _Transport:
             raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
 
     async def _exchange(
-        self, request: Any, body: bytes, connection: Connection, timeouts: Mapping[str, Any]
+        self,
+        request: Any,
+        origin: Origin,
+        body: bytes,
+        connection: Connection,
+        timeouts: Mapping[str, Any],
     ) -> Any:
         import h11
 
@@ -146,8 +152,15 @@ class _Transport:
             raise
         leftover, _ = conn.trailing_data
         framing = _framing(request.method, response.status_code, response.headers)
+        keep = response.http_version == b"1.1" and not _closing(response.headers)
         stream = self._body(
-            httpx, request, reader, writer, bytes(leftover), framing, timeouts.get("read")
+            httpx,
+            request,
+            connection,
+            bytes(leftover),
+            framing,
+            timeouts.get("read"),
+            partial(self._connections.give_back, origin) if keep else None,
         )
         return httpx.Response(
             response.status_code,
@@ -190,27 +203,28 @@ class _Transport:
 
 
 class _Body:
-    """The response body: one ``bytes`` per socket read, chunked framing removed."""
+    """The response body: one ``bytes`` per socket read, chunked framing removed. Read to its
+    end (and not closed by the server), its connection goes to ``give_back``; else it closes."""
 
     def __init__(
         self,
         httpx: ModuleType,
         request: Any,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        connection: Connection,
         leftover: bytes,
         framing: int | None,
         timeout: float | None,
+        give_back: Callable[[Connection], None] | None,
     ) -> None:
         self._httpx = httpx
         self._request = request
-        self._reader = reader
-        self._writer = writer
+        self._reader, self._writer = connection
         self._leftover = leftover
         self._framing = framing  # -1: chunked, n >= 0: content length, None: until closed
         self._timeout = timeout
-
-    _reading: AsyncIterator[bytes] | None = None
+        self._give_back = give_back
+        self._reading: AsyncIterator[bytes] | None = None
+        self._finished = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         # One read of the body: a second iteration (an SDK draining what its reader left)
@@ -222,6 +236,16 @@ class _Body:
             async for data in body:
                 yield data
         finally:
+            if getattr(body, "ag_frame", None) is None:  # failed or ended: nothing reads on
+                self._finish(reusable=False)  # (a no-op once given back)
+
+    def _finish(self, *, reusable: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if reusable and self._give_back is not None:
+            self._give_back((self._reader, self._writer))
+        else:
             self._writer.close()
 
     async def _chunked(self) -> AsyncIterator[bytes]:
@@ -234,6 +258,8 @@ class _Body:
                     out = decoder.feed(data)
                 except ValueError as exc:
                     raise httpx.RemoteProtocolError(str(exc), request=request) from None
+                if decoder.done:  # nothing more to read: the connection may serve again
+                    self._finish(reusable=decoder.clean)
                 if out:
                     yield out
                 if decoder.done:
@@ -253,14 +279,18 @@ class _Body:
         while True:
             if data:
                 if left is not None:
+                    extra = len(data) > left
                     data = data[:left]
                     left -= len(data)
+                    if left == 0:  # the server sent no more than it said: reusable
+                        self._finish(reusable=not extra)
                 yield data
             if left == 0:
                 return
             data = await _read(httpx, request, self._reader, self._timeout)
             if not data:
                 if left is None:
+                    self._finish(reusable=False)  # the body ends with the connection
                     return
                 raise httpx.RemoteProtocolError(
                     f"peer closed connection without sending complete message body: "
@@ -269,7 +299,7 @@ class _Body:
                 )
 
     async def aclose(self) -> None:
-        self._writer.close()
+        self._finish(reusable=False)
 
 
 def _framing(method: str, status: int, headers: Any) -> int | None:
@@ -281,6 +311,11 @@ def _framing(method: str, status: int, headers: Any) -> int | None:
         return -1 if encodings.lower().rstrip().endswith(b"chunked") else None
     lengths = [v for k, v in headers.raw_items() if k.lower() == b"content-length"]
     return int(lengths[0]) if lengths else None
+
+
+def _closing(headers: Any) -> bool:
+    """Whether the server says it closes the connection after this response."""
+    return any(k.lower() == b"connection" and b"close" in v.lower() for k, v in headers.raw_items())
 
 
 def _unanswered(exc: Exception) -> bool:
