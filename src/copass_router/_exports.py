@@ -12,6 +12,7 @@ WHERE: dict[str, str] = {
     "BackendContext": "provider_kit._backend",
     "ResourceCache": "provider_kit._resource_cache",
     "event_stream_client": "provider_kit._stream_transport",
+    "ToolTasks": "provider_kit._tool_tasks",
     "Turn": "provider_kit._turn",
     "Budget": "accounting._budgets",
     "Budgets": "accounting._budgets",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import anthropic
@@ -21,15 +21,13 @@ import attrs
 import httpx2
 
 from copass_router import (
-    Error,
     Event,
     ProviderError,
     StopReason,
-    ToolResult,
+    ToolTasks,
     Turn,
     Usage,
     get_logger,
-    scrub,
 )
 
 from .event_stream import open_event_stream
@@ -89,8 +87,7 @@ class SessionTurnDriver:
         self._stream: Any = None
         self._message_id: str | None = None
         self._sent = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._failed = False
+        self._tools = ToolTasks(turn, "anthropic", self._sdk_error)
 
     @property
     def done(self) -> bool:
@@ -123,12 +120,12 @@ class SessionTurnDriver:
                             if not self.turn.claim_tool_round(out.round_id):
                                 log.info("tool_round_limit", run_id=self.turn.run_id)
                                 return  # the core ends the turn with tool_limit
-                            self._spawn(self._answer(out))
+                            self._tools.spawn(self._answer(out))
                         elif isinstance(out, Confirm):
-                            self._spawn(self._confirm(out))
+                            self._tools.spawn(self._confirm(out))
                         else:
                             yield out
-                if self._failed:
+                if self._tools.failed:
                     self.turn.stop_reason = StopReason.ERROR
                     return
                 if self.translator.done:
@@ -210,37 +207,13 @@ class SessionTurnDriver:
 
     # --- tool calls ------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guard(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except anthropic.APIError as exc:
-            err = provider_error(exc, "answer a tool call", secret=self._secret)
-            self._fail(err.code, str(err), err.retryable, {"status": err.status})
-        except Exception as exc:
-            log.warning("tool_answer_failed", run_id=self.turn.run_id, error=scrub(repr(exc)))
-            self._fail("internal_error", "answering a tool call failed unexpectedly", False, {})
-
-    def _fail(self, code: str, message: str, retryable: bool, detail: dict[str, Any]) -> None:
-        # Emitting wakes the turn's merge loop, which sees the failure and ends the turn.
-        self._failed = True
-        detail = {k: v for k, v in detail.items() if v is not None}
-        self.turn.emit(
-            Error(
-                code=code, message=message, retryable=retryable, provider="anthropic", detail=detail
-            )
-        )
+    def _sdk_error(self, exc: Exception) -> ProviderError | None:
+        if isinstance(exc, anthropic.APIError):
+            return provider_error(exc, "answer a tool call", secret=self._secret)
+        return None
 
     async def _answer(self, use: ToolUse) -> None:
-        result: ToolResult | None = None
-        async for event in self.turn.dispatch([use.call], round_id=use.round_id):
-            self.turn.emit(event)
-            if isinstance(event, ToolResult):
-                result = event
+        result = await self._tools.run(use.call, use.round_id)
         output = (result.output if result else "") or "(no output)"
         answer = {
             "type": "user.custom_tool_result",
@@ -284,10 +257,7 @@ class SessionTurnDriver:
 
     async def close(self) -> None:
         """Stop tool tasks; interrupt the session if the turn did not finish; close the stream."""
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tools.close()
         if self._sent and not self.done:
             await self._interrupt()
         if self._stream is not None:

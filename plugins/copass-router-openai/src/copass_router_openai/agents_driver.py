@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,14 +24,13 @@ import httpx2
 import openai
 
 from copass_router import (
-    Error,
     Event,
+    ProviderError,
     StopReason,
     ToolCall,
-    ToolResult,
+    ToolTasks,
     Turn,
     get_logger,
-    scrub,
 )
 
 from .agents_errors import PROVIDER, api_error, stream_cut
@@ -72,8 +71,7 @@ class AgentsTurnDriver:
         self.session_id = session_id
         self._stream: Any = None
         self._sent = False
-        self._failed = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tools = ToolTasks(turn, PROVIDER, _sdk_error)
 
     @property
     def done(self) -> bool:
@@ -123,10 +121,10 @@ class AgentsTurnDriver:
                             )
                             if self.turn.stop_requested is not None:
                                 return
-                            self._spawn(self._answer(out))
+                            self._tools.spawn(self._answer(out))
                         else:
                             yield out
-                if self._failed:
+                if self._tools.failed:
                     self.turn.stop_reason = StopReason.ERROR
                     return
                 if self.translator.done:
@@ -176,37 +174,8 @@ class AgentsTurnDriver:
 
     # --- tool calls ----------------------------------------------------------------------------
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guard(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except openai.APIError as exc:
-            err = api_error(exc, "answer a tool call")
-            self._fail(err.code, str(err), err.retryable, {"status": err.status})
-        except Exception as exc:
-            log.warning("tool_answer_failed", run_id=self.turn.run_id, error=scrub(repr(exc)))
-            self._fail("internal_error", "answering a tool call failed unexpectedly", False, {})
-
-    def _fail(self, code: str, message: str, retryable: bool, detail: dict[str, Any]) -> None:
-        # Emitting wakes the turn's merge loop, which sees the failure and ends the turn.
-        self._failed = True
-        detail = {k: v for k, v in detail.items() if v is not None}
-        self.turn.emit(
-            Error(code=code, message=message, retryable=retryable, provider=PROVIDER, detail=detail)
-        )
-
     async def _answer(self, use: ToolUse) -> None:
-        result: ToolResult | None = None
-        async for event in self.turn.dispatch([use.call], round_id=use.round_id):
-            if isinstance(event, ToolCall):
-                continue  # already in the stream
-            self.turn.emit(event)
-            if isinstance(event, ToolResult):
-                result = event
+        result = await self._tools.run(use.call, use.round_id, call_shown=True)
         answer: dict[str, Any] = {
             "type": "agent.session.input.tool_result",
             "turn_id": use.turn_id,
@@ -223,10 +192,7 @@ class AgentsTurnDriver:
 
     async def close(self) -> None:
         """Stop tool tasks; cancel the turn at the provider if it did not finish; close."""
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tools.close()
         if self._sent and not self.done and self.session_id is not None:
             await self._cancel()
         if self._stream is not None:
@@ -246,3 +212,7 @@ class AgentsTurnDriver:
             log.info("cancelled", session_id=self.session_id, run_id=self.turn.run_id)
         except (openai.APIError, TimeoutError) as exc:
             log.warning("cancel_failed", session_id=self.session_id, error=type(exc).__name__)
+
+
+def _sdk_error(exc: Exception) -> ProviderError | None:
+    return api_error(exc, "answer a tool call") if isinstance(exc, openai.APIError) else None
