@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,9 @@ from ._agents_session_io import apply_input, input_messages, sse_frames
 from ._wire import WireError
 
 BASE = "/v1/agents"
+
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class AgentsEmulator:
@@ -64,19 +67,24 @@ class AgentsEmulator:
         self.requests = self.kit.requests
         self.streams = self.kit.streams
         self.base_url = ""
+        one = f"{BASE}/sessions/{{sid}}"
+        routes: list[tuple[str, str, Handler]] = [
+            (BASE, "POST", self._create_agent),
+            (BASE, "GET", self._list_agents),
+            (f"{BASE}/sessions", "POST", self._create_session),
+            (one, "GET", self._get_session),
+            (one, "POST", self._update_session),
+            (one, "DELETE", self._delete_session),
+            (one + "/events", "GET", self._stream),
+            (one + "/events", "POST", self._inputs),
+            (one + "/items", "GET", self._items),
+            (f"{BASE}/{{aid}}", "GET", self._get_agent),
+            (f"{BASE}/{{aid}}", "DELETE", self._delete_agent),
+        ]
         self.app = Starlette(
             routes=[
-                Route(BASE, self._create_agent, methods=["POST"]),
-                Route(BASE, self._list_agents, methods=["GET"]),
-                Route(f"{BASE}/sessions", self._create_session, methods=["POST"]),
-                Route(f"{BASE}/sessions/{{sid}}", self._get_session, methods=["GET"]),
-                Route(f"{BASE}/sessions/{{sid}}", self._update_session, methods=["POST"]),
-                Route(f"{BASE}/sessions/{{sid}}", self._delete_session, methods=["DELETE"]),
-                Route(f"{BASE}/sessions/{{sid}}/events", self._stream, methods=["GET"]),
-                Route(f"{BASE}/sessions/{{sid}}/events", self._inputs, methods=["POST"]),
-                Route(f"{BASE}/sessions/{{sid}}/items", self._items, methods=["GET"]),
-                Route(f"{BASE}/{{aid}}", self._get_agent, methods=["GET"]),
-                Route(f"{BASE}/{{aid}}", self._delete_agent, methods=["DELETE"]),
+                Route(path, self._api(handler), methods=[method])
+                for path, method, handler in routes
             ],
             middleware=[self.kit.middleware()],
         )
@@ -121,6 +129,22 @@ class AgentsEmulator:
             WireError(message or f"emulated {status} error", status=status, type=kind, code=code)
         )
 
+    def _api(self, handler: Handler) -> Handler:
+        """``handler`` behind the API key check, what it raises rendered as the API's error
+        (a 429 with its ``retry-after``)."""
+
+        async def endpoint(request: Request) -> Response:
+            if (denied := self._check(request)) is not None:
+                return denied
+            try:
+                return await handler(request)
+            except RateLimited as limited:
+                return self._error(limited, {"retry-after": f"{limited.wait:.3f}"})
+            except WireError as error:
+                return self._error(error)
+
+        return endpoint
+
     def _check(self, request: Request) -> Response | None:
         if self.api_key is None or request.headers.get("authorization") == f"Bearer {self.api_key}":
             return None
@@ -151,60 +175,36 @@ class AgentsEmulator:
     # --- agents --------------------------------------------------------------------------------
 
     async def _create_agent(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            return self._json(self.registry.create(await self._body(request)))
-        except RateLimited as limited:
-            return self._error(limited, {"retry-after": f"{limited.wait:.3f}"})
-        except WireError as error:
-            return self._error(error)
+        return self._json(self.registry.create(await self._body(request)))
 
     async def _list_agents(self, request: Request) -> Response:
-        if (denied := self._check(request)) is not None:
-            return denied
         after = request.query_params.get("after")
         return self._json(self.registry.page(after, int(request.query_params.get("limit") or 20)))
 
     async def _get_agent(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            return self._json(self.registry.get(request.path_params["aid"]))
-        except WireError as error:
-            return self._error(error)
+        return self._json(self.registry.get(request.path_params["aid"]))
 
     async def _delete_agent(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            return self._json(self.registry.delete(request.path_params["aid"]))
-        except WireError as error:
-            return self._error(error)
+        return self._json(self.registry.delete(request.path_params["aid"]))
 
     # --- sessions ------------------------------------------------------------------------------
 
     async def _create_session(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            body = await self._body(request)
-            if not isinstance(body.get("environment"), dict):
-                raise WireError("Missing required parameter: 'environment'.", param="environment")
-            agent = self._agent_config(body)
-            spend = body.get("spend_control") or {}
-            session = EmulatedSession(
-                self.ids("sess"),
-                agent,
-                body["environment"],
-                body.get("metadata") or {},
-                spend.get("limit"),
-                self.ids,
-                publish_usage=self.publish_usage,
-            )
-            messages = input_messages(body.get("input"))
-        except WireError as error:
-            return self._error(error)
+        body = await self._body(request)
+        if not isinstance(body.get("environment"), dict):
+            raise WireError("Missing required parameter: 'environment'.", param="environment")
+        agent = self._agent_config(body)
+        spend = body.get("spend_control") or {}
+        session = EmulatedSession(
+            self.ids("sess"),
+            agent,
+            body["environment"],
+            body.get("metadata") or {},
+            spend.get("limit"),
+            self.ids,
+            publish_usage=self.publish_usage,
+        )
+        messages = input_messages(body.get("input"))
         self.sessions[session.id] = session
         self.sessions_created += 1
         if not body.get("stream"):
@@ -232,21 +232,11 @@ class AgentsEmulator:
         return config
 
     async def _get_session(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            return self._json(self._session(request).view())
-        except WireError as error:
-            return self._error(error)
+        return self._json(self._session(request).view())
 
     async def _update_session(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            session = self._session(request)
-            body = await self._body(request)
-        except WireError as error:
-            return self._error(error)
+        session = self._session(request)
+        body = await self._body(request)
         override = body.get("agent") or {}
         session.agent.update({k: override[k] for k in AGENT_FIELDS if k in override})
         if "metadata" in body:
@@ -256,12 +246,7 @@ class AgentsEmulator:
         return self._json(session.view())
 
     async def _delete_session(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            session = self._session(request)
-        except WireError as error:
-            return self._error(error)
+        session = self._session(request)
         del self.sessions[session.id]
         await session.close()
         return self._json({"id": session.id, "object": "agent.session.deleted", "deleted": True})
@@ -269,13 +254,7 @@ class AgentsEmulator:
     # --- events --------------------------------------------------------------------------------
 
     async def _stream(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            session = self._session(request)
-        except WireError as error:
-            return self._error(error)
-        return self._subscribe(session)
+        return self._subscribe(self._session(request))
 
     def _subscribe(self, session: EmulatedSession) -> Response:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -284,12 +263,7 @@ class AgentsEmulator:
         return self.kit.event_stream(sse_frames(session, queue), headers=headers)
 
     async def _items(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            session = self._session(request)
-        except WireError as error:
-            return self._error(error)
+        session = self._session(request)
         items = list(session.items)
         if request.query_params.get("order", "desc") == "desc":
             items.reverse()
@@ -302,18 +276,13 @@ class AgentsEmulator:
         return self._json({"object": "list", "data": page, "has_more": len(items) > limit})
 
     async def _inputs(self, request: Request) -> Response:
-        try:
-            if (denied := self._check(request)) is not None:
-                return denied
-            session = self._session(request)
-            body = await self._body(request)
-            events = body.get("events")
-            if not isinstance(events, list) or not events:
-                raise WireError("'events' must be a non-empty list.", param="events")
-            for event in events:
-                apply_input(session, event)
-        except WireError as error:
-            return self._error(error)
+        session = self._session(request)
+        body = await self._body(request)
+        events = body.get("events")
+        if not isinstance(events, list) or not events:
+            raise WireError("'events' must be a non-empty list.", param="events")
+        for event in events:
+            apply_input(session, event)
         return Response(status_code=202, headers={"x-request-id": self.ids("req")})
 
 
