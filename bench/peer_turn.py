@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-from copass_router import Router, TextDelta
+from copass_router import Router, TextDelta, tool
 
 from .emulator_process import emulator_process
 from .report import Figure
@@ -35,6 +35,12 @@ PACED_LABEL = "text-only, 1 ms a token"
 TURNS = {"tool round trip": PROMPT, "text-only": "/long 200", PACED_LABEL: PACED}
 #: The turns with a target (the paced one shows what a model's own pace leaves of the gap).
 TARGETED = ("tool round trip", "text-only")
+
+
+@tool(name="lookup")
+async def async_lookup(key: str) -> str:
+    """Look a key up."""
+    return str(lookup.function(key=key))
 
 
 def loadavg() -> float:
@@ -112,7 +118,9 @@ def _check(label: str, peer: str, routed: str) -> None:
 
 async def _measure(base_url: str) -> list[Figure]:
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": base_url}
-    router = Router(store=":memory:", environ=env, tools=[lookup])
+    # The same tool as the peer's: a coroutine that looks the key up (a sync function would
+    # run in a worker thread, which the peer's does not).
+    router = Router(store=":memory:", environ=env, tools=[async_lookup])
     agent = _peer_agent(base_url)
     figures: list[Figure] = []
     try:
