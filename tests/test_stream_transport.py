@@ -466,3 +466,28 @@ async def test_a_body_left_unread_closes_its_connection(module: ModuleType) -> N
                     async for _piece in response.aiter_raw():
                         break  # the reader stops early: the rest is never read
     assert server.requests[0] != server.requests[1]
+
+
+async def test_the_read_timeout_counts_only_the_wait_for_the_server(module: ModuleType) -> None:
+    # A stream that trickles (each gap under the timeout, the whole far over it) and a
+    # consumer slower than the timeout between its reads: neither is a timeout.
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD)
+        for n in range(6):
+            writer.write(b"%x\r\n%s\r\n" % (len(b"data: %d\n\n" % n), b"data: %d\n\n" % n))
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with await serving(trickle) as server:
+        client = event_stream_client(module, url_of(server))
+        assert client is not None
+        timeout = module.Timeout(5.0, read=0.25)
+        async with client, client.stream("GET", url_of(server) + "/s", timeout=timeout) as response:
+            pieces = []
+            async for piece in response.aiter_raw():
+                pieces.append(piece)
+                if len(pieces) == 1:
+                    await asyncio.sleep(0.4)  # the consumer is slow once
+    assert b"".join(pieces) == b"".join(b"data: %d\n\n" % n for n in range(6))

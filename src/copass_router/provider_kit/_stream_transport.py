@@ -225,6 +225,11 @@ class _Body:
         self._give_back = give_back
         self._reading: AsyncIterator[bytes] | None = None
         self._finished = False
+        # The read timeout, as one timer for the body rather than one per read (a stream
+        # that trickles a token at a time reads hundreds of times): see _watch.
+        self._waiting_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_out = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         # One read of the body: a second iteration (an SDK draining what its reader left)
@@ -243,6 +248,8 @@ class _Body:
         if self._finished:
             return
         self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
         if reusable and self._give_back is not None:
             self._give_back((self._reader, self._writer))
         else:
@@ -264,7 +271,7 @@ class _Body:
                     yield out
                 if decoder.done:
                     return
-            data = await _read(httpx, request, self._reader, self._timeout)
+            data = await self._read()
             if not data:
                 raise httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body: "
@@ -287,7 +294,7 @@ class _Body:
                 yield data
             if left == 0:
                 return
-            data = await _read(httpx, request, self._reader, self._timeout)
+            data = await self._read()
             if not data:
                 if left is None:
                     self._finish(reusable=False)  # the body ends with the connection
@@ -297,6 +304,39 @@ class _Body:
                     f"received {length - left} bytes, expected {length}",  # type: ignore[operator]
                     request=request,
                 )
+
+    async def _read(self) -> bytes:
+        """The next bytes of the body (b"" at its end); ``ReadTimeout`` once a read has
+        waited the read timeout for them."""
+        if self._timeout is not None:
+            since = self._waiting_since = asyncio.get_running_loop().time()
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_at(since + self._timeout, self._watch)
+        try:
+            data = await self._reader.read(READ_SIZE)
+        except OSError as exc:
+            raise self._httpx.ReadError(
+                str(exc) or type(exc).__name__, request=self._request
+            ) from None
+        finally:
+            self._waiting_since = None
+        if self._timed_out:
+            raise self._httpx.ReadTimeout("timed out reading the response", request=self._request)
+        return data
+
+    def _watch(self) -> None:
+        # Due when the read that armed it would time out: a read waiting since later moves it
+        # on; one waiting all along ends the connection, and it raises ReadTimeout.
+        self._timer = None
+        since, timeout = self._waiting_since, self._timeout
+        if self._finished or since is None or timeout is None:
+            return  # no read waiting: the next one arms it again
+        loop = asyncio.get_running_loop()
+        if loop.time() < since + timeout:
+            self._timer = loop.call_at(since + timeout, self._watch)
+            return
+        self._timed_out = True
+        self._writer.transport.abort()
 
     async def aclose(self) -> None:
         self._finish(reusable=False)
