@@ -55,7 +55,8 @@ class StreamConnections:
                 making.add_done_callback(_close_result)  # nobody takes it any more
                 if not isinstance(exc, Exception):
                     raise
-            else:  # it failed: connect now, and say why then
+                # it failed: connect below, which says why if it fails again
+            else:
                 if _open(reader, writer):
                     return (reader, writer), True
                 writer.close()
