@@ -157,6 +157,42 @@ async def test_history_and_message_over_one_requests_limit_fail_the_turn_unsent(
     assert small.turns == []
 
 
+class NativeSessions(SmallImages):
+    """SmallImages keeping a native session: a turn whose message asks for it starts a new
+    one, sent every earlier turn (``Turn.full_history``), as a backend whose session is gone."""
+
+    keeps_native_session = True
+
+    async def run_turn(self, turn: Any) -> Any:
+        if "start over" in turn.message:
+            await turn.full_history()
+        async for event in super().run_turn(turn):
+            yield event
+        turn.bind("native-1")
+
+
+async def test_the_whole_history_a_new_native_session_is_sent_is_checked_too(
+    make_router: Any,
+) -> None:
+    native = NativeSessions()
+    router = _router(make_router, native=native)
+    first = await _events(
+        router, provider="native", message=["hi", ImagePart("image/png", _png(900))]
+    )
+    assert first[-1].stop_reason is StopReason.END_TURN
+    # The native session saw the first turn: only this message counts (800 bytes)...
+    events = await _events(
+        router,
+        provider="native",
+        message=["start over", ImagePart("image/png", _png(800))],
+        session_id=first[-1].session_id,
+    )
+    # ... until the backend starts a new one and must send the first turn's image too.
+    [error] = [e for e in events if isinstance(e, Error)]
+    assert error.code == "payload_too_large" and "1700 bytes" in error.message
+    assert native.finished == 1 and len(native.turns) == 1  # the second never ran
+
+
 async def test_a_fallback_that_cannot_take_the_part_refuses_the_run(make_router: Any) -> None:
     small = SmallImages()
     router = _router(make_router, small=small)

@@ -121,9 +121,17 @@ class RunTurns:
         """Every earlier turn, as ``Turn.full_history`` gives them: made portable, and made
         to fit the model as ``Turn.history`` was (a backend starting a native session sends
         these instead)."""
+        from copass_router.content._support import history_refusal
+
         earlier = self._portable(target, await self.earlier_turns(so_far))
         limit = context_limit(target.backend, target.model)
-        return fit(turn, earlier, limit, self.context_overflow, self.compact).history
+        history = fit(turn, earlier, limit, self.context_overflow, self.compact).history
+        # What the backend sends instead of ``Turn.history``: its parts are checked as those
+        # were (a part the provider cannot take, parts over one request's limit).
+        refusal = history_refusal(turn.provider, history, target.backend.part_support, turn.parts)
+        if refusal is not None:
+            raise refusal
+        return history
 
     def _request_for(self, target: Target) -> RunRequest:
         """The target's request; with the output schema stated in the system prompt when the
