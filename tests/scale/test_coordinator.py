@@ -267,3 +267,26 @@ async def test_a_forwarded_call_may_take_longer_than_a_redis_read_timeout(
     finally:
         await owner.aclose()
         await other.aclose()
+
+
+async def test_a_burst_of_runs_waits_for_the_redis_pool_instead_of_failing(redis_url: str) -> None:
+    # 1,000 runs starting at once each read the signing keys: with more callers than the
+    # client's connections, they wait for one (and share one read of the keys); none is told
+    # the coordinator is unreachable.
+    coordinator = open_coordinator(redis_url + "&max_connections=4")
+    try:
+        await coordinator.signing_keys()
+        results = await asyncio.gather(
+            *(coordinator.signing_keys() for _ in range(1000)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert failures == []
+
+        # The locks, the pacer, everything on the same client: queued too, not refused.
+        async def locked(n: int) -> int:
+            async with coordinator.lock(f"burst-{n}", ttl=5):
+                return n
+
+        assert sorted(await asyncio.gather(*(locked(n) for n in range(200)))) == list(range(200))
+    finally:
+        await coordinator.aclose()

@@ -56,6 +56,8 @@ return 0
 #: How long a worker trusts its copy of the signing keys before reading them again: not
 #: long, so a key retired elsewhere stops verifying here on time (a read is one small GET).
 KEYS_REFRESH_SECONDS = 0.0
+#: Seconds a command waits for one of the client's connections when all are busy.
+POOL_WAIT = 10.0
 #: How long a forward waits for the owning worker to subscribe again (a Redis restart).
 RESUBSCRIBE_GRACE = 2.0
 
@@ -82,7 +84,13 @@ class RedisCoordinator(Coordinator):
                 "the Redis coordinator needs redis-py: pip install 'copass-router[redis]'"
             ) from None
         _check_settings(self.url, self.shown_url)
-        self._redis: Any = aioredis.from_url(self.url, decode_responses=False)
+        # A burst of runs asks for more connections than the pool keeps: they wait for one
+        # (up to POOL_WAIT seconds) instead of each failing as the coordinator unreachable.
+        self._redis: Any = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                self.url, decode_responses=False, timeout=POOL_WAIT
+            )
+        )
         # Blocking reads (BLPOP) wait longer than the client's 5 s read timeout: a client of
         # their own with none, each read bounded by its own wait instead.
         self._blocking: Any = aioredis.from_url(
@@ -92,6 +100,7 @@ class RedisCoordinator(Coordinator):
         self._release_script = self._redis.register_script(_RELEASE)
         self._renew_script = self._redis.register_script(_RENEW)
         self._keys_read_at = -1.0
+        self._keys_reading: asyncio.Future[SigningKeys] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._handling: set[asyncio.Task[None]] = set()
@@ -167,6 +176,17 @@ class RedisCoordinator(Coordinator):
             and loop.time() - self._keys_read_at < KEYS_REFRESH_SECONDS
         ):
             return self._keys
+        if refresh:  # a key id just seen elsewhere: a read of its own, begun after it
+            return await self._read_signing_keys()
+        # Callers at once share one read.
+        reading = self._keys_reading
+        if reading is None or reading.done():
+            reading = self._keys_reading = asyncio.ensure_future(self._read_signing_keys())
+            reading.add_done_callback(_retrieved)
+        return await asyncio.shield(reading)
+
+    async def _read_signing_keys(self) -> SigningKeys:
+        loop = asyncio.get_running_loop()
         key = self.key("dispatch-keys")
         async with self._unavailable("read the dispatch signing keys"):
             raw = await self._redis.get(key)
@@ -310,6 +330,12 @@ class RedisCoordinator(Coordinator):
         self._listener = None
         await self._redis.aclose()
         await self._blocking.aclose()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    # A shared read nobody awaits any more (its callers were cancelled) fails quietly.
+    if not future.cancelled():
+        future.exception()
 
 
 def _check_settings(url: str, shown: str) -> None:
