@@ -206,3 +206,26 @@ async def test_a_burst_of_requests_from_one_address_is_not_taken_for_idle_socket
         )
     failed = [a for a in answers if not isinstance(a, httpx.Response) or a.status_code != 200]
     assert failed == []
+
+
+async def test_connections_whose_requests_have_begun_are_not_trimmed_as_idle(
+    serve_router: Callable[..., Awaitable[Served]],
+) -> None:
+    # More connections from one address than its cap of unproven ones, each with its request
+    # begun: they are load the worker has yet to read, not idle sockets; only the header
+    # timeout may end one that never finishes.
+    served = await serve_router(limits=ConnectionLimits(header_timeout=30))
+    count = 3 * ConnectionLimits().max_unproven_per_address
+    opened = [await _open(served) for _ in range(count)]
+    for _, writer in opened:
+        writer.write(b"GET /healthz HTTP/1.1\r\n")
+    await asyncio.sleep(1.0)  # past the grace after which an address's silent ones go
+    for _, writer in opened:
+        writer.write(b"host: router\r\n\r\n")
+    try:
+        async with asyncio.timeout(10):
+            heads = [await reader.readuntil(b"\r\n") for reader, _ in opened]
+    finally:
+        for _, writer in opened:
+            writer.close()
+    assert heads == [b"HTTP/1.1 200 OK\r\n"] * count

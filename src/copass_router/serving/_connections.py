@@ -61,7 +61,9 @@ class ConnectionLimits:
     :param idle_timeout: seconds a new connection may wait before its first byte.
     :param max_unproven_per_address: connections from one client address that have not yet
         sent a whole request (headers included); past it for longer than a short grace
-        (``UNPROVEN_GRACE``), that address's oldest silent ones are closed.
+        (``UNPROVEN_GRACE``), and with the worker over half its connection cap, that
+        address's oldest silent ones are closed (one whose request has begun is left to the
+        header timeout).
     :param send_buffer_bytes: the kernel's send buffer of each connection (None: the system's
         default, which grows to megabytes for a client that does not read).
     """
@@ -163,12 +165,21 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._arm(min(self.limits.idle_timeout, self.limits.header_timeout))
 
     def _trim(self, address: str) -> None:
-        """Close ``address``'s unproven connections past its cap: silent ones first."""
+        """Close ``address``'s silent connections past its cap of unproven ones, oldest first,
+        once the worker holds more than half its connection cap (below that, the idle timeout
+        closes silent sockets: a client's burst may take a while to send its requests). One
+        whose request has begun is load the worker has yet to read, not an idle socket: it
+        stays (the header timeout ends one that never finishes)."""
         self.trimming.discard(address)
+        if len(self.connections) <= self.limits.max_connections // 2:
+            return  # room to spare: the idle timeout is enough for silent sockets
         mine = self.by_address.get(address)
         while mine and len(mine) > self.limits.max_unproven_per_address:
+            idle = _oldest_idle(mine)
+            if idle is None:
+                return
             log.warning("connection_evicted", reason="too_many_idle_from_address")
-            (_oldest_idle(mine) or next(iter(mine)))._evict()
+            idle._evict()
 
     def _sent_nothing(self) -> bool:
         """No byte of a request has arrived, not even one the worker has yet to read."""
