@@ -22,17 +22,6 @@ from .conftest import GEMINI_KEY
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
-class Relay(CutProxy):
-    """Passes every connection on to ``upstream``, uncut."""
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__()
-        self.upstream = urlsplit(upstream).port or 80
-
-    async def route(self, index: int) -> tuple[int, int | None]:
-        return self.upstream, None
-
-
 @tool
 def lookup(key: str) -> str:
     """Look a key up."""
@@ -63,7 +52,7 @@ async def test_interactions_stream_through_the_stream_client(
     make_router: Callable[..., Router], interactions_emu: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clear_proxies(monkeypatch)
-    async with Relay(interactions_emu.base_url) as relay:
+    async with CutProxy(interactions_emu.base_url) as relay:
         router = make_router(
             plugins=[copass_router_google],
             environ={"GEMINI_API_KEY": GEMINI_KEY, "GEMINI_BASE_URL": relay.url},
@@ -87,7 +76,7 @@ async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_interaction_s
     make_router: Callable[..., Router], interactions_emu: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clear_proxies(monkeypatch)
-    async with Relay(interactions_emu.base_url) as proxy:
+    async with CutProxy(interactions_emu.base_url) as proxy:
         for name in ("HTTP_PROXY", "http_proxy"):
             monkeypatch.setenv(name, proxy.url)
         router = make_router(

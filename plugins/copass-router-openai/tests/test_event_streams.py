@@ -21,17 +21,6 @@ from copass_router.testing import CutProxy
 from .conftest import API_KEY
 
 
-class Relay(CutProxy):
-    """Passes every connection on to ``upstream``, uncut."""
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__()
-        self.upstream = urlsplit(upstream).port or 80
-
-    async def route(self, index: int) -> tuple[int, int | None]:
-        return self.upstream, None
-
-
 @tool
 def lookup(key: str) -> str:
     """Look a key up."""
@@ -67,7 +56,7 @@ def is_agents_stream(request: str) -> bool:
 async def test_agents_session_streams_have_connections_of_their_own(
     router_with: Callable[..., Router], agents_emu: AgentsEmulator
 ) -> None:
-    async with Relay(agents_emu.base_url) as relay:
+    async with CutProxy(agents_emu.base_url) as relay:
         router = router_with(
             {
                 "OPENAI_API_KEY": API_KEY,
@@ -94,7 +83,7 @@ async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_agents_stream
     agents_emu: AgentsEmulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with Relay(agents_emu.base_url) as proxy:
+    async with CutProxy(agents_emu.base_url) as proxy:
         for name in ("HTTP_PROXY", "http_proxy"):
             monkeypatch.setenv(name, proxy.url)
         for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
@@ -137,7 +126,7 @@ async def test_chat_completions_stream_through_the_stream_client(
     provider: str, router_with: Callable[..., Router], emu: OpenAIEmulator
 ) -> None:
     emu.api_key = API_KEY if provider == "openai" else None
-    async with Relay(emu.base_url) as relay:
+    async with CutProxy(emu.base_url) as relay:
         router = router_with(chat_env(provider, relay.url + "/v1"), tools=[lookup])
         events = await chat_turn(router, provider)
         await router.aclose()
@@ -155,7 +144,7 @@ async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_chat_completi
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     emu.api_key = API_KEY if provider == "openai" else None
-    async with Relay(emu.base_url) as proxy:
+    async with CutProxy(emu.base_url) as proxy:
         for name in ("HTTP_PROXY", "http_proxy"):
             monkeypatch.setenv(name, proxy.url)
         for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):

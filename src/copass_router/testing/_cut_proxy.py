@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from urllib.parse import urlsplit
 
 #: A request line (a JSON body cannot hold the raw CRLF that ends one).
 _REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\S+) HTTP/1\.[01]\r\n")
@@ -22,9 +23,13 @@ class CutProxy:
     once the response has sent the number of bytes :meth:`route` gives (None: never).
 
     :attr:`connections` counts the connections made, :attr:`cut` those that were cut.
+
+    :param upstream: a URL whose port takes every connection, uncut (a relay that only
+        records the requests, :meth:`requests`); without it, subclasses give :meth:`route`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, upstream: str | None = None) -> None:
+        self._upstream = urlsplit(upstream).port or 80 if upstream is not None else None
         self.connections = 0
         self.cut = 0
         self._sent: list[bytearray] = []
@@ -47,7 +52,9 @@ class CutProxy:
     async def route(self, index: int) -> tuple[int, int | None]:
         """The upstream port of the ``index``-th connection (from 0) and the number of
         response bytes after which it is cut (None: never)."""
-        raise NotImplementedError
+        if self._upstream is None:
+            raise NotImplementedError("give CutProxy an upstream URL or override route")
+        return self._upstream, None
 
     async def __aenter__(self) -> CutProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024)
