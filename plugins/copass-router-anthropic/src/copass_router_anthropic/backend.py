@@ -30,7 +30,6 @@ from copass_router import (
     ConfigurationError,
     CreatePacer,
     Event,
-    InvalidRequestError,
     PartSupport,
     ProviderResources,
     RequestOption,
@@ -46,6 +45,13 @@ from copass_router import (
 )
 
 from .history import user_message
+from .options import (
+    MISSING_KEY,
+    OPTIONS,
+    check_options,
+    connector_servers,
+    fixed_policy,
+)
 from .parts import ANTHROPIC_PARTS
 from .resource_api import AnthropicResourceApi
 from .resources import (
@@ -65,36 +71,6 @@ log = get_logger("copass_router_anthropic.backend")
 #: What :meth:`AnthropicBackend.prepare_turn` gives the turn: the agent's and environment's
 #: fingerprints, and their resources or the provider's refusal to make them.
 Prepared = tuple[str, str, "Resources | anthropic.APIError"]
-
-#: The options a run may set; built-in and MCP tool calls stay under the operator's policy.
-OPTIONS: Mapping[str, RequestOption] = {
-    "agent_toolset": RequestOption(
-        (bool, dict),
-        help="Anthropic's built-in agent tools: true, or the toolset's configuration",
-        operator="each built-in tool call is decided by the tool permission policy",
-    ),
-    "mcp_servers": RequestOption(
-        (list, tuple),
-        help="MCP connector servers for the agent, by name",
-        operator="only servers the operator configured (settings mcp_servers)",
-    ),
-    "environment": RequestOption(
-        dict, help="the cloud environment's configuration (networking, packages)"
-    ),
-    "tool_permission": RequestOption(
-        str,
-        help="allow or deny the built-in and MCP tool calls that ask for permission",
-        operator="may only tighten COPASS_ANTHROPIC_TOOL_PERMISSION or permission_policy",
-    ),
-}
-MODELS = ("claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5")
-
-
-def _fixed_policy(verdict: str) -> PermissionPolicy:
-    def policy(_request: ToolPermission) -> bool:
-        return verdict == "allow"
-
-    return policy
 
 
 class AnthropicBackend(AgentBackend):
@@ -148,10 +124,10 @@ class AnthropicBackend(AgentBackend):
         self._permission = (
             permission_policy
             or context.settings.get("permission_policy")
-            or (allow_all if verdict == "allow" else _fixed_policy("deny"))
+            or (allow_all if verdict == "allow" else fixed_policy("deny"))
         )
         #: Anthropic MCP connector servers the operator allows, by name.
-        self.connector_servers = _connector_servers(context.settings.get("mcp_servers"))
+        self.connector_servers = connector_servers(context.settings.get("mcp_servers"))
         # A run may make the operator's policy stricter ("deny"), never looser.
         self._allows_all = self._permission is allow_all
         pacer = CreatePacer(
@@ -178,7 +154,7 @@ class AnthropicBackend(AgentBackend):
     def _client(self) -> anthropic.AsyncAnthropic:
         if self._client_obj is None:
             if not self._api_key:
-                raise ConfigurationError(_MISSING_KEY)
+                raise ConfigurationError(MISSING_KEY)
             self._client_obj = anthropic.AsyncAnthropic(
                 api_key=self._api_key,
                 base_url=self._base_url,
@@ -199,28 +175,9 @@ class AnthropicBackend(AgentBackend):
 
     def validate(self, request: RunRequest) -> None:
         """Reject what this backend cannot run, before any request is made."""
-        permission = request.options.get("tool_permission")
-        if permission not in (None, "allow", "deny"):
-            raise InvalidRequestError("tool_permission must be 'allow' or 'deny'", field="options")
-        if permission == "allow" and not self._allows_all:
-            raise InvalidRequestError(
-                "tool_permission 'allow' would loosen the operator's tool permission policy "
-                "(COPASS_ANTHROPIC_TOOL_PERMISSION or permission_policy); a run may only "
-                "ask for 'deny'",
-                field="options.tool_permission",
-            )
-        for server in request.options.get("mcp_servers") or ():
-            if not isinstance(server, str):
-                raise InvalidRequestError(_REQUEST_SERVERS, field="options")
-            if server not in self.connector_servers:
-                known = ", ".join(sorted(self.connector_servers)) or "none"
-                raise InvalidRequestError(
-                    f"mcp_servers: {server!r} is not an MCP connector server the operator "
-                    f"configured; configured: {known}",
-                    field="options",
-                )
+        check_options(request.options, self.connector_servers, allows_all=self._allows_all)
         if self._client_obj is None and not self._api_key:
-            raise ConfigurationError(_MISSING_KEY)
+            raise ConfigurationError(MISSING_KEY)
 
     async def aclose(self) -> None:
         if self._streams_obj is not None:
@@ -356,7 +313,7 @@ class AnthropicBackend(AgentBackend):
     def _policy(self, turn: Turn) -> PermissionPolicy:
         # The operator's policy wins: a run may only make it stricter ("deny").
         verdict = turn.options.get("tool_permission")
-        return _fixed_policy("deny") if verdict == "deny" else self._permission
+        return fixed_policy("deny") if verdict == "deny" else self._permission
 
     async def _create_session(
         self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
@@ -388,29 +345,6 @@ class AnthropicBackend(AgentBackend):
                     raise
                 resources = recovered
         raise AssertionError("unreachable")
-
-
-_MISSING_KEY = (
-    "ANTHROPIC_API_KEY is not set: the anthropic provider needs an API key from "
-    "https://console.anthropic.com (or set ANTHROPIC_BASE_URL to an emulator, e.g. "
-    "`copass-router emulate anthropic`, with any key)"
-)
-
-
-_REQUEST_SERVERS = (
-    "options.mcp_servers lists names of MCP connector servers the operator configured "
-    "(provider_settings={'anthropic': {'mcp_servers': [{'name': ..., 'url': ...}]}}); a run "
-    "cannot give a server or a URL. Router tools from MCP servers: Router(mcp_servers=...)"
-)
-
-
-def _connector_servers(value: Any) -> dict[str, Mapping[str, Any]]:
-    servers: dict[str, Mapping[str, Any]] = {}
-    for server in value or ():
-        if not isinstance(server, Mapping) or not server.get("name") or not server.get("url"):
-            raise ConfigurationError("each anthropic mcp_servers setting needs a name and a url")
-        servers[str(server["name"])] = {"type": "url", **server}
-    return servers
 
 
 def make_backend(context: BackendContext) -> AnthropicBackend:
