@@ -101,7 +101,8 @@ class _Transport:
         except (httpx.RemoteProtocolError, httpx.WriteError) as exc:
             # A connection made ahead that the server dropped unseen: a request it never
             # answered is sent again on a new one, if sending it twice is harmless.
-            if not (made_ahead and request.method in ("GET", "HEAD") and _unanswered(exc)):
+            unanswered = isinstance(exc, httpx.WriteError) or str(exc) == NO_RESPONSE
+            if not (made_ahead and request.method in ("GET", "HEAD") and unanswered):
                 raise
         fresh, _ = await self._connect(request, origin, timeouts.get("connect"), ahead=False)
         return await self._exchange(request, origin, body, fresh, timeouts)
@@ -356,11 +357,6 @@ def _framing(method: str, status: int, headers: Any) -> int | None:
 def _closing(headers: Any) -> bool:
     """Whether the server says it closes the connection after this response."""
     return any(k.lower() == b"connection" and b"close" in v.lower() for k, v in headers.raw_items())
-
-
-def _unanswered(exc: Exception) -> bool:
-    """Whether the request failed before any of its answer came: not sent, or no answer."""
-    return str(exc) == NO_RESPONSE or type(exc).__name__ == "WriteError"
 
 
 async def _read(
