@@ -97,12 +97,19 @@ class TcpProxy:
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server = self._server
+        self._open.add(writer)  # cut by a stop() while it connects upstream, too
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
             return
-        self._open.update((writer, up_writer))
+        if self._server is not server or writer.transport.is_closing():
+            # Stopped while connecting upstream: accepted before the outage, cut with it.
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
+        self._open.add(up_writer)
         await asyncio.gather(
             self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
         )
