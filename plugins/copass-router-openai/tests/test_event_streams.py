@@ -1,6 +1,6 @@
-"""Event streams open through the core's event-stream client, each on a connection of its own;
-every other request stays on the SDK's pooled client. A proxy in the environment keeps the
-SDK's client for the streams too (through the proxy).
+"""The SDK's requests go through the core's event-stream client: a stream the turn stops
+reading closes its connection, a response read to its end leaves it for the next request. A
+proxy in the environment keeps the SDK's client (through the proxy).
 
 The emulator is reached through a loopback relay that tells which requests each connection
 carried."""
@@ -53,7 +53,7 @@ def is_agents_stream(request: str) -> bool:
 
 
 @pytest.mark.usefixtures("no_proxy_env")
-async def test_agents_session_streams_have_connections_of_their_own(
+async def test_agents_requests_share_connections_and_a_stream_ends_its_own(
     router_with: Callable[..., Router], agents_emu: AgentsEmulator
 ) -> None:
     async with CutProxy(agents_emu.base_url) as relay:
@@ -67,15 +67,19 @@ async def test_agents_session_streams_have_connections_of_their_own(
         events = await agents_turns(router)
         await router.aclose()
     assert any(isinstance(e, TextDelta) for e in events)
-    # (a connection made ahead for a next stream carries no request)
+    # (a connection made ahead for a next request carries none)
     connections = [c for c in relay.requests() if c]
-    streams = [c for c in connections if any(is_agents_stream(r) for r in c)]
-    # the session's creation (streamed) and the second turn's subscription
-    assert [len(c) for c in streams] == [1, 1], connections
-    others = [r for c in connections if c not in streams for r in c]
-    # the agent's creation, the tool's answer, the second message...: pooled, fewer connections
-    assert len(others) >= 3
-    assert len(connections) - len(streams) < len(others), connections
+    requests = [r for c in connections for r in c]
+    # the session's creation (streamed) and the second turn's subscription: each the last
+    # request its connection carried (the turn stopped reading it)
+    assert sum(map(is_agents_stream, requests)) == 2, connections
+    assert all(not is_agents_stream(r) for c in connections for r in c[:-1]), connections
+    # the agent's creation, the tool's answer, the second message... read to their end: their
+    # connections carried the next request
+    assert len(requests) >= 5
+    assert len(connections) < len(requests), connections
+    # one client: a stream, too, is sent on a connection a request before it left
+    assert any(len(c) > 1 and is_agents_stream(c[-1]) for c in connections), connections
 
 
 async def test_a_proxy_in_the_environment_keeps_the_sdk_client_for_agents_streams(

@@ -19,8 +19,8 @@ from typing import Any
 
 #: Seconds an idle connection is kept for the next stream.
 SPARE_FOR = 15.0
-#: Idle connections kept per origin.
-IDLE_PER_ORIGIN = 2
+#: Idle connections kept per origin (as many as httpx keeps alive).
+IDLE_PER_ORIGIN = 20
 
 Origin = tuple[str, str, int]  # scheme, host, port
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]

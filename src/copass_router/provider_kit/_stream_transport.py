@@ -8,13 +8,14 @@ the largest single cost of a turn. Here h11 still writes the request and parses 
 head; the body is taken off each socket read whole and its chunked framing removed in one
 pass, so the layers above run once per read, whatever the number of chunks in it.
 
-Only event streams go through it (:func:`event_stream_client`). A stream the client stops
-reading closes its connection; one read to its end (a chat completion's) leaves it for the next
-request; while no connection is idle the next one is made ahead (``_stream_connections``), so
-its handshakes are not waited for, and a GET sent on one the server dropped meanwhile,
-unanswered, is sent again. The SDK still builds the request (URL, headers, auth, retries) and
-maps the errors: this transport raises the HTTP library's own exceptions (``ConnectError``,
-``ReadTimeout``, ``RemoteProtocolError``...).
+A plugin gives it to its SDK (:func:`event_stream_client`) for its streams, or for all its
+requests. A stream the client stops reading closes its connection; a response read to its end
+(a chat completion's stream, a session's creation) leaves it for the next request; while no
+connection is idle the next one is made ahead (``_stream_connections``), so its handshakes are
+not waited for, and a GET sent on one the server dropped meanwhile, unanswered, is sent again.
+The SDK still builds the request (URL, headers, auth, retries) and maps the errors: this
+transport raises the HTTP library's own exceptions (``ConnectError``, ``ReadTimeout``,
+``RemoteProtocolError``...).
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ def event_stream_client(
     httpx: ModuleType, base_url: str, *, ssl_context: ssl.SSLContext | None = None
 ) -> Any | None:
     """An ``httpx.AsyncClient`` (of ``httpx``, the module the SDK uses: httpx or a fork with
-    its API) whose requests each get a connection of their own, read as described above: give
-    it to the SDK for its event-stream requests only (e.g. ``client.copy(http_client=...)``).
+    its API) whose requests are sent and read as described above: give it to the SDK for all
+    its requests or for its streams only (e.g. ``client.copy(http_client=...)``).
 
     None where the environment routes ``base_url`` through a proxy: the SDK's own client then
-    streams, through the proxy, as before.
+    sends them, through the proxy, as before.
     """
     url = urllib.parse.urlsplit(base_url)
     scheme = url.scheme or "https"

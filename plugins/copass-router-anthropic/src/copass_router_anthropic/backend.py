@@ -117,9 +117,6 @@ class AnthropicBackend(AgentBackend):
         # unless asked for.
         self._max_retries = env_int(env, "ANTHROPIC_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
-        # Event streams go through a client of their own (event_stream_client) when this
-        # backend builds its client; an injected client streams itself.
-        self._streams_obj: anthropic.AsyncAnthropic | None = None
         verdict = env.get("COPASS_ANTHROPIC_TOOL_PERMISSION", "allow").strip().lower()
         self._permission = (
             permission_policy
@@ -155,23 +152,22 @@ class AnthropicBackend(AgentBackend):
         if self._client_obj is None:
             if not self._api_key:
                 raise ConfigurationError(MISSING_KEY)
-            self._client_obj = anthropic.AsyncAnthropic(
+            client = anthropic.AsyncAnthropic(
                 api_key=self._api_key,
                 base_url=self._base_url,
                 max_retries=self._max_retries,
                 http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
-            streams = event_stream_client(
-                httpx2, str(self._client_obj.base_url), ssl_context=shared_tls_context()
+            # Its requests go through the core's event_stream_client (a stream's body read a
+            # socket read at a time, a connection kept once a response is read to its end);
+            # where a proxy applies there is none, and the SDK's pooled client sends them.
+            http_client = event_stream_client(
+                httpx2, str(client.base_url), ssl_context=shared_tls_context()
             )
-            if streams is not None:
-                self._streams_obj = self._client_obj.copy(http_client=streams)
+            self._client_obj = (
+                client if http_client is None else client.copy(http_client=http_client)
+            )
         return self._client_obj
-
-    def _streams(self) -> anthropic.AsyncAnthropic:
-        """The client that opens event streams (see ``__init__``)."""
-        client = self._client()
-        return self._streams_obj or client
 
     def validate(self, request: RunRequest) -> None:
         """Reject what this backend cannot run, before any request is made."""
@@ -180,9 +176,6 @@ class AnthropicBackend(AgentBackend):
             raise ConfigurationError(MISSING_KEY)
 
     async def aclose(self) -> None:
-        if self._streams_obj is not None:
-            await self._streams_obj.close()
-            self._streams_obj = None
         if self._client_obj is not None:
             await self._client_obj.close()
             self._client_obj = None
@@ -289,9 +282,7 @@ class AnthropicBackend(AgentBackend):
         policy = self._policy(turn)
         binding = turn.binding
         if binding is not None and binding.data.get("fingerprint") == resources.fingerprint:
-            driver = SessionTurnDriver(
-                client, turn, binding.native_id, policy, self._api_key, streams=self._streams()
-            )
+            driver = SessionTurnDriver(client, turn, binding.native_id, policy, self._api_key)
             try:
                 await driver.open()
                 return driver, turn.history, binding.data.get("usage"), resources
@@ -304,9 +295,7 @@ class AnthropicBackend(AgentBackend):
         else:
             session_id, resources = await self._create_session(turn, resources, agent, environment)
             turn.state["anthropic_session"] = (session_id, resources)
-        driver = SessionTurnDriver(
-            client, turn, session_id, policy, self._api_key, streams=self._streams()
-        )
+        driver = SessionTurnDriver(client, turn, session_id, policy, self._api_key)
         await driver.open()
         return driver, missed, {}, resources
 

@@ -73,12 +73,9 @@ class SessionTurnDriver:
         session_id: str,
         permission: PermissionPolicy,
         secret: str | None,
-        *,
-        streams: anthropic.AsyncAnthropic | None = None,
     ) -> None:
         self._events = client.beta.sessions.events
         self._client = client
-        self._streams = streams or client  # the client that opens the event stream
         self.turn = turn
         self.session_id = session_id
         self.translator = Translator()
@@ -96,7 +93,7 @@ class SessionTurnDriver:
 
     async def open(self) -> None:
         """Open the event stream. Raises the SDK's error (e.g. NotFoundError) as is."""
-        self._stream = await open_event_stream(self._streams, self.session_id, DELTAS)
+        self._stream = await open_event_stream(self._client, self.session_id, DELTAS)
 
     async def run(
         self, message: Mapping[str, Any], on_sent: Callable[[], None]

@@ -81,9 +81,6 @@ class OpenAIAgentsBackend(AgentBackend):
         )
         self._max_retries = env_int(env, "COPASS_ROUTER_OPENAI_MAX_RETRIES", PROVIDER_SDK_RETRIES)
         self._client_obj = client
-        # Event streams go through a client of their own (see .streams) when this backend
-        # builds its client; an injected client streams itself.
-        self._streams_obj: openai.AsyncOpenAI | None = None
         self.builtin_tools = _builtin_tools(
             settings.get("builtin_tools", env.get("COPASS_OPENAI_AGENTS_BUILTIN_TOOLS", ""))
         )
@@ -120,19 +117,16 @@ class OpenAIAgentsBackend(AgentBackend):
         if self._client_obj is None:
             if not self._api_key:
                 raise ConfigurationError(_MISSING_KEY)
-            self._client_obj = openai.AsyncOpenAI(
+            client = openai.AsyncOpenAI(
                 api_key=self._api_key,
                 base_url=self._base_url,
                 max_retries=self._max_retries,
                 http_client=openai.DefaultAsyncHttpxClient(verify=shared_tls_context()),
             )
-            self._streams_obj = streaming_copy(self._client_obj)
+            # Its requests go through the core's event_stream_client (see .streams); the
+            # SDK's pooled client sends them where a proxy applies.
+            self._client_obj = streaming_copy(client) or client
         return self._client_obj
-
-    def _streams(self) -> openai.AsyncOpenAI:
-        """The client that opens event streams (see ``__init__``)."""
-        client = self._client()
-        return self._streams_obj or client
 
     def validate(self, request: RunRequest) -> None:
         """Refuse a run this backend cannot make, before any request."""
@@ -140,9 +134,6 @@ class OpenAIAgentsBackend(AgentBackend):
             raise ConfigurationError(_MISSING_KEY)
 
     async def aclose(self) -> None:
-        if self._streams_obj is not None:
-            await self._streams_obj.close()
-            self._streams_obj = None
         if self._client_obj is not None:
             await self._client_obj.close()
             self._client_obj = None
@@ -194,7 +185,7 @@ class OpenAIAgentsBackend(AgentBackend):
     async def _open(self, turn: Turn, spec: AgentSpec, agent_id: str) -> AgentsTurnDriver:
         """The driver with the turn's message sent: in the bound session (updated to this
         configuration if it changed), else in a new one given the missed history."""
-        client, streams = self._client(), self._streams()
+        client = self._client()
         binding = turn.binding
         session_id = turn.state.get("openai_agents_session") or (binding and binding.native_id)
         data = binding.data if binding is not None else {}
@@ -206,15 +197,13 @@ class OpenAIAgentsBackend(AgentBackend):
                 if data.get("fingerprint") != spec.fingerprint:
                     await client.beta.agents.sessions.update(session_id, agent=_override(spec))  # type: ignore[arg-type]
                 base = await self._base_usage(client, session_id, data.get("usage"))
-                driver = AgentsTurnDriver(
-                    client, turn, Translator(base), session_id, streams=streams
-                )
+                driver = AgentsTurnDriver(client, turn, Translator(base), session_id)
                 await driver.send(input_messages(turn.message, turn.history, turn.parts))
                 return driver
             except openai.NotFoundError:
                 log.info("session_gone", session_id=session_id)
         missed = [t for t in await turn.full_history() if t.run_id != turn.run_id]
-        driver = AgentsTurnDriver(client, turn, Translator(), streams=streams)
+        driver = AgentsTurnDriver(client, turn, Translator())
         for attempt in range(2):
             try:
                 messages = input_messages(turn.message, missed, turn.parts)

@@ -47,11 +47,7 @@ BUSY_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 class AgentsTurnDriver:
-    """Drives one turn; read ``session_id``, ``translator`` and ``done`` after :meth:`run`.
-
-    ``streams`` (default ``client``) opens the session's event streams; every other request
-    goes through ``client``.
-    """
+    """Drives one turn; read ``session_id``, ``translator`` and ``done`` after :meth:`run`."""
 
     def __init__(
         self,
@@ -59,13 +55,9 @@ class AgentsTurnDriver:
         turn: Turn,
         translator: Translator,
         session_id: str | None = None,
-        *,
-        streams: openai.AsyncOpenAI | None = None,
     ) -> None:
         self._client = client
         self._sessions = client.beta.agents.sessions
-        # The session's event streams (a create that streams, a subscription) open here.
-        self._streaming = (streams or client).beta.agents.sessions
         self.turn = turn
         self.translator = translator
         self.session_id = session_id
@@ -80,13 +72,13 @@ class AgentsTurnDriver:
 
     async def create(self, messages: Sequence[Mapping[str, Any]], **session: Any) -> None:
         """Create the session with the turn's message, streaming from its creation."""
-        self._stream = await self._streaming.create(stream=True, input=list(messages), **session)  # type: ignore[arg-type]
+        self._stream = await self._sessions.create(stream=True, input=list(messages), **session)  # type: ignore[arg-type]
         self._sent = True
 
     async def send(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """Subscribe to the known session, then give it the turn's message."""
         assert self.session_id is not None
-        self._stream = await self._streaming.events.stream(self.session_id)
+        self._stream = await self._sessions.events.stream(self.session_id)
         event = {"type": "agent.session.input.message", "input": list(messages)}
         for wait in (*BUSY_WAITS, None):
             try:
@@ -151,7 +143,7 @@ class AgentsTurnDriver:
             if reconnects > MAX_RECONNECTS or self.session_id is None:
                 raise stream_cut(reconnects)
             try:
-                self._stream = await self._streaming.events.stream(self.session_id)
+                self._stream = await self._sessions.events.stream(self.session_id)
                 async for event in self._missed():
                     yield event
             except openai.APIError as exc:

@@ -1,10 +1,11 @@
-"""The HTTP client this plugin's event streams go through.
+"""The HTTP client this plugin's requests go through.
 
 The SDK's own client reads a stream one HTTP chunk at a time through several layers; the
-core's :func:`~copass_router.event_stream_client` reads it a socket read at a time, each stream
-on a connection of its own. The SDK still builds, authenticates, retries and maps every request:
-only its HTTP client differs. Where the environment routes the base URL through a proxy there
-is no such client, and the SDK's own client streams, through the proxy, as before.
+core's :func:`~copass_router.event_stream_client` reads it a socket read at a time, and keeps a
+connection for the next request once a response is read to its end. The SDK still builds,
+authenticates, retries and maps every request: only its HTTP client differs. Where the
+environment routes the base URL through a proxy there is no such client, and the SDK's own
+client sends them, through the proxy, as before.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ __all__ = ["stream_http_client", "streaming_copy"]
 
 
 def stream_http_client(base_url: str) -> Any | None:
-    """An HTTP client for the SDK whose requests are all event streams to ``base_url``
-    (None: use the SDK's own)."""
+    """The HTTP client for the SDK's requests to ``base_url`` (None: use the SDK's own)."""
     return event_stream_client(_sdk_httpx(), base_url, ssl_context=shared_tls_context())
 
 
 def streaming_copy(client: openai.AsyncOpenAI) -> openai.AsyncOpenAI | None:
-    """``client`` with its settings, for opening event streams only (None: stream with
-    ``client`` itself)."""
+    """``client`` with its settings, its requests sent through :func:`stream_http_client`
+    (None: send them with ``client`` itself)."""
     http_client = stream_http_client(str(client.base_url))
     return client.copy(http_client=http_client) if http_client is not None else None
 
