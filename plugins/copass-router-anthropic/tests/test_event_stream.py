@@ -10,8 +10,10 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from copass_router_anthropic.event_stream import Data, EventStream, _server_sent
+from copass_router_anthropic.event_stream import Data, EventStream, TextRun, _server_sent, text_run
 from copass_router_anthropic.translate import Translator
+from hypothesis import given
+from hypothesis import strategies as st
 
 from copass_router import ProviderEvent, TextDelta
 
@@ -78,7 +80,9 @@ async def test_deltas_stay_data_other_events_read_as_sdk_models() -> None:
         "event: event_delta", f"data: {delta}", "", "data: {}", "", "event: x", f"data: {idle}", ""
     )
     events: list[Any] = [e async for e in stream]
-    assert events[0] == [
+    [run] = events[0]
+    assert (run.event_id, run.index, run.text) == ("m1", 0, "hi")
+    assert run.events() == [
         {
             "type": "event_delta",
             "event_id": "m1",
@@ -112,10 +116,12 @@ async def test_deltas_read_together_are_decoded_together() -> None:
     idle = '{"type":"session.status_idle","id":"e2","stop_reason":{"type":"end_turn"}}'
     stream, _ = _stream(*frames, "event: session.status_idle", f"data: {idle}", "", *frames[:3])
     events: list[Any] = [e async for e in stream]
-    # One read: the three deltas in a row come as one list, the idle event between as a model.
+    # One read: the three deltas in a row come as one run of text, the idle event between as
+    # a model.
     assert [type(e) for e in events] == [list, type(events[1]), list]
-    assert [d["delta"]["content"]["text"] for d in events[0]] == ["a", "b", "c"]
-    assert events[1].type == "session.status_idle" and len(events[2]) == 1
+    assert [type(e) for e in events[0]] == [TextRun] and events[0][0].text == "abc"
+    assert [d["delta"]["content"]["text"] for d in events[0][0].events()] == ["a", "b", "c"]
+    assert events[1].type == "session.status_idle" and events[2][0].text == "a"
     translator = Translator()
     translator.expect(None)
     translator._previews["m1"] = {}
@@ -177,3 +183,88 @@ def test_a_delta_before_the_turn_started_is_dropped() -> None:
         "delta": {"type": "content_delta", "index": 0, "content": {"type": "text", "text": "old"}},
     }
     assert translator.translate([text]) == []
+
+
+def _delta_data(text: str, event_id: str = "m1", index: int = 0, *, ascii: bool = True) -> bytes:
+    event = {
+        "type": "event_delta",
+        "event_id": event_id,
+        "delta": {
+            "type": "content_delta",
+            "index": index,
+            "content": {"type": "text", "text": text},
+        },
+    }
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=ascii).encode()
+
+
+def _as_json(datas: list[bytes]) -> tuple[str, int, str] | None:
+    """What decoding each frame as JSON says the run is (None: not one block's text)."""
+    try:
+        events = [json.loads(data) for data in datas]
+    except ValueError:
+        return None
+    blocks = {(e["event_id"], e["delta"]["index"]) for e in events if isinstance(e, dict)}
+    if len(blocks) != 1 or len(events) != len(datas):
+        return None
+    ((event_id, index),) = blocks
+    return event_id, index, "".join(e["delta"]["content"]["text"] for e in events)
+
+
+@given(st.lists(st.text(), min_size=1, max_size=12), st.booleans())
+def test_a_run_of_text_deltas_reads_as_their_json_says(texts: list[str], ascii: bool) -> None:
+    # Any text (quotes, backslashes, newlines, surrogates cut between deltas as an ASCII
+    # writer escapes them): the run is what decoding each frame gives, or None (decoded so).
+    datas = [_delta_data(t, ascii=ascii) for t in texts]
+    run = text_run(datas)
+    if run is None:
+        assert any('"' in t for t in texts)  # only quoted text is left to the JSON decoder
+    else:
+        assert (run.event_id, run.index, run.text) == ("m1", 0, "".join(texts))
+        assert run.events() == [json.loads(d) for d in datas]
+
+
+@given(
+    st.lists(st.text(alphabet='ab\\"}\n{:,u0', max_size=6), min_size=1, max_size=4),
+    st.data(),
+)
+def test_a_run_never_reads_what_json_would_not(texts: list[str], data: st.DataObject) -> None:
+    # Frames broken anywhere (a byte dropped or changed): the run is refused, or says what
+    # decoding the frames as JSON says.
+    datas = [_delta_data(t) for t in texts]
+    n = data.draw(st.integers(0, len(datas) - 1))
+    at = data.draw(st.integers(0, len(datas[n]) - 1))
+    byte = data.draw(st.sampled_from([b"", b'"', b"\\", b"}", b"a", b"1", b" "]))
+    datas[n] = datas[n][:at] + byte + datas[n][at + 1 :]
+    if any(b"\n" in d for d in datas):
+        return  # the stream's reader never gives a frame's data with a newline
+    run = text_run(datas)
+    if run is not None:
+        assert _as_json(datas) == (run.event_id, run.index, run.text)
+
+
+def test_deltas_of_other_blocks_or_layouts_are_left_to_the_json_decoder() -> None:
+    assert text_run([_delta_data("a"), _delta_data("b", index=1)]) is None
+    assert text_run([_delta_data("a"), _delta_data("b", event_id="m2")]) is None
+    spaced = json.dumps(json.loads(_delta_data("a"))).encode()  # ", " and ": " separators
+    assert text_run([spaced]) is None
+    with_id = _delta_data("a").replace(
+        b'{"type":"event_delta",', b'{"type":"event_delta","id":"d1",'
+    )
+    assert text_run([with_id]) is None
+    assert text_run([_delta_data("a"), b'{"type":"event_delta"}']) is None
+    unclosed = _delta_data("").replace(b'"text":""', b'"text":"')  # its end is its text's start
+    assert text_run([unclosed]) is None and _as_json([unclosed]) is None
+
+
+def test_a_run_of_a_message_the_turn_never_announced_is_kept_delta_by_delta() -> None:
+    translator = Translator()
+    translator.expect(None)
+    run = text_run([_delta_data("a", event_id="m9"), _delta_data("b", event_id="m9")])
+    assert run is not None
+    kept = translator.translate([run])
+    assert [type(e) for e in kept] == [ProviderEvent, ProviderEvent]
+    assert kept[1].provider_data == {"anthropic": json.loads(_delta_data("b", event_id="m9"))}
+    translator._previews["m1"] = {0: "x"}
+    assert translator.translate([text_run([_delta_data("yz")])]) == [TextDelta(text="yz")]
+    assert translator._previews["m1"] == {0: "xyz"}

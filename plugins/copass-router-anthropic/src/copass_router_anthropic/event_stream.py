@@ -20,7 +20,7 @@ from typing import Any
 import anthropic
 from anthropic.types.beta.sessions import BetaManagedAgentsStreamSessionEvents
 
-__all__ = ["EventStream", "open_event_stream"]
+__all__ = ["EventStream", "TextRun", "open_event_stream", "text_run"]
 
 #: Events kept as decoded JSON: the one kind a turn receives per token.
 PLAIN = "event_delta"
@@ -123,9 +123,74 @@ class Data(dict[str, Any]):
         return value
 
 
+class TextRun:
+    """Text deltas in a row, of one block of one message, read together: their text joined,
+    decoded without building their JSON objects (``datas``, parsed only if asked)."""
+
+    __slots__ = ("datas", "event_id", "index", "text")
+
+    def __init__(self, event_id: str, index: int, text: str, datas: list[bytes]) -> None:
+        self.event_id = event_id
+        self.index = index
+        self.text = text
+        self.datas = datas
+
+    def events(self) -> list[dict[str, Any]]:
+        """The deltas' JSON objects."""
+        return [json.loads(data) for data in self.datas]
+
+
+_RUN_HEAD = b'{"type":"event_delta","event_id":"'
+_RUN_BLOCK = b'","delta":{"type":"content_delta","index":'
+_RUN_TEXT = b',"content":{"type":"text","text":"'
+_RUN_END = b'"}}}'
+
+
+def text_run(datas: list[bytes]) -> TextRun | None:
+    """Deltas' data in a row as one :class:`TextRun`, when every one is a text delta of the
+    same message block written compactly, in the order the API writes its fields; None for
+    anything else (then they are decoded as JSON, which reads any layout).
+
+    The text is the frames' JSON string bodies joined: when no body holds a quote, every quote
+    in ``["body1","body2",...]`` is a delimiter, so decoding that list succeeds, with one
+    string per frame, exactly when each body is a valid JSON string, and gives their text."""
+    first = datas[0]
+    if not first.startswith(_RUN_HEAD):
+        return None
+    block = first.find(_RUN_BLOCK, len(_RUN_HEAD))
+    text_at = first.find(_RUN_TEXT, block + len(_RUN_BLOCK))
+    if block < 0 or text_at < 0:
+        return None
+    prefix = first[: text_at + len(_RUN_TEXT)]
+    event_id, index = first[len(_RUN_HEAD) : block], first[block + len(_RUN_BLOCK) : text_at]
+    if not index.isdigit() or b"\\" in event_id or b'"' in event_id:
+        return None
+    # Frames hold no newline: "<end>\n<prefix>" can only be found where one frame meets the
+    # next, so the split has one part per frame exactly when every frame is prefix+body+end.
+    joined = b"\n".join(datas)
+    if len(joined) < len(prefix) + len(_RUN_END) or not joined.endswith(_RUN_END):
+        return None
+    bodies = joined[len(prefix) : -len(_RUN_END)].split(_RUN_END + b"\n" + prefix)
+    body = b"".join(bodies)
+    if len(bodies) != len(datas) or b'"' in body:
+        return None
+    try:
+        if b"\\" not in body:
+            text = body.decode("utf-8")
+        else:
+            text = "".join(json.loads(b'["' + b'","'.join(bodies) + b'"]'))
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    return TextRun(event_id.decode(), int(index), text, datas)
+
+
 def _decoded(datas: list[bytes], model: Any) -> list[Any]:
-    """Deltas' data in a row, decoded in one call: their JSON objects, which the translator
-    reads as deltas that arrived together (an object that is no delta becomes its model)."""
+    """Deltas' data in a row, decoded in one call: one :class:`TextRun`, or their JSON
+    objects, which the translator reads as deltas that arrived together (an object that is no
+    delta becomes its model)."""
+    run = text_run(datas)
+    if run is not None:
+        return [run]
     try:
         events = json.loads(b"[" + b",".join(datas) + b"]")
     except ValueError:

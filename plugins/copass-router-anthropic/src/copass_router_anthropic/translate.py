@@ -29,6 +29,8 @@ from copass_router import (
     Usage,
 )
 
+from .event_stream import TextRun
+
 PROVIDER = "anthropic"
 
 #: Idle stop reasons that end a turn, and what they mean in neutral terms.
@@ -201,7 +203,12 @@ class Translator:
         out: list[Event | Action] = []
         text: list[str] = []
         for event in events:
-            found = self._plain(event) if type(event) is dict else self.translate(event)
+            if type(event) is dict:
+                found = self._plain(event)
+            elif type(event) is TextRun:
+                found = self._run(event)
+            else:
+                found = self.translate(event)
             if isinstance(found, str):
                 text.append(found)
                 continue
@@ -237,6 +244,19 @@ class Translator:
         if text:
             parts[index] = parts.get(index, "") + text
             return text
+        return []
+
+    def _run(self, run: TextRun) -> str | list[Event | Action]:
+        """Text deltas of one message block read together: their text, or (a message this
+        turn never announced) what each delta stands for."""
+        if not self._started:
+            return []  # left over from before this turn
+        parts = self._previews.get(run.event_id)
+        if parts is None:
+            return self._deltas(list(run.events()))
+        if run.text:
+            parts[run.index] = parts.get(run.index, "") + run.text
+            return run.text
         return []
 
     def _agent_message(self, event: Any) -> list[Event | Action]:
