@@ -10,7 +10,15 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from copass_router_anthropic.event_stream import Data, EventStream, TextRun, _server_sent, text_run
+from copass_router_anthropic.event_stream import (
+    RUN,
+    Data,
+    EventStream,
+    TextRun,
+    _server_sent,
+    run_datas,
+    text_run,
+)
 from copass_router_anthropic.translate import Translator
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +32,15 @@ async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
 
 
 async def _parsed(*chunks: bytes) -> list[tuple[str | None, bytes]]:
-    return [item async for items in _server_sent(_chunks(*chunks)) for item in items]
+    """Each event's (name, data), the deltas of a run too."""
+    parsed = []
+    async for items in _server_sent(_chunks(*chunks)):
+        for kind, data in items:
+            if kind == RUN:
+                parsed.extend(("event_delta", d) for d in run_datas(data))
+            else:
+                parsed.append((kind, data))
+    return parsed
 
 
 async def test_fields_comments_and_multiline_data() -> None:
@@ -38,6 +54,20 @@ async def test_fields_comments_and_multiline_data() -> None:
         ("event_delta", b'{"a":\n1}'),
         ("ping", b""),
         ("session.status_idle", b'{"b": 2}'),
+    ]
+
+
+async def test_a_run_of_deltas_starts_only_where_an_event_does() -> None:
+    # The delta lines inside another event are that event's fields, not an event of their own.
+    parsed = await _parsed(
+        b"data: 1\nevent: event_delta\ndata: 2\n\nevent: event_delta\ndata: 3\n\n",
+        b"\n\nevent: event_delta\ndata: 4\n\nevent: event_delta\ndata: 5\nid: 9\n\n",
+    )
+    assert parsed == [
+        ("event_delta", b"1\n2"),
+        ("event_delta", b"3"),
+        ("event_delta", b"4"),
+        ("event_delta", b"5"),
     ]
 
 
@@ -198,6 +228,11 @@ def _delta_data(text: str, event_id: str = "m1", index: int = 0, *, ascii: bool 
     return json.dumps(event, separators=(",", ":"), ensure_ascii=ascii).encode()
 
 
+def _frames(datas: list[bytes]) -> bytes:
+    """The delta events of ``datas``, as the stream carries them."""
+    return b"".join(b"event: event_delta\ndata: " + data + b"\n\n" for data in datas)
+
+
 def _as_json(datas: list[bytes]) -> tuple[str, int, str] | None:
     """What decoding each frame as JSON says the run is (None: not one block's text)."""
     try:
@@ -216,7 +251,7 @@ def test_a_run_of_text_deltas_reads_as_their_json_says(texts: list[str], ascii: 
     # Any text (quotes, backslashes, newlines, surrogates cut between deltas as an ASCII
     # writer escapes them): the run is what decoding each frame gives, or None (decoded so).
     datas = [_delta_data(t, ascii=ascii) for t in texts]
-    run = text_run(datas)
+    run = text_run(_frames(datas))
     if run is None:
         assert any('"' in t for t in texts)  # only quoted text is left to the JSON decoder
     else:
@@ -238,33 +273,33 @@ def test_a_run_never_reads_what_json_would_not(texts: list[str], data: st.DataOb
     datas[n] = datas[n][:at] + byte + datas[n][at + 1 :]
     if any(b"\n" in d for d in datas):
         return  # the stream's reader never gives a frame's data with a newline
-    run = text_run(datas)
+    run = text_run(_frames(datas))
     if run is not None:
         assert _as_json(datas) == (run.event_id, run.index, run.text)
 
 
 def test_deltas_of_other_blocks_or_layouts_are_left_to_the_json_decoder() -> None:
-    assert text_run([_delta_data("a"), _delta_data("b", index=1)]) is None
-    assert text_run([_delta_data("a"), _delta_data("b", event_id="m2")]) is None
+    assert text_run(_frames([_delta_data("a"), _delta_data("b", index=1)])) is None
+    assert text_run(_frames([_delta_data("a"), _delta_data("b", event_id="m2")])) is None
     spaced = json.dumps(json.loads(_delta_data("a"))).encode()  # ", " and ": " separators
-    assert text_run([spaced]) is None
+    assert text_run(_frames([spaced])) is None
     with_id = _delta_data("a").replace(
         b'{"type":"event_delta",', b'{"type":"event_delta","id":"d1",'
     )
-    assert text_run([with_id]) is None
-    assert text_run([_delta_data("a"), b'{"type":"event_delta"}']) is None
+    assert text_run(_frames([with_id])) is None
+    assert text_run(_frames([_delta_data("a"), b'{"type":"event_delta"}'])) is None
     unclosed = _delta_data("").replace(b'"text":""', b'"text":"')  # its end is its text's start
-    assert text_run([unclosed]) is None and _as_json([unclosed]) is None
+    assert text_run(_frames([unclosed])) is None and _as_json([unclosed]) is None
 
 
 def test_a_run_of_a_message_the_turn_never_announced_is_kept_delta_by_delta() -> None:
     translator = Translator()
     translator.expect(None)
-    run = text_run([_delta_data("a", event_id="m9"), _delta_data("b", event_id="m9")])
+    run = text_run(_frames([_delta_data("a", event_id="m9"), _delta_data("b", event_id="m9")]))
     assert run is not None
     kept = translator.translate([run])
     assert [type(e) for e in kept] == [ProviderEvent, ProviderEvent]
     assert kept[1].provider_data == {"anthropic": json.loads(_delta_data("b", event_id="m9"))}
     translator._previews["m1"] = {0: "x"}
-    assert translator.translate([text_run([_delta_data("yz")])]) == [TextDelta(text="yz")]
+    assert translator.translate([text_run(_frames([_delta_data("yz")]))]) == [TextDelta(text="yz")]
     assert translator._previews["m1"] == {0: "xyz"}

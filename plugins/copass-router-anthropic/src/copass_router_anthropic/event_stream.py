@@ -14,6 +14,7 @@ JSON object as :class:`Data`, whose fields read as attributes, as on the SDK's m
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -58,6 +59,13 @@ class EventStream:
             async for frames in _server_sent(self._response.http_response.aiter_bytes()):
                 deltas: list[bytes] = []  # text deltas in a row: decoded at once
                 for kind, data in frames:
+                    if kind == RUN:
+                        if deltas:
+                            yield _decoded(deltas, model)
+                            deltas = []
+                        run = text_run(data)
+                        yield [run] if run is not None else _decoded(run_datas(data), model)
+                        continue
                     if kind == "event_delta":
                         deltas.append(data)
                         continue
@@ -101,9 +109,6 @@ class EventStream:
         )
 
 
-_DELTA_FRAME = b"event: event_delta\ndata: "
-
-
 class Data(dict[str, Any]):
     """A stream event's decoded JSON, its fields also read as attributes (``event.type``,
     ``event.stop_reason.type``), as on the SDK's models: what the translator reads, without
@@ -125,54 +130,67 @@ class Data(dict[str, Any]):
 
 class TextRun:
     """Text deltas in a row, of one block of one message, read together: their text joined,
-    decoded without building their JSON objects (``datas``, parsed only if asked)."""
+    decoded without building their JSON objects (:meth:`events` builds them, if asked)."""
 
-    __slots__ = ("datas", "event_id", "index", "text")
+    __slots__ = ("event_id", "frames", "index", "text")
 
-    def __init__(self, event_id: str, index: int, text: str, datas: list[bytes]) -> None:
+    def __init__(self, event_id: str, index: int, text: str, frames: bytes) -> None:
         self.event_id = event_id
         self.index = index
         self.text = text
-        self.datas = datas
+        #: The deltas' server-sent events, as they arrived.
+        self.frames = frames
 
     def events(self) -> list[dict[str, Any]]:
         """The deltas' JSON objects."""
-        return [json.loads(data) for data in self.datas]
+        return [json.loads(data) for data in run_datas(self.frames)]
 
 
-_RUN_HEAD = b'{"type":"event_delta","event_id":"'
+#: A text delta's event: its name line, then one ``data:`` line holding its JSON.
+_DELTA_FRAME = b"event: event_delta\ndata: "
+#: Delta events in a row, each one name line and one data line (none other), from an event's
+#: start (the start of what was read, or after the blank line ending the event before).
+_DELTA_RUN = re.compile(rb"(?:\A|(?<=\n\n))(?:event: event_delta\ndata: [^\n]*\n\n)+")
+_RUN_HEAD = _DELTA_FRAME + b'{"type":"event_delta","event_id":"'
 _RUN_BLOCK = b'","delta":{"type":"content_delta","index":'
 _RUN_TEXT = b',"content":{"type":"text","text":"'
-_RUN_END = b'"}}}'
+_RUN_END = b'"}}}\n\n'
 
 
-def text_run(datas: list[bytes]) -> TextRun | None:
-    """Deltas' data in a row as one :class:`TextRun`, when every one is a text delta of the
-    same message block written compactly, in the order the API writes its fields; None for
-    anything else (then they are decoded as JSON, which reads any layout).
+def run_datas(frames: bytes) -> list[bytes]:
+    """The data of each event in a run of delta events (as :data:`_DELTA_RUN` finds them)."""
+    start = len(_DELTA_FRAME)
+    return [frame[start:] for frame in frames.split(b"\n\n")[:-1]]
 
-    The text is the frames' JSON string bodies joined: when no body holds a quote, every quote
-    in ``["body1","body2",...]`` is a delimiter, so decoding that list succeeds, with one
-    string per frame, exactly when each body is a valid JSON string, and gives their text."""
-    first = datas[0]
-    if not first.startswith(_RUN_HEAD):
+
+def text_run(frames: bytes) -> TextRun | None:
+    """A run of delta events (as :data:`_DELTA_RUN` finds them) as one :class:`TextRun`, when
+    every one is a text delta of the same message block written compactly, in the order the
+    API writes its fields; None for anything else (then their data is decoded as JSON, which
+    reads any layout).
+
+    Each event is then a prefix (naming the message and block), its text's JSON string body
+    and a fixed end. Only an event's end holds a blank line, so ``<end><prefix>`` is found
+    only where one event meets the next: cut there, the run gives one body per event exactly
+    when every event has that form. When no body holds a quote, every quote in
+    ``["body1","body2",...]`` is a delimiter, so decoding that list succeeds, with one string
+    per event, exactly when each body is a valid JSON string; it gives their text."""
+    if not frames.startswith(_RUN_HEAD):
         return None
-    block = first.find(_RUN_BLOCK, len(_RUN_HEAD))
-    text_at = first.find(_RUN_TEXT, block + len(_RUN_BLOCK))
-    if block < 0 or text_at < 0:
+    block = frames.find(_RUN_BLOCK, len(_RUN_HEAD))
+    text_at = frames.find(_RUN_TEXT, block + len(_RUN_BLOCK))
+    first_end = frames.find(b"\n\n")
+    if block < 0 or not 0 <= text_at < first_end:
         return None
-    prefix = first[: text_at + len(_RUN_TEXT)]
-    event_id, index = first[len(_RUN_HEAD) : block], first[block + len(_RUN_BLOCK) : text_at]
+    prefix = frames[: text_at + len(_RUN_TEXT)]
+    event_id, index = frames[len(_RUN_HEAD) : block], frames[block + len(_RUN_BLOCK) : text_at]
     if not index.isdigit() or b"\\" in event_id or b'"' in event_id:
         return None
-    # Frames hold no newline: "<end>\n<prefix>" can only be found where one frame meets the
-    # next, so the split has one part per frame exactly when every frame is prefix+body+end.
-    joined = b"\n".join(datas)
-    if len(joined) < len(prefix) + len(_RUN_END) or not joined.endswith(_RUN_END):
+    if first_end + 2 < len(prefix) + len(_RUN_END) or not frames.endswith(_RUN_END):
         return None
-    bodies = joined[len(prefix) : -len(_RUN_END)].split(_RUN_END + b"\n" + prefix)
+    bodies = frames[len(prefix) : -len(_RUN_END)].split(_RUN_END + prefix)
     body = b"".join(bodies)
-    if len(bodies) != len(datas) or b'"' in body:
+    if len(bodies) != frames.count(b"\n\n") or b'"' in body:
         return None
     try:
         if b"\\" not in body:
@@ -181,16 +199,12 @@ def text_run(datas: list[bytes]) -> TextRun | None:
             text = "".join(json.loads(b'["' + b'","'.join(bodies) + b'"]'))
     except ValueError:  # UnicodeDecodeError included
         return None
-    return TextRun(event_id.decode(), int(index), text, datas)
+    return TextRun(event_id.decode(), int(index), text, frames)
 
 
 def _decoded(datas: list[bytes], model: Any) -> list[Any]:
-    """Deltas' data in a row, decoded in one call: one :class:`TextRun`, or their JSON
-    objects, which the translator reads as deltas that arrived together (an object that is no
-    delta becomes its model)."""
-    run = text_run(datas)
-    if run is not None:
-        return [run]
+    """Deltas' data in a row, decoded in one call: their JSON objects, which the translator
+    reads as deltas that arrived together (an object that is no delta becomes its model)."""
     try:
         events = json.loads(b"[" + b",".join(datas) + b"]")
     except ValueError:
@@ -198,16 +212,19 @@ def _decoded(datas: list[bytes], model: Any) -> list[Any]:
     return [e if type(e) is dict and e.get("type") == PLAIN else model(e) for e in events]
 
 
+#: What :func:`_server_sent` gives for a run of delta events (with the run's bytes).
+RUN = "event_delta run"
+
+
 async def _server_sent(
     chunks: AsyncIterator[bytes],
 ) -> AsyncIterator[list[tuple[str | None, bytes]]]:
     """The (event name, data) of each server-sent event (the SSE format's field rules) read off
     the response's bytes, a list per read: one layer per network read rather than several per
-    line. A text delta's frame (``event: event_delta`` and one ``data:`` line) is cut out
-    without a line loop."""
+    line. Text deltas in a row (events of one ``event: event_delta`` and one ``data:`` line)
+    are one ``(RUN, their bytes)``, found without a loop over them."""
     buffer = b""
     cr = False  # the chunk before ended in CR: its LF may open this one
-    start = len(_DELTA_FRAME)
     async for chunk in chunks:
         if cr:
             chunk, cr = b"\r" + chunk, False
@@ -216,19 +233,30 @@ async def _server_sent(
                 chunk, cr = chunk[:-1], True
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buffer = buffer + chunk if buffer else chunk
-        if b"\n\n" not in buffer:
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
             continue
-        *frames, buffer = buffer.split(b"\n\n")
+        complete, buffer = buffer[: end + 2], buffer[end + 2 :]
         out: list[tuple[str | None, bytes]] = []
-        for frame in frames:
-            if frame.startswith(_DELTA_FRAME) and b"\n" not in frame[start:]:
-                out.append(("event_delta", frame[start:]))
-            elif (event := _fields(frame)) is not None:
-                out.append(event)
+        at = 0
+        for run in _DELTA_RUN.finditer(complete):
+            if run.start() > at:
+                _events_in(complete[at : run.start()], out)
+            out.append((RUN, run.group()))
+            at = run.end()
+        if at < len(complete):
+            _events_in(complete[at:], out)
         if out:
             yield out
     if (event := _fields(buffer)) is not None:  # the stream ended inside an event
         yield [event]
+
+
+def _events_in(text: bytes, out: list[tuple[str | None, bytes]]) -> None:
+    """Append the (name, data) of each event in ``text`` (whole events) to ``out``."""
+    for frame in text.split(b"\n\n"):
+        if (event := _fields(frame)) is not None:
+            out.append(event)
 
 
 def _fields(frame: bytes) -> tuple[str | None, bytes] | None:
