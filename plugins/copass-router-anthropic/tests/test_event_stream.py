@@ -16,7 +16,7 @@ from copass_router_anthropic.event_stream import (
     EventStream,
     TextRun,
     _server_sent,
-    run_datas,
+    run_events,
     text_run,
 )
 from copass_router_anthropic.translate import Translator
@@ -37,7 +37,7 @@ async def _parsed(*chunks: bytes) -> list[tuple[str | None, bytes]]:
     async for items in _server_sent(_chunks(*chunks)):
         for kind, data in items:
             if kind == RUN:
-                parsed.extend(("event_delta", d) for d in run_datas(data))
+                parsed.extend(run_events(data))
             else:
                 parsed.append((kind, data))
     return parsed
@@ -288,6 +288,8 @@ def test_deltas_of_other_blocks_or_layouts_are_left_to_the_json_decoder() -> Non
     )
     assert text_run(_frames([with_id])) is None
     assert text_run(_frames([_delta_data("a"), b'{"type":"event_delta"}'])) is None
+    two_lines = _frames([_delta_data("ab")]).replace(b'"text":"a', b'"text":"a\ndata: ')
+    assert text_run(two_lines) is None
     unclosed = _delta_data("").replace(b'"text":""', b'"text":"')  # its end is its text's start
     assert text_run(_frames([unclosed])) is None and _as_json([unclosed]) is None
 
@@ -303,3 +305,20 @@ def test_a_run_of_a_message_the_turn_never_announced_is_kept_delta_by_delta() ->
     translator._previews["m1"] = {0: "x"}
     assert translator.translate([text_run(_frames([_delta_data("yz")]))]) == [TextDelta(text="yz")]
     assert translator._previews["m1"] == {0: "xyz"}
+
+
+async def test_deltas_a_run_cannot_read_are_read_one_by_one() -> None:
+    def delta(text: str) -> str:
+        return _delta_data(text).decode()
+
+    stream, _ = _stream(
+        *("event: event_delta", f"data: {delta('a')}", ""),
+        *("event: event_delta", f"data: {delta('b')}", "id: 7", ""),  # a field more
+        *("event: event_delta", f"data: {delta('c')}", ""),
+    )
+    events: list[Any] = [e async for e in stream]
+    translator = Translator()
+    translator.expect(None)
+    translator._previews["m1"] = {}
+    told = [e for event in events for e in translator.translate(event)]
+    assert "".join(e.text for e in told) == "abc" and translator._previews["m1"] == {0: "abc"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import anthropic
@@ -58,13 +58,12 @@ class EventStream:
         try:
             async for frames in _server_sent(self._response.http_response.aiter_bytes()):
                 deltas: list[bytes] = []  # text deltas in a row: decoded at once
-                for kind, data in frames:
-                    if kind == RUN:
+                for kind, data in _runs_read(frames):
+                    if isinstance(data, TextRun):
                         if deltas:
                             yield _decoded(deltas, model)
                             deltas = []
-                        run = text_run(data)
-                        yield [run] if run is not None else _decoded(run_datas(data), model)
+                        yield [data]
                         continue
                     if kind == "event_delta":
                         deltas.append(data)
@@ -143,38 +142,37 @@ class TextRun:
 
     def events(self) -> list[dict[str, Any]]:
         """The deltas' JSON objects."""
-        return [json.loads(data) for data in run_datas(self.frames)]
+        return [json.loads(data) for _, data in run_events(self.frames)]
 
 
-#: A text delta's event: its name line, then one ``data:`` line holding its JSON.
+#: How a text delta's event starts: its name line, then its ``data:`` line.
 _DELTA_FRAME = b"event: event_delta\ndata: "
-#: Delta events in a row, each one name line and one data line (none other), from an event's
-#: start (the start of what was read, or after the blank line ending the event before).
-_DELTA_RUN = re.compile(rb"(?:\A|(?<=\n\n))(?:event: event_delta\ndata: [^\n]*\n\n)+")
+#: Where an event that does not start as a text delta's does begins (or the text ends).
+_NOT_DELTA = re.compile(rb"\n\n(?!event: event_delta\ndata: )")
 _RUN_HEAD = _DELTA_FRAME + b'{"type":"event_delta","event_id":"'
 _RUN_BLOCK = b'","delta":{"type":"content_delta","index":'
 _RUN_TEXT = b',"content":{"type":"text","text":"'
 _RUN_END = b'"}}}\n\n'
 
 
-def run_datas(frames: bytes) -> list[bytes]:
-    """The data of each event in a run of delta events (as :data:`_DELTA_RUN` finds them)."""
-    start = len(_DELTA_FRAME)
-    return [frame[start:] for frame in frames.split(b"\n\n")[:-1]]
+def run_events(frames: bytes) -> list[tuple[str | None, bytes]]:
+    """The (name, data) of each event in a run (the SSE format's field rules)."""
+    return [e for frame in frames.split(b"\n\n") if (e := _fields(frame)) is not None]
 
 
 def text_run(frames: bytes) -> TextRun | None:
-    """A run of delta events (as :data:`_DELTA_RUN` finds them) as one :class:`TextRun`, when
+    """Events in a row that start as text deltas' do, as one :class:`TextRun` when
     every one is a text delta of the same message block written compactly, in the order the
     API writes its fields; None for anything else (then their data is decoded as JSON, which
     reads any layout).
 
     Each event is then a prefix (naming the message and block), its text's JSON string body
     and a fixed end. Only an event's end holds a blank line, so ``<end><prefix>`` is found
-    only where one event meets the next: cut there, the run gives one body per event exactly
-    when every event has that form. When no body holds a quote, every quote in
-    ``["body1","body2",...]`` is a delimiter, so decoding that list succeeds, with one string
-    per event, exactly when each body is a valid JSON string; it gives their text."""
+    only where one event meets the next: cut there, the run gives one body per event, none
+    holding a line break, exactly when every event has that form. When no body holds a quote,
+    every quote in ``["body1","body2",...]`` is a delimiter, so decoding that list succeeds,
+    with one string per event, exactly when each body is a valid JSON string; it gives their
+    text."""
     if not frames.startswith(_RUN_HEAD):
         return None
     block = frames.find(_RUN_BLOCK, len(_RUN_HEAD))
@@ -190,7 +188,7 @@ def text_run(frames: bytes) -> TextRun | None:
         return None
     bodies = frames[len(prefix) : -len(_RUN_END)].split(_RUN_END + prefix)
     body = b"".join(bodies)
-    if len(bodies) != frames.count(b"\n\n") or b'"' in body:
+    if len(bodies) != frames.count(b"\n\n") or b'"' in body or b"\n" in body:
         return None
     try:
         if b"\\" not in body:
@@ -200,6 +198,19 @@ def text_run(frames: bytes) -> TextRun | None:
     except ValueError:  # UnicodeDecodeError included
         return None
     return TextRun(event_id.decode(), int(index), text, frames)
+
+
+def _runs_read(
+    events: list[tuple[str | None, bytes]],
+) -> Iterator[tuple[str | None, bytes | TextRun]]:
+    """``events`` with each run of text deltas read as a :class:`TextRun`, or as its events."""
+    for kind, data in events:
+        if kind != RUN:
+            yield kind, data
+        elif (run := text_run(data)) is not None:
+            yield kind, run
+        else:
+            yield from run_events(data)
 
 
 def _decoded(datas: list[bytes], model: Any) -> list[Any]:
@@ -221,8 +232,8 @@ async def _server_sent(
 ) -> AsyncIterator[list[tuple[str | None, bytes]]]:
     """The (event name, data) of each server-sent event (the SSE format's field rules) read off
     the response's bytes, a list per read: one layer per network read rather than several per
-    line. Text deltas in a row (events of one ``event: event_delta`` and one ``data:`` line)
-    are one ``(RUN, their bytes)``, found without a loop over them."""
+    line. Events in a row that start as text deltas' do are one ``(RUN, their bytes)``, found
+    without a loop over them (:func:`text_run` reads them, or :func:`run_events`)."""
     buffer = b""
     cr = False  # the chunk before ended in CR: its LF may open this one
     async for chunk in chunks:
@@ -238,25 +249,21 @@ async def _server_sent(
             continue
         complete, buffer = buffer[: end + 2], buffer[end + 2 :]
         out: list[tuple[str | None, bytes]] = []
-        at = 0
-        for run in _DELTA_RUN.finditer(complete):
-            if run.start() > at:
-                _events_in(complete[at : run.start()], out)
-            out.append((RUN, run.group()))
-            at = run.end()
-        if at < len(complete):
-            _events_in(complete[at:], out)
+        at, size = 0, len(complete)
+        while at < size:  # ``at``: where an event starts
+            if complete.startswith(_DELTA_FRAME, at):
+                run_end = _NOT_DELTA.search(complete, at).end()  # type: ignore[union-attr]
+                out.append((RUN, complete[at:run_end]))
+                at = run_end
+                continue
+            delta_at = complete.find(b"\n\n" + _DELTA_FRAME, at)
+            upto = size if delta_at < 0 else delta_at + 2
+            out.extend(run_events(complete[at:upto]))
+            at = upto
         if out:
             yield out
     if (event := _fields(buffer)) is not None:  # the stream ended inside an event
         yield [event]
-
-
-def _events_in(text: bytes, out: list[tuple[str | None, bytes]]) -> None:
-    """Append the (name, data) of each event in ``text`` (whole events) to ``out``."""
-    for frame in text.split(b"\n\n"):
-        if (event := _fields(frame)) is not None:
-            out.append(event)
 
 
 def _fields(frame: bytes) -> tuple[str | None, bytes] | None:
