@@ -167,12 +167,12 @@ def text_run(frames: bytes) -> TextRun | None:
     reads any layout).
 
     Each event is then a prefix (naming the message and block), its text's JSON string body
-    and a fixed end. Only an event's end holds a blank line, so ``<end><prefix>`` is found
-    only where one event meets the next: cut there, the run gives one body per event, none
-    holding a line break, exactly when every event has that form. When no body holds a quote,
-    every quote in ``["body1","body2",...]`` is a delimiter, so decoding that list succeeds,
-    with one string per event, exactly when each body is a valid JSON string; it gives their
-    text."""
+    and a fixed end. Cut where ``<end><prefix>`` is found, the run gives a body per event when
+    every event has that form; when no body holds a line break, only the ends hold blank lines,
+    so there is no event of another form in between: the run is those events. When no body
+    holds a quote, every quote in ``["body1","body2",...]`` is a delimiter, so decoding that
+    list succeeds, with one string per event, exactly when each body is a valid JSON string;
+    it gives their text."""
     if not frames.startswith(_RUN_HEAD):
         return None
     block = frames.find(_RUN_BLOCK, len(_RUN_HEAD))
@@ -188,7 +188,7 @@ def text_run(frames: bytes) -> TextRun | None:
         return None
     bodies = frames[len(prefix) : -len(_RUN_END)].split(_RUN_END + prefix)
     body = b"".join(bodies)
-    if len(bodies) != frames.count(b"\n\n") or b'"' in body or b"\n" in body:
+    if b'"' in body or b"\n" in body:
         return None
     try:
         if b"\\" not in body:
