@@ -10,6 +10,7 @@ gone re-created, unused ones archived).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -73,8 +74,8 @@ class AgentSpec:
             declared.append({"type": "mcp_toolset", "mcp_server_name": server["name"]})
         return cls(model, system, tuple(declared), servers)
 
-    @property
-    def fingerprint(self) -> str:
+    @functools.cached_property
+    def fingerprint(self) -> str:  # read several times a turn: hashed once
         return fingerprint(attrs.asdict(self))
 
     def create_body(self) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class EnvironmentSpec:
 
     config: Mapping[str, Any] = attrs.field(factory=lambda: dict(DEFAULT_ENVIRONMENT))
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         return fingerprint(dict(self.config))
 
