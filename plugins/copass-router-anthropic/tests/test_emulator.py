@@ -216,7 +216,7 @@ async def test_interrupt_and_delete(
 def test_a_text_delta_frame_is_the_events_compact_json(
     text: str, index: int, event_id: str
 ) -> None:
-    from copass_router_anthropic.emulator._frames import frame, text_delta_frame
+    from copass_router_anthropic.emulator._frames import frame, text_delta_frames
 
     content = {"type": "text", "text": text}
     event = {
@@ -224,7 +224,7 @@ def test_a_text_delta_frame_is_the_events_compact_json(
         "event_id": event_id,
         "delta": {"type": "content_delta", "index": index, "content": content},
     }
-    assert text_delta_frame(event_id, index, text) == frame(event)
+    assert text_delta_frames(event_id, index)(text) == frame(event)
     assert (
         frame(event) == f"event: event_delta\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
     )

@@ -16,7 +16,7 @@ from typing import Any
 from copass_router import StopReason, ToolCallRequest
 from copass_router.testing import ModelReply, scripted_reply
 
-from ._frames import text_delta_frame
+from ._frames import text_delta_frames
 from ._model import BUILTIN_TOOLS, conversation, error_type_for
 from ._parts import BlockError, block_part
 from ._state import EmulatorState, new_id, now_iso
@@ -278,10 +278,11 @@ class SessionEngine:
     async def _stream_text(self, reply: ModelReply, delay: float) -> None:
         message_id = new_id("sevt")
         self.publish(self._start(message_id, "agent.message"), preview_of="agent.message")
+        delta_frame = text_delta_frames(message_id, 0)
         for chunk in reply.chunks():
             if delay:
                 await asyncio.sleep(delay)
-            self.preview(text_delta_frame(message_id, 0, chunk), "agent.message")
+            self.preview(delta_frame(chunk), "agent.message")
         content = [{"type": "text", "text": reply.text}]
         self.publish(
             {
