@@ -145,6 +145,31 @@ class AgentBackend:
         """
         return None
 
+    def prepare_session(
+        self,
+        request: RunRequest,
+        model: str,
+        tools: Sequence[ToolSpec],
+        prepared: Awaitable[Any] | None,
+    ) -> Awaitable[Any] | None:
+        """Provider-side work for the new session a run starts (it named none), to run while
+        the store makes it: e.g. the provider's own session. ``request.session_id`` is the id
+        the store gives the new session; ``prepared`` is what :meth:`prepare_turn` started
+        (await it rather than doing its work again; None: nothing).
+
+        The turn gets it as ``Turn.prepared_session``, to await in :meth:`run_turn`: once
+        awaited, what it made is the backend's to use (keep it in ``Turn.state`` for the core's
+        retries). Unlike :meth:`prepare_turn`'s, this work may make what must be undone: if no
+        turn awaits it (the claim failed, the turn never reached this backend) the router waits
+        for it and passes what it made to :meth:`discard_session`. Its failure is the turn's,
+        raised where the backend awaits it. The default: None, nothing to prepare.
+        """
+        return None
+
+    async def discard_session(self, made: Any) -> None:
+        """Undo what :meth:`prepare_session` made for a turn that never used it (e.g. delete
+        the provider's session). Raising is logged. The default does nothing."""
+
     def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Run one turn and yield its events. Must be an async generator."""
         raise NotImplementedError

@@ -84,6 +84,10 @@ class Turn:
         #: the session (None: nothing): await it at most once, and set this to None first, so
         #: a retry of the turn prepares anew.
         self.prepared: Awaitable[Any] | None = None
+        #: What the backend's ``prepare_session`` started for the new session this turn opens
+        #: (None: nothing): await it at most once, and set this to None first; once awaited,
+        #: what it made is the backend's (keep it in ``state`` for a retry of the turn).
+        self.prepared_session: Awaitable[Any] | None = None
         #: Set when the core ends the turn early (e.g. the tool-round cap): why it ends.
         self.stop_requested: StopReason | None = None
         #: Set when the core refuses the turn before any call (it does not fit the model).

@@ -100,6 +100,8 @@ class RunStart:
     ) -> tuple[TurnStart, ToolDispatcher, SigningKeys, Prepared | None]:
         """Claim the session for ``request``, while ``backend`` prepares the turn of ``own``
         (the request as it receives it)."""
+        import uuid
+
         from copass_router._outages import store_call
         from copass_router.integrations.selection import kept_selection, run_dispatcher
         from copass_router.run._prepared import Prepared
@@ -109,17 +111,27 @@ class RunStart:
             async with store_call("read the session's tools"):
                 kept = await kept_selection(self.store, request)
         dispatcher = await run_dispatcher(base, self._mcp, request, kept)
-        # The provider-side work that needs no session runs while the store claims it.
-        prepared = Prepared.start(backend, own, model, dispatcher.specs)
+        # The provider-side work runs while the store claims the session: what needs no
+        # session and, for a session the run starts, that session's (with the id it gets).
+        new_id = f"ses_{uuid.uuid4().hex}" if request.session_id is None else None
+        prepared = Prepared.start(backend, own, model, dispatcher.specs, new_id)
+        if prepared is None or not prepared.prepares_session:
+            new_id = None  # the store names the session
         try:
-            return *await self._claim_session(request, model, backend, dispatcher), prepared
+            claimed = await self._claim_session(request, model, backend, dispatcher, new_id)
+            return *claimed, prepared
         except BaseException:
             if prepared is not None:
                 await prepared.cancel()  # the claim failed: the turn will not run
             raise
 
     async def _claim_session(
-        self, request: RunRequest, model: str, backend: AgentBackend, dispatcher: ToolDispatcher
+        self,
+        request: RunRequest,
+        model: str,
+        backend: AgentBackend,
+        dispatcher: ToolDispatcher,
+        new_id: str | None,
     ) -> tuple[TurnStart, ToolDispatcher, SigningKeys]:
         import uuid
 
@@ -131,6 +143,9 @@ class RunStart:
         keys = await self._route.prepare()
         # One store call claims the session (SessionBusyError in any process while another
         # turn holds it), records this turn and reads what the provider has not seen.
+        # Asked for only when a backend prepares the new session: a store of its own that
+        # predates the argument still serves every other run.
+        named: dict[str, Any] = {} if new_id is None else {"new_session_id": new_id}
         async with store_call("start the turn"):
             user = await self.parts.keep(self.store, request)  # the images and files first
             start = await self.store.begin_turn(
@@ -140,6 +155,7 @@ class RunStart:
                 provider=request.provider,
                 model=model,
                 with_binding=backend.keeps_native_session,
+                **named,
                 **user,
             )
             start = await self.parts.loaded(self.store, start)  # the history's images and files

@@ -105,7 +105,7 @@ class RunTurns:
             turn.emit(fitted.notice)
         turn.refusal = fitted.refusal
         if self.prepared is not None:
-            turn.prepared = self.prepared.take(target.backend)
+            turn.prepared, turn.prepared_session = self.prepared.take(target.backend)
         if dispatcher.approvals is not None:
             turn.approvals = TurnApprovals(dispatcher.approvals, context, turn.emit)
         gated = BudgetedDispatcher(dispatcher, self.cost, turn, budgeted=self.budgeted)

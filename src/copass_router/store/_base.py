@@ -53,13 +53,15 @@ class SessionStore(Protocol):
         user: str,
         with_binding: bool,
         parts: Sequence[Part] = (),
+        new_session_id: str | None = None,
     ) -> TurnStart:
         """Claim the session and record a running turn at its next index, atomically.
 
         ``user`` is the text of the user's message; ``parts`` the whole message when it was
         given as parts (a store that keeps them implements ``BlobStore`` for their bytes).
 
-        Creates the session when ``session_id`` is None. Reads ``provider``'s binding when
+        Creates the session when ``session_id`` is None, with the id ``new_session_id`` (one
+        the store makes when that is None too). Reads ``provider``'s binding when
         ``with_binding`` and the turns it has not seen. A turn left running by a claim that
         expired (its process died) is marked interrupted first.
 

@@ -158,8 +158,9 @@ class PostgresStore:
         user: str,
         with_binding: bool,
         parts: Sequence[Part] = (),
+        new_session_id: str | None = None,
     ) -> TurnStart:
-        sid = session_id or f"ses_{uuid.uuid4().hex}"
+        sid = session_id or new_session_id or f"ses_{uuid.uuid4().hex}"
         draft = TranscriptTurn(0, run_id, provider, model, user, parts=tuple(parts))
         row = await (await self._db()).fetchrow(
             f"SELECT * FROM {self._s}.begin_turn($1, $2, $3, $4, $5, $6, $7)",

@@ -93,6 +93,7 @@ class SQLiteStore:
         user: str,
         with_binding: bool,
         parts: Sequence[Part] = (),
+        new_session_id: str | None = None,
     ) -> TurnStart:
         ttl = self.lease_seconds
 
@@ -100,7 +101,7 @@ class SQLiteStore:
             now = time.time()
             with immediate(c):
                 if session_id is None:  # a new session, claimed as it is made
-                    sid = f"ses_{uuid.uuid4().hex}"
+                    sid = new_session_id or f"ses_{uuid.uuid4().hex}"
                     c.execute(
                         "INSERT INTO sessions (session_id, end_user_id, turn_count, created_at, "
                         "updated_at, lease_token, lease_expires) VALUES (?, ?, 1, ?, ?, 1, ?)",

@@ -71,6 +71,8 @@ log = get_logger("copass_router_anthropic.backend")
 #: What :meth:`AnthropicBackend.prepare_turn` gives the turn: the agent's and environment's
 #: fingerprints, and their resources or the provider's refusal to make them.
 Prepared = tuple[str, str, "Resources | anthropic.APIError"]
+#: A session created for a turn: its id and the resources it runs on.
+NewSession = tuple[str, "Resources"]
 
 
 class AnthropicBackend(AgentBackend):
@@ -207,6 +209,38 @@ class AnthropicBackend(AgentBackend):
             made = exc
         return agent.fingerprint, environment.fingerprint, made
 
+    def prepare_session(
+        self,
+        request: RunRequest,
+        model: str,
+        tools: Sequence[ToolSpec],
+        prepared: Awaitable[Any] | None,
+    ) -> Awaitable[NewSession | None] | None:
+        """The Anthropic session of a new router session, created while the store makes that
+        one, on the agent and environment :meth:`prepare_turn` finds (None: it could not)."""
+        if prepared is None:
+            return None
+        return self._new_session(request, model, tools, prepared)
+
+    async def _new_session(
+        self,
+        request: RunRequest,
+        model: str,
+        tools: Sequence[ToolSpec],
+        prepared: Awaitable[Prepared],
+    ) -> NewSession | None:
+        agent, environment = self._specs(model, request.system, tools, request.options)
+        _, _, made = await prepared
+        if isinstance(made, anthropic.APIError):
+            return None  # the turn reports it
+        session_id = str(request.session_id)  # the id the store gives the new session
+        return await self._create_session(session_id, request.end_user_id, made, agent, environment)
+
+    async def discard_session(self, made: NewSession | None) -> None:
+        """Delete the session :meth:`prepare_session` created for a run that did not start."""
+        if made is not None:
+            await self.delete_native_session(Binding(made[0], 0, {}))
+
     def _specs(
         self,
         model: str,
@@ -236,12 +270,26 @@ class AnthropicBackend(AgentBackend):
                 return cast(Resources, made)
         return await self.resources.ensure(agent, environment)
 
+    async def _prepared_session(self, turn: Turn, resources: Resources) -> Resources:
+        """Take the session :meth:`prepare_session` created, if any, for this turn (and its
+        retries): the resources it runs on, which replace the stale ones it found gone."""
+        pending, turn.prepared_session = turn.prepared_session, None
+        made: NewSession | None = await pending if pending is not None else None
+        if made is None:
+            return resources
+        if made[1].fingerprint != resources.fingerprint:  # made for another configuration
+            await self.discard_session(made)
+            return resources
+        turn.state.setdefault("anthropic_session", made)
+        return made[1]
+
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Ensure the agent and environment, pick or start the session, and drive the turn."""
         await self._client_built()
         agent, environment = self._specs(turn.model, turn.system, turn.tools, turn.options)
         try:
             resources = await self._resources(turn, agent, environment)
+            resources = await self._prepared_session(turn, resources)
             driver, missed, before, resources = await self._open(
                 turn, resources, agent, environment
             )
@@ -293,7 +341,9 @@ class AnthropicBackend(AgentBackend):
         if created is not None and created[1] == resources:
             session_id = created[0]  # the core is retrying: the session made before is reused
         else:
-            session_id, resources = await self._create_session(turn, resources, agent, environment)
+            session_id, resources = await self._create_session(
+                turn.session_id, turn.end_user_id, resources, agent, environment
+            )
             turn.state["anthropic_session"] = (session_id, resources)
         driver = SessionTurnDriver(client, turn, session_id, policy, self._api_key)
         await driver.open()
@@ -305,8 +355,13 @@ class AnthropicBackend(AgentBackend):
         return fixed_policy("deny") if verdict == "deny" else self._permission
 
     async def _create_session(
-        self, turn: Turn, resources: Resources, agent: AgentSpec, environment: EnvironmentSpec
-    ) -> tuple[str, Resources]:
+        self,
+        router_session_id: str,
+        end_user_id: str,
+        resources: Resources,
+        agent: AgentSpec,
+        environment: EnvironmentSpec,
+    ) -> NewSession:
         """A new session; a 404 (the cached agent or environment is gone) re-creates it once."""
         client = self._client()
         for attempt in range(2):
@@ -319,14 +374,14 @@ class AnthropicBackend(AgentBackend):
                         "version": resources.agent_version,
                     },
                     environment_id=resources.environment_id,
-                    title=f"copass-router session {turn.session_id}",
+                    title=f"copass-router session {router_session_id}",
                     metadata={
-                        "copass_session_id": turn.session_id,
-                        "copass_end_user_id": turn.end_user_id,
+                        "copass_session_id": router_session_id,
+                        "copass_end_user_id": end_user_id,
                     },
                 )
                 session_id = str((await response.json())["id"])  # type: ignore[index]
-                log.info("session_created", session_id=session_id, run_id=turn.run_id)
+                log.info("session_created", session_id=session_id)
                 return session_id, resources
             except anthropic.NotFoundError:
                 recovered = await self.resources.recover(resources, agent, environment)
