@@ -45,6 +45,7 @@ from copass_router import (
 )
 
 from .history import user_message
+from .new_sessions import NewSession, create_session, start_session
 from .options import (
     MISSING_KEY,
     OPTIONS,
@@ -71,8 +72,6 @@ log = get_logger("copass_router_anthropic.backend")
 #: What :meth:`AnthropicBackend.prepare_turn` gives the turn: the agent's and environment's
 #: fingerprints, and their resources or the provider's refusal to make them.
 Prepared = tuple[str, str, "Resources | anthropic.APIError"]
-#: A session created for a turn: its id and the resources it runs on.
-NewSession = tuple[str, "Resources"]
 
 
 class AnthropicBackend(AgentBackend):
@@ -234,12 +233,22 @@ class AnthropicBackend(AgentBackend):
         if isinstance(made, anthropic.APIError):
             return None  # the turn reports it
         session_id = str(request.session_id)  # the id the store gives the new session
-        return await self._create_session(session_id, request.end_user_id, made, agent, environment)
+        return await start_session(
+            self._client(),
+            self.resources,
+            session_id,
+            request.end_user_id,
+            made,
+            agent,
+            environment,
+        )
 
     async def discard_session(self, made: NewSession | None) -> None:
-        """Delete the session :meth:`prepare_session` created for a run that did not start."""
+        """Close and delete the session :meth:`prepare_session` made for a run that did not
+        start (or for another configuration than its turn's)."""
         if made is not None:
-            await self.delete_native_session(Binding(made[0], 0, {}))
+            await made.close()
+            await self.delete_native_session(Binding(made.session_id, 0, {}))
 
     def _specs(
         self,
@@ -271,17 +280,18 @@ class AnthropicBackend(AgentBackend):
         return await self.resources.ensure(agent, environment)
 
     async def _prepared_session(self, turn: Turn, resources: Resources) -> Resources:
-        """Take the session :meth:`prepare_session` created, if any, for this turn (and its
+        """Take the session :meth:`prepare_session` made, if any, for this turn (and its
         retries): the resources it runs on, which replace the stale ones it found gone."""
         pending, turn.prepared_session = turn.prepared_session, None
         made: NewSession | None = await pending if pending is not None else None
         if made is None:
             return resources
-        if made[1].fingerprint != resources.fingerprint:  # made for another configuration
+        if made.resources.fingerprint != resources.fingerprint:  # for another configuration
             await self.discard_session(made)
             return resources
-        turn.state.setdefault("anthropic_session", made)
-        return made[1]
+        turn.state.setdefault("anthropic_session", (made.session_id, made.resources))
+        turn.state["anthropic_ready"] = made  # its open stream, for the first attempt
+        return made.resources
 
     async def run_turn(self, turn: Turn) -> AsyncIterator[Event]:
         """Ensure the agent and environment, pick or start the session, and drive the turn."""
@@ -295,6 +305,10 @@ class AnthropicBackend(AgentBackend):
             )
         except anthropic.APIError as exc:
             raise provider_error(exc, "start the turn", secret=self._api_key) from None
+        finally:
+            ready: NewSession | None = turn.state.pop("anthropic_ready", None)
+            if ready is not None:
+                await ready.close()  # its stream, unless the driver took it
         data: dict[str, Any] = {
             "fingerprint": resources.fingerprint,
             "agent_id": resources.agent_id,
@@ -339,56 +353,27 @@ class AnthropicBackend(AgentBackend):
         missed = [t for t in await turn.full_history() if t.run_id != turn.run_id]
         created = turn.state.get("anthropic_session")
         if created is not None and created[1] == resources:
-            session_id = created[0]  # the core is retrying: the session made before is reused
+            session_id = created[0]  # made ahead, or before a request the core retries
         else:
-            session_id, resources = await self._create_session(
-                turn.session_id, turn.end_user_id, resources, agent, environment
+            session_id, resources = await create_session(
+                client,
+                self.resources,
+                turn.session_id,
+                turn.end_user_id,
+                resources,
+                agent,
+                environment,
             )
             turn.state["anthropic_session"] = (session_id, resources)
         driver = SessionTurnDriver(client, turn, session_id, policy, self._api_key)
-        await driver.open()
+        ready: NewSession | None = turn.state.get("anthropic_ready")
+        await driver.open(ready.take_stream() if ready and ready.session_id == session_id else None)
         return driver, missed, {}, resources
 
     def _policy(self, turn: Turn) -> PermissionPolicy:
         # The operator's policy wins: a run may only make it stricter ("deny").
         verdict = turn.options.get("tool_permission")
         return fixed_policy("deny") if verdict == "deny" else self._permission
-
-    async def _create_session(
-        self,
-        router_session_id: str,
-        end_user_id: str,
-        resources: Resources,
-        agent: AgentSpec,
-        environment: EnvironmentSpec,
-    ) -> NewSession:
-        """A new session; a 404 (the cached agent or environment is gone) re-creates it once."""
-        client = self._client()
-        for attempt in range(2):
-            try:
-                # Read as JSON: only its id is used (the SDK's model is validated, ~0.1 ms).
-                response = await client.beta.sessions.with_raw_response.create(
-                    agent={
-                        "type": "agent",
-                        "id": resources.agent_id,
-                        "version": resources.agent_version,
-                    },
-                    environment_id=resources.environment_id,
-                    title=f"copass-router session {router_session_id}",
-                    metadata={
-                        "copass_session_id": router_session_id,
-                        "copass_end_user_id": end_user_id,
-                    },
-                )
-                session_id = str((await response.json())["id"])  # type: ignore[index]
-                log.info("session_created", session_id=session_id)
-                return session_id, resources
-            except anthropic.NotFoundError:
-                recovered = await self.resources.recover(resources, agent, environment)
-                if attempt or recovered is None:
-                    raise
-                resources = recovered
-        raise AssertionError("unreachable")
 
 
 def make_backend(context: BackendContext) -> AnthropicBackend:

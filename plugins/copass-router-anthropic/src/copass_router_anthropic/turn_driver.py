@@ -30,7 +30,7 @@ from copass_router import (
     get_logger,
 )
 
-from .event_stream import open_event_stream
+from .event_stream import EventStream, open_event_stream
 from .sdk_errors import provider_error
 from .translate import Confirm, ToolUse, Translator
 
@@ -91,9 +91,10 @@ class SessionTurnDriver:
         """Whether the session finished the turn (so no interrupt is needed)."""
         return self.translator.done
 
-    async def open(self) -> None:
-        """Open the event stream. Raises the SDK's error (e.g. NotFoundError) as is."""
-        self._stream = await open_event_stream(self._client, self.session_id, DELTAS)
+    async def open(self, stream: EventStream | None = None) -> None:
+        """Open the event stream, or take ``stream``, one opened ahead on the session. Raises
+        the SDK's error (e.g. NotFoundError) as is."""
+        self._stream = stream or await open_event_stream(self._client, self.session_id, DELTAS)
 
     async def run(
         self, message: Mapping[str, Any], on_sent: Callable[[], None]
