@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
+from itertools import repeat
 from typing import Any
 
 import anthropic
@@ -167,9 +168,10 @@ def text_run(frames: bytes) -> TextRun | None:
     reads any layout).
 
     Each event is then a prefix (naming the message and block), its text's JSON string body
-    and a fixed end. Cut where ``<end><prefix>`` is found, the run gives a body per event when
-    every event has that form; when no body holds a line break, only the ends hold blank lines,
-    so there is no event of another form in between: the run is those events. When no body
+    and a fixed end. Cut where an end meets the next event's name and ``data:`` line, each piece
+    must start with the prefix's JSON; when no body then holds a line break, only the ends hold
+    blank lines, so there is no event of another form in between: the run is those events, a
+    body each. When no body
     holds a quote, every quote in ``["body1","body2",...]`` is a delimiter, so decoding that
     list succeeds, with one string per event, exactly when each body is a valid JSON string;
     it gives their text."""
@@ -184,9 +186,16 @@ def text_run(frames: bytes) -> TextRun | None:
     event_id, index = frames[len(_RUN_HEAD) : block], frames[block + len(_RUN_BLOCK) : text_at]
     if not index.isdigit() or b"\\" in event_id or b'"' in event_id:
         return None
-    if first_end + 2 < len(prefix) + len(_RUN_END) or not frames.endswith(_RUN_END):
+    if not frames.endswith(_RUN_END):
         return None
-    bodies = frames[len(prefix) : -len(_RUN_END)].split(_RUN_END + prefix)
+    # Cut where one event may meet the next (a short separator: a long one is searched for
+    # slowly), then each piece must start with the JSON's prefix.
+    own, data = prefix[len(_DELTA_FRAME) :], len(_DELTA_FRAME)
+    pieces = frames[data : -len(_RUN_END)].split(_RUN_END + _DELTA_FRAME)
+    if not all(map(bytes.startswith, pieces, repeat(own))):
+        return None
+    start = len(own)
+    bodies = [piece[start:] for piece in pieces]
     body = b"".join(bodies)
     if b'"' in body or b"\n" in body:
         return None
