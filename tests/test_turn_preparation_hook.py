@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+import pytest
+
 from copass_router import (
     AgentBackend,
     Event,
@@ -17,6 +19,7 @@ from copass_router import (
     Router,
     RunRequest,
     RunStarted,
+    StopReason,
     ToolSpec,
     Turn,
     hookimpl,
@@ -63,6 +66,12 @@ class PreparingBackend(AgentBackend):
     async def _new_session(self, request: RunRequest, prepared: Awaitable[Any] | None) -> str:
         assert prepared is not None
         await prepared  # the session is made on what the turn's preparation found
+        if request.message == "/hang":  # a provider that never answers
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
         made = f"native-{request.session_id}"
         self.sessions_made.append(made)
         return made
@@ -75,7 +84,7 @@ class PreparingBackend(AgentBackend):
         text = await prepared if prepared is not None and turn.message != "/slow" else "none"
         yield Message(text=text)
         session, turn.prepared_session = turn.prepared_session, None
-        if session is not None and turn.message not in ("/unused", "/slow"):
+        if session is not None and turn.message not in ("/unused", "/slow", "/hang"):
             yield Message(text=f"in {await session}")
 
 
@@ -138,3 +147,16 @@ async def test_a_prepared_session_no_turn_awaits_is_discarded_when_the_run_ends(
     router = make_router(plugins=[plugins])
     result = await router.complete(provider="prep", message="/unused")
     assert plugins.backend.discarded == [f"native-{result.session_id}"]
+
+
+async def test_a_prepared_session_that_never_ends_is_given_up_on(
+    make_router: Callable[..., Router], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copass_router.run import _prepared
+
+    monkeypatch.setattr(_prepared, "DISCARD_WAIT", 0.05)
+    plugins = Plugins()
+    router = make_router(plugins=[plugins])
+    result = await router.complete(provider="prep", message="/hang")
+    assert result.stop_reason is StopReason.END_TURN
+    assert plugins.backend.cancelled == 1 and plugins.backend.discarded == []

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 log = get_logger("copass_router.run")
 
+#: Seconds a run's end waits for a session preparation no turn awaited, to undo what it made.
+DISCARD_WAIT = 10.0
+
 
 class Prepared:
     """The backend's preparations, each running in a task of its own beside the claim.
@@ -87,7 +90,11 @@ class Prepared:
         owned, self._session = self._session, None
         if owned is None or owned.awaited:
             return
-        await asyncio.wait({owned.task})
+        await asyncio.wait({owned.task}, timeout=DISCARD_WAIT)
+        if not owned.task.done():  # the provider does not answer: give up on it
+            owned.task.cancel()
+            log.warning("prepared_session_abandoned", after_seconds=DISCARD_WAIT)
+            return
         if owned.task.cancelled() or owned.task.exception() is not None:
             return  # nothing was made (its failure, nobody's to report, was the turn's)
         try:
