@@ -70,8 +70,8 @@ __all__ = ["AnthropicBackend", "PermissionPolicy", "ToolPermission", "make_backe
 log = get_logger("copass_router_anthropic.backend")
 
 #: What :meth:`AnthropicBackend.prepare_turn` gives the turn: the agent's and environment's
-#: fingerprints, and their resources or the provider's refusal to make them.
-Prepared = tuple[str, str, "Resources | anthropic.APIError"]
+#: specs, and their resources or the provider's refusal to make them.
+Prepared = tuple[AgentSpec, EnvironmentSpec, "Resources | anthropic.APIError"]
 
 
 class AnthropicBackend(AgentBackend):
@@ -206,7 +206,7 @@ class AnthropicBackend(AgentBackend):
             made: Resources | anthropic.APIError = await self.resources.ensure(agent, environment)
         except anthropic.APIError as exc:  # the turn's failure, if the turn runs on these specs
             made = exc
-        return agent.fingerprint, environment.fingerprint, made
+        return agent, environment, made
 
     def prepare_session(
         self,
@@ -219,17 +219,12 @@ class AnthropicBackend(AgentBackend):
         one, on the agent and environment :meth:`prepare_turn` finds (None: it could not)."""
         if prepared is None:
             return None
-        return self._new_session(request, model, tools, prepared)
+        return self._new_session(request, prepared)
 
     async def _new_session(
-        self,
-        request: RunRequest,
-        model: str,
-        tools: Sequence[ToolSpec],
-        prepared: Awaitable[Prepared],
+        self, request: RunRequest, prepared: Awaitable[Prepared]
     ) -> NewSession | None:
-        agent, environment = self._specs(model, request.system, tools, request.options)
-        _, _, made = await prepared
+        agent, environment, made = await prepared  # for the same request
         if isinstance(made, anthropic.APIError):
             return None  # the turn reports it
         session_id = str(request.session_id)  # the id the store gives the new session
@@ -272,8 +267,9 @@ class AnthropicBackend(AgentBackend):
         """What :meth:`prepare_turn` found for these specs, else found now."""
         prepared, turn.prepared = turn.prepared, None
         if prepared is not None:
-            agent_fp, environment_fp, made = await prepared
-            if (agent_fp, environment_fp) == (agent.fingerprint, environment.fingerprint):
+            ready_agent, ready_environment, made = await prepared
+            same = (ready_agent.fingerprint, ready_environment.fingerprint)
+            if same == (agent.fingerprint, environment.fingerprint):
                 if isinstance(made, anthropic.APIError):
                     raise made
                 return cast(Resources, made)
