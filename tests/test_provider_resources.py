@@ -146,3 +146,21 @@ async def test_no_sweep_when_archiving_is_off(cache: ResourceCache) -> None:
     kit = resources(VendorApi(), cache, idle_after=0.0, sweep_interval=0.0)
     kit.maybe_sweep()
     assert not kit.sweeping
+
+
+async def test_a_resource_read_lately_is_known_until_it_is_read_again(
+    cache: ResourceCache,
+) -> None:
+    from copass_router.provider_kit._provider_resources import RECHECK_AFTER
+
+    api = VendorApi()
+    kit = resources(api, cache)
+    now = [1000.0]
+    kit.clock = lambda: now[0]
+    assert not kit.known("agent", "fp")
+    made = await kit.resolve("agent", "fp", lambda: api.create("fp"))
+    assert kit.known("agent", "fp") and not kit.known("environment", "fp")
+    now[0] += RECHECK_AFTER  # the next resolve reads the store again
+    assert not kit.known("agent", "fp")
+    assert await kit.resolve("agent", "fp", lambda: api.create("fp")) == made
+    assert kit.known("agent", "fp") and api.creates == 1

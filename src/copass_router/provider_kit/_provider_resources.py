@@ -164,6 +164,12 @@ class ProviderResources:
         """The cache key of a resource."""
         return f"{kind}:{fingerprint}"
 
+    def known(self, kind: str, fingerprint: str) -> bool:
+        """Whether :meth:`resolve` answers for this resource from what this process read
+        lately, without waiting for the store or the vendor."""
+        known = self._known.get(self.key(kind, fingerprint))
+        return known is not None and self.clock() - known[0] < RECHECK_AFTER
+
     async def resolve(self, kind: str, fingerprint: str, create: Create) -> dict[str, Any]:
         """The cached record of this resource (``id`` and what ``create`` returned), made by
         ``create`` (paced, retried) if no run made it before; each fingerprint once."""

@@ -73,6 +73,13 @@ class Prepared:
         """Whether the backend prepares the new session (the store must give it that id)."""
         return self._session is not None
 
+    async def under_way(self) -> None:
+        """Let the preparations run up to their first wait (a request sent, its answer not
+        yet in) before the claim's store call starts: the two then wait for their servers
+        together, where the store's thread would otherwise wait for the interpreter while
+        the preparation builds its request."""
+        await asyncio.sleep(0)
+
     def take(self, backend: AgentBackend) -> tuple[Any, Any]:
         """The turn's and the session's preparations (either None), for the first turn on the
         backend that started them."""

@@ -117,6 +117,8 @@ class RunStart:
         prepared = Prepared.start(backend, own, model, dispatcher.specs, new_id)
         if prepared is None or not prepared.prepares_session:
             new_id = None  # the store names the session
+        else:
+            await prepared.under_way()
         try:
             claimed = await self._claim_session(request, model, backend, dispatcher, new_id)
             return *claimed, prepared

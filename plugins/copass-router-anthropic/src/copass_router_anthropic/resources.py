@@ -143,16 +143,18 @@ class ResourceManager:
     async def ensure(self, agent: AgentSpec, environment: EnvironmentSpec) -> Resources:
         """The resources for these specs, created if no run made them before."""
         client = self._creator()
-        agent_rec, env_rec = await asyncio.gather(
-            self.store.resolve(
-                "agent", agent.fingerprint, lambda: self._create_agent(client, agent)
-            ),
-            self.store.resolve(
-                "environment",
-                environment.fingerprint,
-                lambda: self._create_env(client, environment),
-            ),
+        agent_call = self.store.resolve(
+            "agent", agent.fingerprint, lambda: self._create_agent(client, agent)
         )
+        env_call = self.store.resolve(
+            "environment", environment.fingerprint, lambda: self._create_env(client, environment)
+        )
+        if self.store.known("agent", agent.fingerprint) and self.store.known(
+            "environment", environment.fingerprint
+        ):  # both answer at once: no tasks to wait on
+            agent_rec, env_rec = await agent_call, await env_call
+        else:  # reads or creates: both at once
+            agent_rec, env_rec = await asyncio.gather(agent_call, env_call)
         return Resources(
             agent_id=agent_rec["id"],
             agent_version=int(agent_rec.get("version") or 1),
