@@ -139,8 +139,9 @@ def run() -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         wall, cpu = asyncio.run(measure(url))
+    # Reported, not a target: what a turn costs against a provider is figure 2p's target.
     return [
-        _figure("2z. router's own work per turn, zero-cost backend, SQLite, CPU (b-a)", cpu, 0.5),
+        _figure("2z. router's own work per turn, zero-cost backend, SQLite, CPU (b-a)", cpu, None),
         _figure("2z. the same, wall clock (b-a; + 3 thread hops' wake-ups)", wall, None),
     ]
 
