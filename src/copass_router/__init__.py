@@ -138,6 +138,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router.provider_kit._resource_cache import ResourceCache
     from copass_router.provider_kit._retries import PROVIDER_SDK_RETRIES, RetryPolicy
+    from copass_router.provider_kit._server_sent import JsonObject, sse_fields, sse_reads
     from copass_router.provider_kit._stream_transport import event_stream_client
     from copass_router.provider_kit._tool_tasks import ToolTasks
     from copass_router.provider_kit._turn import Turn
@@ -275,6 +276,9 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "import_available",
     "shared_tls_context",
     "event_stream_client",
+    "JsonObject",
+    "sse_fields",
+    "sse_reads",
     "ToolTasks",
     "BackendContext",
     "Turn",

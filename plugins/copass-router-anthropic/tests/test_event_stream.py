@@ -12,7 +12,6 @@ import httpx2
 import pytest
 from copass_router_anthropic.event_stream import (
     RUN,
-    Data,
     EventStream,
     TextRun,
     _server_sent,
@@ -23,7 +22,7 @@ from copass_router_anthropic.translate import Translator
 from hypothesis import given
 from hypothesis import strategies as st
 
-from copass_router import ProviderEvent, TextDelta
+from copass_router import JsonObject, ProviderEvent, TextDelta
 
 
 async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -125,7 +124,7 @@ async def test_deltas_stay_data_other_events_read_as_sdk_models() -> None:
     ]
     # An event without a name is skipped, as the SDK's reader does; the rest read as its
     # models would, without being built into one.
-    assert len(events) == 2 and isinstance(events[1], Data)
+    assert len(events) == 2 and isinstance(events[1], JsonObject)
     assert events[1].type == "session.status_idle" and events[1].stop_reason.type == "end_turn"
     assert events[1] == json.loads(idle)
     with pytest.raises(AttributeError):

@@ -4,11 +4,11 @@ The SDK's own stream validates every event into its models: about 130 µs of CPU
 and a turn streams a delta per token, so at ~200 deltas that was more than the whole turn of a
 client that asks for no deltas. Here the stream is opened through the SDK (same client, request,
 headers, retries and errors) and its bytes are cut into server-sent events directly (the SDK's
-line reader costs several async-generator steps per line, three lines per event). The
-``event_delta`` events that arrive in one network read are decoded in one call and passed on
-together, as a list of their JSON objects (``dict``, which
-:class:`~copass_router_anthropic.translate.Translator` reads as is); every other event is its
-JSON object as :class:`Data`, whose fields read as attributes, as on the SDK's models.
+line reader costs several async-generator steps per line, three lines per event). The text
+deltas that arrive in a row in one network read are passed on together, as one
+:class:`TextRun` (or, in another layout, as a list of their JSON objects, decoded in one call);
+every other event is its JSON object as a :class:`~copass_router.JsonObject`, whose fields read
+as attributes, as on the SDK's models.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 import anthropic
 from anthropic.types.beta.sessions import BetaManagedAgentsStreamSessionEvents
+
+from copass_router import JsonObject, sse_fields, sse_reads
 
 __all__ = ["EventStream", "TextRun", "open_event_stream", "text_run"]
 
@@ -88,7 +90,7 @@ class EventStream:
 
     def _model(self, data: Any) -> Any:
         if type(data) is dict:
-            return Data(data)
+            return JsonObject(data)
         # Not an object: the SDK's own (non-validating) construction, as its stream does.
         return self._client._process_response_data(
             data=data,
@@ -107,25 +109,6 @@ class EventStream:
             response=self._response.http_response,
             body=body,
         )
-
-
-class Data(dict[str, Any]):
-    """A stream event's decoded JSON, its fields also read as attributes (``event.type``,
-    ``event.stop_reason.type``), as on the SDK's models: what the translator reads, without
-    building a model per event (tens of microseconds each)."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            value = self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-        if type(value) is dict:
-            return Data(value)
-        if type(value) is list:
-            return [Data(v) if type(v) is dict else v for v in value]
-        return value
 
 
 class TextRun:
@@ -158,7 +141,7 @@ _RUN_END = b'"}}}\n\n'
 
 def run_events(frames: bytes) -> list[tuple[str | None, bytes]]:
     """The (name, data) of each event in a run (the SSE format's field rules)."""
-    return [e for frame in frames.split(b"\n\n") if (e := _fields(frame)) is not None]
+    return [e for frame in frames.split(b"\n\n") if (e := sse_fields(frame)) is not None]
 
 
 def text_run(frames: bytes) -> TextRun | None:
@@ -239,24 +222,11 @@ RUN = "event_delta run"
 async def _server_sent(
     chunks: AsyncIterator[bytes],
 ) -> AsyncIterator[list[tuple[str | None, bytes]]]:
-    """The (event name, data) of each server-sent event (the SSE format's field rules) read off
-    the response's bytes, a list per read: one layer per network read rather than several per
-    line. Events in a row that start as text deltas' do are one ``(RUN, their bytes)``, found
-    without a loop over them (:func:`text_run` reads them, or :func:`run_events`)."""
-    buffer = b""
-    cr = False  # the chunk before ended in CR: its LF may open this one
-    async for chunk in chunks:
-        if cr:
-            chunk, cr = b"\r" + chunk, False
-        if b"\r" in chunk:  # CRLF or CR line ends, made LF
-            if chunk.endswith(b"\r"):
-                chunk, cr = chunk[:-1], True
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buffer = buffer + chunk if buffer else chunk
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
-            continue
-        complete, buffer = buffer[: end + 2], buffer[end + 2 :]
+    """The (event name, data) of each server-sent event read off the response's bytes, a list
+    per read (:func:`~copass_router.sse_reads`). Events in a row that start as text deltas' do
+    are one ``(RUN, their bytes)``, found without a loop over them (:func:`text_run` reads
+    them, or :func:`run_events`)."""
+    async for complete in sse_reads(chunks):
         out: list[tuple[str | None, bytes]] = []
         at, size = 0, len(complete)
         while at < size:  # ``at``: where an event starts
@@ -271,24 +241,3 @@ async def _server_sent(
             at = upto
         if out:
             yield out
-    if (event := _fields(buffer)) is not None:  # the stream ended inside an event
-        yield [event]
-
-
-def _fields(frame: bytes) -> tuple[str | None, bytes] | None:
-    """One event's name and data; None for a frame without either (comments only)."""
-    kind: str | None = None
-    data: list[bytes] = []
-    for line in frame.split(b"\n"):
-        if not line or line.startswith(b":"):
-            continue
-        field, _, value = line.partition(b":")
-        if value.startswith(b" "):
-            value = value[1:]
-        if field == b"event":
-            kind = value.decode("utf-8", "replace")
-        elif field == b"data":
-            data.append(value)
-    if kind is None and not data:
-        return None
-    return kind, b"\n".join(data)

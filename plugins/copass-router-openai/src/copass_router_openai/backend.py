@@ -36,6 +36,7 @@ from copass_router import (
     shared_tls_context,
 )
 
+from .chunk_stream import open_chunk_stream
 from .errors import (
     connection_error,
     status_error,
@@ -273,9 +274,10 @@ class ChatCompletionsBackend(AgentBackend):
         names: ToolNames,
         messages: list[ChatMessage],
     ) -> AsyncGenerator[Event | ModelStep]:
-        create: Any = client.chat.completions.create
         try:
-            stream = await create(**self._body(endpoint, turn, names, messages))
+            # Read by the plugin, not the SDK's stream (see chunk_stream).
+            body = self._body(endpoint, turn, names, messages)
+            stream = await open_chunk_stream(client.chat.completions, body)
         except openai.APIStatusError as exc:
             raise status_error(exc, self.provider) from None
         except openai.APIConnectionError as exc:

@@ -18,12 +18,12 @@ import openai
 
 from copass_router import event_stream_client, shared_tls_context
 
-__all__ = ["stream_http_client", "streaming_copy"]
+__all__ = ["sdk_httpx", "stream_http_client", "streaming_copy"]
 
 
 def stream_http_client(base_url: str) -> Any | None:
     """The HTTP client for the SDK's requests to ``base_url`` (None: use the SDK's own)."""
-    return event_stream_client(_sdk_httpx(), base_url, ssl_context=shared_tls_context())
+    return event_stream_client(sdk_httpx(), base_url, ssl_context=shared_tls_context())
 
 
 def streaming_copy(client: openai.AsyncOpenAI) -> openai.AsyncOpenAI | None:
@@ -33,7 +33,7 @@ def streaming_copy(client: openai.AsyncOpenAI) -> openai.AsyncOpenAI | None:
     return client.copy(http_client=http_client) if http_client is not None else None
 
 
-def _sdk_httpx() -> ModuleType:
+def sdk_httpx() -> ModuleType:
     """The HTTP library the SDK is built on: httpx, or its fork httpx2 in later releases."""
     for klass in openai.DefaultAsyncHttpxClient.__mro__[1:]:
         module = sys.modules.get(klass.__module__.partition(".")[0])
