@@ -83,3 +83,11 @@ async def test_chunks_cut_anywhere_read_as_each_ones_json(
     points = sorted({min(c, len(raw)) for c in cuts})
     pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     assert await _read(*[p for p in pieces if p]) == values
+
+
+async def test_an_events_stream_passes_error_objects_on() -> None:
+    # The Agents API's streams are the SDK's "events" streams: an object with an error is an
+    # event like any other there (the translator reads it), not the stream's failure.
+    failed = {"type": "agent.session.failed", "error": {"message": "no"}}
+    async with ChunkStream(_Response(_sse(failed)), in_stream_errors=False) as stream:
+        assert [event async for event in stream] == [failed]

@@ -35,6 +35,7 @@ from copass_router import (
 
 from .agents_errors import PROVIDER, api_error, stream_cut
 from .agents_translate import ToolUse, Translator
+from .chunk_stream import ChunkStream, open_chunk_stream
 
 log = get_logger("copass_router_openai.agents_driver")
 
@@ -72,13 +73,19 @@ class AgentsTurnDriver:
 
     async def create(self, messages: Sequence[Mapping[str, Any]], **session: Any) -> None:
         """Create the session with the turn's message, streaming from its creation."""
-        self._stream = await self._sessions.create(stream=True, input=list(messages), **session)  # type: ignore[arg-type]
+        messages_in: Any = list(messages)  # the SDK's message params, as built for it
+        self._stream = await open_chunk_stream(
+            self._sessions.with_streaming_response.create(
+                stream=True, input=messages_in, **session
+            ),
+            in_stream_errors=False,
+        )
         self._sent = True
 
     async def send(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """Subscribe to the known session, then give it the turn's message."""
         assert self.session_id is not None
-        self._stream = await self._sessions.events.stream(self.session_id)
+        self._stream = await self._events_stream()
         event = {"type": "agent.session.input.message", "input": list(messages)}
         for wait in (*BUSY_WAITS, None):
             try:
@@ -89,6 +96,15 @@ class AgentsTurnDriver:
                     raise
                 await asyncio.sleep(wait)  # the last turn is still settling its cancel
         self._sent = True
+
+    async def _events_stream(self) -> ChunkStream:
+        """Subscribe to the session's events (read without the SDK's stream, see
+        :mod:`.chunk_stream`)."""
+        assert self.session_id is not None
+        return await open_chunk_stream(
+            self._sessions.events.with_streaming_response.stream(self.session_id),
+            in_stream_errors=False,
+        )
 
     async def run(self, on_session: Callable[[str], None]) -> AsyncIterator[Event]:
         """Yield the turn's events until the session stops; ``on_session(id)`` runs once the
@@ -143,7 +159,7 @@ class AgentsTurnDriver:
             if reconnects > MAX_RECONNECTS or self.session_id is None:
                 raise stream_cut(reconnects)
             try:
-                self._stream = await self._sessions.events.stream(self.session_id)
+                self._stream = await self._events_stream()
                 async for event in self._missed():
                     yield event
             except openai.APIError as exc:

@@ -277,7 +277,9 @@ class ChatCompletionsBackend(AgentBackend):
         try:
             # Read by the plugin, not the SDK's stream (see chunk_stream).
             body = self._body(endpoint, turn, names, messages)
-            stream = await open_chunk_stream(client.chat.completions, body)
+            stream = await open_chunk_stream(
+                client.chat.completions.with_streaming_response.create(**body)
+            )
         except openai.APIStatusError as exc:
             raise status_error(exc, self.provider) from None
         except openai.APIConnectionError as exc:

@@ -1,4 +1,4 @@
-"""A streamed chat completion read as server-sent events: each chunk as its decoded JSON.
+"""A streamed response read as server-sent events: each chunk (or event) as its decoded JSON.
 
 The SDK's stream builds every chunk into its model through its own line reader: about 80 µs of
 CPU a chunk, and a completion streams a chunk per token. Here the request is made through the
@@ -28,19 +28,25 @@ __all__ = ["ChunkStream", "open_chunk_stream"]
 _DATA = b"data: "
 
 
-async def open_chunk_stream(completions: Any, body: Mapping[str, Any]) -> ChunkStream:
-    """Create the streamed completion ``body`` asks for through ``completions`` (the SDK's
-    ``chat.completions``). Raises the SDK's errors (``APIStatusError``...) as ``create`` does."""
-    response = await completions.with_streaming_response.create(**body).__aenter__()
-    return ChunkStream(response)
+async def open_chunk_stream(request: Any, *, in_stream_errors: bool = True) -> ChunkStream:
+    """Make ``request``, an SDK call through ``with_streaming_response`` (e.g.
+    ``client.chat.completions.with_streaming_response.create(**body)``), and read its stream.
+    Raises the SDK's errors (``APIStatusError``...) as the call without it does.
+
+    ``in_stream_errors``: an error object in the stream raises ``APIError``, as the SDK's
+    stream does for Chat Completions (its ``events`` streams, the Agents API's, pass it on).
+    """
+    response = await request.__aenter__()
+    return ChunkStream(response, in_stream_errors=in_stream_errors)
 
 
 class ChunkStream:
     """Async iteration over one streamed completion's chunks; closing it (or leaving its
     ``async with``) ends the request."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, *, in_stream_errors: bool = True) -> None:
         self._response = response
+        self._errors = in_stream_errors
         self._httpx = sdk_httpx()  # the HTTP library whose errors the SDK maps
 
     async def __aenter__(self) -> ChunkStream:
@@ -84,7 +90,7 @@ class ChunkStream:
                     datas, done = datas[:n], True
                     break
             for chunk in _decoded(datas):
-                if isinstance(chunk, Mapping) and chunk.get("error"):
+                if self._errors and isinstance(chunk, Mapping) and chunk.get("error"):
                     raise _stream_error(chunk["error"], http.request)
                 yield chunk
 
