@@ -13,8 +13,6 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from copass_router import (
     Error,
     Event,
@@ -29,6 +27,7 @@ from copass_router import (
     Usage,
 )
 
+from .actions import Action, Confirm, ToolUse
 from .event_stream import TextRun
 
 PROVIDER = "anthropic"
@@ -54,30 +53,6 @@ _ECHOES = frozenset(
         "system.message",
     }
 )
-
-
-@attrs.frozen
-class ToolUse:
-    """The agent called a custom tool: run it in the router and send the result back.
-
-    ``round_id`` names the model request that made the call (tool rounds are counted by it).
-    """
-
-    call: ToolCallRequest
-    round_id: str
-
-
-@attrs.frozen
-class Confirm:
-    """A built-in or MCP tool call waits for permission (``evaluated_permission: ask``)."""
-
-    tool_use_id: str
-    name: str
-    arguments: Mapping[str, Any]
-    mcp_server: str | None = None
-
-
-Action = ToolUse | Confirm
 
 
 def raw(event: Any) -> dict[str, Any]:

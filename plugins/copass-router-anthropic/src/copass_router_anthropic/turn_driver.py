@@ -30,9 +30,10 @@ from copass_router import (
     get_logger,
 )
 
+from .actions import Confirm, ToolUse
 from .event_stream import EventStream, open_event_stream
 from .sdk_errors import provider_error
-from .translate import Confirm, ToolUse, Translator
+from .translate import Translator
 
 log = get_logger("copass_router_anthropic.turn")
 

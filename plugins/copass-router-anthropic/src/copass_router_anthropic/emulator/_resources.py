@@ -11,8 +11,7 @@ from typing import Any
 
 from copass_router.testing import schema_problems
 
-from ._session import ApiError
-from ._state import new_id, now_iso
+from ._state import ApiError, new_id, now_iso
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _PACKAGE_MANAGERS = ("apt", "cargo", "gem", "go", "npm", "pip")

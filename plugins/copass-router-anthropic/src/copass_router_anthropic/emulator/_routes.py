@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from ._frames import frame
 from ._resources import agent_tool, invalid, new_agent, new_environment, new_session
-from ._session import ApiError, SessionEngine
-from ._state import EmulatorState, error_response, new_id, now_iso, paginate
+from ._session import SessionEngine
+from ._state import ApiError, EmulatorState, error_response, new_id, now_iso, paginate
 
 BETA = "managed-agents-2026-04-01"
 #: The largest request body the API takes (32 MB; larger ones get 413 request_too_large).

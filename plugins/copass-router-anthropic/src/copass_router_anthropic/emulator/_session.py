@@ -19,19 +19,9 @@ from copass_router.testing import ModelReply, scripted_reply
 from ._frames import text_delta_frames
 from ._model import BUILTIN_TOOLS, conversation, error_type_for
 from ._parts import BlockError, block_part
-from ._state import EmulatorState, new_id, now_iso
+from ._state import ApiError, EmulatorState, new_id, now_iso
 
 _MAX_ROUNDS = 50
-
-
-class ApiError(Exception):
-    """An error the HTTP layer renders as the API's error body."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
 
 
 class Subscriber:

@@ -50,6 +50,16 @@ _ERROR_TYPES = {
 }
 
 
+class ApiError(Exception):
+    """An error the HTTP layer renders as the API's error body."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
 def error_response(status: int, message: str | None, *, error_type: str | None = None) -> Response:
     """The API's error body, with a request id in the header and the body."""
     request_id = new_id("req")
