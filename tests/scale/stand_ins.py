@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 from .cluster import free_port
 
@@ -81,6 +82,12 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+
+    def via(self, url: str) -> str:
+        """``url`` (of the target) with its host and port made the proxy's."""
+        parts = urlsplit(url)
+        user, at, _ = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{user}{at}127.0.0.1:{self.port}"))
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(

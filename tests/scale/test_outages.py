@@ -129,9 +129,7 @@ async def test_a_postgres_outage_under_load(
     parts = urlsplit(postgres_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0] + "@" if len(netloc) == 2 else ""
-    proxied = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
+    proxied = proxy.via(postgres_url)
     env = {"COPASS_ROUTER_STORE": proxied, "COPASS_ROUTER_COORDINATOR": redis_url}
     try:
         with cluster(env, tmp_path) as (a, b):

@@ -6,7 +6,7 @@ store."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import copass_router_anthropic
 import pytest
@@ -25,9 +25,7 @@ async def test_a_failed_claim_deletes_the_provider_session_made_for_it(
     parts = urlsplit(postgres_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0] + "@" if len(netloc) == 2 else ""
-    proxied = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
+    proxied = proxy.via(postgres_url)
     try:
         with running_emulator(api_key=KEY) as emu:
             env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": emu.base_url}
