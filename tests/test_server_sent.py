@@ -3,11 +3,12 @@ format's field rules, and decoded events whose fields read as attributes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
-from copass_router import JsonObject, sse_fields, sse_reads
+from copass_router import JsonObject, sse_fields, sse_json, sse_reads
 
 
 async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -55,3 +56,13 @@ def test_a_json_object_reads_its_fields_as_attributes() -> None:
     with pytest.raises(AttributeError):
         chunk.model  # noqa: B018 - a field it does not have
     assert chunk == {"choices": [{"delta": {"content": "hi"}}, 3], "usage": None}
+
+
+def test_events_data_decoded_in_one_call_or_the_malformed_one_raises() -> None:
+    assert sse_json([b'{"a": 1}', b"2", b'"x"']) == [{"a": 1}, 2, "x"]
+    assert sse_json([]) == []
+    with pytest.raises(json.JSONDecodeError) as alone:
+        json.loads(b"{")
+    with pytest.raises(json.JSONDecodeError) as together:
+        sse_json([b"1", b"{"])
+    assert str(together.value) == str(alone.value)  # where it is wrong in that data

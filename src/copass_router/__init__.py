@@ -138,7 +138,12 @@ if TYPE_CHECKING:  # what type checkers and editors see: every public name, stat
     )
     from copass_router.provider_kit._resource_cache import ResourceCache
     from copass_router.provider_kit._retries import PROVIDER_SDK_RETRIES, RetryPolicy
-    from copass_router.provider_kit._server_sent import JsonObject, sse_fields, sse_reads
+    from copass_router.provider_kit._server_sent import (
+        JsonObject,
+        sse_fields,
+        sse_json,
+        sse_reads,
+    )
     from copass_router.provider_kit._stream_transport import event_stream_client
     from copass_router.provider_kit._tool_tasks import ToolTasks
     from copass_router.provider_kit._turn import Turn
@@ -278,6 +283,7 @@ __all__ = [  # noqa: RUF022 - sorted by audience (docs/api.md), not alphabetical
     "event_stream_client",
     "JsonObject",
     "sse_fields",
+    "sse_json",
     "sse_reads",
     "ToolTasks",
     "BackendContext",

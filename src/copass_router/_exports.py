@@ -14,6 +14,7 @@ WHERE: dict[str, str] = {
     "event_stream_client": "provider_kit._stream_transport",
     "JsonObject": "provider_kit._server_sent",
     "sse_fields": "provider_kit._server_sent",
+    "sse_json": "provider_kit._server_sent",
     "sse_reads": "provider_kit._server_sent",
     "ToolTasks": "provider_kit._tool_tasks",
     "Turn": "provider_kit._turn",

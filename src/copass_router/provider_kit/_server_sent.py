@@ -4,16 +4,18 @@ reads a provider's stream itself instead of through its SDK's reader.
 An SDK's own reader runs several async-generator layers per line and builds a model per event
 (tens of microseconds each); a token-streaming turn has an event per token. Here each read's
 complete events are handed on together (:func:`sse_reads`), an event's name and data follow
-the format's field rules (:func:`sse_fields`), and a decoded event is a :class:`JsonObject`,
+the format's field rules (:func:`sse_fields`), their data is decoded in one call
+(:func:`sse_json`), and a decoded event is a :class:`JsonObject`,
 whose fields read as attributes as on the SDK's models, without building one.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-__all__ = ["JsonObject", "sse_fields", "sse_reads"]
+__all__ = ["JsonObject", "sse_fields", "sse_json", "sse_reads"]
 
 
 async def sse_reads(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -56,6 +58,18 @@ def sse_fields(event: bytes) -> tuple[str | None, bytes] | None:
     if kind is None and not data:
         return None
     return kind, b"\n".join(data)
+
+
+def sse_json(datas: Sequence[bytes]) -> list[Any]:
+    """The JSON of each event's data, decoded in one call (one read's events: a call each
+    costs more than the decoding). A malformed one raises as decoding it alone does."""
+    if not datas:
+        return []
+    try:
+        values: list[Any] = json.loads(b"[" + b",".join(datas) + b"]")
+    except ValueError:
+        values = [json.loads(data) for data in datas]  # raises at the malformed one
+    return values
 
 
 class JsonObject(dict[str, Any]):

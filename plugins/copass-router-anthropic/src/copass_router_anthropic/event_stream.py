@@ -22,7 +22,7 @@ from typing import Any
 import anthropic
 from anthropic.types.beta.sessions import BetaManagedAgentsStreamSessionEvents
 
-from copass_router import JsonObject, sse_fields, sse_reads
+from copass_router import JsonObject, sse_fields, sse_json, sse_reads
 
 __all__ = ["EventStream", "TextRun", "open_event_stream", "text_run"]
 
@@ -208,11 +208,7 @@ def _runs_read(
 def _decoded(datas: list[bytes], model: Any) -> list[Any]:
     """Deltas' data in a row, decoded in one call: their JSON objects, which the translator
     reads as deltas that arrived together (an object that is no delta becomes its model)."""
-    try:
-        events = json.loads(b"[" + b",".join(datas) + b"]")
-    except ValueError:
-        events = [json.loads(data) for data in datas]  # raises at the malformed one
-    return [e if type(e) is dict and e.get("type") == PLAIN else model(e) for e in events]
+    return [e if type(e) is dict and e.get("type") == PLAIN else model(e) for e in sse_json(datas)]
 
 
 #: What :func:`_server_sent` gives for a run of delta events (with the run's bytes).

@@ -11,14 +11,13 @@ a :class:`~copass_router.JsonObject`, whose fields read as attributes, as on the
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import openai
 
-from copass_router import JsonObject, sse_fields, sse_reads
+from copass_router import JsonObject, sse_fields, sse_json, sse_reads
 
 from .streams import sdk_httpx
 
@@ -97,13 +96,7 @@ class ChunkStream:
 
 def _decoded(datas: list[bytes]) -> list[Any]:
     """The chunks' JSON, decoded in one call (objects as :class:`JsonObject`)."""
-    if not datas:
-        return []
-    try:
-        values = json.loads(b"[" + b",".join(datas) + b"]")
-    except ValueError:
-        values = [json.loads(data) for data in datas]  # raises at the malformed one
-    return [JsonObject(v) if type(v) is dict else v for v in values]
+    return [JsonObject(v) if type(v) is dict else v for v in sse_json(datas)]
 
 
 def _stream_error(error: Any, request: Any) -> openai.APIError:
